@@ -1,0 +1,217 @@
+// Package bus owns Switchboard's one engine: a NATS connection with JetStream, either to an
+// embedded nats-server running in this process or to an outside NATS (cluster).
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Config says where the engine is. The zero value runs an embedded server with state under ./data.
+type Config struct {
+	// URL of an outside NATS; empty runs the embedded server.
+	URL string
+	// DataDir holds the embedded server's JetStream files (under DataDir/jetstream).
+	DataDir string
+	// Listen is the embedded server's client address for outside programs ("host:port");
+	// empty keeps it in-process only.
+	Listen string
+	// Name is this instance's name on the bus (the connection name and the embedded server name).
+	Name string
+	// Replicas for streams and buckets this instance creates; 0 means 1.
+	Replicas int
+	Logger   *slog.Logger
+}
+
+// Bus is a live connection to NATS with JetStream.
+type Bus struct {
+	cfg    Config
+	server *server.Server // nil when URL is set
+	nc     *nats.Conn
+	js     jetstream.JetStream
+	log    *slog.Logger
+	closed chan struct{} // closed when the connection is closed, after a drain finished
+}
+
+// Open starts the embedded server (unless cfg.URL is set), connects and checks JetStream answers.
+func Open(ctx context.Context, cfg Config) (*Bus, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Replicas <= 0 {
+		cfg.Replicas = 1
+	}
+	b := &Bus{cfg: cfg, log: cfg.Logger, closed: make(chan struct{})}
+	opts := []nats.Option{
+		nats.Name(cfg.Name),
+		nats.ClosedHandler(func(*nats.Conn) { close(b.closed) }),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+	}
+	if cfg.URL == "" {
+		ns, err := startEmbedded(cfg)
+		if err != nil {
+			return nil, err
+		}
+		b.server = ns
+		opts = append(opts, nats.InProcessServer(ns))
+	}
+	nc, err := nats.Connect(cfg.URL, opts...)
+	if err != nil {
+		b.shutdownServer()
+		return nil, fmt.Errorf("connect to nats %q: %w", b.describe(), err)
+	}
+	b.nc = nc
+	js, err := jetstream.New(nc)
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	b.js = js
+	if _, err := js.AccountInfo(ctx); err != nil {
+		b.Close()
+		return nil, fmt.Errorf("jetstream on %s is not available (run nats-server with -js): %w", b.describe(), err)
+	}
+	return b, nil
+}
+
+func startEmbedded(cfg Config) (*server.Server, error) {
+	dir := cfg.DataDir
+	if dir == "" {
+		dir = "data"
+	}
+	storeDir, err := filepath.Abs(filepath.Join(dir, "jetstream"))
+	if err != nil {
+		return nil, fmt.Errorf("data dir: %w", err)
+	}
+	if err := os.MkdirAll(storeDir, 0o750); err != nil {
+		return nil, fmt.Errorf("create data dir: %w", err)
+	}
+	o := &server.Options{
+		ServerName: cfg.Name,
+		JetStream:  true,
+		StoreDir:   storeDir,
+		NoSigs:     true,
+		NoLog:      true,
+		DontListen: true,
+		// The hub's KV values (scripts) can be up to a few MiB.
+		MaxPayload: 8 << 20,
+	}
+	if cfg.Listen != "" {
+		host, portStr, err := net.SplitHostPort(cfg.Listen)
+		if err != nil {
+			return nil, fmt.Errorf("nats-listen %q: %w", cfg.Listen, err)
+		}
+		port, err := strconv.Atoi(portStr)
+		if err != nil {
+			return nil, fmt.Errorf("nats-listen %q: port: %w", cfg.Listen, err)
+		}
+		o.DontListen = false
+		o.Host, o.Port = host, port
+	}
+	ns, err := server.NewServer(o)
+	if err != nil {
+		return nil, fmt.Errorf("embedded nats: %w", err)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		ns.Shutdown()
+		return nil, errors.New("embedded nats did not become ready in 10s")
+	}
+	return ns, nil
+}
+
+func (b *Bus) describe() string {
+	if b.cfg.URL != "" {
+		return b.cfg.URL
+	}
+	return "embedded"
+}
+
+// Embedded reports whether this bus runs the in-process server.
+func (b *Bus) Embedded() bool { return b.server != nil }
+
+// ClientURL is the address outside programs use to reach the embedded server, or the outside URL;
+// empty when the embedded server listens in-process only.
+func (b *Bus) ClientURL() string {
+	if b.server == nil {
+		return b.cfg.URL
+	}
+	if b.cfg.Listen == "" {
+		return ""
+	}
+	return b.server.ClientURL()
+}
+
+// Conn is the NATS connection.
+func (b *Bus) Conn() *nats.Conn { return b.nc }
+
+// JetStream is the JetStream API on the connection.
+func (b *Bus) JetStream() jetstream.JetStream { return b.js }
+
+// Replicas is the replica count for streams and buckets created by this instance.
+func (b *Bus) Replicas() int { return b.cfg.Replicas }
+
+// KeyValue opens the bucket, creating it with cfg when it does not exist yet.
+func (b *Bus) KeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
+	kv, err := b.js.KeyValue(ctx, cfg.Bucket)
+	if err == nil {
+		return kv, nil
+	}
+	if !errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil, fmt.Errorf("open bucket %s: %w", cfg.Bucket, err)
+	}
+	if cfg.Replicas == 0 {
+		cfg.Replicas = b.cfg.Replicas
+	}
+	if cfg.Storage == 0 {
+		cfg.Storage = jetstream.FileStorage
+	}
+	kv, err = b.js.CreateKeyValue(ctx, cfg)
+	if errors.Is(err, jetstream.ErrBucketExists) {
+		kv, err = b.js.KeyValue(ctx, cfg.Bucket)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("create bucket %s: %w", cfg.Bucket, err)
+	}
+	return kv, nil
+}
+
+// Ready reports whether the connection is up.
+func (b *Bus) Ready() bool { return b.nc != nil && b.nc.IsConnected() }
+
+// Close drains the connection (flushing what was published) and stops the embedded server.
+func (b *Bus) Close() error {
+	var err error
+	if b.nc != nil {
+		if derr := b.nc.Drain(); derr != nil && !errors.Is(derr, nats.ErrConnectionClosed) {
+			err = fmt.Errorf("drain nats: %w", derr)
+		}
+		// Drain is asynchronous: wait for the connection to close, bounded by the drain timeout.
+		select {
+		case <-b.closed:
+		case <-time.After(35 * time.Second):
+			b.nc.Close()
+		}
+	}
+	b.shutdownServer()
+	return err
+}
+
+func (b *Bus) shutdownServer() {
+	if b.server != nil {
+		b.server.Shutdown()
+		b.server.WaitForShutdown()
+	}
+}
