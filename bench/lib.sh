@@ -1,0 +1,54 @@
+# Shared helpers for the bench scripts: start things, wait for them, run wrk, read its numbers.
+# shellcheck shell=bash
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+shared=${SHARED_DIR:-$root/../shared}
+work=$(mktemp -d)
+pids=()
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+trap cleanup EXIT
+
+need() { command -v "$1" >/dev/null || { echo "bench needs $1 ($2)" >&2; exit 2; }; }
+
+# wait_http URL: wait up to 30s for URL to answer 2xx.
+wait_http() {
+  for _ in $(seq 1 300); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done
+  echo "$1 did not answer" >&2; exit 1
+}
+
+# build_switchboard: builds the binary into $work and echoes its path.
+build_switchboard() {
+  (cd "$root" && go build -o "$work/switchboard" ./cmd/switchboard) && echo "$work/switchboard"
+}
+
+# start_switchboard ADDR: serves on ADDR with a fresh data dir; sets $admin.
+start_switchboard() {
+  admin=bench-admin-token-0123456789
+  "$work/switchboard" serve --addr "$1" --data "$work/data" --admin-token "$admin" --log-level warn >"$work/switchboard.log" 2>&1 &
+  pids+=($!)
+  wait_http "http://$1/readyz"
+}
+
+# api METHOD PATH BODY: a management call as admin; fails the bench on a 4xx/5xx.
+api() {
+  curl -fsS -X "$1" "http://$sb_addr$2" -H "Authorization: Bearer $admin" -H 'Content-Type: application/json' -d "$3" >/dev/null
+}
+
+# to_ms "1.23ms" → 1.23 (wrk prints us, ms or s).
+to_ms() {
+  awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'
+}
+
+# run_wrk NAME URL: warms up, measures, and appends "NAME rps p50ms p99ms" to $work/results.
+run_wrk() {
+  local name=$1 url=$2 out
+  wrk -t2 -c"$conns" -d3s "$url" >/dev/null
+  out=$(wrk -t2 -c"$conns" -d"$duration" --latency "$url")
+  echo "$out" >"$work/wrk-$name.txt"
+  if grep -q "Non-2xx" <<<"$out"; then echo "$name answered errors:" >&2; echo "$out" >&2; exit 1; fi
+  local rps p50 p99
+  rps=$(awk '/^Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")
+  p99=$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")
+  echo "$name $rps $p50 $p99" >>"$work/results"
+}

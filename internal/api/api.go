@@ -1,0 +1,371 @@
+// Package api serves the management API under /api/v1: solutions and their endpoints, with
+// bearer-token authentication (the admin token, or a solution's own token for that solution).
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	_ "embed"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/switchboardhq/switchboard/internal/metrics"
+	"github.com/switchboardhq/switchboard/internal/script"
+	"github.com/switchboardhq/switchboard/internal/solution"
+)
+
+//go:embed openapi.json
+var openapiDoc []byte
+
+// OpenAPI is the API's OpenAPI 3 document.
+func OpenAPI() []byte { return openapiDoc }
+
+// Dropper removes what a part keeps for a solution when the solution is deleted.
+type Dropper interface {
+	Drop(ctx context.Context, solution string) error
+}
+
+// Options configure the API.
+type Options struct {
+	Store      *solution.Store
+	AdminToken string
+	// Droppers are asked to remove a deleted solution's state, in order, before its record goes.
+	Droppers []Dropper
+	Metrics  *metrics.Metrics
+	Logger   *slog.Logger
+	MaxBody  int64
+}
+
+// Server is the management API.
+type Server struct {
+	opt Options
+	mux *http.ServeMux
+}
+
+// New returns the API handler; mount it at /api/v1/.
+func New(o Options) *Server {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	s := &Server{opt: o, mux: http.NewServeMux()}
+	s.mux.HandleFunc("GET /api/v1/openapi.json", s.openapi)
+	s.mux.HandleFunc("POST /api/v1/solutions", s.admin(s.createSolution))
+	s.mux.HandleFunc("GET /api/v1/solutions", s.authed(s.listSolutions))
+	s.mux.HandleFunc("GET /api/v1/solutions/{solution}", s.owner(s.getSolution))
+	s.mux.HandleFunc("PATCH /api/v1/solutions/{solution}", s.admin(s.updateSolution))
+	s.mux.HandleFunc("DELETE /api/v1/solutions/{solution}", s.admin(s.deleteSolution))
+	s.mux.HandleFunc("POST /api/v1/solutions/{solution}/endpoints", s.owner(s.deployEndpoint))
+	s.mux.HandleFunc("GET /api/v1/solutions/{solution}/endpoints", s.owner(s.listEndpoints))
+	s.mux.HandleFunc("GET /api/v1/solutions/{solution}/endpoints/{method}/{path...}", s.owner(s.getEndpoint))
+	s.mux.HandleFunc("DELETE /api/v1/solutions/{solution}/endpoints/{method}/{path...}", s.owner(s.deleteEndpoint))
+	return s
+}
+
+// Handle adds a route to the API (later parts mount theirs here).
+func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+
+// ServeHTTP answers every /api/v1 request; unknown routes and methods get JSON errors too.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rec := &codeRecorder{ResponseWriter: w, code: http.StatusOK}
+	defer func() {
+		if s.opt.Metrics != nil {
+			s.opt.Metrics.APIRequests.WithLabelValues(r.Method, strconv.Itoa(rec.code)).Inc()
+		}
+	}()
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		// The mux would answer 404 or 405 in plain text; find out which, answer in JSON.
+		probe := &headerProbe{header: http.Header{}}
+		s.mux.ServeHTTP(probe, r)
+		if probe.code == http.StatusMethodNotAllowed {
+			rec.Header().Set("Allow", probe.header.Get("Allow"))
+			writeErr(rec, errorf(http.StatusMethodNotAllowed, "", "%s is not allowed on %s (allowed: %s)", r.Method, r.URL.Path, probe.header.Get("Allow")))
+			return
+		}
+		writeErr(rec, errorf(http.StatusNotFound, "", "no API route %s %s; see /api/v1/openapi.json", r.Method, r.URL.Path))
+		return
+	}
+	s.mux.ServeHTTP(rec, r)
+}
+
+type principal struct {
+	admin    bool
+	solution string
+}
+
+type ctxKey struct{}
+
+func (s *Server) authenticate(r *http.Request) (principal, *Error) {
+	h := r.Header.Get("Authorization")
+	if h == "" {
+		return principal{}, errorf(http.StatusUnauthorized, "", "missing Authorization header; want Authorization: Bearer <token>")
+	}
+	token, ok := strings.CutPrefix(h, "Bearer ")
+	if !ok || token == "" {
+		return principal{}, errorf(http.StatusUnauthorized, "", "Authorization header must be Bearer <token>")
+	}
+	if s.opt.AdminToken != "" && subtle.ConstantTimeCompare([]byte(token), []byte(s.opt.AdminToken)) == 1 {
+		return principal{admin: true}, nil
+	}
+	if id, ok := s.opt.Store.ByToken(token); ok {
+		return principal{solution: id}, nil
+	}
+	return principal{}, errorf(http.StatusUnauthorized, "", "unknown token")
+}
+
+func (s *Server) authed(next func(http.ResponseWriter, *http.Request, principal)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		p, err := s.authenticate(r)
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		next(w, r, p)
+	}
+}
+
+func (s *Server) admin(next func(http.ResponseWriter, *http.Request, principal)) http.HandlerFunc {
+	return s.authed(func(w http.ResponseWriter, r *http.Request, p principal) {
+		if !p.admin {
+			writeErr(w, errorf(http.StatusForbidden, "", "this needs the admin token; a solution token may only manage its own solution's contents"))
+			return
+		}
+		next(w, r, p)
+	})
+}
+
+// owner lets the admin, or the token of the solution named in the path, through.
+func (s *Server) owner(next func(http.ResponseWriter, *http.Request, principal)) http.HandlerFunc {
+	return s.authed(func(w http.ResponseWriter, r *http.Request, p principal) {
+		sol := r.PathValue("solution")
+		if !p.admin && p.solution != sol {
+			writeErr(w, errorf(http.StatusForbidden, "solution", "this token belongs to another solution"))
+			return
+		}
+		if err := solution.ValidateID(sol); err != nil {
+			writeErr(w, errorf(http.StatusBadRequest, "solution", "solution id %q: %v", sol, err.(*solution.FieldError).Reason))
+			return
+		}
+		if _, ok := s.opt.Store.Get(sol); !ok {
+			writeErr(w, errorf(http.StatusNotFound, "solution", "no solution %q", sol))
+			return
+		}
+		next(w, r, p)
+	})
+}
+
+func (s *Server) openapi(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(openapiDoc) //nolint:errcheck // client gone
+}
+
+// solutionView is a solution as the API shows it: never its token hash.
+type solutionView struct {
+	ID        string          `json:"id"`
+	CreatedAt time.Time       `json:"created_at"`
+	Limits    solution.Limits `json:"limits"`
+	Token     string          `json:"token,omitempty"`
+}
+
+func view(sol solution.Solution) solutionView {
+	return solutionView{ID: sol.ID, CreatedAt: sol.CreatedAt, Limits: sol.Limits}
+}
+
+type list[T any] struct {
+	Items []T `json:"items"`
+}
+
+func (s *Server) createSolution(w http.ResponseWriter, r *http.Request, _ principal) {
+	var body struct {
+		ID     *string         `json:"id"`
+		Limits solution.Limits `json:"limits"`
+	}
+	if err := decode(w, r, s.opt.MaxBody, &body); err != nil {
+		writeErr(w, err)
+		return
+	}
+	if body.ID == nil {
+		writeErr(w, errorf(http.StatusBadRequest, "id", "id: required"))
+		return
+	}
+	sol, token, err := s.opt.Store.Create(r.Context(), *body.ID, body.Limits)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	v := view(sol)
+	v.Token = token
+	s.opt.Logger.Info("solution created", "solution", sol.ID)
+	writeJSON(w, http.StatusCreated, v)
+}
+
+func (s *Server) listSolutions(w http.ResponseWriter, _ *http.Request, p principal) {
+	out := list[solutionView]{Items: []solutionView{}}
+	for _, sol := range s.opt.Store.List() {
+		if p.admin || p.solution == sol.ID {
+			out.Items = append(out.Items, view(sol))
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) getSolution(w http.ResponseWriter, r *http.Request, _ principal) {
+	sol, _ := s.opt.Store.Get(r.PathValue("solution"))
+	writeJSON(w, http.StatusOK, view(sol))
+}
+
+func (s *Server) updateSolution(w http.ResponseWriter, r *http.Request, _ principal) {
+	id := r.PathValue("solution")
+	if _, ok := s.opt.Store.Get(id); !ok {
+		writeErr(w, errorf(http.StatusNotFound, "solution", "no solution %q", id))
+		return
+	}
+	var body struct {
+		Limits *solution.Limits `json:"limits"`
+	}
+	if err := decode(w, r, s.opt.MaxBody, &body); err != nil {
+		writeErr(w, err)
+		return
+	}
+	if body.Limits == nil {
+		writeErr(w, errorf(http.StatusBadRequest, "limits", "limits: required (the only field a solution has to update)"))
+		return
+	}
+	sol, err := s.opt.Store.UpdateLimits(r.Context(), id, *body.Limits)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, view(sol))
+}
+
+func (s *Server) deleteSolution(w http.ResponseWriter, r *http.Request, _ principal) {
+	id := r.PathValue("solution")
+	if _, ok := s.opt.Store.Get(id); !ok {
+		writeErr(w, errorf(http.StatusNotFound, "solution", "no solution %q", id))
+		return
+	}
+	// Deleting must finish even if the client goes away half-way.
+	ctx := context.WithoutCancel(r.Context())
+	for _, d := range s.opt.Droppers {
+		if err := d.Drop(ctx, id); err != nil {
+			writeErr(w, fmt.Errorf("delete solution %s: %w", id, err))
+			return
+		}
+	}
+	if err := s.opt.Store.Delete(ctx, id); err != nil {
+		writeErr(w, err)
+		return
+	}
+	if s.opt.Metrics != nil {
+		s.opt.Metrics.ForgetSolution(id)
+	}
+	s.opt.Logger.Info("solution deleted", "solution", id)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type endpointBody struct {
+	Method *string `json:"method"`
+	Path   *string `json:"path"`
+	Script *string `json:"script"`
+}
+
+func (s *Server) deployEndpoint(w http.ResponseWriter, r *http.Request, _ principal) {
+	var body endpointBody
+	if err := decode(w, r, s.opt.MaxBody, &body); err != nil {
+		writeErr(w, err)
+		return
+	}
+	for _, f := range []struct {
+		name string
+		v    *string
+	}{{"method", body.Method}, {"path", body.Path}, {"script", body.Script}} {
+		if f.v == nil {
+			writeErr(w, errorf(http.StatusBadRequest, f.name, "%s: required", f.name))
+			return
+		}
+	}
+	method, path, err := solution.NormalizeEndpoint(*body.Method, *body.Path)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	if len(*body.Script) > solution.MaxScriptBytes {
+		writeErr(w, errorf(http.StatusRequestEntityTooLarge, "script", "script: longer than %d bytes", solution.MaxScriptBytes))
+		return
+	}
+	sol := r.PathValue("solution")
+	if _, err := script.Compile(sol+" "+method+" "+path, *body.Script); err != nil {
+		writeErr(w, err)
+		return
+	}
+	ep, created, err := s.opt.Store.PutEndpoint(r.Context(), solution.Endpoint{Solution: sol, Method: method, Path: path, Script: *body.Script})
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	code := http.StatusOK
+	if created {
+		code = http.StatusCreated
+	}
+	s.opt.Logger.Info("endpoint deployed", "solution", sol, "method", method, "path", path, "version", ep.Version)
+	writeJSON(w, code, ep)
+}
+
+func (s *Server) listEndpoints(w http.ResponseWriter, r *http.Request, _ principal) {
+	writeJSON(w, http.StatusOK, list[solution.Endpoint]{Items: s.opt.Store.Endpoints(r.PathValue("solution"))})
+}
+
+func (s *Server) endpointFromPath(r *http.Request) (solution.Endpoint, *Error) {
+	method, path := strings.ToUpper(r.PathValue("method")), "/"+r.PathValue("path")
+	ep, ok := s.opt.Store.GetEndpoint(r.PathValue("solution"), method, path)
+	if !ok {
+		return ep, errorf(http.StatusNotFound, "", "no endpoint %s %s", method, path)
+	}
+	return ep, nil
+}
+
+func (s *Server) getEndpoint(w http.ResponseWriter, r *http.Request, _ principal) {
+	ep, err := s.endpointFromPath(r)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, ep)
+}
+
+func (s *Server) deleteEndpoint(w http.ResponseWriter, r *http.Request, _ principal) {
+	ep, aerr := s.endpointFromPath(r)
+	if aerr != nil {
+		writeErr(w, aerr)
+		return
+	}
+	if err := s.opt.Store.DeleteEndpoint(r.Context(), ep.Solution, ep.Method, ep.Path); err != nil {
+		writeErr(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type codeRecorder struct {
+	http.ResponseWriter
+	code int
+}
+
+func (c *codeRecorder) WriteHeader(code int) {
+	c.code = code
+	c.ResponseWriter.WriteHeader(code)
+}
+
+// headerProbe records what the mux would answer, writing nothing.
+type headerProbe struct {
+	header http.Header
+	code   int
+}
+
+func (p *headerProbe) Header() http.Header         { return p.header }
+func (p *headerProbe) Write(b []byte) (int, error) { return len(b), nil }
+func (p *headerProbe) WriteHeader(code int)        { p.code = code }

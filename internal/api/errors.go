@@ -1,0 +1,107 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/switchboardhq/switchboard/internal/script"
+	"github.com/switchboardhq/switchboard/internal/solution"
+)
+
+// Error is the body of every failed API request.
+type Error struct {
+	Status  int    `json:"-"`
+	Message string `json:"error"`
+	Field   string `json:"field,omitempty"`
+	Line    int    `json:"line,omitempty"`
+}
+
+func (e *Error) Error() string { return e.Message }
+
+func errorf(status int, field, format string, args ...any) *Error {
+	return &Error{Status: status, Field: field, Message: fmt.Sprintf(format, args...)}
+}
+
+// toAPIError maps what the parts return onto statuses, in one place.
+func toAPIError(err error) *Error {
+	var ae *Error
+	var fe *solution.FieldError
+	var ce *script.CompileError
+	switch {
+	case errors.As(err, &ae):
+		return ae
+	case errors.As(err, &fe):
+		return &Error{Status: http.StatusBadRequest, Field: fe.Field, Message: fe.Error()}
+	case errors.As(err, &ce):
+		return &Error{Status: http.StatusBadRequest, Field: "script", Line: ce.Line, Message: "script: " + ce.Error()}
+	case errors.Is(err, solution.ErrNotFound):
+		return &Error{Status: http.StatusNotFound, Message: err.Error()}
+	case errors.Is(err, solution.ErrExists):
+		return &Error{Status: http.StatusConflict, Field: "id", Message: err.Error()}
+	}
+	return &Error{Status: http.StatusInternalServerError, Message: "internal error: " + err.Error()}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	if v != nil {
+		json.NewEncoder(w).Encode(v) //nolint:errcheck // client gone
+	}
+}
+
+func writeErr(w http.ResponseWriter, err error) {
+	e := toAPIError(err)
+	writeJSON(w, e.Status, e)
+}
+
+// decode reads a JSON object into v, refusing unknown fields, trailing data and oversized bodies.
+func decode(w http.ResponseWriter, r *http.Request, max int64, v any) error {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+		return errorf(http.StatusUnsupportedMediaType, "", "Content-Type must be application/json, not %q", ct)
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, max))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return bodyError(err)
+	}
+	if err := dec.Decode(&struct{}{}); err != io.EOF {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return bodyError(err)
+		}
+		return errorf(http.StatusBadRequest, "", "request body must hold one JSON object, and nothing after it")
+	}
+	return nil
+}
+
+func bodyError(err error) *Error {
+	var tooBig *http.MaxBytesError
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &tooBig):
+		return errorf(http.StatusRequestEntityTooLarge, "", "request body is larger than %d bytes", tooBig.Limit)
+	case errors.Is(err, io.EOF):
+		return errorf(http.StatusBadRequest, "", "request body is empty; want a JSON object")
+	case errors.As(err, &syn):
+		return errorf(http.StatusBadRequest, "", "request body is not valid JSON (at byte %d): %v", syn.Offset, err)
+	case errors.As(err, &typ):
+		return errorf(http.StatusBadRequest, typ.Field, "%s: want %s, got JSON %s", fieldOr(typ.Field), typ.Type, typ.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return errorf(http.StatusBadRequest, name, "unknown field %q", name)
+	}
+	return errorf(http.StatusBadRequest, "", "request body: %v", err)
+}
+
+func fieldOr(f string) string {
+	if f == "" {
+		return "body"
+	}
+	return f
+}

@@ -1,0 +1,128 @@
+package cli
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/switchboardhq/switchboard/internal/hub"
+)
+
+// serveOptions holds the serve flags' values.
+type serveOptions struct {
+	addr              string
+	natsURL           string
+	natsListen        string
+	adminToken        string
+	registrationToken string
+	instanceName      string
+	appsDomain        string
+	shutdownTimeout   time.Duration
+	maxBodyBytes      byteSize
+	logLevel          string
+	logFormat         string
+}
+
+// register adds the serve flags to fs, each with its SWITCHBOARD_* variable.
+func (o *serveOptions) register(fs *pflag.FlagSet) {
+	stringFlag(fs, &o.addr, "addr", "", "127.0.0.1:8080", "SWITCHBOARD_ADDR",
+		"HTTP listen address (host:port) for the API and the solutions' endpoints")
+	stringFlag(fs, &o.natsURL, "nats-url", "", "", "SWITCHBOARD_NATS_URL",
+		"URL of an outside NATS with JetStream, e.g. nats://127.0.0.1:4222; empty runs an embedded NATS server")
+	stringFlag(fs, &o.natsListen, "nats-listen", "", "", "SWITCHBOARD_NATS_LISTEN",
+		"client address (host:port) on which the embedded NATS server accepts outside programs; empty keeps it in-process")
+	stringFlag(fs, &o.adminToken, "admin-token", "", "", "SWITCHBOARD_ADMIN_TOKEN",
+		"admin API token (at least 16 characters); empty reads <data>/admin-token, generating it on first start")
+	stringFlag(fs, &o.registrationToken, "registration-token", "", "", "SWITCHBOARD_REGISTRATION_TOKEN",
+		"token dynamic services register with (at least 16 characters); empty reads or generates <data>/registration-token")
+	stringFlag(fs, &o.instanceName, "instance-name", "", "", "SWITCHBOARD_INSTANCE_NAME",
+		"this instance's name on the bus; empty uses the host name")
+	stringFlag(fs, &o.appsDomain, "apps-domain", "", "", "SWITCHBOARD_APPS_DOMAIN",
+		"serve each solution's endpoints at {solution}.<domain> by Host header, e.g. apps.example.com")
+	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 15*time.Second,
+		"how long in-flight requests may take to finish after SIGINT/SIGTERM"+envSuffix("SWITCHBOARD_SHUTDOWN_TIMEOUT"))
+	bindEnv(fs, "shutdown-timeout", "SWITCHBOARD_SHUTDOWN_TIMEOUT")
+	o.maxBodyBytes = 4 << 20
+	varFlag(fs, &o.maxBodyBytes, "max-body-bytes", "SWITCHBOARD_MAX_BODY_BYTES",
+		"largest request body accepted by the API and the endpoints, e.g. 4MiB or 1048576")
+	stringFlag(fs, &o.logLevel, "log-level", "", "info", "SWITCHBOARD_LOG_LEVEL",
+		"log level: debug, info, warn or error")
+	stringFlag(fs, &o.logFormat, "log-format", "", "text", "SWITCHBOARD_LOG_FORMAT",
+		"log format: text or json")
+}
+
+// config is the hub configuration for these options and the data directory. It starts nothing.
+func (o *serveOptions) config(dataDir string) hub.Config {
+	return hub.Config{
+		Addr:              o.addr,
+		DataDir:           dataDir,
+		NATSURL:           o.natsURL,
+		NATSListen:        o.natsListen,
+		AdminToken:        o.adminToken,
+		RegistrationToken: o.registrationToken,
+		InstanceName:      o.instanceName,
+		AppsDomain:        o.appsDomain,
+		ShutdownTimeout:   o.shutdownTimeout,
+		MaxBodyBytes:      int64(o.maxBodyBytes),
+		LogLevel:          o.logLevel,
+		LogFormat:         o.logFormat,
+	}
+}
+
+const serveLong = `Run the Switchboard server: the management API under /api/v1, the solutions'
+endpoints, /healthz and /readyz, on --addr. It runs until SIGINT or SIGTERM, then lets
+in-flight requests finish (up to --shutdown-timeout) and exits.
+
+State lives under --data. Unless --admin-token is given, the server reads the admin
+token from <data>/admin-token, generating it there on first start; the other
+switchboard commands read the same file, so on one machine they work without setup.
+
+Every flag can also be set by its environment variable, SWITCHBOARD_ followed by the
+flag's name in upper case with "_" for "-" (--shutdown-timeout: SWITCHBOARD_SHUTDOWN_TIMEOUT).
+A flag on the command line wins over its variable. Prefer the variables for tokens:
+command lines are visible to other users of the machine.`
+
+const serveExample = `  # Local server with state in ./data
+  switchboard serve
+
+  # Listen on every interface, keep state in /var/lib/switchboard
+  switchboard serve --addr :8080 --data /var/lib/switchboard
+
+  # Use an outside NATS, JSON logs, configured from the environment
+  SWITCHBOARD_NATS_URL=nats://nats:4222 SWITCHBOARD_LOG_FORMAT=json switchboard serve`
+
+func (a *app) newServeCmd() *cobra.Command {
+	var o serveOptions
+	cmd := &cobra.Command{
+		Use:     "serve",
+		Short:   "Run the Switchboard server",
+		Long:    serveLong,
+		Example: serveExample,
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg := o.config(a.dataDir)
+			if err := cfg.Defaults().Validate(); err != nil {
+				return &usageError{err}
+			}
+			return a.serve(cmd.Context(), cfg)
+		},
+	}
+	o.register(cmd.Flags())
+	return cmd
+}
+
+// runHub runs a hub with cfg until ctx is done or the process gets SIGINT or SIGTERM.
+func runHub(ctx context.Context, cfg hub.Config) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	h, err := hub.New(cfg)
+	if err != nil {
+		return err
+	}
+	return h.Run(ctx)
+}

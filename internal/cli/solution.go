@@ -1,0 +1,173 @@
+package cli
+
+import (
+	"fmt"
+
+	"github.com/spf13/cobra"
+
+	"github.com/switchboardhq/switchboard/internal/apiclient"
+)
+
+func (a *app) newSolutionCmd() *cobra.Command {
+	cmd := groupCmd("solution", "Create, list, inspect, update and delete solutions",
+		`A solution is a tenant: it owns endpoints and has its own token and limits.
+Creating, listing and deleting solutions needs the admin token.`)
+	cmd.Aliases = []string{"solutions"}
+	cmd.AddCommand(
+		a.newSolutionCreateCmd(),
+		a.newSolutionListCmd(),
+		a.newSolutionGetCmd(),
+		a.newSolutionUpdateCmd(),
+		a.newSolutionDeleteCmd(),
+	)
+	return cmd
+}
+
+func (a *app) newSolutionCreateCmd() *cobra.Command {
+	var lf limitFlags
+	cmd := &cobra.Command{
+		Use:   "create ID",
+		Short: "Create a solution and print its token",
+		Long: `Create a solution. Limits not given take the server's defaults.
+
+The solution's token is printed once and cannot be shown again: store it.`,
+		Example: `  switchboard solution create demo
+  switchboard solution create demo --timeout 5s --memory 16MiB --call-depth 200 --steps 10000000
+  switchboard solution create demo -o json`,
+		Args: exactArgs("ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			lim, _, err := lf.limits(cmd.Flags())
+			if err != nil {
+				return err
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			out, err := c.CreateSolution(cmd.Context(), apiclient.SolutionCreate{ID: args[0], Limits: lim})
+			if err != nil {
+				return err
+			}
+			if a.jsonOutput() {
+				return a.printJSON(out)
+			}
+			fmt.Fprintf(a.stdout, "id:     %s\ntoken:  %s\n\n", out.ID, out.Token)
+			fmt.Fprintf(a.stdout, "The token is shown only this once. To work on this solution:\n")
+			fmt.Fprintf(a.stdout, "  export SWITCHBOARD_SOLUTION=%s SWITCHBOARD_TOKEN=%s\n", out.ID, out.Token)
+			return nil
+		},
+	}
+	lf.register(cmd.Flags())
+	return cmd
+}
+
+func (a *app) newSolutionListCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List the solutions",
+		Example: "  switchboard solution list\n  switchboard solution list -o json",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			items, err := c.ListSolutions(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if a.jsonOutput() {
+				return a.printJSON(map[string]any{"items": items})
+			}
+			if len(items) == 0 {
+				fmt.Fprintln(a.stdout, "no solutions")
+				return nil
+			}
+			t := newTable(a.stdout)
+			fmt.Fprintln(t, "ID\tCREATED\tTIMEOUT\tMEMORY\tCALL DEPTH\tSTEPS")
+			for _, s := range items {
+				l := limitColumns(s.Limits)
+				fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ID, formatTime(s.CreatedAt), l[0], l[1], l[2], l[3])
+			}
+			return t.Flush()
+		},
+	}
+}
+
+func (a *app) newSolutionGetCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "get ID",
+		Short:   "Show a solution and its limits",
+		Example: "  switchboard solution get demo\n  switchboard solution get demo -o json",
+		Args:    exactArgs("ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			s, err := c.GetSolution(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			return a.printSolution(s)
+		},
+	}
+}
+
+func (a *app) newSolutionUpdateCmd() *cobra.Command {
+	var lf limitFlags
+	cmd := &cobra.Command{
+		Use:   "update ID",
+		Short: "Change a solution's limits",
+		Long:  "Change the limits given; the others stay as they are. At least one is required.",
+		Example: `  switchboard solution update demo --timeout 10s
+  switchboard solution update demo --memory 32MiB --steps 50000000`,
+		Args: exactArgs("ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			lim, set, err := lf.limits(cmd.Flags())
+			if err != nil {
+				return err
+			}
+			if !set {
+				return usagef("nothing to update: give at least one of --timeout, --memory, --call-depth, --steps")
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			s, err := c.UpdateSolution(cmd.Context(), args[0], apiclient.SolutionUpdate{Limits: lim})
+			if err != nil {
+				return err
+			}
+			return a.printSolution(s)
+		},
+	}
+	lf.register(cmd.Flags())
+	return cmd
+}
+
+func (a *app) newSolutionDeleteCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:     "delete ID",
+		Aliases: []string{"rm"},
+		Short:   "Delete a solution and everything it owns",
+		Long:    "Delete a solution with its endpoints and everything else it owns. This cannot be undone.",
+		Example: "  switchboard solution delete demo",
+		Args:    exactArgs("ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			if err := c.DeleteSolution(cmd.Context(), args[0]); err != nil {
+				return err
+			}
+			if a.jsonOutput() {
+				return a.printJSON(map[string]any{"id": args[0], "deleted": true})
+			}
+			fmt.Fprintf(a.stdout, "deleted solution %s\n", args[0])
+			return nil
+		},
+	}
+}

@@ -1,0 +1,279 @@
+// Package hub wires Switchboard's parts together and owns the serve lifecycle.
+package hub
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/switchboardhq/switchboard/internal/api"
+	"github.com/switchboardhq/switchboard/internal/bus"
+	"github.com/switchboardhq/switchboard/internal/core/config"
+	"github.com/switchboardhq/switchboard/internal/core/keystore"
+	"github.com/switchboardhq/switchboard/internal/metrics"
+	"github.com/switchboardhq/switchboard/internal/script"
+	"github.com/switchboardhq/switchboard/internal/service"
+	"github.com/switchboardhq/switchboard/internal/solution"
+	"github.com/switchboardhq/switchboard/internal/webapp"
+)
+
+// Hub is a configured Switchboard instance.
+type Hub struct {
+	cfg Config
+	log *slog.Logger
+
+	// Set by Start.
+	adminToken, adminTokenFile string
+	regToken, regTokenFile     string
+	bus                        *bus.Bus
+	store                      *solution.Store
+	keystore                   *keystore.Store
+	engine                     *script.Engine
+	metrics                    *metrics.Metrics
+	listener                   net.Listener
+	server                     *http.Server
+	serveErr                   chan error
+	ready                      bool
+	mu                         sync.Mutex
+}
+
+// New checks cfg (after filling defaults) and returns a hub ready to Start. A nil logger logs to
+// stderr at the configured level and format.
+func New(cfg Config, log *slog.Logger) (*Hub, error) {
+	cfg = cfg.Defaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = NewLogger(cfg.LogLevel, cfg.LogFormat)
+	}
+	return &Hub{cfg: cfg, log: log}, nil
+}
+
+// NewLogger returns the stderr logger serve uses.
+func NewLogger(level, format string) *slog.Logger {
+	var lv slog.Level
+	_ = lv.UnmarshalText([]byte(level)) // validated in Config.Validate
+	opts := &slog.HandlerOptions{Level: lv}
+	if format == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// Run starts the hub, serves until ctx is done, then shuts down gracefully.
+func (h *Hub) Run(ctx context.Context) error {
+	if err := h.Start(ctx); err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		h.log.Info("shutting down", "reason", context.Cause(ctx))
+	case err := <-h.serveErr:
+		h.log.Error("http server stopped", "err", err)
+		_ = h.Close(context.Background())
+		return err
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), h.cfg.ShutdownTimeout)
+	defer cancel()
+	return h.Close(sctx)
+}
+
+// Start brings every part up and starts serving HTTP; it returns once the hub is ready.
+func (h *Hub) Start(ctx context.Context) (err error) {
+	began := time.Now()
+	defer func() {
+		if err != nil {
+			_ = h.Close(context.Background())
+		}
+	}()
+	h.adminToken, h.adminTokenFile, err = loadOrCreateToken(h.cfg.AdminToken, h.cfg.DataDir, "admin-token", "sba_")
+	if err != nil {
+		return fmt.Errorf("admin token: %w", err)
+	}
+	h.regToken, h.regTokenFile, err = loadOrCreateToken(h.cfg.RegistrationToken, h.cfg.DataDir, "registration-token", "sbr_")
+	if err != nil {
+		return fmt.Errorf("registration token: %w", err)
+	}
+	// Listen before starting the engine, so a taken port fails fast and clearly.
+	h.listener, err = net.Listen("tcp", h.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("listen on --addr %s: %w", h.cfg.Addr, err)
+	}
+	h.bus, err = bus.Open(ctx, bus.Config{
+		URL: h.cfg.NATSURL, DataDir: h.cfg.DataDir, Listen: h.cfg.NATSListen, Name: h.cfg.InstanceName, Logger: h.log,
+	})
+	if err != nil {
+		return err
+	}
+	h.store, err = solution.Open(ctx, h.bus, h.log)
+	if err != nil {
+		return fmt.Errorf("open solutions: %w", err)
+	}
+	h.keystore = keystore.New(h.bus, keystore.Options{})
+	h.engine = script.NewEngine(script.Options{Logger: h.log})
+	h.metrics = metrics.New()
+
+	core := service.NewRegistry()
+	cfgSvc := config.New(catalog{core: core}, solutionInfo{store: h.store})
+	for _, c := range []service.Core{
+		{Spec: h.keystore.Spec(), Caller: h.keystore},
+		{Spec: cfgSvc.Spec(), Caller: cfgSvc},
+	} {
+		if err := core.Register(c); err != nil {
+			return err
+		}
+	}
+
+	apps := webapp.New(webapp.Options{
+		Store:  h.store,
+		Runner: h.engine,
+		Services: func(sol string) script.Services {
+			return solutionServices{solution: sol, core: core}
+		},
+		Metrics:    h.metrics,
+		Logger:     h.log,
+		AppsDomain: h.cfg.AppsDomain,
+		MaxBody:    h.cfg.MaxBodyBytes,
+	})
+	h.store.OnEndpointsChange(apps.Rebuild)
+	for _, sol := range h.store.List() {
+		apps.Rebuild(sol.ID)
+	}
+	mgmt := api.New(api.Options{
+		Store:      h.store,
+		AdminToken: h.adminToken,
+		Droppers:   []api.Dropper{h.keystore},
+		Metrics:    h.metrics,
+		Logger:     h.log,
+		MaxBody:    h.cfg.MaxBodyBytes,
+	})
+
+	h.server = &http.Server{
+		Handler:           h.routes(apps, mgmt),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(h.log.Handler(), slog.LevelDebug),
+	}
+	h.serveErr = make(chan error, 1)
+	go func() {
+		if err := h.server.Serve(h.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			h.serveErr <- err
+		}
+	}()
+	h.mu.Lock()
+	h.ready = true
+	h.mu.Unlock()
+	attrs := []any{"addr", "http://" + h.listener.Addr().String(), "ready_in", time.Since(began).Round(time.Millisecond).String()}
+	if h.bus.Embedded() {
+		attrs = append(attrs, "nats", "embedded", "data", h.cfg.DataDir)
+		if u := h.bus.ClientURL(); u != "" {
+			attrs = append(attrs, "nats_listen", u)
+		}
+	} else {
+		attrs = append(attrs, "nats", h.cfg.NATSURL)
+	}
+	if h.adminTokenFile != "" {
+		attrs = append(attrs, "admin_token_file", h.adminTokenFile)
+	}
+	h.log.Info("switchboard ready", attrs...)
+	return nil
+}
+
+func (h *Hub) routes(apps *webapp.Handler, mgmt *api.Server) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"status":"ok"}` + "\n")) //nolint:errcheck // client gone
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if !h.Ready() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			w.Write([]byte(`{"status":"not ready"}` + "\n")) //nolint:errcheck // client gone
+			return
+		}
+		w.Write([]byte(`{"status":"ready"}` + "\n")) //nolint:errcheck // client gone
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(h.metrics.Registry, promhttp.HandlerOpts{}))
+	mux.Handle("/api/v1/", mgmt)
+	mux.HandleFunc("/apps/{solution}/{path...}", func(w http.ResponseWriter, r *http.Request) {
+		apps.ServeApp(w, r, r.PathValue("solution"), "/"+r.PathValue("path"))
+	})
+	mux.HandleFunc("/apps/{solution}", func(w http.ResponseWriter, r *http.Request) {
+		apps.ServeApp(w, r, r.PathValue("solution"), "/")
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// A request to {solution}.{apps-domain} is the solution's, whatever its path.
+		if sol, ok := apps.SolutionFromHost(r.Host); ok {
+			apps.ServeApp(w, r, sol, r.URL.Path)
+			return
+		}
+		mux.ServeHTTP(w, r)
+	})
+}
+
+// Ready reports whether the hub serves and its engine is connected.
+func (h *Hub) Ready() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.ready && h.bus != nil && h.bus.Ready()
+}
+
+// Addr is the address the HTTP server listens on (useful with port 0).
+func (h *Hub) Addr() string {
+	if h.listener == nil {
+		return ""
+	}
+	return h.listener.Addr().String()
+}
+
+// AdminToken is the admin token in force.
+func (h *Hub) AdminToken() string { return h.adminToken }
+
+// RegistrationToken is the token dynamic services register with.
+func (h *Hub) RegistrationToken() string { return h.regToken }
+
+// Close stops serving (letting in-flight requests finish until ctx ends), then closes every
+// part, flushing what was written to the engine.
+func (h *Hub) Close(ctx context.Context) error {
+	h.mu.Lock()
+	h.ready = false
+	h.mu.Unlock()
+	var errs []error
+	if h.server != nil {
+		if err := h.server.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+		}
+	} else if h.listener != nil {
+		h.listener.Close()
+	}
+	if h.store != nil {
+		h.store.Close()
+	}
+	if h.keystore != nil {
+		if err := h.keystore.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if h.engine != nil {
+		h.engine.Close()
+	}
+	if h.bus != nil {
+		if err := h.bus.Close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if len(errs) == 0 {
+		h.log.Info("switchboard stopped")
+	}
+	return errors.Join(errs...)
+}

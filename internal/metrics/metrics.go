@@ -1,0 +1,69 @@
+// Package metrics defines Switchboard's Prometheus collectors, on a registry of their own.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Metrics holds every collector the hub reports at /metrics.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	// AppRequests counts solution endpoint requests by solution and status code.
+	AppRequests *prometheus.CounterVec
+	// AppLatency is solution endpoint request latency by solution.
+	AppLatency *prometheus.HistogramVec
+	// APIRequests counts management and dispatcher API requests by status code.
+	APIRequests *prometheus.CounterVec
+	// ScriptRuns counts script runs by solution and outcome (ok, error, limit).
+	ScriptRuns *prometheus.CounterVec
+	// ScriptLatency is script run time by solution.
+	ScriptLatency *prometheus.HistogramVec
+	// ScriptErrors counts failed runs by solution and kind (runtime, time, memory, call depth, …).
+	ScriptErrors *prometheus.CounterVec
+}
+
+// latencyBuckets spans 50µs to 10s: scripts are usually far under a millisecond.
+var latencyBuckets = []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
+
+// New makes the collectors and registers them, with the Go and process collectors.
+func New() *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		AppRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_http_requests_total", Help: "Solution endpoint requests by solution and status code.",
+		}, []string{"solution", "code"}),
+		AppLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "switchboard_http_request_duration_seconds", Help: "Solution endpoint request latency by solution.", Buckets: latencyBuckets,
+		}, []string{"solution"}),
+		APIRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_api_requests_total", Help: "Management API requests by method and status code.",
+		}, []string{"method", "code"}),
+		ScriptRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_script_runs_total", Help: "Script runs by solution and outcome (ok, error).",
+		}, []string{"solution", "outcome"}),
+		ScriptLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "switchboard_script_run_duration_seconds", Help: "Script run time by solution.", Buckets: latencyBuckets,
+		}, []string{"solution"}),
+		ScriptErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_script_errors_total", Help: "Failed script runs by solution and kind (runtime or the limit that was hit).",
+		}, []string{"solution", "kind"}),
+	}
+	m.Registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.AppRequests, m.AppLatency, m.APIRequests, m.ScriptRuns, m.ScriptLatency, m.ScriptErrors,
+	)
+	return m
+}
+
+// ForgetSolution drops a deleted solution's series so they do not linger.
+func (m *Metrics) ForgetSolution(id string) {
+	l := prometheus.Labels{"solution": id}
+	m.AppRequests.DeletePartialMatch(l)
+	m.AppLatency.DeletePartialMatch(l)
+	m.ScriptRuns.DeletePartialMatch(l)
+	m.ScriptLatency.DeletePartialMatch(l)
+	m.ScriptErrors.DeletePartialMatch(l)
+}

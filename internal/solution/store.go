@@ -1,0 +1,422 @@
+package solution
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/switchboardhq/switchboard/internal/bus"
+)
+
+// Bucket names in JetStream KV.
+const (
+	solutionsBucket = "sb_solutions"
+	endpointsBucket = "sb_endpoints"
+)
+
+// Store keeps solutions and endpoints in KV and serves reads from a view kept fresh by watches,
+// so every instance sharing the bus sees every change.
+type Store struct {
+	solutions jetstream.KeyValue
+	endpoints jetstream.KeyValue
+	log       *slog.Logger
+
+	mu        sync.RWMutex
+	sols      map[string]entry[Solution]
+	tokens    map[string]string                     // token hash → solution id
+	eps       map[string]map[string]entry[Endpoint] // solution → key → endpoint
+	listeners []func(solution string)
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// entry is a view item at a KV revision. A gone entry is a local delete whose watch event has
+// not arrived yet: it keeps older watch events from bringing the item back.
+type entry[T any] struct {
+	rev  uint64
+	val  T
+	gone bool
+}
+
+// Open creates the buckets when missing, loads the view and keeps it fresh until Close.
+func Open(ctx context.Context, b *bus.Bus, log *slog.Logger) (*Store, error) {
+	sols, err := b.KeyValue(ctx, jetstream.KeyValueConfig{Bucket: solutionsBucket, Description: "Switchboard solutions"})
+	if err != nil {
+		return nil, err
+	}
+	eps, err := b.KeyValue(ctx, jetstream.KeyValueConfig{Bucket: endpointsBucket, Description: "Switchboard endpoints", MaxValueSize: MaxScriptBytes + 64<<10})
+	if err != nil {
+		return nil, err
+	}
+	s := &Store{
+		solutions: sols, endpoints: eps, log: log,
+		sols: map[string]entry[Solution]{}, tokens: map[string]string{}, eps: map[string]map[string]entry[Endpoint]{},
+	}
+	wctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	if err := s.watch(ctx, wctx, sols, s.applySolution); err != nil {
+		cancel()
+		return nil, fmt.Errorf("watch solutions: %w", err)
+	}
+	if err := s.watch(ctx, wctx, eps, s.applyEndpoint); err != nil {
+		cancel()
+		s.wg.Wait()
+		return nil, fmt.Errorf("watch endpoints: %w", err)
+	}
+	return s, nil
+}
+
+// watch applies every entry of kv to the view; it returns once the current values are loaded.
+func (s *Store) watch(ctx, wctx context.Context, kv jetstream.KeyValue, apply func(jetstream.KeyValueEntry)) error {
+	w, err := kv.WatchAll(wctx)
+	if err != nil {
+		return err
+	}
+	loaded := make(chan struct{})
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		defer w.Stop() //nolint:errcheck // nothing to do on a failed stop at shutdown
+		once := sync.OnceFunc(func() { close(loaded) })
+		for {
+			select {
+			case <-wctx.Done():
+				return
+			case e, ok := <-w.Updates():
+				if !ok {
+					return
+				}
+				if e == nil { // initial values delivered
+					once()
+					continue
+				}
+				apply(e)
+			}
+		}
+	}()
+	select {
+	case <-loaded:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// OnEndpointsChange registers f to be called (outside locks) with a solution id whenever that
+// solution's endpoints or the solution itself change.
+func (s *Store) OnEndpointsChange(f func(solution string)) {
+	s.mu.Lock()
+	s.listeners = append(s.listeners, f)
+	s.mu.Unlock()
+}
+
+func (s *Store) notify(solution string) {
+	s.mu.RLock()
+	ls := s.listeners
+	s.mu.RUnlock()
+	for _, f := range ls {
+		f(solution)
+	}
+}
+
+func deleted(e jetstream.KeyValueEntry) bool {
+	return e.Operation() == jetstream.KeyValueDelete || e.Operation() == jetstream.KeyValuePurge
+}
+
+func (s *Store) applySolution(e jetstream.KeyValueEntry) {
+	id := e.Key()
+	s.mu.Lock()
+	if cur, ok := s.sols[id]; ok && cur.rev >= e.Revision() {
+		s.mu.Unlock()
+		return
+	}
+	if old, ok := s.sols[id]; ok {
+		delete(s.tokens, old.val.TokenHash)
+	}
+	if deleted(e) {
+		delete(s.sols, id)
+		if len(s.eps[id]) == 0 {
+			delete(s.eps, id)
+		}
+	} else {
+		var sol Solution
+		if err := json.Unmarshal(e.Value(), &sol); err != nil {
+			s.mu.Unlock()
+			s.log.Error("skip unreadable solution record", "solution", id, "err", err)
+			return
+		}
+		s.sols[id] = entry[Solution]{rev: e.Revision(), val: sol}
+		s.tokens[sol.TokenHash] = id
+	}
+	s.mu.Unlock()
+	s.notify(id)
+}
+
+func (s *Store) applyEndpoint(e jetstream.KeyValueEntry) {
+	sol, _, _ := strings.Cut(e.Key(), ".")
+	s.mu.Lock()
+	m := s.eps[sol]
+	if cur, ok := m[e.Key()]; ok && cur.rev >= e.Revision() {
+		s.mu.Unlock()
+		return
+	}
+	if deleted(e) {
+		delete(m, e.Key())
+		if len(m) == 0 {
+			delete(s.eps, sol)
+		}
+	} else {
+		var ep Endpoint
+		if err := json.Unmarshal(e.Value(), &ep); err != nil {
+			s.mu.Unlock()
+			s.log.Error("skip unreadable endpoint record", "key", e.Key(), "err", err)
+			return
+		}
+		ep.Solution, ep.Version = sol, e.Revision()
+		if m == nil {
+			m = map[string]entry[Endpoint]{}
+			s.eps[sol] = m
+		}
+		m[e.Key()] = entry[Endpoint]{rev: e.Revision(), val: ep}
+	}
+	s.mu.Unlock()
+	s.notify(sol)
+}
+
+// Create stores a new solution and returns it with its token (the only time the token is known).
+func (s *Store) Create(ctx context.Context, id string, limits Limits) (Solution, string, error) {
+	if err := ValidateID(id); err != nil {
+		return Solution{}, "", err
+	}
+	if err := limits.Validate(); err != nil {
+		return Solution{}, "", err
+	}
+	token, hash := NewToken()
+	sol := Solution{ID: id, CreatedAt: time.Now().UTC().Truncate(time.Second), Limits: limits, TokenHash: hash}
+	data, _ := json.Marshal(sol)
+	rev, err := s.solutions.Create(ctx, id, data)
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return Solution{}, "", fmt.Errorf("solution %s: %w", id, ErrExists)
+	}
+	if err != nil {
+		return Solution{}, "", fmt.Errorf("create solution %s: %w", id, err)
+	}
+	s.applySolution(localEntry{key: id, value: data, rev: rev})
+	return sol, token, nil
+}
+
+// Get returns a solution from the view.
+func (s *Store) Get(id string) (Solution, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	e, ok := s.sols[id]
+	return e.val, ok && !e.gone
+}
+
+// List returns every solution, by id.
+func (s *Store) List() []Solution {
+	s.mu.RLock()
+	out := make([]Solution, 0, len(s.sols))
+	for _, e := range s.sols {
+		if !e.gone {
+			out = append(out, e.val)
+		}
+	}
+	s.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// ByToken returns the id of the solution whose token this is.
+func (s *Store) ByToken(token string) (string, bool) {
+	h := HashToken(token)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	id, ok := s.tokens[h]
+	return id, ok
+}
+
+// UpdateLimits replaces a solution's limits (compare-and-set on the record).
+func (s *Store) UpdateLimits(ctx context.Context, id string, limits Limits) (Solution, error) {
+	if err := limits.Validate(); err != nil {
+		return Solution{}, err
+	}
+	for {
+		cur, err := s.solutions.Get(ctx, id)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return Solution{}, fmt.Errorf("solution %s: %w", id, ErrNotFound)
+		}
+		if err != nil {
+			return Solution{}, fmt.Errorf("read solution %s: %w", id, err)
+		}
+		var sol Solution
+		if err := json.Unmarshal(cur.Value(), &sol); err != nil {
+			return Solution{}, fmt.Errorf("read solution %s: %w", id, err)
+		}
+		sol.Limits = limits
+		data, _ := json.Marshal(sol)
+		rev, err := s.solutions.Update(ctx, id, data, cur.Revision())
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			continue // changed under us: read again
+		}
+		if err != nil {
+			return Solution{}, fmt.Errorf("update solution %s: %w", id, err)
+		}
+		s.applySolution(localEntry{key: id, value: data, rev: rev})
+		return sol, nil
+	}
+}
+
+// Delete removes a solution and its endpoints. Callers drop other state (keystore) between
+// DeleteEndpoints and this, so a crash half-way leaves a solution that can be deleted again.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	if _, ok := s.Get(id); !ok {
+		return fmt.Errorf("solution %s: %w", id, ErrNotFound)
+	}
+	if err := s.deleteEndpoints(ctx, id); err != nil {
+		return err
+	}
+	if err := s.solutions.Purge(ctx, id); err != nil {
+		return fmt.Errorf("delete solution %s: %w", id, err)
+	}
+	s.forgetSolution(id)
+	return nil
+}
+
+func (s *Store) forgetSolution(id string) {
+	s.mu.Lock()
+	if e, ok := s.sols[id]; ok {
+		delete(s.tokens, e.val.TokenHash)
+		s.sols[id] = entry[Solution]{rev: e.rev, gone: true}
+	}
+	for k, e := range s.eps[id] {
+		s.eps[id][k] = entry[Endpoint]{rev: e.rev, gone: true}
+	}
+	s.mu.Unlock()
+	s.notify(id)
+}
+
+func (s *Store) deleteEndpoints(ctx context.Context, id string) error {
+	lister, err := s.endpoints.ListKeysFiltered(ctx, id+".>")
+	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
+		return fmt.Errorf("list endpoints of %s: %w", id, err)
+	}
+	if lister == nil {
+		return nil
+	}
+	var keys []string
+	for k := range lister.Keys() {
+		keys = append(keys, k)
+	}
+	for _, k := range keys {
+		if err := s.endpoints.Purge(ctx, k); err != nil {
+			return fmt.Errorf("delete endpoint %s: %w", k, err)
+		}
+	}
+	return nil
+}
+
+// PutEndpoint creates or replaces the endpoint for ep.Method and ep.Path; the script must
+// already be checked by the caller. created reports whether it is new.
+func (s *Store) PutEndpoint(ctx context.Context, ep Endpoint) (Endpoint, bool, error) {
+	if _, ok := s.Get(ep.Solution); !ok {
+		return Endpoint{}, false, fmt.Errorf("solution %s: %w", ep.Solution, ErrNotFound)
+	}
+	m, p, err := NormalizeEndpoint(ep.Method, ep.Path)
+	if err != nil {
+		return Endpoint{}, false, err
+	}
+	ep.Method, ep.Path = m, p
+	if len(ep.Script) > MaxScriptBytes {
+		return Endpoint{}, false, &FieldError{"script", fmt.Sprintf("longer than %d bytes", MaxScriptBytes)}
+	}
+	ep.UpdatedAt = time.Now().UTC().Truncate(time.Millisecond)
+	data, _ := json.Marshal(ep)
+	key := endpointKey(ep.Solution, ep.Method, ep.Path)
+	_, existed := s.lookup(ep.Solution, key)
+	rev, err := s.endpoints.Put(ctx, key, data)
+	if err != nil {
+		return Endpoint{}, false, fmt.Errorf("deploy endpoint %s %s: %w", ep.Method, ep.Path, err)
+	}
+	ep.Version = rev
+	s.applyEndpoint(localEntry{key: key, value: data, rev: rev})
+	return ep, !existed, nil
+}
+
+func (s *Store) lookup(solution, key string) (Endpoint, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	e, ok := s.eps[solution][key]
+	return e.val, ok && !e.gone
+}
+
+// GetEndpoint returns one endpoint from the view.
+func (s *Store) GetEndpoint(solution, method, path string) (Endpoint, bool) {
+	return s.lookup(solution, endpointKey(solution, strings.ToUpper(method), path))
+}
+
+// DeleteEndpoint removes one endpoint.
+func (s *Store) DeleteEndpoint(ctx context.Context, solution, method, path string) error {
+	key := endpointKey(solution, strings.ToUpper(method), path)
+	if _, ok := s.lookup(solution, key); !ok {
+		return fmt.Errorf("endpoint %s %s: %w", method, path, ErrNotFound)
+	}
+	if err := s.endpoints.Purge(ctx, key); err != nil {
+		return fmt.Errorf("delete endpoint %s %s: %w", method, path, err)
+	}
+	s.mu.Lock()
+	if e, ok := s.eps[solution][key]; ok {
+		s.eps[solution][key] = entry[Endpoint]{rev: e.rev, gone: true}
+	}
+	s.mu.Unlock()
+	s.notify(solution)
+	return nil
+}
+
+// Endpoints lists a solution's endpoints by path, then method.
+func (s *Store) Endpoints(solution string) []Endpoint {
+	s.mu.RLock()
+	out := make([]Endpoint, 0, len(s.eps[solution]))
+	for _, e := range s.eps[solution] {
+		if !e.gone {
+			out = append(out, e.val)
+		}
+	}
+	s.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Path != out[j].Path {
+			return out[i].Path < out[j].Path
+		}
+		return out[i].Method < out[j].Method
+	})
+	return out
+}
+
+// Close stops the watches.
+func (s *Store) Close() {
+	s.cancel()
+	s.wg.Wait()
+}
+
+// localEntry applies a write to the view at once, so a caller reads its own writes before the
+// watch delivers them; the watch's copy is then ignored by revision.
+type localEntry struct {
+	jetstream.KeyValueEntry
+	key   string
+	value []byte
+	rev   uint64
+}
+
+func (e localEntry) Key() string                     { return e.key }
+func (e localEntry) Value() []byte                   { return e.value }
+func (e localEntry) Revision() uint64                { return e.rev }
+func (e localEntry) Operation() jetstream.KeyValueOp { return jetstream.KeyValuePut }

@@ -1,0 +1,104 @@
+package webapp
+
+import (
+	"reflect"
+	"testing"
+)
+
+func TestRouterMatch(t *testing.T) {
+	r := newRouter()
+	templates := []string{"/", "/users", "/users/{id}", "/users/me", "/users/{id}/posts/{post}", "/files/{rest...}", "/a/{x}/b", "/a/c/{y}"}
+	routes := map[string]*route{}
+	for _, tpl := range templates {
+		rt := &route{method: "GET", template: tpl, params: paramNames(tpl)}
+		routes[tpl] = rt
+		r.add("GET", tpl, rt)
+	}
+	r.add("POST", "/users", &route{method: "POST", template: "/users"})
+
+	tests := []struct {
+		name     string
+		path     string
+		template string // "" = no match
+		values   []string
+	}{
+		{"root", "/", "/", []string{}},
+		{"static", "/users", "/users", []string{}},
+		{"param", "/users/42", "/users/{id}", []string{"42"}},
+		{"static beats param", "/users/me", "/users/me", []string{}},
+		{"two params", "/users/7/posts/9", "/users/{id}/posts/{post}", []string{"7", "9"}},
+		{"rest", "/files/a/b/c.txt", "/files/{rest...}", []string{"a/b/c.txt"}},
+		{"rest empty", "/files", "/files/{rest...}", []string{""}},
+		{"backtrack from static", "/a/c/b", "/a/{x}/b", []string{"c"}},
+		{"static second", "/a/c/z", "/a/c/{y}", []string{"z"}},
+		{"too long", "/users/1/2", "", nil},
+		{"unknown", "/nope", "", nil},
+		{"empty param segment", "/users/", "", nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rs, values, ok := r.match(tc.path)
+			if tc.template == "" {
+				if ok {
+					t.Fatalf("match(%q) = %v, want no match", tc.path, rs["GET"].template)
+				}
+				return
+			}
+			if !ok {
+				t.Fatalf("match(%q): no match, want %s", tc.path, tc.template)
+			}
+			if got := rs["GET"]; got != routes[tc.template] {
+				t.Fatalf("match(%q) = %s, want %s", tc.path, got.template, tc.template)
+			}
+			if !reflect.DeepEqual(values, tc.values) {
+				t.Fatalf("match(%q) values = %q, want %q", tc.path, values, tc.values)
+			}
+		})
+	}
+	if rs, _, _ := r.match("/users"); rs["POST"] == nil || rs["GET"] == nil {
+		t.Fatalf("/users should have GET and POST, got %v", rs)
+	}
+}
+
+func TestDecodeBody(t *testing.T) {
+	tests := []struct {
+		name, ct, body string
+		want           any
+	}{
+		{"json object", "application/json", `{"a":1}`, map[string]any{"a": float64(1)}},
+		{"json with charset", "application/json; charset=utf-8", `[1,"x"]`, []any{float64(1), "x"}},
+		{"vendor json", "application/vnd.x+json", `true`, true},
+		{"no type but json", "", `{"a":"b"}`, map[string]any{"a": "b"}},
+		{"bad json stays text", "application/json", `{"a":`, `{"a":`},
+		{"text", "text/plain", `{"a":1}`, `{"a":1}`},
+		{"form", "application/x-www-form-urlencoded", "a=1&b=2", "a=1&b=2"},
+		{"empty", "application/json", "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := decodeBody(tc.ct, []byte(tc.body)); !reflect.DeepEqual(got, tc.want) {
+				t.Fatalf("decodeBody(%q, %q) = %#v, want %#v", tc.ct, tc.body, got, tc.want)
+			}
+		})
+	}
+}
+
+func TestValidHeader(t *testing.T) {
+	tests := []struct {
+		k, v string
+		want bool
+	}{
+		{"X-Thing", "ok", true},
+		{"Content-Length", "5", false},
+		{"transfer-encoding", "chunked", false},
+		{"X-Bad", "a\r\nSet-Cookie: x", false},
+		{"Bad Name", "v", false},
+		{"", "v", false},
+		{"X:y", "v", false},
+	}
+	for _, tc := range tests {
+		if got := validHeader(tc.k, tc.v); got != tc.want {
+			t.Errorf("validHeader(%q, %q) = %v, want %v", tc.k, tc.v, got, tc.want)
+		}
+	}
+}

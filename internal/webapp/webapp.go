@@ -1,0 +1,456 @@
+// Package webapp serves solution endpoints: it routes /apps/{solution}/{path} (or a solution's
+// own host name) to the endpoint's script and turns the script's response into HTTP.
+package webapp
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/switchboardhq/switchboard/internal/metrics"
+	"github.com/switchboardhq/switchboard/internal/script"
+	"github.com/switchboardhq/switchboard/internal/solution"
+)
+
+// Runner runs a compiled script.
+type Runner interface {
+	Run(ctx context.Context, p *script.Program, r script.Run) (script.Result, error)
+}
+
+// Store is the part of the solution store the apps router reads.
+type Store interface {
+	Get(id string) (solution.Solution, bool)
+	Endpoints(solution string) []solution.Endpoint
+}
+
+// Options configure a Handler.
+type Options struct {
+	Store      Store
+	Runner     Runner
+	Services   func(solution string) script.Services
+	Metrics    *metrics.Metrics
+	Logger     *slog.Logger
+	AppsDomain string
+	MaxBody    int64
+}
+
+// Handler serves every solution's endpoints.
+type Handler struct {
+	opt     Options
+	mu      sync.Mutex                         // serialises rebuilds
+	routers atomic.Pointer[map[string]*router] // solution → router, replaced whole on change
+}
+
+// route is one deployed endpoint, compiled.
+type route struct {
+	method, template string
+	params           []string
+	version          uint64
+	program          *script.Program
+	compileErr       error
+}
+
+// New returns a Handler with the current endpoints of every solution loaded.
+func New(o Options) *Handler {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	h := &Handler{opt: o}
+	empty := map[string]*router{}
+	h.routers.Store(&empty)
+	return h
+}
+
+// Rebuild recompiles the routes of one solution from the store; scripts whose version did not
+// change keep their compiled program. It is called on every change the store sees.
+func (h *Handler) Rebuild(sol string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	old := *h.routers.Load()
+	next := make(map[string]*router, len(old)+1)
+	for k, v := range old {
+		next[k] = v
+	}
+	if _, ok := h.opt.Store.Get(sol); !ok {
+		delete(next, sol)
+		h.routers.Store(&next)
+		return
+	}
+	prev := map[string]*route{}
+	if r := old[sol]; r != nil {
+		r.walk(func(rt *route) { prev[rt.method+" "+rt.template] = rt })
+	}
+	r := newRouter()
+	for _, ep := range h.opt.Store.Endpoints(sol) {
+		rt := prev[ep.Method+" "+ep.Path]
+		if rt == nil || rt.version != ep.Version {
+			rt = &route{method: ep.Method, template: ep.Path, params: paramNames(ep.Path), version: ep.Version}
+			rt.program, rt.compileErr = script.Compile(sol+" "+ep.Method+" "+ep.Path, ep.Script)
+			if rt.compileErr != nil {
+				h.opt.Logger.Error("endpoint script does not compile", "solution", sol, "method", ep.Method, "path", ep.Path, "err", rt.compileErr)
+			}
+		}
+		r.add(ep.Method, ep.Path, rt)
+	}
+	next[sol] = r
+	h.routers.Store(&next)
+}
+
+func (r *router) walk(f func(*route)) {
+	var visit func(n *node)
+	visit = func(n *node) {
+		for _, rt := range n.routes {
+			f(rt)
+		}
+		for _, rt := range n.rest {
+			f(rt)
+		}
+		for _, c := range n.static {
+			visit(c)
+		}
+		if n.param != nil {
+			visit(n.param)
+		}
+	}
+	visit(r.root)
+}
+
+// SolutionFromHost returns the solution a Host header names under the apps domain.
+func (h *Handler) SolutionFromHost(host string) (string, bool) {
+	if h.opt.AppsDomain == "" {
+		return "", false
+	}
+	if hh, _, err := net.SplitHostPort(host); err == nil {
+		host = hh
+	}
+	sol, ok := strings.CutSuffix(strings.ToLower(host), "."+h.opt.AppsDomain)
+	if !ok || !solution.IDPattern.MatchString(sol) {
+		return "", false
+	}
+	return sol, true
+}
+
+// ServeApp answers a request for solution sol at path (the part after the solution).
+func (h *Handler) ServeApp(w http.ResponseWriter, r *http.Request, sol, path string) {
+	start := time.Now()
+	reqID := requestID(r)
+	w.Header().Set("X-Request-Id", reqID)
+	rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
+	defer func() {
+		if h.opt.Metrics != nil {
+			label := sol
+			if rec.unknown {
+				label = "" // unknown solutions must not create series
+			}
+			h.opt.Metrics.AppRequests.WithLabelValues(label, strconv.Itoa(rec.code)).Inc()
+			h.opt.Metrics.AppLatency.WithLabelValues(label).Observe(time.Since(start).Seconds())
+		}
+	}()
+	w = rec
+
+	s, ok := h.opt.Store.Get(sol)
+	rt := (*h.routers.Load())[sol]
+	if !ok || rt == nil {
+		rec.unknown = true
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no solution %q", sol))
+		return
+	}
+	if path == "" {
+		path = "/"
+	}
+	routes, values, found := rt.match(path)
+	if !found {
+		writeError(w, http.StatusNotFound, fmt.Sprintf("no endpoint matches %s %s", r.Method, path))
+		return
+	}
+	route := routes[r.Method]
+	if route == nil && r.Method == http.MethodHead {
+		route = routes[http.MethodGet]
+	}
+	if route == nil {
+		allow := make([]string, 0, len(routes))
+		for m := range routes {
+			allow = append(allow, m)
+		}
+		sort.Strings(allow)
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s is not allowed on %s (allowed: %s)", r.Method, route0(routes).template, strings.Join(allow, ", ")))
+		return
+	}
+	if route.compileErr != nil {
+		writeError(w, http.StatusInternalServerError, "endpoint script does not compile: "+route.compileErr.Error())
+		return
+	}
+	req, err := h.requestTable(r, route, path, values, reqID, start)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", tooBig.Limit))
+			return
+		}
+		writeError(w, http.StatusBadRequest, "read request body: "+err.Error())
+		return
+	}
+	var services script.Services
+	if h.opt.Services != nil {
+		services = h.opt.Services(sol)
+	}
+	runStart := time.Now()
+	res, err := h.opt.Runner.Run(r.Context(), route.program, script.Run{
+		Solution: sol,
+		Limits:   Limits(s.Limits),
+		Services: services,
+		Vars: map[string]any{
+			"request":  req,
+			"response": map[string]any{"code": float64(200), "headers": map[string]any{}},
+		},
+		ReadBack: []string{"response"},
+	})
+	h.observeRun(sol, time.Since(runStart), err)
+	if err != nil {
+		h.scriptFailed(w, r, sol, reqID, route, err)
+		return
+	}
+	writeScriptResponse(w, res)
+}
+
+func route0(m map[string]*route) *route {
+	for _, r := range m {
+		return r
+	}
+	return nil
+}
+
+// Limits converts a solution's limits into the engine's.
+func Limits(l solution.Limits) script.Limits {
+	return script.Limits{
+		Timeout:   time.Duration(l.TimeoutMS) * time.Millisecond,
+		Memory:    l.MemoryBytes,
+		CallDepth: l.CallDepth,
+		Steps:     l.Steps,
+	}
+}
+
+func (h *Handler) observeRun(sol string, d time.Duration, err error) {
+	if h.opt.Metrics == nil {
+		return
+	}
+	outcome := "ok"
+	if err != nil {
+		outcome = "error"
+		h.opt.Metrics.ScriptErrors.WithLabelValues(sol, ErrorKind(err)).Inc()
+	}
+	h.opt.Metrics.ScriptRuns.WithLabelValues(sol, outcome).Inc()
+	h.opt.Metrics.ScriptLatency.WithLabelValues(sol).Observe(d.Seconds())
+}
+
+// ErrorKind names a run failure for metrics: the limit hit, "runtime", "canceled" or "internal".
+func ErrorKind(err error) string {
+	var le *script.LimitError
+	var re *script.RuntimeError
+	switch {
+	case errors.As(err, &le):
+		return le.Limit
+	case errors.As(err, &re):
+		return "runtime"
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return "canceled"
+	}
+	return "internal"
+}
+
+func (h *Handler) scriptFailed(w http.ResponseWriter, r *http.Request, sol, reqID string, rt *route, err error) {
+	errID := newID()
+	var le *script.LimitError
+	msg := "script error"
+	if errors.As(err, &le) {
+		msg = "script stopped: " + le.Error()
+	}
+	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
+		h.opt.Logger.Info("client went away during script run", "solution", sol, "request_id", reqID)
+		return
+	}
+	h.opt.Logger.Warn("endpoint script failed", "solution", sol, "request_id", reqID, "error_id", errID,
+		"method", rt.method, "path", rt.template, "err", err)
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusInternalServerError)
+	json.NewEncoder(w).Encode(map[string]string{"error": msg, "error_id": errID, "request_id": reqID}) //nolint:errcheck // client gone
+}
+
+// requestTable is the script's `request`.
+func (h *Handler) requestTable(r *http.Request, rt *route, path string, values []string, reqID string, now time.Time) (map[string]any, error) {
+	params := map[string]any{}
+	for k, vs := range r.URL.Query() {
+		if len(vs) == 1 {
+			params[k] = vs[0]
+		} else {
+			arr := make([]any, len(vs))
+			for i, v := range vs {
+				arr[i] = v
+			}
+			params[k] = arr
+		}
+	}
+	for i, name := range rt.params { // path parameters win over query ones of the same name
+		if i < len(values) {
+			params[name] = values[i]
+		}
+	}
+	headers := make(map[string]any, len(r.Header))
+	for k, vs := range r.Header {
+		headers[strings.ToLower(k)] = strings.Join(vs, ", ")
+	}
+	if r.Host != "" {
+		headers["host"] = r.Host
+	}
+	req := map[string]any{
+		"method":     r.Method,
+		"uri":        r.URL.RequestURI(),
+		"route":      rt.template,
+		"path":       path,
+		"parameters": params,
+		"headers":    headers,
+		"request_id": reqID,
+		"timestamp":  float64(now.UnixMilli()) / 1000,
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, h.opt.MaxBody))
+		if err != nil {
+			return nil, err
+		}
+		req["body"] = decodeBody(r.Header.Get("Content-Type"), body)
+	}
+	return req, nil
+}
+
+// decodeBody decodes a JSON body (by content type, or one that simply is JSON) and otherwise
+// keeps the text.
+func decodeBody(contentType string, body []byte) any {
+	if len(body) == 0 {
+		return ""
+	}
+	mt, _, _ := mime.ParseMediaType(contentType)
+	if mt == "application/json" || strings.HasSuffix(mt, "+json") || mt == "" {
+		var v any
+		if err := json.Unmarshal(body, &v); err == nil {
+			return v
+		}
+	}
+	return string(body)
+}
+
+// writeScriptResponse turns the script's `response` and return value into HTTP: a returned
+// value wins over response.message / response.body; tables become JSON.
+func writeScriptResponse(w http.ResponseWriter, res script.Result) {
+	resp, _ := res.Vars["response"].(map[string]any)
+	code := http.StatusOK
+	if c, ok := resp["code"].(float64); ok && c >= 100 && c <= 999 {
+		code = int(c)
+	}
+	if hs, ok := resp["headers"].(map[string]any); ok {
+		for k, v := range hs {
+			if s, ok := scalarString(v); ok && validHeader(k, s) {
+				w.Header().Set(k, s)
+			}
+		}
+	}
+	body := res.Return
+	if body == nil {
+		if m, ok := resp["message"]; ok {
+			body = m
+		} else {
+			body = resp["body"]
+		}
+	}
+	var out []byte
+	switch b := body.(type) {
+	case nil:
+	case string:
+		out = []byte(b)
+		if w.Header().Get("Content-Type") == "" {
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		}
+	default:
+		var err error
+		out, err = json.Marshal(b)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "script returned a value that is not JSON: "+err.Error())
+			return
+		}
+		if w.Header().Get("Content-Type") == "" {
+			w.Header().Set("Content-Type", "application/json")
+		}
+	}
+	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
+	w.WriteHeader(code)
+	w.Write(out) //nolint:errcheck // client gone
+}
+
+func scalarString(v any) (string, bool) {
+	switch x := v.(type) {
+	case string:
+		return x, true
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64), true
+	case bool:
+		return strconv.FormatBool(x), true
+	}
+	return "", false
+}
+
+// validHeader keeps a script from writing a header that would corrupt the response.
+func validHeader(k, v string) bool {
+	if k == "" || strings.EqualFold(k, "Content-Length") || strings.EqualFold(k, "Transfer-Encoding") {
+		return false
+	}
+	for _, c := range k {
+		if c <= ' ' || c >= 0x7f || c == ':' {
+			return false
+		}
+	}
+	return !strings.ContainsAny(v, "\r\n\x00")
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(map[string]string{"error": msg}) //nolint:errcheck // client gone
+}
+
+func requestID(r *http.Request) string {
+	if id := r.Header.Get("X-Request-Id"); id != "" && len(id) <= 128 && validHeader("X-Request-Id", id) {
+		return id
+	}
+	return newID()
+}
+
+func newID() string {
+	var b [12]byte
+	rand.Read(b[:]) //nolint:errcheck // never fails
+	return hex.EncodeToString(b[:])
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	code    int
+	unknown bool
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.code = code
+	s.ResponseWriter.WriteHeader(code)
+}
