@@ -29,8 +29,8 @@ func (c *Client) GetSolution(ctx context.Context, id string) (Solution, error) {
 	return out, err
 }
 
-// UpdateSolution changes a solution's limits (PATCH /api/v1/solutions/{id}) and returns the
-// solution as it is now.
+// UpdateSolution sets a solution's limits (PATCH /api/v1/solutions/{id}; see SolutionUpdate)
+// and returns the solution as it is now.
 func (c *Client) UpdateSolution(ctx context.Context, id string, in SolutionUpdate) (Solution, error) {
 	var out Solution
 	p, err := solutionPath(id)

@@ -2,9 +2,8 @@ package apiclient
 
 import "time"
 
-// Limits bound what one run of a solution's scripts may use. In a request a zero field is left
-// out, which means "the server's default" on create and "unchanged" on update; in an answer
-// every field holds the limit in force.
+// Limits bound what one run of a solution's scripts may use. A zero field means the server's
+// default, both in requests (where it is left out) and in answers.
 type Limits struct {
 	// TimeoutMS is the wall-clock time one run may take, in milliseconds.
 	TimeoutMS int64 `json:"timeout_ms,omitempty"`
@@ -43,7 +42,9 @@ type SolutionCreated struct {
 	Token string `json:"token"`
 }
 
-// SolutionUpdate is the body of PATCH /api/v1/solutions/{solution}. Zero limits stay as they are.
+// SolutionUpdate is the body of PATCH /api/v1/solutions/{solution}. Limits replaces the
+// solution's limits as a whole: a zero field goes back to the server's default. To change one
+// limit, start from the solution's current Limits (GetSolution).
 type SolutionUpdate struct {
 	Limits Limits `json:"limits"`
 }

@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -60,4 +62,14 @@ func checkPath(p string) error {
 		return fmt.Errorf("path %q contains a space or control character", p)
 	}
 	return nil
+}
+
+// readError is the usage error for a file or folder that cannot be read: "cannot read x: reason"
+// (x is the path in err when it names one, such as a sub-folder of path).
+func readError(path string, err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		path, err = pe.Path, pe.Err
+	}
+	return usagef("cannot read %s: %v", path, err)
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -58,6 +59,8 @@ type app struct {
 
 	server, token, dataDir, output string
 	solution                       string
+	// noToken is set when a client was made without any token, for a hint on 401.
+	noToken bool
 }
 
 // run executes args and returns the exit code, writing any error to stderr.
@@ -77,6 +80,9 @@ func (a *app) run(ctx context.Context, args []string) int {
 	}
 	if code == ExitUsage && cmd != nil {
 		fmt.Fprintf(a.stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
+	}
+	if a.noToken && apiclient.StatusOf(err) == http.StatusUnauthorized {
+		fmt.Fprintf(a.stderr, "switchboard: no token was sent: give --token or SWITCHBOARD_TOKEN, or --data with the server's data folder (it holds admin-token)\n")
 	}
 	return code
 }
@@ -157,7 +163,6 @@ func (a *app) newRootCmd() *cobra.Command {
 		Long:          rootLong,
 		SilenceErrors: true,
 		SilenceUsage:  true,
-		// The serve command's context carries SIGINT/SIGTERM; the others stop at once.
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
 			if err := applyEnv(cmd.Flags(), a.getenv); err != nil {
 				return err
@@ -253,6 +258,7 @@ func (a *app) client() (*apiclient.Client, error) {
 			return nil, usagef("reading the admin token: %v (give --token or SWITCHBOARD_TOKEN instead)", err)
 		}
 	}
+	a.noToken = token == ""
 	return apiclient.New(server, token,
 		apiclient.WithTimeout(requestTimeout),
 		apiclient.WithUserAgent("switchboard-cli/"+currentVersion()),

@@ -51,29 +51,29 @@ func (a *app) readScript(file string) (string, error) {
 	}
 	if err != nil {
 		if file == "-" {
-			return "", usagef("reading the script from standard input: %v", err)
+			return "", usagef("cannot read the script from standard input: %v", err)
 		}
-		return "", &usageError{err}
+		return "", readError(file, err)
 	}
 	return string(b), nil
 }
 
-// scriptError is a script the server refused, placed at a file and line for the user.
-type scriptError struct {
+// locatedError is a request the server refused, placed at a file and line for the user.
+type locatedError struct {
 	File  string
 	Line  int
-	Label string // "GET /x"
+	Label string // what was sent: "GET /x"
 	Err   *apiclient.Error
 }
 
-func (e *scriptError) Error() string {
+func (e *locatedError) Error() string {
 	return fmt.Sprintf("%s:%d: %s: %v", e.File, e.Line, e.Label, e.Err)
 }
 
-func (e *scriptError) Unwrap() error { return e.Err }
+func (e *locatedError) Unwrap() error { return e.Err }
 
-// locateScriptError places err at file:line when it is the server refusing a script.
-// firstLine is the file line of the script's line 1.
+// locateScriptError places err at file:line when it is the server refusing a script (a 4xx
+// naming the field "script" or a line). firstLine is the file line of the script's line 1.
 func locateScriptError(err error, file string, firstLine int, label string) error {
 	var apiErr *apiclient.Error
 	if !errors.As(err, &apiErr) || apiErr.Status >= 500 || (apiErr.Field != "script" && apiErr.Line == 0) {
@@ -83,7 +83,7 @@ func locateScriptError(err error, file string, firstLine int, label string) erro
 	if apiErr.Line > 0 {
 		line = firstLine + apiErr.Line - 1
 	}
-	return &scriptError{File: file, Line: line, Label: label, Err: apiErr}
+	return &locatedError{File: file, Line: line, Label: label, Err: apiErr}
 }
 
 func (a *app) newEndpointDeployCmd() *cobra.Command {

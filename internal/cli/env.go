@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"fmt"
 	"sort"
 
 	"github.com/spf13/pflag"
@@ -53,16 +52,4 @@ func applyEnv(fs *pflag.FlagSet, getenv func(string) (string, bool)) error {
 		}
 	}
 	return nil
-}
-
-// flagOrEnv names where a flag's value can come from, for messages: "--addr (env SWITCHBOARD_ADDR)".
-func flagOrEnv(fs *pflag.FlagSet, name string) string {
-	f := fs.Lookup(name)
-	if f == nil {
-		return "--" + name
-	}
-	if envs := f.Annotations[envAnnotation]; len(envs) > 0 {
-		return fmt.Sprintf("--%s (env %s)", name, envs[0])
-	}
-	return "--" + name
 }

@@ -35,9 +35,10 @@ func formatTime(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-// limitColumns are the text forms of a solution's limits: timeout, memory, call depth, steps.
+// limitColumns are the text forms of a solution's limits: timeout, memory, call depth, steps
+// ("default" for a limit left to the server).
 func limitColumns(l apiclient.Limits) [4]string {
-	c := [4]string{"-", "-", "-", "-"}
+	c := [4]string{"default", "default", "default", "default"}
 	if l.TimeoutMS != 0 {
 		c[0] = l.Timeout().String()
 	}

@@ -120,7 +120,7 @@ func (a *app) newServeCmd() *cobra.Command {
 func runHub(ctx context.Context, cfg hub.Config) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	h, err := hub.New(cfg)
+	h, err := hub.New(cfg, nil)
 	if err != nil {
 		return err
 	}

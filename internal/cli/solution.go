@@ -28,7 +28,7 @@ func (a *app) newSolutionCreateCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "create ID",
 		Short: "Create a solution and print its token",
-		Long: `Create a solution. Limits not given take the server's defaults.
+		Long: `Create a solution. Limits not given (or 0) take the server's defaults.
 
 The solution's token is printed once and cannot be shown again: store it.`,
 		Example: `  switchboard solution create demo
@@ -36,7 +36,7 @@ The solution's token is printed once and cannot be shown again: store it.`,
   switchboard solution create demo -o json`,
 		Args: exactArgs("ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			lim, _, err := lf.limits(cmd.Flags())
+			lim, _, err := lf.apply(cmd.Flags(), apiclient.Limits{})
 			if err != nil {
 				return err
 			}
@@ -120,22 +120,28 @@ func (a *app) newSolutionUpdateCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "update ID",
 		Short: "Change a solution's limits",
-		Long:  "Change the limits given; the others stay as they are. At least one is required.",
+		Long: `Change the limits given; the others stay as they are. At least one is required.
+A limit of 0 goes back to the server's default.`,
 		Example: `  switchboard solution update demo --timeout 10s
-  switchboard solution update demo --memory 32MiB --steps 50000000`,
+  switchboard solution update demo --memory 32MiB --steps 50000000
+  switchboard solution update demo --timeout 0`,
 		Args: exactArgs("ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			lim, set, err := lf.limits(cmd.Flags())
-			if err != nil {
+			if _, changed, err := lf.apply(cmd.Flags(), apiclient.Limits{}); err != nil {
 				return err
-			}
-			if !set {
+			} else if !changed {
 				return usagef("nothing to update: give at least one of --timeout, --memory, --call-depth, --steps")
 			}
 			c, err := a.client()
 			if err != nil {
 				return err
 			}
+			// The API sets all limits at once: start from the current ones.
+			cur, err := c.GetSolution(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			lim, _, _ := lf.apply(cmd.Flags(), cur.Limits)
 			s, err := c.UpdateSolution(cmd.Context(), args[0], apiclient.SolutionUpdate{Limits: lim})
 			if err != nil {
 				return err

@@ -75,47 +75,48 @@ type limitFlags struct {
 }
 
 func (l *limitFlags) register(fs *pflag.FlagSet) {
-	fs.DurationVar(&l.timeout, "timeout", 0, "wall-clock time one run of a script may take, e.g. 5s or 500ms")
-	fs.Var(&l.memory, "memory", "memory one run may allocate, e.g. 16MiB")
-	fs.IntVar(&l.callDepth, "call-depth", 0, "deepest Lua call stack one run may build, e.g. 200")
-	fs.Int64Var(&l.steps, "steps", 0, "VM instructions one run may execute, e.g. 10000000")
+	fs.DurationVar(&l.timeout, "timeout", 0, "wall-clock time one run of a script may take, e.g. 5s or 500ms; 0 = the server's default")
+	fs.Var(&l.memory, "memory", "memory one run may allocate, e.g. 16MiB; 0 = the server's default")
+	fs.IntVar(&l.callDepth, "call-depth", 0, "deepest Lua call stack one run may build, e.g. 200; 0 = the server's default")
+	fs.Int64Var(&l.steps, "steps", 0, "VM instructions one run may execute, e.g. 10000000; 0 = the server's default")
 }
 
-// limits returns the limits given in fs; set reports whether at least one was given. Limits
-// not given are zero, which the API reads as "default" or "unchanged".
-func (l *limitFlags) limits(fs *pflag.FlagSet) (lim apiclient.Limits, set bool, err error) {
-	positive := func(name string, v int64) error {
-		if v <= 0 {
-			return usagef("--%s %s: must be greater than zero", name, fs.Lookup(name).Value)
+// apply returns base with the limits given in fs set; changed reports whether any was given.
+// A zero limit means the server's default.
+func (l *limitFlags) apply(fs *pflag.FlagSet, base apiclient.Limits) (lim apiclient.Limits, changed bool, err error) {
+	lim = base
+	given := func(name string, v int64) (bool, error) {
+		if !fs.Changed(name) {
+			return false, nil
 		}
-		return nil
+		if v < 0 {
+			return false, usagef("--%s %s: must not be negative", name, fs.Lookup(name).Value)
+		}
+		changed = true
+		return true, nil
 	}
-	if fs.Changed("timeout") {
+	if ok, err := given("timeout", int64(l.timeout)); err != nil {
+		return lim, false, err
+	} else if ok {
 		if l.timeout%time.Millisecond != 0 {
 			return lim, false, usagef("--timeout %s: must be a whole number of milliseconds", l.timeout)
 		}
-		if err := positive("timeout", int64(l.timeout)); err != nil {
-			return lim, false, err
-		}
 		lim.TimeoutMS = l.timeout.Milliseconds()
 	}
-	if fs.Changed("memory") {
-		if err := positive("memory", int64(l.memory)); err != nil {
-			return lim, false, err
-		}
+	if ok, err := given("memory", int64(l.memory)); err != nil {
+		return lim, false, err
+	} else if ok {
 		lim.MemoryBytes = int64(l.memory)
 	}
-	if fs.Changed("call-depth") {
-		if err := positive("call-depth", int64(l.callDepth)); err != nil {
-			return lim, false, err
-		}
+	if ok, err := given("call-depth", int64(l.callDepth)); err != nil {
+		return lim, false, err
+	} else if ok {
 		lim.CallDepth = l.callDepth
 	}
-	if fs.Changed("steps") {
-		if err := positive("steps", l.steps); err != nil {
-			return lim, false, err
-		}
+	if ok, err := given("steps", l.steps); err != nil {
+		return lim, false, err
+	} else if ok {
 		lim.Steps = l.steps
 	}
-	return lim, !lim.IsZero(), nil
+	return lim, changed, nil
 }

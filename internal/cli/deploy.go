@@ -1,0 +1,356 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+
+	"github.com/spf13/cobra"
+
+	"github.com/switchboardhq/switchboard/internal/apiclient"
+)
+
+// syncer is the server side of one item kind, as the deploy command syncs it.
+type syncer struct {
+	kind itemKind
+	// list returns the server's items of this kind (without File and Line).
+	list func(ctx context.Context) ([]item, error)
+	// put creates or replaces an item.
+	put func(ctx context.Context, it item) error
+	// del removes an item.
+	del func(ctx context.Context, it item) error
+}
+
+// syncers returns the syncers of every item kind, for solution sol.
+func syncers(c *apiclient.Client, sol string) []syncer {
+	return []syncer{{
+		kind: kindEndpoint,
+		list: func(ctx context.Context) ([]item, error) {
+			eps, err := c.ListEndpoints(ctx, sol)
+			if err != nil {
+				return nil, err
+			}
+			items := make([]item, len(eps))
+			for i, ep := range eps {
+				items[i] = item{Kind: kindEndpoint, Method: ep.Method, Path: ep.Path, Script: ep.Script}
+			}
+			return items, nil
+		},
+		put: func(ctx context.Context, it item) error {
+			_, _, err := c.DeployEndpoint(ctx, sol, apiclient.Endpoint{Method: it.Method, Path: it.Path, Script: it.Script})
+			return err
+		},
+		del: func(ctx context.Context, it item) error {
+			return c.DeleteEndpoint(ctx, sol, it.Method, it.Path)
+		},
+	}}
+}
+
+// Deploy actions.
+const (
+	actAdd       = "added"
+	actUpdate    = "updated"
+	actRemove    = "removed"
+	actUnchanged = "unchanged"
+	actKeep      = "kept"
+)
+
+// actionSymbols prefix the text output's lines.
+var actionSymbols = map[string]string{actAdd: "+", actUpdate: "~", actRemove: "-"}
+
+// step is one planned action on one item.
+type step struct {
+	action string
+	item   item
+	sync   *syncer
+}
+
+// plan compares the folder's items with the server's and returns the steps: the folder's items
+// in folder order, then the server's items missing from the folder, sorted.
+func plan(local []item, remote map[itemKind][]item, syncs []syncer, keep bool) []step {
+	byKind := map[itemKind]*syncer{}
+	for i := range syncs {
+		byKind[syncs[i].kind] = &syncs[i]
+	}
+	remoteByKey := map[string]item{}
+	for _, items := range remote {
+		for _, it := range items {
+			remoteByKey[it.key()] = it
+		}
+	}
+	var steps []step
+	inFolder := map[string]bool{}
+	for _, it := range local {
+		inFolder[it.key()] = true
+		r, exists := remoteByKey[it.key()]
+		switch {
+		case !exists:
+			steps = append(steps, step{actAdd, it, byKind[it.Kind]})
+		case r.Script != it.Script:
+			steps = append(steps, step{actUpdate, it, byKind[it.Kind]})
+		default:
+			steps = append(steps, step{actUnchanged, it, byKind[it.Kind]})
+		}
+	}
+	var gone []item
+	for key, it := range remoteByKey {
+		if !inFolder[key] {
+			gone = append(gone, it)
+		}
+	}
+	sort.Slice(gone, func(i, j int) bool {
+		a, b := gone[i], gone[j]
+		if a.Kind != b.Kind {
+			return a.Kind < b.Kind
+		}
+		if a.Path != b.Path {
+			return a.Path < b.Path
+		}
+		return a.Method < b.Method
+	})
+	for _, it := range gone {
+		act := actRemove
+		if keep {
+			act = actKeep
+		}
+		steps = append(steps, step{act, it, byKind[it.Kind]})
+	}
+	return steps
+}
+
+// deployAction is one line of the deploy command's JSON output.
+type deployAction struct {
+	Action string `json:"action"`
+	Kind   string `json:"kind"`
+	Method string `json:"method,omitempty"`
+	Path   string `json:"path,omitempty"`
+	File   string `json:"file,omitempty"`
+	Line   int    `json:"line,omitempty"`
+}
+
+// deployResult is the deploy command's JSON output.
+type deployResult struct {
+	Solution  string         `json:"solution"`
+	DryRun    bool           `json:"dry_run"`
+	Added     int            `json:"added"`
+	Updated   int            `json:"updated"`
+	Removed   int            `json:"removed"`
+	Unchanged int            `json:"unchanged"`
+	Kept      int            `json:"kept"`
+	Actions   []deployAction `json:"actions"`
+}
+
+func (r *deployResult) count(action string) {
+	switch action {
+	case actAdd:
+		r.Added++
+	case actUpdate:
+		r.Updated++
+	case actRemove:
+		r.Removed++
+	case actUnchanged:
+		r.Unchanged++
+	case actKeep:
+		r.Kept++
+	}
+}
+
+// summary is the text output's last line.
+func (r *deployResult) summary() string {
+	var s string
+	if r.DryRun {
+		s = fmt.Sprintf("dry run: %d to add, %d to update, %d to remove, %d unchanged", r.Added, r.Updated, r.Removed, r.Unchanged)
+	} else {
+		s = fmt.Sprintf("deployed: %d added, %d updated, %d removed, %d unchanged", r.Added, r.Updated, r.Removed, r.Unchanged)
+	}
+	if r.Kept > 0 {
+		s += fmt.Sprintf(", %d kept", r.Kept)
+	}
+	return s
+}
+
+const deployLong = `Make a solution's endpoints match a folder of Lua files.
+
+Every .lua file under DIR is read, recursively and in lexical order (files and folders
+whose names start with "." are skipped). In each file, an annotation line
+
+  --#ENDPOINT METHOD /path
+
+starts an endpoint whose script is the lines that follow, up to the next annotation or
+the end of the file; one file may hold several endpoints. Before the first annotation
+only blank lines and comments may appear. Methods are case-insensitive; paths start
+with "/" and may hold parameters such as /users/{id}. A line starting with "--#" and a
+letter is always read as an annotation; write "-- #" for a plain comment.
+
+The folder is checked first: a malformed annotation, an unknown method, a path not
+starting with "/", or the same METHOD and path twice is reported as FILE:LINE and
+nothing is sent. Then deploy adds the endpoints missing on the server, updates those
+whose script differs, leaves the others alone and removes the server's endpoints that
+are not in the folder (unless --keep). It prints one line per change:
+
+  + GET /new        added
+  ~ GET /changed    updated
+  - GET /gone       removed
+
+and a summary. A script the server does not compile is reported at its FILE:LINE;
+when a change fails, the others are still tried but nothing is removed.`
+
+const deployExample = `  # Preview, then deploy the folder ./api to the solution demo
+  switchboard deploy ./api -s demo --dry-run
+  switchboard deploy ./api -s demo
+
+  # Add and update only; keep endpoints that are not in the folder
+  switchboard deploy ./api -s demo --keep
+
+  # A file ./api/users.lua may hold several endpoints:
+  #   --#ENDPOINT GET /users/{id}
+  #   return {status = 200, body = request.params.id}
+  #
+  #   --#ENDPOINT DELETE /users/{id}
+  #   return {status = 204}`
+
+func (a *app) newDeployCmd() *cobra.Command {
+	var dryRun, keep bool
+	cmd := &cobra.Command{
+		Use:     "deploy DIR",
+		Short:   "Sync a folder of annotated Lua files to a solution's endpoints",
+		Long:    deployLong,
+		Example: deployExample,
+		Args:    exactArgs("DIR"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			sol, err := a.requireSolution()
+			if err != nil {
+				return err
+			}
+			local, err := loadDir(args[0])
+			if err != nil {
+				return err
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			return a.deploy(cmd.Context(), syncers(c, sol), sol, local, dryRun, keep)
+		},
+	}
+	a.solutionFlag(cmd)
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print what would change without changing anything")
+	cmd.Flags().BoolVar(&keep, "keep", false, "keep the server's endpoints that are not in the folder")
+	return cmd
+}
+
+// deploy makes the server's items match local.
+func (a *app) deploy(ctx context.Context, syncs []syncer, sol string, local []item, dryRun, keep bool) error {
+	remote := map[itemKind][]item{}
+	for _, s := range syncs {
+		items, err := s.list(ctx)
+		if err != nil {
+			return err
+		}
+		remote[s.kind] = items
+	}
+	steps := plan(local, remote, syncs, keep)
+
+	res := &deployResult{Solution: sol, DryRun: dryRun, Actions: []deployAction{}}
+	record := func(action string, it item) {
+		res.count(action)
+		res.Actions = append(res.Actions, deployAction{
+			Action: action, Kind: it.Kind.String(), Method: it.Method, Path: it.Path, File: it.File, Line: it.Line,
+		})
+		if sym := actionSymbols[action]; sym != "" && !a.jsonOutput() {
+			fmt.Fprintf(a.stdout, "%s %s\n", sym, it.label())
+		}
+	}
+
+	var failed []error
+	changes, removals, done := 0, 0, 0
+	for _, st := range steps {
+		switch st.action {
+		case actAdd, actUpdate:
+			changes++
+		case actRemove:
+			changes++
+			removals++
+		}
+	}
+	apply := func(st step) error {
+		if dryRun {
+			record(st.action, st.item)
+			return nil
+		}
+		var err error
+		switch st.action {
+		case actAdd, actUpdate:
+			err = locateItemError(st.sync.put(ctx, st.item), st.item)
+		case actRemove:
+			err = st.sync.del(ctx, st.item)
+			if apiclient.StatusOf(err) == http.StatusNotFound {
+				err = nil // gone already
+			}
+		}
+		if err == nil {
+			done++
+			record(st.action, st.item)
+			return nil
+		}
+		var le *locatedError
+		if errors.As(err, &le) {
+			failed = append(failed, err) // this item's fault: try the others
+			return nil
+		}
+		return fmt.Errorf("deploy stopped after %d of %d changes: %w", done, changes, err)
+	}
+
+	// Adds and updates first; removals only when all of them worked.
+	for _, st := range steps {
+		switch st.action {
+		case actUnchanged, actKeep:
+			record(st.action, st.item)
+		case actAdd, actUpdate:
+			if err := apply(st); err != nil {
+				return err
+			}
+		}
+	}
+	if len(failed) > 0 {
+		msg := fmt.Sprintf("deploy failed: %d of %d changes failed", len(failed), changes)
+		if removals > 0 {
+			msg += "; nothing was removed"
+		}
+		return errors.Join(append(failed, errors.New(msg))...)
+	}
+	for _, st := range steps {
+		if st.action == actRemove {
+			if err := apply(st); err != nil {
+				return err
+			}
+		}
+	}
+	if a.jsonOutput() {
+		return a.printJSON(res)
+	}
+	fmt.Fprintln(a.stdout, res.summary())
+	return nil
+}
+
+// locateItemError places the server's refusal of an item's content (400, 413 or 422) at the
+// item's annotation, or at the script line the server names. Other errors are returned as they
+// are: they are not the item's fault.
+func locateItemError(err error, it item) error {
+	var apiErr *apiclient.Error
+	if !errors.As(err, &apiErr) {
+		return err
+	}
+	switch apiErr.Status {
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity:
+	default:
+		return err
+	}
+	line := it.Line
+	if apiErr.Line > 0 {
+		line += apiErr.Line // the script's line 1 is the line after the annotation
+	}
+	return &locatedError{File: it.File, Line: line, Label: it.label(), Err: apiErr}
+}

@@ -1,0 +1,183 @@
+package cli
+
+import (
+	"encoding/json"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// deployFixture is a server with three endpoints and a folder that keeps one, changes one,
+// drops one and adds one.
+func deployFixture(t *testing.T) (*fakeAPI, map[string]string, string) {
+	fake, url := newFakeAPI(t)
+	fake.put("demo", "GET", "/same", "return 'same'\n")
+	fake.put("demo", "POST", "/changed", "return 'old'\n")
+	fake.put("demo", "DELETE", "/gone", "return 'gone'\n")
+	dir := writeTree(t, map[string]string{
+		"a.lua":     "-- kept and changed\n--#ENDPOINT GET /same\nreturn 'same'\n\n--#ENDPOINT post /changed\nreturn 'new'\n",
+		"b/new.lua": "--#ENDPOINT GET /new/{id}\nreturn 'new'\n",
+	})
+	fake.takeRequests()
+	return fake, clientEnv(t, url, "SWITCHBOARD_SOLUTION", "demo"), dir
+}
+
+func TestDeploy(t *testing.T) {
+	fake, env, dir := deployFixture(t)
+
+	r := runCLI(t, env, "", "deploy", dir)
+	r.check(t, 0, nil, nil)
+	want := "~ POST /changed\n+ GET /new/{id}\n- DELETE /gone\ndeployed: 1 added, 1 updated, 1 removed, 1 unchanged\n"
+	if r.stdout != want {
+		t.Errorf("stdout:\n%s\nwant:\n%s", r.stdout, want)
+	}
+	wantScripts := map[string]string{"GET /same": "return 'same'\n", "POST /changed": "return 'new'\n", "GET /new/{id}": "return 'new'\n"}
+	if got := fake.scripts("demo"); !reflect.DeepEqual(got, wantScripts) {
+		t.Errorf("endpoints = %v, want %v", got, wantScripts)
+	}
+	wantRequests := []string{
+		"GET /api/v1/solutions/demo/endpoints",
+		"POST /api/v1/solutions/demo/endpoints",
+		"POST /api/v1/solutions/demo/endpoints",
+		"DELETE /api/v1/solutions/demo/endpoints/DELETE/gone",
+	}
+	if got := fake.takeRequests(); !reflect.DeepEqual(got, wantRequests) {
+		t.Errorf("requests = %q, want %q", got, wantRequests)
+	}
+
+	// A second run finds nothing to do and changes nothing.
+	r = runCLI(t, env, "", "deploy", dir)
+	r.check(t, 0, nil, nil)
+	if r.stdout != "deployed: 0 added, 0 updated, 0 removed, 3 unchanged\n" {
+		t.Errorf("second run stdout:\n%s", r.stdout)
+	}
+	if got := fake.takeRequests(); len(got) != 1 {
+		t.Errorf("second run made requests %q, want only the list", got)
+	}
+}
+
+func TestDeployDryRun(t *testing.T) {
+	fake, env, dir := deployFixture(t)
+	r := runCLI(t, env, "", "deploy", dir, "--dry-run")
+	r.check(t, 0, nil, nil)
+	want := "~ POST /changed\n+ GET /new/{id}\n- DELETE /gone\ndry run: 1 to add, 1 to update, 1 to remove, 1 unchanged\n"
+	if r.stdout != want {
+		t.Errorf("stdout:\n%s\nwant:\n%s", r.stdout, want)
+	}
+	if got := fake.takeRequests(); !reflect.DeepEqual(got, []string{"GET /api/v1/solutions/demo/endpoints"}) {
+		t.Errorf("requests = %q, want only the list", got)
+	}
+}
+
+func TestDeployKeep(t *testing.T) {
+	fake, env, dir := deployFixture(t)
+	r := runCLI(t, env, "", "deploy", dir, "--keep", "-s", "demo")
+	r.check(t, 0, nil, nil)
+	want := "~ POST /changed\n+ GET /new/{id}\ndeployed: 1 added, 1 updated, 0 removed, 1 unchanged, 1 kept\n"
+	if r.stdout != want {
+		t.Errorf("stdout:\n%s\nwant:\n%s", r.stdout, want)
+	}
+	if _, ok := fake.scripts("demo")["DELETE /gone"]; !ok {
+		t.Error("--keep removed DELETE /gone")
+	}
+}
+
+func TestDeployJSON(t *testing.T) {
+	_, env, dir := deployFixture(t)
+	r := runCLI(t, env, "", "deploy", dir, "-o", "json")
+	r.check(t, 0, nil, nil)
+	var got deployResult
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, r.stdout)
+	}
+	a := filepath.Join(dir, "a.lua")
+	want := deployResult{
+		Solution: "demo", Added: 1, Updated: 1, Removed: 1, Unchanged: 1,
+		Actions: []deployAction{
+			{Action: "unchanged", Kind: "endpoint", Method: "GET", Path: "/same", File: a, Line: 2},
+			{Action: "updated", Kind: "endpoint", Method: "POST", Path: "/changed", File: a, Line: 5},
+			{Action: "added", Kind: "endpoint", Method: "GET", Path: "/new/{id}", File: filepath.Join(dir, "b", "new.lua"), Line: 1},
+			{Action: "removed", Kind: "endpoint", Method: "DELETE", Path: "/gone"},
+		},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("result\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func TestDeployCompileError(t *testing.T) {
+	fake, env, _ := deployFixture(t)
+	dir := writeTree(t, map[string]string{
+		"a.lua": "--#ENDPOINT GET /same\nreturn 'same'\n\n--#ENDPOINT GET /bad\nlocal x = 1\nsyntax error\n--#ENDPOINT GET /new\nreturn 1\n",
+		"b.lua": "\n--#ENDPOINT GET /docs\nreturn 1\n",
+	})
+	r := runCLI(t, env, "", "deploy", dir)
+	bad, docs := filepath.Join(dir, "a.lua"), filepath.Join(dir, "b.lua")
+	r.check(t, ExitFailure, []string{"+ GET /new\n"}, []string{
+		"switchboard: " + bad + ":6: GET /bad: script: line 2: syntax error near 'error' (HTTP 400, field script, line 2)\n",
+		"switchboard: " + docs + ":2: GET /docs: path: /docs is reserved (HTTP 400, field path)\n",
+		"switchboard: deploy failed: 2 of 5 changes failed; nothing was removed\n",
+	})
+	if strings.Contains(r.stdout, "deployed:") {
+		t.Errorf("summary printed on failure:\n%s", r.stdout)
+	}
+	scripts := fake.scripts("demo")
+	if _, ok := scripts["GET /new"]; !ok {
+		t.Error("the good endpoint was not deployed")
+	}
+	if _, ok := scripts["DELETE /gone"]; !ok {
+		t.Error("an endpoint was removed although a change failed")
+	}
+}
+
+func TestDeployFolderErrorsSendNothing(t *testing.T) {
+	fake, env, _ := deployFixture(t)
+	dir := writeTree(t, map[string]string{
+		"a.lua": "--#ENDPOINT GET /x\nreturn 1\n--#ENDPOINT BREW /coffee\nreturn 2\n",
+		"b.lua": "--#ENDPOINT GET /x\nreturn 3\n--#ENDPOINT GET y\nreturn 4\n",
+	})
+	a, b := filepath.Join(dir, "a.lua"), filepath.Join(dir, "b.lua")
+	r := runCLI(t, env, "", "deploy", dir)
+	r.check(t, ExitFailure, nil, []string{
+		"switchboard: " + a + `:3: unknown HTTP method "BREW"`,
+		"switchboard: " + b + `:3: path "y" must start with "/"`,
+	})
+	if r.stdout != "" {
+		t.Errorf("stdout: %q", r.stdout)
+	}
+	if got := fake.takeRequests(); len(got) != 0 {
+		t.Errorf("requests were sent: %q", got)
+	}
+
+	dir = writeTree(t, map[string]string{
+		"a.lua": "--#ENDPOINT GET /x\nreturn 1\n",
+		"b.lua": "--#ENDPOINT GET /x\nreturn 3\n",
+	})
+	r = runCLI(t, env, "", "deploy", dir)
+	r.check(t, ExitFailure, nil, []string{
+		"switchboard: " + filepath.Join(dir, "b.lua") + ":1: duplicate endpoint GET /x: already defined at " + filepath.Join(dir, "a.lua") + ":1\n",
+	})
+	if got := fake.takeRequests(); len(got) != 0 {
+		t.Errorf("requests were sent: %q", got)
+	}
+}
+
+func TestDeployRefusedRequest(t *testing.T) {
+	_, env, dir := deployFixture(t)
+	r := runCLI(t, env, "", "deploy", dir, "-s", "missing")
+	r.check(t, ExitFailure, nil, []string{`switchboard: no solution "missing" (HTTP 404, field solution)`})
+	env["SWITCHBOARD_TOKEN"] = "wrong-token-0123456789"
+	r = runCLI(t, env, "", "deploy", dir)
+	r.check(t, ExitFailure, nil, []string{"switchboard: unknown token (HTTP 401)"})
+}
+
+func TestDeployServerFailsHalfWay(t *testing.T) {
+	fake, env, dir := deployFixture(t)
+	fake.setFailing(false, true) // the listing works, every change fails
+	r := runCLI(t, env, "", "deploy", dir)
+	r.check(t, ExitUnavailable, nil, []string{"switchboard: deploy stopped after 0 of 3 changes: internal error: engine down (HTTP 500)\n"})
+	if got := fake.takeRequests(); len(got) != 2 {
+		t.Errorf("requests = %q, want the list and the first change only", got)
+	}
+}

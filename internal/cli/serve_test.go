@@ -1,0 +1,212 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboardhq/switchboard/internal/hub"
+)
+
+// serveWith runs "switchboard serve args..." with env, recording the config instead of
+// starting a hub; serveErr is what the hub's run returns.
+func serveWith(env map[string]string, serveErr error, args ...string) (cfg hub.Config, called bool, code int, stderr string) {
+	var out, errOut bytes.Buffer
+	a := &app{
+		stdin:  strings.NewReader(""),
+		stdout: &out,
+		stderr: &errOut,
+		getenv: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
+		serve: func(ctx context.Context, c hub.Config) error {
+			if ctx == nil {
+				return errors.New("no context")
+			}
+			cfg, called = c, true
+			return serveErr
+		},
+	}
+	code = a.run(context.Background(), append([]string{"serve"}, args...))
+	return cfg, called, code, errOut.String()
+}
+
+func TestServeConfig(t *testing.T) {
+	defaults := hub.Config{
+		Addr:            "127.0.0.1:8080",
+		DataDir:         "./data",
+		ShutdownTimeout: 15 * time.Second,
+		MaxBodyBytes:    4 << 20,
+		LogLevel:        "info",
+		LogFormat:       "text",
+	}
+	with := func(f func(*hub.Config)) hub.Config {
+		c := defaults
+		f(&c)
+		return c
+	}
+	full := hub.Config{
+		Addr:              "0.0.0.0:9000",
+		DataDir:           "/var/lib/switchboard",
+		NATSListen:        "127.0.0.1:4222",
+		AdminToken:        "admin-token-0123456789",
+		RegistrationToken: "registration-0123456789",
+		InstanceName:      "hub-1",
+		AppsDomain:        "apps.example.com",
+		ShutdownTimeout:   30 * time.Second,
+		MaxBodyBytes:      1 << 20,
+		LogLevel:          "debug",
+		LogFormat:         "json",
+	}
+	tests := []struct {
+		name string
+		env  map[string]string
+		args []string
+		want hub.Config
+	}{
+		{name: "defaults", want: defaults},
+		{
+			name: "every flag",
+			args: []string{
+				"--addr", "0.0.0.0:9000", "--data", "/var/lib/switchboard", "--nats-listen", "127.0.0.1:4222",
+				"--admin-token", "admin-token-0123456789", "--registration-token", "registration-0123456789",
+				"--instance-name", "hub-1", "--apps-domain", "apps.example.com", "--shutdown-timeout", "30s",
+				"--max-body-bytes", "1MiB", "--log-level", "debug", "--log-format", "json",
+			},
+			want: full,
+		},
+		{
+			name: "every variable",
+			env: map[string]string{
+				"SWITCHBOARD_ADDR": "0.0.0.0:9000", "SWITCHBOARD_DATA": "/var/lib/switchboard",
+				"SWITCHBOARD_NATS_LISTEN": "127.0.0.1:4222", "SWITCHBOARD_ADMIN_TOKEN": "admin-token-0123456789",
+				"SWITCHBOARD_REGISTRATION_TOKEN": "registration-0123456789", "SWITCHBOARD_INSTANCE_NAME": "hub-1",
+				"SWITCHBOARD_APPS_DOMAIN": "apps.example.com", "SWITCHBOARD_SHUTDOWN_TIMEOUT": "30s",
+				"SWITCHBOARD_MAX_BODY_BYTES": "1048576", "SWITCHBOARD_LOG_LEVEL": "debug", "SWITCHBOARD_LOG_FORMAT": "json",
+			},
+			want: full,
+		},
+		{
+			name: "outside NATS from the environment",
+			env:  map[string]string{"SWITCHBOARD_NATS_URL": "nats://nats:4222"},
+			want: with(func(c *hub.Config) { c.NATSURL = "nats://nats:4222" }),
+		},
+		{
+			name: "a flag wins over its variable",
+			env:  map[string]string{"SWITCHBOARD_ADDR": "0.0.0.0:1", "SWITCHBOARD_SHUTDOWN_TIMEOUT": "abc", "SWITCHBOARD_LOG_LEVEL": "warn"},
+			args: []string{"--addr=127.0.0.1:2", "--shutdown-timeout", "1m"},
+			want: with(func(c *hub.Config) { c.Addr, c.ShutdownTimeout, c.LogLevel = "127.0.0.1:2", time.Minute, "warn" }),
+		},
+		{
+			name: "empty variables are ignored",
+			env:  map[string]string{"SWITCHBOARD_ADDR": "", "SWITCHBOARD_MAX_BODY_BYTES": ""},
+			want: defaults,
+		},
+		{
+			name: "decimal size units",
+			args: []string{"--max-body-bytes", "10MB"},
+			want: with(func(c *hub.Config) { c.MaxBodyBytes = 10_000_000 }),
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, called, code, stderr := serveWith(tt.env, nil, tt.args...)
+			if code != ExitOK || !called {
+				t.Fatalf("exit code %d, serve called %v, stderr:\n%s", code, called, stderr)
+			}
+			if got != tt.want {
+				t.Errorf("config\n got %+v\nwant %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestServeErrors(t *testing.T) {
+	tests := []struct {
+		name     string
+		env      map[string]string
+		args     []string
+		serveErr error
+		code     int
+		wantErr  string
+	}{
+		{
+			name: "bad duration variable", env: map[string]string{"SWITCHBOARD_SHUTDOWN_TIMEOUT": "abc"},
+			code: ExitUsage, wantErr: `switchboard: SWITCHBOARD_SHUTDOWN_TIMEOUT="abc": not a valid value for --shutdown-timeout: time: invalid duration "abc"`,
+		},
+		{
+			name: "bad size variable", env: map[string]string{"SWITCHBOARD_MAX_BODY_BYTES": "4 MegaBytes"},
+			code: ExitUsage, wantErr: `switchboard: SWITCHBOARD_MAX_BODY_BYTES="4 MegaBytes": not a valid value for --max-body-bytes`,
+		},
+		{
+			name: "bad duration flag", args: []string{"--shutdown-timeout", "soon"},
+			code: ExitUsage, wantErr: `invalid argument "soon" for "--shutdown-timeout"`,
+		},
+		{
+			name: "bad log level variable", env: map[string]string{"SWITCHBOARD_LOG_LEVEL": "loud"},
+			code: ExitUsage, wantErr: `switchboard: --log-level "loud": want debug, info, warn or error`,
+		},
+		{
+			name: "nats-listen with nats-url", args: []string{"--nats-url", "nats://x:4222", "--nats-listen", "127.0.0.1:4222"},
+			code: ExitUsage, wantErr: "--nats-listen applies to the embedded server only",
+		},
+		{
+			name: "short admin token", args: []string{"--admin-token", "short"},
+			code: ExitUsage, wantErr: "--admin-token: must be at least 16 characters",
+		},
+		{
+			name: "the hub fails", serveErr: errors.New("listen on --addr 127.0.0.1:8080: address already in use"),
+			code: ExitFailure, wantErr: "switchboard: listen on --addr 127.0.0.1:8080: address already in use\n",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, called, code, stderr := serveWith(tt.env, tt.serveErr, tt.args...)
+			if code != tt.code {
+				t.Errorf("exit code %d, want %d", code, tt.code)
+			}
+			if called != (tt.code == ExitFailure) {
+				t.Errorf("serve called = %v", called)
+			}
+			if !strings.Contains(stderr, tt.wantErr) {
+				t.Errorf("stderr lacks %q:\n%s", tt.wantErr, stderr)
+			}
+		})
+	}
+}
+
+func TestParseByteSize(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+		err  bool
+	}{
+		{"0", 0, false},
+		{"4194304", 4 << 20, false},
+		{"4MiB", 4 << 20, false},
+		{"4 mib", 4 << 20, false},
+		{"512KiB", 512 << 10, false},
+		{"1GiB", 1 << 30, false},
+		{"10MB", 10_000_000, false},
+		{"3kB", 3000, false},
+		{"7B", 7, false},
+		{"", 0, true},
+		{"MiB", 0, true},
+		{"1.5MiB", 0, true},
+		{"-1", 0, true},
+		{"4 MegaBytes", 0, true},
+		{"99999999999TiB", 0, true},
+	}
+	for _, tt := range tests {
+		got, err := parseByteSize(tt.in)
+		if (err != nil) != tt.err || got != tt.want {
+			t.Errorf("parseByteSize(%q) = %d, %v; want %d, error %v", tt.in, got, err, tt.want, tt.err)
+		}
+	}
+	for n, want := range map[int64]string{16 << 20: "16MiB", 1 << 30: "1GiB", 3 << 10: "3KiB", 1536: "1536B", 1000: "1000B", 0: "0B", 2 << 40: "2TiB"} {
+		if got := formatByteSize(n); got != want {
+			t.Errorf("formatByteSize(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

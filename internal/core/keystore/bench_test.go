@@ -1,0 +1,61 @@
+package keystore
+
+import (
+	"context"
+	"testing"
+)
+
+// The headline path: Keystore.set then Keystore.get against the embedded server.
+
+func BenchmarkGet(b *testing.B) {
+	s := newStore(b, Options{})
+	ctx := context.Background()
+	call(b, s, "bench", "set", args("key", "my-key", "value", "my-key-value"))
+	a := args("key", "my-key")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Call(ctx, "bench", "get", a); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkSet(b *testing.B) {
+	s := newStore(b, Options{})
+	ctx := context.Background()
+	a := args("key", "my-key", "value", "my-key-value-updated")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Call(ctx, "bench", "set", a); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkSetGet(b *testing.B) {
+	s := newStore(b, Options{})
+	ctx := context.Background()
+	set := args("key", "my-key", "value", "my-key-value-updated")
+	get := args("key", "my-key")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Call(ctx, "bench", "set", set); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := s.Call(ctx, "bench", "get", get); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkIncrby(b *testing.B) {
+	s := newStore(b, Options{})
+	ctx := context.Background()
+	a := args("key", "n", "args", arr(float64(1)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Call(ctx, "bench", "incrby", a); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

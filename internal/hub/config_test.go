@@ -1,0 +1,84 @@
+package hub
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		change  func(*Config)
+		wantErr string // "" = valid
+	}{
+		{"defaults", func(*Config) {}, ""},
+		{"bad addr", func(c *Config) { c.Addr = "8080" }, "--addr"},
+		{"listen with url", func(c *Config) { c.NATSListen = "127.0.0.1:4223"; c.NATSURL = "nats://x:4222" }, "--nats-listen"},
+		{"bad listen", func(c *Config) { c.NATSListen = "nope" }, "--nats-listen"},
+		{"url without scheme", func(c *Config) { c.NATSURL = "127.0.0.1:4222" }, "--nats-url"},
+		{"short admin token", func(c *Config) { c.AdminToken = "short" }, "--admin-token"},
+		{"short registration token", func(c *Config) { c.RegistrationToken = "short" }, "--registration-token"},
+		{"apps domain with dot", func(c *Config) { c.AppsDomain = ".apps.local" }, "--apps-domain"},
+		{"apps domain with slash", func(c *Config) { c.AppsDomain = "apps.local/x" }, "--apps-domain"},
+		{"log level", func(c *Config) { c.LogLevel = "loud" }, "--log-level"},
+		{"log format", func(c *Config) { c.LogFormat = "xml" }, "--log-format"},
+		{"negative shutdown", func(c *Config) { c.ShutdownTimeout = -time.Second }, "--shutdown-timeout"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := Config{}.Defaults()
+			tc.change(&c)
+			err := c.Validate()
+			if tc.wantErr == "" {
+				if err != nil {
+					t.Fatalf("Validate() = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("Validate() = %v, want an error naming %s", err, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	c := Config{}.Defaults()
+	if c.Addr != "127.0.0.1:8080" || c.DataDir != "./data" || c.InstanceName == "" || c.ShutdownTimeout != 15*time.Second {
+		t.Fatalf("defaults = %+v", c)
+	}
+	if got := (Config{Addr: ":9"}).Defaults().Addr; got != ":9" {
+		t.Fatalf("Defaults overwrote Addr: %q", got)
+	}
+	if got := sanitizeName("host.example.com"); got != "host-example-com" {
+		t.Fatalf("sanitizeName = %q", got)
+	}
+}
+
+func TestLoadOrCreateToken(t *testing.T) {
+	dir := t.TempDir()
+	tok, path, err := loadOrCreateToken("", dir, "admin-token", "sba_")
+	if err != nil || !strings.HasPrefix(tok, "sba_") || len(tok) < 40 {
+		t.Fatalf("generate: %q, %v", tok, err)
+	}
+	if fi, err := os.Stat(path); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("token file mode: %v, %v", fi, err)
+	}
+	again, _, err := loadOrCreateToken("", dir, "admin-token", "sba_")
+	if err != nil || again != tok {
+		t.Fatalf("second start read %q, %v; want the same token", again, err)
+	}
+	given, p, err := loadOrCreateToken("given-token-0123456789", dir, "admin-token", "sba_")
+	if err != nil || given != "given-token-0123456789" || p != "" {
+		t.Fatalf("given token: %q %q %v", given, p, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bad"), []byte("x\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := loadOrCreateToken("", dir, "bad", "sba_"); err == nil || !strings.Contains(err.Error(), "fewer than 16") {
+		t.Fatalf("short token file: %v", err)
+	}
+}
