@@ -132,11 +132,17 @@ func deleted(e jetstream.KeyValueEntry) bool {
 	return e.Operation() == jetstream.KeyValueDelete || e.Operation() == jetstream.KeyValuePurge
 }
 
+// applySolution brings the view up to e and tells listeners. A local write notifies even when
+// the watch got there first, so its caller returns only after listeners saw the change.
 func (s *Store) applySolution(e jetstream.KeyValueEntry) {
 	id := e.Key()
+	_, local := e.(localEntry)
 	s.mu.Lock()
 	if cur, ok := s.sols[id]; ok && cur.rev >= e.Revision() {
 		s.mu.Unlock()
+		if local {
+			s.notify(id)
+		}
 		return
 	}
 	if old, ok := s.sols[id]; ok {
@@ -161,12 +167,17 @@ func (s *Store) applySolution(e jetstream.KeyValueEntry) {
 	s.notify(id)
 }
 
+// applyEndpoint is applySolution for endpoints.
 func (s *Store) applyEndpoint(e jetstream.KeyValueEntry) {
 	sol, _, _ := strings.Cut(e.Key(), ".")
+	_, local := e.(localEntry)
 	s.mu.Lock()
 	m := s.eps[sol]
 	if cur, ok := m[e.Key()]; ok && cur.rev >= e.Revision() {
 		s.mu.Unlock()
+		if local {
+			s.notify(sol)
+		}
 		return
 	}
 	if deleted(e) {

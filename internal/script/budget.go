@@ -1,0 +1,269 @@
+package script
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+// Memory accounting. gopher-lua has no allocation hook, so a run's memory is estimated:
+//
+//   - measured: what the last walk of the run's reachable values found (measure.go);
+//   - pinned:   buffers Go code is building for the script right now;
+//   - sinceWalk: bytes charged by budgeted operations (concat, string.rep, ...) and the tick
+//     weight of the code run since the walk (an upper bound of what it can have allocated).
+//
+// Their sum is an upper bound of what the run holds. When it passes nextWalk, the run is
+// walked again: garbage drops out, and if what is really reachable (plus the request in hand)
+// is over the limit, the run fails. nextWalk is the limit, or measured + limit/4 when the run
+// is already close to it, so walks stay amortized and a run never holds more than 1.25× its
+// limit. Between walks, left = nextWalk - the sum.
+const (
+	// weightBytes is what one unit of tick weight (a table, field, closure, assignment or call
+	// in a body) is taken to allocate.
+	weightBytes = 128
+	// checkEvery is how many ticks pass between checks of the deadline, the context and the
+	// watchdog's stop.
+	checkEvery = 256
+	// minWalkEvery is the least number of ticks between two periodic walks; a walk also waits
+	// for twice as many ticks as it visited items, which keeps its cost amortized.
+	minWalkEvery = 16 << 10
+	// callFrameBytes is the size of one frame of a coroutine's call stack.
+	callFrameBytes = 80
+	// maxCharge caps one request so the arithmetic cannot overflow.
+	maxCharge = 1 << 60
+)
+
+func (r *run) resetBudget() {
+	r.measured, r.pinned, r.sinceWalk = 0, 0, 0
+	r.left = r.limits.Memory
+	r.walkIn = minWalkEvery
+	r.allocBase = r.st.e.allocs.Load()
+	r.mem.Store(0)
+}
+
+// charge admits n bytes about to be allocated for a value the script will hold. A request
+// that cannot fit even after a fresh walk fails the run before anything is allocated.
+func (r *run) charge(L *lua.LState, n int64) {
+	if n <= 0 {
+		return
+	}
+	if n > maxCharge {
+		n = maxCharge
+	}
+	if r.left < n {
+		r.reconcile(L, n)
+	} else {
+		r.left -= n
+	}
+	r.sinceWalk += n
+}
+
+// hold admits n bytes of a buffer Go code builds for the script; release or settle it.
+func (r *run) hold(L *lua.LState, n int64) {
+	if n <= 0 {
+		return
+	}
+	if n > maxCharge {
+		n = maxCharge
+	}
+	if r.left < n {
+		r.reconcile(L, n)
+	} else {
+		r.left -= n
+	}
+	r.pinned += n
+}
+
+// release gives back held bytes that were not kept.
+func (r *run) release(n int64) {
+	r.pinned -= n
+	r.left += n
+}
+
+// settle turns held bytes into kept ones: the buffer became a value of length kept.
+func (r *run) settle(held, kept int64) {
+	r.pinned -= held
+	r.sinceWalk += kept
+	r.left += held - kept
+}
+
+// reconcile walks the run and admits pending more bytes, or fails the run.
+func (r *run) reconcile(L *lua.LState, pending int64) {
+	if r.err != nil {
+		r.reraise(L)
+	}
+	measured, items := r.st.w.measure(r)
+	r.measured = measured
+	r.sinceWalk = 0
+	r.allocBase = r.st.e.allocs.Load()
+	r.walkIn = max(minWalkEvery, 2*items)
+	total := r.measured + r.pinned + pending
+	r.mem.Store(total)
+	limit := r.limits.Memory
+	if total > limit {
+		detail := "holding " + formatBytes(r.measured+r.pinned)
+		if pending > 0 {
+			detail = fmt.Sprintf("%s and asking for %s more", detail, formatBytes(pending))
+		}
+		r.fail(L, newLimitError(r.limits, LimitMemory, detail))
+	}
+	next := max(limit, total+limit/4)
+	r.left = next - total
+}
+
+// slowTick does what a tick does only now and then: checks and walks.
+func (r *run) slowTick(L *lua.LState) {
+	if r.err != nil {
+		r.reraise(L)
+	}
+	if r.steps > r.limits.Steps {
+		r.fail(L, newLimitError(r.limits, LimitSteps, ""))
+	}
+	if r.checkIn <= 0 {
+		r.checkIn = checkEvery
+		r.check(L)
+	}
+	if r.left < 0 || r.walkIn <= 0 {
+		r.reconcile(L, 0)
+	}
+	r.mem.Store(r.measured + r.pinned + r.sinceWalk)
+}
+
+// check ends the run if the watchdog stopped it, its context ended or its time is up.
+func (r *run) check(L *lua.LState) {
+	if le := r.stop.Load(); le != nil {
+		r.fail(L, le)
+	}
+	select {
+	case <-r.done:
+		r.fail(L, r.ctx.Err())
+	default:
+	}
+	if time.Now().After(r.deadline) {
+		r.fail(L, newLimitError(r.limits, LimitTime, ""))
+	}
+	// The process allocated more since the last walk than the estimate leaves room for:
+	// the estimate may be low (see watchdog.go).
+	if room := r.sinceWalk + r.left; room > 0 {
+		if a := r.st.e.allocs.Load(); a > r.allocBase && a-r.allocBase > uint64(room) {
+			r.reconcile(L, 0)
+		}
+	}
+}
+
+// finalCheck walks a run that ended well if its estimate came near the limit, so a short run
+// cannot finish holding more than its limit between two checks.
+func (r *run) finalCheck() error {
+	if r.measured+r.pinned+r.sinceWalk <= r.limits.Memory/4 {
+		return nil
+	}
+	measured, _ := r.st.w.measure(r)
+	if measured > r.limits.Memory {
+		return newLimitError(r.limits, LimitMemory, "holding "+formatBytes(measured)+" at the end")
+	}
+	return nil
+}
+
+// fail ends the run with err: it raises now, and every pcall, coroutine boundary and later
+// tick raises again, so no script can catch the end of its run.
+func (r *run) fail(L *lua.LState, err error) {
+	if r.err == nil {
+		r.err = err
+	}
+	r.checkIn = 0
+	r.reraise(L)
+}
+
+func (r *run) reraise(L *lua.LState) {
+	L.RaiseError("%s", r.err.Error())
+}
+
+// admitCoroutine counts a new coroutine against the limit of live ones.
+func (r *run) admitCoroutine(L *lua.LState) {
+	live := r.coroutines[:0]
+	for _, c := range r.coroutines {
+		if !c.th.Dead {
+			live = append(live, c)
+		}
+	}
+	clear(r.coroutines[len(live):])
+	r.coroutines = live
+	if len(live) >= r.limits.Coroutines {
+		r.fail(L, newLimitError(r.limits, LimitCoroutines, ""))
+	}
+	r.charge(L, r.st.coroutineCost())
+}
+
+// addLoaded remembers the prototypes of code loaded at run time (the walk counts them while
+// a function of theirs is reachable) and returns their size.
+func (r *run) addLoaded(p *lua.FunctionProto) int64 {
+	if r.loaded == nil {
+		r.loaded = map[*lua.FunctionProto]int64{}
+	}
+	n := int64(256 + len(p.Code)*4 + len(p.Constants)*24 + len(p.DbgSourcePositions)*8 +
+		len(p.DbgLocals)*48 + len(p.DbgCalls)*32 + len(p.DbgUpvalues)*16)
+	for _, c := range p.Constants {
+		if s, ok := c.(lua.LString); ok {
+			n += int64(len(s))
+		}
+	}
+	for _, child := range p.FunctionPrototypes {
+		n += r.addLoaded(child)
+	}
+	r.loaded[p] = n
+	return n
+}
+
+// budgetBuf is a string being built for a script, admitted before it grows.
+type budgetBuf struct {
+	r    *run
+	L    *lua.LState
+	sb   strings.Builder
+	held int64
+}
+
+func (b *budgetBuf) init(r *run, L *lua.LState) {
+	b.r, b.L = r, L
+}
+
+// reserve admits n more bytes (with some slack, so small writes do not each call hold).
+func (b *budgetBuf) reserve(n int) {
+	need := int64(b.sb.Len()) + int64(n)
+	if need <= b.held {
+		return
+	}
+	more := need - b.held + 4<<10
+	b.r.hold(b.L, more)
+	b.held += more
+}
+
+func (b *budgetBuf) writeString(s string) {
+	b.reserve(len(s))
+	b.sb.WriteString(s)
+}
+
+func (b *budgetBuf) writeByte(c byte) {
+	b.reserve(1)
+	b.sb.WriteByte(c)
+}
+
+func (b *budgetBuf) len() int { return b.sb.Len() }
+
+// string is the result; the held bytes become the string's.
+func (b *budgetBuf) string() string {
+	s := b.sb.String()
+	b.r.settle(b.held, int64(len(s)))
+	b.held = 0
+	return s
+}
+
+// release gives back what is still held (deferred, so it runs when a Lua error unwinds).
+func (b *budgetBuf) release() {
+	if b.held > 0 {
+		b.r.release(b.held)
+		b.held = 0
+	}
+}

@@ -1,0 +1,146 @@
+// Package script runs solutions' Lua 5.1 scripts in a sandbox: a restricted environment, and
+// per-run limits on wall time, memory, call depth, steps and coroutines that end a hostile run
+// without affecting the process or any other run. docs/scripts.md describes what scripts see;
+// docs/limits.md how the limits are enforced.
+package script
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"sync"
+	"sync/atomic"
+)
+
+// Services resolves the service globals a run sees (Keystore, Config, ...).
+type Services interface {
+	// Has reports whether alias (capitalized, e.g. "Keystore") is a service this run may call.
+	Has(alias string) bool
+	// Call runs alias.operation with args = the script's argument converted to Go
+	// (map[string]any, []any, string, float64, bool, nil). An error whose type has
+	// `StatusCode() int` (service.Error) becomes the Lua table {error=msg, status=code};
+	// any other error becomes {error=msg, status=500}. It never raises in Lua.
+	Call(ctx context.Context, alias, operation string, args any) (any, error)
+}
+
+// Options configure an Engine.
+type Options struct {
+	// MaxIdleStates is how many Lua states are kept for reuse (per call-depth limit in use);
+	// default GOMAXPROCS*4.
+	MaxIdleStates int
+	// HeapLimit is the process heap size above which the watchdog stops the run holding the
+	// most memory; default 1 GiB; negative disables stopping runs (the watchdog goroutine
+	// still samples the process's allocations for the runs' memory accounting).
+	HeapLimit int64
+	// Logger receives print() output (debug level) and the watchdog's reports; default discards.
+	Logger *slog.Logger
+}
+
+// DefaultHeapLimit is Options.HeapLimit's default.
+const DefaultHeapLimit = 1 << 30
+
+// Engine runs programs. It is safe for concurrent use.
+type Engine struct {
+	opt Options
+	log *slog.Logger
+
+	pools sync.Map // call depth → chan *state (idle states)
+
+	mu     sync.Mutex
+	states map[*state]struct{} // live states, for the watchdog
+
+	allocs atomic.Uint64 // bytes the process has allocated, as the watchdog last read it
+
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+// NewEngine returns an engine and starts its watchdog.
+func NewEngine(o Options) *Engine {
+	if o.MaxIdleStates <= 0 {
+		o.MaxIdleStates = runtime.GOMAXPROCS(0) * 4
+	}
+	if o.HeapLimit == 0 {
+		o.HeapLimit = DefaultHeapLimit
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	e := &Engine{
+		opt:    o,
+		log:    o.Logger,
+		states: map[*state]struct{}{},
+		stop:   make(chan struct{}),
+		done:   make(chan struct{}),
+	}
+	if !internals.ok {
+		e.log.Warn("script memory accounting cannot see gopher-lua's stack and tables; limits are looser", "err", internals.err)
+	}
+	go e.watch()
+	return e
+}
+
+// Close stops the watchdog, waits for it and drops the idle states. Runs still going finish.
+func (e *Engine) Close() {
+	e.closeOnce.Do(func() {
+		close(e.stop)
+		<-e.done
+		e.pools.Range(func(_, v any) bool {
+			ch := v.(chan *state)
+			for {
+				select {
+				case st := <-ch:
+					e.dropState(st)
+				default:
+					return true
+				}
+			}
+		})
+	})
+}
+
+// Run is one execution of a program.
+type Run struct {
+	Solution string
+	Limits   Limits
+	Services Services       // may be nil: no services
+	Vars     map[string]any // globals set before the run (e.g. request, response, event)
+	ReadBack []string       // globals read back after the run (e.g. "response"), converted to Go
+}
+
+// Result is what a run produced.
+type Result struct {
+	Return any            // first returned value converted to Go (nil if none)
+	Vars   map[string]any // the ReadBack globals
+}
+
+// Run executes p. Errors: *LimitError when a limit stopped the run, *RuntimeError for a Lua
+// error, the context's error when ctx ended first.
+func (e *Engine) Run(ctx context.Context, p *Program, r Run) (Result, error) {
+	if p == nil || p.proto == nil {
+		return Result{}, errors.New("script: run of a nil program")
+	}
+	if err := ctx.Err(); err != nil {
+		return Result{}, err
+	}
+	lim := r.Limits.WithDefaults()
+	st := e.getState(lim.CallDepth)
+	return e.runOn(ctx, st, p, &r, lim)
+}
+
+// runOn runs p on st and returns st to the pool. Lua errors never panic out of a run; a panic
+// here is a bug in the sandbox, reported as an error rather than taking the process down.
+func (e *Engine) runOn(ctx context.Context, st *state, p *Program, r *Run, lim Limits) (res Result, err error) {
+	defer func() {
+		if rec := recover(); rec != nil {
+			st.broken = true
+			e.log.Error("script run panicked", "solution", r.Solution, "script", p.Name, "panic", rec)
+			res, err = Result{}, fmt.Errorf("script %s: internal error: %v", p.Name, rec)
+		}
+		e.putState(st)
+	}()
+	return st.exec(ctx, p, r, lim)
+}

@@ -1,0 +1,102 @@
+package script
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	lua "github.com/yuin/gopher-lua"
+	"github.com/yuin/gopher-lua/parse"
+)
+
+// Program is a compiled script: immutable and safe for concurrent use by any number of runs.
+type Program struct {
+	Name  string
+	proto *lua.FunctionProto
+	upkey string // which hidden functions the main function takes as upvalues, in order
+}
+
+// Compile parses, sandboxes and compiles src. name is the chunk name errors carry
+// ("name:line: message"). The error is a *CompileError.
+func Compile(name, src string) (*Program, error) {
+	proto, upkey, err := compileProto(name, src)
+	if err != nil {
+		return nil, err
+	}
+	return &Program{Name: name, proto: proto, upkey: upkey}, nil
+}
+
+// compileProto turns source into the prototype of its sandboxed main function. Code loaded at
+// run time goes through here too, so it gets the same rewriting as the main chunk.
+func compileProto(name, src string) (proto *lua.FunctionProto, upkey string, err error) {
+	defer func() {
+		// gopher-lua's parser and compiler panic on some inputs; a script never crashes the host.
+		if r := recover(); r != nil {
+			proto, upkey = nil, ""
+			err = &CompileError{Message: fmt.Sprintf("%s: cannot compile: %v", name, r)}
+		}
+	}()
+	if strings.HasPrefix(src, "\x1b") {
+		return nil, "", &CompileError{Message: name + ": attempt to load a binary chunk"}
+	}
+	chunk, err := parse.Parse(strings.NewReader(src), name)
+	if err != nil {
+		return nil, "", parseError(name, src, err)
+	}
+	if chunk == nil {
+		return nil, "", &CompileError{Message: name + ": cannot parse"}
+	}
+	wrapped, err := rewriteChunk(chunk)
+	if err != nil {
+		var ce *CompileError
+		if errors.As(err, &ce) {
+			ce.Message = fmt.Sprintf("%s:%d: %s", name, ce.Line, ce.Message)
+		}
+		return nil, "", err
+	}
+	outer, err := lua.Compile(wrapped, name)
+	if err != nil {
+		var le *lua.CompileError
+		if errors.As(err, &le) {
+			return nil, "", &CompileError{Line: le.Line, Message: fmt.Sprintf("%s:%d: %s", name, le.Line, le.Message)}
+		}
+		return nil, "", &CompileError{Message: name + ": " + err.Error()}
+	}
+	if len(outer.FunctionPrototypes) != 1 {
+		return nil, "", &CompileError{Message: name + ": cannot compile: unexpected chunk shape"}
+	}
+	inner := outer.FunctionPrototypes[0]
+	// The main chunk never gets an implicit `arg` table (Lua 5.1's compatibility vararg): that
+	// would cost a table per run.
+	inner.IsVarArg &^= lua.VarArgNeedsArg
+	key := make([]byte, len(inner.DbgUpvalues))
+	for i, up := range inner.DbgUpvalues {
+		idx := -1
+		for j, h := range hiddenNames {
+			if up == h {
+				idx = j
+			}
+		}
+		if idx < 0 {
+			return nil, "", &CompileError{Message: fmt.Sprintf("%s: cannot compile: unexpected upvalue %q", name, up)}
+		}
+		key[i] = byte(idx)
+	}
+	return inner, string(key), nil
+}
+
+// parseError turns gopher-lua's parse error into Lua's form: "name:line: message near 'token'".
+func parseError(name, src string, err error) error {
+	var pe *parse.Error
+	if !errors.As(err, &pe) {
+		return &CompileError{Message: name + ": " + strings.TrimSpace(err.Error())}
+	}
+	msg := strings.TrimSpace(pe.Message)
+	line := pe.Pos.Line
+	near := "'" + pe.Token + "'"
+	if line <= 0 { // at end of input
+		line = strings.Count(src, "\n") + 1
+		near = "<eof>"
+	}
+	return &CompileError{Line: line, Message: fmt.Sprintf("%s:%d: %s near %s", name, line, msg, near)}
+}

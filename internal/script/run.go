@@ -1,0 +1,252 @@
+package script
+
+import (
+	"context"
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+// run is the state of one execution. A state reuses one run value; st.mu orders its start and
+// end against the watchdog.
+type run struct {
+	st       *state
+	ctx      context.Context
+	done     <-chan struct{}
+	solution string
+	services Services
+	limits   Limits
+	deadline time.Time
+	env      *lua.LTable
+	gen      uint64 // counts runs on the state, so a late stop cannot hit the next run
+
+	steps   int64
+	checkIn int64 // ticks until the next check of the deadline, the context and stop
+
+	// Memory accounting, see budget.go.
+	measured  int64  // bytes the last walk found reachable
+	pinned    int64  // bytes Go code holds for the script right now (buffers being built)
+	sinceWalk int64  // bytes charged and tick weight since the last walk
+	left      int64  // nextWalk - (measured + pinned + sinceWalk)
+	walkIn    int64  // ticks until the next periodic walk
+	allocBase uint64 // the process's allocations at the last walk (Engine.allocs)
+	mem       atomic.Int64
+
+	stop atomic.Pointer[LimitError] // set by the watchdog
+	err  error                      // why the run is ending; once set, it ends
+
+	coroutines []coroutineRec
+	loaded     map[*lua.FunctionProto]int64
+
+	svcCtx    context.Context
+	svcCancel context.CancelFunc
+}
+
+type coroutineRec struct {
+	th *lua.LState
+	fn *lua.LFunction // the body, which an unstarted coroutine holds only in its call frame
+}
+
+// exec runs p on st.
+func (st *state) exec(ctx context.Context, p *Program, in *Run, lim Limits) (res Result, err error) {
+	L := st.L
+	r := &st.rd
+	st.mu.Lock()
+	r.gen++
+	r.ctx = ctx
+	r.done = ctx.Done()
+	r.solution = in.Solution
+	r.services = in.Services
+	r.limits = lim
+	r.deadline = time.Now().Add(lim.Timeout)
+	r.steps = 0
+	r.checkIn = checkEvery
+	r.err = nil
+	r.stop.Store(nil)
+	r.resetBudget()
+	st.mu.Unlock()
+
+	env := &lua.LTable{Metatable: st.envMeta}
+	r.env = env
+	st.cur.Store(r)
+	defer st.finish(r)
+
+	if err := r.setVars(L, in.Vars); err != nil {
+		return Result{}, err
+	}
+	L.Push(&lua.LFunction{Env: env, Proto: p.proto, Upvalues: st.upvaluesFor(p.upkey)})
+	perr := L.PCall(0, 1, nil)
+	if r.err == nil {
+		r.checkEnd()
+	}
+	if r.err != nil {
+		st.broken = true
+		return Result{}, r.err
+	}
+	if perr != nil {
+		return Result{}, st.runtimeError(p, perr)
+	}
+	if err := r.finalCheck(); err != nil {
+		st.broken = true
+		return Result{}, err
+	}
+	conv := newToGo(r.limits.Memory)
+	ret, cerr := conv.value(L.Get(-1))
+	if cerr != nil {
+		return Result{}, r.conversionError("return value", cerr)
+	}
+	res.Return = ret
+	if len(in.ReadBack) > 0 {
+		res.Vars = make(map[string]any, len(in.ReadBack))
+		for _, name := range in.ReadBack {
+			v, cerr := conv.value(env.RawGetString(name))
+			if cerr != nil {
+				return Result{}, r.conversionError(name, cerr)
+			}
+			res.Vars[name] = v
+		}
+	}
+	return res, nil
+}
+
+// finish leaves the state ready for its next run.
+func (st *state) finish(r *run) {
+	st.mu.Lock()
+	st.cur.Store(nil)
+	if r.svcCancel != nil {
+		r.svcCancel()
+	}
+	r.svcCtx, r.svcCancel = nil, nil
+	st.mu.Unlock()
+	st.L.SetTop(0)
+	st.L.G.CurrentThread = st.L
+	r.ctx, r.done, r.services, r.env = nil, nil, nil, nil
+	clear(r.coroutines)
+	r.coroutines = r.coroutines[:0]
+	clear(r.loaded)
+	st.w.reset()
+}
+
+// setVars converts the run's variables into its globals.
+func (r *run) setVars(L *lua.LState, vars map[string]any) error {
+	if len(vars) == 0 {
+		return nil
+	}
+	conv := toLuaConv{L: L, limit: r.limits.Memory}
+	for name, v := range vars {
+		lv, err := conv.value(v, 0)
+		if err != nil {
+			if le, ok := err.(*LimitError); ok {
+				le.Value = formatBytes(r.limits.Memory)
+				return le
+			}
+			return fmt.Errorf("script: variable %s: %w", name, err)
+		}
+		r.env.RawSetString(name, lv)
+	}
+	// The variables are the run's from the start.
+	r.measured = conv.used
+	r.left = r.limits.Memory - conv.used
+	return nil
+}
+
+// checkEnd catches a run that ended (or was stopped) between two checks.
+func (r *run) checkEnd() {
+	if le := r.stop.Load(); le != nil {
+		r.err = le
+		return
+	}
+	select {
+	case <-r.done:
+		r.err = r.ctx.Err()
+	default:
+	}
+}
+
+// runtimeError turns the error of the main call into a *RuntimeError or a limit.
+func (st *state) runtimeError(p *Program, err error) error {
+	r := &st.rd
+	ae, ok := err.(*lua.ApiError)
+	if !ok {
+		st.broken = true
+		return &RuntimeError{Message: p.Name + ": " + err.Error()}
+	}
+	if ae.Type == lua.ApiErrorPanic {
+		st.broken = true
+		st.e.log.Error("script run ended by a panic", "solution", r.solution, "script", p.Name, "panic", ae.Object.String())
+		return &RuntimeError{Message: p.Name + ": internal error"}
+	}
+	if isStackOverflow(ae.Object) {
+		st.broken = true
+		return newLimitError(r.limits, LimitCallDepth, "")
+	}
+	msg := ae.Object.String()
+	if len(msg) > maxErrorBytes {
+		msg = msg[:maxErrorBytes] + "…"
+	}
+	return &RuntimeError{Message: msg, Line: errorLine(msg, p.Name)}
+}
+
+const maxErrorBytes = 4 << 10
+
+var positionRE = regexp.MustCompile(`^[^\n]*?:(\d+): `)
+
+// errorLine finds the line in "chunk:line: message".
+func errorLine(msg, name string) int {
+	rest, ok := strings.CutPrefix(msg, name+":")
+	if ok {
+		if i := strings.IndexByte(rest, ':'); i > 0 {
+			if n, err := strconv.Atoi(rest[:i]); err == nil {
+				return n
+			}
+		}
+	}
+	if m := positionRE.FindStringSubmatch(msg); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		return n
+	}
+	return 0
+}
+
+func (r *run) conversionError(what string, err error) error {
+	if le, ok := err.(*LimitError); ok {
+		le.Value = formatBytes(r.limits.Memory)
+		return le
+	}
+	return &RuntimeError{Message: fmt.Sprintf("cannot convert %s: %v", what, err)}
+}
+
+// serviceContext is the context service calls get: the caller's, ending at the run's deadline
+// or when the watchdog stops the run. Made on first use, so runs without calls pay nothing.
+func (r *run) serviceContext() context.Context {
+	st := r.st
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if r.svcCtx == nil {
+		r.svcCtx, r.svcCancel = context.WithDeadline(r.ctx, r.deadline)
+		if r.stop.Load() != nil {
+			r.svcCancel()
+		}
+	}
+	return r.svcCtx
+}
+
+// kill stops run generation gen with le, if it is still going; the watchdog calls it.
+func (st *state) kill(gen uint64, le *LimitError) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	r := &st.rd
+	if st.cur.Load() != r || r.gen != gen {
+		return false
+	}
+	r.stop.Store(le)
+	if r.svcCancel != nil {
+		r.svcCancel()
+	}
+	return true
+}

@@ -1,0 +1,105 @@
+package script
+
+import (
+	"errors"
+
+	lua "github.com/yuin/gopher-lua"
+)
+
+// A service global (Keystore, Config, ...) is a read-only proxy made once per state and alias;
+// indexing it gives a Go function per operation that calls the current run's Services with
+// the run's context. Both are cached, so a run pays nothing to look them up again.
+
+// maxCachedOps bounds the operation functions kept per service: operation names come from
+// scripts, and the cache outlives runs.
+const maxCachedOps = 64
+
+type serviceProxy struct {
+	alias string
+	table *lua.LTable
+	ops   map[string]*lua.LFunction
+}
+
+func (st *state) serviceProxy(alias string) *serviceProxy {
+	if sp, ok := st.svc[alias]; ok {
+		return sp
+	}
+	L := st.L
+	sp := &serviceProxy{alias: alias, ops: map[string]*lua.LFunction{}}
+	sp.table = L.CreateTable(0, 0)
+	mt := L.CreateTable(0, 3)
+	mt.RawSetString("__index", L.NewFunction(func(L *lua.LState) int {
+		op, ok := L.Get(2).(lua.LString)
+		if !ok {
+			return 0
+		}
+		L.Push(st.serviceOp(sp, string(op)))
+		return 1
+	}))
+	mt.RawSetString("__newindex", L.NewFunction(refuseWrite))
+	mt.RawSetString("__metatable", lua.LFalse)
+	sp.table.Metatable = mt
+	st.proxies[sp.table] = sp.table
+	st.shared = append(st.shared, sp.table, mt)
+	st.svc[alias] = sp
+	return sp
+}
+
+func (st *state) serviceOp(sp *serviceProxy, op string) *lua.LFunction {
+	if fn, ok := sp.ops[op]; ok {
+		return fn
+	}
+	fn := st.L.NewFunction(func(L *lua.LState) int { return st.callService(L, sp, op) })
+	if len(sp.ops) < maxCachedOps {
+		sp.ops[op] = fn
+	}
+	return fn
+}
+
+// callService runs alias.op(arg) (or alias:op(arg)) and returns its result, or
+// {error=message, status=code} when it failed. It raises only when the run is over.
+func (st *state) callService(L *lua.LState, sp *serviceProxy, op string) int {
+	r := st.run()
+	arg := L.Get(1)
+	if arg == sp.table { // Alias:op(arg)
+		arg = L.Get(2)
+	}
+	args, err := newToGo(r.limits.Memory).value(arg)
+	if err != nil {
+		L.Push(st.failedCall(L, 400, "invalid argument to "+sp.alias+"."+op+": "+err.Error()))
+		return 1
+	}
+	if r.services == nil {
+		L.Push(st.failedCall(L, 404, "no service "+sp.alias))
+		return 1
+	}
+	res, err := r.services.Call(r.serviceContext(), sp.alias, op, args)
+	// A call that outlived the run (deadline, cancellation, watchdog) ends it.
+	r.check(L)
+	if err != nil {
+		status := 500
+		var sc interface{ StatusCode() int }
+		if errors.As(err, &sc) {
+			status = sc.StatusCode()
+		}
+		L.Push(st.failedCall(L, status, err.Error()))
+		return 1
+	}
+	conv := toLuaConv{L: L, r: r}
+	v, err := conv.value(res, 0)
+	if err != nil {
+		r.release(conv.used)
+		L.Push(st.failedCall(L, 500, sp.alias+"."+op+" returned a value scripts cannot use: "+err.Error()))
+		return 1
+	}
+	r.settle(conv.used, conv.used)
+	L.Push(v)
+	return 1
+}
+
+func (st *state) failedCall(L *lua.LState, status int, msg string) *lua.LTable {
+	t := L.CreateTable(0, 2)
+	t.RawSetString("error", lua.LString(msg))
+	t.RawSetString("status", lua.LNumber(status))
+	return t
+}

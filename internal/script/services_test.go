@@ -1,0 +1,160 @@
+package script
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchboardhq/switchboard/internal/service"
+)
+
+// fakeServices has the services in names; Call records what it got and answers with fn.
+type fakeServices struct {
+	names map[string]bool
+	fn    func(ctx context.Context, alias, op string, args any) (any, error)
+
+	mu    sync.Mutex
+	calls []fakeCall
+}
+
+type fakeCall struct {
+	alias, op string
+	args      any
+	deadline  bool
+}
+
+func (f *fakeServices) Has(alias string) bool { return f.names[alias] }
+
+func (f *fakeServices) Call(ctx context.Context, alias, op string, args any) (any, error) {
+	_, hasDeadline := ctx.Deadline()
+	f.mu.Lock()
+	f.calls = append(f.calls, fakeCall{alias, op, args, hasDeadline})
+	f.mu.Unlock()
+	if f.fn == nil {
+		return map[string]any{"alias": alias, "op": op}, nil
+	}
+	return f.fn(ctx, alias, op, args)
+}
+
+func newFake(fn func(ctx context.Context, alias, op string, args any) (any, error)) *fakeServices {
+	return &fakeServices{names: map[string]bool{"Keystore": true, "Config": true}, fn: fn}
+}
+
+func TestServices(t *testing.T) {
+	e := newTestEngine(t, Options{})
+	echo := func(_ context.Context, _, _ string, args any) (any, error) { return map[string]any{"args": args}, nil }
+	fail := func(err error) func(context.Context, string, string, any) (any, error) {
+		return func(context.Context, string, string, any) (any, error) { return nil, err }
+	}
+	cases := []struct {
+		name     string
+		fn       func(ctx context.Context, alias, op string, args any) (any, error)
+		src      string
+		want     any
+		wantCall *fakeCall // the call the service got, if any
+	}{
+		{name: "a table argument", fn: echo, src: `return Keystore.get({key = "a"}).args.key`, want: "a",
+			wantCall: &fakeCall{"Keystore", "get", map[string]any{"key": "a"}, true}},
+		{name: "method syntax", fn: echo, src: `return Keystore:get({key = "a"}).args.key`, want: "a",
+			wantCall: &fakeCall{"Keystore", "get", map[string]any{"key": "a"}, true}},
+		{name: "no argument", fn: echo, src: `return Config.solution().args == nil`, want: true,
+			wantCall: &fakeCall{"Config", "solution", nil, true}},
+		{name: "a string argument", fn: echo, src: `return Keystore.get("k").args`, want: "k",
+			wantCall: &fakeCall{"Keystore", "get", "k", true}},
+		{name: "an array argument", fn: echo, src: `return #Keystore.mget({"a", "b"}).args`, want: float64(2),
+			wantCall: &fakeCall{"Keystore", "mget", []any{"a", "b"}, true}},
+		{name: "any operation name", fn: echo, src: `return type(Config.noSuchOperation)`, want: "function"},
+		{name: "a service error", fn: fail(service.Errorf(404, "no such key")), src: `local r = Keystore.get({}) return {r.error, r.status}`,
+			want: []any{"no such key", float64(404)}},
+		{name: "a wrapped service error", fn: fail(fmt.Errorf("keystore: %w", service.Errorf(409, "conflict"))), src: `return Keystore.set({}).status`,
+			want: float64(409)},
+		{name: "a plain error", fn: fail(errors.New("boom")), src: `local r = Keystore.get({}) return {r.error, r.status}`,
+			want: []any{"boom", float64(500)}},
+		{name: "errors do not raise", fn: fail(errors.New("boom")), src: `local ok = pcall(Keystore.get, {}) return ok`, want: true},
+		{name: "a result of Go values", fn: func(context.Context, string, string, any) (any, error) {
+			return map[string]any{"list": []string{"x", "y"}, "n": 3, "m": map[string]string{"k": "v"}}, nil
+		}, src: `local r = Keystore.get({}) return r.list[2] .. r.n .. r.m.k`, want: "y3v"},
+		{name: "a result scripts cannot use", fn: func(context.Context, string, string, any) (any, error) { return struct{}{}, nil },
+			src: `return Keystore.get({}).status`, want: float64(500)},
+		{name: "a cyclic argument", fn: echo, src: `local t = {} t.t = t local r = Keystore.get(t) return {r.status, r.error:find("cycle") ~= nil}`,
+			want: []any{float64(400), true}},
+		{name: "unknown services are nil", src: `return Nope == nil and keystore == nil`, want: true},
+		{name: "operations are cached", src: `return Keystore.get == Keystore.get`, want: true},
+		{name: "the proxy is read-only", src: `local ok = pcall(function() Keystore.get = 1 end) return ok`, want: false},
+		{name: "a global shadows a service", src: `Keystore = 1 return Keystore`, want: float64(1)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFake(tc.fn)
+			res := mustRun(t, e, tc.src, Run{Services: f})
+			if !reflect.DeepEqual(res.Return, tc.want) {
+				t.Errorf("got %#v, want %#v", res.Return, tc.want)
+			}
+			if tc.wantCall != nil {
+				if len(f.calls) != 1 || !reflect.DeepEqual(f.calls[0], *tc.wantCall) {
+					t.Errorf("calls %#v, want one %#v", f.calls, *tc.wantCall)
+				}
+			}
+		})
+	}
+	t.Run("no services", func(t *testing.T) {
+		if res := mustRun(t, e, `return Keystore == nil`, Run{}); res.Return != true {
+			t.Error("Keystore is visible without services")
+		}
+	})
+}
+
+// TestServiceCallEndsWithTheRun checks a run blocked in a service call ends when it should.
+func TestServiceCallEndsWithTheRun(t *testing.T) {
+	e := newTestEngine(t, Options{})
+	block := func(ctx context.Context, _, _ string, _ any) (any, error) {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	p := mustCompile(t, `local r = Keystore.get({}) return r`)
+	t.Run("the time limit", func(t *testing.T) {
+		_, err := e.Run(context.Background(), p, Run{Services: newFake(block), Limits: Limits{Timeout: 100 * time.Millisecond}})
+		wantLimit(t, err, LimitTime)
+	})
+	t.Run("the caller's cancellation", func(t *testing.T) {
+		ctx, cancel := context.WithCancel(context.Background())
+		started := make(chan struct{})
+		f := newFake(func(ctx context.Context, a, o string, args any) (any, error) {
+			close(started)
+			return block(ctx, a, o, args)
+		})
+		go func() {
+			<-started
+			cancel()
+		}()
+		_, err := e.Run(ctx, p, Run{Services: f, Limits: Limits{Timeout: 10 * time.Second}})
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("error %v, want context.Canceled", err)
+		}
+	})
+	t.Run("a result larger than the memory limit", func(t *testing.T) {
+		big := func(context.Context, string, string, any) (any, error) { return strings.Repeat("x", 8<<20), nil }
+		_, err := e.Run(context.Background(), p, Run{Services: newFake(big), Limits: Limits{Memory: 4 << 20}})
+		wantLimit(t, err, LimitMemory)
+	})
+}
+
+// TestServicesOfTheCurrentRun checks cached proxies call the services of the run in progress.
+func TestServicesOfTheCurrentRun(t *testing.T) {
+	e := newTestEngine(t, Options{MaxIdleStates: 1})
+	p := mustCompile(t, `return Keystore.get({}).who`)
+	for _, who := range []string{"first", "second", "third"} {
+		t.Run(who, func(t *testing.T) {
+			f := newFake(func(context.Context, string, string, any) (any, error) { return map[string]any{"who": who}, nil })
+			res, err := e.Run(context.Background(), p, Run{Solution: who, Services: f})
+			if err != nil || res.Return != who {
+				t.Fatalf("got %v, %v; want %s", res.Return, err, who)
+			}
+		})
+	}
+}
