@@ -56,3 +56,22 @@ func BenchmarkRunRequest(b *testing.B) {
 func BenchmarkConcatLoop(b *testing.B) {
 	benchRun(b, `local s = "" for i = 1, 1000 do s = s .. "x" end return #s`, Run{Solution: "bench"})
 }
+
+// BenchmarkLoop is a tight loop of a million iterations, each a tick.
+func BenchmarkLoop(b *testing.B) {
+	benchRun(b, `local n = 0 for i = 1, 1e6 do n = n + i end return n`, Run{Solution: "bench"})
+}
+
+// BenchmarkTableFill fills an array with computed keys (each store a budgeted call).
+func BenchmarkTableFill(b *testing.B) {
+	benchRun(b, `local t = {} for i = 1, 1e5 do t[i] = i end return #t`, Run{Solution: "bench"})
+}
+
+// BenchmarkNewState is the cost of building one sandboxed Lua state (what the pool saves).
+func BenchmarkNewState(b *testing.B) {
+	e := newTestEngine(b, Options{})
+	b.ReportAllocs()
+	for b.Loop() {
+		newState(e, DefaultCallDepth).close()
+	}
+}

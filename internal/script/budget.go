@@ -34,6 +34,9 @@ const (
 	callFrameBytes = 80
 	// maxCharge caps one request so the arithmetic cannot overflow.
 	maxCharge = 1 << 60
+	// workPerStep is how many units of work inside one library call (pattern matching,
+	// sorting) count as one step.
+	workPerStep = 1024
 )
 
 func (r *run) resetBudget() {
@@ -132,6 +135,21 @@ func (r *run) slowTick(L *lua.LState) {
 	r.mem.Store(r.measured + r.pinned + r.sinceWalk)
 }
 
+// spendWork counts work done inside one library call that runs no Lua code of its own; every
+// workPerStep units are a step and, now and then, a check of the deadline.
+func (r *run) spendWork(L *lua.LState, n *int) {
+	*n++
+	if *n < workPerStep {
+		return
+	}
+	*n = 0
+	r.steps++
+	r.checkIn -= checkEvery / 16
+	if r.checkIn <= 0 || r.steps > r.limits.Steps {
+		r.slowTick(L)
+	}
+}
+
 // check ends the run if the watchdog stopped it, its context ended or its time is up.
 func (r *run) check(L *lua.LState) {
 	if le := r.stop.Load(); le != nil {
@@ -183,6 +201,15 @@ func (r *run) reraise(L *lua.LState) {
 
 // admitCoroutine counts a new coroutine against the limit of live ones.
 func (r *run) admitCoroutine(L *lua.LState) {
+	r.pruneCoroutines()
+	if len(r.coroutines) >= r.limits.Coroutines {
+		r.fail(L, newLimitError(r.limits, LimitCoroutines, ""))
+	}
+	r.charge(L, r.st.coroutineCost())
+}
+
+// pruneCoroutines forgets the coroutines that finished.
+func (r *run) pruneCoroutines() {
 	live := r.coroutines[:0]
 	for _, c := range r.coroutines {
 		if !c.th.Dead {
@@ -191,10 +218,6 @@ func (r *run) admitCoroutine(L *lua.LState) {
 	}
 	clear(r.coroutines[len(live):])
 	r.coroutines = live
-	if len(live) >= r.limits.Coroutines {
-		r.fail(L, newLimitError(r.limits, LimitCoroutines, ""))
-	}
-	r.charge(L, r.st.coroutineCost())
 }
 
 // addLoaded remembers the prototypes of code loaded at run time (the walk counts them while

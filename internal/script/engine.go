@@ -104,7 +104,7 @@ func (e *Engine) Close() {
 
 // Run is one execution of a program.
 type Run struct {
-	Solution string
+	Solution string // the solution's id, for the log lines the run causes
 	Limits   Limits
 	Services Services       // may be nil: no services
 	Vars     map[string]any // globals set before the run (e.g. request, response, event)

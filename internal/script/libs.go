@@ -3,6 +3,8 @@ package script
 import (
 	"context"
 	"log/slog"
+	"math/rand/v2"
+	"sort"
 	"strings"
 
 	lua "github.com/yuin/gopher-lua"
@@ -50,14 +52,16 @@ func (st *state) openLibs() {
 	})
 
 	tbl := L.CreateTable(0, 8)
-	copyFns(tbl, origLib("table"), "remove", "sort", "getn", "maxn")
-	setFns(tbl, map[string]lua.LGFunction{"concat": st.tableConcat, "insert": st.tableInsert})
+	copyFns(tbl, origLib("table"), "remove", "getn", "maxn")
+	origSort := origLib("table").RawGetString("sort").(*lua.LFunction).GFunction
+	setFns(tbl, map[string]lua.LGFunction{"concat": st.tableConcat, "insert": st.tableInsert, "sort": st.tableSort(origSort)})
 
 	math := L.CreateTable(0, 32)
 	origMath := origLib("math")
 	origMath.ForEach(func(k, v lua.LValue) { math.RawSet(k, v) })
 	// The generator is shared by the whole process: seeding it is not a script's business.
 	math.RawSetString("randomseed", L.NewFunction(func(*lua.LState) int { return 0 }))
+	math.RawSetString("random", L.NewFunction(mathRandom))
 
 	osTbl := L.CreateTable(0, 4)
 	copyFns(osTbl, origLib("os"), "time", "clock", "difftime")
@@ -412,6 +416,76 @@ func (st *state) tableInsert(L *lua.LState) int {
 		L.RaiseError("wrong number of arguments to 'insert'")
 	}
 	return 0
+}
+
+// mathRandom is Lua's math.random (gopher-lua's panics on an empty interval).
+func mathRandom(L *lua.LState) int {
+	switch L.GetTop() {
+	case 0:
+		L.Push(lua.LNumber(rand.Float64()))
+	case 1:
+		m := L.CheckInt64(1)
+		if m < 1 {
+			L.ArgError(1, "interval is empty")
+		}
+		L.Push(lua.LNumber(rand.Int64N(m) + 1))
+	default:
+		lo, hi := L.CheckInt64(1), L.CheckInt64(2)
+		if lo > hi {
+			L.ArgError(2, "interval is empty")
+		}
+		span := uint64(hi-lo) + 1
+		var n uint64
+		if span == 0 { // the whole int64 range
+			n = rand.Uint64()
+		} else {
+			n = rand.Uint64N(span)
+		}
+		L.Push(lua.LNumber(lo + int64(n)))
+	}
+	return 1
+}
+
+// tableSort is table.sort, counting comparisons as work so a huge sort stays within the
+// run's step and time limits.
+func (st *state) tableSort(orig lua.LGFunction) lua.LGFunction {
+	return func(L *lua.LState) int {
+		tb := L.CheckTable(1)
+		var cmp *lua.LFunction
+		if L.Get(2) != lua.LNil {
+			cmp = L.CheckFunction(2)
+		}
+		p, ok := partsOf(tb)
+		if !ok {
+			return orig(L)
+		}
+		sort.Sort(&luaSorter{L: L, r: &st.rd, cmp: cmp, a: p.array})
+		return 0
+	}
+}
+
+type luaSorter struct {
+	L    *lua.LState
+	r    *run
+	cmp  *lua.LFunction
+	a    []lua.LValue
+	work int
+}
+
+func (s *luaSorter) Len() int      { return len(s.a) }
+func (s *luaSorter) Swap(i, j int) { s.a[i], s.a[j] = s.a[j], s.a[i] }
+func (s *luaSorter) Less(i, j int) bool {
+	s.r.spendWork(s.L, &s.work)
+	if s.cmp == nil {
+		return s.L.LessThan(s.a[i], s.a[j])
+	}
+	s.L.Push(s.cmp)
+	s.L.Push(s.a[i])
+	s.L.Push(s.a[j])
+	s.L.Call(2, 1)
+	v := s.L.Get(-1)
+	s.L.Pop(1)
+	return lua.LVAsBool(v)
 }
 
 // coroutineCost is what a coroutine's own stacks take.

@@ -44,6 +44,7 @@ local ok, err = coroutine.resume(co) error("resume returned: " .. tostring(err))
 		{"endless loop in a __concat", `local t = setmetatable({}, {__concat = function() while true do end end}) return t .. "x"`, fast, []string{LimitTime}},
 		{"endless loop in a sort comparator", `table.sort({3, 2, 1}, function() while true do end end)`, fast, []string{LimitTime}},
 		{"endless loop in a gsub callback", `string.gsub("abc", ".", function() while true do end end)`, fast, []string{LimitTime}},
+		{"a long sort", `local t = {string.byte(string.rep("x", 60000), 1, -1)} table.sort(t) table.sort(t, function(a, b) return a > b end)`, Limits{Steps: 500, Memory: 4 << 20}, []string{LimitSteps}},
 		{"catastrophic pattern", `return string.find(string.rep("a", 2000), string.rep("a-", 60) .. "b")`, fast, []string{LimitTime}},
 
 		// 2. Unbounded recursion.

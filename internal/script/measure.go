@@ -45,20 +45,32 @@ type walker struct {
 	items int64
 }
 
+// keepWalker is the size up to which the walker's maps and work list are kept between walks;
+// larger ones are dropped, so an idle pooled state does not hold a big run's bookkeeping.
+const keepWalker = 4096
+
 func (w *walker) reset() {
-	clear(w.seen)
-	clear(w.strs)
-	clear(w.work[:cap(w.work)])
-	w.work = w.work[:0]
+	if len(w.seen) > keepWalker || len(w.strs) > keepWalker {
+		w.seen, w.strs = nil, nil
+	} else {
+		clear(w.seen)
+		clear(w.strs)
+	}
+	if cap(w.work) > keepWalker {
+		w.work = nil
+	} else {
+		clear(w.work[:cap(w.work)])
+		w.work = w.work[:0]
+	}
 }
 
 // measure returns the bytes r can reach and the number of items the walk visited.
 func (w *walker) measure(r *run) (bytes, items int64) {
+	w.reset()
 	if w.seen == nil {
 		w.seen = map[unsafe.Pointer]struct{}{}
 		w.strs = map[strKey]struct{}{}
 	}
-	w.reset()
 	w.bytes, w.items = 0, 0
 	st := r.st
 	for _, t := range st.shared {
@@ -70,11 +82,10 @@ func (w *walker) measure(r *run) (bytes, items int64) {
 	}
 	w.push(r.env)
 	w.stack(st.L, false) // the pooled state's own stack capacity is not the run's
+	r.pruneCoroutines()  // a finished coroutine is the script's only if it still refers to it
 	for _, c := range r.coroutines {
 		w.push(c.th)
-		if !c.th.Dead {
-			w.push(c.fn)
-		}
+		w.push(c.fn)
 	}
 	for len(w.work) > 0 {
 		v := w.work[len(w.work)-1]

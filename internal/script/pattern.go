@@ -19,9 +19,7 @@ const (
 	capPosition   = -2
 	// maxMatchDepth bounds the matcher's recursion, as Lua 5.2's MAXCCALLS does.
 	maxMatchDepth = 200
-	// matchWork is how many matcher operations count as one step.
-	matchWork   = 1024
-	luaSpecials = "^$*+?.([%-"
+	luaSpecials   = "^$*+?.([%-"
 )
 
 type matchState struct {
@@ -38,20 +36,9 @@ func (ms *matchState) error(format string, args ...any) {
 	ms.L.RaiseError("%s", fmt.Sprintf(format, args...))
 }
 
-// spend counts matcher work; every matchWork operations are a step, which keeps a
-// pathological pattern within the run's step and time limits.
-func (ms *matchState) spend() {
-	ms.work++
-	if ms.work >= matchWork {
-		ms.work = 0
-		r := ms.r
-		r.steps++
-		r.checkIn -= checkEvery / 16
-		if r.checkIn <= 0 || r.steps > r.limits.Steps {
-			r.slowTick(ms.L)
-		}
-	}
-}
+// spend counts matcher work, which keeps a pathological pattern within the run's step and
+// time limits.
+func (ms *matchState) spend() { ms.r.spendWork(ms.L, &ms.work) }
 
 func (ms *matchState) classEnd(p int) int {
 	pat := ms.pat
@@ -89,7 +76,7 @@ func (ms *matchState) classEnd(p int) int {
 
 func matchClass(c byte, cl byte) bool {
 	var res bool
-	switch cl | 0x20 { // tolower for letters
+	switch cl | 0x20 { // lower case for letters; no other byte becomes a class letter
 	case 'a':
 		res = isAlpha(c)
 	case 'c':
@@ -113,10 +100,7 @@ func matchClass(c byte, cl byte) bool {
 	default:
 		return cl == c
 	}
-	if !isAlpha(cl) {
-		return cl == c
-	}
-	if 'A' <= cl && cl <= 'Z' {
+	if 'A' <= cl && cl <= 'Z' { // an upper-case class is the complement
 		return !res
 	}
 	return res
@@ -257,6 +241,9 @@ func (ms *matchState) captureToClose() int {
 func (ms *matchState) matchCapture(s int, l byte) int {
 	idx := ms.checkCapture(l)
 	c := ms.capture[idx]
+	if c.len < 0 { // a position capture matches nothing, as in Lua
+		return -1
+	}
 	if len(ms.src)-s >= c.len && ms.src[c.init:c.init+c.len] == ms.src[s:s+c.len] {
 		return s + c.len
 	}

@@ -66,9 +66,7 @@ func compileProto(name, src string) (proto *lua.FunctionProto, upkey string, err
 		return nil, "", &CompileError{Message: name + ": cannot compile: unexpected chunk shape"}
 	}
 	inner := outer.FunctionPrototypes[0]
-	// The main chunk never gets an implicit `arg` table (Lua 5.1's compatibility vararg): that
-	// would cost a table per run.
-	inner.IsVarArg &^= lua.VarArgNeedsArg
+	dropArg(inner)
 	key := make([]byte, len(inner.DbgUpvalues))
 	for i, up := range inner.DbgUpvalues {
 		idx := -1
@@ -83,6 +81,16 @@ func compileProto(name, src string) (proto *lua.FunctionProto, upkey string, err
 		key[i] = byte(idx)
 	}
 	return inner, string(key), nil
+}
+
+// dropArg turns off Lua 5.1's compatibility `arg` table in every vararg function of p, as in
+// Lua 5.2: gopher-lua would build one (with a 2 KiB map for its `n`) on every call of a
+// function that does not use `...`, and for every run of the main chunk.
+func dropArg(p *lua.FunctionProto) {
+	p.IsVarArg &^= lua.VarArgNeedsArg
+	for _, c := range p.FunctionPrototypes {
+		dropArg(c)
+	}
 }
 
 // parseError turns gopher-lua's parse error into Lua's form: "name:line: message near 'token'".

@@ -313,14 +313,13 @@ func (rw *rewriter) table(ex *ast.TableExpr) ast.Expr {
 // assignment keeps Lua's order: targets' tables and keys, then values, then the stores.
 func (rw *rewriter) assign(st *ast.AssignStmt) []ast.Stmt {
 	unsafeTarget := false
-	for i, l := range st.Lhs {
-		rw.weight++
+	for _, l := range st.Lhs {
 		if ag, ok := l.(*ast.AttrGetExpr); ok {
+			rw.weight++ // a table slot (a plain name is a local, or a global set once)
 			ag.Object = rw.expr(ag.Object)
 			ag.Key = rw.expr(ag.Key)
 			unsafeTarget = unsafeTarget || !safeKey(ag.Key)
 		}
-		st.Lhs[i] = l
 	}
 	rw.exprs(st.Rhs)
 	if !unsafeTarget {

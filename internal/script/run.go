@@ -3,7 +3,6 @@ package script
 import (
 	"context"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -128,7 +127,7 @@ func (st *state) finish(r *run) {
 	r.ctx, r.done, r.services, r.env = nil, nil, nil, nil
 	clear(r.coroutines)
 	r.coroutines = r.coroutines[:0]
-	clear(r.loaded)
+	r.loaded = nil
 	st.w.reset()
 }
 
@@ -194,21 +193,17 @@ func (st *state) runtimeError(p *Program, err error) error {
 
 const maxErrorBytes = 4 << 10
 
-var positionRE = regexp.MustCompile(`^[^\n]*?:(\d+): `)
-
-// errorLine finds the line in "chunk:line: message".
+// errorLine finds the line in "name:line: message" (0 when the error is not positioned in
+// the program itself, e.g. raised in code it loaded).
 func errorLine(msg, name string) int {
 	rest, ok := strings.CutPrefix(msg, name+":")
-	if ok {
-		if i := strings.IndexByte(rest, ':'); i > 0 {
-			if n, err := strconv.Atoi(rest[:i]); err == nil {
-				return n
-			}
-		}
+	if !ok {
+		return 0
 	}
-	if m := positionRE.FindStringSubmatch(msg); m != nil {
-		n, _ := strconv.Atoi(m[1])
-		return n
+	if i := strings.IndexByte(rest, ':'); i > 0 {
+		if n, err := strconv.Atoi(rest[:i]); err == nil {
+			return n
+		}
 	}
 	return 0
 }

@@ -58,6 +58,11 @@ func TestEnvironment(t *testing.T) {
 			t.Errorf("_VERSION = %v", res.Return)
 		}
 	})
+	t.Run("no implicit arg table", func(t *testing.T) {
+		if res := mustRun(t, e, `local function f(...) return arg end return f(1, 2) == nil`, Run{}); res.Return != true {
+			t.Errorf("a vararg function got an arg table")
+		}
+	})
 	t.Run("the main chunk gets no arguments", func(t *testing.T) {
 		if res := mustRun(t, e, `return select("#", ...)`, Run{}); res.Return != float64(0) {
 			t.Errorf("select('#', ...) = %v", res.Return)

@@ -210,7 +210,11 @@ func (st *state) strFormat(L *lua.LState) int {
 		case 'd', 'i':
 			b.writeString(fmt.Sprintf(spec+"d", int64(L.CheckNumber(arg))))
 		case 'o', 'x', 'X':
-			b.writeString(fmt.Sprintf(spec+string(verb), uint64(int64(L.CheckNumber(arg)))))
+			v := uint64(int64(L.CheckNumber(arg)))
+			if v == 0 && strings.IndexByte(flags, '#') >= 0 { // C writes 0, not 0x0
+				spec = strings.Replace(spec, "#", "", 1)
+			}
+			b.writeString(fmt.Sprintf(spec+string(verb), v))
 		case 'u':
 			b.writeString(fmt.Sprintf(spec+"d", uint64(int64(L.CheckNumber(arg)))))
 		case 'c':
