@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime"
 	"sync"
 	"sync/atomic"
 )
@@ -28,7 +27,8 @@ type Services interface {
 // Options configure an Engine.
 type Options struct {
 	// MaxIdleStates is how many Lua states are kept for reuse (per call-depth limit in use);
-	// default GOMAXPROCS*4.
+	// default 128. Runs wait on service calls while holding their state, so the pool must cover
+	// the requests in flight, not just the CPUs; an idle state costs about 100 KiB.
 	MaxIdleStates int
 	// HeapLimit is the process heap size above which the watchdog stops the run holding the
 	// most memory; default 1 GiB; negative disables stopping runs (the watchdog goroutine
@@ -58,10 +58,13 @@ type Engine struct {
 	closeOnce sync.Once
 }
 
+// DefaultMaxIdleStates is Options.MaxIdleStates when not set.
+const DefaultMaxIdleStates = 128
+
 // NewEngine returns an engine and starts its watchdog.
 func NewEngine(o Options) *Engine {
 	if o.MaxIdleStates <= 0 {
-		o.MaxIdleStates = runtime.GOMAXPROCS(0) * 4
+		o.MaxIdleStates = DefaultMaxIdleStates
 	}
 	if o.HeapLimit == 0 {
 		o.HeapLimit = DefaultHeapLimit
@@ -102,12 +105,17 @@ func (e *Engine) Close() {
 	})
 }
 
+// Lazy is a Vars value made and converted only when the script first reads that global, so a
+// script that never looks at (say) request pays nothing for it. A ReadBack of a Lazy global the
+// script never read returns the Go value as made, unconverted.
+type Lazy func() any
+
 // Run is one execution of a program.
 type Run struct {
 	Solution string // the solution's id, for the log lines the run causes
 	Limits   Limits
 	Services Services       // may be nil: no services
-	Vars     map[string]any // globals set before the run (e.g. request, response, event)
+	Vars     map[string]any // globals set before the run (e.g. request, response, event); a Lazy value is made on first read
 	ReadBack []string       // globals read back after the run (e.g. "response"), converted to Go
 }
 

@@ -133,6 +133,10 @@ func (st *state) globalIndex(L *lua.LState) int {
 		L.Push(r.env)
 		return 1
 	}
+	if lv, ok := r.readLazy(L, k); ok {
+		L.Push(lv)
+		return 1
+	}
 	if r.services != nil && len(k) > 0 && k[0] >= 'A' && k[0] <= 'Z' && r.services.Has(k) {
 		L.Push(st.serviceProxy(k).table)
 		return 1

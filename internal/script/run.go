@@ -40,6 +40,7 @@ type run struct {
 	err  error                      // why the run is ending; once set, it ends
 
 	coroutines []coroutineRec
+	lazy       map[string]Lazy // Vars not read yet
 	loaded     map[*lua.FunctionProto]int64
 
 	svcCtx    context.Context
@@ -103,7 +104,12 @@ func (st *state) exec(ctx context.Context, p *Program, in *Run, lim Limits) (res
 	if len(in.ReadBack) > 0 {
 		res.Vars = make(map[string]any, len(in.ReadBack))
 		for _, name := range in.ReadBack {
-			v, cerr := conv.value(env.RawGetString(name))
+			lv := env.RawGetString(name)
+			if mk, ok := r.lazy[name]; ok && lv == lua.LNil {
+				res.Vars[name] = mk() // never read nor replaced
+				continue
+			}
+			v, cerr := conv.value(lv)
 			if cerr != nil {
 				return Result{}, r.conversionError(name, cerr)
 			}
@@ -127,6 +133,7 @@ func (st *state) finish(r *run) {
 	r.ctx, r.done, r.services, r.env = nil, nil, nil, nil
 	clear(r.coroutines)
 	r.coroutines = r.coroutines[:0]
+	clear(r.lazy)
 	r.loaded = nil
 	st.w.reset()
 }
@@ -138,6 +145,13 @@ func (r *run) setVars(L *lua.LState, vars map[string]any) error {
 	}
 	conv := toLuaConv{L: L, limit: r.limits.Memory}
 	for name, v := range vars {
+		if mk, ok := v.(Lazy); ok {
+			if r.lazy == nil {
+				r.lazy = map[string]Lazy{}
+			}
+			r.lazy[name] = mk
+			continue
+		}
 		lv, err := conv.value(v, 0)
 		if err != nil {
 			if le, ok := err.(*LimitError); ok {
@@ -152,6 +166,26 @@ func (r *run) setVars(L *lua.LState, vars map[string]any) error {
 	r.measured = conv.used
 	r.left = r.limits.Memory - conv.used
 	return nil
+}
+
+// readLazy makes and converts a Lazy variable on its first read, charging its size to the run.
+func (r *run) readLazy(L *lua.LState, name string) (lua.LValue, bool) {
+	mk, ok := r.lazy[name]
+	if !ok {
+		return nil, false
+	}
+	delete(r.lazy, name)
+	conv := toLuaConv{L: L, limit: r.left}
+	lv, err := conv.value(mk(), 0)
+	if err != nil {
+		if le, ok := err.(*LimitError); ok {
+			le.Value = formatBytes(r.limits.Memory)
+		}
+		r.fail(L, err)
+	}
+	r.charge(L, conv.used)
+	r.env.RawSetString(name, lv)
+	return lv, true
 }
 
 // checkEnd catches a run that ended (or was stopped) between two checks.

@@ -195,15 +195,19 @@ func (h *Handler) ServeApp(w http.ResponseWriter, r *http.Request, sol, path str
 		writeError(w, http.StatusInternalServerError, "endpoint script does not compile: "+route.compileErr.Error())
 		return
 	}
-	req, err := h.requestTable(r, route, path, values, reqID, start)
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", tooBig.Limit))
+	var body any
+	if r.Body != nil && r.Body != http.NoBody {
+		raw, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, h.opt.MaxBody))
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", tooBig.Limit))
+				return
+			}
+			writeError(w, http.StatusBadRequest, "read request body: "+err.Error())
 			return
 		}
-		writeError(w, http.StatusBadRequest, "read request body: "+err.Error())
-		return
+		body = decodeBody(r.Header.Get("Content-Type"), raw)
 	}
 	var services script.Services
 	if h.opt.Services != nil {
@@ -215,8 +219,11 @@ func (h *Handler) ServeApp(w http.ResponseWriter, r *http.Request, sol, path str
 		Limits:   Limits(s.Limits),
 		Services: services,
 		Vars: map[string]any{
-			"request":  req,
-			"response": map[string]any{"code": float64(200), "headers": map[string]any{}},
+			// Made only if the script reads them: many scripts never look at the request.
+			"request": script.Lazy(func() any { return requestTable(r, route, path, values, reqID, start, body) }),
+			"response": script.Lazy(func() any {
+				return map[string]any{"code": float64(http.StatusOK), "headers": map[string]any{}}
+			}),
 		},
 		ReadBack: []string{"response"},
 	})
@@ -292,7 +299,7 @@ func (h *Handler) scriptFailed(w http.ResponseWriter, r *http.Request, sol, reqI
 }
 
 // requestTable is the script's `request`.
-func (h *Handler) requestTable(r *http.Request, rt *route, path string, values []string, reqID string, now time.Time) (map[string]any, error) {
+func requestTable(r *http.Request, rt *route, path string, values []string, reqID string, now time.Time, body any) map[string]any {
 	params := map[string]any{}
 	for k, vs := range r.URL.Query() {
 		if len(vs) == 1 {
@@ -327,14 +334,10 @@ func (h *Handler) requestTable(r *http.Request, rt *route, path string, values [
 		"request_id": reqID,
 		"timestamp":  float64(now.UnixMilli()) / 1000,
 	}
-	if r.Body != nil && r.Body != http.NoBody {
-		body, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, h.opt.MaxBody))
-		if err != nil {
-			return nil, err
-		}
-		req["body"] = decodeBody(r.Header.Get("Content-Type"), body)
+	if body != nil {
+		req["body"] = body
 	}
-	return req, nil
+	return req
 }
 
 // decodeBody decodes a JSON body (by content type, or one that simply is JSON) and otherwise
