@@ -99,6 +99,10 @@ func (st *stored) live(now int64) bool { return st.present && (st.exp == 0 || st
 
 // load reads a key's current message.
 func (b *bucket) load(ctx context.Context, key string) (stored, error) {
+	if st, ok := b.cached(key); ok {
+		return st, nil
+	}
+	b.s.streamReads.Add(1)
 	seq, h, data, err := b.last(ctx, key)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return stored{}, nil
@@ -123,6 +127,11 @@ func (b *bucket) load(ctx context.Context, key string) (stored, error) {
 		if st.exp, err = strconv.ParseInt(v, 10, 64); err != nil {
 			return stored{}, errCorrupt
 		}
+	}
+	if !b.s.follow {
+		b.mu.Lock()
+		b.remember(key, seq, st.exp, data)
+		b.mu.Unlock()
 	}
 	return st, nil
 }

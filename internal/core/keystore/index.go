@@ -41,10 +41,13 @@ type index struct {
 	seen     uint64           // last stream sequence the consumer applied
 	sorted   []string         // every key in keys, sorted; rebuilt when sortedOK is false
 	sortedOK bool
+	vals     map[string]cachedValue // see cache.go
+	valBytes int64
 }
 
 func (x *index) init() {
 	x.keys = map[string]entry{}
+	x.vals = map[string]cachedValue{}
 	x.expiring = map[string]int64{}
 }
 
@@ -266,10 +269,12 @@ func (b *bucket) onIndexErr(_ jetstream.ConsumeContext, err error) {
 	b.s.log.Debug("keystore index consumer", "solution", b.solution, "err", err)
 }
 
-// applyOwn records this process's acknowledged write in the index.
-func (b *bucket) applyOwn(key string, rev uint64, dead bool, exp int64, size int) {
+// applyOwn records this process's acknowledged write of value (type byte + payload; nil for a
+// deletion) in the index, and caches the value.
+func (b *bucket) applyOwn(key string, rev uint64, dead bool, exp int64, value []byte) {
 	b.mu.Lock()
-	b.apply(key, rev, dead, exp, size, time.Now().UnixNano(), false)
+	b.apply(key, rev, dead, exp, len(value), time.Now().UnixNano(), false)
+	b.remember(key, rev, exp, value)
 	b.mu.Unlock()
 }
 

@@ -95,12 +95,13 @@ func (s *Store) mutate(ctx context.Context, op string, b *bucket, key string, fn
 			}
 			rev, err := b.remove(ctx, key, st.rev)
 			if isConflict(err) {
+				b.forgetValue(key)
 				continue
 			}
 			if err != nil {
 				return nil, storageErr(ctx, op, err)
 			}
-			b.applyOwn(key, rev, true, 0, 0)
+			b.applyOwn(key, rev, true, 0, nil)
 			return res, nil
 		case putIt:
 			if err := s.checkSize(op, len(ch.value)); err != nil {
@@ -114,12 +115,13 @@ func (s *Store) mutate(ctx context.Context, op string, b *bucket, key string, fn
 			}
 			rev, err := b.write(ctx, key, ch.value, ch.exp, st.rev)
 			if err == nil {
-				b.applyOwn(key, rev, false, ch.exp, len(ch.value))
+				b.applyOwn(key, rev, false, ch.exp, ch.value)
 			}
 			if reserved {
 				b.release(1)
 			}
 			if isConflict(err) {
+				b.forgetValue(key)
 				continue
 			}
 			if err != nil {
@@ -161,7 +163,7 @@ func (s *Store) writeString(ctx context.Context, op string, b *bucket, key, valu
 	if err != nil {
 		return storageErr(ctx, op, err)
 	}
-	b.applyOwn(key, rev, false, exp, len(v))
+	b.applyOwn(key, rev, false, exp, v)
 	return nil
 }
 

@@ -213,7 +213,7 @@ func (s *Store) opClear(ctx context.Context, solution string) (any, error) {
 		for i, f := range futures {
 			select {
 			case ack := <-f.Ok():
-				b.applyOwn(batch[i], ack.Sequence, true, 0, 0)
+				b.applyOwn(batch[i], ack.Sequence, true, 0, nil)
 			case err := <-f.Err():
 				return nil, storageErr(ctx, op, err)
 			case <-ctx.Done():
@@ -340,7 +340,7 @@ func (s *Store) opMset(ctx context.Context, solution string, t map[string]any) (
 		if err != nil {
 			return nil, storageErr(ctx, op, err)
 		}
-		b.applyOwn(p.key, rev, false, 0, len(v))
+		b.applyOwn(p.key, rev, false, 0, v)
 	}
 	return map[string]any{}, nil
 }

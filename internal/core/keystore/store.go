@@ -85,6 +85,8 @@ type Store struct {
 	// embedded server that listens in-process only, this Store is the sole writer and its own
 	// writes are applied directly, which saves a consumer delivery per write.
 	follow bool
+	// streamReads counts reads that went to the stream rather than the cache (see cache.go).
+	streamReads atomic.Int64
 
 	buckets sync.Map // solution → *bucket
 	mu      sync.Mutex

@@ -71,7 +71,7 @@ func (s *Store) sweep(ctx context.Context, b *bucket) {
 		// Compare-and-set on the revision read: a key rewritten since is left alone.
 		rev, err := b.remove(ctx, t.key, t.rev)
 		if err == nil {
-			b.applyOwn(t.key, rev, true, 0, 0)
+			b.applyOwn(t.key, rev, true, 0, nil)
 		} else if !isConflict(err) {
 			s.log.Warn("keystore: delete expired key", "solution", b.solution, "err", err)
 			return

@@ -1,0 +1,87 @@
+package keystore
+
+// When this process is the bucket's only writer (the embedded server in-process only, see
+// Store.follow), its index knows every key's current revision, so values this process wrote or
+// read at that revision can answer reads without asking the stream. With other writers the
+// index lags them, and every read goes to the stream.
+
+const (
+	// maxCachedValue is the largest value (type byte + payload) kept in memory.
+	maxCachedValue = 16 << 10
+	// maxCachedBytes bounds a bucket's cached values; past it the cache starts over.
+	maxCachedBytes = 4 << 20
+)
+
+// cachedValue is a key's value at revision rev.
+type cachedValue struct {
+	rev  uint64
+	exp  int64
+	data []byte // type byte + payload; never changed once cached
+}
+
+// isLoaded reports whether the index holds every key of the bucket.
+func (b *bucket) isLoaded() bool {
+	select {
+	case <-b.ready:
+		return true
+	default:
+		return false
+	}
+}
+
+// cached answers a read from memory when the index is authoritative: a key the index does not
+// hold does not exist, a tombstone is a deleted key, and a live key is served if its value at
+// the index's revision is cached. ok is false when the stream must be asked.
+func (b *bucket) cached(key string) (st stored, ok bool) {
+	if b.s.follow || !b.isLoaded() {
+		return stored{}, false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	e, known := b.keys[key]
+	switch {
+	case !known:
+		return stored{}, true
+	case e.dead:
+		return stored{rev: e.rev}, true
+	}
+	v, hit := b.vals[key]
+	if !hit || v.rev != e.rev {
+		return stored{}, false
+	}
+	// Callers may build on data (append, list edits): hand out a copy.
+	data := append([]byte(nil), v.data[1:]...)
+	return stored{rev: v.rev, present: true, exp: v.exp, typ: v.data[0], data: data}, true
+}
+
+// remember caches value (type byte + payload) as key's value at rev, if rev is the index's
+// current revision of the key. Callers hold b.mu.
+func (b *bucket) remember(key string, rev uint64, exp int64, value []byte) {
+	if b.s.follow {
+		return
+	}
+	old, had := b.vals[key]
+	if had {
+		b.valBytes -= int64(len(old.data))
+		delete(b.vals, key)
+	}
+	if e, ok := b.keys[key]; !ok || e.rev != rev || e.dead || len(value) == 0 || len(value) > maxCachedValue {
+		return
+	}
+	if b.valBytes+int64(len(value)) > maxCachedBytes {
+		clear(b.vals)
+		b.valBytes = 0
+	}
+	b.vals[key] = cachedValue{rev: rev, exp: exp, data: append([]byte(nil), value...)}
+	b.valBytes += int64(len(value))
+}
+
+// forgetValue drops key's cached value (after a compare-and-set found the key changed).
+func (b *bucket) forgetValue(key string) {
+	b.mu.Lock()
+	if old, had := b.vals[key]; had {
+		b.valBytes -= int64(len(old.data))
+		delete(b.vals, key)
+	}
+	b.mu.Unlock()
+}
