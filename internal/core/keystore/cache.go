@@ -55,17 +55,19 @@ func (b *bucket) cached(key string) (st stored, ok bool) {
 }
 
 // remember caches value (type byte + payload) as key's value at rev, if rev is the index's
-// current revision of the key. Callers hold b.mu.
+// current revision of the key; a cached value of an older revision is dropped. A late
+// acknowledgement of an older write leaves a newer cached value alone. Callers hold b.mu.
 func (b *bucket) remember(key string, rev uint64, exp int64, value []byte) {
 	if b.s.follow {
 		return
 	}
+	e, known := b.keys[key]
 	old, had := b.vals[key]
-	if had {
+	if had && (!known || old.rev != e.rev || rev == e.rev) {
 		b.valBytes -= int64(len(old.data))
 		delete(b.vals, key)
 	}
-	if e, ok := b.keys[key]; !ok || e.rev != rev || e.dead || len(value) == 0 || len(value) > maxCachedValue {
+	if !known || e.rev != rev || e.dead || len(value) == 0 || len(value) > maxCachedValue {
 		return
 	}
 	if b.valBytes+int64(len(value)) > maxCachedBytes {

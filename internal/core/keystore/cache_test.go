@@ -53,3 +53,23 @@ func TestCache(t *testing.T) {
 		})
 	}
 }
+
+// TestCacheLateAck: an older write acknowledged after a newer one must not evict the newer
+// value, nor be served.
+func TestCacheLateAck(t *testing.T) {
+	s := newStore(t, Options{})
+	call(t, s, "c", "set", args("key", "k", "value", "v1"))
+	b, err := s.bucket(tctx(t), "c", false)
+	if err != nil || b == nil {
+		t.Fatalf("bucket: %v", err)
+	}
+	b.mu.Lock()
+	newest := b.keys["k"].rev
+	b.mu.Unlock()
+	b.applyOwn("k", newest+2, false, 0, encodeString("v3"))
+	b.applyOwn("k", newest+1, false, 0, encodeString("v2")) // the late one
+	st, ok := b.cached("k")
+	if !ok || string(st.data) != "v3" || st.rev != newest+2 {
+		t.Fatalf("cached = %q rev %d, %v; want v3 at rev %d", st.data, st.rev, ok, newest+2)
+	}
+}
