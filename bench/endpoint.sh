@@ -3,6 +3,7 @@
 #   switchboard  GET /apps/demo/dynamic-service  (the seed's Keystore set+get script)
 #   gobaseline   GET /dynamic-service            (a plain Go handler over a map)
 #   nodered      GET /dynamic-service            (Node-RED doing the same)
+# and, for reference, switchboard-write: the script storing a new value on every request.
 # at $CONNS connections (default 32) for $DURATION (default 10s) each, then prints req/s, p50,
 # p99 and the ratios. Needs go, wrk, curl, node and npm. Usage: bench/endpoint.sh
 set -euo pipefail
@@ -23,6 +24,12 @@ api POST /api/v1/solutions/demo/endpoints "$(cat <<'JSON'
 {"method":"GET","path":"/dynamic-service","script":"Keystore.set({key=\"my-key\", value=\"my-key-value-updated\"})\nreturn Keystore.get({key=\"my-key\"})"}
 JSON
 )"
+# The same, but each request stores a new value, so every request is a durable JetStream write
+# (the seed's script stores the same value each time, which the Keystore recognises as no change).
+api POST /api/v1/solutions/demo/endpoints "$(cat <<'JSON'
+{"method":"GET","path":"/dynamic-service-write","script":"Keystore.set({key=\"my-key\", value=request.request_id})\nreturn Keystore.get({key=\"my-key\"})"}
+JSON
+)"
 got=$(curl -fsS "http://$sb_addr/apps/demo/dynamic-service")
 [[ $got == '{"value":"my-key-value-updated"}' ]] || { echo "switchboard answered $got" >&2; exit 1; }
 
@@ -41,14 +48,15 @@ fi
 
 echo "endpoint benchmark: $conns connections, $duration each, $(nproc) CPUs, $(go env GOVERSION)"
 run_wrk switchboard "http://$sb_addr/apps/demo/dynamic-service"
+run_wrk switchboard-write "http://$sb_addr/apps/demo/dynamic-service-write"
 run_wrk gobaseline "http://$base_addr/dynamic-service"
 [[ $nodered == yes ]] && run_wrk nodered "http://127.0.0.1:$nr_port/dynamic-service"
 
 awk '
   { name[NR] = $1; rps[$1] = $2; p50[$1] = $3; p99[$1] = $4 }
   END {
-    printf "%-12s %12s %10s %10s\n", "peer", "req/s", "p50 ms", "p99 ms"
-    for (i = 1; i <= NR; i++) printf "%-12s %12.0f %10.3f %10.3f\n", name[i], rps[name[i]], p50[name[i]], p99[name[i]]
+    printf "%-18s %12s %10s %10s\n", "peer", "req/s", "p50 ms", "p99 ms"
+    for (i = 1; i <= NR; i++) printf "%-18s %12.0f %10.3f %10.3f\n", name[i], rps[name[i]], p50[name[i]], p99[name[i]]
     printf "switchboard / gobaseline req/s: %.2fx (target >= 0.5x)\n", rps["switchboard"] / rps["gobaseline"]
     if ("nodered" in rps) printf "switchboard / nodered req/s:    %.2fx (target >= 3x)\n", rps["switchboard"] / rps["nodered"]
     printf "switchboard p99: %.3f ms (target < 5 ms)\n", p99["switchboard"]

@@ -87,3 +87,20 @@ func (b *bucket) forgetValue(key string) {
 	}
 	b.mu.Unlock()
 }
+
+// holds reports whether key is known, from the cache, to hold exactly value (type byte +
+// payload) with no expiry, so a SET of it would change nothing anyone can observe. Only the
+// sole writer can know this.
+func (b *bucket) holds(key string, value []byte) bool {
+	if b.s.follow || !b.isLoaded() {
+		return false
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	e, known := b.keys[key]
+	if !known || e.dead || e.exp != 0 {
+		return false
+	}
+	v, hit := b.vals[key]
+	return hit && v.rev == e.rev && v.exp == 0 && string(v.data) == string(value)
+}

@@ -73,3 +73,37 @@ func TestCacheLateAck(t *testing.T) {
 		t.Fatalf("cached = %q rev %d, %v; want v3 at rev %d", st.data, st.rev, ok, newest+2)
 	}
 }
+
+// TestSetUnchanged: setting the value a key already holds writes nothing when this Store is the
+// sole writer; a different value, or an expiry to clear, still writes.
+func TestSetUnchanged(t *testing.T) {
+	s := newStore(t, Options{})
+	call(t, s, "c", "set", args("key", "k", "value", "same"))
+	b, err := s.bucket(tctx(t), "c", false)
+	if err != nil || b == nil {
+		t.Fatalf("bucket: %v", err)
+	}
+	rev := func() uint64 {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return b.keys["k"].rev
+	}
+	r0 := rev()
+	call(t, s, "c", "set", args("key", "k", "value", "same"))
+	if rev() != r0 {
+		t.Fatalf("an unchanged set wrote a new revision")
+	}
+	call(t, s, "c", "set", args("key", "k", "value", "other"))
+	if rev() == r0 {
+		t.Fatalf("a changed set wrote nothing")
+	}
+	call(t, s, "c", "command", args("key", "k", "command", "expire", "args", arr(float64(100))))
+	r1 := rev()
+	call(t, s, "c", "set", args("key", "k", "value", "other"))
+	if rev() == r1 {
+		t.Fatalf("a set that clears an expiry wrote nothing")
+	}
+	if ttl := call(t, s, "c", "command", args("key", "k", "command", "ttl")).(map[string]any)["value"]; ttl != float64(-1) {
+		t.Fatalf("ttl after set = %v, want -1", ttl)
+	}
+}

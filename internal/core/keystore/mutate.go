@@ -149,6 +149,9 @@ func (s *Store) writeString(ctx context.Context, op string, b *bucket, key, valu
 	if err := s.checkSize(op, len(v)); err != nil {
 		return err
 	}
+	if exp == 0 && b.holds(key, v) {
+		return nil // the key already holds exactly this, with no expiry: nothing would change
+	}
 	now := s.nowMs()
 	b.mu.Lock()
 	live := b.isLive(key, now)
