@@ -6,6 +6,7 @@
 # and, for reference, switchboard-write: the script storing a new value on every request.
 # at $CONNS connections (default 32) for $DURATION (default 10s) each, then prints req/s, p50,
 # p99 and the ratios. Needs go, wrk, curl, node and npm. Usage: bench/endpoint.sh
+# PIN=1 runs each server on CPU 1 and wrk (one thread) on CPU 0 (needs 2 CPUs and taskset).
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 conns=${CONNS:-32}
@@ -36,17 +37,19 @@ got=$(curl -fsS "http://$sb_addr/apps/demo/dynamic-service")
 (cd "$shared/peers/gobaseline" && go build -o "$work/gobaseline" .)
 "$work/gobaseline" -addr "$base_addr" >/dev/null 2>&1 &
 pids+=($!)
+pin $!
 wait_http "http://$base_addr/dynamic-service"
 
 nodered=yes
 if command -v node >/dev/null && nr_pid=$(PORT=$nr_port bash "$shared/peers/nodered/run.sh" | tail -n 1); then
   pids+=("$nr_pid")
+  pin "$nr_pid"
 else
   nodered=no
   echo "node-red could not be started; its column is left out" >&2
 fi
 
-echo "endpoint benchmark: $conns connections, $duration each, $(nproc) CPUs, $(go env GOVERSION)"
+echo "endpoint benchmark: $conns connections, $duration each, $(nproc) CPUs, $(go env GOVERSION), PIN=${PIN:-0}"
 run_wrk switchboard "http://$sb_addr/apps/demo/dynamic-service"
 run_wrk switchboard-write "http://$sb_addr/apps/demo/dynamic-service-write"
 run_wrk gobaseline "http://$base_addr/dynamic-service"

@@ -26,6 +26,7 @@ start_switchboard() {
   admin=bench-admin-token-0123456789
   "$work/switchboard" serve --addr "$1" --data "$work/data" --admin-token "$admin" --log-level warn >"$work/switchboard.log" 2>&1 &
   pids+=($!)
+  pin $!
   wait_http "http://$1/readyz"
 }
 
@@ -39,11 +40,22 @@ to_ms() {
   awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n += 0; else if (v ~ /s$/) n *= 1000; printf "%.3f", n }'
 }
 
+# pin PID: with PIN=1, keeps every thread of PID on CPU 1 (wrk runs on CPU 0), so the server and
+# the load generator do not take each other's time slices.
+pin() {
+  if [[ ${PIN:-0} == 1 ]]; then taskset -a -pc 1 "$1" >/dev/null; fi
+}
+
+# load ARGS...: wrk, on CPU 0 with one thread when PIN=1, else two threads anywhere.
+load() {
+  if [[ ${PIN:-0} == 1 ]]; then taskset -c 0 wrk -t1 "$@"; else wrk -t2 "$@"; fi
+}
+
 # run_wrk NAME URL: warms up, measures, and appends "NAME rps p50ms p99ms" to $work/results.
 run_wrk() {
   local name=$1 url=$2 out
-  wrk -t2 -c"$conns" -d3s "$url" >/dev/null
-  out=$(wrk -t2 -c"$conns" -d"$duration" --latency "$url")
+  load -c"$conns" -d3s "$url" >/dev/null
+  out=$(load -c"$conns" -d"$duration" --latency "$url")
   echo "$out" >"$work/wrk-$name.txt"
   if grep -q "Non-2xx" <<<"$out"; then echo "$name answered errors:" >&2; echo "$out" >&2; exit 1; fi
   local rps p50 p99

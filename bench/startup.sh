@@ -24,7 +24,7 @@ for i in $(seq 1 "$runs"); do
   sleep 2 # let start-up garbage be collected before reading idle memory
   idle=$(rss_kib "$pid")
   for _ in $(seq 1 1000); do echo "url = \"http://$addr/healthz\""; done >"$work/urls"
-  curl -fsS -K "$work/urls" -o /dev/null
+  curl -fsS -K "$work/urls" >/dev/null
   after=$(rss_kib "$pid")
   printf "%-4s %14s %14.1f %18.1f\n" "$i" "$ready" "$(echo "$idle/1024" | bc -l)" "$(echo "$after/1024" | bc -l)"
   kill "$pid"; wait "$pid" 2>/dev/null || true

@@ -2,6 +2,7 @@ package keystore
 
 import (
 	"context"
+	"strconv"
 	"testing"
 )
 
@@ -55,6 +56,38 @@ func BenchmarkIncrby(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := s.Call(ctx, "bench", "incrby", a); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkSetNewValue stores a different value each time: every call is a durable write.
+func BenchmarkSetNewValue(b *testing.B) {
+	s := newStore(b, Options{})
+	ctx := context.Background()
+	a := args("key", "my-key", "value", "")
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		a["value"] = strconv.Itoa(i)
+		if _, err := s.Call(ctx, "bench", "set", a); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkGetFromStream reads as an instance sharing the bucket with others must: every get
+// asks the stream.
+func BenchmarkGetFromStream(b *testing.B) {
+	s := newStore(b, Options{})
+	s.follow = true
+	ctx := context.Background()
+	call(b, s, "bench", "set", args("key", "my-key", "value", "my-key-value"))
+	a := args("key", "my-key")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := s.Call(ctx, "bench", "get", a); err != nil {
 			b.Fatal(err)
 		}
 	}
