@@ -195,14 +195,18 @@ func (b *Bus) Ready() bool { return b.nc != nil && b.nc.IsConnected() }
 func (b *Bus) Close() error {
 	var err error
 	if b.nc != nil {
-		if derr := b.nc.Drain(); derr != nil && !errors.Is(derr, nats.ErrConnectionClosed) {
-			err = fmt.Errorf("drain nats: %w", derr)
-		}
-		// Drain is asynchronous: wait for the connection to close, bounded by the drain timeout.
-		select {
-		case <-b.closed:
-		case <-time.After(35 * time.Second):
+		if derr := b.nc.Drain(); derr != nil {
+			if !errors.Is(derr, nats.ErrConnectionClosed) {
+				err = fmt.Errorf("drain nats: %w", derr)
+			}
 			b.nc.Close()
+		} else {
+			// Drain is asynchronous: wait for the connection to close, bounded by the drain timeout.
+			select {
+			case <-b.closed:
+			case <-time.After(35 * time.Second):
+				b.nc.Close()
+			}
 		}
 	}
 	b.shutdownServer()
