@@ -6,7 +6,6 @@ import (
 	"context"
 	"crypto/subtle"
 	_ "embed"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -33,7 +32,8 @@ type Dropper interface {
 type Options struct {
 	Store      *solution.Store
 	AdminToken string
-	// Droppers are asked to remove a deleted solution's state, in order, before its record goes.
+	// Droppers are asked to remove a deleted solution's state, in order, once the solution has
+	// ended for everyone and before its record goes.
 	Droppers []Dropper
 	Metrics  *metrics.Metrics
 	Logger   *slog.Logger
@@ -250,13 +250,7 @@ func (s *Server) deleteSolution(w http.ResponseWriter, r *http.Request, _ princi
 	}
 	// Deleting must finish even if the client goes away half-way.
 	ctx := context.WithoutCancel(r.Context())
-	for _, d := range s.opt.Droppers {
-		if err := d.Drop(ctx, id); err != nil {
-			writeErr(w, fmt.Errorf("delete solution %s: %w", id, err))
-			return
-		}
-	}
-	if err := s.opt.Store.Delete(ctx, id); err != nil {
+	if err := s.opt.Store.Delete(ctx, id, s.drop); err != nil {
 		writeErr(w, err)
 		return
 	}
@@ -348,6 +342,16 @@ func (s *Server) deleteEndpoint(w http.ResponseWriter, r *http.Request, _ princi
 		return
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// drop asks every Dropper to remove what it keeps for a solution being deleted.
+func (s *Server) drop(ctx context.Context, id string) error {
+	for _, d := range s.opt.Droppers {
+		if err := d.Drop(ctx, id); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 type codeRecorder struct {

@@ -40,6 +40,8 @@ func toAPIError(err error) *Error {
 		return &Error{Status: http.StatusBadRequest, Field: "script", Line: ce.Line, Message: "script: " + ce.Error()}
 	case errors.Is(err, solution.ErrNotFound):
 		return &Error{Status: http.StatusNotFound, Message: err.Error()}
+	case errors.Is(err, solution.ErrDeleting):
+		return &Error{Status: http.StatusConflict, Field: "id", Message: err.Error()}
 	case errors.Is(err, solution.ErrExists):
 		return &Error{Status: http.StatusConflict, Field: "id", Message: err.Error()}
 	}

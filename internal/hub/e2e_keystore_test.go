@@ -335,3 +335,37 @@ func TestKeystoreDeletedWithSolution(t *testing.T) {
 		t.Errorf("another solution's key after the delete = %q", v)
 	}
 }
+
+// A run still going when its solution is deleted cannot write into the keystore after the
+// delete, so the same id made again starts empty.
+func TestKeystoreDeleteWithRunInFlight(t *testing.T) {
+	t.Parallel()
+	s := hubtest.Start(t)
+	createSolution(t, s, "victim", nil)
+	keystoreEndpoints(t, s, "victim")
+	// The slow endpoint marks that it started and waits until its keystore is gone (at most
+	// 4 s), then writes.
+	s.Deploy(t, "victim", "GET", "/slow", `
+Keystore.set({key="started", value="1"})
+local t = os.clock()
+while os.clock() - t < 4 and Keystore.get({key="started"}).value == "1" do end
+return Keystore.set({key="secret", value="old-tenant-data"})`)
+	done := make(chan hubtest.Response, 1)
+	go func() { done <- call(t, s, "GET", "/apps/victim/slow", 20*time.Second) }()
+	hubtest.Eventually(t, "the slow run to start", func() bool {
+		v, _ := ksGet(t, s, "victim", "started")
+		return v == "1"
+	})
+	if r := s.Do(t, "DELETE", "/api/v1/solutions/victim", s.AdminToken, nil); r.Status != http.StatusNoContent {
+		t.Fatalf("delete: %d %s", r.Status, r.Body)
+	}
+	r := <-done
+	if r.Status != http.StatusOK || !strings.Contains(string(r.Body), `"status":404`) {
+		t.Fatalf("the in-flight run's write after the delete: %d %s, want the keystore's 404", r.Status, r.Body)
+	}
+	createSolution(t, s, "victim", nil)
+	keystoreEndpoints(t, s, "victim")
+	if v, ok := ksGet(t, s, "victim", "secret"); ok {
+		t.Fatalf("the re-created solution reads the deleted one's write: %q", v)
+	}
+}

@@ -118,7 +118,13 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("open solutions: %w", err)
 	}
-	h.keystore = keystore.New(h.bus, keystore.Options{})
+	h.keystore = keystore.New(h.bus, keystore.Options{
+		// A run still going when its solution is deleted must not bring its keystore back.
+		Exists: func(id string) bool { _, ok := h.store.Get(id); return ok },
+	})
+	if err := h.store.FinishDeletions(ctx, h.keystore.Drop); err != nil {
+		return fmt.Errorf("finish interrupted deletions: %w", err)
+	}
 	h.engine = script.NewEngine(script.Options{Logger: h.log})
 	h.metrics = metrics.New()
 

@@ -20,6 +20,7 @@ var IDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 var (
 	ErrNotFound = errors.New("not found")
 	ErrExists   = errors.New("already exists")
+	ErrDeleting = errors.New("is being deleted; try again shortly")
 )
 
 // Limits are a solution's per-run script limits; zero fields use the engine's defaults.
@@ -70,6 +71,9 @@ type Solution struct {
 	Limits    Limits    `json:"limits"`
 	// TokenHash is the SHA-256 of the solution's token; the token itself is never stored.
 	TokenHash string `json:"token_hash"`
+	// Deleting marks a solution whose deletion has begun: it no longer exists for anyone, and
+	// its id cannot be taken again until everything it owned is gone.
+	Deleting bool `json:"deleting,omitempty"`
 }
 
 // ValidateID checks a solution id.

@@ -160,8 +160,12 @@ func (s *Store) applySolution(e jetstream.KeyValueEntry) {
 			s.log.Error("skip unreadable solution record", "solution", id, "err", err)
 			return
 		}
-		s.sols[id] = entry[Solution]{rev: e.Revision(), val: sol}
-		s.tokens[sol.TokenHash] = id
+		if sol.Deleting {
+			s.sols[id] = entry[Solution]{rev: e.Revision(), val: sol, gone: true}
+		} else {
+			s.sols[id] = entry[Solution]{rev: e.Revision(), val: sol}
+			s.tokens[sol.TokenHash] = id
+		}
 	}
 	s.mu.Unlock()
 	s.notify(id)
@@ -216,6 +220,9 @@ func (s *Store) Create(ctx context.Context, id string, limits Limits) (Solution,
 	data, _ := json.Marshal(sol)
 	rev, err := s.solutions.Create(ctx, id, data)
 	if errors.Is(err, jetstream.ErrKeyExists) {
+		if cur, ok := s.record(id); ok && cur.val.Deleting {
+			return Solution{}, "", fmt.Errorf("solution %s %w", id, ErrDeleting)
+		}
 		return Solution{}, "", fmt.Errorf("solution %s: %w", id, ErrExists)
 	}
 	if err != nil {
@@ -287,27 +294,96 @@ func (s *Store) UpdateLimits(ctx context.Context, id string, limits Limits) (Sol
 	}
 }
 
-// Delete removes a solution and its endpoints. Callers drop other state (keystore) between
-// DeleteEndpoints and this, so a crash half-way leaves a solution that can be deleted again.
-func (s *Store) Delete(ctx context.Context, id string) error {
+// Delete removes a solution with everything it owns. It first marks the record as being
+// deleted, which ends the solution for every instance (no routes, no token) and keeps its id
+// from being taken again; then it removes the endpoints, calls drop for what other parts keep
+// (the keystore), and last removes the record. A crash half-way leaves the mark, and
+// FinishDeletions completes the work on the next start.
+func (s *Store) Delete(ctx context.Context, id string, drop func(ctx context.Context, id string) error) error {
 	if _, ok := s.Get(id); !ok {
 		return fmt.Errorf("solution %s: %w", id, ErrNotFound)
 	}
+	if err := s.markDeleting(ctx, id); err != nil {
+		return err
+	}
+	return s.finishDelete(ctx, id, drop)
+}
+
+func (s *Store) markDeleting(ctx context.Context, id string) error {
+	for {
+		cur, err := s.solutions.Get(ctx, id)
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return fmt.Errorf("solution %s: %w", id, ErrNotFound)
+		}
+		if err != nil {
+			return fmt.Errorf("read solution %s: %w", id, err)
+		}
+		var sol Solution
+		if err := json.Unmarshal(cur.Value(), &sol); err != nil {
+			return fmt.Errorf("read solution %s: %w", id, err)
+		}
+		sol.Deleting = true
+		data, _ := json.Marshal(sol)
+		rev, err := s.solutions.Update(ctx, id, data, cur.Revision())
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("delete solution %s: %w", id, err)
+		}
+		s.applySolution(localEntry{key: id, value: data, rev: rev})
+		s.forgetSolution(id)
+		return nil
+	}
+}
+
+func (s *Store) finishDelete(ctx context.Context, id string, drop func(ctx context.Context, id string) error) error {
 	if err := s.deleteEndpoints(ctx, id); err != nil {
 		return err
+	}
+	if drop != nil {
+		if err := drop(ctx, id); err != nil {
+			return fmt.Errorf("delete solution %s: %w", id, err)
+		}
 	}
 	if err := s.solutions.Purge(ctx, id); err != nil {
 		return fmt.Errorf("delete solution %s: %w", id, err)
 	}
-	s.forgetSolution(id)
 	return nil
+}
+
+// FinishDeletions completes deletions a crash interrupted (solutions still marked deleting).
+func (s *Store) FinishDeletions(ctx context.Context, drop func(ctx context.Context, id string) error) error {
+	s.mu.RLock()
+	var ids []string
+	for id, e := range s.sols {
+		if e.val.Deleting {
+			ids = append(ids, id)
+		}
+	}
+	s.mu.RUnlock()
+	for _, id := range ids {
+		if err := s.finishDelete(ctx, id, drop); err != nil {
+			return err
+		}
+		s.log.Info("finished deleting solution", "solution", id)
+	}
+	return nil
+}
+
+// record returns the view's entry for id, including one being deleted.
+func (s *Store) record(id string) (entry[Solution], bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	e, ok := s.sols[id]
+	return e, ok
 }
 
 func (s *Store) forgetSolution(id string) {
 	s.mu.Lock()
 	if e, ok := s.sols[id]; ok {
 		delete(s.tokens, e.val.TokenHash)
-		s.sols[id] = entry[Solution]{rev: e.rev, gone: true}
+		s.sols[id] = entry[Solution]{rev: e.rev, val: e.val, gone: true}
 	}
 	for k, e := range s.eps[id] {
 		s.eps[id][k] = entry[Endpoint]{rev: e.rev, gone: true}

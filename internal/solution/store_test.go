@@ -90,7 +90,7 @@ func TestStoreLifecycle(t *testing.T) {
 		t.Fatalf("update limits: %+v, %v", upd, err)
 	}
 
-	if err := s.Delete(ctx, "demo"); err != nil {
+	if err := s.Delete(ctx, "demo", nil); err != nil {
 		t.Fatalf("delete: %v", err)
 	}
 	if _, ok := s.Get("demo"); ok {
@@ -147,5 +147,68 @@ func TestStoreSurvivesRestart(t *testing.T) {
 	}
 	if ep, ok := s.GetEndpoint("keep", "POST", "/a"); !ok || ep.Script != "return 'a'" {
 		t.Fatalf("endpoint after restart: %+v, %v", ep, ok)
+	}
+}
+
+func TestStoreDeletionIsMarkedFirst(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	b := openBus(t, dir)
+	s, err := Open(ctx, b, slog.Default())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.Create(ctx, "doomed", Limits{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := s.PutEndpoint(ctx, Endpoint{Solution: "doomed", Method: "GET", Path: "/a", Script: "return 1"}); err != nil {
+		t.Fatal(err)
+	}
+	// The drop step sees a solution that no longer exists, with its id still taken.
+	var dropped []string
+	err = s.Delete(ctx, "doomed", func(_ context.Context, id string) error {
+		if _, ok := s.Get(id); ok {
+			t.Errorf("solution still exists while its state is dropped")
+		}
+		if _, _, err := s.Create(ctx, id, Limits{}); !errors.Is(err, ErrDeleting) {
+			t.Errorf("create during deletion: %v, want ErrDeleting", err)
+		}
+		dropped = append(dropped, id)
+		return nil
+	})
+	if err != nil || len(dropped) != 1 {
+		t.Fatalf("delete: %v, dropped %v", err, dropped)
+	}
+
+	// A deletion cut short (here: the drop fails) is finished on the next start.
+	if _, _, err := s.Create(ctx, "doomed", Limits{}); err != nil {
+		t.Fatalf("re-create after deletion: %v", err)
+	}
+	failing := func(context.Context, string) error { return errors.New("storage down") }
+	if err := s.Delete(ctx, "doomed", failing); err == nil {
+		t.Fatal("delete with a failing drop succeeded")
+	}
+	if _, ok := s.Get("doomed"); ok {
+		t.Fatal("a half-deleted solution still exists")
+	}
+	s.Close()
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	b = openBus(t, dir)
+	defer b.Close()
+	s = openStore(t, b)
+	if _, _, err := s.Create(ctx, "doomed", Limits{}); !errors.Is(err, ErrDeleting) {
+		t.Fatalf("create before the deletion is finished: %v, want ErrDeleting", err)
+	}
+	dropped = nil
+	if err := s.FinishDeletions(ctx, func(_ context.Context, id string) error { dropped = append(dropped, id); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(dropped) != 1 || dropped[0] != "doomed" {
+		t.Fatalf("FinishDeletions dropped %v", dropped)
+	}
+	if _, _, err := s.Create(ctx, "doomed", Limits{}); err != nil {
+		t.Fatalf("create after the deletion finished: %v", err)
 	}
 }

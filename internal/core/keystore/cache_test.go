@@ -2,6 +2,8 @@ package keystore
 
 import (
 	"testing"
+
+	"github.com/switchboardhq/switchboard/internal/service"
 )
 
 // TestCache checks that reads are answered from memory exactly when this Store is the only
@@ -105,5 +107,27 @@ func TestSetUnchanged(t *testing.T) {
 	}
 	if ttl := call(t, s, "c", "command", args("key", "k", "command", "ttl")).(map[string]any)["value"]; ttl != float64(-1) {
 		t.Fatalf("ttl after set = %v, want -1", ttl)
+	}
+}
+
+// TestExists: with Options.Exists, a write for a solution that does not exist fails and creates
+// no bucket; reads see nothing.
+func TestExists(t *testing.T) {
+	live := map[string]bool{"here": true}
+	s := newStore(t, Options{Exists: func(id string) bool { return live[id] }})
+	ctx := tctx(t)
+	if _, err := s.Call(ctx, "here", "set", args("key", "k", "value", "v")); err != nil {
+		t.Fatalf("write for an existing solution: %v", err)
+	}
+	_, err := s.Call(ctx, "gone", "set", args("key", "k", "value", "v"))
+	if se, ok := err.(*service.Error); !ok || se.Status != 404 {
+		t.Fatalf("write for a missing solution: %v, want a 404", err)
+	}
+	if _, err := s.js.KeyValue(ctx, bucketPrefix+"gone"); err == nil {
+		t.Fatal("a bucket was created for a missing solution")
+	}
+	delete(live, "here")
+	if _, err := s.Call(ctx, "here", "set", args("key", "k2", "value", "v")); err == nil {
+		t.Fatal("write after the solution went succeeded")
 	}
 }

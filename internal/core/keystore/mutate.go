@@ -173,9 +173,20 @@ func (s *Store) writeString(ctx context.Context, op string, b *bucket, key, valu
 // writable returns the solution's bucket, created if needed, with its index loaded (the quota
 // needs it).
 func (s *Store) writable(ctx context.Context, op, solution string) (*bucket, error) {
+	if !s.exists(solution) {
+		return nil, goneErr(op, solution)
+	}
 	b, err := s.bucket(ctx, solution, true)
 	if err != nil {
 		return nil, storageErr(ctx, op, err)
+	}
+	if !s.exists(solution) {
+		// Deleted while the bucket was being opened (perhaps created): the deletion's own Drop
+		// may have run before that, so drop again.
+		if derr := s.Drop(context.WithoutCancel(ctx), solution); derr != nil {
+			s.log.Error("drop the keystore of a deleted solution", "solution", solution, "err", derr)
+		}
+		return nil, goneErr(op, solution)
 	}
 	if err := b.ensureIndex(ctx); err != nil {
 		return nil, storageErr(ctx, op, err)
@@ -204,4 +215,12 @@ func (s *Store) read(ctx context.Context, op, solution, key string) (current, in
 	}
 	now := s.nowMs()
 	return view(st, now), now, nil
+}
+
+func (s *Store) exists(solution string) bool {
+	return s.opts.Exists == nil || s.opts.Exists(solution)
+}
+
+func goneErr(op, solution string) error {
+	return service.Errorf(404, "keystore.%s: solution %s does not exist (any more)", op, solution)
 }

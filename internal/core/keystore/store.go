@@ -65,6 +65,10 @@ type Options struct {
 	SweepInterval time.Duration
 	// Logger receives housekeeping failures; nil means slog.Default().
 	Logger *slog.Logger
+	// Exists reports whether a solution exists. When set, a write for a solution it does not
+	// know fails with status 404 and leaves nothing behind, so a run still going when its
+	// solution is deleted cannot bring the deleted keystore back. nil allows every solution.
+	Exists func(solution string) bool
 }
 
 // Store is the Keystore service. It is safe for concurrent use.
