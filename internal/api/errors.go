@@ -93,7 +93,10 @@ func bodyError(err error) *Error {
 	case errors.As(err, &syn):
 		return errorf(http.StatusBadRequest, "", "request body is not valid JSON (at byte %d): %v", syn.Offset, err)
 	case errors.As(err, &typ):
-		return errorf(http.StatusBadRequest, typ.Field, "%s: want %s, got JSON %s", fieldOr(typ.Field), typ.Type, typ.Value)
+		if typ.Field == "" {
+			return errorf(http.StatusBadRequest, "", "request body must be a JSON object, not a JSON %s", typ.Value)
+		}
+		return errorf(http.StatusBadRequest, typ.Field, "%s: want %s, got JSON %s", typ.Field, jsonKind(typ.Type.Kind().String()), typ.Value)
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 		return errorf(http.StatusBadRequest, name, "unknown field %q", name)
@@ -101,9 +104,19 @@ func bodyError(err error) *Error {
 	return errorf(http.StatusBadRequest, "", "request body: %v", err)
 }
 
-func fieldOr(f string) string {
-	if f == "" {
-		return "body"
+// jsonKind names a Go kind the way a JSON client thinks of it.
+func jsonKind(kind string) string {
+	switch {
+	case strings.HasPrefix(kind, "int"), strings.HasPrefix(kind, "uint"):
+		return "an integer"
+	case strings.HasPrefix(kind, "float"):
+		return "a number"
+	case kind == "string":
+		return "a string"
+	case kind == "bool":
+		return "true or false"
+	case kind == "slice", kind == "array":
+		return "an array"
 	}
-	return f
+	return "an object"
 }

@@ -25,12 +25,12 @@ func TestDecode(t *testing.T) {
 		{"not json", "application/json", `{id:1}`, 400, "", "not valid JSON"},
 		{"unknown field", "application/json", `{"id":"a","nope":1}`, 400, "nope", "unknown field"},
 		{"unknown nested field", "application/json", `{"limits":{"stepz":1}}`, 400, "stepz", "unknown field"},
-		{"wrong type", "application/json", `{"id":5}`, 400, "id", "want string"},
-		{"wrong nested type", "application/json", `{"limits":{"steps":"x"}}`, 400, "limits.steps", "want int64"},
+		{"wrong type", "application/json", `{"id":5}`, 400, "id", "want a string"},
+		{"wrong nested type", "application/json", `{"limits":{"steps":"x"}}`, 400, "limits.steps", "want an integer"},
 		{"trailing data", "application/json", `{"id":"a"} {}`, 400, "", "nothing after it"},
 		{"too big", "application/json", `{"id":"` + strings.Repeat("a", 200) + `"}`, 413, "", "larger than 100 bytes"},
 		{"wrong content type", "text/plain", `{"id":"a"}`, 415, "", "Content-Type"},
-		{"array", "application/json", `[1]`, 400, "", "want"},
+		{"array", "application/json", `[1]`, 400, "", "must be a JSON object, not a JSON array"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

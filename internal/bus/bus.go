@@ -29,6 +29,9 @@ type Config struct {
 	Listen string
 	// Name is this instance's name on the bus (the connection name and the embedded server name).
 	Name string
+	// Token is required of every client of the embedded server when Listen is set; without it
+	// anyone reaching the port could read every solution's state.
+	Token string
 	// Replicas for streams and buckets this instance creates; 0 means 1.
 	Replicas int
 	Logger   *slog.Logger
@@ -66,6 +69,9 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 		}
 		b.server = ns
 		opts = append(opts, nats.InProcessServer(ns))
+		if cfg.Listen != "" {
+			opts = append(opts, nats.Token(cfg.Token))
+		}
 	}
 	nc, err := nats.Connect(cfg.URL, opts...)
 	if err != nil {
@@ -117,8 +123,12 @@ func startEmbedded(cfg Config) (*server.Server, error) {
 		if err != nil {
 			return nil, fmt.Errorf("nats-listen %q: port: %w", cfg.Listen, err)
 		}
+		if len(cfg.Token) < 16 {
+			return nil, errors.New("nats-listen: a token of at least 16 characters is required")
+		}
 		o.DontListen = false
 		o.Host, o.Port = host, port
+		o.Authorization = cfg.Token
 	}
 	ns, err := server.NewServer(o)
 	if err != nil {

@@ -25,7 +25,8 @@ func TestEmbedded(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	addr := freeAddr(t)
-	b, err := Open(ctx, Config{DataDir: dir, Listen: addr, Name: "test"})
+	const token = "nats-test-token-0123456789"
+	b, err := Open(ctx, Config{DataDir: dir, Listen: addr, Name: "test", Token: token})
 	if err != nil {
 		t.Fatalf("open: %v", err)
 	}
@@ -39,8 +40,13 @@ func TestEmbedded(t *testing.T) {
 	if _, err := kv.Put(ctx, "k", []byte("v")); err != nil {
 		t.Fatal(err)
 	}
-	// An outside program reaches the embedded server on --nats-listen.
-	nc, err := nats.Connect(b.ClientURL())
+	// An outside program reaches the embedded server on --nats-listen with the token, and
+	// only with it.
+	if nc, err := nats.Connect(b.ClientURL()); err == nil {
+		nc.Close()
+		t.Fatal("an outside client without the token was let in")
+	}
+	nc, err := nats.Connect(b.ClientURL(), nats.Token(token))
 	if err != nil {
 		t.Fatalf("outside client: %v", err)
 	}
@@ -76,8 +82,9 @@ func TestOpenErrors(t *testing.T) {
 		want string
 	}{
 		{"unreachable url", Config{URL: "nats://127.0.0.1:1"}, "connect to nats"},
-		{"bad listen", Config{DataDir: t.TempDir(), Listen: "nope"}, "nats-listen"},
-		{"bad listen port", Config{DataDir: t.TempDir(), Listen: "127.0.0.1:x"}, "nats-listen"},
+		{"bad listen", Config{DataDir: t.TempDir(), Listen: "nope", Token: "nats-test-token-0123456789"}, "nats-listen"},
+		{"bad listen port", Config{DataDir: t.TempDir(), Listen: "127.0.0.1:x", Token: "nats-test-token-0123456789"}, "nats-listen"},
+		{"listen without token", Config{DataDir: t.TempDir(), Listen: "127.0.0.1:0"}, "token"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -87,7 +88,7 @@ func (c Config) Validate() error {
 			return fmt.Errorf("%s: must be at least 16 characters", flag)
 		}
 	}
-	if c.AppsDomain != "" && (strings.HasPrefix(c.AppsDomain, ".") || strings.Contains(c.AppsDomain, "/")) {
+	if c.AppsDomain != "" && !domainPattern.MatchString(c.AppsDomain) {
 		return fmt.Errorf("--apps-domain %q: want a bare domain such as apps.example.com", c.AppsDomain)
 	}
 	switch c.LogLevel {
@@ -105,6 +106,9 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
+
+// domainPattern is a DNS name: dot-separated labels of letters, digits and inner hyphens.
+var domainPattern = regexp.MustCompile(`^(?i)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$`)
 
 // sanitizeName keeps a host name usable as a NATS server and connection name.
 func sanitizeName(s string) string {

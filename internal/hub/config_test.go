@@ -23,6 +23,8 @@ func TestConfigValidate(t *testing.T) {
 		{"short registration token", func(c *Config) { c.RegistrationToken = "short" }, "--registration-token"},
 		{"apps domain with dot", func(c *Config) { c.AppsDomain = ".apps.local" }, "--apps-domain"},
 		{"apps domain with slash", func(c *Config) { c.AppsDomain = "apps.local/x" }, "--apps-domain"},
+		{"apps domain with space", func(c *Config) { c.AppsDomain = "bad domain" }, "--apps-domain"},
+		{"apps domain ok", func(c *Config) { c.AppsDomain = "apps.example.com" }, ""},
 		{"log level", func(c *Config) { c.LogLevel = "loud" }, "--log-level"},
 		{"log format", func(c *Config) { c.LogFormat = "xml" }, "--log-format"},
 		{"negative shutdown", func(c *Config) { c.ShutdownTimeout = -time.Second }, "--shutdown-timeout"},

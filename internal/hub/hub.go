@@ -33,6 +33,7 @@ type Hub struct {
 	// Set by Start.
 	adminToken, adminTokenFile string
 	regToken, regTokenFile     string
+	natsTokenFile              string
 	bus                        *bus.Bus
 	store                      *solution.Store
 	keystore                   *keystore.Store
@@ -42,6 +43,7 @@ type Hub struct {
 	server                     *http.Server
 	serveErr                   chan error
 	ready                      bool
+	quiet                      bool // Close after a failed Start
 	mu                         sync.Mutex
 }
 
@@ -92,6 +94,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	began := time.Now()
 	defer func() {
 		if err != nil {
+			h.quiet = true // nothing started: no "stopped" line
 			_ = h.Close(context.Background())
 		}
 	}()
@@ -103,13 +106,21 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("registration token: %w", err)
 	}
+	var natsToken string
+	if h.cfg.NATSListen != "" {
+		// Outside programs on --nats-listen must present this token (in <data>/nats-token).
+		natsToken, h.natsTokenFile, err = loadOrCreateToken("", h.cfg.DataDir, "nats-token", "sbn_")
+		if err != nil {
+			return fmt.Errorf("nats token: %w", err)
+		}
+	}
 	// Listen before starting the engine, so a taken port fails fast and clearly.
 	h.listener, err = net.Listen("tcp", h.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on --addr %s: %w", h.cfg.Addr, err)
 	}
 	h.bus, err = bus.Open(ctx, bus.Config{
-		URL: h.cfg.NATSURL, DataDir: h.cfg.DataDir, Listen: h.cfg.NATSListen, Name: h.cfg.InstanceName, Logger: h.log,
+		URL: h.cfg.NATSURL, DataDir: h.cfg.DataDir, Listen: h.cfg.NATSListen, Token: natsToken, Name: h.cfg.InstanceName, Logger: h.log,
 	})
 	if err != nil {
 		return err
@@ -182,7 +193,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	if h.bus.Embedded() {
 		attrs = append(attrs, "nats", "embedded", "data", h.cfg.DataDir)
 		if u := h.bus.ClientURL(); u != "" {
-			attrs = append(attrs, "nats_listen", u)
+			attrs = append(attrs, "nats_listen", u, "nats_token_file", h.natsTokenFile)
 		}
 	} else {
 		attrs = append(attrs, "nats", h.cfg.NATSURL)
@@ -278,7 +289,7 @@ func (h *Hub) Close(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	if len(errs) == 0 {
+	if len(errs) == 0 && !h.quiet {
 		h.log.Info("switchboard stopped")
 	}
 	return errors.Join(errs...)

@@ -23,7 +23,7 @@ type Endpoint struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
-// reservedPaths are the solution paths the apps router answers itself.
+// reservedPaths are kept for the solution API page and document the apps router will serve.
 var reservedPaths = map[string]bool{"/docs": true, "/swagger.json": true}
 
 // NormalizeEndpoint upper-cases the method and checks method and path; the script is checked by the caller.

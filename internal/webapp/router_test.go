@@ -1,8 +1,11 @@
 package webapp
 
 import (
+	"net/http/httptest"
 	"reflect"
 	"testing"
+
+	"github.com/switchboardhq/switchboard/internal/script"
 )
 
 func TestRouterMatch(t *testing.T) {
@@ -100,5 +103,35 @@ func TestValidHeader(t *testing.T) {
 		if got := validHeader(tc.k, tc.v); got != tc.want {
 			t.Errorf("validHeader(%q, %q) = %v, want %v", tc.k, tc.v, got, tc.want)
 		}
+	}
+}
+
+func TestWriteScriptResponse(t *testing.T) {
+	tests := []struct {
+		name     string
+		res      script.Result
+		code     int
+		body     string
+		problems int
+	}{
+		{"table", script.Result{Return: map[string]any{"a": "b"}}, 200, `{"a":"b"}`, 0},
+		{"string and code", script.Result{Return: "hi", Vars: map[string]any{"response": map[string]any{"code": float64(201)}}}, 201, "hi", 0},
+		{"message", script.Result{Vars: map[string]any{"response": map[string]any{"message": "m"}}}, 200, "m", 0},
+		{"bad code", script.Result{Return: "x", Vars: map[string]any{"response": map[string]any{"code": float64(99)}}}, 200, "x", 1},
+		{"code not a number", script.Result{Return: "x", Vars: map[string]any{"response": map[string]any{"code": "abc"}}}, 200, "x", 1},
+		{"injected header", script.Result{Return: "x", Vars: map[string]any{"response": map[string]any{
+			"headers": map[string]any{"X-A": "a\r\nInjected: 1", "X-Ok": "fine", "X-T": map[string]any{}}}}}, 200, "x", 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			problems := writeScriptResponse(rec, tc.res)
+			if rec.Code != tc.code || rec.Body.String() != tc.body || len(problems) != tc.problems {
+				t.Fatalf("got %d %q problems %q; want %d %q and %d problems", rec.Code, rec.Body.String(), problems, tc.code, tc.body, tc.problems)
+			}
+			if rec.Header().Get("Injected") != "" {
+				t.Fatal("a header was injected")
+			}
+		})
 	}
 }

@@ -192,10 +192,10 @@ func (h *Handler) ServeApp(w http.ResponseWriter, r *http.Request, sol, path str
 		return
 	}
 	if route.compileErr != nil {
-		writeError(w, http.StatusInternalServerError, "endpoint script does not compile: "+route.compileErr.Error())
+		h.scriptFailed(w, r, sol, reqID, route, route.compileErr)
 		return
 	}
-	var body any
+	var body any = ""
 	if r.Body != nil && r.Body != http.NoBody {
 		raw, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, h.opt.MaxBody))
 		if err != nil {
@@ -232,7 +232,9 @@ func (h *Handler) ServeApp(w http.ResponseWriter, r *http.Request, sol, path str
 		h.scriptFailed(w, r, sol, reqID, route, err)
 		return
 	}
-	writeScriptResponse(w, res)
+	for _, problem := range writeScriptResponse(w, res) {
+		h.opt.Logger.Warn("endpoint script response: "+problem, "solution", sol, "request_id", reqID, "method", route.method, "path", route.template)
+	}
 }
 
 func route0(m map[string]*route) *route {
@@ -334,9 +336,7 @@ func requestTable(r *http.Request, rt *route, path string, values []string, reqI
 		"request_id": reqID,
 		"timestamp":  float64(now.UnixMilli()) / 1000,
 	}
-	if body != nil {
-		req["body"] = body
-	}
+	req["body"] = body
 	return req
 }
 
@@ -357,17 +357,24 @@ func decodeBody(contentType string, body []byte) any {
 }
 
 // writeScriptResponse turns the script's `response` and return value into HTTP: a returned
-// value wins over response.message / response.body; tables become JSON.
-func writeScriptResponse(w http.ResponseWriter, res script.Result) {
+// value wins over response.message / response.body; tables become JSON. What it cannot use (a
+// bad code, a header that would corrupt the response) is left out and reported back.
+func writeScriptResponse(w http.ResponseWriter, res script.Result) (problems []string) {
 	resp, _ := res.Vars["response"].(map[string]any)
 	code := http.StatusOK
-	if c, ok := resp["code"].(float64); ok && c >= 100 && c <= 999 {
-		code = int(c)
+	if c, ok := resp["code"]; ok {
+		if f, isNum := c.(float64); isNum && f >= 100 && f <= 599 && f == float64(int(f)) {
+			code = int(f)
+		} else {
+			problems = append(problems, fmt.Sprintf("response.code %v is not an HTTP status (100-599); 200 was sent", c))
+		}
 	}
 	if hs, ok := resp["headers"].(map[string]any); ok {
 		for k, v := range hs {
 			if s, ok := scalarString(v); ok && validHeader(k, s) {
 				w.Header().Set(k, s)
+			} else {
+				problems = append(problems, fmt.Sprintf("header %q left out: a header needs a token name and a string, number or boolean value without line breaks", k))
 			}
 		}
 	}
@@ -391,8 +398,8 @@ func writeScriptResponse(w http.ResponseWriter, res script.Result) {
 		var err error
 		out, err = json.Marshal(b)
 		if err != nil {
-			writeError(w, http.StatusInternalServerError, "script returned a value that is not JSON: "+err.Error())
-			return
+			writeError(w, http.StatusInternalServerError, "script returned a value that is not JSON")
+			return append(problems, "return value is not JSON: "+err.Error())
 		}
 		if w.Header().Get("Content-Type") == "" {
 			w.Header().Set("Content-Type", "application/json")
@@ -401,6 +408,7 @@ func writeScriptResponse(w http.ResponseWriter, res script.Result) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(out)))
 	w.WriteHeader(code)
 	w.Write(out) //nolint:errcheck // client gone
+	return problems
 }
 
 func scalarString(v any) (string, bool) {
