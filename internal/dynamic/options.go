@@ -1,0 +1,92 @@
+package dynamic
+
+import (
+	"net"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// Defaults of Options.
+const (
+	DefaultBreakerFailures  = 5
+	DefaultBreakerCooldown  = 5 * time.Second
+	DefaultMaxResponseBytes = 8 << 20
+	// DefaultMaxIdleConnsPerHost and DefaultDialTimeout tune the default client's transport.
+	DefaultMaxIdleConnsPerHost = 64
+	DefaultDialTimeout         = 2 * time.Second
+)
+
+// Options tune an Invoker. The zero value gives the defaults.
+type Options struct {
+	// Client sends the requests; nil means NewClient(). A caller's client should not follow
+	// redirects: a service answers its caller, and a redirect would carry the signature away.
+	Client *http.Client
+	// BreakerFailures is how many consecutive failures open a service's circuit; 0 means
+	// DefaultBreakerFailures.
+	BreakerFailures int
+	// BreakerCooldown is how long a circuit stays open before one trial call; 0 means
+	// DefaultBreakerCooldown.
+	BreakerCooldown time.Duration
+	// MaxResponseBytes bounds a response body; 0 means DefaultMaxResponseBytes.
+	MaxResponseBytes int64
+}
+
+// Invoker calls the operations of dynamic services. It is safe for concurrent use: calls to
+// different services never wait on one another.
+type Invoker struct {
+	client      *http.Client
+	failures    int
+	cooldown    time.Duration
+	maxResponse int64
+	// now is the clock of the circuit breakers.
+	now func() time.Time
+
+	mu       sync.Mutex
+	breakers map[string]*breaker
+}
+
+// New returns an Invoker with the options o, defaults filled in.
+func New(o Options) *Invoker {
+	iv := &Invoker{
+		client:      o.Client,
+		failures:    o.BreakerFailures,
+		cooldown:    o.BreakerCooldown,
+		maxResponse: o.MaxResponseBytes,
+		now:         time.Now,
+		breakers:    map[string]*breaker{},
+	}
+	if iv.client == nil {
+		iv.client = NewClient()
+	}
+	if iv.failures <= 0 {
+		iv.failures = DefaultBreakerFailures
+	}
+	if iv.cooldown <= 0 {
+		iv.cooldown = DefaultBreakerCooldown
+	}
+	if iv.maxResponse <= 0 {
+		iv.maxResponse = DefaultMaxResponseBytes
+	}
+	return iv
+}
+
+// NewClient returns the default client: a pooled transport keeping up to
+// DefaultMaxIdleConnsPerHost idle connections per service, dialing with DefaultDialTimeout,
+// using no proxy (services are reached directly) and following no redirects. Calls are bounded
+// by their context, not by the client.
+func NewClient() *http.Client {
+	tr := &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: DefaultDialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConns:          1024,
+		MaxIdleConnsPerHost:   DefaultMaxIdleConnsPerHost,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   5 * time.Second,
+		ExpectContinueTimeout: time.Second,
+		ForceAttemptHTTP2:     true,
+	}
+	return &http.Client{
+		Transport:     tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}

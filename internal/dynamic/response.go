@@ -1,0 +1,131 @@
+package dynamic
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/switchboardhq/switchboard/internal/service"
+)
+
+// errTooLarge is a response body over the size limit.
+var errTooLarge = errors.New("response too large")
+
+// maxMessage bounds the error message taken from a service's error response.
+const maxMessage = 1024
+
+// read reads the body of resp, refusing one over the size limit.
+func (iv *Invoker) read(resp *http.Response) ([]byte, error) {
+	if resp.ContentLength > iv.maxResponse {
+		return nil, errTooLarge
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, iv.maxResponse+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > iv.maxResponse {
+		return nil, errTooLarge
+	}
+	return data, nil
+}
+
+// result is the outcome of a response: its decoded body for a 2xx, else the service's error.
+func (c *call) result(resp *http.Response, data []byte) (any, outcome, error) {
+	code := resp.StatusCode
+	isJSON := jsonType(resp.Header.Get("Content-Type"))
+	switch {
+	case code >= 200 && code < 300:
+		if len(data) == 0 {
+			return nil, success, nil
+		}
+		if !isJSON {
+			return string(data), success, nil
+		}
+		var v any
+		if err := json.Unmarshal(data, &v); err != nil {
+			return nil, failure, c.errorf(502, "service %s answered invalid JSON: %v", c.d.Name, err)
+		}
+		return v, success, nil
+	case code >= 400 && code < 600:
+		out := success
+		if code >= 500 {
+			out = failure
+		}
+		return nil, out, &service.Error{Status: code, Message: message(code, data, isJSON)}
+	}
+	return nil, failure, c.errorf(502, "service %s answered with unexpected status %d", c.d.Name, code)
+}
+
+// message is the error message of a service's error response: the "error" or "message" of a
+// JSON object, else the body's text, else the status text.
+func message(code int, data []byte, isJSON bool) string {
+	if isJSON || (len(data) > 0 && data[0] == '{') {
+		var m map[string]any
+		if json.Unmarshal(data, &m) == nil {
+			for _, k := range []string{"error", "message"} {
+				if s, ok := m[k].(string); ok && s != "" {
+					return clip(s)
+				}
+			}
+			if e, ok := m["error"].(map[string]any); ok {
+				if s, ok := e["message"].(string); ok && s != "" {
+					return clip(s)
+				}
+			}
+		}
+	}
+	if s := strings.TrimSpace(string(data)); s != "" && utf8.ValidString(s) {
+		return clip(s)
+	}
+	return http.StatusText(code)
+}
+
+// clip bounds s to maxMessage bytes, on a rune boundary.
+func clip(s string) string {
+	if len(s) <= maxMessage {
+		return s
+	}
+	i := maxMessage
+	for i > 0 && !utf8.RuneStart(s[i]) {
+		i--
+	}
+	return s[:i] + "…"
+}
+
+// jsonType reports whether a Content-Type is JSON: application/json or any +json type.
+func jsonType(ct string) bool {
+	if ct == "" {
+		return false
+	}
+	mt, _, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return false
+	}
+	return mt == "application/json" || strings.HasSuffix(mt, "+json")
+}
+
+// cause describes why a service could not be reached without naming its address.
+func cause(err error) string {
+	var dns *net.DNSError
+	var op *net.OpError
+	switch {
+	case errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF):
+		return "connection closed before the response was complete"
+	case errors.As(err, &dns):
+		if dns.IsNotFound {
+			return "no such host"
+		}
+		return "name resolution failed"
+	case errors.As(err, &op) && op.Err != nil:
+		return op.Op + ": " + op.Err.Error()
+	}
+	for u := errors.Unwrap(err); u != nil; u = errors.Unwrap(err) {
+		err = u
+	}
+	return err.Error()
+}
