@@ -12,8 +12,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/switchboardhq/switchboard/internal/catalog"
 	"github.com/switchboardhq/switchboard/internal/metrics"
 	"github.com/switchboardhq/switchboard/internal/script"
+	"github.com/switchboardhq/switchboard/internal/service"
 	"github.com/switchboardhq/switchboard/internal/solution"
 )
 
@@ -38,6 +40,14 @@ type Options struct {
 	Metrics  *metrics.Metrics
 	Logger   *slog.Logger
 	MaxBody  int64
+
+	// Core lists the core services; Catalog the dynamic ones and what solutions added.
+	Core    *service.Registry
+	Catalog *catalog.Catalog
+	// Services runs calls and lifecycle hooks.
+	Services Services
+	// RegistrationToken lets dynamic services register.
+	RegistrationToken string
 }
 
 // Server is the management API.
@@ -62,6 +72,19 @@ func New(o Options) *Server {
 	s.mux.HandleFunc("GET /api/v1/solutions/{solution}/endpoints", s.owner(s.listEndpoints))
 	s.mux.HandleFunc("GET /api/v1/solutions/{solution}/endpoints/{method}/{path...}", s.owner(s.getEndpoint))
 	s.mux.HandleFunc("DELETE /api/v1/solutions/{solution}/endpoints/{method}/{path...}", s.owner(s.deleteEndpoint))
+	if o.Catalog != nil {
+		s.mux.HandleFunc("POST /api/v1/register", s.register)
+		s.mux.HandleFunc("POST /api/v1/register/", s.register)
+		s.mux.HandleFunc("GET /api/v1/services", s.authed(s.listServices))
+		s.mux.HandleFunc("GET /api/v1/services/{name}", s.authed(s.getService))
+		s.mux.HandleFunc("DELETE /api/v1/services/{name}", s.admin(s.deleteService))
+		s.mux.HandleFunc("POST /api/v1/solutions/{solution}/services", s.owner(s.addService))
+		s.mux.HandleFunc("GET /api/v1/solutions/{solution}/services", s.owner(s.listSolutionServices))
+		s.mux.HandleFunc("GET /api/v1/solutions/{solution}/services/{service}", s.owner(s.getSolutionService))
+		s.mux.HandleFunc("PUT /api/v1/solutions/{solution}/services/{service}", s.owner(s.updateService))
+		s.mux.HandleFunc("DELETE /api/v1/solutions/{solution}/services/{service}", s.owner(s.removeService))
+		s.mux.HandleFunc("POST /api/v1/call/{solution}/{service}/{operation}", s.callFor)
+	}
 	return s
 }
 

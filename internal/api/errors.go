@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/switchboardhq/switchboard/internal/catalog"
 	"github.com/switchboardhq/switchboard/internal/script"
 	"github.com/switchboardhq/switchboard/internal/solution"
 )
@@ -31,7 +32,12 @@ func toAPIError(err error) *Error {
 	var ae *Error
 	var fe *solution.FieldError
 	var ce *script.CompileError
+	var ve *catalog.ValidationError
 	switch {
+	case errors.As(err, &ve):
+		return &Error{Status: http.StatusUnprocessableEntity, Field: ve.Field, Message: ve.Error()}
+	case errors.Is(err, catalog.ErrNotFound), errors.Is(err, catalog.ErrNotAdded):
+		return &Error{Status: http.StatusNotFound, Message: err.Error()}
 	case errors.As(err, &ae):
 		return ae
 	case errors.As(err, &fe):

@@ -22,12 +22,26 @@ import (
 // when it has no body. Every failure is a *service.Error (see the package documentation). The
 // call lasts at most the operation's timeout, less when ctx ends sooner.
 func (iv *Invoker) Call(ctx context.Context, solution string, d *catalog.Description, token string, op string, args any, params map[string]any, requestID string) (any, error) {
+	if o := d.Operations[op]; o != nil && o.Restricted {
+		return nil, service.Errorf(403, "%s.%s is restricted: scripts cannot call it", service.Alias(d.Name), op)
+	}
+	return iv.call(ctx, solution, d, token, op, args, params, requestID)
+}
+
+// CallLifecycle runs one of the service's lifecycle operations (x-exosite-init, -update, -gc),
+// which may be restricted from scripts, with the solution's parameters as its arguments.
+func (iv *Invoker) CallLifecycle(ctx context.Context, solution string, d *catalog.Description, token, op string, params map[string]any, requestID string) (any, error) {
+	args := map[string]any{}
+	for k, v := range params {
+		args[k] = v
+	}
+	return iv.call(ctx, solution, d, token, op, args, params, requestID)
+}
+
+func (iv *Invoker) call(ctx context.Context, solution string, d *catalog.Description, token string, op string, args any, params map[string]any, requestID string) (any, error) {
 	o := d.Operations[op]
 	if o == nil {
 		return nil, service.Errorf(404, "service %s has no operation %q", d.Name, op)
-	}
-	if o.Restricted {
-		return nil, service.Errorf(403, "%s.%s is restricted: scripts cannot call it", service.Alias(d.Name), op)
 	}
 	if d.BaseURL == nil {
 		return nil, service.Errorf(502, "service %s has no address", d.Name)

@@ -16,8 +16,10 @@ import (
 
 	"github.com/switchboardhq/switchboard/internal/api"
 	"github.com/switchboardhq/switchboard/internal/bus"
+	"github.com/switchboardhq/switchboard/internal/catalog"
 	"github.com/switchboardhq/switchboard/internal/core/config"
 	"github.com/switchboardhq/switchboard/internal/core/keystore"
+	"github.com/switchboardhq/switchboard/internal/dynamic"
 	"github.com/switchboardhq/switchboard/internal/metrics"
 	"github.com/switchboardhq/switchboard/internal/script"
 	"github.com/switchboardhq/switchboard/internal/service"
@@ -37,6 +39,7 @@ type Hub struct {
 	bus                        *bus.Bus
 	store                      *solution.Store
 	keystore                   *keystore.Store
+	catalog                    *catalog.Catalog
 	engine                     *script.Engine
 	metrics                    *metrics.Metrics
 	listener                   net.Listener
@@ -133,14 +136,21 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		// A run still going when its solution is deleted must not bring its keystore back.
 		Exists: func(id string) bool { _, ok := h.store.Get(id); return ok },
 	})
-	if err := h.store.FinishDeletions(ctx, h.keystore.Drop); err != nil {
-		return fmt.Errorf("finish interrupted deletions: %w", err)
-	}
+
 	h.engine = script.NewEngine(script.Options{Logger: h.log})
 	h.metrics = metrics.New()
 
 	core := service.NewRegistry()
-	cfgSvc := config.New(catalog{core: core}, solutionInfo{store: h.store})
+	h.catalog, err = catalog.Open(ctx, h.bus, catalog.Options{
+		Secret:    h.regToken,
+		CoreNames: func(name string) bool { _, ok := core.Lookup(name); return ok },
+		Logger:    h.log,
+	})
+	if err != nil {
+		return fmt.Errorf("open catalog: %w", err)
+	}
+	svc := &router{core: core, catalog: h.catalog, invoker: dynamic.New(dynamic.Options{})}
+	cfgSvc := config.New(svc, solutionInfo{store: h.store})
 	for _, c := range []service.Core{
 		{Spec: h.keystore.Spec(), Caller: h.keystore},
 		{Spec: cfgSvc.Spec(), Caller: cfgSvc},
@@ -150,12 +160,19 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		}
 	}
 
+	drop := func(ctx context.Context, id string) error {
+		if err := h.keystore.Drop(ctx, id); err != nil {
+			return err
+		}
+		return h.catalog.Drop(ctx, id)
+	}
+	if err := h.store.FinishDeletions(ctx, drop); err != nil {
+		return fmt.Errorf("finish interrupted deletions: %w", err)
+	}
 	apps := webapp.New(webapp.Options{
-		Store:  h.store,
-		Runner: h.engine,
-		Services: func(sol string) script.Services {
-			return solutionServices{solution: sol, core: core}
-		},
+		Store:      h.store,
+		Runner:     h.engine,
+		Services:   svc.forSolution,
 		Metrics:    h.metrics,
 		Logger:     h.log,
 		AppsDomain: h.cfg.AppsDomain,
@@ -166,12 +183,16 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		apps.Rebuild(sol.ID)
 	}
 	mgmt := api.New(api.Options{
-		Store:      h.store,
-		AdminToken: h.adminToken,
-		Droppers:   []api.Dropper{h.keystore},
-		Metrics:    h.metrics,
-		Logger:     h.log,
-		MaxBody:    h.cfg.MaxBodyBytes,
+		Store:             h.store,
+		AdminToken:        h.adminToken,
+		Droppers:          []api.Dropper{h.keystore, h.catalog},
+		Core:              core,
+		Catalog:           h.catalog,
+		Services:          svc,
+		RegistrationToken: h.regToken,
+		Metrics:           h.metrics,
+		Logger:            h.log,
+		MaxBody:           h.cfg.MaxBodyBytes,
 	})
 
 	h.server = &http.Server{
@@ -256,6 +277,9 @@ func (h *Hub) Addr() string {
 // AdminToken is the admin token in force.
 func (h *Hub) AdminToken() string { return h.adminToken }
 
+// ServiceToken is the token of the dynamic service name.
+func (h *Hub) ServiceToken(name string) string { return h.catalog.Token(name) }
+
 // RegistrationToken is the token dynamic services register with.
 func (h *Hub) RegistrationToken() string { return h.regToken }
 
@@ -275,6 +299,9 @@ func (h *Hub) Close(ctx context.Context) error {
 	}
 	if h.store != nil {
 		h.store.Close()
+	}
+	if h.catalog != nil {
+		h.catalog.Close()
 	}
 	if h.keystore != nil {
 		if err := h.keystore.Close(); err != nil {

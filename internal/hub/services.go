@@ -3,44 +3,106 @@ package hub
 import (
 	"context"
 
+	"github.com/switchboardhq/switchboard/internal/catalog"
 	"github.com/switchboardhq/switchboard/internal/core/config"
+	"github.com/switchboardhq/switchboard/internal/dynamic"
 	"github.com/switchboardhq/switchboard/internal/script"
 	"github.com/switchboardhq/switchboard/internal/service"
 	"github.com/switchboardhq/switchboard/internal/solution"
 	"github.com/switchboardhq/switchboard/internal/webapp"
 )
 
-// catalog is what a solution sees of the services: for now every core service, with no parameters.
-type catalog struct {
-	core *service.Registry
+// router is the service layer: which services a solution sees, and calls to them. Core
+// services are always there; a dynamic service only once the solution added it.
+type router struct {
+	core    *service.Registry
+	catalog *catalog.Catalog
+	invoker *dynamic.Invoker
 }
 
-func (c catalog) Visible(string) []service.Spec { return c.core.Specs() }
+// dynamicFor returns a dynamic service the solution added, with its parameters there.
+func (r *router) dynamicFor(solution, name string) (*catalog.Entry, catalog.Config, bool) {
+	cfg, ok := r.catalog.AddedConfig(solution, name)
+	if !ok {
+		return nil, catalog.Config{}, false
+	}
+	e, ok := r.catalog.Get(name)
+	return e, cfg, ok
+}
 
-func (c catalog) Parameters(_ string, name string) (map[string]any, bool) {
-	_, ok := c.core.Lookup(name)
-	return map[string]any{}, ok
+// Call runs name.operation for solution.
+func (r *router) Call(ctx context.Context, solution, name, operation string, args any) (any, error) {
+	if c, ok := r.core.Lookup(name); ok {
+		return c.Caller.Call(ctx, solution, operation, args)
+	}
+	e, cfg, ok := r.dynamicFor(solution, name)
+	if !ok {
+		return nil, service.Errorf(404, "no service %s in this solution (add it first)", service.Alias(name))
+	}
+	return r.invoker.Call(ctx, solution, e.Desc, r.catalog.Token(name), operation, args, cfg.Parameters, "")
+}
+
+// Lifecycle runs a dynamic service's init/update/gc operation, when it has one.
+func (r *router) Lifecycle(ctx context.Context, solution, name, op string, params map[string]any) error {
+	if op == "" {
+		return nil
+	}
+	e, ok := r.catalog.Get(name)
+	if !ok {
+		return service.Errorf(404, "no service %s", name)
+	}
+	_, err := r.invoker.CallLifecycle(ctx, solution, e.Desc, r.catalog.Token(name), op, params, "")
+	return err
+}
+
+// Visible lists what Config.listServices shows a solution: every core service and the dynamic
+// ones it added.
+func (r *router) Visible(solution string) []service.Spec {
+	specs := r.core.Specs()
+	for _, cfg := range r.catalog.Added(solution) {
+		if e, ok := r.catalog.Get(cfg.Service); ok {
+			specs = append(specs, e.Desc.Spec())
+		}
+	}
+	return specs
+}
+
+// Parameters is the solution's parameters for a visible service, secrets left out.
+func (r *router) Parameters(solution, name string) (map[string]any, bool) {
+	if _, ok := r.core.Lookup(name); ok {
+		return map[string]any{}, true
+	}
+	e, cfg, ok := r.dynamicFor(solution, name)
+	if !ok {
+		return nil, false
+	}
+	return catalog.Masked(e.Desc, cfg.Parameters), true
+}
+
+// forSolution is a script run's view of the services.
+func (r *router) forSolution(solution string) script.Services {
+	return solutionServices{solution: solution, r: r}
 }
 
 // solutionServices is a script run's view of the services, bound to its solution.
 type solutionServices struct {
 	solution string
-	core     *service.Registry
+	r        *router
 }
 
 var _ script.Services = solutionServices{}
 
 func (s solutionServices) Has(alias string) bool {
-	_, ok := s.core.Lookup(service.NameOf(alias))
+	name := service.NameOf(alias)
+	if _, ok := s.r.core.Lookup(name); ok {
+		return true
+	}
+	_, _, ok := s.r.dynamicFor(s.solution, name)
 	return ok
 }
 
 func (s solutionServices) Call(ctx context.Context, alias, operation string, args any) (any, error) {
-	c, ok := s.core.Lookup(service.NameOf(alias))
-	if !ok {
-		return nil, service.Errorf(404, "no service %s in this solution", alias)
-	}
-	return c.Caller.Call(ctx, s.solution, operation, args)
+	return s.r.Call(ctx, s.solution, service.NameOf(alias), operation, args)
 }
 
 // solutionInfo serves Config.solution from the store.

@@ -1,0 +1,95 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/switchboardhq/switchboard/internal/service"
+)
+
+// serviceAuth checks Authorization: <service> <token> for the service named in the path.
+func (s *Server) serviceAuth(r *http.Request) *Error {
+	name, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || name == "" || token == "" {
+		return errorf(http.StatusUnauthorized, "", "a service authenticates with Authorization: <service> <token>")
+	}
+	if !s.opt.Catalog.Authenticate(name, token) {
+		return errorf(http.StatusUnauthorized, "", "unknown service or wrong token")
+	}
+	if name != r.PathValue("service") {
+		return errorf(http.StatusForbidden, "service", "service %s may act only as itself, not as %s", name, r.PathValue("service"))
+	}
+	sol := r.PathValue("solution")
+	if _, ok := s.opt.Store.Get(sol); !ok {
+		return errorf(http.StatusForbidden, "solution", "service %s is not added to solution %q", name, sol)
+	}
+	if _, ok := s.opt.Catalog.AddedConfig(sol, name); !ok {
+		return errorf(http.StatusForbidden, "solution", "service %s is not added to solution %q", name, sol)
+	}
+	return nil
+}
+
+// readArgs reads an optional JSON body as call arguments.
+func (s *Server) readArgs(w http.ResponseWriter, r *http.Request) (any, *Error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opt.MaxBody))
+	if err != nil {
+		return nil, bodyError(err)
+	}
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return map[string]any{}, nil
+	}
+	var v any
+	if err := json.Unmarshal(body, &v); err != nil {
+		return nil, errorf(http.StatusBadRequest, "", "request body is not valid JSON: %v", err)
+	}
+	return v, nil
+}
+
+// callFor answers POST /api/v1/call/{solution}/{service}/{operation}: a service runs an
+// operation of {service} for a solution. The caller is named by its Authorization header and
+// must be added to the solution; so must the target, unless it is a core service.
+func (s *Server) callFor(w http.ResponseWriter, r *http.Request) {
+	caller, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !s.opt.Catalog.Authenticate(caller, token) {
+		writeErr(w, errorf(http.StatusUnauthorized, "", "a service authenticates with Authorization: <service> <token>"))
+		return
+	}
+	sol, target, op := r.PathValue("solution"), service.NameOf(r.PathValue("service")), r.PathValue("operation")
+	if _, ok := s.opt.Store.Get(sol); !ok {
+		writeErr(w, errorf(http.StatusForbidden, "solution", "service %s is not added to solution %q", caller, sol))
+		return
+	}
+	if _, ok := s.opt.Catalog.AddedConfig(sol, caller); !ok {
+		writeErr(w, errorf(http.StatusForbidden, "solution", "service %s is not added to solution %q", caller, sol))
+		return
+	}
+	args, aerr := s.readArgs(w, r)
+	if aerr != nil {
+		writeErr(w, aerr)
+		return
+	}
+	res, err := s.opt.Services.Call(r.Context(), sol, target, op, args)
+	if err != nil {
+		writeServiceErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
+}
+
+// writeServiceErr answers a failed call with {error, status} and that status.
+func writeServiceErr(w http.ResponseWriter, err error) {
+	var se *service.Error
+	if errors.As(err, &se) {
+		writeJSON(w, se.Status, map[string]any{"error": se.Message, "status": se.Status})
+		return
+	}
+	if errors.Is(err, context.DeadlineExceeded) {
+		writeJSON(w, http.StatusGatewayTimeout, map[string]any{"error": "the call took too long", "status": http.StatusGatewayTimeout})
+		return
+	}
+	writeJSON(w, http.StatusInternalServerError, map[string]any{"error": err.Error(), "status": http.StatusInternalServerError})
+}

@@ -1,0 +1,257 @@
+package api
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/switchboardhq/switchboard/internal/catalog"
+	"github.com/switchboardhq/switchboard/internal/service"
+)
+
+// Services is what the API needs of the service layer: the catalog and calls.
+type Services interface {
+	// Call runs service.operation for a solution, as a script would (core or added dynamic).
+	Call(ctx context.Context, solution, name, operation string, args any) (any, error)
+	// Lifecycle runs a dynamic service's x-exosite-init/-update/-gc hook (op empty: none).
+	Lifecycle(ctx context.Context, solution, name, op string, params map[string]any) error
+}
+
+// serviceView is a service in the marketplace.
+type serviceView struct {
+	Name        string              `json:"name"`
+	Kind        string              `json:"kind"`
+	Description string              `json:"description,omitempty"`
+	Operations  []service.Operation `json:"operations"`
+	Events      []string            `json:"events"`
+	Health      catalog.Health      `json:"health"`
+	Version     int                 `json:"version,omitempty"`
+	BaseURL     string              `json:"base_url,omitempty"`
+	Document    any                 `json:"document,omitempty"`
+}
+
+func (s *Server) coreView(sp service.Spec) serviceView {
+	return serviceView{Name: sp.Name, Kind: service.KindCore, Description: sp.Description, Operations: sp.Operations,
+		Events: []string{}, Health: catalog.Health{Status: "up"}}
+}
+
+func (s *Server) dynamicView(e *catalog.Entry) serviceView {
+	sp := e.Desc.Spec()
+	ev := sp.Events
+	if ev == nil {
+		ev = []string{}
+	}
+	return serviceView{Name: sp.Name, Kind: service.KindDynamic, Description: sp.Description, Operations: sp.Operations,
+		Events: ev, Health: s.opt.Catalog.Health(sp.Name), Version: e.Version, BaseURL: e.Desc.BaseURL.String()}
+}
+
+func (s *Server) listServices(w http.ResponseWriter, _ *http.Request, _ principal) {
+	out := list[serviceView]{Items: []serviceView{}}
+	for _, sp := range s.opt.Core.Specs() {
+		out.Items = append(out.Items, s.coreView(sp))
+	}
+	for _, e := range s.opt.Catalog.List() {
+		out.Items = append(out.Items, s.dynamicView(e))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) getService(w http.ResponseWriter, r *http.Request, _ principal) {
+	name := r.PathValue("name")
+	if c, ok := s.opt.Core.Lookup(name); ok {
+		writeJSON(w, http.StatusOK, s.coreView(c.Spec))
+		return
+	}
+	e, ok := s.opt.Catalog.Get(name)
+	if !ok {
+		writeErr(w, errorf(http.StatusNotFound, "", "no service %q", name))
+		return
+	}
+	v := s.dynamicView(e)
+	v.Document = e.Desc.Doc
+	writeJSON(w, http.StatusOK, v)
+}
+
+func (s *Server) deleteService(w http.ResponseWriter, r *http.Request, _ principal) {
+	name := r.PathValue("name")
+	if _, ok := s.opt.Core.Lookup(name); ok {
+		writeErr(w, errorf(http.StatusBadRequest, "name", "%s is a core service; it cannot be deregistered", name))
+		return
+	}
+	if err := s.opt.Catalog.Delete(context.WithoutCancel(r.Context()), name); err != nil {
+		writeErr(w, err)
+		return
+	}
+	s.opt.Logger.Info("service deregistered", "service", name)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// register answers POST /api/v1/register/ for services holding the registration token.
+func (s *Server) register(w http.ResponseWriter, r *http.Request) {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || s.opt.RegistrationToken == "" || subtle.ConstantTimeCompare([]byte(token), []byte(s.opt.RegistrationToken)) != 1 {
+		writeErr(w, errorf(http.StatusUnauthorized, "", "registration needs Authorization: Bearer <registration token>"))
+		return
+	}
+	var reg catalog.Registration
+	if err := decode(w, r, s.opt.MaxBody, &reg); err != nil {
+		writeErr(w, err)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 20*time.Second)
+	defer cancel()
+	res, err := s.opt.Catalog.Register(ctx, reg)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	code := http.StatusOK
+	if res.Status == catalog.StatusRegistered {
+		code = http.StatusCreated
+	}
+	writeJSON(w, code, res)
+}
+
+// serviceConfigView is a service added to a solution; secret parameters are left out.
+type serviceConfigView struct {
+	Service    string         `json:"service"`
+	Parameters map[string]any `json:"parameters"`
+	AddedAt    time.Time      `json:"added_at"`
+	UpdatedAt  time.Time      `json:"updated_at"`
+}
+
+func (s *Server) configView(cfg catalog.Config) serviceConfigView {
+	var d *catalog.Description
+	if e, ok := s.opt.Catalog.Get(cfg.Service); ok {
+		d = e.Desc
+	}
+	return serviceConfigView{Service: cfg.Service, Parameters: catalog.Masked(d, cfg.Parameters), AddedAt: cfg.AddedAt, UpdatedAt: cfg.UpdatedAt}
+}
+
+// describe returns the description of a service a solution may add (nil for a core one).
+func (s *Server) describe(name string) (*catalog.Description, *Error) {
+	if _, ok := s.opt.Core.Lookup(name); ok {
+		return nil, nil
+	}
+	e, ok := s.opt.Catalog.Get(name)
+	if !ok {
+		return nil, errorf(http.StatusNotFound, "service", "no service %q in the catalog (see GET /api/v1/services)", name)
+	}
+	return e.Desc, nil
+}
+
+func (s *Server) addService(w http.ResponseWriter, r *http.Request, _ principal) {
+	var body struct {
+		Service    *string        `json:"service"`
+		Parameters map[string]any `json:"parameters"`
+	}
+	if err := decode(w, r, s.opt.MaxBody, &body); err != nil {
+		writeErr(w, err)
+		return
+	}
+	if body.Service == nil || *body.Service == "" {
+		writeErr(w, errorf(http.StatusBadRequest, "service", "service: required"))
+		return
+	}
+	s.putService(w, r, service.NameOf(*body.Service), body.Parameters)
+}
+
+func (s *Server) updateService(w http.ResponseWriter, r *http.Request, _ principal) {
+	var body struct {
+		Parameters map[string]any `json:"parameters"`
+	}
+	if err := decode(w, r, s.opt.MaxBody, &body); err != nil {
+		writeErr(w, err)
+		return
+	}
+	name := r.PathValue("service")
+	if _, ok := s.opt.Catalog.AddedConfig(r.PathValue("solution"), name); !ok {
+		writeErr(w, errorf(http.StatusNotFound, "service", "service %s is not added to this solution", name))
+		return
+	}
+	s.putService(w, r, name, body.Parameters)
+}
+
+func (s *Server) putService(w http.ResponseWriter, r *http.Request, name string, params map[string]any) {
+	sol := r.PathValue("solution")
+	d, aerr := s.describe(name)
+	if aerr != nil {
+		writeErr(w, aerr)
+		return
+	}
+	checked, err := catalog.CheckParameters(d, params)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	_, existed := s.opt.Catalog.AddedConfig(sol, name)
+	if d != nil {
+		hook := d.Init
+		if existed {
+			hook = d.Update
+		}
+		if err := s.opt.Services.Lifecycle(r.Context(), sol, name, hook, checked); err != nil {
+			writeErr(w, lifecycleErr(name, hook, err))
+			return
+		}
+	}
+	cfg, created, err := s.opt.Catalog.PutConfig(r.Context(), sol, name, checked)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	code := http.StatusOK
+	if created {
+		code = http.StatusCreated
+	}
+	s.opt.Logger.Info("service added to solution", "solution", sol, "service", name, "created", created)
+	writeJSON(w, code, s.configView(cfg))
+}
+
+func lifecycleErr(name, hook string, err error) *Error {
+	var se *service.Error
+	if errors.As(err, &se) {
+		return errorf(http.StatusBadGateway, "parameters", "%s refused %s: %s (status %d)", name, hook, se.Message, se.Status)
+	}
+	return errorf(http.StatusBadGateway, "", "%s.%s: %v", name, hook, err)
+}
+
+func (s *Server) listSolutionServices(w http.ResponseWriter, r *http.Request, _ principal) {
+	out := list[serviceConfigView]{Items: []serviceConfigView{}}
+	for _, cfg := range s.opt.Catalog.Added(r.PathValue("solution")) {
+		out.Items = append(out.Items, s.configView(cfg))
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) getSolutionService(w http.ResponseWriter, r *http.Request, _ principal) {
+	cfg, ok := s.opt.Catalog.AddedConfig(r.PathValue("solution"), r.PathValue("service"))
+	if !ok {
+		writeErr(w, errorf(http.StatusNotFound, "service", "service %s is not added to this solution", r.PathValue("service")))
+		return
+	}
+	writeJSON(w, http.StatusOK, s.configView(cfg))
+}
+
+func (s *Server) removeService(w http.ResponseWriter, r *http.Request, _ principal) {
+	sol, name := r.PathValue("solution"), r.PathValue("service")
+	cfg, ok := s.opt.Catalog.AddedConfig(sol, name)
+	if !ok {
+		writeErr(w, errorf(http.StatusNotFound, "service", "service %s is not added to this solution", name))
+		return
+	}
+	if e, ok := s.opt.Catalog.Get(name); ok && e.Desc.GC != "" {
+		// The service's clean-up is its own business: a failure is logged, the removal goes on.
+		if err := s.opt.Services.Lifecycle(r.Context(), sol, name, e.Desc.GC, cfg.Parameters); err != nil {
+			s.opt.Logger.Warn("service clean-up failed", "solution", sol, "service", name, "err", err)
+		}
+	}
+	if err := s.opt.Catalog.RemoveConfig(context.WithoutCancel(r.Context()), sol, name); err != nil {
+		writeErr(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}

@@ -1,0 +1,420 @@
+package catalog
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/switchboardhq/switchboard/internal/bus"
+)
+
+const servicesBucket = "sb_services"
+
+// ErrNotFound is returned for a service that is not registered.
+var ErrNotFound = errors.New("not found")
+
+// Registration statuses.
+const (
+	StatusRegistered = "registered"
+	StatusUpdated    = "updated"
+)
+
+// record is a registered service as stored in KV: the document as given, so that every
+// instance parses it the same way.
+type record struct {
+	Name              string          `json:"name"`
+	Document          json.RawMessage `json:"document"` // the document's text, as a JSON string
+	Namespace         string          `json:"namespace,omitempty"`
+	PlatformNamespace string          `json:"platform_namespace,omitempty"`
+	Version           int             `json:"version"`
+	RegisteredAt      time.Time       `json:"registered_at"`
+	UpdatedAt         time.Time       `json:"updated_at"`
+}
+
+// Health is the last health check of a service, as this instance saw it.
+type Health struct {
+	Status    string    `json:"status"` // up, down or unknown
+	CheckedAt time.Time `json:"checked_at,omitzero"`
+	Error     string    `json:"error,omitempty"`
+}
+
+// Entry is a registered service.
+type Entry struct {
+	Desc         *Description
+	Version      int
+	RegisteredAt time.Time
+	UpdatedAt    time.Time
+	rev          uint64
+}
+
+// Options configure a Catalog.
+type Options struct {
+	// Secret derives each service's token (HMAC-SHA256 of the service name); the registration
+	// token serves. Changing it changes every service's token: services register again.
+	Secret string
+	// CoreNames reports the names reserved for core services.
+	CoreNames func(string) bool
+	// Client reaches services for documents and health checks; default a client with a 5 s timeout.
+	Client *http.Client
+	// HealthInterval is how often every service's health is checked; default 30 s.
+	HealthInterval time.Duration
+	Logger         *slog.Logger
+}
+
+// Catalog holds the registered dynamic services, in KV with an in-memory view.
+type Catalog struct {
+	opt Options
+	kv  jetstream.KeyValue
+
+	mu      sync.RWMutex
+	entries map[string]*Entry
+	health  map[string]Health
+
+	configs *configs
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// Open loads the catalog and keeps it fresh until Close.
+func Open(ctx context.Context, b *bus.Bus, o Options) (*Catalog, error) {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Client == nil {
+		o.Client = &http.Client{Timeout: 5 * time.Second}
+	}
+	if o.HealthInterval == 0 {
+		o.HealthInterval = 30 * time.Second
+	}
+	kv, err := b.KeyValue(ctx, jetstream.KeyValueConfig{Bucket: servicesBucket, Description: "Switchboard dynamic services", MaxValueSize: 2 * DefaultMaxBytes})
+	if err != nil {
+		return nil, err
+	}
+	c := &Catalog{opt: o, kv: kv, entries: map[string]*Entry{}, health: map[string]Health{}}
+	wctx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	if err := watch(ctx, wctx, &c.wg, kv, c.apply); err != nil {
+		cancel()
+		return nil, fmt.Errorf("watch services: %w", err)
+	}
+	if c.configs, err = openConfigs(ctx, wctx, &c.wg, b); err != nil {
+		cancel()
+		c.wg.Wait()
+		return nil, err
+	}
+	c.wg.Add(1)
+	go c.checkHealth(wctx)
+	return c, nil
+}
+
+// watch feeds apply with every entry of kv; it returns once the current values are loaded.
+func watch(ctx, wctx context.Context, wg *sync.WaitGroup, kv jetstream.KeyValue, apply func(jetstream.KeyValueEntry)) error {
+	w, err := kv.WatchAll(wctx)
+	if err != nil {
+		return err
+	}
+	loaded := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer w.Stop() //nolint:errcheck // nothing to do at shutdown
+		once := sync.OnceFunc(func() { close(loaded) })
+		for {
+			select {
+			case <-wctx.Done():
+				return
+			case e, ok := <-w.Updates():
+				if !ok {
+					return
+				}
+				if e == nil {
+					once()
+					continue
+				}
+				apply(e)
+			}
+		}
+	}()
+	select {
+	case <-loaded:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (c *Catalog) apply(e jetstream.KeyValueEntry) {
+	name := e.Key()
+	if e.Operation() != jetstream.KeyValuePut {
+		c.mu.Lock()
+		if cur, ok := c.entries[name]; ok && cur.rev < e.Revision() {
+			delete(c.entries, name)
+			delete(c.health, name)
+		}
+		c.mu.Unlock()
+		return
+	}
+	c.mu.RLock()
+	cur, ok := c.entries[name]
+	c.mu.RUnlock()
+	if ok && cur.rev >= e.Revision() {
+		return
+	}
+	ent, err := c.parse(e.Value(), e.Revision())
+	if err != nil {
+		c.opt.Logger.Error("skip unreadable service record", "service", name, "err", err)
+		return
+	}
+	c.mu.Lock()
+	if cur, ok := c.entries[name]; !ok || cur.rev < ent.rev {
+		c.entries[name] = ent
+	}
+	c.mu.Unlock()
+}
+
+func (c *Catalog) parse(data []byte, rev uint64) (*Entry, error) {
+	var r record
+	if err := json.Unmarshal(data, &r); err != nil {
+		return nil, err
+	}
+	var doc string
+	if err := json.Unmarshal(r.Document, &doc); err != nil {
+		return nil, err
+	}
+	d, err := Parse(context.Background(), r.Name, []byte(doc), ParseOptions{Namespace: r.Namespace, PlatformNamespace: r.PlatformNamespace})
+	if err != nil {
+		return nil, err
+	}
+	return &Entry{Desc: d, Version: r.Version, RegisteredAt: r.RegisteredAt, UpdatedAt: r.UpdatedAt, rev: rev}, nil
+}
+
+// Token is the token of service name: what it uses to call the hub and how the hub signs the
+// requests it sends it.
+func (c *Catalog) Token(name string) string {
+	m := hmac.New(sha256.New, []byte(c.opt.Secret))
+	m.Write([]byte("switchboard service token\x00" + name))
+	return "sbt_" + hex.EncodeToString(m.Sum(nil))
+}
+
+// Authenticate reports whether token is the token of the registered service name.
+func (c *Catalog) Authenticate(name, token string) bool {
+	if _, ok := c.Get(name); !ok {
+		return false
+	}
+	return hmac.Equal([]byte(token), []byte(c.Token(name)))
+}
+
+// Result is the answer to a registration.
+type Result struct {
+	Name   string `json:"name"`
+	Token  string `json:"token"`
+	Status string `json:"status"`
+}
+
+// Register validates a registration (document, names, the service's health) and stores it as
+// a new version of the service. Refusals are *ValidationError.
+func (c *Catalog) Register(ctx context.Context, reg Registration) (Result, error) {
+	doc, err := reg.Document()
+	if err != nil {
+		return Result{}, err
+	}
+	if doc == nil {
+		if doc, err = c.fetch(ctx, reg.SwaggerURL); err != nil {
+			return Result{}, err
+		}
+	}
+	d, err := Parse(ctx, reg.Name, doc, reg.ParseOptions(ParseOptions{CoreNames: c.opt.CoreNames}))
+	if err != nil {
+		return Result{}, err
+	}
+	if err := c.probe(ctx, d); err != nil {
+		return Result{}, invalid("health", err.Error())
+	}
+	text, _ := json.Marshal(string(doc))
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	for {
+		r := record{Name: d.Name, Document: text, Namespace: reg.Namespace, PlatformNamespace: reg.PlatformNamespace, Version: 1, RegisteredAt: now, UpdatedAt: now}
+		cur, err := c.kv.Get(ctx, d.Name)
+		var rev uint64
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+			data, _ := json.Marshal(r)
+			rev, err = c.kv.Create(ctx, d.Name, data)
+		case err != nil:
+			return Result{}, fmt.Errorf("register %s: %w", d.Name, err)
+		default:
+			var old record
+			if err := json.Unmarshal(cur.Value(), &old); err == nil {
+				r.Version, r.RegisteredAt = old.Version+1, old.RegisteredAt
+			}
+			data, _ := json.Marshal(r)
+			rev, err = c.kv.Update(ctx, d.Name, data, cur.Revision())
+		}
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			continue // registered concurrently: read again
+		}
+		if err != nil {
+			return Result{}, fmt.Errorf("register %s: %w", d.Name, err)
+		}
+		ent := &Entry{Desc: d, Version: r.Version, RegisteredAt: r.RegisteredAt, UpdatedAt: r.UpdatedAt, rev: rev}
+		c.mu.Lock()
+		if cur, ok := c.entries[d.Name]; !ok || cur.rev < rev {
+			c.entries[d.Name] = ent
+		}
+		c.health[d.Name] = Health{Status: "up", CheckedAt: now}
+		c.mu.Unlock()
+		status := StatusRegistered
+		if r.Version > 1 {
+			status = StatusUpdated
+		}
+		c.opt.Logger.Info("service "+status, "service", d.Name, "version", r.Version, "base_url", d.BaseURL.String())
+		return Result{Name: d.Name, Token: c.Token(d.Name), Status: status}, nil
+	}
+}
+
+// fetch reads a registration's swagger_url.
+func (c *Catalog) fetch(ctx context.Context, u string) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, invalid(FieldSwaggerURL, "swagger_url: "+err.Error())
+	}
+	resp, err := c.opt.Client.Do(req)
+	if err != nil {
+		return nil, invalid(FieldSwaggerURL, "could not fetch swagger_url: "+err.Error())
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode/100 != 2 {
+		return nil, invalid(FieldSwaggerURL, fmt.Sprintf("could not fetch swagger_url: it answered %s", resp.Status))
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, DefaultMaxBytes+1))
+	if err != nil {
+		return nil, invalid(FieldSwaggerURL, "could not fetch swagger_url: "+err.Error())
+	}
+	if len(body) > DefaultMaxBytes {
+		return nil, invalid(FieldSwaggerURL, fmt.Sprintf("the document at swagger_url is larger than %d bytes", DefaultMaxBytes))
+	}
+	return body, nil
+}
+
+// probe asks the service's health path and wants a 2xx.
+func (c *Catalog) probe(ctx context.Context, d *Description) error {
+	u := *d.BaseURL
+	u.Path, u.RawPath, u.RawQuery = d.HealthPath, "", ""
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.opt.Client.Do(req)
+	if err != nil {
+		return fmt.Errorf("the service does not answer its health path GET %s: %v", u.String(), unwrapURLError(err))
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) //nolint:errcheck // only the status matters
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("the service's health path GET %s answered %s, want 2xx", u.String(), resp.Status)
+	}
+	return nil
+}
+
+func unwrapURLError(err error) error {
+	var ue interface{ Unwrap() error }
+	if errors.As(err, &ue) {
+		if inner := ue.Unwrap(); inner != nil {
+			return inner
+		}
+	}
+	return err
+}
+
+func (c *Catalog) checkHealth(ctx context.Context) {
+	defer c.wg.Done()
+	t := time.NewTicker(c.opt.HealthInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, e := range c.List() {
+			h := Health{Status: "up", CheckedAt: time.Now().UTC()}
+			cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if err := c.probe(cctx, e.Desc); err != nil {
+				h.Status, h.Error = "down", err.Error()
+			}
+			cancel()
+			c.mu.Lock()
+			if _, ok := c.entries[e.Desc.Name]; ok {
+				c.health[e.Desc.Name] = h
+			}
+			c.mu.Unlock()
+		}
+	}
+}
+
+// Get returns a registered service.
+func (c *Catalog) Get(name string) (*Entry, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	e, ok := c.entries[name]
+	return e, ok
+}
+
+// Health returns the last health check of a service this instance made.
+func (c *Catalog) Health(name string) Health {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	if h, ok := c.health[name]; ok {
+		return h
+	}
+	return Health{Status: "unknown"}
+}
+
+// List returns the registered services by name.
+func (c *Catalog) List() []*Entry {
+	c.mu.RLock()
+	out := make([]*Entry, 0, len(c.entries))
+	for _, e := range c.entries {
+		out = append(out, e)
+	}
+	c.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Desc.Name < out[j].Desc.Name })
+	return out
+}
+
+// Delete deregisters a service and removes it from every solution.
+func (c *Catalog) Delete(ctx context.Context, name string) error {
+	if _, ok := c.Get(name); !ok {
+		return fmt.Errorf("service %s: %w", name, ErrNotFound)
+	}
+	if err := c.configs.dropService(ctx, name); err != nil {
+		return err
+	}
+	if err := c.kv.Purge(ctx, name); err != nil {
+		return fmt.Errorf("deregister %s: %w", name, err)
+	}
+	c.mu.Lock()
+	delete(c.entries, name)
+	delete(c.health, name)
+	c.mu.Unlock()
+	return nil
+}
+
+// Close stops the watches and health checks.
+func (c *Catalog) Close() {
+	c.cancel()
+	c.wg.Wait()
+}

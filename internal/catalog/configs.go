@@ -1,0 +1,228 @@
+package catalog
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/switchboardhq/switchboard/internal/bus"
+)
+
+const configsBucket = "sb_service_configs"
+
+// Config is a service added to a solution, with the solution's parameters for it.
+type Config struct {
+	Solution   string         `json:"-"`
+	Service    string         `json:"service"`
+	Parameters map[string]any `json:"parameters"`
+	AddedAt    time.Time      `json:"added_at"`
+	UpdatedAt  time.Time      `json:"updated_at"`
+	rev        uint64
+}
+
+// configs keeps service configs in KV ("<solution>.<service>") with an in-memory view.
+type configs struct {
+	kv jetstream.KeyValue
+	mu sync.RWMutex
+	m  map[string]map[string]Config // solution → service → config
+}
+
+func openConfigs(ctx, wctx context.Context, wg *sync.WaitGroup, b *bus.Bus) (*configs, error) {
+	kv, err := b.KeyValue(ctx, jetstream.KeyValueConfig{Bucket: configsBucket, Description: "Switchboard services added to solutions"})
+	if err != nil {
+		return nil, err
+	}
+	c := &configs{kv: kv, m: map[string]map[string]Config{}}
+	if err := watch(ctx, wctx, wg, kv, c.apply); err != nil {
+		return nil, fmt.Errorf("watch service configs: %w", err)
+	}
+	return c, nil
+}
+
+func (c *configs) apply(e jetstream.KeyValueEntry) {
+	sol, svc, _ := strings.Cut(e.Key(), ".")
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cur, ok := c.m[sol][svc]
+	if ok && cur.rev >= e.Revision() {
+		return
+	}
+	if e.Operation() != jetstream.KeyValuePut {
+		delete(c.m[sol], svc)
+		return
+	}
+	var cfg Config
+	if err := json.Unmarshal(e.Value(), &cfg); err != nil {
+		return
+	}
+	cfg.Solution, cfg.rev = sol, e.Revision()
+	if c.m[sol] == nil {
+		c.m[sol] = map[string]Config{}
+	}
+	c.m[sol][svc] = cfg
+}
+
+func (c *configs) get(sol, svc string) (Config, bool) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	cfg, ok := c.m[sol][svc]
+	return cfg, ok
+}
+
+func (c *configs) list(sol string) []Config {
+	c.mu.RLock()
+	out := make([]Config, 0, len(c.m[sol]))
+	for _, cfg := range c.m[sol] {
+		out = append(out, cfg)
+	}
+	c.mu.RUnlock()
+	sort.Slice(out, func(i, j int) bool { return out[i].Service < out[j].Service })
+	return out
+}
+
+func (c *configs) put(ctx context.Context, cfg Config) (Config, bool, error) {
+	key := cfg.Solution + "." + cfg.Service
+	old, existed := c.get(cfg.Solution, cfg.Service)
+	now := time.Now().UTC().Truncate(time.Millisecond)
+	cfg.UpdatedAt, cfg.AddedAt = now, now
+	if existed {
+		cfg.AddedAt = old.AddedAt
+	}
+	data, _ := json.Marshal(cfg)
+	rev, err := c.kv.Put(ctx, key, data)
+	if err != nil {
+		return Config{}, false, fmt.Errorf("add %s to %s: %w", cfg.Service, cfg.Solution, err)
+	}
+	cfg.rev = rev
+	c.mu.Lock()
+	if c.m[cfg.Solution] == nil {
+		c.m[cfg.Solution] = map[string]Config{}
+	}
+	if cur, ok := c.m[cfg.Solution][cfg.Service]; !ok || cur.rev < rev {
+		c.m[cfg.Solution][cfg.Service] = cfg
+	}
+	c.mu.Unlock()
+	return cfg, !existed, nil
+}
+
+func (c *configs) remove(ctx context.Context, sol, svc string) error {
+	if err := c.kv.Purge(ctx, sol+"."+svc); err != nil {
+		return fmt.Errorf("remove %s from %s: %w", svc, sol, err)
+	}
+	c.mu.Lock()
+	delete(c.m[sol], svc)
+	c.mu.Unlock()
+	return nil
+}
+
+// dropService removes a service from every solution.
+func (c *configs) dropService(ctx context.Context, svc string) error {
+	c.mu.RLock()
+	var sols []string
+	for sol, m := range c.m {
+		if _, ok := m[svc]; ok {
+			sols = append(sols, sol)
+		}
+	}
+	c.mu.RUnlock()
+	for _, sol := range sols {
+		if err := c.remove(ctx, sol, svc); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// ErrNotAdded is returned for a service the solution has not added.
+var ErrNotAdded = errors.New("not added to this solution")
+
+// AddedConfig returns the solution's config of a service.
+func (c *Catalog) AddedConfig(solution, service string) (Config, bool) {
+	return c.configs.get(solution, service)
+}
+
+// Added lists the services a solution has added.
+func (c *Catalog) Added(solution string) []Config { return c.configs.list(solution) }
+
+// CheckParameters validates parameters against a dynamic service's config form and fills in
+// defaults; core services (d nil) take none.
+func CheckParameters(d *Description, params map[string]any) (map[string]any, error) {
+	out := map[string]any{}
+	if d == nil {
+		if len(params) > 0 {
+			return nil, invalid("parameters", "this service takes no parameters")
+		}
+		return out, nil
+	}
+	known := map[string]ConfigParameter{}
+	for _, p := range d.ConfigParameters {
+		known[p.Name] = p
+	}
+	for k, v := range params {
+		if len(known) > 0 {
+			if _, ok := known[k]; !ok {
+				return nil, invalid("parameters."+k, fmt.Sprintf("%s has no parameter %q", d.Name, k))
+			}
+		}
+		out[k] = v
+	}
+	for _, p := range d.ConfigParameters {
+		if _, ok := out[p.Name]; ok {
+			continue
+		}
+		if p.Default != nil {
+			out[p.Name] = p.Default
+		} else if p.Required {
+			return nil, invalid("parameters."+p.Name, "required")
+		}
+	}
+	return out, nil
+}
+
+// PutConfig adds a service to a solution, or replaces its parameters. params must already be
+// checked with CheckParameters.
+func (c *Catalog) PutConfig(ctx context.Context, solution, service string, params map[string]any) (Config, bool, error) {
+	return c.configs.put(ctx, Config{Solution: solution, Service: service, Parameters: params})
+}
+
+// RemoveConfig removes a service from a solution.
+func (c *Catalog) RemoveConfig(ctx context.Context, solution, service string) error {
+	if _, ok := c.configs.get(solution, service); !ok {
+		return fmt.Errorf("service %s: %w", service, ErrNotAdded)
+	}
+	return c.configs.remove(ctx, solution, service)
+}
+
+// Drop removes every service config of a solution (when it is deleted).
+func (c *Catalog) Drop(ctx context.Context, solution string) error {
+	for _, cfg := range c.configs.list(solution) {
+		if err := c.configs.remove(ctx, solution, cfg.Service); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Masked returns parameters with the secret ones (format: password) left out.
+func Masked(d *Description, params map[string]any) map[string]any {
+	out := make(map[string]any, len(params))
+	secret := map[string]bool{}
+	if d != nil {
+		for _, p := range d.ConfigParameters {
+			secret[p.Name] = p.Secret
+		}
+	}
+	for k, v := range params {
+		if !secret[k] {
+			out[k] = v
+		}
+	}
+	return out
+}

@@ -1,0 +1,119 @@
+package hub_test
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboardhq/switchboard/internal/hubtest"
+)
+
+// startDemoService builds and runs examples/demoexternalservice against s, and waits until it
+// has registered.
+func startDemoService(t *testing.T, s *hubtest.Server) {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "demoexternalservice")
+	build := exec.Command("go", "build", "-o", bin, "./examples/demoexternalservice")
+	build.Dir = filepath.Join("..", "..")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build the example service: %v\n%s", err, out)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	l.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, bin)
+	cmd.Env = append(os.Environ(), "SWITCHBOARD_URL="+s.URL, "SWITCHBOARD_REGISTRATION_TOKEN="+s.Hub.RegistrationToken(),
+		"PORT="+port, "SERVICE_HOST=127.0.0.1")
+	logs := &hubtest.LogBuffer{}
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cancel()
+		cmd.Wait() //nolint:errcheck // killed
+		if t.Failed() {
+			t.Logf("demoexternalservice said:\n%s", logs.String())
+		}
+	})
+	hubtest.Eventually(t, "demoexternalservice to register", func() bool {
+		return s.Do(t, "GET", "/api/v1/services/demoexternalservice", s.AdminToken, nil).Status == http.StatusOK
+	})
+}
+
+// TestDynamicServiceSeed walks the seed: a service registers, is in the marketplace, is added
+// to a solution, and that solution's endpoint script calls it, which calls the Keystore back.
+func TestDynamicServiceSeed(t *testing.T) {
+	t.Parallel()
+	s := hubtest.Start(t)
+	startDemoService(t, s)
+
+	r := s.Do(t, "GET", "/api/v1/services", s.AdminToken, nil)
+	var list struct {
+		Items []struct {
+			Name, Kind string
+			Health     struct{ Status string }
+			Version    int
+		}
+	}
+	r.JSON(t, &list)
+	found := false
+	for _, it := range list.Items {
+		if it.Name == "demoexternalservice" {
+			found = it.Kind == "dynamic" && it.Health.Status == "up" && it.Version == 1
+		}
+	}
+	if !found {
+		t.Fatalf("marketplace: %s", r.Body)
+	}
+
+	createSolution(t, s, "demo", nil)
+	s.Deploy(t, "demo", "GET", "/dynamic-service", `Keystore.set({key="my-key", value="my-key-value-updated"})
+return Demoexternalservice.callService({service="Keystore", operation="get", args="my-key"})`)
+	// Not added yet: the script does not see the service.
+	if r := call(t, s, "GET", "/apps/demo/dynamic-service", 10*time.Second); r.Status != http.StatusInternalServerError {
+		t.Fatalf("before adding the service: %d %s", r.Status, r.Body)
+	}
+	for _, svc := range []string{"demoexternalservice", "Keystore"} {
+		if r := s.Do(t, "POST", "/api/v1/solutions/demo/services", s.AdminToken, map[string]any{"service": svc}); r.Status != http.StatusCreated {
+			t.Fatalf("add %s: %d %s", svc, r.Status, r.Body)
+		}
+	}
+	wantJSON(t, call(t, s, "GET", "/apps/demo/dynamic-service", 10*time.Second), `{"value":"my-key-value-updated"}`)
+
+	s.Deploy(t, "demo", "GET", "/services", `return Config.listservices()`)
+	if r := call(t, s, "GET", "/apps/demo/services", 10*time.Second); r.Status != 200 || !strings.Contains(string(r.Body), `"service":"demoexternalservice"`) {
+		t.Fatalf("Config.listservices: %d %s", r.Status, r.Body)
+	}
+
+	// The dispatcher refuses wrong tokens and solutions that did not add the caller.
+	tok := func(v string) map[string]string { return map[string]string{"Authorization": v} }
+	for _, tc := range []struct {
+		name, path string
+		header     map[string]string
+		status     int
+	}{
+		{"no token", "/api/v1/call/demo/keystore/get", nil, 401},
+		{"wrong token", "/api/v1/call/demo/keystore/get", tok("demoexternalservice nope"), 401},
+		{"other solution", "/api/v1/call/other/keystore/get", tok("demoexternalservice " + s.Hub.ServiceToken("demoexternalservice")), 403},
+	} {
+		req, _ := http.NewRequest("POST", s.URL+tc.path, strings.NewReader(`{"key":"my-key"}`))
+		for k, v := range tc.header {
+			req.Header.Set(k, v)
+		}
+		if r := s.Send(t, req); r.Status != tc.status {
+			t.Errorf("%s: %d %s, want %d", tc.name, r.Status, r.Body, tc.status)
+		}
+	}
+}
