@@ -1,0 +1,262 @@
+package events
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/switchboardhq/switchboard/internal/bus"
+	"github.com/switchboardhq/switchboard/internal/metrics"
+	"github.com/switchboardhq/switchboard/internal/script"
+	"github.com/switchboardhq/switchboard/internal/solution"
+	"github.com/switchboardhq/switchboard/internal/webapp"
+)
+
+// ErrNoHandler is an event no handler of its solution is subscribed to (or whose solution
+// does not exist).
+var ErrNoHandler = errors.New("no handler")
+
+// MaxIDBytes bounds an event id, which becomes a NATS header value.
+const MaxIDBytes = 128
+
+// Event is something that happened in a service, for a solution's handlers.
+type Event struct {
+	ID       string `json:"id"`
+	Solution string `json:"solution"`
+	Topic    string `json:"topic"`
+	// Service and Type default to the topic's first segment and the rest of it.
+	Service       string    `json:"service"`
+	Type          string    `json:"type"`
+	Data          any       `json:"data"`
+	Time          time.Time `json:"time"`
+	CorrelationID string    `json:"correlation_id,omitempty"`
+}
+
+// Runner runs a compiled script; *script.Engine is one.
+type Runner interface {
+	Run(ctx context.Context, p *script.Program, r script.Run) (script.Result, error)
+}
+
+// HandlerError is a handler whose run failed (or whose script does not compile).
+type HandlerError struct {
+	Handler string
+	Err     error
+}
+
+func (e *HandlerError) Error() string { return "handler " + e.Handler + ": " + e.Err.Error() }
+
+func (e *HandlerError) Unwrap() error { return e.Err }
+
+// Kind names the failure as metrics do: the limit hit, "runtime", "canceled", "internal", or
+// "compile" for a script that does not compile.
+func (e *HandlerError) Kind() string {
+	var ce *script.CompileError
+	if errors.As(e.Err, &ce) {
+		return "compile"
+	}
+	return webapp.ErrorKind(e.Err)
+}
+
+// DispatcherOptions configure a Dispatcher.
+type DispatcherOptions struct {
+	Store    *Store
+	Runner   Runner
+	Services func(solution string) script.Services // may be nil: runs see no services
+	// Limits returns a solution's run limits, and false when the solution does not exist.
+	Limits  func(solution string) (script.Limits, bool)
+	Bus     *bus.Bus // needed by Enqueue and Start only
+	Logger  *slog.Logger
+	Metrics *metrics.Metrics // may be nil
+	// MaxDeliver is how many times a durable event's handler runs before it is parked in the
+	// dead-letter stream; default 5.
+	MaxDeliver int
+	// Backoff is the wait before each retry of a durable handler run; the last value repeats.
+	// Default 1s, 5s, 30s, 2m.
+	Backoff []time.Duration
+}
+
+// Defaults of DispatcherOptions.
+var (
+	DefaultMaxDeliver = 5
+	DefaultBackoff    = []time.Duration{time.Second, 5 * time.Second, 30 * time.Second, 2 * time.Minute}
+)
+
+// Dispatcher runs the handlers of events.
+type Dispatcher struct {
+	o   DispatcherOptions
+	log *slog.Logger
+
+	setupMu sync.Mutex
+	ready   bool // the streams exist
+
+	mu      sync.Mutex
+	cc      jetstream.ConsumeContext
+	stopped bool
+	stopCtx context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// NewDispatcher returns a dispatcher; Start begins durable processing.
+func NewDispatcher(o DispatcherOptions) *Dispatcher {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.MaxDeliver <= 0 {
+		o.MaxDeliver = DefaultMaxDeliver
+	}
+	if len(o.Backoff) == 0 {
+		o.Backoff = DefaultBackoff
+	}
+	return &Dispatcher{o: o, log: o.Logger}
+}
+
+// Dispatch runs every handler of e.Solution subscribed to e.Topic now, concurrently, and
+// returns the one handler's return value, or map[handler name]return value when several ran.
+// No handler is ErrNoHandler (wrapped); a failed handler is a *HandlerError (the first by
+// name when several failed), after every handler has finished.
+func (d *Dispatcher) Dispatch(ctx context.Context, e Event) (any, error) {
+	e, err := prepare(e)
+	if err != nil {
+		return nil, err
+	}
+	lim, ok := d.o.Limits(e.Solution)
+	if !ok {
+		return nil, fmt.Errorf("solution %s does not exist: %w", e.Solution, ErrNoHandler)
+	}
+	bs := d.o.Store.subscribed(e.Solution, e.Topic)
+	switch len(bs) {
+	case 0:
+		return nil, fmt.Errorf("topic %s of solution %s: %w", e.Topic, e.Solution, ErrNoHandler)
+	case 1:
+		return d.run(ctx, e, bs[0], lim)
+	}
+	results := make([]any, len(bs))
+	errs := make([]error, len(bs))
+	var wg sync.WaitGroup
+	for i, b := range bs {
+		wg.Go(func() { results[i], errs[i] = d.run(ctx, e, b, lim) })
+	}
+	wg.Wait()
+	out := make(map[string]any, len(bs))
+	for i, b := range bs {
+		if errs[i] != nil {
+			return nil, errs[i]
+		}
+		out[b.h.Name] = results[i]
+	}
+	return out, nil
+}
+
+// run runs one handler for e; a failure is a *HandlerError.
+func (d *Dispatcher) run(ctx context.Context, e Event, b binding, lim script.Limits) (any, error) {
+	p, err := b.prog.program()
+	if err != nil {
+		// Stored handlers were compiled when written; this is a record written by something else.
+		d.observe(e.Solution, 0, err)
+		return nil, &HandlerError{Handler: b.h.Name, Err: err}
+	}
+	var services script.Services
+	if d.o.Services != nil {
+		services = d.o.Services(e.Solution)
+	}
+	start := time.Now()
+	res, err := d.o.Runner.Run(ctx, p, script.Run{
+		Solution: e.Solution,
+		Limits:   lim,
+		Services: services,
+		// Made only if the script reads it: the data can be large and many scripts ignore it.
+		Vars: map[string]any{"event": script.Lazy(func() any { return eventVar(e) })},
+	})
+	d.observe(e.Solution, time.Since(start), err)
+	if err != nil {
+		return nil, &HandlerError{Handler: b.h.Name, Err: err}
+	}
+	return res.Return, nil
+}
+
+func (d *Dispatcher) observe(sol string, took time.Duration, err error) {
+	m := d.o.Metrics
+	if m == nil {
+		return
+	}
+	outcome := "ok"
+	if err != nil {
+		outcome = "error"
+		m.ScriptErrors.WithLabelValues(sol, (&HandlerError{Err: err}).Kind()).Inc()
+	}
+	m.ScriptRuns.WithLabelValues(sol, outcome).Inc()
+	m.ScriptLatency.WithLabelValues(sol).Observe(took.Seconds())
+}
+
+// eventVar is the script's `event`.
+func eventVar(e Event) map[string]any {
+	v := map[string]any{
+		"id":       e.ID,
+		"solution": e.Solution,
+		"topic":    e.Topic,
+		"service":  e.Service,
+		"type":     e.Type,
+		"data":     e.Data,
+		// Seconds since the epoch, as request.timestamp is.
+		"time": float64(e.Time.UnixMilli()) / 1000,
+	}
+	if e.CorrelationID != "" {
+		v["correlation_id"] = e.CorrelationID
+	}
+	return v
+}
+
+// prepare checks an event and fills its defaults: id, time, service and type. Invalid input is
+// a *solution.FieldError.
+func prepare(e Event) (Event, error) {
+	if err := solution.ValidateID(e.Solution); err != nil {
+		return Event{}, renamed(err, "solution")
+	}
+	if err := ValidateTopic(e.Topic); err != nil {
+		return Event{}, &solution.FieldError{Field: "topic", Reason: err.Error()}
+	}
+	if e.ID == "" {
+		e.ID = newID()
+	} else if err := validateID(e.ID); err != nil {
+		return Event{}, err
+	}
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	e.Time = e.Time.UTC()
+	svc, typ, _ := strings.Cut(e.Topic, ".")
+	if e.Service == "" {
+		e.Service = svc
+	}
+	if e.Type == "" {
+		e.Type = typ
+	}
+	return e, nil
+}
+
+// validateID keeps ids usable as a Nats-Msg-Id header and in log lines.
+func validateID(id string) error {
+	if len(id) > MaxIDBytes {
+		return &solution.FieldError{Field: "id", Reason: fmt.Sprintf("longer than %d characters", MaxIDBytes)}
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] < 0x21 || id[i] > 0x7e {
+			return &solution.FieldError{Field: "id", Reason: "must be printable ASCII without spaces"}
+		}
+	}
+	return nil
+}
+
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:]) //nolint:errcheck // never fails
+	return hex.EncodeToString(b[:])
+}

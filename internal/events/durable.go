@@ -1,0 +1,332 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Streams and the consumer of durable events.
+const (
+	// EventsStream records every enqueued event on sb.events.<solution>.<topic>; its
+	// Nats-Msg-Id is the event id, so an event sent again within DedupWindow is stored once.
+	EventsStream = "SB_EVENTS"
+	// WorkStream holds one work item per (event, handler) on sb.work.<solution>.<handler>,
+	// removed once acknowledged. One item per handler is what lets a retry run only the
+	// handler that failed.
+	WorkStream = "SB_WORK"
+	// DLQStream holds the work items that failed MaxDeliver times, on
+	// sb.dlq.<solution>.<handler>, as DeadLetter records.
+	DLQStream = "SB_DLQ"
+	// ConsumerName is the durable pull consumer of WorkStream every instance shares.
+	ConsumerName = "sb-events"
+
+	// DedupWindow is how long an event id is remembered.
+	DedupWindow = 2 * time.Minute
+	// eventsMaxAge and dlqMaxAge bound how long events and dead letters are kept.
+	eventsMaxAge = 24 * time.Hour
+	dlqMaxAge    = 30 * 24 * time.Hour
+
+	// ackWait is how long a delivery may go without word before it is sent again; a run
+	// in progress reports every ackWait/3, so only a vanished instance lets it expire.
+	ackWait = 30 * time.Second
+	// workers bounds the handler runs one instance does at once.
+	workers = 16
+)
+
+// workItem is the body of a WorkStream message: the handler to run and the event, whole, so
+// the item needs nothing else to run.
+type workItem struct {
+	Handler string          `json:"handler"`
+	Event   json.RawMessage `json:"event"`
+}
+
+// DeadLetter is the body of a DLQStream message.
+type DeadLetter struct {
+	Handler  string          `json:"handler"`
+	Event    json.RawMessage `json:"event"`
+	Error    string          `json:"error"`
+	Kind     string          `json:"kind,omitempty"` // as HandlerError.Kind
+	Attempts uint64          `json:"attempts"`
+	FailedAt time.Time       `json:"failed_at"`
+}
+
+// Enqueue stores e durably, with one work item per handler subscribed to its topic now, and
+// returns once they are stored; the handlers run later, on whichever instance has started.
+// No handler is ErrNoHandler (wrapped), and nothing is stored. Sending the same event id
+// again within DedupWindow stores nothing new, but completes an earlier call that failed
+// half-way.
+func (d *Dispatcher) Enqueue(ctx context.Context, e Event) error {
+	e, err := prepare(e)
+	if err != nil {
+		return err
+	}
+	if _, ok := d.o.Limits(e.Solution); !ok {
+		return fmt.Errorf("solution %s does not exist: %w", e.Solution, ErrNoHandler)
+	}
+	bs := d.o.Store.subscribed(e.Solution, e.Topic)
+	if len(bs) == 0 {
+		return fmt.Errorf("topic %s of solution %s: %w", e.Topic, e.Solution, ErrNoHandler)
+	}
+	data, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("event %s: data is not JSON: %w", e.ID, err)
+	}
+	if err := d.setup(ctx); err != nil {
+		return err
+	}
+	js := d.o.Bus.JetStream()
+	if _, err := js.Publish(ctx, "sb.events."+e.Solution+"."+e.Topic, data, jetstream.WithMsgID(e.ID)); err != nil {
+		return fmt.Errorf("store event %s: %w", e.ID, err)
+	}
+	for _, b := range bs {
+		item, _ := json.Marshal(workItem{Handler: b.h.Name, Event: data})
+		if _, err := js.Publish(ctx, workSubject(e.Solution, b.h.Name), item, jetstream.WithMsgID(e.ID+"/"+b.h.Name)); err != nil {
+			return fmt.Errorf("store event %s for handler %s: %w", e.ID, b.h.Name, err)
+		}
+	}
+	return nil
+}
+
+func workSubject(sol, handler string) string { return "sb.work." + sol + "." + handler }
+
+// setup creates the streams when missing.
+func (d *Dispatcher) setup(ctx context.Context) error {
+	d.setupMu.Lock()
+	defer d.setupMu.Unlock()
+	if d.ready {
+		return nil
+	}
+	if d.o.Bus == nil {
+		return errors.New("events: durable events need a bus")
+	}
+	r := d.o.Bus.Replicas()
+	for _, cfg := range []jetstream.StreamConfig{
+		{Name: EventsStream, Description: "Switchboard events", Subjects: []string{"sb.events.>"},
+			Storage: jetstream.FileStorage, Replicas: r, Duplicates: DedupWindow, MaxAge: eventsMaxAge},
+		{Name: WorkStream, Description: "Switchboard event handler runs to do", Subjects: []string{"sb.work.>"},
+			Storage: jetstream.FileStorage, Replicas: r, Duplicates: DedupWindow, Retention: jetstream.WorkQueuePolicy},
+		{Name: DLQStream, Description: "Switchboard event handler runs that kept failing", Subjects: []string{"sb.dlq.>"},
+			Storage: jetstream.FileStorage, Replicas: r, Duplicates: DedupWindow, MaxAge: dlqMaxAge},
+	} {
+		if err := ensureStream(ctx, d.o.Bus.JetStream(), cfg); err != nil {
+			return err
+		}
+	}
+	d.ready = true
+	return nil
+}
+
+// ensureStream creates a stream unless it exists; an existing one is left as it is, so
+// instances of different versions do not fight over its settings.
+func ensureStream(ctx context.Context, js jetstream.JetStream, cfg jetstream.StreamConfig) error {
+	_, err := js.Stream(ctx, cfg.Name)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, jetstream.ErrStreamNotFound) {
+		return fmt.Errorf("open stream %s: %w", cfg.Name, err)
+	}
+	_, err = js.CreateStream(ctx, cfg)
+	if err != nil && !errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+		return fmt.Errorf("create stream %s: %w", cfg.Name, err)
+	}
+	return nil
+}
+
+// Start begins running durable events' handlers, sharing the work with every other started
+// instance, and returns. It stops when ctx ends or at Close.
+func (d *Dispatcher) Start(ctx context.Context) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.cc != nil || d.stopped {
+		return errors.New("events: dispatcher already started or closed")
+	}
+	if err := d.setup(ctx); err != nil {
+		return err
+	}
+	cons, err := d.o.Bus.JetStream().CreateOrUpdateConsumer(ctx, WorkStream, jetstream.ConsumerConfig{
+		Durable:       ConsumerName,
+		Description:   "Switchboard event handler runs",
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       ackWait,
+		FilterSubject: "sb.work.>",
+		// Retries are counted here (MaxDeliver) rather than by the server, so an item is
+		// always either done or parked, never left behind in the stream.
+		MaxDeliver: -1,
+	})
+	if err != nil {
+		return fmt.Errorf("consumer %s: %w", ConsumerName, err)
+	}
+	runCtx := context.WithoutCancel(ctx) // runs in flight finish; their limits bound them
+	sem := make(chan struct{}, workers)
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		sem <- struct{}{}
+		d.mu.Lock()
+		if d.stopped {
+			d.mu.Unlock()
+			<-sem
+			m.Nak() //nolint:errcheck // redelivered after ackWait anyway
+			return
+		}
+		d.wg.Add(1)
+		d.mu.Unlock()
+		go func() {
+			defer d.wg.Done()
+			defer func() { <-sem }()
+			d.handle(runCtx, m)
+		}()
+	},
+		jetstream.PullMaxMessages(workers),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			d.log.Warn("event consumer", "err", err)
+		}),
+	)
+	if err != nil {
+		return fmt.Errorf("consume %s: %w", ConsumerName, err)
+	}
+	d.cc = cc
+	sctx, cancel := context.WithCancel(ctx)
+	d.stopCtx = cancel
+	go func() {
+		<-sctx.Done()
+		d.stop()
+	}()
+	return nil
+}
+
+// stop ends fetching work; it does not wait for runs in flight.
+func (d *Dispatcher) stop() {
+	d.mu.Lock()
+	d.stopped = true
+	cc := d.cc
+	d.mu.Unlock()
+	if cc != nil {
+		cc.Stop()
+	}
+}
+
+// Close stops durable processing and waits for the runs in flight.
+func (d *Dispatcher) Close() {
+	d.stop()
+	d.mu.Lock()
+	cc, cancel := d.cc, d.stopCtx
+	d.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	if cc != nil {
+		<-cc.Closed()
+	}
+	d.wg.Wait()
+}
+
+// handle runs one work item: ack on success, a delayed redelivery on failure, and after
+// MaxDeliver failures a dead letter.
+func (d *Dispatcher) handle(ctx context.Context, m jetstream.Msg) {
+	md, err := m.Metadata()
+	if err != nil {
+		d.log.Error("event work item without metadata", "subject", m.Subject(), "err", err)
+		m.Term() //nolint:errcheck // cannot be handled at all
+		return
+	}
+	attempt := md.NumDelivered
+	var w workItem
+	var e Event
+	if err := json.Unmarshal(m.Data(), &w); err != nil {
+		d.park(ctx, m, w, "", fmt.Errorf("unreadable work item: %w", err), attempt)
+		return
+	}
+	if err := json.Unmarshal(w.Event, &e); err != nil {
+		d.park(ctx, m, w, "", fmt.Errorf("unreadable event: %w", err), attempt)
+		return
+	}
+	log := d.log.With("solution", e.Solution, "event", e.ID, "topic", e.Topic, "handler", w.Handler)
+	lim, ok := d.o.Limits(e.Solution)
+	b, found := d.o.Store.handler(e.Solution, w.Handler)
+	if !ok || !found || !b.h.subscribes(e.Topic) {
+		// The solution or handler went away, or stopped listening, since the event came.
+		log.Info("event dropped: its handler is gone")
+		d.ack(ctx, m, log)
+		return
+	}
+	if attempt > uint64(d.o.MaxDeliver) {
+		// Delivered again after its last attempt without an outcome: the instance running it
+		// stopped, perhaps because of this very item.
+		d.park(ctx, m, w, e.ID, fmt.Errorf("no outcome after %d deliveries", attempt-1), attempt)
+		return
+	}
+	done := make(chan struct{})
+	go func() { // keeps a long run from being redelivered to another instance meanwhile
+		t := time.NewTicker(ackWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				m.InProgress() //nolint:errcheck // at worst the item runs again
+			}
+		}
+	}()
+	_, err = d.run(ctx, e, b, lim)
+	close(done)
+	switch {
+	case err == nil:
+		d.ack(ctx, m, log)
+	case attempt >= uint64(d.o.MaxDeliver):
+		log.Warn("event handler failed for the last time", "attempt", attempt, "err", err)
+		d.park(ctx, m, w, e.ID, err, attempt)
+	default:
+		delay := d.o.Backoff[min(int(attempt)-1, len(d.o.Backoff)-1)]
+		log.Info("event handler failed; will retry", "attempt", attempt, "retry_in", delay, "err", err)
+		if err := m.NakWithDelay(delay); err != nil {
+			log.Warn("event retry not scheduled; redelivered after the ack wait", "err", err)
+		}
+	}
+}
+
+func (d *Dispatcher) ack(ctx context.Context, m jetstream.Msg, log interface{ Warn(string, ...any) }) {
+	// A double ack waits for the server, so a lost ack does not run the handler again silently.
+	if err := m.DoubleAck(ctx); err != nil {
+		log.Warn("event work item not acknowledged; it may run again", "err", err)
+	}
+}
+
+// park moves a work item to the dead-letter stream with its error. The dead letter's id
+// makes a second park of the same item (after a lost ack) a no-op.
+func (d *Dispatcher) park(ctx context.Context, m jetstream.Msg, w workItem, eventID string, cause error, attempts uint64) {
+	dl := DeadLetter{Handler: w.Handler, Event: w.Event, Error: cause.Error(), Attempts: attempts, FailedAt: time.Now().UTC()}
+	var he *HandlerError
+	if errors.As(cause, &he) {
+		dl.Kind = he.Kind()
+	}
+	if len(dl.Event) == 0 || !json.Valid(dl.Event) {
+		dl.Event = nil
+	}
+	data, _ := json.Marshal(dl)
+	subject := "sb.dlq." + dlqSuffix(m.Subject())
+	var opts []jetstream.PublishOpt
+	if eventID != "" {
+		opts = append(opts, jetstream.WithMsgID(eventID+"/"+w.Handler))
+	}
+	if _, err := d.o.Bus.JetStream().Publish(ctx, subject, data, opts...); err != nil {
+		d.log.Error("event work item not parked; retrying later", "subject", m.Subject(), "err", err)
+		m.NakWithDelay(d.o.Backoff[len(d.o.Backoff)-1]) //nolint:errcheck // redelivered after ackWait anyway
+		return
+	}
+	d.ack(ctx, m, d.log)
+}
+
+// dlqSuffix is <solution>.<handler> of a work subject.
+func dlqSuffix(workSubj string) string {
+	const p = "sb.work."
+	if len(workSubj) > len(p) && workSubj[:len(p)] == p {
+		return workSubj[len(p):]
+	}
+	return "unknown"
+}

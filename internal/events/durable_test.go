@@ -1,0 +1,172 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/switchboardhq/switchboard/internal/bus"
+)
+
+// drained reports whether every work item was acknowledged (and so removed).
+func drained(t *testing.T, b *bus.Bus) bool {
+	t.Helper()
+	st, err := b.JetStream().Stream(context.Background(), WorkStream)
+	if err != nil {
+		t.Fatalf("work stream: %v", err)
+	}
+	info, err := st.Info(context.Background())
+	if err != nil {
+		t.Fatalf("work stream info: %v", err)
+	}
+	return info.State.Msgs == 0
+}
+
+func streamMsgs(t *testing.T, b *bus.Bus, name string) uint64 {
+	t.Helper()
+	st, err := b.JetStream().Stream(context.Background(), name)
+	if err != nil {
+		t.Fatalf("stream %s: %v", name, err)
+	}
+	info, err := st.Info(context.Background())
+	if err != nil {
+		t.Fatalf("stream %s info: %v", name, err)
+	}
+	return info.State.Msgs
+}
+
+func TestEnqueueRunsOnce(t *testing.T) {
+	ctx := context.Background()
+	b := openBus(t, t.TempDir())
+	defer b.Close()
+	s := openStore(t, b)
+	rec := newRecorder()
+	d := newDispatcher(t, b, s, rec, nil)
+	mustPut(t, s, Handler{Solution: "demo", Name: "svc_event", Script: "Recorder['hit_' .. event.id]() return true"})
+
+	if err := d.Enqueue(ctx, Event{Solution: "demo", Topic: "svc.nobody"}); !errors.Is(err, ErrNoHandler) {
+		t.Fatalf("enqueue without handler: %v, want ErrNoHandler", err)
+	}
+	if err := d.Enqueue(ctx, Event{Solution: "ghost", Topic: "svc.event"}); !errors.Is(err, ErrNoHandler) {
+		t.Fatalf("enqueue for a missing solution: %v, want ErrNoHandler", err)
+	}
+	// Stored before any instance started: the event waits.
+	if err := d.Enqueue(ctx, Event{ID: "e1", Solution: "demo", Topic: "svc.event", Data: map[string]any{"n": 1}}); err != nil {
+		t.Fatalf("enqueue: %v", err)
+	}
+	if err := d.Start(ctx); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	if err := d.Start(ctx); err == nil {
+		t.Fatal("second Start succeeded")
+	}
+	eventually(t, "the handler to run", func() bool { return rec.count("hit_e1") == 1 && drained(t, b) })
+
+	// The same id again is stored once and not run again.
+	if err := d.Enqueue(ctx, Event{ID: "e1", Solution: "demo", Topic: "svc.event"}); err != nil {
+		t.Fatalf("enqueue again: %v", err)
+	}
+	if n := streamMsgs(t, b, EventsStream); n != 1 {
+		t.Fatalf("%s holds %d events, want 1", EventsStream, n)
+	}
+	if n := streamMsgs(t, b, WorkStream); n != 0 {
+		t.Fatalf("%s holds %d items after a duplicate, want 0", WorkStream, n)
+	}
+	// A later event runs; by then the duplicate, had it been stored, would have run too.
+	if err := d.Enqueue(ctx, Event{ID: "e2", Solution: "demo", Topic: "svc.event"}); err != nil {
+		t.Fatalf("enqueue e2: %v", err)
+	}
+	eventually(t, "the second event to run", func() bool { return rec.count("hit_e2") == 1 && drained(t, b) })
+	if c := rec.count("hit_e1"); c != 1 {
+		t.Fatalf("e1 ran %d times, want 1", c)
+	}
+}
+
+func TestRetryThenDeadLetter(t *testing.T) {
+	ctx := context.Background()
+	b := openBus(t, t.TempDir())
+	defer b.Close()
+	s := openStore(t, b)
+	rec := newRecorder()
+	d := newDispatcher(t, b, s, rec, func(o *DispatcherOptions) {
+		o.MaxDeliver = 3
+		o.Backoff = []time.Duration{5 * time.Millisecond, 10 * time.Millisecond}
+	})
+	mustPut(t, s, Handler{Solution: "demo", Name: "good", Topics: []string{"svc.event"}, Script: "Recorder.good() return 1"})
+	mustPut(t, s, Handler{Solution: "demo", Name: "bad", Topics: []string{"svc.event"}, Script: "Recorder.bad() error('boom')"})
+	if err := d.Start(ctx); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	if err := d.Enqueue(ctx, Event{ID: "e1", Solution: "demo", Topic: "svc.event", Data: "payload"}); err != nil {
+		t.Fatalf("enqueue: %v", err)
+	}
+
+	var dl DeadLetter
+	eventually(t, "the failing handler to be parked", func() bool {
+		st, err := b.JetStream().Stream(ctx, DLQStream)
+		if err != nil {
+			return false
+		}
+		m, err := st.GetLastMsgForSubject(ctx, "sb.dlq.demo.bad")
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return false
+		}
+		if err != nil {
+			t.Fatalf("read dead letter: %v", err)
+		}
+		if err := json.Unmarshal(m.Data, &dl); err != nil {
+			t.Fatalf("decode dead letter: %v", err)
+		}
+		return true
+	})
+	eventually(t, "every work item to be done", func() bool { return drained(t, b) })
+	if dl.Handler != "bad" || dl.Attempts != 3 || dl.Kind != "runtime" || !strings.Contains(dl.Error, "boom") || dl.FailedAt.IsZero() {
+		t.Fatalf("dead letter %+v", dl)
+	}
+	var e Event
+	if err := json.Unmarshal(dl.Event, &e); err != nil || e.ID != "e1" || e.Data != "payload" {
+		t.Fatalf("dead letter's event %+v, %v", e, err)
+	}
+	if g, bd := rec.count("good"), rec.count("bad"); g != 1 || bd != 3 {
+		t.Fatalf("good ran %d times (want 1), bad %d (want 3)", g, bd)
+	}
+	if n := streamMsgs(t, b, DLQStream); n != 1 {
+		t.Fatalf("%s holds %d, want 1", DLQStream, n)
+	}
+}
+
+func TestInstancesShareWork(t *testing.T) {
+	ctx := context.Background()
+	b := openBus(t, t.TempDir())
+	defer b.Close()
+	s := openStore(t, b)
+	rec := newRecorder()
+	d1 := newDispatcher(t, b, s, rec, nil)
+	d2 := newDispatcher(t, b, s, rec, nil)
+	mustPut(t, s, Handler{Solution: "demo", Name: "svc_event", Script: "Recorder['hit_' .. event.id]()"})
+	for _, d := range []*Dispatcher{d1, d2} {
+		if err := d.Start(ctx); err != nil {
+			t.Fatalf("start: %v", err)
+		}
+	}
+	const n = 40
+	for i := range n {
+		if err := d1.Enqueue(ctx, Event{ID: fmt.Sprint("e", i), Solution: "demo", Topic: "svc.event"}); err != nil {
+			t.Fatalf("enqueue: %v", err)
+		}
+	}
+	eventually(t, "every event to run", func() bool { return drained(t, b) })
+	d1.Close()
+	d2.Close()
+	for i := range n {
+		if c := rec.count(fmt.Sprint("hit_e", i)); c != 1 {
+			t.Errorf("event e%d ran %d times, want 1", i, c)
+		}
+	}
+}

@@ -1,0 +1,147 @@
+// Package events runs solutions' event handlers: scripts subscribed to topics such as
+// "demoexternalservice.event". Handlers are kept in JetStream KV (Store); a Dispatcher runs the
+// handlers of an event either at once (Dispatch) or durably, with retries and a dead-letter
+// stream, from a JetStream work queue shared by every instance (Enqueue and Start).
+package events
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/switchboardhq/switchboard/internal/script"
+	"github.com/switchboardhq/switchboard/internal/solution"
+)
+
+// Patterns and bounds of handler fields.
+var (
+	// NamePattern is what a handler name must match.
+	NamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+	// TopicPattern is what a topic must match: dot-separated segments, as NATS subject tokens
+	// that hold no wildcard, so a topic can be part of a subject as it is.
+	TopicPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)*$`)
+)
+
+const (
+	// MaxTopics bounds the topics of one handler.
+	MaxTopics = 16
+	// MaxTopicBytes bounds one topic; it becomes part of NATS subjects.
+	MaxTopicBytes = 255
+)
+
+// Handler is a named script of a solution run for every event on one of its topics.
+type Handler struct {
+	Solution  string    `json:"-"`
+	Name      string    `json:"name"`
+	Topics    []string  `json:"topics"`
+	Script    string    `json:"script"`
+	Version   uint64    `json:"version"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// NormalizeHandler fills Topics from a Murano-style name (<service>_<event> subscribes to
+// <service>.<event>) when none are given, drops repeated topics and checks every field,
+// compiling the script. Invalid input is a *solution.FieldError naming the field ("name",
+// "topics", "topics[1]", "script"); a script that does not compile is a *script.CompileError.
+func NormalizeHandler(h Handler) (Handler, error) {
+	h, _, err := normalize(h)
+	return h, err
+}
+
+// normalize is NormalizeHandler that also returns the compiled program, so a store write
+// does not compile the script twice.
+func normalize(h Handler) (Handler, *script.Program, error) {
+	if !NamePattern.MatchString(h.Name) {
+		return Handler{}, nil, &solution.FieldError{Field: "name", Reason: "must match " + NamePattern.String() + " (lower-case letters, digits, '_' and '-', 1 to 63 characters)"}
+	}
+	if len(h.Topics) == 0 {
+		t, ok := MuranoTopic(h.Name)
+		if !ok {
+			return Handler{}, nil, &solution.FieldError{Field: "topics", Reason: "required: give at least one topic, or name the handler <service>_<event>"}
+		}
+		h.Topics = []string{t}
+	}
+	if len(h.Topics) > MaxTopics {
+		return Handler{}, nil, &solution.FieldError{Field: "topics", Reason: fmt.Sprintf("at most %d topics", MaxTopics)}
+	}
+	seen := make(map[string]bool, len(h.Topics))
+	topics := make([]string, 0, len(h.Topics))
+	for i, t := range h.Topics {
+		if err := ValidateTopic(t); err != nil {
+			return Handler{}, nil, &solution.FieldError{Field: fmt.Sprintf("topics[%d]", i), Reason: err.Error()}
+		}
+		if !seen[t] {
+			seen[t] = true
+			topics = append(topics, t)
+		}
+	}
+	h.Topics = topics
+	if strings.TrimSpace(h.Script) == "" {
+		// A handler that does nothing is almost surely a mistake (an empty upload); deleting
+		// the handler is how to stop handling a topic.
+		return Handler{}, nil, &solution.FieldError{Field: "script", Reason: "required"}
+	}
+	if len(h.Script) > solution.MaxScriptBytes {
+		return Handler{}, nil, &solution.FieldError{Field: "script", Reason: fmt.Sprintf("longer than %d bytes", solution.MaxScriptBytes)}
+	}
+	p, err := script.Compile(programName(h.Solution, h.Name), h.Script)
+	if err != nil {
+		return Handler{}, nil, err
+	}
+	return h, p, nil
+}
+
+// ValidateTopic checks one topic. The error says why, without naming the field.
+func ValidateTopic(t string) error {
+	switch {
+	case t == "":
+		return fmt.Errorf("required")
+	case len(t) > MaxTopicBytes:
+		return fmt.Errorf("longer than %d characters", MaxTopicBytes)
+	case !TopicPattern.MatchString(t):
+		return fmt.Errorf("%q must match %s (dot-separated lower-case words of letters, digits, '_' and '-')", t, TopicPattern.String())
+	}
+	return nil
+}
+
+// MuranoTopic is the topic a handler named <service>_<event> subscribes to: <service>.<event>.
+// The service is the part before the first '_', as service aliases hold none while event
+// names may (websocket_websocket_info is event websocket_info of service websocket).
+func MuranoTopic(name string) (string, bool) {
+	svc, event, ok := strings.Cut(name, "_")
+	if !ok || svc == "" || event == "" {
+		return "", false
+	}
+	t := svc + "." + event
+	if ValidateTopic(t) != nil {
+		return "", false
+	}
+	return t, true
+}
+
+// programName is the chunk name of a handler's script, which its errors carry.
+func programName(sol, name string) string {
+	return sol + " handler " + name
+}
+
+// subscribes reports whether h has topic among its topics.
+func (h Handler) subscribes(topic string) bool {
+	for _, t := range h.Topics {
+		if t == topic {
+			return true
+		}
+	}
+	return false
+}
+
+// renamed is a solution.FieldError about another field of the same value (a solution id
+// checked as "id" that callers know as "solution").
+func renamed(err error, field string) error {
+	var fe *solution.FieldError
+	if errors.As(err, &fe) {
+		return &solution.FieldError{Field: field, Reason: fe.Reason}
+	}
+	return err
+}
