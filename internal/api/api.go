@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/switchboardhq/switchboard/internal/catalog"
+	"github.com/switchboardhq/switchboard/internal/events"
 	"github.com/switchboardhq/switchboard/internal/metrics"
 	"github.com/switchboardhq/switchboard/internal/script"
 	"github.com/switchboardhq/switchboard/internal/service"
@@ -48,6 +49,9 @@ type Options struct {
 	Services Services
 	// RegistrationToken lets dynamic services register.
 	RegistrationToken string
+	// Handlers and Events serve handlers and triggered events.
+	Handlers *events.Store
+	Events   Events
 }
 
 // Server is the management API.
@@ -84,6 +88,13 @@ func New(o Options) *Server {
 		s.mux.HandleFunc("PUT /api/v1/solutions/{solution}/services/{service}", s.owner(s.updateService))
 		s.mux.HandleFunc("DELETE /api/v1/solutions/{solution}/services/{service}", s.owner(s.removeService))
 		s.mux.HandleFunc("POST /api/v1/call/{solution}/{service}/{operation}", s.callFor)
+	}
+	if o.Handlers != nil {
+		s.mux.HandleFunc("POST /api/v1/solutions/{solution}/handlers", s.owner(s.deployHandler))
+		s.mux.HandleFunc("GET /api/v1/solutions/{solution}/handlers", s.owner(s.listHandlers))
+		s.mux.HandleFunc("GET /api/v1/solutions/{solution}/handlers/{name}", s.owner(s.getHandler))
+		s.mux.HandleFunc("DELETE /api/v1/solutions/{solution}/handlers/{name}", s.owner(s.deleteHandler))
+		s.mux.HandleFunc("POST /api/v1/trigger/{solution}/{service}/{event}", s.trigger)
 	}
 	return s
 }

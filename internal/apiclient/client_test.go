@@ -59,6 +59,15 @@ func TestRequestShapes(t *testing.T) {
 	sol := Solution{ID: "demo", CreatedAt: created, Limits: Limits{TimeoutMS: 5000, MemoryBytes: 16 << 20, CallDepth: 200, Steps: 10_000_000}}
 	epJSON := `{"method":"GET","path":"/users/{id}","script":"return 1","version":2,"updated_at":"2026-01-02T03:04:05Z"}`
 	ep := Endpoint{Method: "GET", Path: "/users/{id}", Script: "return 1", Version: 2, UpdatedAt: created}
+	svcJSON := `{"name":"demoexternalservice","kind":"dynamic","description":"Demo","operations":[{"name":"echo","description":"Echo it"}],"events":["event"],"health":{"status":"up","checked_at":"2026-01-02T03:04:05Z"},"version":3,"base_url":"http://demo:8080/api"}`
+	svc := Service{Name: "demoexternalservice", Kind: "dynamic", Description: "Demo", Operations: []Operation{{Name: "echo", Description: "Echo it"}},
+		Events: []string{"event"}, Health: ServiceHealth{Status: "up", CheckedAt: created}, Version: 3, BaseURL: "http://demo:8080/api"}
+	svcDoc := svc
+	svcDoc.Document = json.RawMessage(`{"swagger":"2.0"}`)
+	cfgJSON := `{"service":"demoexternalservice","parameters":{"region":"eu","retries":3},"added_at":"2026-01-02T03:04:05Z","updated_at":"2026-01-02T03:04:05Z"}`
+	cfg := ServiceConfig{Service: "demoexternalservice", Parameters: map[string]any{"region": "eu", "retries": 3.0}, AddedAt: created, UpdatedAt: created}
+	hJSON := `{"name":"demoexternalservice_event","topics":["demoexternalservice.event"],"script":"return 1","version":2,"updated_at":"2026-01-02T03:04:05Z"}`
+	h := Handler{Name: "demoexternalservice_event", Topics: []string{"demoexternalservice.event"}, Script: "return 1", Version: 2, UpdatedAt: created}
 
 	tests := []struct {
 		name   string
@@ -164,6 +173,112 @@ func TestRequestShapes(t *testing.T) {
 			name: "delete endpoint", status: 204,
 			call:   func(c *Client) (any, error) { return nil, c.DeleteEndpoint(ctx, "demo", "DELETE", "/a/{rest...}") },
 			method: "DELETE", path: "/api/v1/solutions/demo/endpoints/DELETE/a/%7Brest...%7D",
+		},
+		{
+			name: "list services", status: 200, answer: `{"items":[` + svcJSON + `]}`,
+			call:   func(c *Client) (any, error) { return c.ListServices(ctx) },
+			method: "GET", path: "/api/v1/services",
+			want: []Service{svc},
+		},
+		{
+			name: "list services empty is not nil", status: 200, answer: `{"items":[]}`,
+			call:   func(c *Client) (any, error) { return c.ListServices(ctx) },
+			method: "GET", path: "/api/v1/services",
+			want: []Service{},
+		},
+		{
+			name: "get service with its document", status: 200, answer: svcJSON[:len(svcJSON)-1] + `,"document":{"swagger":"2.0"}}`,
+			call:   func(c *Client) (any, error) { return c.GetService(ctx, "demoexternalservice") },
+			method: "GET", path: "/api/v1/services/demoexternalservice",
+			want: svcDoc,
+		},
+		{
+			name: "delete service", status: 204,
+			call:   func(c *Client) (any, error) { return nil, c.DeleteService(ctx, "demoexternalservice") },
+			method: "DELETE", path: "/api/v1/services/demoexternalservice",
+		},
+		{
+			name: "add service", status: 201, answer: cfgJSON,
+			call: func(c *Client) (any, error) {
+				got, isNew, err := c.AddService(ctx, "demo", "demoexternalservice", map[string]any{"region": "eu", "retries": 3})
+				return []any{got, isNew}, err
+			},
+			method: "POST", path: "/api/v1/solutions/demo/services",
+			body: map[string]any{"service": "demoexternalservice", "parameters": map[string]any{"region": "eu", "retries": 3.0}},
+			want: []any{cfg, true},
+		},
+		{
+			name: "add service again updates it, nil parameters are an empty object", status: 200, answer: cfgJSON,
+			call: func(c *Client) (any, error) {
+				got, isNew, err := c.AddService(ctx, "demo", "demoexternalservice", nil)
+				return []any{got, isNew}, err
+			},
+			method: "POST", path: "/api/v1/solutions/demo/services",
+			body: map[string]any{"service": "demoexternalservice", "parameters": map[string]any{}},
+			want: []any{cfg, false},
+		},
+		{
+			name: "list solution services", status: 200, answer: `{"items":[` + cfgJSON + `]}`,
+			call:   func(c *Client) (any, error) { return c.ListSolutionServices(ctx, "demo") },
+			method: "GET", path: "/api/v1/solutions/demo/services",
+			want: []ServiceConfig{cfg},
+		},
+		{
+			name: "get solution service", status: 200, answer: cfgJSON,
+			call:   func(c *Client) (any, error) { return c.GetSolutionService(ctx, "demo", "demoexternalservice") },
+			method: "GET", path: "/api/v1/solutions/demo/services/demoexternalservice",
+			want: cfg,
+		},
+		{
+			name: "update solution service", status: 200, answer: cfgJSON,
+			call: func(c *Client) (any, error) {
+				return c.UpdateSolutionService(ctx, "demo", "demoexternalservice", map[string]any{"region": "eu"})
+			},
+			method: "PUT", path: "/api/v1/solutions/demo/services/demoexternalservice",
+			body: map[string]any{"parameters": map[string]any{"region": "eu"}},
+			want: cfg,
+		},
+		{
+			name: "remove service", status: 204,
+			call:   func(c *Client) (any, error) { return nil, c.RemoveService(ctx, "demo", "demoexternalservice") },
+			method: "DELETE", path: "/api/v1/solutions/demo/services/demoexternalservice",
+		},
+		{
+			name: "deploy handler sends name, topics and script only", status: 201, answer: hJSON,
+			call: func(c *Client) (any, error) {
+				got, isNew, err := c.DeployHandler(ctx, "demo", Handler{Name: "demoexternalservice_event", Topics: []string{"demoexternalservice.event"}, Script: "return 1", Version: 7})
+				return []any{got, isNew}, err
+			},
+			method: "POST", path: "/api/v1/solutions/demo/handlers",
+			body: map[string]any{"name": "demoexternalservice_event", "topics": []any{"demoexternalservice.event"}, "script": "return 1"},
+			want: []any{h, true},
+		},
+		{
+			name: "deploy handler without topics leaves them out", status: 200, answer: hJSON,
+			call: func(c *Client) (any, error) {
+				got, isNew, err := c.DeployHandler(ctx, "demo", Handler{Name: "demoexternalservice_event", Script: "return 1"})
+				return []any{got, isNew}, err
+			},
+			method: "POST", path: "/api/v1/solutions/demo/handlers",
+			body: map[string]any{"name": "demoexternalservice_event", "script": "return 1"},
+			want: []any{h, false},
+		},
+		{
+			name: "list handlers", status: 200, answer: `{"items":[` + hJSON + `]}`,
+			call:   func(c *Client) (any, error) { return c.ListHandlers(ctx, "demo") },
+			method: "GET", path: "/api/v1/solutions/demo/handlers",
+			want: []Handler{h},
+		},
+		{
+			name: "get handler escapes the name", status: 200, answer: hJSON,
+			call:   func(c *Client) (any, error) { return c.GetHandler(ctx, "demo", "on/event x") },
+			method: "GET", path: "/api/v1/solutions/demo/handlers/on%2Fevent%20x",
+			want: h,
+		},
+		{
+			name: "delete handler", status: 204,
+			call:   func(c *Client) (any, error) { return nil, c.DeleteHandler(ctx, "demo", "demoexternalservice_event") },
+			method: "DELETE", path: "/api/v1/solutions/demo/handlers/demoexternalservice_event",
 		},
 		{
 			name: "health", status: 200, answer: `{"status":"ok"}`,
@@ -357,6 +472,32 @@ func TestEmptySolutionID(t *testing.T) {
 	}
 	if _, _, err := c.DeployEndpoint(context.Background(), "", Endpoint{}); err == nil {
 		t.Error("DeployEndpoint with no solution succeeded")
+	}
+}
+
+func TestEmptyNames(t *testing.T) {
+	c := New("http://switchboard.test", "", WithHTTPClient(&http.Client{Transport: roundTripper(func(*http.Request) (*http.Response, error) {
+		t.Error("request sent for an empty name")
+		return nil, errors.New("unreachable")
+	})}))
+	ctx := context.Background()
+	calls := map[string]func() error{
+		"GetService":            func() error { _, err := c.GetService(ctx, ""); return err },
+		"DeleteService":         func() error { return c.DeleteService(ctx, "") },
+		"AddService":            func() error { _, _, err := c.AddService(ctx, "demo", "", nil); return err },
+		"AddService solution":   func() error { _, _, err := c.AddService(ctx, "", "svc", nil); return err },
+		"GetSolutionService":    func() error { _, err := c.GetSolutionService(ctx, "demo", ""); return err },
+		"UpdateSolutionService": func() error { _, err := c.UpdateSolutionService(ctx, "", "svc", nil); return err },
+		"RemoveService":         func() error { return c.RemoveService(ctx, "demo", "") },
+		"DeployHandler":         func() error { _, _, err := c.DeployHandler(ctx, "demo", Handler{Script: "x"}); return err },
+		"ListHandlers":          func() error { _, err := c.ListHandlers(ctx, ""); return err },
+		"GetHandler":            func() error { _, err := c.GetHandler(ctx, "demo", ""); return err },
+		"DeleteHandler":         func() error { return c.DeleteHandler(ctx, "", "x") },
+	}
+	for name, call := range calls {
+		if err := call(); err == nil {
+			t.Errorf("%s with an empty name succeeded", name)
+		}
 	}
 }
 

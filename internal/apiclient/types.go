@@ -1,6 +1,9 @@
 package apiclient
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Limits bound what one run of a solution's scripts may use. A zero field means the server's
 // default, both in requests (where it is left out) and in answers.
@@ -66,4 +69,81 @@ type Endpoint struct {
 // Health is the answer of /healthz and /readyz.
 type Health struct {
 	Status string `json:"status"`
+}
+
+// Service kinds.
+const (
+	// ServiceKindCore is a service built into the hub (keystore, config, …).
+	ServiceKindCore = "core"
+	// ServiceKindDynamic is an outside service that registered with the hub.
+	ServiceKindDynamic = "dynamic"
+)
+
+// Service health statuses.
+const (
+	HealthUp      = "up"
+	HealthDown    = "down"
+	HealthUnknown = "unknown"
+)
+
+// Service is a service of the hub's catalog, which solutions may add and call.
+type Service struct {
+	// Name is lowercase letters and digits ("demoexternalservice").
+	Name string `json:"name"`
+	// Kind is ServiceKindCore or ServiceKindDynamic.
+	Kind        string `json:"kind"`
+	Description string `json:"description,omitempty"`
+	// Operations are what scripts may call.
+	Operations []Operation `json:"operations"`
+	// Events are the events the service may trigger; a solution handles them with handlers.
+	Events []string `json:"events"`
+	// Health is the hub's last health check of the service.
+	Health ServiceHealth `json:"health"`
+	// Version counts the service's registrations, from 1.
+	Version int64 `json:"version,omitempty"`
+	// BaseURL is where the hub reaches a dynamic service.
+	BaseURL string `json:"base_url,omitempty"`
+	// Document is the service's OpenAPI document, as JSON. Only GetService returns it.
+	Document json.RawMessage `json:"document,omitempty"`
+}
+
+// Operation is one callable operation of a service.
+type Operation struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+}
+
+// ServiceHealth is the result of the hub's last health check of a service.
+type ServiceHealth struct {
+	// Status is HealthUp, HealthDown or HealthUnknown.
+	Status string `json:"status"`
+	// CheckedAt is when the service was last checked; zero if it never was.
+	CheckedAt time.Time `json:"checked_at,omitzero"`
+	// Error is why the last check failed.
+	Error string `json:"error,omitempty"`
+}
+
+// ServiceConfig is a service as a solution added it: its per-solution parameters. The server
+// never returns secret parameters (those the service marks as passwords).
+type ServiceConfig struct {
+	Service    string         `json:"service"`
+	Parameters map[string]any `json:"parameters"`
+	AddedAt    time.Time      `json:"added_at,omitzero"`
+	UpdatedAt  time.Time      `json:"updated_at,omitzero"`
+}
+
+// Handler is an event handler of a solution: a Lua script run for each event on its topics.
+type Handler struct {
+	// Name identifies the handler in its solution. A name of the form "<service>_<event>"
+	// ("demoexternalservice_event") subscribes to the topic "<service>.<event>" when Topics is
+	// empty.
+	Name string `json:"name"`
+	// Topics are the "<service>.<event>" topics the handler runs for.
+	Topics []string `json:"topics,omitempty"`
+	// Script is the Lua source run for each event.
+	Script string `json:"script"`
+	// Version counts the deployments of this handler, from 1. Set by the server.
+	Version int64 `json:"version,omitempty"`
+	// UpdatedAt is when the script was last deployed. Set by the server.
+	UpdatedAt time.Time `json:"updated_at,omitzero"`
 }

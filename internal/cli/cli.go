@@ -129,8 +129,9 @@ func exitCode(err error) int {
 	return ExitFailure
 }
 
-const rootLong = `Switchboard is a self-hosted hub: solutions (tenants) own HTTP endpoints whose
-Lua scripts run on the server, managed through the API under /api/v1.
+const rootLong = `Switchboard is a self-hosted hub: solutions (tenants) own HTTP endpoints and event
+handlers whose Lua scripts run on the server and call the services of the hub's
+catalog, managed through the API under /api/v1.
 
 "switchboard serve" runs the server. Every other command talks to a running server
 through its management API, at --server (default http://127.0.0.1:8080).
@@ -144,7 +145,7 @@ Environment variables:
   SWITCHBOARD_SERVER    --server
   SWITCHBOARD_TOKEN     --token
   SWITCHBOARD_DATA      --data
-  SWITCHBOARD_SOLUTION  -s/--solution of the endpoint and deploy commands
+  SWITCHBOARD_SOLUTION  -s/--solution of the endpoint, handler and deploy commands
   SWITCHBOARD_<FLAG>    each serve flag, e.g. SWITCHBOARD_SHUTDOWN_TIMEOUT
 A flag given on the command line wins over its variable; empty variables are ignored.
 
@@ -190,6 +191,8 @@ func (a *app) newRootCmd() *cobra.Command {
 		a.newServeCmd(),
 		a.newSolutionCmd(),
 		a.newEndpointCmd(),
+		a.newHandlerCmd(),
+		a.newServiceCmd(),
 		a.newDeployCmd(),
 		a.newVersionCmd(),
 	)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 
 	"github.com/spf13/cobra"
@@ -44,6 +45,27 @@ func syncers(c *apiclient.Client, sol string) []syncer {
 		},
 		del: func(ctx context.Context, it item) error {
 			return c.DeleteEndpoint(ctx, sol, it.Method, it.Path)
+		},
+	}, {
+		kind: kindHandler,
+		list: func(ctx context.Context) ([]item, error) {
+			hs, err := c.ListHandlers(ctx, sol)
+			if err != nil {
+				return nil, err
+			}
+			items := make([]item, len(hs))
+			for i, h := range hs {
+				items[i] = item{Kind: kindHandler, Name: h.Name, Topics: h.Topics, Script: h.Script}
+				items[i].Service, items[i].Event, _ = splitHandlerName(h.Name)
+			}
+			return items, nil
+		},
+		put: func(ctx context.Context, it item) error {
+			_, _, err := c.DeployHandler(ctx, sol, apiclient.Handler{Name: it.Name, Topics: it.Topics, Script: it.Script})
+			return err
+		},
+		del: func(ctx context.Context, it item) error {
+			return c.DeleteHandler(ctx, sol, it.Name)
 		},
 	}}
 }
@@ -88,7 +110,7 @@ func plan(local []item, remote map[itemKind][]item, syncs []syncer, keep bool) [
 		switch {
 		case !exists:
 			steps = append(steps, step{actAdd, it, byKind[it.Kind]})
-		case r.Script != it.Script:
+		case r.Script != it.Script, !slices.Equal(r.Topics, it.Topics):
 			steps = append(steps, step{actUpdate, it, byKind[it.Kind]})
 		default:
 			steps = append(steps, step{actUnchanged, it, byKind[it.Kind]})
@@ -108,7 +130,10 @@ func plan(local []item, remote map[itemKind][]item, syncs []syncer, keep bool) [
 		if a.Path != b.Path {
 			return a.Path < b.Path
 		}
-		return a.Method < b.Method
+		if a.Method != b.Method {
+			return a.Method < b.Method
+		}
+		return a.Name < b.Name
 	})
 	for _, it := range gone {
 		act := actRemove
@@ -124,10 +149,15 @@ func plan(local []item, remote map[itemKind][]item, syncs []syncer, keep bool) [
 type deployAction struct {
 	Action string `json:"action"`
 	Kind   string `json:"kind"`
+	// Method and Path identify an endpoint.
 	Method string `json:"method,omitempty"`
 	Path   string `json:"path,omitempty"`
-	File   string `json:"file,omitempty"`
-	Line   int    `json:"line,omitempty"`
+	// Name identifies a handler; Service and Event are set for a handler "<service>_<event>".
+	Name    string `json:"name,omitempty"`
+	Service string `json:"service,omitempty"`
+	Event   string `json:"event,omitempty"`
+	File    string `json:"file,omitempty"`
+	Line    int    `json:"line,omitempty"`
 }
 
 // deployResult is the deploy command's JSON output.
@@ -171,37 +201,45 @@ func (r *deployResult) summary() string {
 	return s
 }
 
-const deployLong = `Make a solution's endpoints match a folder of Lua files.
+const deployLong = `Make a solution's endpoints and event handlers match a folder of Lua files.
 
 Every .lua file under DIR is read, recursively and in lexical order (files and folders
 whose names start with "." are skipped). In each file, an annotation line
 
   --#ENDPOINT METHOD /path
+  --#EVENT service event
 
-starts an endpoint whose script is the lines that follow, up to the next annotation or
-the end of the file; one file may hold several endpoints. Before the first annotation
-only blank lines and comments may appear. Methods are case-insensitive; paths start
-with "/" and may hold parameters such as /users/{id}. A line starting with "--#" and a
-letter is always read as an annotation; write "-- #" for a plain comment.
+starts an item whose script is the lines that follow, up to the next annotation or the
+end of the file; one file may hold several items. --#ENDPOINT starts an HTTP endpoint.
+--#EVENT (Murano's form) starts the event handler named "<service>_<event>", which runs
+for each "<service>.<event>" event, such as --#EVENT demoexternalservice event. Before
+the first annotation only blank lines and comments may appear. Methods are
+case-insensitive; paths start with "/" and may hold parameters such as /users/{id};
+service names are lowercase letters and digits; event names are letters, digits and
+"_". A line starting with "--#" and a letter is always read as an annotation; write
+"-- #" for a plain comment.
 
 The folder is checked first: a malformed annotation, an unknown method, a path not
-starting with "/", or the same METHOD and path twice is reported as FILE:LINE and
-nothing is sent. Then deploy adds the endpoints missing on the server, updates those
-whose script differs, leaves the others alone and removes the server's endpoints that
-are not in the folder (unless --keep). It prints one line per change:
+starting with "/", a bad service or event name, or the same endpoint or event twice is
+reported as FILE:LINE and nothing is sent. Then deploy adds the endpoints and handlers
+missing on the server, updates those whose script differs, leaves the others alone and
+removes the server's endpoints and handlers that are not in the folder (unless --keep).
+It prints one line per change:
 
-  + GET /new        added
-  ~ GET /changed    updated
-  - GET /gone       removed
+  + GET /new                         added
+  ~ GET /changed                     updated
+  - GET /gone                        removed
+  + EVENT demoexternalservice event  added
 
-and a summary. A script the server does not compile is reported at its FILE:LINE;
-when a change fails, the others are still tried but nothing is removed.`
+and a summary counting endpoints and handlers together. A script the server does not
+compile is reported at its FILE:LINE; when a change fails, the others are still tried
+but nothing is removed.`
 
 const deployExample = `  # Preview, then deploy the folder ./api to the solution demo
   switchboard deploy ./api -s demo --dry-run
   switchboard deploy ./api -s demo
 
-  # Add and update only; keep endpoints that are not in the folder
+  # Add and update only; keep endpoints and handlers that are not in the folder
   switchboard deploy ./api -s demo --keep
 
   # A file ./api/users.lua may hold several endpoints:
@@ -209,13 +247,17 @@ const deployExample = `  # Preview, then deploy the folder ./api to the solution
   #   return {status = 200, body = request.params.id}
   #
   #   --#ENDPOINT DELETE /users/{id}
-  #   return {status = 204}`
+  #   return {status = 204}
+
+  # A file ./api/events.lua may hold event handlers:
+  #   --#EVENT demoexternalservice event
+  #   Keystore.set({key = "last-event", value = "seen"})`
 
 func (a *app) newDeployCmd() *cobra.Command {
 	var dryRun, keep bool
 	cmd := &cobra.Command{
 		Use:     "deploy DIR",
-		Short:   "Sync a folder of annotated Lua files to a solution's endpoints",
+		Short:   "Sync a folder of annotated Lua files to a solution's endpoints and event handlers",
 		Long:    deployLong,
 		Example: deployExample,
 		Args:    exactArgs("DIR"),
@@ -237,7 +279,7 @@ func (a *app) newDeployCmd() *cobra.Command {
 	}
 	a.solutionFlag(cmd)
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print what would change without changing anything")
-	cmd.Flags().BoolVar(&keep, "keep", false, "keep the server's endpoints that are not in the folder")
+	cmd.Flags().BoolVar(&keep, "keep", false, "keep the server's endpoints and handlers that are not in the folder")
 	return cmd
 }
 
@@ -257,7 +299,8 @@ func (a *app) deploy(ctx context.Context, syncs []syncer, sol string, local []it
 	record := func(action string, it item) {
 		res.count(action)
 		res.Actions = append(res.Actions, deployAction{
-			Action: action, Kind: it.Kind.String(), Method: it.Method, Path: it.Path, File: it.File, Line: it.Line,
+			Action: action, Kind: it.Kind.String(), Method: it.Method, Path: it.Path,
+			Name: it.Name, Service: it.Service, Event: it.Event, File: it.File, Line: it.Line,
 		})
 		if sym := actionSymbols[action]; sym != "" && !a.jsonOutput() {
 			fmt.Fprintf(a.stdout, "%s %s\n", sym, it.label())

@@ -38,6 +38,7 @@ func TestDeploy(t *testing.T) {
 	}
 	wantRequests := []string{
 		"GET /api/v1/solutions/demo/endpoints",
+		"GET /api/v1/solutions/demo/handlers",
 		"POST /api/v1/solutions/demo/endpoints",
 		"POST /api/v1/solutions/demo/endpoints",
 		"DELETE /api/v1/solutions/demo/endpoints/DELETE/gone",
@@ -52,8 +53,8 @@ func TestDeploy(t *testing.T) {
 	if r.stdout != "deployed: 0 added, 0 updated, 0 removed, 3 unchanged\n" {
 		t.Errorf("second run stdout:\n%s", r.stdout)
 	}
-	if got := fake.takeRequests(); len(got) != 1 {
-		t.Errorf("second run made requests %q, want only the list", got)
+	if got := fake.takeRequests(); len(got) != 2 {
+		t.Errorf("second run made requests %q, want only the lists", got)
 	}
 }
 
@@ -65,8 +66,8 @@ func TestDeployDryRun(t *testing.T) {
 	if r.stdout != want {
 		t.Errorf("stdout:\n%s\nwant:\n%s", r.stdout, want)
 	}
-	if got := fake.takeRequests(); !reflect.DeepEqual(got, []string{"GET /api/v1/solutions/demo/endpoints"}) {
-		t.Errorf("requests = %q, want only the list", got)
+	if got := fake.takeRequests(); !reflect.DeepEqual(got, []string{"GET /api/v1/solutions/demo/endpoints", "GET /api/v1/solutions/demo/handlers"}) {
+		t.Errorf("requests = %q, want only the lists", got)
 	}
 }
 
@@ -177,7 +178,185 @@ func TestDeployServerFailsHalfWay(t *testing.T) {
 	fake.setFailing(false, true) // the listing works, every change fails
 	r := runCLI(t, env, "", "deploy", dir)
 	r.check(t, ExitUnavailable, nil, []string{"switchboard: deploy stopped after 0 of 3 changes: internal error: engine down (HTTP 500)\n"})
-	if got := fake.takeRequests(); len(got) != 2 {
-		t.Errorf("requests = %q, want the list and the first change only", got)
+	if got := fake.takeRequests(); len(got) != 3 {
+		t.Errorf("requests = %q, want the lists and the first change only", got)
+	}
+}
+
+// handlerFixture is a server with one endpoint and four handlers, and a folder that keeps the
+// endpoint and one handler, changes one script, one handler's topics, drops a handler and adds
+// one.
+func handlerFixture(t *testing.T) (*fakeAPI, map[string]string, string) {
+	fake, url := newFakeAPI(t)
+	fake.put("demo", "GET", "/same", "return 'same'\n")
+	fake.putHandler("demo", "demoexternalservice_same", "return 'same'\n")
+	fake.putHandler("demo", "demoexternalservice_changed", "return 'old'\n")
+	fake.putHandler("demo", "demoexternalservice_moved", "return 'moved'\n", "other.topic")
+	fake.putHandler("demo", "audit", "return 'gone'\n", "demoexternalservice.event")
+	dir := writeTree(t, map[string]string{
+		"api.lua": "--#ENDPOINT GET /same\nreturn 'same'\n",
+		"events.lua": "--#EVENT demoexternalservice same\nreturn 'same'\n\n--#EVENT demoexternalservice changed\nreturn 'new'\n" +
+			"--#EVENT demoexternalservice moved\nreturn 'moved'\n--#EVENT demoexternalservice event\nreturn 'added'\n",
+	})
+	fake.takeRequests()
+	return fake, clientEnv(t, url, "SWITCHBOARD_SOLUTION", "demo"), dir
+}
+
+func TestDeployHandlers(t *testing.T) {
+	tests := []struct {
+		name         string
+		args         []string
+		want         string
+		wantHandlers map[string]string // "name topics" → script
+		wantWrites   []string          // requests other than the two lists
+	}{
+		{
+			name: "sync",
+			want: "~ EVENT demoexternalservice changed\n~ EVENT demoexternalservice moved\n+ EVENT demoexternalservice event\n- HANDLER audit\n" +
+				"deployed: 1 added, 2 updated, 1 removed, 2 unchanged\n",
+			wantHandlers: map[string]string{
+				"demoexternalservice_same demoexternalservice.same":       "return 'same'\n",
+				"demoexternalservice_changed demoexternalservice.changed": "return 'new'\n",
+				"demoexternalservice_moved demoexternalservice.moved":     "return 'moved'\n",
+				"demoexternalservice_event demoexternalservice.event":     "return 'added'\n",
+			},
+			wantWrites: []string{
+				"POST /api/v1/solutions/demo/handlers",
+				"POST /api/v1/solutions/demo/handlers",
+				"POST /api/v1/solutions/demo/handlers",
+				"DELETE /api/v1/solutions/demo/handlers/audit",
+			},
+		},
+		{
+			name: "dry run",
+			args: []string{"--dry-run"},
+			want: "~ EVENT demoexternalservice changed\n~ EVENT demoexternalservice moved\n+ EVENT demoexternalservice event\n- HANDLER audit\n" +
+				"dry run: 1 to add, 2 to update, 1 to remove, 2 unchanged\n",
+			wantHandlers: map[string]string{
+				"demoexternalservice_same demoexternalservice.same":       "return 'same'\n",
+				"demoexternalservice_changed demoexternalservice.changed": "return 'old'\n",
+				"demoexternalservice_moved other.topic":                   "return 'moved'\n",
+				"audit demoexternalservice.event":                         "return 'gone'\n",
+			},
+		},
+		{
+			name: "keep",
+			args: []string{"--keep"},
+			want: "~ EVENT demoexternalservice changed\n~ EVENT demoexternalservice moved\n+ EVENT demoexternalservice event\n" +
+				"deployed: 1 added, 2 updated, 0 removed, 2 unchanged, 1 kept\n",
+			wantHandlers: map[string]string{
+				"demoexternalservice_same demoexternalservice.same":       "return 'same'\n",
+				"demoexternalservice_changed demoexternalservice.changed": "return 'new'\n",
+				"demoexternalservice_moved demoexternalservice.moved":     "return 'moved'\n",
+				"demoexternalservice_event demoexternalservice.event":     "return 'added'\n",
+				"audit demoexternalservice.event":                         "return 'gone'\n",
+			},
+			wantWrites: []string{
+				"POST /api/v1/solutions/demo/handlers",
+				"POST /api/v1/solutions/demo/handlers",
+				"POST /api/v1/solutions/demo/handlers",
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fake, env, dir := handlerFixture(t)
+			r := runCLI(t, env, "", append([]string{"deploy", dir}, tt.args...)...)
+			r.check(t, 0, nil, nil)
+			if r.stdout != tt.want {
+				t.Errorf("stdout:\n%s\nwant:\n%s", r.stdout, tt.want)
+			}
+			if got := fake.handlerScripts("demo"); !reflect.DeepEqual(got, tt.wantHandlers) {
+				t.Errorf("handlers = %q, want %q", got, tt.wantHandlers)
+			}
+			wantRequests := append([]string{"GET /api/v1/solutions/demo/endpoints", "GET /api/v1/solutions/demo/handlers"}, tt.wantWrites...)
+			if got := fake.takeRequests(); !reflect.DeepEqual(got, wantRequests) {
+				t.Errorf("requests = %q, want %q", got, wantRequests)
+			}
+			if tt.name != "sync" {
+				return
+			}
+			// A second run finds nothing to do.
+			r = runCLI(t, env, "", "deploy", dir)
+			r.check(t, 0, nil, nil)
+			if r.stdout != "deployed: 0 added, 0 updated, 0 removed, 5 unchanged\n" {
+				t.Errorf("second run stdout:\n%s", r.stdout)
+			}
+			if got := fake.takeRequests(); len(got) != 2 {
+				t.Errorf("second run made requests %q, want only the lists", got)
+			}
+		})
+	}
+}
+
+func TestDeployHandlersJSON(t *testing.T) {
+	_, env, dir := handlerFixture(t)
+	r := runCLI(t, env, "", "deploy", dir, "-o", "json")
+	r.check(t, 0, nil, nil)
+	var got deployResult
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, r.stdout)
+	}
+	api, events := filepath.Join(dir, "api.lua"), filepath.Join(dir, "events.lua")
+	h := func(action, event string, line int) deployAction {
+		return deployAction{Action: action, Kind: "handler", Name: "demoexternalservice_" + event, Service: "demoexternalservice", Event: event, File: events, Line: line}
+	}
+	want := deployResult{
+		Solution: "demo", Added: 1, Updated: 2, Removed: 1, Unchanged: 2,
+		Actions: []deployAction{
+			{Action: "unchanged", Kind: "endpoint", Method: "GET", Path: "/same", File: api, Line: 1},
+			h("unchanged", "same", 1),
+			h("updated", "changed", 4),
+			h("updated", "moved", 6),
+			h("added", "event", 8),
+			{Action: "removed", Kind: "handler", Name: "audit"},
+		},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("result\n got %+v\nwant %+v", got, want)
+	}
+}
+
+func TestDeployHandlerCompileError(t *testing.T) {
+	fake, env, _ := handlerFixture(t)
+	dir := writeTree(t, map[string]string{
+		"a.lua": "--#EVENT demoexternalservice same\nreturn 'same'\n--#EVENT demoexternalservice bad\nlocal x = 1\nsyntax error\n--#ENDPOINT GET /new\nreturn 1\n",
+	})
+	r := runCLI(t, env, "", "deploy", dir)
+	a := filepath.Join(dir, "a.lua")
+	r.check(t, ExitFailure, []string{"+ GET /new\n"}, []string{
+		"switchboard: " + a + ":5: EVENT demoexternalservice bad: script: line 2: syntax error near 'error' (HTTP 400, field script, line 2)\n",
+		"switchboard: deploy failed: 1 of 6 changes failed; nothing was removed\n",
+	})
+	if _, ok := fake.handlerScripts("demo")["audit demoexternalservice.event"]; !ok {
+		t.Error("a handler was removed although a change failed")
+	}
+}
+
+func TestDeployHandlerFolderErrorsSendNothing(t *testing.T) {
+	fake, env, _ := handlerFixture(t)
+	dir := writeTree(t, map[string]string{
+		"a.lua": "--#EVENT demoexternalservice event\nreturn 1\n--#EVENT Demo event\nreturn 2\n--#EVENT demo 9lives\nreturn 3\n",
+	})
+	a := filepath.Join(dir, "a.lua")
+	r := runCLI(t, env, "", "deploy", dir)
+	r.check(t, ExitFailure, nil, []string{
+		"switchboard: " + a + `:3: service name "Demo": want lowercase letters and digits only`,
+		"switchboard: " + a + `:5: event name "9lives": want letters, digits and _, not starting with a digit`,
+	})
+	if got := fake.takeRequests(); len(got) != 0 {
+		t.Errorf("requests were sent: %q", got)
+	}
+
+	dir = writeTree(t, map[string]string{
+		"a.lua": "--#EVENT demoexternalservice event\nreturn 1\n",
+		"b.lua": "--#ENDPOINT GET /x\nreturn 2\n--#EVENT demoexternalservice event\nreturn 3\n",
+	})
+	r = runCLI(t, env, "", "deploy", dir)
+	r.check(t, ExitFailure, nil, []string{
+		"switchboard: " + filepath.Join(dir, "b.lua") + ":3: duplicate handler EVENT demoexternalservice event: already defined at " + filepath.Join(dir, "a.lua") + ":1\n",
+	})
+	if got := fake.takeRequests(); len(got) != 0 {
+		t.Errorf("requests were sent: %q", got)
 	}
 }

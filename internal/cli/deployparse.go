@@ -7,14 +7,18 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/switchboardhq/switchboard/internal/service"
 )
 
 // A deploy folder holds .lua files annotated with lines such as
 //
 //	--#ENDPOINT GET /users/{id}
+//	--#EVENT demoexternalservice event
 //
 // Each annotation starts an item whose script is the lines that follow it, up to the next
 // annotation or the end of the file. A line is an annotation when, after optional indentation,
@@ -30,12 +34,17 @@ type itemKind int
 const (
 	// kindEndpoint is an HTTP endpoint: --#ENDPOINT METHOD /path.
 	kindEndpoint itemKind = iota + 1
+	// kindHandler is an event handler: --#EVENT service event, Murano's form. It is the
+	// handler named "<service>_<event>", subscribed to the topic "<service>.<event>".
+	kindHandler
 )
 
 func (k itemKind) String() string {
 	switch k {
 	case kindEndpoint:
 		return "endpoint"
+	case kindHandler:
+		return "handler"
 	}
 	return fmt.Sprintf("itemKind(%d)", int(k))
 }
@@ -48,19 +57,35 @@ type item struct {
 	Line int
 	// Method (upper case) and Path identify a kindEndpoint item.
 	Method, Path string
+	// Name identifies a kindHandler item. Service and Event are set when Name has the form
+	// "<service>_<event>" (always for a handler from a deploy folder); Topics are the handler's
+	// topics, ["<service>.<event>"] for one from a deploy folder.
+	Name, Service, Event string
+	Topics               []string
 	// Script is the Lua source: the lines after the annotation without trailing blank lines,
 	// each ending in "\n".
 	Script string
 }
 
 // key identifies the item among all items of a deploy.
-func (it item) key() string { return it.Kind.String() + " " + it.label() }
+func (it item) key() string {
+	if it.Kind == kindHandler {
+		return it.Kind.String() + " " + it.Name
+	}
+	return it.Kind.String() + " " + it.label()
+}
 
-// label names the item for people: "GET /users/{id}".
+// label names the item for people: "GET /users/{id}", "EVENT demoexternalservice event", or
+// "HANDLER name" for a handler whose name is not "<service>_<event>".
 func (it item) label() string {
 	switch it.Kind {
 	case kindEndpoint:
 		return it.Method + " " + it.Path
+	case kindHandler:
+		if it.Service != "" {
+			return "EVENT " + it.Service + " " + it.Event
+		}
+		return "HANDLER " + it.Name
 	}
 	return it.Kind.String()
 }
@@ -76,6 +101,7 @@ type annotation struct {
 // annotations maps upper-case keywords to their annotation.
 var annotations = map[string]annotation{
 	"ENDPOINT": {usage: "--#ENDPOINT METHOD /path", parse: parseEndpointAnnotation},
+	"EVENT":    {usage: "--#EVENT service event", parse: parseEventAnnotation},
 }
 
 // annotationUsage lists the known annotations for messages.
@@ -100,6 +126,58 @@ func parseEndpointAnnotation(args []string) (item, error) {
 		return item{}, err
 	}
 	return item{Kind: kindEndpoint, Method: method, Path: args[1]}, nil
+}
+
+var (
+	// eventNamePattern is what an event name must match (as internal/catalog's EventNamePattern).
+	eventNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	// handlerNamePattern is what a handler's name must match on the server; as a handler's
+	// topic is its name with a "." for the first "_", it also keeps the topic valid.
+	handlerNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
+)
+
+// checkServiceName reports whether name can be a service's name.
+func checkServiceName(name string) error {
+	if !service.NamePattern.MatchString(name) {
+		return fmt.Errorf("service name %q: want lowercase letters and digits only, such as demoexternalservice", name)
+	}
+	return nil
+}
+
+// handlerItem is the kindHandler item for the event of service: the handler
+// "<service>_<event>" subscribed to "<service>.<event>".
+func handlerItem(svc, event string) item {
+	return item{Kind: kindHandler, Name: svc + "_" + event, Service: svc, Event: event, Topics: []string{svc + "." + event}}
+}
+
+// splitHandlerName returns the service and event of a handler named "<service>_<event>", or
+// ok false for another name.
+func splitHandlerName(name string) (svc, event string, ok bool) {
+	svc, event, ok = strings.Cut(name, "_")
+	if !ok || checkServiceName(svc) != nil || !eventNamePattern.MatchString(event) {
+		return "", "", false
+	}
+	return svc, event, true
+}
+
+func parseEventAnnotation(args []string) (item, error) {
+	if len(args) != 2 {
+		return item{}, fmt.Errorf("want --#EVENT service event, such as --#EVENT demoexternalservice event; got %d word(s) after --#EVENT", len(args))
+	}
+	if err := checkServiceName(args[0]); err != nil {
+		return item{}, err
+	}
+	if !eventNamePattern.MatchString(args[1]) {
+		return item{}, fmt.Errorf("event name %q: want letters, digits and _, not starting with a digit", args[1])
+	}
+	it := handlerItem(args[0], args[1])
+	if !handlerNamePattern.MatchString(it.Name) {
+		if strings.ToLower(it.Name) != it.Name {
+			return item{}, fmt.Errorf("event name %q: a handler's name and topic are lower case; write %q", args[1], strings.ToLower(args[1]))
+		}
+		return item{}, fmt.Errorf("handler name %q is too long: at most 63 characters", it.Name)
+	}
+	return it, nil
 }
 
 // sourceError is a problem at a line of a deploy file.
@@ -218,7 +296,7 @@ func parseFile(file string, src []byte) ([]item, error) {
 		words, isAnnotation := annotationLine(strings.TrimSuffix(line, "\r"))
 		if !isAnnotation {
 			if cur == nil && !bad && !preErred && !pre.ok(line) {
-				fail(n, "code before the first annotation: every script must follow an annotation such as --#ENDPOINT GET /path (only blank lines and comments may come first)")
+				fail(n, "code before the first annotation: every script must follow an annotation such as --#ENDPOINT GET /path or --#EVENT service event (only blank lines and comments may come first)")
 				preErred = true
 			}
 			continue

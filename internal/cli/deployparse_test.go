@@ -13,6 +13,11 @@ func ep(line int, method, path, script string) item {
 	return item{Kind: kindEndpoint, File: "f.lua", Line: line, Method: method, Path: path, Script: script}
 }
 
+func ev(line int, svc, event, script string) item {
+	return item{Kind: kindHandler, File: "f.lua", Line: line, Name: svc + "_" + event, Service: svc, Event: event,
+		Topics: []string{svc + "." + event}, Script: script}
+}
+
 func TestParseFile(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -63,6 +68,59 @@ func TestParseFile(t *testing.T) {
 			want: []item{ep(3, "GET", "/a", "-- #TODO\n--##\nreturn 1\n")},
 		},
 		{
+			name: "one event handler",
+			src:  "--#EVENT demoexternalservice event\nreturn true\n",
+			want: []item{ev(1, "demoexternalservice", "event", "return true\n")},
+		},
+		{
+			name: "endpoints and event handlers mixed, keyword case-insensitive",
+			src:  "-- api\n--#ENDPOINT GET /a\nreturn 1\n\n--#event websocket websocket_info\nreturn 2\n--#EVENT timer3 _tick\nreturn 3\n",
+			want: []item{ep(2, "GET", "/a", "return 1\n"), ev(5, "websocket", "websocket_info", "return 2\n"), ev(7, "timer3", "_tick", "return 3\n")},
+		},
+		{
+			name:    "event: missing event name",
+			src:     "--#EVENT demoexternalservice\nreturn 1\n",
+			wantErr: []string{"f.lua:1: want --#EVENT service event, such as --#EVENT demoexternalservice event; got 1 word(s) after --#EVENT"},
+		},
+		{
+			name:    "event: extra words",
+			src:     "--#EVENT demo event now\nreturn 1\n",
+			wantErr: []string{"f.lua:1: want --#EVENT service event, such as --#EVENT demoexternalservice event; got 3 word(s) after --#EVENT"},
+		},
+		{
+			name: "event: bad service names",
+			src:  "--#EVENT Demo event\nreturn 1\n--#EVENT demo_x event\nreturn 2\n--#EVENT demo-x event\nreturn 3\n",
+			wantErr: []string{
+				`f.lua:1: service name "Demo": want lowercase letters and digits only`,
+				`f.lua:3: service name "demo_x": want lowercase letters and digits only`,
+				`f.lua:5: service name "demo-x": want lowercase letters and digits only`,
+			},
+		},
+		{
+			name: "event: bad event names",
+			src:  "--#EVENT demo 1st\nreturn 1\n--#EVENT demo ev-x\nreturn 2\n--#EVENT demo ev.x\nreturn 3\n",
+			wantErr: []string{
+				`f.lua:1: event name "1st": want letters, digits and _, not starting with a digit`,
+				`f.lua:3: event name "ev-x": want letters, digits and _`,
+				`f.lua:5: event name "ev.x": want letters, digits and _`,
+			},
+		},
+		{
+			name:    "event: upper case is not a valid handler name",
+			src:     "--#EVENT demo Changed\nreturn 1\n",
+			wantErr: []string{`f.lua:1: event name "Changed": a handler's name and topic are lower case; write "changed"`},
+		},
+		{
+			name:    "event: handler name too long",
+			src:     "--#EVENT demo " + strings.Repeat("e", 59) + "\nreturn 1\n",
+			wantErr: []string{`f.lua:1: handler name "demo_` + strings.Repeat("e", 59) + `" is too long: at most 63 characters`},
+		},
+		{
+			name:    "event without a script",
+			src:     "--#EVENT demo event\n\n",
+			wantErr: []string{"f.lua:1: EVENT demo event has no script below it"},
+		},
+		{
 			name:    "code before the first annotation",
 			src:     "local x = 1\nlocal y = 2\n--#ENDPOINT GET /a\nreturn x\n",
 			wantErr: []string{"f.lua:1: code before the first annotation"},
@@ -100,7 +158,7 @@ func TestParseFile(t *testing.T) {
 		{
 			name:    "unknown annotation",
 			src:     "--#ENDPIONT GET /a\nreturn 1\n",
-			wantErr: []string{`f.lua:1: unknown annotation --#ENDPIONT; want --#ENDPOINT METHOD /path (write "-- #" for a plain comment)`},
+			wantErr: []string{`f.lua:1: unknown annotation --#ENDPIONT; want --#ENDPOINT METHOD /path or --#EVENT service event (write "-- #" for a plain comment)`},
 		},
 		{
 			name:    "annotation without a script",
@@ -176,7 +234,7 @@ func writeTree(t *testing.T, files map[string]string) string {
 
 func TestLoadDir(t *testing.T) {
 	dir := writeTree(t, map[string]string{
-		"b.lua":          "--#ENDPOINT GET /b\nreturn 'b'\n",
+		"b.lua":          "--#ENDPOINT GET /b\nreturn 'b'\n--#EVENT demo event\nreturn 'e'\n",
 		"a/z.lua":        "--#ENDPOINT GET /z\nreturn 'z'\n--#ENDPOINT POST /z\nreturn 'z2'\n",
 		"a/m.lua":        "--#ENDPOINT GET /m\nreturn 'm'\n",
 		"Upper.LUA":      "--#ENDPOINT GET /upper\nreturn 1\n",
@@ -203,6 +261,7 @@ func TestLoadDir(t *testing.T) {
 		"a/z.lua:GET /z",
 		"a/z.lua:POST /z",
 		"b.lua:GET /b",
+		"b.lua:EVENT demo event",
 		"zz/deep/x.lua:GET /x",
 	}
 	if !reflect.DeepEqual(got, want) {
@@ -238,6 +297,14 @@ func TestLoadDirErrors(t *testing.T) {
 				"b.lua": "--#ENDPOINT GET nope\nreturn 1\n",
 			},
 			want: []string{"a.lua:1: code before the first annotation", `b.lua:1: path "nope" must start with "/"`},
+		},
+		{
+			name: "duplicate event across files",
+			files: map[string]string{
+				"a.lua": "--#EVENT demo event\nreturn 1\n",
+				"b.lua": "--#ENDPOINT GET /x\nreturn 1\n--#event demo event\nreturn 2\n",
+			},
+			want: []string{"b.lua:3: duplicate handler EVENT demo event: already defined at ", "a.lua:1"},
 		},
 		{
 			name:      "missing folder",
@@ -281,7 +348,12 @@ func TestLoadDirErrors(t *testing.T) {
 func render(items []item) string {
 	var b strings.Builder
 	for _, it := range items {
-		b.WriteString("--#ENDPOINT " + it.Method + " " + it.Path + "\n" + it.Script)
+		switch it.Kind {
+		case kindEndpoint:
+			b.WriteString("--#ENDPOINT " + it.Method + " " + it.Path + "\n" + it.Script)
+		case kindHandler:
+			b.WriteString("--#EVENT " + it.Service + " " + it.Event + "\n" + it.Script)
+		}
 	}
 	return b.String()
 }
@@ -295,6 +367,8 @@ func FuzzParse(f *testing.F) {
 		"x = 1\n--#ENDPOINT GET /a\n",
 		"--#FOO bar\n--#ENDPOINT GET\n--[==[\n",
 		"\ufeff  --#ENDPOINT OPTIONS /x?y\n\xff\n",
+		"--#EVENT demoexternalservice event\nreturn 1\n--#ENDPOINT GET /a\nreturn 2\n",
+		"--#event websocket websocket_info\r\nreturn 1\r\n--#EVENT Demo X\n--#EVENT a\n",
 	} {
 		f.Add([]byte(seed))
 	}
@@ -309,14 +383,25 @@ func FuzzParse(f *testing.F) {
 		}
 		lines := strings.Count(string(src), "\n") + 1
 		for _, it := range items {
-			if it.Kind != kindEndpoint || it.File != "f.lua" || it.Line < 1 || it.Line > lines {
+			if it.File != "f.lua" || it.Line < 1 || it.Line > lines {
 				t.Fatalf("bad item %+v", it)
 			}
-			if _, err := normalizeMethod(it.Method); err != nil || it.Method != strings.ToUpper(it.Method) {
-				t.Fatalf("bad method in %+v", it)
-			}
-			if err := checkPath(it.Path); err != nil {
-				t.Fatalf("bad path in %+v: %v", it, err)
+			switch it.Kind {
+			case kindEndpoint:
+				if _, err := normalizeMethod(it.Method); err != nil || it.Method != strings.ToUpper(it.Method) {
+					t.Fatalf("bad method in %+v", it)
+				}
+				if err := checkPath(it.Path); err != nil {
+					t.Fatalf("bad path in %+v: %v", it, err)
+				}
+			case kindHandler:
+				svc, event, ok := splitHandlerName(it.Name)
+				if !ok || svc != it.Service || event != it.Event || !handlerNamePattern.MatchString(it.Name) ||
+					!reflect.DeepEqual(it.Topics, []string{svc + "." + event}) {
+					t.Fatalf("bad handler %+v", it)
+				}
+			default:
+				t.Fatalf("bad kind in %+v", it)
 			}
 			if !strings.HasSuffix(it.Script, "\n") || strings.TrimSpace(it.Script) == "" {
 				t.Fatalf("bad script in %+v", it)
@@ -332,7 +417,7 @@ func FuzzParse(f *testing.F) {
 		}
 		for i := range items {
 			a, b := items[i], again[i]
-			if a.Method != b.Method || a.Path != b.Path || a.Script != b.Script {
+			if a.Kind != b.Kind || a.Method != b.Method || a.Path != b.Path || a.Name != b.Name || a.Script != b.Script {
 				t.Fatalf("re-parse: item %d = %+v, want %+v", i, b, a)
 			}
 		}

@@ -26,14 +26,21 @@ const fakeToken = "fake-admin-token-0123456789"
 type fakeAPI struct {
 	mu        sync.Mutex
 	solutions map[string]apiclient.Solution
-	endpoints map[string]map[string]apiclient.Endpoint // solution → "METHOD path"
-	requests  []string                                 // "METHOD /escaped/path", in order
-	failing   bool                                     // answer 500 to everything
-	failWrite bool                                     // answer 500 to all but GET requests
+	endpoints map[string]map[string]apiclient.Endpoint      // solution → "METHOD path"
+	catalog   map[string]apiclient.Service                  // name → service, with its document
+	added     map[string]map[string]apiclient.ServiceConfig // solution → service
+	handlers  map[string]map[string]apiclient.Handler       // solution → name
+	requests  []string                                      // "METHOD /escaped/path", in order
+	failing   bool                                          // answer 500 to everything
+	failWrite bool                                          // answer 500 to all but GET requests
 }
 
 func newFakeAPI(t *testing.T) (*fakeAPI, string) {
-	f := &fakeAPI{solutions: map[string]apiclient.Solution{}, endpoints: map[string]map[string]apiclient.Endpoint{}}
+	f := &fakeAPI{
+		solutions: map[string]apiclient.Solution{}, endpoints: map[string]map[string]apiclient.Endpoint{},
+		catalog: map[string]apiclient.Service{}, added: map[string]map[string]apiclient.ServiceConfig{},
+		handlers: map[string]map[string]apiclient.Handler{},
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /api/v1/solutions", f.createSolution)
 	mux.HandleFunc("GET /api/v1/solutions", f.listSolutions)
@@ -41,6 +48,14 @@ func newFakeAPI(t *testing.T) (*fakeAPI, string) {
 	mux.HandleFunc("POST /api/v1/solutions/{solution}/endpoints", f.deployEndpoint)
 	mux.HandleFunc("GET /api/v1/solutions/{solution}/endpoints", f.listEndpoints)
 	mux.HandleFunc("/api/v1/solutions/{solution}/endpoints/{method}/{path...}", f.endpoint)
+	mux.HandleFunc("GET /api/v1/services", f.listServices)
+	mux.HandleFunc("/api/v1/services/{name}", f.service)
+	mux.HandleFunc("POST /api/v1/solutions/{solution}/services", f.addService)
+	mux.HandleFunc("GET /api/v1/solutions/{solution}/services", f.listSolutionServices)
+	mux.HandleFunc("/api/v1/solutions/{solution}/services/{service}", f.solutionService)
+	mux.HandleFunc("POST /api/v1/solutions/{solution}/handlers", f.deployHandler)
+	mux.HandleFunc("GET /api/v1/solutions/{solution}/handlers", f.listHandlers)
+	mux.HandleFunc("/api/v1/solutions/{solution}/handlers/{name}", f.handler)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
@@ -107,6 +122,8 @@ func (f *fakeAPI) solution(w http.ResponseWriter, r *http.Request) {
 	case "DELETE":
 		delete(f.solutions, id)
 		delete(f.endpoints, id)
+		delete(f.added, id)
+		delete(f.handlers, id)
 		reply(w, 204, nil)
 	}
 }
@@ -182,14 +199,235 @@ func (f *fakeAPI) endpoint(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// put stores an endpoint directly.
-func (f *fakeAPI) put(sol, method, path, script string) {
+// fakeTime is the time the fake API stamps on everything it stores.
+var fakeTime = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// fakeSecret is the parameter name the fake API treats as secret: stored, never returned.
+const fakeSecret = "password"
+
+func (f *fakeAPI) listServices(w http.ResponseWriter, _ *http.Request) {
+	items := []apiclient.Service{}
+	for _, s := range f.catalog {
+		s.Document = nil
+		items = append(items, s)
+	}
+	sort.Slice(items, func(i, j int) bool { return items[i].Name < items[j].Name })
+	reply(w, 200, map[string]any{"items": items})
+}
+
+func (f *fakeAPI) service(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	s, ok := f.catalog[name]
+	switch {
+	case !ok:
+		reply(w, 404, map[string]any{"error": fmt.Sprintf("no service %q", name), "field": "service"})
+	case r.Method == "GET":
+		reply(w, 200, s)
+	case r.Method == "DELETE":
+		delete(f.catalog, name)
+		reply(w, 204, nil)
+	}
+}
+
+// shown is a solution's service as the API returns it: without its secret parameter.
+func shown(c apiclient.ServiceConfig) apiclient.ServiceConfig {
+	params := map[string]any{}
+	for k, v := range c.Parameters {
+		if k != fakeSecret {
+			params[k] = v
+		}
+	}
+	c.Parameters = params
+	return c
+}
+
+func (f *fakeAPI) addService(w http.ResponseWriter, r *http.Request) {
+	if _, ok := f.owned(w, r); !ok {
+		return
+	}
+	sol := r.PathValue("solution")
+	var in struct {
+		Service    string         `json:"service"`
+		Parameters map[string]any `json:"parameters"`
+	}
+	json.NewDecoder(r.Body).Decode(&in)
+	if _, ok := f.catalog[in.Service]; !ok {
+		reply(w, 404, map[string]any{"error": fmt.Sprintf("no service %q", in.Service), "field": "service"})
+		return
+	}
+	if f.added[sol] == nil {
+		f.added[sol] = map[string]apiclient.ServiceConfig{}
+	}
+	old, exists := f.added[sol][in.Service]
+	c := apiclient.ServiceConfig{Service: in.Service, Parameters: in.Parameters, AddedAt: fakeTime, UpdatedAt: fakeTime}
+	if exists {
+		c.AddedAt = old.AddedAt
+	}
+	f.added[sol][in.Service] = c
+	status := 201
+	if exists {
+		status = 200
+	}
+	reply(w, status, shown(c))
+}
+
+func (f *fakeAPI) listSolutionServices(w http.ResponseWriter, r *http.Request) {
+	if _, ok := f.owned(w, r); !ok {
+		return
+	}
+	items := []apiclient.ServiceConfig{}
+	for _, c := range f.added[r.PathValue("solution")] {
+		items = append(items, shown(c))
+	}
+	sort.Slice(items, func(i, j int) bool { return items[i].Service < items[j].Service })
+	reply(w, 200, map[string]any{"items": items})
+}
+
+func (f *fakeAPI) solutionService(w http.ResponseWriter, r *http.Request) {
+	if _, ok := f.owned(w, r); !ok {
+		return
+	}
+	sol, name := r.PathValue("solution"), r.PathValue("service")
+	c, ok := f.added[sol][name]
+	switch {
+	case !ok:
+		reply(w, 404, map[string]any{"error": fmt.Sprintf("solution %s has not added service %q", sol, name), "field": "service"})
+	case r.Method == "GET":
+		reply(w, 200, shown(c))
+	case r.Method == "PUT":
+		var in struct {
+			Parameters map[string]any `json:"parameters"`
+		}
+		json.NewDecoder(r.Body).Decode(&in)
+		c.Parameters, c.UpdatedAt = in.Parameters, fakeTime.Add(time.Hour)
+		f.added[sol][name] = c
+		reply(w, 200, shown(c))
+	case r.Method == "DELETE":
+		delete(f.added[sol], name)
+		reply(w, 204, nil)
+	}
+}
+
+func (f *fakeAPI) deployHandler(w http.ResponseWriter, r *http.Request) {
+	if _, ok := f.owned(w, r); !ok {
+		return
+	}
+	sol := r.PathValue("solution")
+	var in apiclient.Handler
+	json.NewDecoder(r.Body).Decode(&in)
+	if !handlerNamePattern.MatchString(in.Name) {
+		reply(w, 400, map[string]any{"error": "name: must be lower-case letters, digits, '_' and '-'", "field": "name"})
+		return
+	}
+	if len(in.Topics) == 0 {
+		svc, event, ok := strings.Cut(in.Name, "_")
+		if !ok {
+			reply(w, 400, map[string]any{"error": "topics: required: give at least one topic, or name the handler <service>_<event>", "field": "topics"})
+			return
+		}
+		in.Topics = []string{svc + "." + event}
+	}
+	for i, line := range strings.Split(in.Script, "\n") {
+		if strings.Contains(line, "syntax error") {
+			reply(w, 400, map[string]any{"error": fmt.Sprintf("script: line %d: syntax error near 'error'", i+1), "field": "script", "line": i + 1})
+			return
+		}
+	}
+	if f.handlers[sol] == nil {
+		f.handlers[sol] = map[string]apiclient.Handler{}
+	}
+	old, exists := f.handlers[sol][in.Name]
+	in.Version, in.UpdatedAt = old.Version+1, fakeTime
+	f.handlers[sol][in.Name] = in
+	status := 201
+	if exists {
+		status = 200
+	}
+	reply(w, status, in)
+}
+
+func (f *fakeAPI) listHandlers(w http.ResponseWriter, r *http.Request) {
+	if _, ok := f.owned(w, r); !ok {
+		return
+	}
+	items := []apiclient.Handler{}
+	for _, h := range f.handlers[r.PathValue("solution")] {
+		items = append(items, h)
+	}
+	sort.Slice(items, func(i, j int) bool { return items[i].Name < items[j].Name })
+	reply(w, 200, map[string]any{"items": items})
+}
+
+func (f *fakeAPI) handler(w http.ResponseWriter, r *http.Request) {
+	if _, ok := f.owned(w, r); !ok {
+		return
+	}
+	sol, name := r.PathValue("solution"), r.PathValue("name")
+	h, ok := f.handlers[sol][name]
+	switch {
+	case !ok:
+		reply(w, 404, map[string]any{"error": "no handler " + name})
+	case r.Method == "GET":
+		reply(w, 200, h)
+	case r.Method == "DELETE":
+		delete(f.handlers[sol], name)
+		reply(w, 204, nil)
+	}
+}
+
+// putService stores a service in the catalog directly.
+func (f *fakeAPI) putService(s apiclient.Service) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	f.catalog[s.Name] = s
+}
+
+// putHandler stores a handler directly; empty topics are the Murano topic of its name.
+func (f *fakeAPI) putHandler(sol, name, script string, topics ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ensureSolution(sol)
+	if len(topics) == 0 {
+		svc, event, _ := strings.Cut(name, "_")
+		topics = []string{svc + "." + event}
+	}
+	if f.handlers[sol] == nil {
+		f.handlers[sol] = map[string]apiclient.Handler{}
+	}
+	f.handlers[sol][name] = apiclient.Handler{Name: name, Topics: topics, Script: script, Version: 1}
+}
+
+// handlerScripts returns a solution's handlers as "name topic,topic" → script.
+func (f *fakeAPI) handlerScripts(sol string) map[string]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]string{}
+	for name, h := range f.handlers[sol] {
+		out[name+" "+strings.Join(h.Topics, ",")] = h.Script
+	}
+	return out
+}
+
+// serviceParams returns the parameters a solution's service is stored with, secret included.
+func (f *fakeAPI) serviceParams(sol, service string) map[string]any {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.added[sol][service].Parameters
+}
+
+// ensureSolution creates the solution sol if there is none; f.mu must be held.
+func (f *fakeAPI) ensureSolution(sol string) {
 	if _, ok := f.solutions[sol]; !ok {
 		f.solutions[sol] = apiclient.Solution{ID: sol}
 		f.endpoints[sol] = map[string]apiclient.Endpoint{}
 	}
+}
+
+// put stores an endpoint directly.
+func (f *fakeAPI) put(sol, method, path, script string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.ensureSolution(sol)
 	f.endpoints[sol][method+" "+path] = apiclient.Endpoint{Method: method, Path: path, Script: script, Version: 1}
 }
 

@@ -9,9 +9,11 @@ import (
 )
 
 func (a *app) newSolutionCmd() *cobra.Command {
-	cmd := groupCmd("solution", "Create, list, inspect, update and delete solutions",
-		`A solution is a tenant: it owns endpoints and has its own token and limits.
-Creating, listing and deleting solutions needs the admin token.`)
+	cmd := groupCmd("solution", "Create, list, inspect, update and delete solutions and their services",
+		`A solution is a tenant: it owns endpoints and event handlers, has its own token and
+limits, and adds the services of the catalog its scripts use (add-service, services,
+update-service, remove-service). Creating, listing and deleting solutions needs the
+admin token.`)
 	cmd.Aliases = []string{"solutions"}
 	cmd.AddCommand(
 		a.newSolutionCreateCmd(),
@@ -19,6 +21,10 @@ Creating, listing and deleting solutions needs the admin token.`)
 		a.newSolutionGetCmd(),
 		a.newSolutionUpdateCmd(),
 		a.newSolutionDeleteCmd(),
+		a.newSolutionAddServiceCmd(),
+		a.newSolutionServicesCmd(),
+		a.newSolutionUpdateServiceCmd(),
+		a.newSolutionRemoveServiceCmd(),
 	)
 	return cmd
 }

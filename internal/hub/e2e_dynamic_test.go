@@ -97,6 +97,31 @@ return Demoexternalservice.callService({service="Keystore", operation="get", arg
 		t.Fatalf("Config.listservices: %d %s", r.Status, r.Body)
 	}
 
+	// The service triggers its own event; the solution's handler (Murano's naming) answers.
+	if r := s.Do(t, "POST", "/api/v1/solutions/demo/handlers", s.AdminToken, map[string]any{
+		"name": "demoexternalservice_event", "script": "return Config.listservices()"}); r.Status != http.StatusCreated {
+		t.Fatalf("deploy handler: %d %s", r.Status, r.Body)
+	}
+	s.Deploy(t, "demo", "GET", "/trigger", `return Demoexternalservice.triggerEvent({service="demoexternalservice", event="event"})`)
+	if r := call(t, s, "GET", "/apps/demo/trigger", 10*time.Second); r.Status != 200 ||
+		!strings.Contains(string(r.Body), `"service":"demoexternalservice"`) || !strings.Contains(string(r.Body), `"service":"keystore"`) {
+		t.Fatalf("triggerEvent: %d %s, want the handler's Config.listservices()", r.Status, r.Body)
+	}
+	// Asynchronously: 202 with an id, and the handler runs durably later.
+	if r := s.Do(t, "POST", "/api/v1/solutions/demo/handlers", s.AdminToken, map[string]any{
+		"name": "later", "topics": []string{"demoexternalservice.event"},
+		"script": `Keystore.set({key="async", value=event.data.n}); return 1`}); r.Status != http.StatusCreated {
+		t.Fatalf("deploy handler: %d %s", r.Status, r.Body)
+	}
+	s.Deploy(t, "demo", "GET", "/trigger-async", `return Demoexternalservice.triggerEvent({service="demoexternalservice", event="event", data={n="42"}, async=true})`)
+	if r := call(t, s, "GET", "/apps/demo/trigger-async", 10*time.Second); r.Status != 200 || !strings.Contains(string(r.Body), `"id"`) {
+		t.Fatalf("async triggerEvent: %d %s", r.Status, r.Body)
+	}
+	s.Deploy(t, "demo", "GET", "/async-value", `return Keystore.get({key="async"})`)
+	hubtest.Eventually(t, "the async handler to run", func() bool {
+		return string(call(t, s, "GET", "/apps/demo/async-value", 10*time.Second).Body) == `{"value":"42"}`
+	})
+
 	// The dispatcher refuses wrong tokens and solutions that did not add the caller.
 	tok := func(v string) map[string]string { return map[string]string{"Authorization": v} }
 	for _, tc := range []struct {
@@ -107,6 +132,9 @@ return Demoexternalservice.callService({service="Keystore", operation="get", arg
 		{"no token", "/api/v1/call/demo/keystore/get", nil, 401},
 		{"wrong token", "/api/v1/call/demo/keystore/get", tok("demoexternalservice nope"), 401},
 		{"other solution", "/api/v1/call/other/keystore/get", tok("demoexternalservice " + s.Hub.ServiceToken("demoexternalservice")), 403},
+		{"another service's event", "/api/v1/trigger/demo/keystore/event", tok("demoexternalservice " + s.Hub.ServiceToken("demoexternalservice")), 403},
+		{"undeclared event", "/api/v1/trigger/demo/demoexternalservice/other", tok("demoexternalservice " + s.Hub.ServiceToken("demoexternalservice")), 403},
+		{"trigger in a solution without it", "/api/v1/trigger/other/demoexternalservice/event", tok("demoexternalservice " + s.Hub.ServiceToken("demoexternalservice")), 403},
 	} {
 		req, _ := http.NewRequest("POST", s.URL+tc.path, strings.NewReader(`{"key":"my-key"}`))
 		for k, v := range tc.header {

@@ -20,6 +20,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/core/config"
 	"github.com/switchboardhq/switchboard/internal/core/keystore"
 	"github.com/switchboardhq/switchboard/internal/dynamic"
+	"github.com/switchboardhq/switchboard/internal/events"
 	"github.com/switchboardhq/switchboard/internal/metrics"
 	"github.com/switchboardhq/switchboard/internal/script"
 	"github.com/switchboardhq/switchboard/internal/service"
@@ -40,6 +41,8 @@ type Hub struct {
 	store                      *solution.Store
 	keystore                   *keystore.Store
 	catalog                    *catalog.Catalog
+	handlers                   *events.Store
+	dispatcher                 *events.Dispatcher
 	engine                     *script.Engine
 	metrics                    *metrics.Metrics
 	listener                   net.Listener
@@ -160,8 +163,31 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		}
 	}
 
+	h.handlers, err = events.OpenStore(ctx, h.bus, h.log)
+	if err != nil {
+		return fmt.Errorf("open handlers: %w", err)
+	}
+	h.dispatcher = events.NewDispatcher(events.DispatcherOptions{
+		Store:    h.handlers,
+		Runner:   h.engine,
+		Services: svc.forSolution,
+		Limits: func(id string) (script.Limits, bool) {
+			sol, ok := h.store.Get(id)
+			return webapp.Limits(sol.Limits), ok
+		},
+		Bus:     h.bus,
+		Logger:  h.log,
+		Metrics: h.metrics,
+	})
+	// Delivery lives until Close, not as long as Start's context.
+	if err := h.dispatcher.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("start event delivery: %w", err)
+	}
 	drop := func(ctx context.Context, id string) error {
 		if err := h.keystore.Drop(ctx, id); err != nil {
+			return err
+		}
+		if err := h.handlers.DropSolution(ctx, id); err != nil {
 			return err
 		}
 		return h.catalog.Drop(ctx, id)
@@ -185,7 +211,9 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	mgmt := api.New(api.Options{
 		Store:             h.store,
 		AdminToken:        h.adminToken,
-		Droppers:          []api.Dropper{h.keystore, h.catalog},
+		Droppers:          []api.Dropper{dropperFunc(drop)},
+		Handlers:          h.handlers,
+		Events:            h.dispatcher,
 		Core:              core,
 		Catalog:           h.catalog,
 		Services:          svc,
@@ -300,6 +328,12 @@ func (h *Hub) Close(ctx context.Context) error {
 	if h.store != nil {
 		h.store.Close()
 	}
+	if h.dispatcher != nil {
+		h.dispatcher.Close()
+	}
+	if h.handlers != nil {
+		h.handlers.Close()
+	}
 	if h.catalog != nil {
 		h.catalog.Close()
 	}
@@ -321,3 +355,8 @@ func (h *Hub) Close(ctx context.Context) error {
 	}
 	return errors.Join(errs...)
 }
+
+// dropperFunc adapts a function to api.Dropper.
+type dropperFunc func(ctx context.Context, solution string) error
+
+func (f dropperFunc) Drop(ctx context.Context, solution string) error { return f(ctx, solution) }

@@ -1,0 +1,146 @@
+package api
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"net/http"
+	"time"
+
+	"github.com/switchboardhq/switchboard/internal/events"
+	"github.com/switchboardhq/switchboard/internal/solution"
+)
+
+// Events is what the API needs of the event layer.
+type Events interface {
+	Dispatch(ctx context.Context, e events.Event) (any, error)
+	Enqueue(ctx context.Context, e events.Event) error
+}
+
+type handlerBody struct {
+	Name   *string  `json:"name"`
+	Topics []string `json:"topics"`
+	Script *string  `json:"script"`
+}
+
+func (s *Server) deployHandler(w http.ResponseWriter, r *http.Request, _ principal) {
+	var body handlerBody
+	if err := decode(w, r, s.opt.MaxBody, &body); err != nil {
+		writeErr(w, err)
+		return
+	}
+	if body.Name == nil {
+		writeErr(w, errorf(http.StatusBadRequest, "name", "name: required"))
+		return
+	}
+	if body.Script == nil {
+		writeErr(w, errorf(http.StatusBadRequest, "script", "script: required"))
+		return
+	}
+	if len(*body.Script) > solution.MaxScriptBytes {
+		writeErr(w, errorf(http.StatusRequestEntityTooLarge, "script", "script: longer than %d bytes", solution.MaxScriptBytes))
+		return
+	}
+	h, created, err := s.opt.Handlers.Put(r.Context(), events.Handler{Solution: r.PathValue("solution"), Name: *body.Name, Topics: body.Topics, Script: *body.Script})
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	code := http.StatusOK
+	if created {
+		code = http.StatusCreated
+	}
+	s.opt.Logger.Info("handler deployed", "solution", h.Solution, "handler", h.Name, "topics", h.Topics, "version", h.Version)
+	writeJSON(w, code, h)
+}
+
+func (s *Server) listHandlers(w http.ResponseWriter, r *http.Request, _ principal) {
+	hs := s.opt.Handlers.List(r.PathValue("solution"))
+	if hs == nil {
+		hs = []events.Handler{}
+	}
+	writeJSON(w, http.StatusOK, list[events.Handler]{Items: hs})
+}
+
+func (s *Server) getHandler(w http.ResponseWriter, r *http.Request, _ principal) {
+	h, ok := s.opt.Handlers.Get(r.PathValue("solution"), r.PathValue("name"))
+	if !ok {
+		writeErr(w, errorf(http.StatusNotFound, "name", "no handler %q", r.PathValue("name")))
+		return
+	}
+	writeJSON(w, http.StatusOK, h)
+}
+
+func (s *Server) deleteHandler(w http.ResponseWriter, r *http.Request, _ principal) {
+	if err := s.opt.Handlers.Delete(r.Context(), r.PathValue("solution"), r.PathValue("name")); err != nil {
+		writeErr(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// trigger answers POST /api/v1/trigger/{solution}/{service}/{event}: a service triggers its own
+// event for a solution that added it; the solution's handlers of topic <service>.<event> run now
+// (the answer is their result) or, with ?mode=async, durably later (202).
+func (s *Server) trigger(w http.ResponseWriter, r *http.Request) {
+	if aerr := s.serviceAuth(r); aerr != nil {
+		writeErr(w, aerr)
+		return
+	}
+	sol, svc, ev := r.PathValue("solution"), r.PathValue("service"), r.PathValue("event")
+	if e, ok := s.opt.Catalog.Get(svc); ok && len(e.Desc.Events) > 0 {
+		declared := false
+		for _, d := range e.Desc.Events {
+			declared = declared || d.Name == ev
+		}
+		if !declared {
+			writeErr(w, errorf(http.StatusForbidden, "event", "%s does not declare the event %q (x-events)", svc, ev))
+			return
+		}
+	}
+	data, aerr := s.readArgs(w, r)
+	if aerr != nil {
+		writeErr(w, aerr)
+		return
+	}
+	e := events.Event{ID: eventID(r), Solution: sol, Topic: svc + "." + ev, Service: svc, Type: ev, Data: data, Time: time.Now().UTC()}
+	switch mode := r.URL.Query().Get("mode"); mode {
+	case "", "sync":
+		res, err := s.opt.Events.Dispatch(r.Context(), e)
+		if err != nil {
+			writeEventErr(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, res)
+	case "async":
+		if err := s.opt.Events.Enqueue(r.Context(), e); err != nil {
+			writeEventErr(w, err)
+			return
+		}
+		writeJSON(w, http.StatusAccepted, map[string]string{"id": e.ID})
+	default:
+		writeErr(w, errorf(http.StatusBadRequest, "mode", "mode %q: want sync or async", mode))
+	}
+}
+
+func eventID(r *http.Request) string {
+	if id := r.Header.Get("X-Event-Id"); id != "" && len(id) <= events.MaxIDBytes {
+		return id
+	}
+	var b [16]byte
+	rand.Read(b[:]) //nolint:errcheck // never fails
+	return hex.EncodeToString(b[:])
+}
+
+func writeEventErr(w http.ResponseWriter, err error) {
+	var he *events.HandlerError
+	switch {
+	case errors.Is(err, events.ErrNoHandler):
+		writeErr(w, errorf(http.StatusNotFound, "event", "%v", err))
+	case errors.As(err, &he):
+		writeErr(w, errorf(http.StatusInternalServerError, "", "handler %s failed: %s", he.Handler, he.Kind()))
+	default:
+		writeErr(w, err)
+	}
+}

@@ -1,0 +1,191 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/switchboardhq/switchboard/internal/apiclient"
+)
+
+func (a *app) newHandlerCmd() *cobra.Command {
+	cmd := groupCmd("handler", "Deploy, list, show and delete a solution's event handlers",
+		`An event handler is a Lua script of a solution run for each event on its topics. A
+topic is "<service>.<event>", such as demoexternalservice.event. A handler named
+"<service>_<event>" (Murano's form) subscribes to "<service>.<event>" without --topic.
+The solution comes from -s/--solution or SWITCHBOARD_SOLUTION.
+
+To keep a whole folder of scripts in sync with the server, see "switchboard deploy".`)
+	cmd.Aliases = []string{"handlers"}
+	cmd.AddCommand(
+		a.newHandlerDeployCmd(),
+		a.newHandlerListCmd(),
+		a.newHandlerGetCmd(),
+		a.newHandlerDeleteCmd(),
+	)
+	return cmd
+}
+
+func (a *app) newHandlerDeployCmd() *cobra.Command {
+	var topics []string
+	cmd := &cobra.Command{
+		Use:   "deploy NAME FILE",
+		Short: "Create or replace one event handler from a Lua file",
+		Long: `Create the event handler NAME with the Lua script in FILE, or replace it if it exists.
+FILE "-" reads the script from standard input. Without --topic, a NAME of the form
+"<service>_<event>" subscribes to "<service>.<event>"; --topic (repeatable) gives the
+topics instead. A script that does not compile is reported as FILE:LINE with the
+compiler's message.`,
+		Example: `  switchboard handler deploy demoexternalservice_event event.lua -s demo
+  switchboard handler deploy audit audit.lua -s demo --topic demoexternalservice.event --topic other.changed
+  echo 'return true' | switchboard handler deploy demoexternalservice_event - -s demo`,
+		Args: exactArgs("NAME", "FILE"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			for _, t := range topics {
+				if strings.TrimSpace(t) == "" {
+					return usagef("--topic: empty; want <service>.<event>, such as demoexternalservice.event")
+				}
+			}
+			sol, err := a.requireSolution()
+			if err != nil {
+				return err
+			}
+			script, err := a.readScript(args[1])
+			if err != nil {
+				return err
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			h, created, err := c.DeployHandler(cmd.Context(), sol, apiclient.Handler{Name: args[0], Topics: topics, Script: script})
+			if err != nil {
+				file := args[1]
+				if file == "-" {
+					file = "stdin"
+				}
+				return locateScriptError(err, file, 1, "handler "+args[0])
+			}
+			if a.jsonOutput() {
+				return a.printJSON(struct {
+					apiclient.Handler
+					Created bool `json:"created"`
+				}{h, created})
+			}
+			verb := "replaced"
+			if created {
+				verb = "created"
+			}
+			fmt.Fprintf(a.stdout, "%s handler %s on %s (version %d)\n", verb, h.Name, listOrDash(h.Topics), h.Version)
+			return nil
+		},
+	}
+	a.solutionFlag(cmd)
+	cmd.Flags().StringArrayVar(&topics, "topic", nil, "a topic <service>.<event> the handler runs for; repeat for several (default: from a NAME <service>_<event>)")
+	return cmd
+}
+
+func (a *app) newHandlerListCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "list",
+		Aliases: []string{"ls"},
+		Short:   "List a solution's event handlers",
+		Long:    "List a solution's event handlers. With -o json the scripts are included.",
+		Example: "  switchboard handler list -s demo\n  SWITCHBOARD_SOLUTION=demo switchboard handler list -o json",
+		Args:    noArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			sol, err := a.requireSolution()
+			if err != nil {
+				return err
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			items, err := c.ListHandlers(cmd.Context(), sol)
+			if err != nil {
+				return err
+			}
+			if a.jsonOutput() {
+				return a.printJSON(map[string]any{"items": items})
+			}
+			if len(items) == 0 {
+				fmt.Fprintf(a.stdout, "solution %s has no handlers\n", sol)
+				return nil
+			}
+			t := newTable(a.stdout)
+			fmt.Fprintln(t, "NAME\tTOPICS\tVERSION\tUPDATED")
+			for _, h := range items {
+				fmt.Fprintf(t, "%s\t%s\t%d\t%s\n", h.Name, listOrDash(h.Topics), h.Version, formatTime(h.UpdatedAt))
+			}
+			return t.Flush()
+		},
+	}
+	a.solutionFlag(cmd)
+	return cmd
+}
+
+func (a *app) newHandlerGetCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "get NAME",
+		Short: "Print an event handler's script",
+		Long:  "Print the Lua script of an event handler; with -o json, the whole handler.",
+		Example: `  switchboard handler get demoexternalservice_event -s demo
+  switchboard handler get demoexternalservice_event -s demo > event.lua`,
+		Args: exactArgs("NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			sol, err := a.requireSolution()
+			if err != nil {
+				return err
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			h, err := c.GetHandler(cmd.Context(), sol, args[0])
+			if err != nil {
+				return err
+			}
+			if a.jsonOutput() {
+				return a.printJSON(h)
+			}
+			// Verbatim, so that "handler get … > f.lua" and "handler deploy … f.lua" round-trip.
+			_, err = io.WriteString(a.stdout, h.Script)
+			return err
+		},
+	}
+	a.solutionFlag(cmd)
+	return cmd
+}
+
+func (a *app) newHandlerDeleteCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:     "delete NAME",
+		Aliases: []string{"rm"},
+		Short:   "Delete an event handler",
+		Example: "  switchboard handler delete demoexternalservice_event -s demo",
+		Args:    exactArgs("NAME"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			sol, err := a.requireSolution()
+			if err != nil {
+				return err
+			}
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			if err := c.DeleteHandler(cmd.Context(), sol, args[0]); err != nil {
+				return err
+			}
+			if a.jsonOutput() {
+				return a.printJSON(map[string]any{"name": args[0], "deleted": true})
+			}
+			fmt.Fprintf(a.stdout, "deleted handler %s\n", args[0])
+			return nil
+		},
+	}
+	a.solutionFlag(cmd)
+	return cmd
+}
