@@ -1,0 +1,115 @@
+package hub_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboardhq/switchboard/internal/hubtest"
+)
+
+// fakeService is a service's host: its health path answers with health.
+func fakeService(t *testing.T, health int) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/health" {
+			w.WriteHeader(health)
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func swagger(host, extra string) string {
+	return fmt.Sprintf(`swagger: "2.0"
+info: {title: t, version: "1"}
+host: %s
+schemes: [http]
+x-exosite-health-path: /health
+paths:
+  /op:
+    post:
+      operationId: op
+      responses: {"200": {description: ok}}
+%s`, host, extra)
+}
+
+func TestRegisterRefusals(t *testing.T) {
+	t.Parallel()
+	s := hubtest.Start(t)
+	reg := s.Hub.RegistrationToken()
+	up := strings.TrimPrefix(fakeService(t, 200).URL, "http://")
+	down := strings.TrimPrefix(fakeService(t, 503).URL, "http://")
+	hanging := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-r.Context().Done()
+	}))
+	t.Cleanup(hanging.Close)
+	tests := []struct {
+		name   string
+		token  string
+		body   any
+		status int
+		field  string
+		reason string
+	}{
+		{"no token", "", map[string]any{"name": "svc", "swagger": swagger(up, "")}, 401, "", "registration"},
+		{"wrong token", "nope-nope-nope-nope", map[string]any{"name": "svc", "swagger": swagger(up, "")}, 401, "", "registration"},
+		{"bad name", reg, map[string]any{"name": "Bad-Name", "swagger": swagger(up, "")}, 422, "name", ""},
+		{"core name", reg, map[string]any{"name": "keystore", "swagger": swagger(up, "")}, 422, "name", ""},
+		{"no document", reg, map[string]any{"name": "svc"}, 422, "swagger", "required"},
+		{"garbage document", reg, map[string]any{"name": "svc", "swagger": "{{{ not yaml"}, 422, "swagger", ""},
+		{"missing operationId", reg, map[string]any{"name": "svc", "swagger": strings.Replace(swagger(up, ""), "operationId: op", "summary: x", 1)}, 422, "swagger", "operationId"},
+		{"health answers 503", reg, map[string]any{"name": "svc", "swagger": swagger(down, "")}, 422, "health", "503"},
+		{"unreachable host", reg, map[string]any{"name": "svc", "swagger": swagger("127.0.0.1:1", "")}, 422, "health", "health path"},
+		{"hanging host", reg, map[string]any{"name": "svc", "swagger": swagger(strings.TrimPrefix(hanging.URL, "http://"), "")}, 422, "health", "health path"},
+		{"swagger_url unreachable", reg, map[string]any{"name": "svc", "swagger_url": "http://127.0.0.1:1/doc.yaml"}, 422, "swagger_url", "fetch"},
+		{"unknown field", reg, map[string]any{"name": "svc", "swagger": swagger(up, ""), "color": "red"}, 400, "color", ""},
+		{"huge document", reg, map[string]any{"name": "svc", "swagger": swagger(up, "") + "x-pad: " + strings.Repeat("a", 5<<20)}, 413, "", ""},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			r := s.Do(t, "POST", "/api/v1/register/", tc.token, tc.body)
+			if r.Status != tc.status {
+				t.Fatalf("status %d %s, want %d", r.Status, r.Body, tc.status)
+			}
+			m := r.Map(t)
+			if m["field"] != nil && m["field"] != tc.field || tc.field != "" && m["field"] != tc.field {
+				t.Errorf("field %v, want %q (%s)", m["field"], tc.field, r.Body)
+			}
+			if msg, _ := m["error"].(string); !strings.Contains(msg, tc.reason) {
+				t.Errorf("error %q, want it to say %q", msg, tc.reason)
+			}
+			if time.Since(start) > 15*time.Second {
+				t.Errorf("took %s", time.Since(start))
+			}
+		})
+	}
+	// Nothing was registered, and a good registration still works, then updates.
+	if r := s.Do(t, "GET", "/api/v1/services/svc", s.AdminToken, nil); r.Status != http.StatusNotFound {
+		t.Fatalf("a refused service is in the catalog: %d %s", r.Status, r.Body)
+	}
+	for i, want := range []string{"registered", "updated"} {
+		r := s.Do(t, "POST", "/api/v1/register", reg, map[string]any{"name": "svc", "swagger": swagger(up, "")})
+		if r.Status/100 != 2 || r.Map(t)["status"] != want {
+			t.Fatalf("registration %d: %d %s, want %s", i, r.Status, r.Body, want)
+		}
+	}
+	var svc struct{ Version int }
+	s.Do(t, "GET", "/api/v1/services/svc", s.AdminToken, nil).JSON(t, &svc)
+	if svc.Version != 2 {
+		t.Fatalf("version after an update = %d, want 2", svc.Version)
+	}
+	// Deregistration removes it.
+	if r := s.Do(t, "DELETE", "/api/v1/services/svc", s.AdminToken, nil); r.Status != http.StatusNoContent {
+		t.Fatalf("deregister: %d %s", r.Status, r.Body)
+	}
+	if r := s.Do(t, "GET", "/api/v1/services/svc", s.AdminToken, nil); r.Status != http.StatusNotFound {
+		t.Fatalf("after deregistration: %d %s", r.Status, r.Body)
+	}
+}
