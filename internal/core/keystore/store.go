@@ -93,6 +93,7 @@ type Store struct {
 	streamReads atomic.Int64
 
 	buckets sync.Map // solution → *bucket
+	absent  sync.Map // solution → struct{}: known to have no bucket (sole writer only)
 	mu      sync.Mutex
 	opening map[string]chan struct{} // solutions being opened, closed when done
 
@@ -193,6 +194,13 @@ func (s *Store) bucket(ctx context.Context, solution string, create bool) (*buck
 			b.touch()
 			return b, nil
 		}
+		if !create && !s.follow {
+			// The sole writer knows a bucket it has not created does not exist: reads of a
+			// solution that never wrote ask the stream once, not on every call.
+			if _, none := s.absent.Load(solution); none {
+				return nil, nil
+			}
+		}
 		s.mu.Lock()
 		if v, ok := s.buckets.Load(solution); ok {
 			s.mu.Unlock()
@@ -221,6 +229,11 @@ func (s *Store) bucket(ctx context.Context, solution string, create bool) (*buck
 		delete(s.opening, solution)
 		if b != nil && !s.closed.Load() {
 			s.buckets.Store(solution, b)
+		}
+		if b != nil {
+			s.absent.Delete(solution)
+		} else if err == nil && !s.follow {
+			s.absent.Store(solution, struct{}{})
 		}
 		s.mu.Unlock()
 		close(done)
