@@ -72,7 +72,7 @@ func (s *Server) callFor(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, aerr)
 		return
 	}
-	res, err := s.opt.Services.Call(r.Context(), sol, target, op, args)
+	res, err := s.opt.Services.Call(origin(r), sol, target, op, args)
 	if err != nil {
 		writeServiceErr(w, err)
 		return
@@ -92,4 +92,10 @@ func writeServiceErr(w http.ResponseWriter, err error) {
 		return
 	}
 	writeJSON(w, http.StatusInternalServerError, map[string]any{"error": err.Error(), "status": http.StatusInternalServerError})
+}
+
+// origin is r's context carrying the request id and trace the calling service sent, so the
+// calls this request causes carry them on.
+func origin(r *http.Request) context.Context {
+	return service.WithOrigin(r.Context(), service.Origin{RequestID: r.Header.Get("X-Request-Id"), Traceparent: r.Header.Get("traceparent")})
 }

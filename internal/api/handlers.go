@@ -107,7 +107,7 @@ func (s *Server) trigger(w http.ResponseWriter, r *http.Request) {
 	e := events.Event{ID: eventID(r), Solution: sol, Topic: svc + "." + ev, Service: svc, Type: ev, Data: data, Time: time.Now().UTC()}
 	switch mode := r.URL.Query().Get("mode"); mode {
 	case "", "sync":
-		res, err := s.opt.Events.Dispatch(r.Context(), e)
+		res, err := s.opt.Events.Dispatch(origin(r), e)
 		if err != nil {
 			writeEventErr(w, err)
 			return

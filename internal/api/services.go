@@ -193,7 +193,7 @@ func (s *Server) putService(w http.ResponseWriter, r *http.Request, name string,
 		if existed {
 			hook = d.Update
 		}
-		if err := s.opt.Services.Lifecycle(r.Context(), sol, name, hook, checked); err != nil {
+		if err := s.opt.Services.Lifecycle(origin(r), sol, name, hook, checked); err != nil {
 			writeErr(w, lifecycleErr(name, hook, err))
 			return
 		}
@@ -245,7 +245,7 @@ func (s *Server) removeService(w http.ResponseWriter, r *http.Request, _ princip
 	}
 	if e, ok := s.opt.Catalog.Get(name); ok && e.Desc.GC != "" {
 		// The service's clean-up is its own business: a failure is logged, the removal goes on.
-		if err := s.opt.Services.Lifecycle(r.Context(), sol, name, e.Desc.GC, cfg.Parameters); err != nil {
+		if err := s.opt.Services.Lifecycle(origin(r), sol, name, e.Desc.GC, cfg.Parameters); err != nil {
 			s.opt.Logger.Warn("service clean-up failed", "solution", sol, "service", name, "err", err)
 		}
 	}

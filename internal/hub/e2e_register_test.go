@@ -113,3 +113,46 @@ func TestRegisterRefusals(t *testing.T) {
 		t.Fatalf("after deregistration: %d %s", r.Status, r.Body)
 	}
 }
+
+// TestDynamicCallCarriesOrigin: a script's call to a service carries the solution, the
+// endpoint request's id and trace, and a signature made with the service's token.
+func TestDynamicCallCarriesOrigin(t *testing.T) {
+	t.Parallel()
+	s := hubtest.Start(t)
+	seen := make(chan http.Header, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/op" {
+			seen <- r.Header.Clone()
+			w.Header().Set("Content-Type", "application/json")
+			w.Write([]byte(`{"ok":true}`)) //nolint:errcheck // test
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(srv.Close)
+	host := strings.TrimPrefix(srv.URL, "http://")
+	if r := s.Do(t, "POST", "/api/v1/register/", s.Hub.RegistrationToken(), map[string]any{"name": "svc", "swagger": swagger(host, "")}); r.Status != http.StatusCreated {
+		t.Fatalf("register: %d %s", r.Status, r.Body)
+	}
+	createSolution(t, s, "demo", nil)
+	if r := s.Do(t, "POST", "/api/v1/solutions/demo/services", s.AdminToken, map[string]any{"service": "svc"}); r.Status != http.StatusCreated {
+		t.Fatalf("add: %d %s", r.Status, r.Body)
+	}
+	s.Deploy(t, "demo", "GET", "/call", `return Svc.op({})`)
+	req, _ := http.NewRequest("GET", s.URL+"/apps/demo/call", nil)
+	req.Header.Set("X-Request-Id", "req-123")
+	req.Header.Set("traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")
+	if r := s.Send(t, req); r.Status != 200 || string(r.Body) != `{"ok":true}` {
+		t.Fatalf("call: %d %s", r.Status, r.Body)
+	}
+	h := <-seen
+	if h.Get("X-Switchboard-Solution") != "demo" || h.Get("X-Request-Id") != "req-123" {
+		t.Errorf("solution %q request id %q", h.Get("X-Switchboard-Solution"), h.Get("X-Request-Id"))
+	}
+	if tp := h.Get("traceparent"); !strings.HasPrefix(tp, "00-0af7651916cd43dd8448eb211c80319c-") || strings.Contains(tp, "b7ad6b7169203331") {
+		t.Errorf("traceparent %q: want the same trace with a new span", tp)
+	}
+	if h.Get("X-Switchboard-Signature") == "" || h.Get("X-Switchboard-Timestamp") == "" {
+		t.Errorf("unsigned call: %v", h)
+	}
+}

@@ -39,7 +39,9 @@ func (r *router) Call(ctx context.Context, solution, name, operation string, arg
 	if !ok {
 		return nil, service.Errorf(404, "no service %s in this solution (add it first)", service.Alias(name))
 	}
-	return r.invoker.Call(ctx, solution, e.Desc, r.catalog.Token(name), operation, args, cfg.Parameters, "")
+	o := service.OriginOf(ctx)
+	ctx = dynamic.WithTraceparent(ctx, o.Traceparent)
+	return r.invoker.Call(ctx, solution, e.Desc, r.catalog.Token(name), operation, args, cfg.Parameters, o.RequestID)
 }
 
 // Lifecycle runs a dynamic service's init/update/gc operation, when it has one.
@@ -51,7 +53,8 @@ func (r *router) Lifecycle(ctx context.Context, solution, name, op string, param
 	if !ok {
 		return service.Errorf(404, "no service %s", name)
 	}
-	_, err := r.invoker.CallLifecycle(ctx, solution, e.Desc, r.catalog.Token(name), op, params, "")
+	o := service.OriginOf(ctx)
+	_, err := r.invoker.CallLifecycle(dynamic.WithTraceparent(ctx, o.Traceparent), solution, e.Desc, r.catalog.Token(name), op, params, o.RequestID)
 	return err
 }
 

@@ -23,6 +23,7 @@ import (
 
 	"github.com/switchboardhq/switchboard/internal/metrics"
 	"github.com/switchboardhq/switchboard/internal/script"
+	"github.com/switchboardhq/switchboard/internal/service"
 	"github.com/switchboardhq/switchboard/internal/solution"
 )
 
@@ -214,7 +215,9 @@ func (h *Handler) ServeApp(w http.ResponseWriter, r *http.Request, sol, path str
 		services = h.opt.Services(sol)
 	}
 	runStart := time.Now()
-	res, err := h.opt.Runner.Run(r.Context(), route.program, script.Run{
+	// Service calls the script makes carry this request's id and trace.
+	ctx := service.WithOrigin(r.Context(), service.Origin{RequestID: reqID, Traceparent: r.Header.Get("traceparent")})
+	res, err := h.opt.Runner.Run(ctx, route.program, script.Run{
 		Solution: sol,
 		Limits:   Limits(s.Limits),
 		Services: services,
