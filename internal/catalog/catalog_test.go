@@ -1,0 +1,140 @@
+package catalog
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/switchboardhq/switchboard/internal/bus"
+)
+
+func openCatalog(t *testing.T, b *bus.Bus, interval time.Duration) *Catalog {
+	t.Helper()
+	c, err := Open(context.Background(), b, Options{Secret: "secret-secret-secret", HealthInterval: interval,
+		CoreNames: func(n string) bool { return n == "keystore" }})
+	if err != nil {
+		t.Fatalf("open catalog: %v", err)
+	}
+	t.Cleanup(c.Close)
+	return c
+}
+
+func doc(host string) string {
+	return `swagger: "2.0"
+info: {title: t, version: "1"}
+host: ` + host + `
+x-exosite-health-path: /health
+x-exosite-config-parameters:
+  - {name: region, type: string, default: eu}
+  - {name: apikey, type: string, format: password}
+paths:
+  /op:
+    post:
+      operationId: op
+      responses: {"200": {description: ok}}
+`
+}
+
+// jsonText is s as a JSON string, the way a registration may carry a YAML document.
+func jsonText(s string) []byte {
+	b, _ := json.Marshal(s)
+	return b
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestCatalogLifecycle(t *testing.T) {
+	ctx := context.Background()
+	var healthy atomic.Bool
+	healthy.Store(true)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !healthy.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
+	}))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	dir := t.TempDir()
+	b, err := bus.Open(ctx, bus.Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	c := openCatalog(t, b, 20*time.Millisecond)
+	other := openCatalog(t, b, time.Hour) // a second instance
+
+	res, err := c.Register(ctx, Registration{Name: "svc", Swagger: jsonText(doc(host))})
+	if err != nil || res.Status != StatusRegistered || res.Token != c.Token("svc") {
+		t.Fatalf("register: %+v, %v", res, err)
+	}
+	if !c.Authenticate("svc", res.Token) || c.Authenticate("svc", res.Token+"x") || c.Authenticate("nope", c.Token("nope")) {
+		t.Fatal("Authenticate accepts the wrong thing")
+	}
+	if other.Token("svc") != res.Token {
+		t.Fatal("instances sharing the secret disagree on the token")
+	}
+	eventually(t, "the other instance to see the service", func() bool { _, ok := other.Get("svc"); return ok })
+	if res, err := c.Register(ctx, Registration{Name: "svc", Swagger: jsonText(doc(host))}); err != nil || res.Status != StatusUpdated {
+		t.Fatalf("update: %+v, %v", res, err)
+	}
+	if e, _ := c.Get("svc"); e.Version != 2 {
+		t.Fatalf("version %d after an update", e.Version)
+	}
+	var ve *ValidationError
+	if _, err := c.Register(ctx, Registration{Name: "keystore", Swagger: jsonText(doc(host))}); !errors.As(err, &ve) || ve.Field != FieldName {
+		t.Fatalf("core name: %v", err)
+	}
+
+	// Periodic health checks: down when the health path fails, up again after.
+	healthy.Store(false)
+	eventually(t, "the service to be seen down", func() bool { return c.Health("svc").Status == "down" })
+	healthy.Store(true)
+	eventually(t, "the service to be seen up", func() bool { return c.Health("svc").Status == "up" })
+
+	// Parameters: defaults filled, unknown refused, secrets masked.
+	e, _ := c.Get("svc")
+	params, err := CheckParameters(e.Desc, map[string]any{"apikey": "s3cret"})
+	if err != nil || params["region"] != "eu" {
+		t.Fatalf("CheckParameters: %v %v", params, err)
+	}
+	if _, err := CheckParameters(e.Desc, map[string]any{"colour": "red"}); !errors.As(err, &ve) || ve.Field != "parameters.colour" {
+		t.Fatalf("unknown parameter: %v", err)
+	}
+	if _, err := CheckParameters(nil, map[string]any{"x": 1}); err == nil {
+		t.Fatal("a core service took parameters")
+	}
+	if m := Masked(e.Desc, params); m["apikey"] != nil || m["region"] != "eu" {
+		t.Fatalf("Masked = %v", m)
+	}
+	if _, created, err := c.PutConfig(ctx, "demo", "svc", params); err != nil || !created {
+		t.Fatalf("PutConfig: %v %v", created, err)
+	}
+	eventually(t, "the other instance to see the config", func() bool { _, ok := other.AddedConfig("demo", "svc"); return ok })
+
+	// Deregistration removes the service from every solution.
+	if err := c.Delete(ctx, "svc"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := c.AddedConfig("demo", "svc"); ok {
+		t.Fatal("config left after deregistration")
+	}
+	eventually(t, "the other instance to forget the service", func() bool { _, ok := other.Get("svc"); return !ok })
+	if err := c.Delete(ctx, "svc"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("second delete: %v", err)
+	}
+}
