@@ -80,12 +80,15 @@ func (d *Dispatcher) Enqueue(ctx context.Context, e Event) error {
 		return err
 	}
 	js := d.o.Bus.JetStream()
-	if _, err := js.Publish(ctx, "sb.events."+e.Solution+"."+e.Topic, data, jetstream.WithMsgID(e.ID)); err != nil {
+	// Deduplication is stream-wide, so the message ids name the solution and topic: the same
+	// event id from another solution or service is another event.
+	key := dedupKey(e)
+	if _, err := js.Publish(ctx, "sb.events."+e.Solution+"."+e.Topic, data, jetstream.WithMsgID(key)); err != nil {
 		return fmt.Errorf("store event %s: %w", e.ID, err)
 	}
 	for _, b := range bs {
 		item, _ := json.Marshal(workItem{Handler: b.h.Name, Event: data})
-		if _, err := js.Publish(ctx, workSubject(e.Solution, b.h.Name), item, jetstream.WithMsgID(e.ID+"/"+b.h.Name)); err != nil {
+		if _, err := js.Publish(ctx, workSubject(e.Solution, b.h.Name), item, jetstream.WithMsgID(key+"/"+b.h.Name)); err != nil {
 			return fmt.Errorf("store event %s for handler %s: %w", e.ID, b.h.Name, err)
 		}
 	}
@@ -93,6 +96,9 @@ func (d *Dispatcher) Enqueue(ctx context.Context, e Event) error {
 }
 
 func workSubject(sol, handler string) string { return "sb.work." + sol + "." + handler }
+
+// dedupKey is an event's message id: its id within its solution and topic.
+func dedupKey(e Event) string { return e.Solution + "/" + e.Topic + "/" + e.ID }
 
 // setup creates the streams when missing.
 func (d *Dispatcher) setup(ctx context.Context) error {
@@ -257,7 +263,7 @@ func (d *Dispatcher) handle(ctx context.Context, m jetstream.Msg) {
 	if attempt > uint64(d.o.MaxDeliver) {
 		// Delivered again after its last attempt without an outcome: the instance running it
 		// stopped, perhaps because of this very item.
-		d.park(ctx, m, w, e.ID, fmt.Errorf("no outcome after %d deliveries", attempt-1), attempt)
+		d.park(ctx, m, w, dedupKey(e), fmt.Errorf("no outcome after %d deliveries", attempt-1), attempt)
 		return
 	}
 	done := make(chan struct{})
@@ -280,7 +286,7 @@ func (d *Dispatcher) handle(ctx context.Context, m jetstream.Msg) {
 		d.ack(ctx, m, log)
 	case attempt >= uint64(d.o.MaxDeliver):
 		log.Warn("event handler failed for the last time", "attempt", attempt, "err", err)
-		d.park(ctx, m, w, e.ID, err, attempt)
+		d.park(ctx, m, w, dedupKey(e), err, attempt)
 	default:
 		delay := d.o.Backoff[min(int(attempt)-1, len(d.o.Backoff)-1)]
 		log.Info("event handler failed; will retry", "attempt", attempt, "retry_in", delay, "err", err)
@@ -299,7 +305,7 @@ func (d *Dispatcher) ack(ctx context.Context, m jetstream.Msg, log interface{ Wa
 
 // park moves a work item to the dead-letter stream with its error. The dead letter's id
 // makes a second park of the same item (after a lost ack) a no-op.
-func (d *Dispatcher) park(ctx context.Context, m jetstream.Msg, w workItem, eventID string, cause error, attempts uint64) {
+func (d *Dispatcher) park(ctx context.Context, m jetstream.Msg, w workItem, eventKey string, cause error, attempts uint64) {
 	dl := DeadLetter{Handler: w.Handler, Event: w.Event, Error: cause.Error(), Attempts: attempts, FailedAt: time.Now().UTC()}
 	var he *HandlerError
 	if errors.As(cause, &he) {
@@ -311,8 +317,8 @@ func (d *Dispatcher) park(ctx context.Context, m jetstream.Msg, w workItem, even
 	data, _ := json.Marshal(dl)
 	subject := "sb.dlq." + dlqSuffix(m.Subject())
 	var opts []jetstream.PublishOpt
-	if eventID != "" {
-		opts = append(opts, jetstream.WithMsgID(eventID+"/"+w.Handler))
+	if eventKey != "" {
+		opts = append(opts, jetstream.WithMsgID(eventKey+"/"+w.Handler))
 	}
 	if _, err := d.o.Bus.JetStream().Publish(ctx, subject, data, opts...); err != nil {
 		d.log.Error("event work item not parked; retrying later", "subject", m.Subject(), "err", err)

@@ -86,6 +86,12 @@ func TestEnqueueRunsOnce(t *testing.T) {
 	if c := rec.count("hit_e1"); c != 1 {
 		t.Fatalf("e1 ran %d times, want 1", c)
 	}
+	// The same id in another solution is another event: it runs there.
+	mustPut(t, s, Handler{Solution: "other", Name: "svc_event", Script: "Recorder['other_' .. event.id]() return true"})
+	if err := d.Enqueue(ctx, Event{ID: "e1", Solution: "other", Topic: "svc.event"}); err != nil {
+		t.Fatalf("enqueue e1 in another solution: %v", err)
+	}
+	eventually(t, "the other solution's e1 to run", func() bool { return rec.count("other_e1") == 1 && drained(t, b) })
 }
 
 func TestRetryThenDeadLetter(t *testing.T) {
