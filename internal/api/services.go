@@ -38,29 +38,39 @@ func (s *Server) coreView(sp service.Spec) serviceView {
 		Events: []string{}, Health: catalog.Health{Status: "up"}}
 }
 
-func (s *Server) dynamicView(e *catalog.Entry) serviceView {
+// dynamicView is a dynamic service as p may see it: where it runs and why a health check
+// failed are for the admin only.
+func (s *Server) dynamicView(e *catalog.Entry, p principal) serviceView {
 	sp := e.Desc.Spec()
 	ev := sp.Events
 	if ev == nil {
 		ev = []string{}
 	}
-	return serviceView{Name: sp.Name, Kind: service.KindDynamic, Description: sp.Description, Operations: sp.Operations,
-		Events: ev, Health: s.opt.Catalog.Health(sp.Name), Version: e.Version, BaseURL: e.Desc.BaseURL.String()}
+	v := serviceView{Name: sp.Name, Kind: service.KindDynamic, Description: sp.Description, Operations: sp.Operations,
+		Events: ev, Health: s.opt.Catalog.Health(sp.Name), Version: e.Version}
+	if p.admin {
+		if e.Desc.BaseURL != nil {
+			v.BaseURL = e.Desc.BaseURL.String()
+		}
+	} else {
+		v.Health.Error = ""
+	}
+	return v
 }
 
-func (s *Server) listServices(w http.ResponseWriter, _ *http.Request, _ principal) {
+func (s *Server) listServices(w http.ResponseWriter, _ *http.Request, p principal) {
 	out := list[serviceView]{Items: []serviceView{}}
 	for _, sp := range s.opt.Core.Specs() {
 		out.Items = append(out.Items, s.coreView(sp))
 	}
 	for _, e := range s.opt.Catalog.List() {
-		out.Items = append(out.Items, s.dynamicView(e))
+		out.Items = append(out.Items, s.dynamicView(e, p))
 	}
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (s *Server) getService(w http.ResponseWriter, r *http.Request, _ principal) {
-	name := r.PathValue("name")
+func (s *Server) getService(w http.ResponseWriter, r *http.Request, p principal) {
+	name := service.NameOf(r.PathValue("name"))
 	if c, ok := s.opt.Core.Lookup(name); ok {
 		writeJSON(w, http.StatusOK, s.coreView(c.Spec))
 		return
@@ -70,13 +80,13 @@ func (s *Server) getService(w http.ResponseWriter, r *http.Request, _ principal)
 		writeErr(w, errorf(http.StatusNotFound, "", "no service %q", name))
 		return
 	}
-	v := s.dynamicView(e)
+	v := s.dynamicView(e, p)
 	v.Document = e.Desc.Doc
 	writeJSON(w, http.StatusOK, v)
 }
 
 func (s *Server) deleteService(w http.ResponseWriter, r *http.Request, _ principal) {
-	name := r.PathValue("name")
+	name := service.NameOf(r.PathValue("name"))
 	if _, ok := s.opt.Core.Lookup(name); ok {
 		writeErr(w, errorf(http.StatusBadRequest, "name", "%s is a core service; it cannot be deregistered", name))
 		return
@@ -128,7 +138,7 @@ func (s *Server) configView(cfg catalog.Config) serviceConfigView {
 	if e, ok := s.opt.Catalog.Get(cfg.Service); ok {
 		d = e.Desc
 	}
-	return serviceConfigView{Service: cfg.Service, Parameters: catalog.Masked(d, cfg.Parameters), AddedAt: cfg.AddedAt, UpdatedAt: cfg.UpdatedAt}
+	return serviceConfigView{Service: cfg.Service, Parameters: catalog.Masked(d, cfg), AddedAt: cfg.AddedAt, UpdatedAt: cfg.UpdatedAt}
 }
 
 // describe returns the description of a service a solution may add (nil for a core one).
@@ -167,7 +177,7 @@ func (s *Server) updateService(w http.ResponseWriter, r *http.Request, _ princip
 		writeErr(w, err)
 		return
 	}
-	name := r.PathValue("service")
+	name := service.NameOf(r.PathValue("service"))
 	if _, ok := s.opt.Catalog.AddedConfig(r.PathValue("solution"), name); !ok {
 		writeErr(w, errorf(http.StatusNotFound, "service", "service %s is not added to this solution", name))
 		return
@@ -203,6 +213,17 @@ func (s *Server) putService(w http.ResponseWriter, r *http.Request, name string,
 		writeErr(w, err)
 		return
 	}
+	// The service may have been deregistered, or the solution deleted, while its init hook ran:
+	// then the config just written must not stay behind.
+	_, stillSolution := s.opt.Store.Get(sol)
+	_, stillService := s.opt.Catalog.Get(name)
+	if !stillSolution || (d != nil && !stillService) {
+		if rerr := s.opt.Catalog.RemoveConfig(context.WithoutCancel(r.Context()), sol, name); rerr != nil {
+			s.opt.Logger.Error("remove a config left behind", "solution", sol, "service", name, "err", rerr)
+		}
+		writeErr(w, errorf(http.StatusConflict, "service", "%s or solution %s went away while it was being added; nothing was kept", name, sol))
+		return
+	}
 	code := http.StatusOK
 	if created {
 		code = http.StatusCreated
@@ -228,16 +249,17 @@ func (s *Server) listSolutionServices(w http.ResponseWriter, r *http.Request, _ 
 }
 
 func (s *Server) getSolutionService(w http.ResponseWriter, r *http.Request, _ principal) {
-	cfg, ok := s.opt.Catalog.AddedConfig(r.PathValue("solution"), r.PathValue("service"))
+	name := service.NameOf(r.PathValue("service"))
+	cfg, ok := s.opt.Catalog.AddedConfig(r.PathValue("solution"), name)
 	if !ok {
-		writeErr(w, errorf(http.StatusNotFound, "service", "service %s is not added to this solution", r.PathValue("service")))
+		writeErr(w, errorf(http.StatusNotFound, "service", "service %s is not added to this solution", name))
 		return
 	}
 	writeJSON(w, http.StatusOK, s.configView(cfg))
 }
 
 func (s *Server) removeService(w http.ResponseWriter, r *http.Request, _ principal) {
-	sol, name := r.PathValue("solution"), r.PathValue("service")
+	sol, name := r.PathValue("solution"), service.NameOf(r.PathValue("service"))
 	cfg, ok := s.opt.Catalog.AddedConfig(sol, name)
 	if !ok {
 		writeErr(w, errorf(http.StatusNotFound, "service", "service %s is not added to this solution", name))

@@ -1,9 +1,10 @@
 package catalog
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
-	"crypto/sha256"
+	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -39,8 +40,10 @@ type record struct {
 	Namespace         string          `json:"namespace,omitempty"`
 	PlatformNamespace string          `json:"platform_namespace,omitempty"`
 	Version           int             `json:"version"`
-	RegisteredAt      time.Time       `json:"registered_at"`
-	UpdatedAt         time.Time       `json:"updated_at"`
+	// Token is the service's own secret: kept across updates, new after a deregistration.
+	Token        string    `json:"token"`
+	RegisteredAt time.Time `json:"registered_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
 }
 
 // Health is the last health check of a service, as this instance saw it.
@@ -57,13 +60,11 @@ type Entry struct {
 	RegisteredAt time.Time
 	UpdatedAt    time.Time
 	rev          uint64
+	token        string
 }
 
 // Options configure a Catalog.
 type Options struct {
-	// Secret derives each service's token (HMAC-SHA256 of the service name); the registration
-	// token serves. Changing it changes every service's token: services register again.
-	Secret string
 	// CoreNames reports the names reserved for core services.
 	CoreNames func(string) bool
 	// Client reaches services for documents and health checks; default a client with a 5 s timeout.
@@ -94,7 +95,8 @@ func Open(ctx context.Context, b *bus.Bus, o Options) (*Catalog, error) {
 		o.Logger = slog.Default()
 	}
 	if o.Client == nil {
-		o.Client = &http.Client{Timeout: 5 * time.Second}
+		// Redirects are not followed: a document or health path answers where it was asked.
+		o.Client = &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	}
 	if o.HealthInterval == 0 {
 		o.HealthInterval = 30 * time.Second
@@ -198,23 +200,30 @@ func (c *Catalog) parse(data []byte, rev uint64) (*Entry, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Entry{Desc: d, Version: r.Version, RegisteredAt: r.RegisteredAt, UpdatedAt: r.UpdatedAt, rev: rev}, nil
+	return &Entry{Desc: d, Version: r.Version, RegisteredAt: r.RegisteredAt, UpdatedAt: r.UpdatedAt, rev: rev, token: r.Token}, nil
 }
 
-// Token is the token of service name: what it uses to call the hub and how the hub signs the
-// requests it sends it.
+// Token is the token of the registered service name ("" when not registered): what it uses to
+// call the hub, and the key the hub signs the requests it sends it with.
 func (c *Catalog) Token(name string) string {
-	m := hmac.New(sha256.New, []byte(c.opt.Secret))
-	m.Write([]byte("switchboard service token\x00" + name))
-	return "sbt_" + hex.EncodeToString(m.Sum(nil))
+	if e, ok := c.Get(name); ok {
+		return e.token
+	}
+	return ""
 }
 
 // Authenticate reports whether token is the token of the registered service name.
 func (c *Catalog) Authenticate(name, token string) bool {
-	if _, ok := c.Get(name); !ok {
-		return false
+	want := c.Token(name)
+	return want != "" && hmac.Equal([]byte(token), []byte(want))
+}
+
+func newToken() string {
+	b := make([]byte, 24)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("crypto/rand: %v", err)) // never fails on supported platforms
 	}
-	return hmac.Equal([]byte(token), []byte(c.Token(name)))
+	return "sbt_" + hex.EncodeToString(b)
 }
 
 // Result is the answer to a registration.
@@ -243,15 +252,18 @@ func (c *Catalog) Register(ctx context.Context, reg Registration) (Result, error
 	if err := c.probe(ctx, d); err != nil {
 		return Result{}, invalid("health", err.Error())
 	}
-	text, _ := json.Marshal(string(doc))
+	text, err := jsonString(string(doc))
+	if err != nil {
+		return Result{}, err
+	}
 	now := time.Now().UTC().Truncate(time.Millisecond)
 	for {
-		r := record{Name: d.Name, Document: text, Namespace: reg.Namespace, PlatformNamespace: reg.PlatformNamespace, Version: 1, RegisteredAt: now, UpdatedAt: now}
+		r := record{Name: d.Name, Document: text, Namespace: reg.Namespace, PlatformNamespace: reg.PlatformNamespace, Version: 1, RegisteredAt: now, UpdatedAt: now, Token: newToken()}
 		cur, err := c.kv.Get(ctx, d.Name)
 		var rev uint64
 		switch {
 		case errors.Is(err, jetstream.ErrKeyNotFound):
-			data, _ := json.Marshal(r)
+			data, _ := encodeRecord(r)
 			rev, err = c.kv.Create(ctx, d.Name, data)
 		case err != nil:
 			return Result{}, fmt.Errorf("register %s: %w", d.Name, err)
@@ -259,8 +271,11 @@ func (c *Catalog) Register(ctx context.Context, reg Registration) (Result, error
 			var old record
 			if err := json.Unmarshal(cur.Value(), &old); err == nil {
 				r.Version, r.RegisteredAt = old.Version+1, old.RegisteredAt
+				if old.Token != "" {
+					r.Token = old.Token
+				}
 			}
-			data, _ := json.Marshal(r)
+			data, _ := encodeRecord(r)
 			rev, err = c.kv.Update(ctx, d.Name, data, cur.Revision())
 		}
 		if errors.Is(err, jetstream.ErrKeyExists) {
@@ -269,7 +284,7 @@ func (c *Catalog) Register(ctx context.Context, reg Registration) (Result, error
 		if err != nil {
 			return Result{}, fmt.Errorf("register %s: %w", d.Name, err)
 		}
-		ent := &Entry{Desc: d, Version: r.Version, RegisteredAt: r.RegisteredAt, UpdatedAt: r.UpdatedAt, rev: rev}
+		ent := &Entry{Desc: d, Version: r.Version, RegisteredAt: r.RegisteredAt, UpdatedAt: r.UpdatedAt, rev: rev, token: r.Token}
 		c.mu.Lock()
 		if cur, ok := c.entries[d.Name]; !ok || cur.rev < rev {
 			c.entries[d.Name] = ent
@@ -281,8 +296,33 @@ func (c *Catalog) Register(ctx context.Context, reg Registration) (Result, error
 			status = StatusUpdated
 		}
 		c.opt.Logger.Info("service "+status, "service", d.Name, "version", r.Version, "base_url", d.BaseURL.String())
-		return Result{Name: d.Name, Token: c.Token(d.Name), Status: status}, nil
+		return Result{Name: d.Name, Token: r.Token, Status: status}, nil
 	}
+}
+
+// encodeRecord is json.Marshal without HTML escaping, which Marshal would apply to the
+// document again.
+func encodeRecord(r record) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	err := enc.Encode(r)
+	return bytes.TrimRight(buf.Bytes(), "\n"), err
+}
+
+// jsonString encodes s as a JSON string without HTML escaping (which would grow a document
+// full of < and > sixfold) and checks it fits a record.
+func jsonString(s string) (json.RawMessage, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(s); err != nil {
+		return nil, err
+	}
+	if buf.Len() > 2*DefaultMaxBytes-4096 {
+		return nil, invalid(FieldSwagger, fmt.Sprintf("the document is too large to store (%d bytes encoded)", buf.Len()))
+	}
+	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }
 
 // fetch reads a registration's swagger_url.
@@ -311,6 +351,9 @@ func (c *Catalog) fetch(ctx context.Context, u string) ([]byte, error) {
 
 // probe asks the service's health path and wants a 2xx.
 func (c *Catalog) probe(ctx context.Context, d *Description) error {
+	if d.BaseURL == nil {
+		return errors.New("the service has no address")
+	}
 	u := *d.BaseURL
 	u.Path, u.RawPath, u.RawQuery = d.HealthPath, "", ""
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)

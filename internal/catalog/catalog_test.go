@@ -16,7 +16,7 @@ import (
 
 func openCatalog(t *testing.T, b *bus.Bus, interval time.Duration) *Catalog {
 	t.Helper()
-	c, err := Open(context.Background(), b, Options{Secret: "secret-secret-secret", HealthInterval: interval,
+	c, err := Open(context.Background(), b, Options{HealthInterval: interval,
 		CoreNames: func(n string) bool { return n == "keystore" }})
 	if err != nil {
 		t.Fatalf("open catalog: %v", err)
@@ -85,12 +85,12 @@ func TestCatalogLifecycle(t *testing.T) {
 	if !c.Authenticate("svc", res.Token) || c.Authenticate("svc", res.Token+"x") || c.Authenticate("nope", c.Token("nope")) {
 		t.Fatal("Authenticate accepts the wrong thing")
 	}
-	if other.Token("svc") != res.Token {
-		t.Fatal("instances sharing the secret disagree on the token")
-	}
 	eventually(t, "the other instance to see the service", func() bool { _, ok := other.Get("svc"); return ok })
-	if res, err := c.Register(ctx, Registration{Name: "svc", Swagger: jsonText(doc(host))}); err != nil || res.Status != StatusUpdated {
-		t.Fatalf("update: %+v, %v", res, err)
+	if other.Token("svc") != res.Token {
+		t.Fatal("instances disagree on the token")
+	}
+	if upd, err := c.Register(ctx, Registration{Name: "svc", Swagger: jsonText(doc(host))}); err != nil || upd.Status != StatusUpdated || upd.Token != res.Token {
+		t.Fatalf("update: %+v, %v (the token must stay the same)", upd, err)
 	}
 	if e, _ := c.Get("svc"); e.Version != 2 {
 		t.Fatalf("version %d after an update", e.Version)
@@ -118,11 +118,22 @@ func TestCatalogLifecycle(t *testing.T) {
 	if _, err := CheckParameters(nil, map[string]any{"x": 1}); err == nil {
 		t.Fatal("a core service took parameters")
 	}
-	if m := Masked(e.Desc, params); m["apikey"] != nil || m["region"] != "eu" {
+	cfg, created, err := c.PutConfig(ctx, "demo", "svc", params)
+	if err != nil || !created {
+		t.Fatalf("PutConfig: %v %v", created, err)
+	}
+	if m := Masked(e.Desc, cfg); m["apikey"] != nil || m["region"] != "eu" {
 		t.Fatalf("Masked = %v", m)
 	}
-	if _, created, err := c.PutConfig(ctx, "demo", "svc", params); err != nil || !created {
-		t.Fatalf("PutConfig: %v %v", created, err)
+	// A later document that no longer marks apikey secret does not reveal it, and without a
+	// description nothing is shown.
+	relaxed := *e.Desc
+	relaxed.ConfigParameters = nil
+	if m := Masked(&relaxed, cfg); m["apikey"] != nil {
+		t.Fatalf("Masked with a relaxed document = %v", m)
+	}
+	if m := Masked(nil, cfg); len(m) != 0 {
+		t.Fatalf("Masked without a description = %v", m)
 	}
 	eventually(t, "the other instance to see the config", func() bool { _, ok := other.AddedConfig("demo", "svc"); return ok })
 
@@ -136,5 +147,15 @@ func TestCatalogLifecycle(t *testing.T) {
 	eventually(t, "the other instance to forget the service", func() bool { _, ok := other.Get("svc"); return !ok })
 	if err := c.Delete(ctx, "svc"); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("second delete: %v", err)
+	}
+	// Registered again after its deregistration, the service gets a new token.
+	again, err := c.Register(ctx, Registration{Name: "svc", Swagger: jsonText(doc(host))})
+	if err != nil || again.Token == res.Token || c.Authenticate("svc", res.Token) {
+		t.Fatalf("re-registration after deregistration: %+v, %v; the old token must not work", again, err)
+	}
+	// A document full of characters JSON escapes for HTML still fits.
+	big := doc(host) + "x-notes: \"" + strings.Repeat("<>&", 250_000) + "\"\n"
+	if _, err := c.Register(ctx, Registration{Name: "big", Swagger: jsonText(big)}); err != nil {
+		t.Fatalf("register a document of %d bytes full of <>&: %v", len(big), err)
 	}
 }

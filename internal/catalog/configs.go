@@ -22,9 +22,12 @@ type Config struct {
 	Solution   string         `json:"-"`
 	Service    string         `json:"service"`
 	Parameters map[string]any `json:"parameters"`
-	AddedAt    time.Time      `json:"added_at"`
-	UpdatedAt  time.Time      `json:"updated_at"`
-	rev        uint64
+	// Secret names the parameters that were secret (format: password) when they were set;
+	// they stay hidden whatever the service's document says later.
+	Secret    []string  `json:"secret,omitempty"`
+	AddedAt   time.Time `json:"added_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+	rev       uint64
 }
 
 // configs keeps service configs in KV ("<solution>.<service>") with an in-memory view.
@@ -122,17 +125,27 @@ func (c *configs) remove(ctx context.Context, sol, svc string) error {
 	return nil
 }
 
-// dropService removes a service from every solution.
+// dropService removes a service from every solution. It lists the keys in KV, not the view,
+// so a config another instance just wrote is not missed.
 func (c *configs) dropService(ctx context.Context, svc string) error {
-	c.mu.RLock()
-	var sols []string
-	for sol, m := range c.m {
-		if _, ok := m[svc]; ok {
-			sols = append(sols, sol)
-		}
+	return c.removeMatching(ctx, "*."+svc)
+}
+
+// removeMatching removes every config whose key matches the KV filter.
+func (c *configs) removeMatching(ctx context.Context, filter string) error {
+	lister, err := c.kv.ListKeysFiltered(ctx, filter)
+	if err != nil && !errors.Is(err, jetstream.ErrNoKeysFound) {
+		return fmt.Errorf("list service configs %s: %w", filter, err)
 	}
-	c.mu.RUnlock()
-	for _, sol := range sols {
+	if lister == nil {
+		return nil
+	}
+	var keys []string
+	for k := range lister.Keys() {
+		keys = append(keys, k)
+	}
+	for _, k := range keys {
+		sol, svc, _ := strings.Cut(k, ".")
 		if err := c.remove(ctx, sol, svc); err != nil {
 			return err
 		}
@@ -189,7 +202,11 @@ func CheckParameters(d *Description, params map[string]any) (map[string]any, err
 // PutConfig adds a service to a solution, or replaces its parameters. params must already be
 // checked with CheckParameters.
 func (c *Catalog) PutConfig(ctx context.Context, solution, service string, params map[string]any) (Config, bool, error) {
-	return c.configs.put(ctx, Config{Solution: solution, Service: service, Parameters: params})
+	cfg := Config{Solution: solution, Service: service, Parameters: params}
+	if e, ok := c.Get(service); ok {
+		cfg.Secret = secretNames(e.Desc)
+	}
+	return c.configs.put(ctx, cfg)
 }
 
 // RemoveConfig removes a service from a solution.
@@ -202,26 +219,40 @@ func (c *Catalog) RemoveConfig(ctx context.Context, solution, service string) er
 
 // Drop removes every service config of a solution (when it is deleted).
 func (c *Catalog) Drop(ctx context.Context, solution string) error {
-	for _, cfg := range c.configs.list(solution) {
-		if err := c.configs.remove(ctx, solution, cfg.Service); err != nil {
-			return err
-		}
-	}
-	return nil
+	return c.configs.removeMatching(ctx, solution+".*")
 }
 
-// Masked returns parameters with the secret ones (format: password) left out.
-func Masked(d *Description, params map[string]any) map[string]any {
-	out := make(map[string]any, len(params))
-	secret := map[string]bool{}
-	if d != nil {
-		for _, p := range d.ConfigParameters {
-			secret[p.Name] = p.Secret
-		}
+// Masked returns a config's parameters without the secret ones: those secret in the service's
+// description d, and those that were secret when they were set. Without a description (the
+// service is gone, or its record unreadable) nothing is shown: masking fails closed.
+func Masked(d *Description, cfg Config) map[string]any {
+	out := make(map[string]any, len(cfg.Parameters))
+	if d == nil {
+		return out
 	}
-	for k, v := range params {
+	secret := map[string]bool{}
+	for _, p := range d.ConfigParameters {
+		secret[p.Name] = p.Secret
+	}
+	for _, n := range cfg.Secret {
+		secret[n] = true
+	}
+	for k, v := range cfg.Parameters {
 		if !secret[k] {
 			out[k] = v
+		}
+	}
+	return out
+}
+
+// secretNames lists the parameters d declares secret.
+func secretNames(d *Description) []string {
+	var out []string
+	if d != nil {
+		for _, p := range d.ConfigParameters {
+			if p.Secret {
+				out = append(out, p.Name)
+			}
 		}
 	}
 	return out

@@ -156,3 +156,38 @@ func TestDynamicCallCarriesOrigin(t *testing.T) {
 		t.Errorf("unsigned call: %v", h)
 	}
 }
+
+// TestServiceSecretsAndDetails: secret parameters are never returned, and where a service
+// runs is shown to the admin only.
+func TestServiceSecretsAndDetails(t *testing.T) {
+	t.Parallel()
+	s := hubtest.Start(t)
+	host := strings.TrimPrefix(fakeService(t, 200).URL, "http://")
+	params := `x-exosite-config-parameters:
+  - {name: region, type: string, default: eu}
+  - {name: apikey, type: string, format: password}
+`
+	if r := s.Do(t, "POST", "/api/v1/register/", s.Hub.RegistrationToken(), map[string]any{"name": "svc", "swagger": swagger(host, params)}); r.Status != http.StatusCreated {
+		t.Fatalf("register: %d %s", r.Status, r.Body)
+	}
+	tok := createSolution(t, s, "demo", nil)
+	r := s.Do(t, "POST", "/api/v1/solutions/demo/services", tok, map[string]any{"service": "svc", "parameters": map[string]any{"apikey": "hunter2"}})
+	if r.Status != http.StatusCreated || strings.Contains(string(r.Body), "hunter2") || !strings.Contains(string(r.Body), `"region":"eu"`) {
+		t.Fatalf("add: %d %s", r.Status, r.Body)
+	}
+	for _, path := range []string{"/api/v1/solutions/demo/services", "/api/v1/solutions/demo/services/SVC"} {
+		if r := s.Do(t, "GET", path, tok, nil); r.Status != 200 || strings.Contains(string(r.Body), "hunter2") {
+			t.Errorf("GET %s: %d %s", path, r.Status, r.Body)
+		}
+	}
+	s.Deploy(t, "demo", "GET", "/params", `return Config.getParameters({service="svc"})`)
+	if r := call(t, s, "GET", "/apps/demo/params", 10*time.Second); r.Status != 200 || strings.Contains(string(r.Body), "hunter2") {
+		t.Errorf("Config.getParameters: %d %s", r.Status, r.Body)
+	}
+	if r := s.Do(t, "GET", "/api/v1/services/svc", tok, nil); strings.Contains(string(r.Body), host) && strings.Contains(string(r.Body), `"base_url"`) {
+		t.Errorf("a solution token sees where the service runs: %s", r.Body)
+	}
+	if r := s.Do(t, "GET", "/api/v1/services/svc", s.AdminToken, nil); !strings.Contains(string(r.Body), `"base_url":"http://`+host) {
+		t.Errorf("the admin does not see where the service runs: %s", r.Body)
+	}
+}

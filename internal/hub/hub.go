@@ -145,7 +145,6 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 
 	core := service.NewRegistry()
 	h.catalog, err = catalog.Open(ctx, h.bus, catalog.Options{
-		Secret:    h.regToken,
 		CoreNames: func(name string) bool { _, ok := core.Lookup(name); return ok },
 		Logger:    h.log,
 	})
@@ -189,6 +188,15 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		}
 		if err := h.handlers.DropSolution(ctx, id); err != nil {
 			return err
+		}
+		// The services it had are told, as when a service is removed; their answer does not
+		// hold the deletion up.
+		for _, cfg := range h.catalog.Added(id) {
+			if e, ok := h.catalog.Get(cfg.Service); ok && e.Desc.GC != "" {
+				if err := svc.Lifecycle(ctx, id, cfg.Service, e.Desc.GC, cfg.Parameters); err != nil {
+					h.log.Warn("service clean-up failed", "solution", id, "service", cfg.Service, "err", err)
+				}
+			}
 		}
 		return h.catalog.Drop(ctx, id)
 	}

@@ -79,7 +79,7 @@ func (r *router) Parameters(solution, name string) (map[string]any, bool) {
 	if !ok {
 		return nil, false
 	}
-	return catalog.Masked(e.Desc, cfg.Parameters), true
+	return catalog.Masked(e.Desc, cfg), true
 }
 
 // forSolution is a script run's view of the services.
