@@ -26,8 +26,9 @@ const (
 	extOriginalParamName = "x-originalParamName"
 )
 
-// EventNamePattern is what an event name must match: scripts handle events by name.
-var EventNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+// EventNamePattern is what an event name must match: it is the last part of the topic
+// <service>.<event> that handlers subscribe to.
+var EventNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*$`)
 
 // healthPath is x-exosite-health-path, else basePath, else "/".
 func healthPath(ext map[string]any, basePath string) (string, error) {

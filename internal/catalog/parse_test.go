@@ -88,7 +88,7 @@ func TestParseOpenAPI3(t *testing.T) {
 	if d.HealthPath != "/v2" || d.Timeout != 2*time.Second || d.Update != "configure" || d.Init != "" {
 		t.Errorf("HealthPath, Timeout, Update, Init = %q, %v, %q, %q", d.HealthPath, d.Timeout, d.Update, d.Init)
 	}
-	if len(d.Events) != 2 || d.Events[0] != (Event{"alert", "A weather alert for a watched city."}) || d.Events[1].Name != "forecastChanged" {
+	if len(d.Events) != 2 || d.Events[0] != (Event{"alert", "A weather alert for a watched city."}) || d.Events[1].Name != "forecast_changed" {
 		t.Errorf("Events = %+v", d.Events)
 	}
 	if len(d.ConfigParameters) != 2 || d.ConfigParameters[0].Name != "token" || !d.ConfigParameters[0].Secret ||
@@ -261,8 +261,8 @@ paths:
 			ParseOptions{}, "swagger", `operation p: parameter "s": x-exosite-from must be solution_id`},
 		{"health path relative", "demo", minimal2("x-exosite-health-path: health"), ParseOptions{}, "swagger", "x-exosite-health-path must be a path starting with /"},
 		{"events not a collection", "demo", minimal2("x-events: 3"), ParseOptions{}, "swagger", "x-events must be an object of events by name or a list of events"},
-		{"event bad name", "demo", minimal2("x-events: {'data-in': {}}"), ParseOptions{}, "swagger", `x-events: event name "data-in" must match ^[A-Za-z_][A-Za-z0-9_]*$`},
-		{"event without name", "demo", minimal2("x-events: [{description: d}]"), ParseOptions{}, "swagger", `x-events: event name "" must match ^[A-Za-z_][A-Za-z0-9_]*$`},
+		{"event bad name", "demo", minimal2("x-events: {'Data-In': {}}"), ParseOptions{}, "swagger", `x-events: event name "Data-In" must match ^[a-z0-9][a-z0-9_-]*$`},
+		{"event without name", "demo", minimal2("x-events: [{description: d}]"), ParseOptions{}, "swagger", `x-events: event name "" must match ^[a-z0-9][a-z0-9_-]*$`},
 		{"event twice", "demo", minimal2("x-events: [a, a]"), ParseOptions{}, "swagger", `x-events: event "a" is listed twice`},
 		{"config not a collection", "demo", minimal2("x-exosite-config-parameters: key"), ParseOptions{}, "swagger", "x-exosite-config-parameters must be a list of parameters or an object of parameters by name"},
 		{"config without name", "demo", minimal2("x-exosite-config-parameters: [{type: string}]"), ParseOptions{}, "swagger", "x-exosite-config-parameters: every parameter needs a name"},

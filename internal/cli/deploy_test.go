@@ -336,13 +336,13 @@ func TestDeployHandlerCompileError(t *testing.T) {
 func TestDeployHandlerFolderErrorsSendNothing(t *testing.T) {
 	fake, env, _ := handlerFixture(t)
 	dir := writeTree(t, map[string]string{
-		"a.lua": "--#EVENT demoexternalservice event\nreturn 1\n--#EVENT Demo event\nreturn 2\n--#EVENT demo 9lives\nreturn 3\n",
+		"a.lua": "--#EVENT demoexternalservice event\nreturn 1\n--#EVENT Demo event\nreturn 2\n--#EVENT demo -lives\nreturn 3\n",
 	})
 	a := filepath.Join(dir, "a.lua")
 	r := runCLI(t, env, "", "deploy", dir)
 	r.check(t, ExitFailure, nil, []string{
 		"switchboard: " + a + `:3: service name "Demo": want lowercase letters and digits only`,
-		"switchboard: " + a + `:5: event name "9lives": want letters, digits and _, not starting with a digit`,
+		"switchboard: " + a + `:5: event name "-lives": want lower-case letters, digits, _ and -, starting with a letter or digit`,
 	})
 	if got := fake.takeRequests(); len(got) != 0 {
 		t.Errorf("requests were sent: %q", got)

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"github.com/switchboardhq/switchboard/internal/catalog"
+
 	"bytes"
 	"errors"
 	"fmt"
@@ -129,8 +131,8 @@ func parseEndpointAnnotation(args []string) (item, error) {
 }
 
 var (
-	// eventNamePattern is what an event name must match (as internal/catalog's EventNamePattern).
-	eventNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	// eventNamePattern is what an event name must match.
+	eventNamePattern = catalog.EventNamePattern
 	// handlerNamePattern is what a handler's name must match on the server; as a handler's
 	// topic is its name with a "." for the first "_", it also keeps the topic valid.
 	handlerNamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
@@ -168,7 +170,10 @@ func parseEventAnnotation(args []string) (item, error) {
 		return item{}, err
 	}
 	if !eventNamePattern.MatchString(args[1]) {
-		return item{}, fmt.Errorf("event name %q: want letters, digits and _, not starting with a digit", args[1])
+		if lower := strings.ToLower(args[1]); lower != args[1] && eventNamePattern.MatchString(lower) {
+			return item{}, fmt.Errorf("event name %q: a handler's name and topic are lower case; write %q", args[1], lower)
+		}
+		return item{}, fmt.Errorf("event name %q: want lower-case letters, digits, _ and -, starting with a letter or digit", args[1])
 	}
 	it := handlerItem(args[0], args[1])
 	if !handlerNamePattern.MatchString(it.Name) {

@@ -74,8 +74,8 @@ func TestParseFile(t *testing.T) {
 		},
 		{
 			name: "endpoints and event handlers mixed, keyword case-insensitive",
-			src:  "-- api\n--#ENDPOINT GET /a\nreturn 1\n\n--#event websocket websocket_info\nreturn 2\n--#EVENT timer3 _tick\nreturn 3\n",
-			want: []item{ep(2, "GET", "/a", "return 1\n"), ev(5, "websocket", "websocket_info", "return 2\n"), ev(7, "timer3", "_tick", "return 3\n")},
+			src:  "-- api\n--#ENDPOINT GET /a\nreturn 1\n\n--#event websocket websocket_info\nreturn 2\n--#EVENT timer3 tick-1\nreturn 3\n",
+			want: []item{ep(2, "GET", "/a", "return 1\n"), ev(5, "websocket", "websocket_info", "return 2\n"), ev(7, "timer3", "tick-1", "return 3\n")},
 		},
 		{
 			name:    "event: missing event name",
@@ -98,11 +98,11 @@ func TestParseFile(t *testing.T) {
 		},
 		{
 			name: "event: bad event names",
-			src:  "--#EVENT demo 1st\nreturn 1\n--#EVENT demo ev-x\nreturn 2\n--#EVENT demo ev.x\nreturn 3\n",
+			src:  "--#EVENT demo _1st\nreturn 1\n--#EVENT demo ev x\nreturn 2\n--#EVENT demo ev.x\nreturn 3\n",
 			wantErr: []string{
-				`f.lua:1: event name "1st": want letters, digits and _, not starting with a digit`,
-				`f.lua:3: event name "ev-x": want letters, digits and _`,
-				`f.lua:5: event name "ev.x": want letters, digits and _`,
+				`f.lua:1: event name "_1st": want lower-case letters, digits, _ and -, starting with a letter or digit`,
+				`f.lua:3: want --#EVENT service event`,
+				`f.lua:5: event name "ev.x": want lower-case letters, digits, _ and -`,
 			},
 		},
 		{
