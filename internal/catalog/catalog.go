@@ -108,7 +108,7 @@ func Open(ctx context.Context, b *bus.Bus, o Options) (*Catalog, error) {
 	c := &Catalog{opt: o, kv: kv, entries: map[string]*Entry{}, health: map[string]Health{}}
 	wctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
-	if err := watch(ctx, wctx, &c.wg, kv, c.apply); err != nil {
+	if err := bus.Watch(ctx, wctx, &c.wg, kv, c.apply); err != nil {
 		cancel()
 		return nil, fmt.Errorf("watch services: %w", err)
 	}
@@ -120,42 +120,6 @@ func Open(ctx context.Context, b *bus.Bus, o Options) (*Catalog, error) {
 	c.wg.Add(1)
 	go c.checkHealth(wctx)
 	return c, nil
-}
-
-// watch feeds apply with every entry of kv; it returns once the current values are loaded.
-func watch(ctx, wctx context.Context, wg *sync.WaitGroup, kv jetstream.KeyValue, apply func(jetstream.KeyValueEntry)) error {
-	w, err := kv.WatchAll(wctx)
-	if err != nil {
-		return err
-	}
-	loaded := make(chan struct{})
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		defer w.Stop() //nolint:errcheck // nothing to do at shutdown
-		once := sync.OnceFunc(func() { close(loaded) })
-		for {
-			select {
-			case <-wctx.Done():
-				return
-			case e, ok := <-w.Updates():
-				if !ok {
-					return
-				}
-				if e == nil {
-					once()
-					continue
-				}
-				apply(e)
-			}
-		}
-	}()
-	select {
-	case <-loaded:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 func (c *Catalog) apply(e jetstream.KeyValueEntry) {

@@ -43,7 +43,7 @@ func openConfigs(ctx, wctx context.Context, wg *sync.WaitGroup, b *bus.Bus) (*co
 		return nil, err
 	}
 	c := &configs{kv: kv, m: map[string]map[string]Config{}}
-	if err := watch(ctx, wctx, wg, kv, c.apply); err != nil {
+	if err := bus.Watch(ctx, wctx, wg, kv, c.apply); err != nil {
 		return nil, fmt.Errorf("watch service configs: %w", err)
 	}
 	return c, nil

@@ -87,49 +87,12 @@ func OpenStore(ctx context.Context, b *bus.Bus, log *slog.Logger) (*Store, error
 	s := &Store{kv: kv, log: log, handlers: map[string]map[string]hentry{}}
 	wctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	if err := s.watch(ctx, wctx); err != nil {
+	if err := bus.Watch(ctx, wctx, &s.wg, s.kv, func(e jetstream.KeyValueEntry) { s.apply(e, nil) }); err != nil {
 		cancel()
 		s.wg.Wait()
 		return nil, fmt.Errorf("watch handlers: %w", err)
 	}
 	return s, nil
-}
-
-// watch applies every entry of the bucket to the view; it returns once the current values
-// are loaded.
-func (s *Store) watch(ctx, wctx context.Context) error {
-	w, err := s.kv.WatchAll(wctx)
-	if err != nil {
-		return err
-	}
-	loaded := make(chan struct{})
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer w.Stop() //nolint:errcheck // nothing to do on a failed stop at shutdown
-		once := sync.OnceFunc(func() { close(loaded) })
-		for {
-			select {
-			case <-wctx.Done():
-				return
-			case e, ok := <-w.Updates():
-				if !ok {
-					return
-				}
-				if e == nil { // initial values delivered
-					once()
-					continue
-				}
-				s.apply(e, nil)
-			}
-		}
-	}()
-	select {
-	case <-loaded:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 func deleted(e jetstream.KeyValueEntry) bool {

@@ -63,52 +63,16 @@ func Open(ctx context.Context, b *bus.Bus, log *slog.Logger) (*Store, error) {
 	}
 	wctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
-	if err := s.watch(ctx, wctx, sols, s.applySolution); err != nil {
+	if err := bus.Watch(ctx, wctx, &s.wg, sols, s.applySolution); err != nil {
 		cancel()
 		return nil, fmt.Errorf("watch solutions: %w", err)
 	}
-	if err := s.watch(ctx, wctx, eps, s.applyEndpoint); err != nil {
+	if err := bus.Watch(ctx, wctx, &s.wg, eps, s.applyEndpoint); err != nil {
 		cancel()
 		s.wg.Wait()
 		return nil, fmt.Errorf("watch endpoints: %w", err)
 	}
 	return s, nil
-}
-
-// watch applies every entry of kv to the view; it returns once the current values are loaded.
-func (s *Store) watch(ctx, wctx context.Context, kv jetstream.KeyValue, apply func(jetstream.KeyValueEntry)) error {
-	w, err := kv.WatchAll(wctx)
-	if err != nil {
-		return err
-	}
-	loaded := make(chan struct{})
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		defer w.Stop() //nolint:errcheck // nothing to do on a failed stop at shutdown
-		once := sync.OnceFunc(func() { close(loaded) })
-		for {
-			select {
-			case <-wctx.Done():
-				return
-			case e, ok := <-w.Updates():
-				if !ok {
-					return
-				}
-				if e == nil { // initial values delivered
-					once()
-					continue
-				}
-				apply(e)
-			}
-		}
-	}()
-	select {
-	case <-loaded:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // OnEndpointsChange registers f to be called (outside locks) with a solution id whenever that
