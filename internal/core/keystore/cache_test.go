@@ -131,3 +131,28 @@ func TestExists(t *testing.T) {
 		t.Fatal("write after the solution went succeeded")
 	}
 }
+
+// TestAbsentBuckets: the sole writer asks JetStream once whether a solution has a bucket;
+// with other writers it asks on every read; either way a write then makes it.
+func TestAbsentBuckets(t *testing.T) {
+	for _, follow := range []bool{false, true} {
+		s := newStore(t, Options{})
+		s.follow = follow
+		for range 3 {
+			if v := call(t, s, "empty", "get", args("key", "k")).(map[string]any)["value"]; v != nil {
+				t.Fatalf("follow=%v: get on an empty solution = %v", follow, v)
+			}
+		}
+		want := int64(1)
+		if follow {
+			want = 3
+		}
+		if n := s.bucketLookups.Load(); n != want {
+			t.Fatalf("follow=%v: %d bucket lookups for 3 reads, want %d", follow, n, want)
+		}
+		call(t, s, "empty", "set", args("key", "k", "value", "v"))
+		if v := call(t, s, "empty", "get", args("key", "k")).(map[string]any)["value"]; v != "v" {
+			t.Fatalf("follow=%v: get after set = %v", follow, v)
+		}
+	}
+}

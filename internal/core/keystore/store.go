@@ -91,6 +91,8 @@ type Store struct {
 	follow bool
 	// streamReads counts reads that went to the stream rather than the cache (see cache.go).
 	streamReads atomic.Int64
+	// bucketLookups counts the times a solution's bucket was looked up in JetStream.
+	bucketLookups atomic.Int64
 
 	buckets sync.Map // solution → *bucket
 	absent  sync.Map // solution → struct{}: known to have no bucket (sole writer only)
@@ -244,6 +246,7 @@ func (s *Store) bucket(ctx context.Context, solution string, create bool) (*buck
 func (s *Store) openBucket(ctx context.Context, solution string, create bool) (*bucket, error) {
 	name := bucketPrefix + solution
 	streamName := "KV_" + name
+	s.bucketLookups.Add(1)
 	stream, err := s.js.Stream(ctx, streamName)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		if !create {
