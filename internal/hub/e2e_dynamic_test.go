@@ -15,9 +15,9 @@ import (
 	"github.com/switchboardhq/switchboard/internal/hubtest"
 )
 
-// startDemoService builds and runs examples/demoexternalservice against s, and waits until it
-// has registered.
-func startDemoService(t *testing.T, s *hubtest.Server) {
+// startGoDemo builds and runs examples/demoexternalservice against s, and waits until it has
+// registered.
+func startGoDemo(t *testing.T, s *hubtest.Server) {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "demoexternalservice")
 	build := exec.Command("go", "build", "-o", bin, "./examples/demoexternalservice")
@@ -25,6 +25,38 @@ func startDemoService(t *testing.T, s *hubtest.Server) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build the example service: %v\n%s", err, out)
 	}
+	runDemo(t, s, "", bin)
+}
+
+// startNodeDemo installs and runs examples/demoexternalservice-node (Node.js with express)
+// against s. It needs node and npm with the npm registry: set SWITCHBOARD_TEST_NODE=1.
+func startNodeDemo(t *testing.T, s *hubtest.Server) {
+	t.Helper()
+	if os.Getenv("SWITCHBOARD_TEST_NODE") == "" {
+		t.Skip("SWITCHBOARD_TEST_NODE is not set (needs node, npm and the npm registry); .ci/run sets it when node is installed")
+	}
+	dir := t.TempDir()
+	src := filepath.Join("..", "..", "examples", "demoexternalservice-node")
+	for _, f := range []string{"app.js", "package.json", "swagger.yaml"} {
+		data, err := os.ReadFile(filepath.Join(src, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	install := exec.Command("npm", "install", "--no-audit", "--no-fund", "--loglevel=error")
+	install.Dir = dir
+	if out, err := install.CombinedOutput(); err != nil {
+		t.Fatalf("npm install: %v\n%s", err, out)
+	}
+	runDemo(t, s, dir, "node", "app.js")
+}
+
+// runDemo runs a demo service command in dir against s and waits until it has registered.
+func runDemo(t *testing.T, s *hubtest.Server, dir string, command ...string) {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -32,7 +64,8 @@ func startDemoService(t *testing.T, s *hubtest.Server) {
 	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 	l.Close()
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, bin)
+	cmd := exec.CommandContext(ctx, command[0], command[1:]...)
+	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "SWITCHBOARD_URL="+s.URL, "SWITCHBOARD_REGISTRATION_TOKEN="+s.Hub.RegistrationToken(),
 		"PORT="+port, "SERVICE_HOST=127.0.0.1")
 	logs := &hubtest.LogBuffer{}
@@ -52,12 +85,26 @@ func startDemoService(t *testing.T, s *hubtest.Server) {
 	})
 }
 
-// TestDynamicServiceSeed walks the seed: a service registers, is in the marketplace, is added
-// to a solution, and that solution's endpoint script calls it, which calls the Keystore back.
+// TestDynamicServiceSeed walks the seed with each example service: a service registers, is in
+// the marketplace, is added to a solution, and that solution's endpoint script calls it, which
+// calls the Keystore back; it triggers its event, which the solution's handler answers.
 func TestDynamicServiceSeed(t *testing.T) {
 	t.Parallel()
-	s := hubtest.Start(t)
-	startDemoService(t, s)
+	for _, tc := range []struct {
+		name  string
+		start func(*testing.T, *hubtest.Server)
+	}{{"go", startGoDemo}, {"node", startNodeDemo}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := hubtest.Start(t)
+			tc.start(t, s)
+			seedWalk(t, s)
+		})
+	}
+}
+
+func seedWalk(t *testing.T, s *hubtest.Server) {
+	t.Helper()
 
 	r := s.Do(t, "GET", "/api/v1/services", s.AdminToken, nil)
 	var list struct {
