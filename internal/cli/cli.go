@@ -276,6 +276,16 @@ func (a *app) solutionFlag(cmd *cobra.Command) {
 }
 
 // requireSolution returns the solution given by -s or SWITCHBOARD_SOLUTION.
+// solutionClient is what every per-solution command starts with: the solution and a client.
+func (a *app) solutionClient() (string, *apiclient.Client, error) {
+	sol, err := a.requireSolution()
+	if err != nil {
+		return "", nil, err
+	}
+	c, err := a.client()
+	return sol, c, err
+}
+
 func (a *app) requireSolution() (string, error) {
 	s := strings.TrimSpace(a.solution)
 	if s == "" {

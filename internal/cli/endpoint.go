@@ -149,11 +149,7 @@ func (a *app) newEndpointListCmd() *cobra.Command {
 		Example: "  switchboard endpoint list -s demo\n  SWITCHBOARD_SOLUTION=demo switchboard endpoint list -o json",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			sol, err := a.requireSolution()
-			if err != nil {
-				return err
-			}
-			c, err := a.client()
+			sol, c, err := a.solutionClient()
 			if err != nil {
 				return err
 			}
@@ -193,11 +189,7 @@ func (a *app) newEndpointGetCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			sol, err := a.requireSolution()
-			if err != nil {
-				return err
-			}
-			c, err := a.client()
+			sol, c, err := a.solutionClient()
 			if err != nil {
 				return err
 			}
@@ -229,11 +221,7 @@ func (a *app) newEndpointDeleteCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			sol, err := a.requireSolution()
-			if err != nil {
-				return err
-			}
-			c, err := a.client()
+			sol, c, err := a.solutionClient()
 			if err != nil {
 				return err
 			}

@@ -96,11 +96,7 @@ func (a *app) newHandlerListCmd() *cobra.Command {
 		Example: "  switchboard handler list -s demo\n  SWITCHBOARD_SOLUTION=demo switchboard handler list -o json",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			sol, err := a.requireSolution()
-			if err != nil {
-				return err
-			}
-			c, err := a.client()
+			sol, c, err := a.solutionClient()
 			if err != nil {
 				return err
 			}
@@ -136,11 +132,7 @@ func (a *app) newHandlerGetCmd() *cobra.Command {
   switchboard handler get demoexternalservice_event -s demo > event.lua`,
 		Args: exactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			sol, err := a.requireSolution()
-			if err != nil {
-				return err
-			}
-			c, err := a.client()
+			sol, c, err := a.solutionClient()
 			if err != nil {
 				return err
 			}
@@ -168,11 +160,7 @@ func (a *app) newHandlerDeleteCmd() *cobra.Command {
 		Example: "  switchboard handler delete demoexternalservice_event -s demo",
 		Args:    exactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			sol, err := a.requireSolution()
-			if err != nil {
-				return err
-			}
-			c, err := a.client()
+			sol, c, err := a.solutionClient()
 			if err != nil {
 				return err
 			}
