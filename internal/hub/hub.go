@@ -151,7 +151,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("open catalog: %w", err)
 	}
-	svc := &router{core: core, catalog: h.catalog, invoker: dynamic.New(dynamic.Options{})}
+	svc := &router{core: core, catalog: h.catalog, invoker: dynamic.New(dynamic.Options{}), metrics: h.metrics}
 	cfgSvc := config.New(svc, solutionInfo{store: h.store})
 	for _, c := range []service.Core{
 		{Spec: h.keystore.Spec(), Caller: h.keystore},

@@ -2,10 +2,15 @@ package hub
 
 import (
 	"context"
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/switchboardhq/switchboard/internal/catalog"
 	"github.com/switchboardhq/switchboard/internal/core/config"
 	"github.com/switchboardhq/switchboard/internal/dynamic"
+	"github.com/switchboardhq/switchboard/internal/metrics"
 	"github.com/switchboardhq/switchboard/internal/script"
 	"github.com/switchboardhq/switchboard/internal/service"
 	"github.com/switchboardhq/switchboard/internal/solution"
@@ -18,6 +23,7 @@ type router struct {
 	core    *service.Registry
 	catalog *catalog.Catalog
 	invoker *dynamic.Invoker
+	metrics *metrics.Metrics
 }
 
 // dynamicFor returns a dynamic service the solution added, with its parameters there.
@@ -41,7 +47,19 @@ func (r *router) Call(ctx context.Context, solution, name, operation string, arg
 	}
 	o := service.OriginOf(ctx)
 	ctx = dynamic.WithTraceparent(ctx, o.Traceparent)
-	return r.invoker.Call(ctx, solution, e.Desc, r.catalog.Token(name), operation, args, cfg.Parameters, o.RequestID)
+	start := time.Now()
+	res, err := r.invoker.Call(ctx, solution, e.Desc, r.catalog.Token(name), operation, args, cfg.Parameters, o.RequestID)
+	code := http.StatusOK
+	var se *service.Error
+	switch {
+	case errors.As(err, &se):
+		code = se.Status
+	case err != nil:
+		code = http.StatusInternalServerError
+	}
+	r.metrics.ServiceCalls.WithLabelValues(solution, name, strconv.Itoa(code)).Inc()
+	r.metrics.ServiceLatency.WithLabelValues(name).Observe(time.Since(start).Seconds())
+	return res, err
 }
 
 // Lifecycle runs a dynamic service's init/update/gc operation, when it has one.

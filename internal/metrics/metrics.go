@@ -22,6 +22,11 @@ type Metrics struct {
 	ScriptLatency *prometheus.HistogramVec
 	// ScriptErrors counts failed runs by solution and kind (runtime, time, memory, call depth, …).
 	ScriptErrors *prometheus.CounterVec
+	// ServiceCalls counts calls to dynamic services by solution, service and status (200 for
+	// a success, else the failure's status).
+	ServiceCalls *prometheus.CounterVec
+	// ServiceLatency is dynamic service call time by service.
+	ServiceLatency *prometheus.HistogramVec
 }
 
 // latencyBuckets spans 50µs to 10s: scripts are usually far under a millisecond.
@@ -49,11 +54,18 @@ func New() *Metrics {
 		ScriptErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_script_errors_total", Help: "Failed script runs by solution and kind (runtime or the limit that was hit).",
 		}, []string{"solution", "kind"}),
+		ServiceCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_service_calls_total", Help: "Calls to dynamic services by solution, service and status.",
+		}, []string{"solution", "service", "code"}),
+		ServiceLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "switchboard_service_call_duration_seconds", Help: "Dynamic service call time by service.", Buckets: latencyBuckets,
+		}, []string{"service"}),
 	}
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.AppRequests, m.AppLatency, m.APIRequests, m.ScriptRuns, m.ScriptLatency, m.ScriptErrors,
+		m.ServiceCalls, m.ServiceLatency,
 	)
 	return m
 }
@@ -66,4 +78,5 @@ func (m *Metrics) ForgetSolution(id string) {
 	m.ScriptRuns.DeletePartialMatch(l)
 	m.ScriptLatency.DeletePartialMatch(l)
 	m.ScriptErrors.DeletePartialMatch(l)
+	m.ServiceCalls.DeletePartialMatch(l)
 }
