@@ -280,15 +280,15 @@ func (h *Hub) routes(apps *webapp.Handler, mgmt *api.Server) http.Handler {
 	mux.Handle("GET /metrics", promhttp.HandlerFor(h.metrics.Registry, promhttp.HandlerOpts{}))
 	mux.Handle("/api/v1/", mgmt)
 	mux.HandleFunc("/apps/{solution}/{path...}", func(w http.ResponseWriter, r *http.Request) {
-		apps.ServeApp(w, r, r.PathValue("solution"), "/"+r.PathValue("path"))
+		apps.ServeApp(w, r, r.PathValue("solution"), "/"+r.PathValue("path"), "/apps/"+r.PathValue("solution"))
 	})
 	mux.HandleFunc("/apps/{solution}", func(w http.ResponseWriter, r *http.Request) {
-		apps.ServeApp(w, r, r.PathValue("solution"), "/")
+		apps.ServeApp(w, r, r.PathValue("solution"), "/", "/apps/"+r.PathValue("solution"))
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		// A request to {solution}.{apps-domain} is the solution's, whatever its path.
 		if sol, ok := apps.SolutionFromHost(r.Host); ok {
-			apps.ServeApp(w, r, sol, r.URL.Path)
+			apps.ServeApp(w, r, sol, r.URL.Path, "")
 			return
 		}
 		mux.ServeHTTP(w, r)

@@ -145,8 +145,9 @@ func (h *Handler) SolutionFromHost(host string) (string, bool) {
 	return sol, true
 }
 
-// ServeApp answers a request for solution sol at path (the part after the solution).
-func (h *Handler) ServeApp(w http.ResponseWriter, r *http.Request, sol, path string) {
+// ServeApp answers a request for solution sol at path (the part after the solution); base is
+// where the solution's paths start ("/apps/<sol>", or "" on the solution's own host).
+func (h *Handler) ServeApp(w http.ResponseWriter, r *http.Request, sol, path, base string) {
 	start := time.Now()
 	reqID := requestID(r)
 	w.Header().Set("X-Request-Id", reqID)
@@ -172,6 +173,9 @@ func (h *Handler) ServeApp(w http.ResponseWriter, r *http.Request, sol, path str
 	}
 	if path == "" {
 		path = "/"
+	}
+	if h.serveDocs(w, r, sol, path, base) {
+		return
 	}
 	routes, values, found := rt.match(path)
 	if !found {
