@@ -130,8 +130,6 @@ type principal struct {
 	solution string
 }
 
-type ctxKey struct{}
-
 func (s *Server) authenticate(r *http.Request) (principal, *Error) {
 	h := r.Header.Get("Authorization")
 	if h == "" {

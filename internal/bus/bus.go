@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -34,7 +33,6 @@ type Config struct {
 	Token string
 	// Replicas for streams and buckets this instance creates; 0 means 1.
 	Replicas int
-	Logger   *slog.Logger
 }
 
 // Bus is a live connection to NATS with JetStream.
@@ -43,19 +41,15 @@ type Bus struct {
 	server *server.Server // nil when URL is set
 	nc     *nats.Conn
 	js     jetstream.JetStream
-	log    *slog.Logger
 	closed chan struct{} // closed when the connection is closed, after a drain finished
 }
 
 // Open starts the embedded server (unless cfg.URL is set), connects and checks JetStream answers.
 func Open(ctx context.Context, cfg Config) (*Bus, error) {
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
 	if cfg.Replicas <= 0 {
 		cfg.Replicas = 1
 	}
-	b := &Bus{cfg: cfg, log: cfg.Logger, closed: make(chan struct{})}
+	b := &Bus{cfg: cfg, closed: make(chan struct{})}
 	opts := []nats.Option{
 		nats.Name(cfg.Name),
 		nats.ClosedHandler(func(*nats.Conn) { close(b.closed) }),

@@ -15,7 +15,7 @@ func quietLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func openBus(t *testing.T, dir string) *bus.Bus {
 	t.Helper()
-	b, err := bus.Open(context.Background(), bus.Config{DataDir: dir, Name: "test", Logger: quietLog()})
+	b, err := bus.Open(context.Background(), bus.Config{DataDir: dir, Name: "test"})
 	if err != nil {
 		t.Fatalf("open bus: %v", err)
 	}

@@ -126,7 +126,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("listen on --addr %s: %w", h.cfg.Addr, err)
 	}
 	h.bus, err = bus.Open(ctx, bus.Config{
-		URL: h.cfg.NATSURL, DataDir: h.cfg.DataDir, Listen: h.cfg.NATSListen, Token: natsToken, Name: h.cfg.InstanceName, Logger: h.log,
+		URL: h.cfg.NATSURL, DataDir: h.cfg.DataDir, Listen: h.cfg.NATSListen, Token: natsToken, Name: h.cfg.InstanceName,
 	})
 	if err != nil {
 		return err

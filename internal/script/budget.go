@@ -273,8 +273,6 @@ func (b *budgetBuf) writeByte(c byte) {
 	b.sb.WriteByte(c)
 }
 
-func (b *budgetBuf) len() int { return b.sb.Len() }
-
 // string is the result; the held bytes become the string's.
 func (b *budgetBuf) string() string {
 	s := b.sb.String()
