@@ -51,12 +51,12 @@ load() {
   if [[ ${PIN:-0} == 1 || ${conns:-2} -lt 2 ]]; then taskset -c 0 wrk -t1 "$@"; else wrk -t2 "$@"; fi
 }
 
-# run_wrk NAME URL [WRK ARGS...]: warms up, measures, and appends "NAME rps p50ms p99ms" to
-# $work/results.
+# run_wrk NAME URL [WRK ARGS...]: warms up (for $warmup, default 3s; 0 skips it), measures, and
+# appends "NAME rps p50ms p99ms" to $work/results.
 run_wrk() {
   local name=$1 url=$2 out
   shift 2
-  load -c"$conns" -d3s "$@" "$url" >/dev/null
+  if [[ ${warmup:-3s} != 0 ]]; then load -c"$conns" -d"${warmup:-3s}" "$@" "$url" >/dev/null; fi
   out=$(load -c"$conns" -d"$duration" --latency "$@" "$url")
   echo "$out" >"$work/wrk-$name.txt"
   if grep -q "Non-2xx" <<<"$out"; then echo "$name answered errors:" >&2; echo "$out" >&2; exit 1; fi

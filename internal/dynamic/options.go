@@ -15,6 +15,7 @@ const (
 	// DefaultMaxIdleConnsPerHost and DefaultDialTimeout tune the default client's transport.
 	DefaultMaxIdleConnsPerHost = 64
 	DefaultDialTimeout         = 2 * time.Second
+	DefaultIdleConnTimeout     = 90 * time.Second
 )
 
 // Options tune an Invoker. The zero value gives the defaults.
@@ -71,22 +72,24 @@ func New(o Options) *Invoker {
 	return iv
 }
 
-// NewClient returns the default client: a pooled transport keeping up to
-// DefaultMaxIdleConnsPerHost idle connections per service, dialing with DefaultDialTimeout,
-// using no proxy (services are reached directly) and following no redirects. Calls are bounded
-// by their context, not by the client.
+// NewClient returns the default client: pooled connections, up to DefaultMaxIdleConnsPerHost
+// idle ones per service, dialing with DefaultDialTimeout, using no proxy (services are reached
+// directly) and following no redirects. Plain-HTTP calls run on the caller's goroutine
+// (directTransport); https ones go through net/http's Transport. Calls are bounded by their
+// context, not by the client.
 func NewClient() *http.Client {
+	dial := (&net.Dialer{Timeout: DefaultDialTimeout, KeepAlive: 30 * time.Second}).DialContext
 	tr := &http.Transport{
-		DialContext:           (&net.Dialer{Timeout: DefaultDialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:           dial,
 		MaxIdleConns:          1024,
 		MaxIdleConnsPerHost:   DefaultMaxIdleConnsPerHost,
-		IdleConnTimeout:       90 * time.Second,
+		IdleConnTimeout:       DefaultIdleConnTimeout,
 		TLSHandshakeTimeout:   5 * time.Second,
 		ExpectContinueTimeout: time.Second,
 		ForceAttemptHTTP2:     true,
 	}
 	return &http.Client{
-		Transport:     tr,
+		Transport:     &directTransport{next: tr, dial: dial, maxIdle: DefaultMaxIdleConnsPerHost, idleTimeout: DefaultIdleConnTimeout},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 }
