@@ -151,6 +151,11 @@ func loadV2(ctx context.Context, js []byte) (*openapi2.T, *openapi3.T, error) {
 	if err != nil {
 		return nil, nil, invalidDoc("cannot convert Swagger 2.0 to OpenAPI 3", err)
 	}
+	if v3.Paths == nil {
+		// `paths: {}` is valid Swagger 2.0 (a service with no operations yet); the converter
+		// leaves no paths object, which OpenAPI 3 validation would call not an object.
+		v3.Paths = openapi3.NewPaths()
+	}
 	return &v2, v3, nil
 }
 

@@ -155,6 +155,23 @@ func TestParseJSON(t *testing.T) {
 	}
 }
 
+// TestParseNoOperations: a document without operations yet is valid in both versions.
+func TestParseNoOperations(t *testing.T) {
+	for name, doc := range map[string]string{
+		"swagger 2.0": `{swagger: "2.0", info: {title: t, version: "1"}, host: h, paths: {}}`,
+		"openapi 3":   `{openapi: 3.0.3, info: {title: t, version: "1"}, servers: [{url: "http://h"}], paths: {}}`,
+	} {
+		d, err := Parse(context.Background(), "svc", []byte(doc), ParseOptions{})
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if len(d.Operations) != 0 || d.BaseURL.String() != "http://h" {
+			t.Errorf("%s: operations %v, base %s", name, d.Operations, d.BaseURL)
+		}
+	}
+}
+
 // minimal2 is a valid Swagger 2.0 document with an operation "ping" and extra top-level lines,
 // whose host line replaces the default one.
 func minimal2(lines ...string) []byte {
