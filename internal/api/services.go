@@ -178,11 +178,16 @@ func (s *Server) updateService(w http.ResponseWriter, r *http.Request, _ princip
 		return
 	}
 	name := service.NameOf(r.PathValue("service"))
-	if _, ok := s.opt.Catalog.AddedConfig(r.PathValue("solution"), name); !ok {
+	cfg, ok := s.opt.Catalog.AddedConfig(r.PathValue("solution"), name)
+	if !ok {
 		writeErr(w, errorf(http.StatusNotFound, "service", "service %s is not added to this solution", name))
 		return
 	}
-	s.putService(w, r, name, body.Parameters)
+	var d *catalog.Description
+	if e, ok := s.opt.Catalog.Get(name); ok {
+		d = e.Desc
+	}
+	s.putService(w, r, name, catalog.KeepSecrets(d, cfg, body.Parameters))
 }
 
 func (s *Server) putService(w http.ResponseWriter, r *http.Request, name string, params map[string]any) {

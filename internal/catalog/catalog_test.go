@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -157,5 +158,47 @@ func TestCatalogLifecycle(t *testing.T) {
 	big := doc(host) + "x-notes: \"" + strings.Repeat("<>&", 250_000) + "\"\n"
 	if _, err := c.Register(ctx, Registration{Name: "big", Swagger: jsonText(big)}); err != nil {
 		t.Fatalf("register a document of %d bytes full of <>&: %v", len(big), err)
+	}
+}
+
+func TestKeepSecrets(t *testing.T) {
+	t.Parallel()
+	d := &Description{ConfigParameters: []ConfigParameter{
+		{Name: "region"}, {Name: "apikey", Secret: true}, {Name: "pin", Secret: true}, {Name: "formerly"},
+	}}
+	old := Config{
+		Parameters: map[string]any{"region": "eu", "apikey": "hunter2", "pin": "1234", "formerly": "x", "dropped": "y"},
+		Secret:     []string{"apikey", "pin", "formerly", "dropped"},
+	}
+	cases := []struct {
+		name   string
+		d      *Description
+		params map[string]any
+		want   map[string]any
+	}{
+		{"secrets not mentioned are kept", d, map[string]any{"region": "us"},
+			map[string]any{"region": "us", "apikey": "hunter2", "pin": "1234", "formerly": "x"}},
+		{"a secret given replaces", d, map[string]any{"apikey": "new"},
+			map[string]any{"apikey": "new", "pin": "1234", "formerly": "x"}},
+		{"a secret given as null is removed", d, map[string]any{"apikey": nil},
+			map[string]any{"pin": "1234", "formerly": "x"}},
+		{"no parameters at all", d, nil,
+			map[string]any{"apikey": "hunter2", "pin": "1234", "formerly": "x"}},
+		{"not secret and not given: gone", d, map[string]any{},
+			map[string]any{"apikey": "hunter2", "pin": "1234", "formerly": "x"}},
+		{"no form: what was secret is kept", &Description{}, map[string]any{"region": "us"},
+			map[string]any{"region": "us", "apikey": "hunter2", "pin": "1234", "formerly": "x", "dropped": "y"}},
+		{"service gone: nothing added", nil, map[string]any{"region": "us"}, map[string]any{"region": "us"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := KeepSecrets(tc.d, old, tc.params)
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("KeepSecrets = %v; want %v", got, tc.want)
+			}
+		})
+	}
+	if _, ok := old.Parameters["apikey"]; !ok {
+		t.Error("KeepSecrets changed the old config")
 	}
 }

@@ -222,6 +222,47 @@ func (c *Catalog) Drop(ctx context.Context, solution string) error {
 	return c.configs.removeMatching(ctx, solution+".*")
 }
 
+// KeepSecrets is the parameters of an update of config old: params, with the secret values of
+// old that params does not mention. Secret values are never shown, so a client that sends
+// back what it read must not erase them; a secret given as null is removed (its default, if
+// any, applies again). Secret here is what Masked hides, limited to parameters the service's
+// form still has.
+func KeepSecrets(d *Description, old Config, params map[string]any) map[string]any {
+	out := make(map[string]any, len(params))
+	for k, v := range params {
+		out[k] = v
+	}
+	if d == nil {
+		return out
+	}
+	inForm := map[string]bool{}
+	secret := map[string]bool{}
+	for _, p := range d.ConfigParameters {
+		inForm[p.Name] = true
+		secret[p.Name] = p.Secret
+	}
+	for _, n := range old.Secret {
+		if inForm[n] || len(inForm) == 0 {
+			secret[n] = true
+		}
+	}
+	for n, isSecret := range secret {
+		if !isSecret {
+			continue
+		}
+		v, given := out[n]
+		switch {
+		case given && v == nil:
+			delete(out, n)
+		case !given:
+			if ov, had := old.Parameters[n]; had {
+				out[n] = ov
+			}
+		}
+	}
+	return out
+}
+
 // Masked returns a config's parameters without the secret ones: those secret in the service's
 // description d, and those that were secret when they were set. Without a description (the
 // service is gone, or its record unreadable) nothing is shown: masking fails closed.

@@ -1,9 +1,11 @@
 package hub_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -193,5 +195,64 @@ func TestServiceSecretsAndDetails(t *testing.T) {
 	}
 	if r := s.Do(t, "GET", "/api/v1/services/svc", s.AdminToken, nil); !strings.Contains(string(r.Body), `"base_url":"http://`+host) {
 		t.Errorf("the admin does not see where the service runs: %s", r.Body)
+	}
+}
+
+// TestUpdateKeepsSecrets: a solution's secret parameter, never shown, survives an update that
+// does not mention it; null removes it.
+func TestUpdateKeepsSecrets(t *testing.T) {
+	t.Parallel()
+	s := hubtest.Start(t)
+	updates := make(chan map[string]any, 4)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/update" {
+			var m map[string]any
+			json.NewDecoder(r.Body).Decode(&m) //nolint:errcheck // checked by the test's reader
+			updates <- m
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(srv.Close)
+	doc := fmt.Sprintf(`swagger: "2.0"
+info: {title: t, version: "1"}
+host: %s
+schemes: [http]
+x-exosite-health-path: /health
+x-exosite-update: update
+x-exosite-config-parameters:
+  - {name: region, type: string, default: eu}
+  - {name: apikey, type: string, format: password}
+paths:
+  /update:
+    post:
+      operationId: update
+      x-exosite-restricted: true
+      parameters:
+        - {name: body, in: body, schema: {type: object}}
+      responses: {"200": {description: ok}}
+`, strings.TrimPrefix(srv.URL, "http://"))
+	if r := s.Do(t, "POST", "/api/v1/register/", s.Hub.RegistrationToken(), map[string]any{"name": "svc", "swagger": doc}); r.Status != http.StatusCreated {
+		t.Fatalf("register: %d %s", r.Status, r.Body)
+	}
+	createSolution(t, s, "demo", nil)
+	if r := s.Do(t, "POST", "/api/v1/solutions/demo/services", s.AdminToken, map[string]any{"service": "svc", "parameters": map[string]any{"apikey": "hunter2"}}); r.Status != http.StatusCreated {
+		t.Fatalf("add: %d %s", r.Status, r.Body)
+	}
+	for _, step := range []struct {
+		params map[string]any
+		want   map[string]any
+	}{
+		{map[string]any{"region": "us"}, map[string]any{"region": "us", "apikey": "hunter2"}},
+		{map[string]any{}, map[string]any{"region": "eu", "apikey": "hunter2"}},
+		{map[string]any{"apikey": "new"}, map[string]any{"region": "eu", "apikey": "new"}},
+		{map[string]any{"apikey": nil}, map[string]any{"region": "eu"}},
+	} {
+		r := s.Do(t, "PUT", "/api/v1/solutions/demo/services/svc", s.AdminToken, map[string]any{"parameters": step.params})
+		if r.Status != http.StatusOK || strings.Contains(string(r.Body), "hunter2") || strings.Contains(string(r.Body), `"new"`) {
+			t.Fatalf("update with %v: %d %s", step.params, r.Status, r.Body)
+		}
+		if got := <-updates; !reflect.DeepEqual(got, step.want) {
+			t.Errorf("update with %v: the service got %v; want %v", step.params, got, step.want)
+		}
 	}
 }
