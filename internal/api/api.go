@@ -58,6 +58,8 @@ type Options struct {
 type Server struct {
 	opt Options
 	mux *http.ServeMux
+	// added serializes adding, updating and removing one service of one solution.
+	added keyLocks
 }
 
 // New returns the API handler; mount it at /api/v1/.

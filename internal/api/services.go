@@ -166,7 +166,9 @@ func (s *Server) addService(w http.ResponseWriter, r *http.Request, _ principal)
 		writeErr(w, errorf(http.StatusBadRequest, "service", "service: required"))
 		return
 	}
-	s.putService(w, r, service.NameOf(*body.Service), body.Parameters)
+	name := service.NameOf(*body.Service)
+	defer s.added.lock(r.PathValue("solution") + "/" + name)()
+	s.putService(w, r, name, body.Parameters)
 }
 
 func (s *Server) updateService(w http.ResponseWriter, r *http.Request, _ principal) {
@@ -178,6 +180,7 @@ func (s *Server) updateService(w http.ResponseWriter, r *http.Request, _ princip
 		return
 	}
 	name := service.NameOf(r.PathValue("service"))
+	defer s.added.lock(r.PathValue("solution") + "/" + name)()
 	cfg, ok := s.opt.Catalog.AddedConfig(r.PathValue("solution"), name)
 	if !ok {
 		writeErr(w, errorf(http.StatusNotFound, "service", "service %s is not added to this solution", name))
@@ -255,6 +258,7 @@ func (s *Server) listSolutionServices(w http.ResponseWriter, r *http.Request, _ 
 
 func (s *Server) getSolutionService(w http.ResponseWriter, r *http.Request, _ principal) {
 	name := service.NameOf(r.PathValue("service"))
+	defer s.added.lock(r.PathValue("solution") + "/" + name)()
 	cfg, ok := s.opt.Catalog.AddedConfig(r.PathValue("solution"), name)
 	if !ok {
 		writeErr(w, errorf(http.StatusNotFound, "service", "service %s is not added to this solution", name))
@@ -265,6 +269,7 @@ func (s *Server) getSolutionService(w http.ResponseWriter, r *http.Request, _ pr
 
 func (s *Server) removeService(w http.ResponseWriter, r *http.Request, _ principal) {
 	sol, name := r.PathValue("solution"), service.NameOf(r.PathValue("service"))
+	defer s.added.lock(sol + "/" + name)()
 	cfg, ok := s.opt.Catalog.AddedConfig(sol, name)
 	if !ok {
 		writeErr(w, errorf(http.StatusNotFound, "service", "service %s is not added to this solution", name))

@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -254,5 +255,64 @@ paths:
 		if got := <-updates; !reflect.DeepEqual(got, step.want) {
 			t.Errorf("update with %v: the service got %v; want %v", step.params, got, step.want)
 		}
+	}
+}
+
+// TestConcurrentAddsInitOnce: two requests adding the same service at once run its init hook
+// once; the second is an update.
+func TestConcurrentAddsInitOnce(t *testing.T) {
+	t.Parallel()
+	s := hubtest.Start(t)
+	var mu sync.Mutex
+	hooks := map[string]int{}
+	inHook := make(chan struct{}, 1)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/init" || r.URL.Path == "/update" {
+			mu.Lock()
+			hooks[r.URL.Path]++
+			mu.Unlock()
+			select {
+			case inHook <- struct{}{}: // one hook at a time: a second one overlapping fails below
+			default:
+				t.Errorf("%s ran while another hook was running", r.URL.Path)
+				return
+			}
+			// A window for an overlapping hook to arrive: without the lock it does, at once.
+			time.Sleep(200 * time.Millisecond)
+			<-inHook
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(srv.Close)
+	doc := fmt.Sprintf(`swagger: "2.0"
+info: {title: t, version: "1"}
+host: %s
+schemes: [http]
+x-exosite-health-path: /health
+x-exosite-init: init
+x-exosite-update: update
+paths:
+  /init: {post: {operationId: init, x-exosite-restricted: true, responses: {"200": {description: ok}}}}
+  /update: {post: {operationId: update, x-exosite-restricted: true, responses: {"200": {description: ok}}}}
+`, strings.TrimPrefix(srv.URL, "http://"))
+	if r := s.Do(t, "POST", "/api/v1/register/", s.Hub.RegistrationToken(), map[string]any{"name": "svc", "swagger": doc}); r.Status != http.StatusCreated {
+		t.Fatalf("register: %d %s", r.Status, r.Body)
+	}
+	createSolution(t, s, "demo", nil)
+	codes := make(chan int, 2)
+	for i := 0; i < 2; i++ {
+		go func() {
+			codes <- s.Do(t, "POST", "/api/v1/solutions/demo/services", s.AdminToken, map[string]any{"service": "svc"}).Status
+		}()
+	}
+	got := map[int]int{<-codes: 1}
+	got[<-codes]++
+	if got[http.StatusCreated] != 1 || got[http.StatusOK] != 1 {
+		t.Errorf("statuses %v; want one 201 and one 200", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if hooks["/init"] != 1 || hooks["/update"] != 1 {
+		t.Errorf("hooks run: %v; want init once, then update once", hooks)
 	}
 }
