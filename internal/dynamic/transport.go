@@ -78,9 +78,12 @@ func (t *directTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		// service, so a replayable request goes again on a new connection, as net/http does.
 		if reused && attempt == 0 && replayable(req) && errors.As(err, new(errNoAnswer)) {
 			if req.GetBody != nil {
-				if req.Body, err = req.GetBody(); err != nil {
+				body, err := req.GetBody()
+				if err != nil {
 					return nil, err
 				}
+				req = req.Clone(ctx) // a RoundTripper must not change the caller's request
+				req.Body = body
 			}
 			continue
 		}
