@@ -3,10 +3,13 @@ package api
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/switchboardhq/switchboard/internal/catalog"
 	"github.com/switchboardhq/switchboard/internal/service"
@@ -82,7 +85,41 @@ func (s *Server) getService(w http.ResponseWriter, r *http.Request, p principal)
 	}
 	v := s.dynamicView(e, p)
 	v.Document = e.Desc.Doc
+	if !p.admin {
+		v.Document = withoutAddress(e.Desc.Doc)
+	}
 	writeJSON(w, http.StatusOK, v)
+}
+
+// withoutAddress is doc as a JSON object without what says where the service runs: servers
+// (of the document, its paths and operations) and Swagger 2.0's host, basePath and schemes.
+// Like base_url, the address is for the admin only.
+func withoutAddress(doc *openapi3.T) any {
+	if doc == nil {
+		return nil
+	}
+	data, err := json.Marshal(doc)
+	if err != nil {
+		return nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil
+	}
+	for _, k := range []string{"servers", "host", "basePath", "schemes"} {
+		delete(m, k)
+	}
+	paths, _ := m["paths"].(map[string]any)
+	for _, item := range paths {
+		item, _ := item.(map[string]any)
+		delete(item, "servers")
+		for _, op := range item {
+			if op, ok := op.(map[string]any); ok {
+				delete(op, "servers")
+			}
+		}
+	}
+	return m
 }
 
 func (s *Server) deleteService(w http.ResponseWriter, r *http.Request, _ principal) {

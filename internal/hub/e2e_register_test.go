@@ -191,10 +191,20 @@ func TestServiceSecretsAndDetails(t *testing.T) {
 	if r := call(t, s, "GET", "/apps/demo/params", 10*time.Second); r.Status != 200 || strings.Contains(string(r.Body), "hunter2") {
 		t.Errorf("Config.getParameters: %d %s", r.Status, r.Body)
 	}
-	if r := s.Do(t, "GET", "/api/v1/services/svc", tok, nil); strings.Contains(string(r.Body), host) && strings.Contains(string(r.Body), `"base_url"`) {
-		t.Errorf("a solution token sees where the service runs: %s", r.Body)
+	// Neither base_url nor the document's servers tell a solution where the service runs.
+	var seen struct {
+		BaseURL  string         `json:"base_url"`
+		Document map[string]any `json:"document"`
 	}
-	if r := s.Do(t, "GET", "/api/v1/services/svc", s.AdminToken, nil); !strings.Contains(string(r.Body), `"base_url":"http://`+host) {
+	r = s.Do(t, "GET", "/api/v1/services/svc", tok, nil)
+	r.JSON(t, &seen)
+	if r.Status != 200 || strings.Contains(string(r.Body), host) || seen.BaseURL != "" || seen.Document["servers"] != nil || seen.Document["paths"] == nil {
+		t.Errorf("a solution token sees where the service runs (or no document): %d %s", r.Status, r.Body)
+	}
+	seen.Document = nil
+	r = s.Do(t, "GET", "/api/v1/services/svc", s.AdminToken, nil)
+	r.JSON(t, &seen)
+	if seen.BaseURL != "http://"+host || !strings.Contains(fmt.Sprint(seen.Document["servers"]), host) {
 		t.Errorf("the admin does not see where the service runs: %s", r.Body)
 	}
 }
