@@ -136,6 +136,10 @@ func (s *Server) deleteService(w http.ResponseWriter, r *http.Request, _ princip
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// HeaderServiceToken carries, on a registration, the registered service's own token (or the
+// admin token): what updating a name that is already registered needs.
+const HeaderServiceToken = "X-Switchboard-Service-Token"
+
 // register answers POST /api/v1/register/ for services holding the registration token.
 func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -148,9 +152,22 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
+	// Updating a registered name also needs the service's own token, or the admin token.
+	var cred catalog.Credentials
+	if t := r.Header.Get(HeaderServiceToken); t != "" {
+		cred.Admin = s.opt.AdminToken != "" && subtle.ConstantTimeCompare([]byte(t), []byte(s.opt.AdminToken)) == 1
+		if !cred.Admin {
+			cred.ServiceToken = t
+		}
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 20*time.Second)
 	defer cancel()
-	res, err := s.opt.Catalog.Register(ctx, reg)
+	res, err := s.opt.Catalog.Register(ctx, reg, cred)
+	if errors.Is(err, catalog.ErrNotOwner) {
+		s.opt.Logger.Warn("registration refused: the name is registered and the caller does not own it", "service", reg.Name, "remote", r.RemoteAddr)
+		writeErr(w, errorf(http.StatusForbidden, "", "service %s is already registered: updating it needs its service token (or the admin token) in %s", reg.Name, HeaderServiceToken))
+		return
+	}
 	if err != nil {
 		writeErr(w, err)
 		return

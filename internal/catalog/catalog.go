@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/switchboardhq/switchboard/internal/bus"
+	"github.com/switchboardhq/switchboard/internal/service"
 )
 
 const servicesBucket = "sb_services"
@@ -197,12 +198,47 @@ type Result struct {
 	Status string `json:"status"`
 }
 
+// Credentials are what a registration presents beyond the registration token, to update a
+// name that is already registered.
+type Credentials struct {
+	// ServiceToken is the token presented as the service's own; "" when none.
+	ServiceToken string
+	// Admin is set when the admin token was presented instead of the service's token.
+	Admin bool
+}
+
+// ErrNotOwner refuses an update of a registered service by a caller that presented neither
+// its token nor the admin token.
+var ErrNotOwner = errors.New("already registered, and the registration does not prove it owns the name")
+
+// owns reports whether cred may update the service stored as r.
+func (cred Credentials) owns(r record) bool {
+	return cred.Admin || (r.Token != "" && hmac.Equal([]byte(cred.ServiceToken), []byte(r.Token)))
+}
+
 // Register validates a registration (document, names, the service's health) and stores it as
-// a new version of the service. Refusals are *ValidationError.
-func (c *Catalog) Register(ctx context.Context, reg Registration) (Result, error) {
+// a new version of the service. A new name is anybody's who holds the registration token; a
+// registered one changes only for cred that owns it: otherwise Register fails with ErrNotOwner
+// before it reaches out to any host, and changes nothing. Concurrent registrations of a new
+// name create it once. Refusals of the registration itself are *ValidationError.
+func (c *Catalog) Register(ctx context.Context, reg Registration, cred Credentials) (Result, error) {
 	doc, err := reg.Document()
 	if err != nil {
 		return Result{}, err
+	}
+	// Who may register the name is settled before anything is fetched or probed: a refused
+	// update must not make the hub call the host it names.
+	if service.NamePattern.MatchString(reg.Name) {
+		cur, err := c.kv.Get(ctx, reg.Name)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+		case err != nil:
+			return Result{}, fmt.Errorf("register %s: %w", reg.Name, err)
+		default:
+			if err := c.checkOwner(reg.Name, cur.Value(), cred); err != nil {
+				return Result{}, err
+			}
+		}
 	}
 	if doc == nil {
 		if doc, err = c.fetch(ctx, reg.SwaggerURL); err != nil {
@@ -232,18 +268,18 @@ func (c *Catalog) Register(ctx context.Context, reg Registration) (Result, error
 		case err != nil:
 			return Result{}, fmt.Errorf("register %s: %w", d.Name, err)
 		default:
-			var old record
-			if err := json.Unmarshal(cur.Value(), &old); err == nil {
-				r.Version, r.RegisteredAt = old.Version+1, old.RegisteredAt
-				if old.Token != "" {
-					r.Token = old.Token
-				}
+			// Checked again: the name may have been registered since the first look.
+			if err := c.checkOwner(d.Name, cur.Value(), cred); err != nil {
+				return Result{}, err
 			}
+			var old record
+			_ = json.Unmarshal(cur.Value(), &old) // readable: checkOwner decoded it
+			r.Version, r.RegisteredAt, r.Token = old.Version+1, old.RegisteredAt, old.Token
 			data, _ := encodeRecord(r)
 			rev, err = c.kv.Update(ctx, d.Name, data, cur.Revision())
 		}
 		if errors.Is(err, jetstream.ErrKeyExists) {
-			continue // registered concurrently: read again
+			continue // registered concurrently: read again, and check the owner again
 		}
 		if err != nil {
 			return Result{}, fmt.Errorf("register %s: %w", d.Name, err)
@@ -259,9 +295,22 @@ func (c *Catalog) Register(ctx context.Context, reg Registration) (Result, error
 		if r.Version > 1 {
 			status = StatusUpdated
 		}
-		c.opt.Logger.Info("service "+status, "service", d.Name, "version", r.Version, "base_url", d.BaseURL.String())
+		c.opt.Logger.Info("service "+status, "service", d.Name, "version", r.Version, "base_url", d.BaseURL.String(), "by_admin", cred.Admin)
 		return Result{Name: d.Name, Token: r.Token, Status: status}, nil
 	}
+}
+
+// checkOwner fails with ErrNotOwner unless cred owns the stored record data of name. A record
+// that cannot be read is updated by the admin only.
+func (*Catalog) checkOwner(name string, data []byte, cred Credentials) error {
+	var old record
+	if err := json.Unmarshal(data, &old); err != nil {
+		old = record{}
+	}
+	if !cred.owns(old) {
+		return fmt.Errorf("service %s: %w", name, ErrNotOwner)
+	}
+	return nil
 }
 
 // encodeRecord is json.Marshal without HTML escaping, which Marshal would apply to the
