@@ -20,6 +20,7 @@ import (
 
 	"github.com/switchboardhq/switchboard/internal/bus"
 	"github.com/switchboardhq/switchboard/internal/service"
+	"github.com/switchboardhq/switchboard/internal/servicenet"
 )
 
 const servicesBucket = "sb_services"
@@ -68,7 +69,9 @@ type Entry struct {
 type Options struct {
 	// CoreNames reports the names reserved for core services.
 	CoreNames func(string) bool
-	// Client reaches services for documents and health checks; default a client with a 5 s timeout.
+	// Client reaches services for documents and health checks; default a client with a 5 s
+	// timeout dialing through a servicenet.Guard that denies only what no service may be.
+	// It must not follow redirects.
 	Client *http.Client
 	// HealthInterval is how often every service's health is checked; default 30 s.
 	HealthInterval time.Duration
@@ -96,8 +99,7 @@ func Open(ctx context.Context, b *bus.Bus, o Options) (*Catalog, error) {
 		o.Logger = slog.Default()
 	}
 	if o.Client == nil {
-		// Redirects are not followed: a document or health path answers where it was asked.
-		o.Client = &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		o.Client = (&servicenet.Guard{}).HTTPClient(5 * time.Second)
 	}
 	if o.HealthInterval == 0 {
 		o.HealthInterval = 30 * time.Second
@@ -250,7 +252,7 @@ func (c *Catalog) Register(ctx context.Context, reg Registration, cred Credentia
 		return Result{}, err
 	}
 	if err := c.probe(ctx, d); err != nil {
-		return Result{}, invalid("health", err.Error())
+		return Result{}, err
 	}
 	text, err := jsonString(string(doc))
 	if err != nil {
@@ -338,23 +340,24 @@ func jsonString(s string) (json.RawMessage, error) {
 	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }
 
-// fetch reads a registration's swagger_url.
+// fetch reads a registration's swagger_url. Its failures say what went wrong in the hub's
+// words (servicenet.Describe), echoing nothing the other side sent but an HTTP status.
 func (c *Catalog) fetch(ctx context.Context, u string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return nil, invalid(FieldSwaggerURL, "swagger_url: "+err.Error())
+		return nil, invalid(FieldSwaggerURL, "swagger_url: not a URL the hub can fetch")
 	}
 	resp, err := c.opt.Client.Do(req)
 	if err != nil {
-		return nil, invalid(FieldSwaggerURL, "could not fetch swagger_url: "+err.Error())
+		return nil, &ValidationError{Field: FieldSwaggerURL, Reason: "swagger_url: " + servicenet.Describe(err), Err: err}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return nil, invalid(FieldSwaggerURL, fmt.Sprintf("could not fetch swagger_url: it answered %s", resp.Status))
+		return nil, invalid(FieldSwaggerURL, fmt.Sprintf("swagger_url: answered %d, want 2xx", resp.StatusCode))
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, DefaultMaxBytes+1))
 	if err != nil {
-		return nil, invalid(FieldSwaggerURL, "could not fetch swagger_url: "+err.Error())
+		return nil, &ValidationError{Field: FieldSwaggerURL, Reason: "swagger_url: " + servicenet.Describe(err), Err: err}
 	}
 	if len(body) > DefaultMaxBytes {
 		return nil, invalid(FieldSwaggerURL, fmt.Sprintf("the document at swagger_url is larger than %d bytes", DefaultMaxBytes))
@@ -362,37 +365,34 @@ func (c *Catalog) fetch(ctx context.Context, u string) ([]byte, error) {
 	return body, nil
 }
 
-// probe asks the service's health path and wants a 2xx.
+// probe asks the service's health path and wants a 2xx. Its failures are *ValidationError:
+// field swagger when the document's address is one the hub may not call, else health, saying
+// what failed ("health check: connection refused", "health check: answered 404") and never
+// echoing what the other side sent.
 func (c *Catalog) probe(ctx context.Context, d *Description) error {
 	if d.BaseURL == nil {
-		return errors.New("the service has no address")
+		return invalid("health", "health check: the service has no address")
 	}
 	u := *d.BaseURL
 	u.Path, u.RawPath, u.RawQuery = d.HealthPath, "", ""
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return err
+		return invalid("health", "health check: the health path does not make a URL")
 	}
 	resp, err := c.opt.Client.Do(req)
 	if err != nil {
-		return fmt.Errorf("the service does not answer its health path GET %s: %v", u.String(), unwrapURLError(err))
+		field := "health"
+		if servicenet.IsDenied(err) {
+			field = FieldSwagger // the document names an address the hub may not call
+		}
+		return &ValidationError{Field: field, Reason: fmt.Sprintf("health check: %s (GET %s)", servicenet.Describe(err), u.Path), Err: err}
 	}
 	defer resp.Body.Close()
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) //nolint:errcheck // only the status matters
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("the service's health path GET %s answered %s, want 2xx", u.String(), resp.Status)
+		return invalid("health", fmt.Sprintf("health check: answered %d, want 2xx (GET %s)", resp.StatusCode, u.Path))
 	}
 	return nil
-}
-
-func unwrapURLError(err error) error {
-	var ue interface{ Unwrap() error }
-	if errors.As(err, &ue) {
-		if inner := ue.Unwrap(); inner != nil {
-			return inner
-		}
-	}
-	return err
 }
 
 func (c *Catalog) checkHealth(ctx context.Context) {

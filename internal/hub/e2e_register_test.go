@@ -49,7 +49,7 @@ func register(t *testing.T, s *hubtest.Server, serviceToken string, body any) hu
 func swagger(host, extra string) string {
 	return fmt.Sprintf(`swagger: "2.0"
 info: {title: t, version: "1"}
-host: %s
+host: "%s"
 schemes: [http]
 x-exosite-health-path: /health
 paths:
@@ -85,10 +85,10 @@ func TestRegisterRefusals(t *testing.T) {
 		{"no document", reg, map[string]any{"name": "svc"}, 422, "swagger", "required"},
 		{"garbage document", reg, map[string]any{"name": "svc", "swagger": "{{{ not yaml"}, 422, "swagger", ""},
 		{"missing operationId", reg, map[string]any{"name": "svc", "swagger": strings.Replace(swagger(up, ""), "operationId: op", "summary: x", 1)}, 422, "swagger", "operationId"},
-		{"health answers 503", reg, map[string]any{"name": "svc", "swagger": swagger(down, "")}, 422, "health", "503"},
-		{"unreachable host", reg, map[string]any{"name": "svc", "swagger": swagger("127.0.0.1:1", "")}, 422, "health", "health path"},
-		{"hanging host", reg, map[string]any{"name": "svc", "swagger": swagger(strings.TrimPrefix(hanging.URL, "http://"), "")}, 422, "health", "health path"},
-		{"swagger_url unreachable", reg, map[string]any{"name": "svc", "swagger_url": "http://127.0.0.1:1/doc.yaml"}, 422, "swagger_url", "fetch"},
+		{"health answers 503", reg, map[string]any{"name": "svc", "swagger": swagger(down, "")}, 422, "health", "health check: answered 503"},
+		{"unreachable host", reg, map[string]any{"name": "svc", "swagger": swagger("127.0.0.1:1", "")}, 422, "health", "health check: connection refused"},
+		{"hanging host", reg, map[string]any{"name": "svc", "swagger": swagger(strings.TrimPrefix(hanging.URL, "http://"), "")}, 422, "health", "health check: timed out"},
+		{"swagger_url unreachable", reg, map[string]any{"name": "svc", "swagger_url": "http://127.0.0.1:1/doc.yaml"}, 422, "swagger_url", "swagger_url: connection refused"},
 		{"unknown field", reg, map[string]any{"name": "svc", "swagger": swagger(up, ""), "color": "red"}, 400, "color", ""},
 		{"huge document", reg, map[string]any{"name": "svc", "swagger": swagger(up, "") + "x-pad: " + strings.Repeat("a", 5<<20)}, 413, "", ""},
 	}
