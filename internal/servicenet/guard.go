@@ -37,7 +37,8 @@ type Guard struct {
 	local func() []netip.Addr
 }
 
-// New returns a guard for o. It fails on an Own entry that is not host:port or does not resolve.
+// New returns a guard for o. It fails on an Own entry that is not host:port; one whose host
+// does not resolve is left out.
 func New(ctx context.Context, o Options) (*Guard, error) {
 	g := &Guard{networks: o.Networks, own: map[netip.AddrPort]bool{}, ownPorts: map[uint16]bool{}}
 	for _, hp := range o.Own {
@@ -55,7 +56,8 @@ func New(ctx context.Context, o Options) (*Guard, error) {
 		}
 		addrs, err := net.DefaultResolver.LookupNetIP(ctx, "ip", host)
 		if err != nil {
-			return nil, fmt.Errorf("own listener %q: %w", hp, err)
+			// Not resolvable now (a server of a NATS cluster that is away): nothing to guard.
+			continue
 		}
 		for _, a := range addrs {
 			a = a.Unmap().WithZone("")
