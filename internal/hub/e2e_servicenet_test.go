@@ -1,14 +1,22 @@
 package hub_test
 
 import (
+	"context"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/switchboardhq/switchboard/internal/hub"
 	"github.com/switchboardhq/switchboard/internal/hubtest"
@@ -171,5 +179,56 @@ func TestServiceOutsideTheNetworksIsNotCalled(t *testing.T) {
 	r = register(t, s, s.Hub.ServiceToken("svc"), map[string]any{"name": "svc", "swagger": swagger(host, "")})
 	if msg, _ := r.Map(t)["error"].(string); r.Status != http.StatusUnprocessableEntity || r.Map(t)["field"] != "swagger" || !strings.Contains(msg, "--service-networks") {
 		t.Errorf("registration outside --service-networks: %d %s", r.Status, r.Body)
+	}
+}
+
+// TestStoredRecordAtTheHubIsNotCalled: a service record naming the hub's own address, written
+// to the catalog without a registration (an older version's record, or one put on a shared
+// bus), is still never called: a script cannot read the hub's /metrics through it.
+func TestStoredRecordAtTheHubIsNotCalled(t *testing.T) {
+	t.Parallel()
+	natsAddr := "127.0.0.1:" + freePort(t)
+	s := hubtest.Start(t, func(c *hub.Config) { c.NATSListen = natsAddr })
+	token, err := os.ReadFile(filepath.Join(s.DataDir, "nats-token"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect("nats://"+natsAddr, nats.Token(strings.TrimSpace(string(token))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	kv, err := js.KeyValue(ctx, "sb_services")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := fmt.Sprintf(`swagger: "2.0"
+info: {title: t, version: "1"}
+host: "%s"
+paths:
+  /metrics:
+    get: {operationId: metrics, responses: {"200": {description: ok}}}
+`, strings.TrimPrefix(s.URL, "http://"))
+	text, _ := json.Marshal(doc)
+	rec, _ := json.Marshal(map[string]any{"name": "evil", "document": json.RawMessage(text), "version": 1, "token": "sbt_planted"})
+	if _, err := kv.Put(ctx, "evil", rec); err != nil {
+		t.Fatal(err)
+	}
+	hubtest.Eventually(t, "the catalog to load the record", func() bool {
+		return s.Do(t, "GET", "/api/v1/services/evil", s.AdminToken, nil).Status == http.StatusOK
+	})
+	createSolution(t, s, "demo", nil)
+	if r := s.Do(t, "POST", "/api/v1/solutions/demo/services", s.AdminToken, map[string]any{"service": "evil"}); r.Status != http.StatusCreated {
+		t.Fatalf("add: %d %s", r.Status, r.Body)
+	}
+	s.Deploy(t, "demo", "GET", "/read", `return Evil.metrics({})`)
+	r := s.Do(t, "GET", "/apps/demo/read", "", nil)
+	if strings.Contains(string(r.Body), "switchboard_") || strings.Contains(string(r.Body), "go_goroutines") || !strings.Contains(string(r.Body), "not allowed") {
+		t.Fatalf("a script read through a service at the hub's address: %d %.300s", r.Status, r.Body)
 	}
 }
