@@ -64,6 +64,7 @@ type demoProcess struct {
 	env     []string
 	logs    *hubtest.LogBuffer
 	stop    func()
+	starts  int
 }
 
 // runDemo runs a demo service command in dir against s and waits until it has registered.
@@ -111,6 +112,17 @@ func (d *demoProcess) Start(version int) {
 		}
 		r.JSON(d.t, &v)
 		return v.Version >= version
+	})
+	// The service serves the hub's calls once it has the hub's answer, which it logs.
+	d.starts++
+	hubtest.Eventually(d.t, "demoexternalservice to log its registration", func() bool {
+		n := 0
+		for _, line := range strings.Split(d.logs.String(), "\n") {
+			if strings.Contains(line, "registered") {
+				n++
+			}
+		}
+		return n >= d.starts
 	})
 }
 
@@ -169,9 +181,10 @@ return Demoexternalservice.callService({service="Keystore", operation="get", arg
 			if got := s.Hub.ServiceToken("demoexternalservice"); got != token {
 				t.Errorf("the service token changed across the restart")
 			}
-			if !strings.Contains(d.logs.String(), "updated") {
-				t.Errorf("the restarted service did not log its update:\n%s", d.logs.String())
-			}
+			// The service logs the hub's answer once it has it, a moment after the hub stored it.
+			hubtest.Eventually(t, "the restarted service to log its update", func() bool {
+				return strings.Contains(d.logs.String(), "updated")
+			})
 			wantJSON(t, call(t, s, "GET", "/apps/demo/through", 10*time.Second), `{"value":"v"}`)
 		})
 	}
