@@ -727,3 +727,23 @@ func TestTokenKeptAcrossRestarts(t *testing.T) {
 		t.Error("New accepted a token file it cannot read (a directory)")
 	}
 }
+
+// TestTokenFileFollowsTheHub: a token file from before the name was deregistered holds a stale
+// token; registered anew, the service keeps the new one.
+func TestTokenFileFollowsTheHub(t *testing.T) {
+	hub := newFakeHub(t) // the name is not registered: any token presented is ignored
+	file := filepath.Join(t.TempDir(), "demo.token")
+	if err := os.WriteFile(file, []byte("sbs_stale-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := newTestService(t, Config{HubURL: hub.URL, TokenFile: file})
+	if err := s.Register(context.Background()); err != nil {
+		t.Fatalf("Register: %v", err)
+	}
+	if hub.presented[0] != "sbs_stale-token" {
+		t.Errorf("presented %q, want the file's token", hub.presented[0])
+	}
+	if data, _ := os.ReadFile(file); strings.TrimSpace(string(data)) != testServiceToken {
+		t.Errorf("token file holds %q, want the new token", data)
+	}
+}
