@@ -6,6 +6,10 @@
 //   SWITCHBOARD_URL                     the hub (default http://127.0.0.1:8080)
 //   SWITCHBOARD_REGISTRATION_TOKEN      the hub's registration token, or
 //   SWITCHBOARD_REGISTRATION_TOKEN_FILE a file holding it (default ../../data/registration-token)
+//   SWITCHBOARD_SERVICE_TOKEN           the service token of an earlier registration, or
+//   SWITCHBOARD_SERVICE_TOKEN_FILE      the file that keeps it across restarts (default
+//                                       demoexternalservice.token; the hub updates a registered
+//                                       service only for its own token)
 //   PORT                                the port to listen on (default 8091)
 //   SERVICE_HOST                        the host the hub reaches the service at (default 127.0.0.1)
 //   LOCAL_NAMESPACE, PLATFORM_NAMESPACE the Kubernetes namespaces of the service and of the hub,
@@ -44,6 +48,27 @@ function registrationToken() {
 // service presents it when it calls the hub.
 let serviceToken = '';
 
+// The token of an earlier registration, kept in TOKEN_FILE across restarts: the hub updates a
+// registered name only for a registration presenting it (X-Switchboard-Service-Token).
+const TOKEN_FILE = process.env.SWITCHBOARD_SERVICE_TOKEN_FILE || `${NAME}.token`;
+
+function priorToken() {
+  if (process.env.SWITCHBOARD_SERVICE_TOKEN) return process.env.SWITCHBOARD_SERVICE_TOKEN.trim();
+  try {
+    return fs.readFileSync(TOKEN_FILE, 'utf8').trim();
+  } catch (err) {
+    if (err.code === 'ENOENT') return ''; // the first registration writes it
+    throw err;
+  }
+}
+
+// keepToken writes the token to TOKEN_FILE (owner-readable only), replacing it at once.
+function keepToken(token) {
+  const tmp = `${TOKEN_FILE}.${process.pid}.tmp`;
+  fs.writeFileSync(tmp, `${token}\n`, { mode: 0o600 });
+  fs.renameSync(tmp, TOKEN_FILE);
+}
+
 class HubError extends Error {
   constructor(status, message) {
     super(message);
@@ -63,6 +88,7 @@ async function register() {
     platform_namespace: process.env.PLATFORM_NAMESPACE || undefined,
   });
   const token = registrationToken();
+  let prior = priorToken();
   let delay = 500;
   for (let attempt = 1; ; attempt++) {
     let status = 0;
@@ -70,7 +96,11 @@ async function register() {
     try {
       const res = await fetch(`${HUB}/api/v1/register/`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        headers: {
+          authorization: `Bearer ${token}`,
+          'content-type': 'application/json',
+          ...(prior ? { 'x-switchboard-service-token': prior } : {}),
+        },
         body,
         signal: AbortSignal.timeout(30000),
       });
@@ -78,6 +108,14 @@ async function register() {
       const answer = await res.json().catch(() => ({}));
       if (status === 200 || status === 201) {
         serviceToken = answer.token;
+        if (answer.token !== prior) {
+          try {
+            keepToken(answer.token);
+          } catch (err) {
+            console.error(`could not keep the service token in ${TOKEN_FILE}: ${err.message}`);
+          }
+          prior = answer.token;
+        }
         console.log(`registered with ${HUB}: ${answer.status}`);
         return;
       }

@@ -6,6 +6,10 @@
 //	SWITCHBOARD_URL                     the hub (default http://127.0.0.1:8080)
 //	SWITCHBOARD_REGISTRATION_TOKEN      the hub's registration token, or
 //	SWITCHBOARD_REGISTRATION_TOKEN_FILE a file holding it (default ../../data/registration-token)
+//	SWITCHBOARD_SERVICE_TOKEN           the service token of an earlier registration, or
+//	SWITCHBOARD_SERVICE_TOKEN_FILE      the file that keeps it across restarts (default
+//	                                    demoexternalservice.token; the hub updates a registered
+//	                                    service only for its own token)
 //	PORT                                the port to listen on (default 8091)
 //	SERVICE_HOST                        the host the hub reaches the service at (default 127.0.0.1)
 //	LOCAL_NAMESPACE, PLATFORM_NAMESPACE the Kubernetes namespaces of the service and of the hub,
@@ -51,6 +55,8 @@ func run(log *slog.Logger) error {
 		Name:              name,
 		HubURL:            getenv("SWITCHBOARD_URL", "http://127.0.0.1:8080"),
 		RegistrationToken: token,
+		Token:             os.Getenv("SWITCHBOARD_SERVICE_TOKEN"),
+		TokenFile:         getenv("SWITCHBOARD_SERVICE_TOKEN_FILE", name+".token"),
 		Document:          document,
 		Host:              net.JoinHostPort(getenv("SERVICE_HOST", "127.0.0.1"), port),
 		Namespace:         os.Getenv("LOCAL_NAMESPACE"),

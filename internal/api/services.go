@@ -3,10 +3,13 @@ package api
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/switchboardhq/switchboard/internal/catalog"
 	"github.com/switchboardhq/switchboard/internal/service"
@@ -82,7 +85,41 @@ func (s *Server) getService(w http.ResponseWriter, r *http.Request, p principal)
 	}
 	v := s.dynamicView(e, p)
 	v.Document = e.Desc.Doc
+	if !p.admin {
+		v.Document = withoutAddress(e.Desc.Doc)
+	}
 	writeJSON(w, http.StatusOK, v)
+}
+
+// withoutAddress is doc as a JSON object without what says where the service runs: servers
+// (of the document, its paths and operations) and Swagger 2.0's host, basePath and schemes.
+// Like base_url, the address is for the admin only.
+func withoutAddress(doc *openapi3.T) any {
+	if doc == nil {
+		return nil
+	}
+	data, err := json.Marshal(doc)
+	if err != nil {
+		return nil
+	}
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil
+	}
+	for _, k := range []string{"servers", "host", "basePath", "schemes"} {
+		delete(m, k)
+	}
+	paths, _ := m["paths"].(map[string]any)
+	for _, item := range paths {
+		item, _ := item.(map[string]any)
+		delete(item, "servers")
+		for _, op := range item {
+			if op, ok := op.(map[string]any); ok {
+				delete(op, "servers")
+			}
+		}
+	}
+	return m
 }
 
 func (s *Server) deleteService(w http.ResponseWriter, r *http.Request, _ principal) {
@@ -99,6 +136,10 @@ func (s *Server) deleteService(w http.ResponseWriter, r *http.Request, _ princip
 	w.WriteHeader(http.StatusNoContent)
 }
 
+// HeaderServiceToken carries, on a registration, the registered service's own token (or the
+// admin token): what updating a name that is already registered needs.
+const HeaderServiceToken = "X-Switchboard-Service-Token"
+
 // register answers POST /api/v1/register/ for services holding the registration token.
 func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
@@ -111,9 +152,22 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
+	// Updating a registered name also needs the service's own token, or the admin token.
+	var cred catalog.Credentials
+	if t := r.Header.Get(HeaderServiceToken); t != "" {
+		cred.Admin = s.opt.AdminToken != "" && subtle.ConstantTimeCompare([]byte(t), []byte(s.opt.AdminToken)) == 1
+		if !cred.Admin {
+			cred.ServiceToken = t
+		}
+	}
 	ctx, cancel := context.WithTimeout(r.Context(), 20*time.Second)
 	defer cancel()
-	res, err := s.opt.Catalog.Register(ctx, reg)
+	res, err := s.opt.Catalog.Register(ctx, reg, cred)
+	if errors.Is(err, catalog.ErrNotOwner) {
+		s.opt.Logger.Warn("registration refused: the name is registered and the caller does not own it", "service", reg.Name, "remote", r.RemoteAddr)
+		writeErr(w, errorf(http.StatusForbidden, "", "service %s is already registered: updating it needs its service token (or the admin token) in %s", reg.Name, HeaderServiceToken))
+		return
+	}
 	if err != nil {
 		writeErr(w, err)
 		return

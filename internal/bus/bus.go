@@ -158,6 +158,18 @@ func (b *Bus) ClientURL() string {
 	return b.server.ClientURL()
 }
 
+// ListenAddr is the address the embedded server accepts outside programs on (host:port as
+// bound); empty when it listens in-process only or the bus is outside.
+func (b *Bus) ListenAddr() string {
+	if b.server == nil || b.cfg.Listen == "" {
+		return ""
+	}
+	if a := b.server.Addr(); a != nil {
+		return a.String()
+	}
+	return ""
+}
+
 // Conn is the NATS connection.
 func (b *Bus) Conn() *nats.Conn { return b.nc }
 

@@ -19,6 +19,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/switchboardhq/switchboard/internal/bus"
+	"github.com/switchboardhq/switchboard/internal/service"
+	"github.com/switchboardhq/switchboard/internal/servicenet"
 )
 
 const servicesBucket = "sb_services"
@@ -67,7 +69,9 @@ type Entry struct {
 type Options struct {
 	// CoreNames reports the names reserved for core services.
 	CoreNames func(string) bool
-	// Client reaches services for documents and health checks; default a client with a 5 s timeout.
+	// Client reaches services for documents and health checks; default a client with a 5 s
+	// timeout dialing through a servicenet.Guard that denies only what no service may be.
+	// It must not follow redirects.
 	Client *http.Client
 	// HealthInterval is how often every service's health is checked; default 30 s.
 	HealthInterval time.Duration
@@ -95,8 +99,7 @@ func Open(ctx context.Context, b *bus.Bus, o Options) (*Catalog, error) {
 		o.Logger = slog.Default()
 	}
 	if o.Client == nil {
-		// Redirects are not followed: a document or health path answers where it was asked.
-		o.Client = &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		o.Client = (&servicenet.Guard{}).HTTPClient(5 * time.Second)
 	}
 	if o.HealthInterval == 0 {
 		o.HealthInterval = 30 * time.Second
@@ -197,12 +200,47 @@ type Result struct {
 	Status string `json:"status"`
 }
 
+// Credentials are what a registration presents beyond the registration token, to update a
+// name that is already registered.
+type Credentials struct {
+	// ServiceToken is the token presented as the service's own; "" when none.
+	ServiceToken string
+	// Admin is set when the admin token was presented instead of the service's token.
+	Admin bool
+}
+
+// ErrNotOwner refuses an update of a registered service by a caller that presented neither
+// its token nor the admin token.
+var ErrNotOwner = errors.New("already registered, and the registration does not prove it owns the name")
+
+// owns reports whether cred may update the service stored as r.
+func (cred Credentials) owns(r record) bool {
+	return cred.Admin || (r.Token != "" && hmac.Equal([]byte(cred.ServiceToken), []byte(r.Token)))
+}
+
 // Register validates a registration (document, names, the service's health) and stores it as
-// a new version of the service. Refusals are *ValidationError.
-func (c *Catalog) Register(ctx context.Context, reg Registration) (Result, error) {
+// a new version of the service. A new name is anybody's who holds the registration token; a
+// registered one changes only for cred that owns it: otherwise Register fails with ErrNotOwner
+// before it reaches out to any host, and changes nothing. Concurrent registrations of a new
+// name create it once. Refusals of the registration itself are *ValidationError.
+func (c *Catalog) Register(ctx context.Context, reg Registration, cred Credentials) (Result, error) {
 	doc, err := reg.Document()
 	if err != nil {
 		return Result{}, err
+	}
+	// Who may register the name is settled before anything is fetched or probed: a refused
+	// update must not make the hub call the host it names.
+	if service.NamePattern.MatchString(reg.Name) {
+		cur, err := c.kv.Get(ctx, reg.Name)
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+		case err != nil:
+			return Result{}, fmt.Errorf("register %s: %w", reg.Name, err)
+		default:
+			if err := c.checkOwner(reg.Name, cur.Value(), cred); err != nil {
+				return Result{}, err
+			}
+		}
 	}
 	if doc == nil {
 		if doc, err = c.fetch(ctx, reg.SwaggerURL); err != nil {
@@ -214,7 +252,7 @@ func (c *Catalog) Register(ctx context.Context, reg Registration) (Result, error
 		return Result{}, err
 	}
 	if err := c.probe(ctx, d); err != nil {
-		return Result{}, invalid("health", err.Error())
+		return Result{}, err
 	}
 	text, err := jsonString(string(doc))
 	if err != nil {
@@ -232,18 +270,18 @@ func (c *Catalog) Register(ctx context.Context, reg Registration) (Result, error
 		case err != nil:
 			return Result{}, fmt.Errorf("register %s: %w", d.Name, err)
 		default:
-			var old record
-			if err := json.Unmarshal(cur.Value(), &old); err == nil {
-				r.Version, r.RegisteredAt = old.Version+1, old.RegisteredAt
-				if old.Token != "" {
-					r.Token = old.Token
-				}
+			// Checked again: the name may have been registered since the first look.
+			if err := c.checkOwner(d.Name, cur.Value(), cred); err != nil {
+				return Result{}, err
 			}
+			var old record
+			_ = json.Unmarshal(cur.Value(), &old) // readable: checkOwner decoded it
+			r.Version, r.RegisteredAt, r.Token = old.Version+1, old.RegisteredAt, old.Token
 			data, _ := encodeRecord(r)
 			rev, err = c.kv.Update(ctx, d.Name, data, cur.Revision())
 		}
 		if errors.Is(err, jetstream.ErrKeyExists) {
-			continue // registered concurrently: read again
+			continue // registered concurrently: read again, and check the owner again
 		}
 		if err != nil {
 			return Result{}, fmt.Errorf("register %s: %w", d.Name, err)
@@ -259,9 +297,22 @@ func (c *Catalog) Register(ctx context.Context, reg Registration) (Result, error
 		if r.Version > 1 {
 			status = StatusUpdated
 		}
-		c.opt.Logger.Info("service "+status, "service", d.Name, "version", r.Version, "base_url", d.BaseURL.String())
+		c.opt.Logger.Info("service "+status, "service", d.Name, "version", r.Version, "base_url", d.BaseURL.String(), "by_admin", cred.Admin)
 		return Result{Name: d.Name, Token: r.Token, Status: status}, nil
 	}
+}
+
+// checkOwner fails with ErrNotOwner unless cred owns the stored record data of name. A record
+// that cannot be read is updated by the admin only.
+func (*Catalog) checkOwner(name string, data []byte, cred Credentials) error {
+	var old record
+	if err := json.Unmarshal(data, &old); err != nil {
+		old = record{}
+	}
+	if !cred.owns(old) {
+		return fmt.Errorf("service %s: %w", name, ErrNotOwner)
+	}
+	return nil
 }
 
 // encodeRecord is json.Marshal without HTML escaping, which Marshal would apply to the
@@ -289,23 +340,24 @@ func jsonString(s string) (json.RawMessage, error) {
 	return bytes.TrimRight(buf.Bytes(), "\n"), nil
 }
 
-// fetch reads a registration's swagger_url.
+// fetch reads a registration's swagger_url. Its failures say what went wrong in the hub's
+// words (servicenet.Describe), echoing nothing the other side sent but an HTTP status.
 func (c *Catalog) fetch(ctx context.Context, u string) ([]byte, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
-		return nil, invalid(FieldSwaggerURL, "swagger_url: "+err.Error())
+		return nil, invalid(FieldSwaggerURL, "swagger_url: not a URL the hub can fetch")
 	}
 	resp, err := c.opt.Client.Do(req)
 	if err != nil {
-		return nil, invalid(FieldSwaggerURL, "could not fetch swagger_url: "+err.Error())
+		return nil, &ValidationError{Field: FieldSwaggerURL, Reason: "swagger_url: " + servicenet.Describe(err), Err: err}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode/100 != 2 {
-		return nil, invalid(FieldSwaggerURL, fmt.Sprintf("could not fetch swagger_url: it answered %s", resp.Status))
+		return nil, invalid(FieldSwaggerURL, fmt.Sprintf("swagger_url: answered %d, want 2xx", resp.StatusCode))
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, DefaultMaxBytes+1))
 	if err != nil {
-		return nil, invalid(FieldSwaggerURL, "could not fetch swagger_url: "+err.Error())
+		return nil, &ValidationError{Field: FieldSwaggerURL, Reason: "swagger_url: " + servicenet.Describe(err), Err: err}
 	}
 	if len(body) > DefaultMaxBytes {
 		return nil, invalid(FieldSwaggerURL, fmt.Sprintf("the document at swagger_url is larger than %d bytes", DefaultMaxBytes))
@@ -313,37 +365,34 @@ func (c *Catalog) fetch(ctx context.Context, u string) ([]byte, error) {
 	return body, nil
 }
 
-// probe asks the service's health path and wants a 2xx.
+// probe asks the service's health path and wants a 2xx. Its failures are *ValidationError:
+// field swagger when the document's address is one the hub may not call, else health, saying
+// what failed ("health check: connection refused", "health check: answered 404") and never
+// echoing what the other side sent.
 func (c *Catalog) probe(ctx context.Context, d *Description) error {
 	if d.BaseURL == nil {
-		return errors.New("the service has no address")
+		return invalid("health", "health check: the service has no address")
 	}
 	u := *d.BaseURL
 	u.Path, u.RawPath, u.RawQuery = d.HealthPath, "", ""
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return err
+		return invalid("health", "health check: the health path does not make a URL")
 	}
 	resp, err := c.opt.Client.Do(req)
 	if err != nil {
-		return fmt.Errorf("the service does not answer its health path GET %s: %v", u.String(), unwrapURLError(err))
+		field := "health"
+		if servicenet.IsDenied(err) {
+			field = FieldSwagger // the document names an address the hub may not call
+		}
+		return &ValidationError{Field: field, Reason: fmt.Sprintf("health check: %s (GET %s)", servicenet.Describe(err), u.Path), Err: err}
 	}
 	defer resp.Body.Close()
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) //nolint:errcheck // only the status matters
 	if resp.StatusCode/100 != 2 {
-		return fmt.Errorf("the service's health path GET %s answered %s, want 2xx", u.String(), resp.Status)
+		return invalid("health", fmt.Sprintf("health check: answered %d, want 2xx (GET %s)", resp.StatusCode, u.Path))
 	}
 	return nil
-}
-
-func unwrapURLError(err error) error {
-	var ue interface{ Unwrap() error }
-	if errors.As(err, &ue) {
-		if inner := ue.Unwrap(); inner != nil {
-			return inner
-		}
-	}
-	return err
 }
 
 func (c *Catalog) checkHealth(ctx context.Context) {

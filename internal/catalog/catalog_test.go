@@ -79,7 +79,7 @@ func TestCatalogLifecycle(t *testing.T) {
 	c := openCatalog(t, b, 20*time.Millisecond)
 	other := openCatalog(t, b, time.Hour) // a second instance
 
-	res, err := c.Register(ctx, Registration{Name: "svc", Swagger: jsonText(doc(host))})
+	res, err := c.Register(ctx, Registration{Name: "svc", Swagger: jsonText(doc(host))}, Credentials{})
 	if err != nil || res.Status != StatusRegistered || res.Token != c.Token("svc") {
 		t.Fatalf("register: %+v, %v", res, err)
 	}
@@ -90,14 +90,14 @@ func TestCatalogLifecycle(t *testing.T) {
 	if other.Token("svc") != res.Token {
 		t.Fatal("instances disagree on the token")
 	}
-	if upd, err := c.Register(ctx, Registration{Name: "svc", Swagger: jsonText(doc(host))}); err != nil || upd.Status != StatusUpdated || upd.Token != res.Token {
+	if upd, err := c.Register(ctx, Registration{Name: "svc", Swagger: jsonText(doc(host))}, Credentials{ServiceToken: res.Token}); err != nil || upd.Status != StatusUpdated || upd.Token != res.Token {
 		t.Fatalf("update: %+v, %v (the token must stay the same)", upd, err)
 	}
 	if e, _ := c.Get("svc"); e.Version != 2 {
 		t.Fatalf("version %d after an update", e.Version)
 	}
 	var ve *ValidationError
-	if _, err := c.Register(ctx, Registration{Name: "keystore", Swagger: jsonText(doc(host))}); !errors.As(err, &ve) || ve.Field != FieldName {
+	if _, err := c.Register(ctx, Registration{Name: "keystore", Swagger: jsonText(doc(host))}, Credentials{}); !errors.As(err, &ve) || ve.Field != FieldName {
 		t.Fatalf("core name: %v", err)
 	}
 
@@ -150,13 +150,13 @@ func TestCatalogLifecycle(t *testing.T) {
 		t.Fatalf("second delete: %v", err)
 	}
 	// Registered again after its deregistration, the service gets a new token.
-	again, err := c.Register(ctx, Registration{Name: "svc", Swagger: jsonText(doc(host))})
+	again, err := c.Register(ctx, Registration{Name: "svc", Swagger: jsonText(doc(host))}, Credentials{ServiceToken: res.Token})
 	if err != nil || again.Token == res.Token || c.Authenticate("svc", res.Token) {
 		t.Fatalf("re-registration after deregistration: %+v, %v; the old token must not work", again, err)
 	}
 	// A document full of characters JSON escapes for HTML still fits.
 	big := doc(host) + "x-notes: \"" + strings.Repeat("<>&", 250_000) + "\"\n"
-	if _, err := c.Register(ctx, Registration{Name: "big", Swagger: jsonText(big)}); err != nil {
+	if _, err := c.Register(ctx, Registration{Name: "big", Swagger: jsonText(big)}, Credentials{}); err != nil {
 		t.Fatalf("register a document of %d bytes full of <>&: %v", len(big), err)
 	}
 }
@@ -200,5 +200,89 @@ func TestKeepSecrets(t *testing.T) {
 	}
 	if _, ok := old.Parameters["apikey"]; !ok {
 		t.Error("KeepSecrets changed the old config")
+	}
+}
+
+// TestRegisterOwnership: a registered name changes only for its own token or the admin; a
+// refusal reaches no host and changes nothing; concurrent first registrations create it once.
+func TestRegisterOwnership(t *testing.T) {
+	ctx := context.Background()
+	owner := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer owner.Close()
+	var intruderHits atomic.Int64
+	intruder := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { intruderHits.Add(1) }))
+	defer intruder.Close()
+	ownerHost, intruderHost := strings.TrimPrefix(owner.URL, "http://"), strings.TrimPrefix(intruder.URL, "http://")
+	b, err := bus.Open(ctx, bus.Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	c := openCatalog(t, b, time.Hour)
+	first, err := c.Register(ctx, Registration{Name: "svc", Swagger: jsonText(doc(ownerHost))}, Credentials{ServiceToken: "ignored for a new name"})
+	if err != nil || first.Status != StatusRegistered {
+		t.Fatalf("register: %+v %v", first, err)
+	}
+	for _, tc := range []struct {
+		name string
+		cred Credentials
+		ok   bool
+	}{
+		{"registration token only", Credentials{}, false},
+		{"wrong service token", Credentials{ServiceToken: first.Token + "x"}, false},
+		{"another name's token", Credentials{ServiceToken: "sbt_0000"}, false},
+		{"own token", Credentials{ServiceToken: first.Token}, true},
+		{"admin", Credentials{Admin: true}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before, _ := c.Get("svc")
+			intruderHits.Store(0)
+			res, err := c.Register(ctx, Registration{Name: "svc", Swagger: jsonText(doc(intruderHost))}, tc.cred)
+			after, _ := c.Get("svc")
+			if !tc.ok {
+				if !errors.Is(err, ErrNotOwner) || res.Token != "" {
+					t.Fatalf("got %+v, %v; want ErrNotOwner and no token", res, err)
+				}
+				if intruderHits.Load() != 0 {
+					t.Errorf("the hub reached the host of a refused update %d times", intruderHits.Load())
+				}
+				if after != before || c.Token("svc") != first.Token || after.Desc.BaseURL.Host != before.Desc.BaseURL.Host {
+					t.Errorf("a refused update changed the service: version %d → %d, host %s → %s", before.Version, after.Version, before.Desc.BaseURL.Host, after.Desc.BaseURL.Host)
+				}
+				return
+			}
+			if err != nil || res.Status != StatusUpdated || res.Token != first.Token || after.Version != before.Version+1 || after.Desc.BaseURL.Host != intruderHost {
+				t.Fatalf("update: %+v %v, version %d, host %s", res, err, after.Version, after.Desc.BaseURL.Host)
+			}
+		})
+	}
+
+	// Concurrent first registrations of a name: one creates it, every other is refused.
+	const n = 8
+	errs := make(chan error, n)
+	tokens := make(chan string, n)
+	for range n {
+		go func() {
+			res, err := c.Register(ctx, Registration{Name: "race", Swagger: jsonText(doc(ownerHost))}, Credentials{})
+			tokens <- res.Token
+			errs <- err
+		}()
+	}
+	var created, refused int
+	for range n {
+		switch err := <-errs; {
+		case err == nil:
+			created++
+		case errors.Is(err, ErrNotOwner):
+			refused++
+		default:
+			t.Errorf("concurrent registration: %v", err)
+		}
+		if tok := <-tokens; tok != "" && tok != c.Token("race") {
+			t.Errorf("a registration answered token %q, the service has %q", tok, c.Token("race"))
+		}
+	}
+	if created != 1 || refused != n-1 {
+		t.Errorf("%d created, %d refused; want 1 and %d", created, refused, n-1)
 	}
 }

@@ -23,6 +23,7 @@ type serveOptions struct {
 	registrationToken string
 	instanceName      string
 	appsDomain        string
+	serviceNetworks   string
 	shutdownTimeout   time.Duration
 	maxBodyBytes      byteSize
 	logLevel          string
@@ -45,6 +46,8 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 		"this instance's name on the bus; empty uses the host name")
 	stringFlag(fs, &o.appsDomain, "apps-domain", "", "", "SWITCHBOARD_APPS_DOMAIN",
 		"serve each solution's endpoints at {solution}.<domain> by Host header, e.g. apps.example.com")
+	stringFlag(fs, &o.serviceNetworks, "service-networks", "", "", "SWITCHBOARD_SERVICE_NETWORKS",
+		"comma-separated CIDRs dynamic services may live in, e.g. 10.0.0.0/8; empty allows any address but the hub's own listeners and link-local/metadata ones")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 15*time.Second,
 		"how long in-flight requests may take to finish after SIGINT/SIGTERM"+envSuffix("SWITCHBOARD_SHUTDOWN_TIMEOUT"))
 	bindEnv(fs, "shutdown-timeout", "SWITCHBOARD_SHUTDOWN_TIMEOUT")
@@ -68,6 +71,7 @@ func (o *serveOptions) config(dataDir string) hub.Config {
 		RegistrationToken: o.registrationToken,
 		InstanceName:      o.instanceName,
 		AppsDomain:        o.appsDomain,
+		ServiceNetworks:   o.serviceNetworks,
 		ShutdownTimeout:   o.shutdownTimeout,
 		MaxBodyBytes:      int64(o.maxBodyBytes),
 		LogLevel:          o.logLevel,

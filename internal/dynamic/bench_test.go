@@ -36,7 +36,7 @@ func BenchmarkCall(b *testing.B) {
 // settings, for the Invoker's added cost.
 func BenchmarkDirect(b *testing.B) {
 	d := describe(b, "mapper", mapperDoc, benchServer(b))
-	client := NewClient()
+	client := NewClient(nil)
 	url := d.BaseURL.String() + "/items/item-1?limit=10&tags=a&tags=b"
 	ctx := context.Background()
 	b.ReportAllocs()

@@ -11,6 +11,7 @@ import (
 
 	"github.com/switchboardhq/switchboard/internal/catalog"
 	"github.com/switchboardhq/switchboard/internal/service"
+	"github.com/switchboardhq/switchboard/internal/servicenet"
 )
 
 // Call runs operation op of service d for solution. args is the script's table in Go form
@@ -141,5 +142,10 @@ func (c *call) failed(ctx context.Context, err error, timeout time.Duration, own
 	case ctx.Err() != nil:
 		return nil, neutral, c.errorf(504, "the call was canceled")
 	}
-	return nil, failure, c.errorf(502, "service %s is unreachable: %s", c.d.Name, cause(err))
+	var denied *servicenet.DeniedError
+	if errors.As(err, &denied) {
+		// Where the service runs is the admin's to know: the reason, not the address.
+		return nil, failure, c.errorf(502, "service %s was not called: its address is not allowed for a service (%s)", c.d.Name, denied.Reason)
+	}
+	return nil, failure, c.errorf(502, "service %s is unreachable: %s", c.d.Name, servicenet.Describe(err))
 }

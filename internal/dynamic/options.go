@@ -1,10 +1,13 @@
 package dynamic
 
 import (
+	"context"
 	"net"
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/switchboardhq/switchboard/internal/servicenet"
 )
 
 // Defaults of Options.
@@ -20,9 +23,12 @@ const (
 
 // Options tune an Invoker. The zero value gives the defaults.
 type Options struct {
-	// Client sends the requests; nil means NewClient(). A caller's client should not follow
+	// Client sends the requests; nil means NewClient(Dial). A caller's client should not follow
 	// redirects: a service answers its caller, and a redirect would carry the signature away.
 	Client *http.Client
+	// Dial connects to services when Client is nil: the hub's servicenet.Guard dialer, which
+	// refuses addresses no service may have. Nil means a zero servicenet.Guard's.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// BreakerFailures is how many consecutive failures open a service's circuit; 0 means
 	// DefaultBreakerFailures.
 	BreakerFailures int
@@ -58,7 +64,7 @@ func New(o Options) *Invoker {
 		breakers:    map[string]*breaker{},
 	}
 	if iv.client == nil {
-		iv.client = NewClient()
+		iv.client = NewClient(o.Dial)
 	}
 	if iv.failures <= 0 {
 		iv.failures = DefaultBreakerFailures
@@ -73,12 +79,15 @@ func New(o Options) *Invoker {
 }
 
 // NewClient returns the default client: pooled connections, up to DefaultMaxIdleConnsPerHost
-// idle ones per service, dialing with DefaultDialTimeout, using no proxy (services are reached
-// directly) and following no redirects. Plain-HTTP calls run on the caller's goroutine
+// idle ones per service, connecting with dial (nil: a zero servicenet.Guard's dialer with
+// DefaultDialTimeout), using no proxy (services are reached directly, and a proxy would dial
+// for the hub) and following no redirects. Plain-HTTP calls run on the caller's goroutine
 // (directTransport); https ones go through net/http's Transport. Calls are bounded by their
 // context, not by the client.
-func NewClient() *http.Client {
-	dial := (&net.Dialer{Timeout: DefaultDialTimeout, KeepAlive: 30 * time.Second}).DialContext
+func NewClient(dial func(ctx context.Context, network, addr string) (net.Conn, error)) *http.Client {
+	if dial == nil {
+		dial = (&servicenet.Guard{}).Dialer(DefaultDialTimeout).DialContext
+	}
 	tr := &http.Transport{
 		DialContext:           dial,
 		MaxIdleConns:          1024,

@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/switchboardhq/switchboard/internal/servicenet"
 )
 
 // Config is everything `switchboard serve` takes. Zero values are filled by Defaults.
@@ -32,6 +34,9 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// MaxBodyBytes bounds management API and endpoint request bodies.
 	MaxBodyBytes int64
+	// ServiceNetworks, comma-separated CIDRs, are the only networks dynamic services may live
+	// in; empty allows any address but the hub's own listeners and link-local/metadata ones.
+	ServiceNetworks string
 	// LogLevel is debug, info, warn or error; LogFormat is text or json.
 	LogLevel  string
 	LogFormat string
@@ -90,6 +95,9 @@ func (c Config) Validate() error {
 	}
 	if c.AppsDomain != "" && !domainPattern.MatchString(c.AppsDomain) {
 		return fmt.Errorf("--apps-domain %q: want a bare domain such as apps.example.com", c.AppsDomain)
+	}
+	if _, err := servicenet.ParseNetworks(c.ServiceNetworks); err != nil {
+		return fmt.Errorf("--service-networks: %w", err)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

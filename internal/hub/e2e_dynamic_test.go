@@ -17,7 +17,7 @@ import (
 
 // startGoDemo builds and runs examples/demoexternalservice against s, and waits until it has
 // registered.
-func startGoDemo(t *testing.T, s *hubtest.Server) {
+func startGoDemo(t *testing.T, s *hubtest.Server) *demoProcess {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "demoexternalservice")
 	build := exec.Command("go", "build", "-o", bin, "./examples/demoexternalservice")
@@ -25,12 +25,12 @@ func startGoDemo(t *testing.T, s *hubtest.Server) {
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("build the example service: %v\n%s", err, out)
 	}
-	runDemo(t, s, "", bin)
+	return runDemo(t, s, "", bin)
 }
 
 // startNodeDemo installs and runs examples/demoexternalservice-node (Node.js with express)
 // against s. It needs node and npm with the npm registry: set SWITCHBOARD_TEST_NODE=1.
-func startNodeDemo(t *testing.T, s *hubtest.Server) {
+func startNodeDemo(t *testing.T, s *hubtest.Server) *demoProcess {
 	t.Helper()
 	if os.Getenv("SWITCHBOARD_TEST_NODE") == "" {
 		t.Skip("SWITCHBOARD_TEST_NODE is not set (needs node, npm and the npm registry); .ci/run sets it when node is installed")
@@ -51,11 +51,24 @@ func startNodeDemo(t *testing.T, s *hubtest.Server) {
 	if out, err := install.CombinedOutput(); err != nil {
 		t.Fatalf("npm install: %v\n%s", err, out)
 	}
-	runDemo(t, s, dir, "node", "app.js")
+	return runDemo(t, s, dir, "node", "app.js")
+}
+
+// demoProcess is a running example service; it can be stopped and started again on the same
+// port, with the same token file.
+type demoProcess struct {
+	t       *testing.T
+	s       *hubtest.Server
+	dir     string
+	command []string
+	env     []string
+	logs    *hubtest.LogBuffer
+	stop    func()
+	starts  int
 }
 
 // runDemo runs a demo service command in dir against s and waits until it has registered.
-func runDemo(t *testing.T, s *hubtest.Server, dir string, command ...string) {
+func runDemo(t *testing.T, s *hubtest.Server, dir string, command ...string) *demoProcess {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -63,26 +76,62 @@ func runDemo(t *testing.T, s *hubtest.Server, dir string, command ...string) {
 	}
 	port := strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 	l.Close()
-	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, command[0], command[1:]...)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "SWITCHBOARD_URL="+s.URL, "SWITCHBOARD_REGISTRATION_TOKEN="+s.Hub.RegistrationToken(),
-		"PORT="+port, "SERVICE_HOST=127.0.0.1")
-	logs := &hubtest.LogBuffer{}
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	d := &demoProcess{t: t, s: s, dir: dir, command: command, logs: &hubtest.LogBuffer{},
+		env: append(os.Environ(), "SWITCHBOARD_URL="+s.URL, "SWITCHBOARD_REGISTRATION_TOKEN="+s.Hub.RegistrationToken(),
+			"SWITCHBOARD_SERVICE_TOKEN_FILE="+filepath.Join(t.TempDir(), "service.token"), "PORT="+port, "SERVICE_HOST=127.0.0.1")}
 	t.Cleanup(func() {
-		cancel()
-		cmd.Wait() //nolint:errcheck // killed
+		d.Stop()
 		if t.Failed() {
-			t.Logf("demoexternalservice said:\n%s", logs.String())
+			t.Logf("demoexternalservice said:\n%s", d.logs.String())
 		}
 	})
-	hubtest.Eventually(t, "demoexternalservice to register", func() bool {
-		return s.Do(t, "GET", "/api/v1/services/demoexternalservice", s.AdminToken, nil).Status == http.StatusOK
+	d.Start(1)
+	return d
+}
+
+// Start runs the service and waits until the hub has version (or a later one) of it.
+func (d *demoProcess) Start(version int) {
+	d.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cmd := exec.CommandContext(ctx, d.command[0], d.command[1:]...)
+	cmd.Dir, cmd.Env = d.dir, d.env
+	cmd.Stdout, cmd.Stderr = d.logs, d.logs
+	if err := cmd.Start(); err != nil {
+		cancel()
+		d.t.Fatal(err)
+	}
+	d.stop = func() {
+		cancel()
+		cmd.Wait() //nolint:errcheck // killed
+	}
+	hubtest.Eventually(d.t, "demoexternalservice to register", func() bool {
+		var v struct{ Version int }
+		r := d.s.Do(d.t, "GET", "/api/v1/services/demoexternalservice", d.s.AdminToken, nil)
+		if r.Status != http.StatusOK {
+			return false
+		}
+		r.JSON(d.t, &v)
+		return v.Version >= version
 	})
+	// The service serves the hub's calls once it has the hub's answer, which it logs.
+	d.starts++
+	hubtest.Eventually(d.t, "demoexternalservice to log its registration", func() bool {
+		n := 0
+		for _, line := range strings.Split(d.logs.String(), "\n") {
+			if strings.Contains(line, "registered") {
+				n++
+			}
+		}
+		return n >= d.starts
+	})
+}
+
+// Stop kills the service and waits for it to end.
+func (d *demoProcess) Stop() {
+	if d.stop != nil {
+		d.stop()
+		d.stop = nil
+	}
 }
 
 // TestDynamicServiceSeed walks the seed with each example service: a service registers, is in
@@ -92,13 +141,51 @@ func TestDynamicServiceSeed(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
 		name  string
-		start func(*testing.T, *hubtest.Server)
+		start func(*testing.T, *hubtest.Server) *demoProcess
 	}{{"go", startGoDemo}, {"node", startNodeDemo}} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			s := hubtest.Start(t)
 			tc.start(t, s)
 			seedWalk(t, s)
+		})
+	}
+}
+
+// TestDynamicServiceRestart: each example service, restarted, registers again with the token
+// it kept (the hub would refuse it otherwise) and goes on working for the solution that added
+// it, with the same token.
+func TestDynamicServiceRestart(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		start func(*testing.T, *hubtest.Server) *demoProcess
+	}{{"go", startGoDemo}, {"node", startNodeDemo}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			s := hubtest.Start(t)
+			d := tc.start(t, s)
+			createSolution(t, s, "demo", nil)
+			for _, svc := range []string{"demoexternalservice", "keystore"} {
+				if r := s.Do(t, "POST", "/api/v1/solutions/demo/services", s.AdminToken, map[string]any{"service": svc}); r.Status != http.StatusCreated {
+					t.Fatalf("add %s: %d %s", svc, r.Status, r.Body)
+				}
+			}
+			s.Deploy(t, "demo", "GET", "/through", `Keystore.set({key="k", value="v"})
+return Demoexternalservice.callService({service="Keystore", operation="get", args="k"})`)
+			wantJSON(t, call(t, s, "GET", "/apps/demo/through", 10*time.Second), `{"value":"v"}`)
+			token := s.Hub.ServiceToken("demoexternalservice")
+
+			d.Stop()
+			d.Start(2) // registered again: version 2
+			if got := s.Hub.ServiceToken("demoexternalservice"); got != token {
+				t.Errorf("the service token changed across the restart")
+			}
+			// The service logs the hub's answer once it has it, a moment after the hub stored it.
+			hubtest.Eventually(t, "the restarted service to log its update", func() bool {
+				return strings.Contains(d.logs.String(), "updated")
+			})
+			wantJSON(t, call(t, s, "GET", "/apps/demo/through", 10*time.Second), `{"value":"v"}`)
 		})
 	}
 }

@@ -1,6 +1,7 @@
 package hub_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -28,10 +29,27 @@ func fakeService(t *testing.T, health int) *httptest.Server {
 	return srv
 }
 
+// register posts a registration with the hub's registration token and, unless empty,
+// serviceToken in X-Switchboard-Service-Token.
+func register(t *testing.T, s *hubtest.Server, serviceToken string, body any) hubtest.Response {
+	t.Helper()
+	data, err := json.Marshal(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("POST", s.URL+"/api/v1/register/", bytes.NewReader(data))
+	req.Header.Set("Authorization", "Bearer "+s.Hub.RegistrationToken())
+	req.Header.Set("Content-Type", "application/json")
+	if serviceToken != "" {
+		req.Header.Set("X-Switchboard-Service-Token", serviceToken)
+	}
+	return s.Send(t, req)
+}
+
 func swagger(host, extra string) string {
 	return fmt.Sprintf(`swagger: "2.0"
 info: {title: t, version: "1"}
-host: %s
+host: "%s"
 schemes: [http]
 x-exosite-health-path: /health
 paths:
@@ -67,10 +85,10 @@ func TestRegisterRefusals(t *testing.T) {
 		{"no document", reg, map[string]any{"name": "svc"}, 422, "swagger", "required"},
 		{"garbage document", reg, map[string]any{"name": "svc", "swagger": "{{{ not yaml"}, 422, "swagger", ""},
 		{"missing operationId", reg, map[string]any{"name": "svc", "swagger": strings.Replace(swagger(up, ""), "operationId: op", "summary: x", 1)}, 422, "swagger", "operationId"},
-		{"health answers 503", reg, map[string]any{"name": "svc", "swagger": swagger(down, "")}, 422, "health", "503"},
-		{"unreachable host", reg, map[string]any{"name": "svc", "swagger": swagger("127.0.0.1:1", "")}, 422, "health", "health path"},
-		{"hanging host", reg, map[string]any{"name": "svc", "swagger": swagger(strings.TrimPrefix(hanging.URL, "http://"), "")}, 422, "health", "health path"},
-		{"swagger_url unreachable", reg, map[string]any{"name": "svc", "swagger_url": "http://127.0.0.1:1/doc.yaml"}, 422, "swagger_url", "fetch"},
+		{"health answers 503", reg, map[string]any{"name": "svc", "swagger": swagger(down, "")}, 422, "health", "health check: answered 503"},
+		{"unreachable host", reg, map[string]any{"name": "svc", "swagger": swagger("127.0.0.1:1", "")}, 422, "health", "health check: connection refused"},
+		{"hanging host", reg, map[string]any{"name": "svc", "swagger": swagger(strings.TrimPrefix(hanging.URL, "http://"), "")}, 422, "health", "health check: timed out"},
+		{"swagger_url unreachable", reg, map[string]any{"name": "svc", "swagger_url": "http://127.0.0.1:1/doc.yaml"}, 422, "swagger_url", "swagger_url: connection refused"},
 		{"unknown field", reg, map[string]any{"name": "svc", "swagger": swagger(up, ""), "color": "red"}, 400, "color", ""},
 		{"huge document", reg, map[string]any{"name": "svc", "swagger": swagger(up, "") + "x-pad: " + strings.Repeat("a", 5<<20)}, 413, "", ""},
 	}
@@ -97,11 +115,13 @@ func TestRegisterRefusals(t *testing.T) {
 	if r := s.Do(t, "GET", "/api/v1/services/svc", s.AdminToken, nil); r.Status != http.StatusNotFound {
 		t.Fatalf("a refused service is in the catalog: %d %s", r.Status, r.Body)
 	}
+	var svcToken string
 	for i, want := range []string{"registered", "updated"} {
-		r := s.Do(t, "POST", "/api/v1/register", reg, map[string]any{"name": "svc", "swagger": swagger(up, "")})
+		r := register(t, s, svcToken, map[string]any{"name": "svc", "swagger": swagger(up, "")})
 		if r.Status/100 != 2 || r.Map(t)["status"] != want {
 			t.Fatalf("registration %d: %d %s, want %s", i, r.Status, r.Body, want)
 		}
+		svcToken, _ = r.Map(t)["token"].(string)
 	}
 	var svc struct{ Version int }
 	s.Do(t, "GET", "/api/v1/services/svc", s.AdminToken, nil).JSON(t, &svc)
@@ -191,10 +211,20 @@ func TestServiceSecretsAndDetails(t *testing.T) {
 	if r := call(t, s, "GET", "/apps/demo/params", 10*time.Second); r.Status != 200 || strings.Contains(string(r.Body), "hunter2") {
 		t.Errorf("Config.getParameters: %d %s", r.Status, r.Body)
 	}
-	if r := s.Do(t, "GET", "/api/v1/services/svc", tok, nil); strings.Contains(string(r.Body), host) && strings.Contains(string(r.Body), `"base_url"`) {
-		t.Errorf("a solution token sees where the service runs: %s", r.Body)
+	// Neither base_url nor the document's servers tell a solution where the service runs.
+	var seen struct {
+		BaseURL  string         `json:"base_url"`
+		Document map[string]any `json:"document"`
 	}
-	if r := s.Do(t, "GET", "/api/v1/services/svc", s.AdminToken, nil); !strings.Contains(string(r.Body), `"base_url":"http://`+host) {
+	r = s.Do(t, "GET", "/api/v1/services/svc", tok, nil)
+	r.JSON(t, &seen)
+	if r.Status != 200 || strings.Contains(string(r.Body), host) || seen.BaseURL != "" || seen.Document["servers"] != nil || seen.Document["paths"] == nil {
+		t.Errorf("a solution token sees where the service runs (or no document): %d %s", r.Status, r.Body)
+	}
+	seen.Document = nil
+	r = s.Do(t, "GET", "/api/v1/services/svc", s.AdminToken, nil)
+	r.JSON(t, &seen)
+	if seen.BaseURL != "http://"+host || !strings.Contains(fmt.Sprint(seen.Document["servers"]), host) {
 		t.Errorf("the admin does not see where the service runs: %s", r.Body)
 	}
 }
@@ -314,5 +344,88 @@ paths:
 	defer mu.Unlock()
 	if hooks["/init"] != 1 || hooks["/update"] != 1 {
 		t.Errorf("hooks run: %v; want init once, then update once", hooks)
+	}
+}
+
+// TestRegisterTakeover: with the registration token alone, a registered name cannot be taken:
+// the second registrant is refused, its host is never called, and the service keeps its host,
+// token and document. Its own token, or the admin token, updates it; deregistered, the name is
+// new again.
+func TestRegisterTakeover(t *testing.T) {
+	t.Parallel()
+	s := hubtest.Start(t)
+	owner := strings.TrimPrefix(fakeService(t, 200).URL, "http://")
+	var hits sync.Map
+	intruderSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Store(r.URL.Path, true)
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(intruderSrv.Close)
+	intruder := strings.TrimPrefix(intruderSrv.URL, "http://")
+
+	r := register(t, s, "", map[string]any{"name": "svc", "swagger": swagger(owner, "")})
+	if r.Status != http.StatusCreated {
+		t.Fatalf("register: %d %s", r.Status, r.Body)
+	}
+	token, _ := r.Map(t)["token"].(string)
+	before := s.Do(t, "GET", "/api/v1/services/svc", s.AdminToken, nil)
+
+	for _, tc := range []struct{ name, serviceToken string }{
+		{"registration token only", ""},
+		{"a wrong service token", token + "x"},
+		{"a solution's token", createSolution(t, s, "demo", nil)},
+	} {
+		r := register(t, s, tc.serviceToken, map[string]any{"name": "svc", "swagger": swagger(intruder, "")})
+		msg, _ := r.Map(t)["error"].(string)
+		if r.Status != http.StatusForbidden || !strings.Contains(msg, "X-Switchboard-Service-Token") {
+			t.Errorf("%s: %d %s; want 403 naming X-Switchboard-Service-Token", tc.name, r.Status, r.Body)
+		}
+		if strings.Contains(string(r.Body), token) || strings.Contains(string(r.Body), owner) || strings.Contains(string(r.Body), `"token"`) {
+			t.Errorf("%s: the refusal reveals the service: %s", tc.name, r.Body)
+		}
+	}
+	hits.Range(func(k, _ any) bool { t.Errorf("the hub called the second registrant's host: %v", k); return true })
+	// Health aside (a periodic check may run meanwhile), the service is as it was.
+	type seen struct {
+		Version  int
+		BaseURL  string `json:"base_url"`
+		Document json.RawMessage
+	}
+	var was, is seen
+	before.JSON(t, &was)
+	after := s.Do(t, "GET", "/api/v1/services/svc", s.AdminToken, nil)
+	after.JSON(t, &is)
+	if was.Version != 1 || is.Version != 1 || is.BaseURL != was.BaseURL || !bytes.Equal(is.Document, was.Document) {
+		t.Errorf("refused registrations changed the service:\nbefore %s\nafter  %s", before.Body, after.Body)
+	}
+	if s.Hub.ServiceToken("svc") != token {
+		t.Error("refused registrations changed the service's token")
+	}
+
+	// The owner moves it, keeping its token; the admin token may stand in for it.
+	for _, tc := range []struct{ name, serviceToken, host string }{
+		{"own token", token, intruder},
+		{"admin token", s.AdminToken, owner},
+	} {
+		r := register(t, s, tc.serviceToken, map[string]any{"name": "svc", "swagger": swagger(tc.host, "")})
+		if r.Status != http.StatusOK || r.Map(t)["token"] != token {
+			t.Fatalf("%s: %d %s; want 200 with the same token", tc.name, r.Status, r.Body)
+		}
+		var v struct {
+			BaseURL string `json:"base_url"`
+		}
+		s.Do(t, "GET", "/api/v1/services/svc", s.AdminToken, nil).JSON(t, &v)
+		if v.BaseURL != "http://"+tc.host {
+			t.Errorf("%s: base_url %s, want http://%s", tc.name, v.BaseURL, tc.host)
+		}
+	}
+
+	// Deregistered, the name is anybody's again, with a new token.
+	if r := s.Do(t, "DELETE", "/api/v1/services/svc", s.AdminToken, nil); r.Status != http.StatusNoContent {
+		t.Fatalf("deregister: %d %s", r.Status, r.Body)
+	}
+	r = register(t, s, "", map[string]any{"name": "svc", "swagger": swagger(intruder, "")})
+	if r.Status != http.StatusCreated || r.Map(t)["token"] == token {
+		t.Fatalf("registration after deregistration: %d %s; want 201 with a new token", r.Status, r.Body)
 	}
 }

@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -24,6 +26,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/metrics"
 	"github.com/switchboardhq/switchboard/internal/script"
 	"github.com/switchboardhq/switchboard/internal/service"
+	"github.com/switchboardhq/switchboard/internal/servicenet"
 	"github.com/switchboardhq/switchboard/internal/solution"
 	"github.com/switchboardhq/switchboard/internal/webapp"
 )
@@ -143,15 +146,23 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	h.engine = script.NewEngine(script.Options{Logger: h.log})
 	h.metrics = metrics.New()
 
+	// Every request to a service (documents, health checks, calls, lifecycle hooks) dials
+	// through this guard.
+	guard, err := h.serviceGuard(ctx)
+	if err != nil {
+		return err
+	}
 	core := service.NewRegistry()
 	h.catalog, err = catalog.Open(ctx, h.bus, catalog.Options{
 		CoreNames: func(name string) bool { _, ok := core.Lookup(name); return ok },
+		Client:    guard.HTTPClient(5 * time.Second),
 		Logger:    h.log,
 	})
 	if err != nil {
 		return fmt.Errorf("open catalog: %w", err)
 	}
-	svc := &router{core: core, catalog: h.catalog, invoker: dynamic.New(dynamic.Options{}), metrics: h.metrics}
+	svc := &router{core: core, catalog: h.catalog, metrics: h.metrics,
+		invoker: dynamic.New(dynamic.Options{Dial: guard.Dialer(dynamic.DefaultDialTimeout).DialContext})}
 	cfgSvc := config.New(svc, solutionInfo{store: h.store})
 	for _, c := range []service.Core{
 		{Spec: h.keystore.Spec(), Caller: h.keystore},
@@ -260,6 +271,43 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	}
 	h.log.Info("switchboard ready", attrs...)
 	return nil
+}
+
+// serviceGuard is the guard of the connections to services: never one of the hub's own
+// listeners (add each new listener here), nor outside --service-networks when it is set.
+func (h *Hub) serviceGuard(ctx context.Context) (*servicenet.Guard, error) {
+	nets, err := servicenet.ParseNetworks(h.cfg.ServiceNetworks)
+	if err != nil {
+		return nil, fmt.Errorf("--service-networks: %w", err)
+	}
+	own := []string{h.listener.Addr().String()}
+	if a := h.bus.ListenAddr(); a != "" {
+		own = append(own, a)
+	}
+	own = append(own, natsHosts(h.cfg.NATSURL)...)
+	g, err := servicenet.New(ctx, servicenet.Options{Networks: nets, Own: own})
+	if err != nil {
+		return nil, fmt.Errorf("service network guard: %w", err)
+	}
+	return g, nil
+}
+
+// natsHosts are the host:port of each server of a --nats-url list (port 4222 when none):
+// the bus is the hub's too.
+func natsHosts(urls string) []string {
+	var out []string
+	for _, raw := range strings.Split(urls, ",") {
+		u, err := url.Parse(strings.TrimSpace(raw))
+		if err != nil || u.Hostname() == "" {
+			continue
+		}
+		port := u.Port()
+		if port == "" {
+			port = "4222"
+		}
+		out = append(out, net.JoinHostPort(u.Hostname(), port))
+	}
+	return out
 }
 
 func (h *Hub) routes(apps *webapp.Handler, mgmt *api.Server) http.Handler {

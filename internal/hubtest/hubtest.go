@@ -86,10 +86,14 @@ func (s *Server) Close(t testing.TB) {
 	}
 }
 
-// Restart closes the hub and starts a new one on the same data directory and port.
-func (s *Server) Restart(t testing.TB) {
+// Restart closes the hub and starts a new one on the same data directory and port; opts
+// change its config (and that of later restarts).
+func (s *Server) Restart(t testing.TB, opts ...func(*hub.Config)) {
 	t.Helper()
 	s.Close(t)
+	for _, o := range opts {
+		o(&s.cfg)
+	}
 	s.start(t)
 }
 

@@ -87,6 +87,9 @@ func (s *Service) registerOnce(ctx context.Context, body []byte) (time.Duration,
 		return 0, err
 	}
 	req.Header.Set("Authorization", "Bearer "+s.cfg.RegistrationToken)
+	if t := s.priorToken(); t != "" {
+		req.Header.Set(HeaderServiceToken, t) // updating a registered name needs its token
+	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
 	resp, err := s.client.Do(req)
@@ -103,7 +106,11 @@ func (s *Service) registerOnce(ctx context.Context, body []byte) (time.Duration,
 		if secs, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && secs > 0 {
 			retryAfter = time.Duration(secs) * time.Second
 		}
-		return retryAfter, hubError(resp.StatusCode, data)
+		e := hubError(resp.StatusCode, data)
+		if resp.StatusCode == http.StatusForbidden && s.priorToken() == "" {
+			e.Message += " (this service has no token of an earlier registration: keep it with Config.TokenFile or Config.Token)"
+		}
+		return retryAfter, e
 	}
 	var answer struct {
 		Name   string `json:"name"`

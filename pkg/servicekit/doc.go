@@ -13,7 +13,9 @@
 //     it gave the service at registration (see [Sign] and [Service.VerifyRequest]);
 //   - answers the document's health path (x-exosite-health-path, else the base path), which the
 //     hub probes before accepting a registration;
-//   - registers with the hub, retrying with backoff until the hub answers ([Service.Register]);
+//   - registers with the hub, retrying with backoff until the hub answers ([Service.Register]),
+//     presenting the token of its earlier registration ([Config.TokenFile]), without which the
+//     hub refuses to update a registered name;
 //   - calls the platform services of a solution ([Service.Call]) and triggers its own events
 //     ([Service.Trigger]).
 //
@@ -23,6 +25,7 @@
 //		Name:              "demoexternalservice",
 //		HubURL:            "http://switchboard:8080",
 //		RegistrationToken: os.Getenv("SWITCHBOARD_REGISTRATION_TOKEN"),
+//		TokenFile:         "/var/lib/demoexternalservice/token", // keeps the service token across restarts
 //		Document:          swaggerYAML,
 //	})
 //	if err != nil { ... }

@@ -32,6 +32,8 @@ type fakeHub struct {
 	probeHealth bool
 	healthPath  string
 	attempts    int
+	taken       bool                // the name is registered: updates need testServiceToken
+	presented   []string            // X-Switchboard-Service-Token of each registration attempt
 	registered  chan map[string]any // each accepted registration's body
 	requests    []*http.Request     // calls and triggers, bodies in bodies
 	bodies      []string
@@ -63,6 +65,9 @@ func (h *fakeHub) register(w http.ResponseWriter, r *http.Request) {
 	h.mu.Lock()
 	h.attempts++
 	n := h.attempts
+	presented := r.Header.Get(HeaderServiceToken)
+	h.presented = append(h.presented, presented)
+	taken := h.taken
 	var fail int
 	if n <= len(h.registerFailures) {
 		fail = h.registerFailures[n-1]
@@ -71,6 +76,10 @@ func (h *fakeHub) register(w http.ResponseWriter, r *http.Request) {
 	h.mu.Unlock()
 	if fail != 0 {
 		hubJSON(w, fail, map[string]any{"error": fmt.Sprintf("attempt %d: failing with %d", n, fail)})
+		return
+	}
+	if taken && presented != testServiceToken {
+		hubJSON(w, http.StatusForbidden, map[string]any{"error": "service demo is already registered: updating it needs its service token"})
 		return
 	}
 	var body map[string]any
@@ -92,6 +101,9 @@ func (h *fakeHub) register(w http.ResponseWriter, r *http.Request) {
 		}
 		resp.Body.Close()
 	}
+	h.mu.Lock()
+	h.taken = true
+	h.mu.Unlock()
 	h.registered <- body
 	hubJSON(w, http.StatusCreated, map[string]any{"name": "demo", "token": testServiceToken, "status": "registered"})
 }

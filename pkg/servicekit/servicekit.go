@@ -5,8 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -48,6 +51,15 @@ type Config struct {
 	Namespace string
 	// PlatformNamespace is the Kubernetes namespace of the hub, sent along with Namespace.
 	PlatformNamespace string
+	// Token is the service token of an earlier registration, e.g. from a secret. The hub
+	// updates a registered name only for a registration that presents the service's own token,
+	// so a restarted service must have it: set Token or TokenFile.
+	Token string
+	// TokenFile keeps the service token across restarts: when Token is empty it is read from
+	// this file at New (a missing file is fine: the first registration writes it), and the file
+	// is written (mode 0600) whenever the hub answers with another token. Empty: the token is
+	// kept in memory only.
+	TokenFile string
 	// Logger receives the service's logs; nil means slog.Default().
 	Logger *slog.Logger
 
@@ -92,6 +104,7 @@ type Service struct {
 	mu         sync.RWMutex
 	handlers   map[string]HandlerFunc
 	token      string
+	prior      string        // the token presented on registration: Token, TokenFile's or the last answered
 	registered chan struct{} // closed at the first successful registration
 }
 
@@ -123,6 +136,14 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{cfg: cfg, doc: doc, log: cfg.Logger, client: cfg.HTTPClient, now: time.Now, handlers: map[string]HandlerFunc{}, registered: make(chan struct{})}
 	if s.log == nil {
 		s.log = slog.Default()
+	}
+	s.prior = strings.TrimSpace(cfg.Token)
+	if s.prior == "" && cfg.TokenFile != "" {
+		b, err := os.ReadFile(cfg.TokenFile)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("servicekit: token file: %w", err)
+		}
+		s.prior = strings.TrimSpace(string(b))
 	}
 	if s.client == nil {
 		s.client = &http.Client{}
@@ -183,13 +204,49 @@ func (s *Service) Registered() <-chan struct{} { return s.registered }
 
 func (s *Service) setToken(t string) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.token = t
+	changed := t != s.prior
+	s.token, s.prior = t, t
 	select {
 	case <-s.registered:
 	default:
 		close(s.registered)
 	}
+	s.mu.Unlock()
+	if changed && s.cfg.TokenFile != "" {
+		// The service works on; but restarted without its token, it could not update its
+		// registration, so this is an error worth fixing.
+		if err := writeTokenFile(s.cfg.TokenFile, t); err != nil {
+			s.log.Error("servicekit: could not keep the service token", "file", s.cfg.TokenFile, "error", err)
+		}
+	}
+}
+
+// priorToken is the token to present when registering: the last one the hub gave, else the
+// configured one.
+func (s *Service) priorToken() string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.prior
+}
+
+// writeTokenFile replaces file with token, readable by its owner only.
+func writeTokenFile(file, token string) error {
+	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(file), filepath.Base(file)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name()) //nolint:errcheck // gone after the rename
+	if _, err := tmp.WriteString(token + "\n"); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), file)
 }
 
 func (s *Service) handler(id string) HandlerFunc {

@@ -9,6 +9,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
@@ -667,3 +669,81 @@ func TestSignMatchesDocumentedVector(t *testing.T) {
 // signatureVector is the signature docs/service-protocol.md gives as its example, also checked
 // there with openssl.
 const signatureVector = "v1=6ecf2afc51358c98c28ab0e9f9e9a12aa7c6db6d40f0dc843b08e183a769250e"
+
+// TestTokenKeptAcrossRestarts: the token the hub answers is kept in TokenFile, and a service
+// started again presents it, so the hub lets it update its registration; without it the hub
+// refuses, and the error says how to keep the token.
+func TestTokenKeptAcrossRestarts(t *testing.T) {
+	hub := newFakeHub(t)
+	file := filepath.Join(t.TempDir(), "state", "demo.token")
+	ctx := context.Background()
+	first := newTestService(t, Config{HubURL: hub.URL, TokenFile: file})
+	if err := first.Register(ctx); err != nil {
+		t.Fatalf("first registration: %v", err)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil || strings.TrimSpace(string(data)) != testServiceToken {
+		t.Fatalf("token file holds %q (%v), want the service token", data, err)
+	}
+	if fi, _ := os.Stat(file); fi.Mode().Perm() != 0o600 {
+		t.Errorf("token file mode %v, want 0600", fi.Mode().Perm())
+	}
+
+	tests := []struct {
+		name    string
+		cfg     Config
+		wantErr bool
+	}{
+		{"restarted with its token file", Config{TokenFile: file}, false},
+		{"restarted with its token", Config{Token: testServiceToken}, false},
+		{"restarted with its token, the file missing", Config{Token: testServiceToken, TokenFile: filepath.Join(t.TempDir(), "x")}, false},
+		{"restarted without its token", Config{}, true},
+		{"restarted with a new, empty token file", Config{TokenFile: filepath.Join(t.TempDir(), "new.token")}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.cfg.HubURL = hub.URL
+			s := newTestService(t, tc.cfg)
+			err := s.Register(ctx)
+			hub.mu.Lock()
+			presented := hub.presented[len(hub.presented)-1]
+			hub.mu.Unlock()
+			if !tc.wantErr {
+				if err != nil || presented != testServiceToken {
+					t.Fatalf("Register = %v, presenting %q; want it accepted with the token", err, presented)
+				}
+				return
+			}
+			var e *Error
+			if !errors.As(err, &e) || e.Status != http.StatusForbidden || !strings.Contains(e.Message, "TokenFile") {
+				t.Fatalf("Register = %v; want a 403 saying how to keep the token", err)
+			}
+			if s.Token() != "" {
+				t.Error("a token after a refused registration")
+			}
+		})
+	}
+	if _, err := New(Config{Name: "demo", Document: []byte(testDocument), TokenFile: t.TempDir()}); err == nil {
+		t.Error("New accepted a token file it cannot read (a directory)")
+	}
+}
+
+// TestTokenFileFollowsTheHub: a token file from before the name was deregistered holds a stale
+// token; registered anew, the service keeps the new one.
+func TestTokenFileFollowsTheHub(t *testing.T) {
+	hub := newFakeHub(t) // the name is not registered: any token presented is ignored
+	file := filepath.Join(t.TempDir(), "demo.token")
+	if err := os.WriteFile(file, []byte("sbs_stale-token\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := newTestService(t, Config{HubURL: hub.URL, TokenFile: file})
+	if err := s.Register(context.Background()); err != nil {
+		t.Fatalf("Register: %v", err)
+	}
+	if hub.presented[0] != "sbs_stale-token" {
+		t.Errorf("presented %q, want the file's token", hub.presented[0])
+	}
+	if data, _ := os.ReadFile(file); strings.TrimSpace(string(data)) != testServiceToken {
+		t.Errorf("token file holds %q, want the new token", data)
+	}
+}

@@ -21,6 +21,10 @@ const (
 	HeaderSignature   = "X-Switchboard-Signature" // v1=<hex HMAC-SHA256>, see Sign
 )
 
+// HeaderServiceToken carries the service's token on a registration: the hub updates a name
+// that is already registered only for its own token (or the admin token).
+const HeaderServiceToken = "X-Switchboard-Service-Token"
+
 // MaxClockSkew is how far the timestamp of a signed call may be from the service's clock,
 // either way, before the call is refused as stale.
 const MaxClockSkew = 5 * time.Minute

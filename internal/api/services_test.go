@@ -1,0 +1,51 @@
+package api
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+)
+
+func TestWithoutAddress(t *testing.T) {
+	tests := []struct {
+		name string
+		doc  string
+	}{
+		{"document servers", `{"openapi":"3.0.3","info":{"title":"t","version":"1"},
+			"servers":[{"url":"http://10.1.2.3:8091/v1"}],"paths":{}}`},
+		{"path and operation servers", `{"openapi":"3.0.3","info":{"title":"t","version":"1"},
+			"servers":[{"url":"http://10.1.2.3:8091"}],
+			"paths":{"/op":{"servers":[{"url":"http://10.1.2.3:9000"}],
+				"post":{"operationId":"op","servers":[{"url":"http://10.1.2.3:9001"}],"responses":{"200":{"description":"ok"}}}}}}`},
+		{"a schema property named servers stays", `{"openapi":"3.0.3","info":{"title":"t","version":"1"},
+			"servers":[{"url":"http://10.1.2.3:8091"}],
+			"paths":{"/op":{"post":{"operationId":"op","responses":{"200":{"description":"ok",
+				"content":{"application/json":{"schema":{"type":"object","properties":{"servers":{"type":"string"}}}}}}}}}}}`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			doc, err := openapi3.NewLoader().LoadFromData([]byte(tc.doc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			out, err := json.Marshal(withoutAddress(doc))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(out), "10.1.2.3") {
+				t.Errorf("the address is still there: %s", out)
+			}
+			if !strings.Contains(string(out), `"operationId":"op"`) && strings.Contains(tc.doc, `"op"`) {
+				t.Errorf("the operations went too: %s", out)
+			}
+			if strings.Contains(tc.doc, `"properties":{"servers"`) && !strings.Contains(string(out), `"properties":{"servers"`) {
+				t.Errorf("a schema property named servers was removed: %s", out)
+			}
+		})
+	}
+	if withoutAddress(nil) != nil {
+		t.Error("withoutAddress(nil) is not nil")
+	}
+}
