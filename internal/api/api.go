@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/switchboardhq/switchboard/internal/admission"
 	"github.com/switchboardhq/switchboard/internal/catalog"
 	"github.com/switchboardhq/switchboard/internal/events"
 	"github.com/switchboardhq/switchboard/internal/metrics"
@@ -41,6 +42,9 @@ type Options struct {
 	Metrics  *metrics.Metrics
 	Logger   *slog.Logger
 	MaxBody  int64
+	// Gate bounds the requests of outside callers that run scripts or hold bodies for a
+	// solution (trigger, call); nil bounds nothing.
+	Gate *admission.Gate
 
 	// Core lists the core services; Catalog the dynamic ones and what solutions added.
 	Core    *service.Registry

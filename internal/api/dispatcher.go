@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/switchboardhq/switchboard/internal/admission"
 	"github.com/switchboardhq/switchboard/internal/service"
 )
 
@@ -33,10 +34,28 @@ func (s *Server) serviceAuth(r *http.Request) *Error {
 	return nil
 }
 
-// readArgs reads an optional JSON body as call arguments.
-func (s *Server) readArgs(w http.ResponseWriter, r *http.Request) (any, *Error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opt.MaxBody))
+// admit takes a run slot of the gate for sol; release it once the answer is written.
+func (s *Server) admit(sol string) (*admission.Ticket, error) {
+	if s.opt.Gate == nil {
+		return nil, nil
+	}
+	return s.opt.Gate.Enter(sol)
+}
+
+// readArgs reads an optional JSON body as call arguments, its bytes held on ticket (if any).
+func (s *Server) readArgs(w http.ResponseWriter, r *http.Request, ticket *admission.Ticket) (any, *Error) {
+	var body []byte
+	var err error
+	if ticket != nil {
+		body, err = ticket.ReadBody(r.Body, r.ContentLength, s.opt.MaxBody)
+	} else {
+		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, s.opt.MaxBody))
+	}
 	if err != nil {
+		var refused *admission.Error
+		if errors.As(err, &refused) {
+			return nil, toAPIError(err)
+		}
 		return nil, bodyError(err)
 	}
 	if len(strings.TrimSpace(string(body))) == 0 {
@@ -67,7 +86,13 @@ func (s *Server) callFor(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, errorf(http.StatusForbidden, "solution", "service %s is not added to solution %q", caller, sol))
 		return
 	}
-	args, aerr := s.readArgs(w, r)
+	ticket, err := s.admit(sol)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	defer ticket.Release()
+	args, aerr := s.readArgs(w, r, ticket)
 	if aerr != nil {
 		writeErr(w, aerr)
 		return

@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
+	"github.com/switchboardhq/switchboard/internal/admission"
 	"github.com/switchboardhq/switchboard/internal/catalog"
 	"github.com/switchboardhq/switchboard/internal/script"
 	"github.com/switchboardhq/switchboard/internal/solution"
@@ -19,6 +22,8 @@ type Error struct {
 	Message string `json:"error"`
 	Field   string `json:"field,omitempty"`
 	Line    int    `json:"line,omitempty"`
+	// Bound names the admission bound reached, for a 429 or 503 refusal.
+	Bound string `json:"bound,omitempty"`
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -33,7 +38,10 @@ func toAPIError(err error) *Error {
 	var fe *solution.FieldError
 	var ce *script.CompileError
 	var ve *catalog.ValidationError
+	var refused *admission.Error
 	switch {
+	case errors.As(err, &refused):
+		return &Error{Status: refused.Status(), Bound: refused.Reason, Message: refused.Error()}
 	case errors.As(err, &ve):
 		return &Error{Status: http.StatusUnprocessableEntity, Field: ve.Field, Message: ve.Error()}
 	case errors.Is(err, catalog.ErrNotFound), errors.Is(err, catalog.ErrNotAdded):
@@ -64,6 +72,9 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 func writeErr(w http.ResponseWriter, err error) {
 	e := toAPIError(err)
+	if e.Bound != "" {
+		w.Header().Set("Retry-After", strconv.Itoa(int(admission.RetryAfter/time.Second)))
+	}
 	writeJSON(w, e.Status, e)
 }
 
