@@ -158,6 +158,8 @@ func (h *Handler) ServeApp(w http.ResponseWriter, r *http.Request, sol, path, ba
 	start := time.Now()
 	reqID := requestID(r)
 	w.Header().Set("X-Request-Id", reqID)
+	org := origin{sol: sol, base: base, host: strings.ToLower(sol + "." + h.opt.AppsDomain)}
+	org.protect(w.Header()) // errors too: any answer on the shared origin is a page of it
 	rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 	defer func() {
 		if h.opt.Metrics != nil {
@@ -181,7 +183,7 @@ func (h *Handler) ServeApp(w http.ResponseWriter, r *http.Request, sol, path, ba
 	if path == "" {
 		path = "/"
 	}
-	if h.serveDocs(w, r, sol, path, base) {
+	if h.serveDocs(w, r, sol, path, org) {
 		return
 	}
 	routes, values, found := rt.match(path)
@@ -262,7 +264,7 @@ func (h *Handler) ServeApp(w http.ResponseWriter, r *http.Request, sol, path, ba
 		h.scriptFailed(w, r, sol, reqID, route, err)
 		return
 	}
-	for _, problem := range writeScriptResponse(w, res) {
+	for _, problem := range writeScriptResponse(w, res, org) {
 		h.opt.Logger.Warn("endpoint script response: "+problem, "solution", sol, "request_id", reqID, "method", route.method, "path", route.template)
 	}
 }
@@ -425,7 +427,7 @@ func decodeBody(contentType string, body []byte) any {
 // writeScriptResponse turns the script's `response` and return value into HTTP: a returned
 // value wins over response.message / response.body; tables become JSON. What it cannot use (a
 // bad code, a header that would corrupt the response) is left out and reported back.
-func writeScriptResponse(w http.ResponseWriter, res script.Result) (problems []string) {
+func writeScriptResponse(w http.ResponseWriter, res script.Result, org origin) (problems []string) {
 	resp, _ := res.Vars["response"].(map[string]any)
 	code := http.StatusOK
 	if c, ok := resp["code"]; ok {
@@ -437,13 +439,19 @@ func writeScriptResponse(w http.ResponseWriter, res script.Result) (problems []s
 	}
 	if hs, ok := resp["headers"].(map[string]any); ok {
 		for k, v := range hs {
-			if s, ok := scalarString(v); ok && validHeader(k, s) {
-				w.Header().Set(k, s)
-			} else {
+			s, ok := scalarString(v)
+			if !ok || !validHeader(k, s) {
 				problems = append(problems, fmt.Sprintf("header %q left out: a header needs a token name and a string, number or boolean value without line breaks", k))
+				continue
+			}
+			if s, why := org.scriptHeader(k, s); why != "" {
+				problems = append(problems, why)
+			} else {
+				w.Header().Set(k, s)
 			}
 		}
 	}
+	org.protect(w.Header()) // again: the script's headers must not replace these
 	body := res.Return
 	if body == nil {
 		if m, ok := resp["message"]; ok {
