@@ -10,6 +10,7 @@ import (
 
 	"github.com/switchboardhq/switchboard/internal/admission"
 	"github.com/switchboardhq/switchboard/internal/service"
+	"github.com/switchboardhq/switchboard/internal/strictjson"
 )
 
 // serviceAuth checks Authorization: <service> <token> for the service named in the path.
@@ -60,6 +61,9 @@ func (s *Server) readArgs(w http.ResponseWriter, r *http.Request, ticket *admiss
 	}
 	if len(strings.TrimSpace(string(body))) == 0 {
 		return map[string]any{}, nil
+	}
+	if err := strictjson.CheckDuplicates(body); err != nil {
+		return nil, bodyError(err)
 	}
 	var v any
 	if err := json.Unmarshal(body, &v); err != nil {

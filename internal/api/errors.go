@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/catalog"
 	"github.com/switchboardhq/switchboard/internal/script"
 	"github.com/switchboardhq/switchboard/internal/solution"
+	"github.com/switchboardhq/switchboard/internal/strictjson"
 )
 
 // Error is the body of every failed API request.
@@ -78,21 +80,25 @@ func writeErr(w http.ResponseWriter, err error) {
 	writeJSON(w, e.Status, e)
 }
 
-// decode reads a JSON object into v, refusing unknown fields, trailing data and oversized bodies.
+// decode reads a JSON object into v, refusing unknown fields, repeated keys, trailing data and
+// oversized bodies.
 func decode(w http.ResponseWriter, r *http.Request, max int64, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		return errorf(http.StatusUnsupportedMediaType, "", "Content-Type must be application/json, not %q", ct)
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, max))
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+	if err != nil {
+		return bodyError(err)
+	}
+	if err := strictjson.CheckDuplicates(data); err != nil {
+		return bodyError(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return bodyError(err)
 	}
 	if err := dec.Decode(&struct{}{}); err != io.EOF {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return bodyError(err)
-		}
 		return errorf(http.StatusBadRequest, "", "request body must hold one JSON object, and nothing after it")
 	}
 	return nil
@@ -102,7 +108,11 @@ func bodyError(err error) *Error {
 	var tooBig *http.MaxBytesError
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
+	var dup *strictjson.DuplicateKeyError
 	switch {
+	case errors.As(err, &dup):
+		// Two readers of such a body (a proxy, an audit log, this server) could each see another value.
+		return errorf(http.StatusBadRequest, dup.Path, "duplicate key %q: a key may appear once in an object", dup.Path)
 	case errors.As(err, &tooBig):
 		return errorf(http.StatusRequestEntityTooLarge, "", "request body is larger than %d bytes", tooBig.Limit)
 	case errors.Is(err, io.EOF):
