@@ -291,3 +291,36 @@ func TestMetricsAccess(t *testing.T) {
 		}
 	})
 }
+
+// TestAdmissionTrigger: a service's trigger and call for a solution take the same bounds as
+// the solution's endpoints.
+func TestAdmissionTrigger(t *testing.T) {
+	t.Parallel()
+	s, svcAuth := strictFixture(t, func(c *hub.Config) { c.MaxRunsPerSolution = 1 })
+	s.Deploy(t, "demo", "POST", "/in", `return 1`)
+	if r := s.Do(t, "POST", "/api/v1/solutions/demo/handlers", s.AdminToken, map[string]any{"name": "h", "topics": []string{"svc.ev"}, "script": "return 1"}); r.Status != http.StatusCreated {
+		t.Fatalf("deploy handler: %d %s", r.Status, r.Body)
+	}
+	send := func(path string) hubtest.Response {
+		req, _ := http.NewRequest("POST", s.URL+path, strings.NewReader(`{}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", svcAuth)
+		return s.Send(t, req)
+	}
+	if r := send("/api/v1/trigger/demo/svc/ev"); r.Status != http.StatusOK {
+		t.Fatalf("trigger with nothing held: %d %s", r.Status, r.Body)
+	}
+	held := holdRequest(t, s, "/apps/demo/in", 10)
+	for _, path := range []string{"/api/v1/trigger/demo/svc/ev", "/api/v1/call/demo/keystore/get"} {
+		var r hubtest.Response
+		hubtest.Eventually(t, "a refusal of "+path, func() bool { r = send(path); return r.Status == http.StatusTooManyRequests })
+		m := wantAPIError(t, r, http.StatusTooManyRequests, "")
+		if m["bound"] != "solution_runs" || r.Header.Get("Retry-After") != "1" {
+			t.Errorf("%s: refusal %s (Retry-After %q), want bound solution_runs and Retry-After 1", path, r.Body, r.Header.Get("Retry-After"))
+		}
+	}
+	held.finish(t)
+	if r := send("/api/v1/trigger/demo/svc/ev"); r.Status != http.StatusOK {
+		t.Errorf("trigger after the endpoint finished: %d %s", r.Status, r.Body)
+	}
+}

@@ -11,13 +11,14 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 
+	"github.com/switchboardhq/switchboard/internal/hub"
 	"github.com/switchboardhq/switchboard/internal/hubtest"
 )
 
 // strictFixture is a hub with a solution "demo" that added a registered service "svc".
-func strictFixture(t *testing.T) (*hubtest.Server, string) {
+func strictFixture(t *testing.T, opts ...func(*hub.Config)) (*hubtest.Server, string) {
 	t.Helper()
-	s := hubtest.Start(t)
+	s := hubtest.Start(t, opts...)
 	host := strings.TrimPrefix(fakeService(t, 200).URL, "http://")
 	if r := s.Do(t, "POST", "/api/v1/register/", s.Hub.RegistrationToken(), map[string]any{"name": "svc", "swagger": swagger(host, "")}); r.Status != http.StatusCreated {
 		t.Fatalf("register: %d %s", r.Status, r.Body)
