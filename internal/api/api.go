@@ -45,6 +45,9 @@ type Options struct {
 	// Gate bounds the requests of outside callers that run scripts or hold bodies for a
 	// solution (trigger, call); nil bounds nothing.
 	Gate *admission.Gate
+	// BodyReadTimeout bounds reading the body of a trigger or call, so a slow sender cannot
+	// keep its admission; 0 = no bound.
+	BodyReadTimeout time.Duration
 
 	// Core lists the core services; Catalog the dynamic ones and what solutions added.
 	Core    *service.Registry
@@ -412,6 +415,9 @@ func (c *codeRecorder) WriteHeader(code int) {
 	c.code = code
 	c.ResponseWriter.WriteHeader(code)
 }
+
+// Unwrap lets http.ResponseController reach the connection (for read deadlines).
+func (c *codeRecorder) Unwrap() http.ResponseWriter { return c.ResponseWriter }
 
 // headerProbe records what the mux would answer, writing nothing.
 type headerProbe struct {

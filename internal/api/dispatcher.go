@@ -6,7 +6,9 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"strings"
+	"time"
 
 	"github.com/switchboardhq/switchboard/internal/admission"
 	"github.com/switchboardhq/switchboard/internal/service"
@@ -47,6 +49,17 @@ func (s *Server) admit(sol string) (*admission.Ticket, error) {
 func (s *Server) readArgs(w http.ResponseWriter, r *http.Request, ticket *admission.Ticket) (any, *Error) {
 	var body []byte
 	var err error
+	if s.opt.BodyReadTimeout > 0 {
+		rc := http.NewResponseController(w)
+		if rc.SetReadDeadline(time.Now().Add(s.opt.BodyReadTimeout)) == nil {
+			defer func() {
+				// After a failure the deadline stays, so the server gives up on the rest at once.
+				if err == nil {
+					rc.SetReadDeadline(time.Time{}) //nolint:errcheck // best effort
+				}
+			}()
+		}
+	}
 	if ticket != nil {
 		body, err = ticket.ReadBody(r.Body, r.ContentLength, s.opt.MaxBody)
 	} else {
@@ -54,8 +67,11 @@ func (s *Server) readArgs(w http.ResponseWriter, r *http.Request, ticket *admiss
 	}
 	if err != nil {
 		var refused *admission.Error
-		if errors.As(err, &refused) {
+		switch {
+		case errors.As(err, &refused):
 			return nil, toAPIError(err)
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return nil, errorf(http.StatusRequestTimeout, "", "request body took longer than %s to arrive", s.opt.BodyReadTimeout)
 		}
 		return nil, bodyError(err)
 	}

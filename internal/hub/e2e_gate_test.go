@@ -25,15 +25,19 @@ type heldRequest struct {
 	done chan hubtest.Response
 }
 
-func holdRequest(t *testing.T, s *hubtest.Server, path string, size int) *heldRequest {
+func holdRequest(t *testing.T, s *hubtest.Server, path string, size int, headers ...string) *heldRequest {
 	t.Helper()
 	conn, err := net.Dial("tcp", strings.TrimPrefix(s.URL, "http://"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	head := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n1",
-		path, strings.TrimPrefix(s.URL, "http://"), size)
+	var extra string
+	for _, h := range headers {
+		extra += h + "\r\n"
+	}
+	head := fmt.Sprintf("POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n%s\r\n1",
+		path, strings.TrimPrefix(s.URL, "http://"), size, extra)
 	if _, err := conn.Write([]byte(head)); err != nil {
 		t.Fatal(err)
 	}
@@ -296,7 +300,7 @@ func TestMetricsAccess(t *testing.T) {
 // the solution's endpoints.
 func TestAdmissionTrigger(t *testing.T) {
 	t.Parallel()
-	s, svcAuth := strictFixture(t, func(c *hub.Config) { c.MaxRunsPerSolution = 1 })
+	s, svcAuth := strictFixture(t, func(c *hub.Config) { c.MaxRunsPerSolution, c.BodyReadTimeout = 1, 300*time.Millisecond })
 	s.Deploy(t, "demo", "POST", "/in", `return 1`)
 	if r := s.Do(t, "POST", "/api/v1/solutions/demo/handlers", s.AdminToken, map[string]any{"name": "h", "topics": []string{"svc.ev"}, "script": "return 1"}); r.Status != http.StatusCreated {
 		t.Fatalf("deploy handler: %d %s", r.Status, r.Body)
@@ -322,5 +326,19 @@ func TestAdmissionTrigger(t *testing.T) {
 	held.finish(t)
 	if r := send("/api/v1/trigger/demo/svc/ev"); r.Status != http.StatusOK {
 		t.Errorf("trigger after the endpoint finished: %d %s", r.Status, r.Body)
+	}
+
+	// A trigger whose body stalls is answered 408 and gives its slot back.
+	stalled := holdRequest(t, s, "/api/v1/trigger/demo/svc/ev", 100, "Authorization: "+svcAuth)
+	select {
+	case r := <-stalled.done:
+		if r.Status != http.StatusRequestTimeout {
+			t.Errorf("stalled trigger body: %d %s, want 408", r.Status, r.Body)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("a stalled trigger body was not answered within 20s")
+	}
+	if r := send("/api/v1/trigger/demo/svc/ev"); r.Status != http.StatusOK {
+		t.Errorf("trigger after a stalled one: %d %s", r.Status, r.Body)
 	}
 }

@@ -249,6 +249,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		Logger:            h.log,
 		MaxBody:           h.cfg.MaxBodyBytes,
 		Gate:              h.gate,
+		BodyReadTimeout:   h.cfg.BodyReadTimeout,
 	})
 
 	h.server = &http.Server{
