@@ -66,7 +66,7 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 	varFlag(fs, &o.maxBodyHeldPerSolution, "max-body-held-per-solution", "SWITCHBOARD_MAX_BODY_HELD_PER_SOLUTION",
 		"request body bytes one solution's endpoints and triggers may hold at once; more get 429 with Retry-After")
 	fs.DurationVar(&o.bodyReadTimeout, "body-read-timeout", 30*time.Second,
-		"how long an endpoint's request body may take to arrive (408 after)"+envSuffix("SWITCHBOARD_BODY_READ_TIMEOUT"))
+		"how long the request body of an endpoint, a trigger or a call may take to arrive (408 after)"+envSuffix("SWITCHBOARD_BODY_READ_TIMEOUT"))
 	bindEnv(fs, "body-read-timeout", "SWITCHBOARD_BODY_READ_TIMEOUT")
 	stringFlag(fs, &o.metricsAddr, "metrics-addr", "", "", "SWITCHBOARD_METRICS_ADDR",
 		"serve /metrics on this address (host:port) only, instead of on --addr")
