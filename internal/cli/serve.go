@@ -57,14 +57,14 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 	varFlag(fs, &o.maxBodyBytes, "max-body-bytes", "SWITCHBOARD_MAX_BODY_BYTES",
 		"largest request body accepted by the API and the endpoints, e.g. 4MiB or 1048576")
 	intFlag(fs, &o.maxRuns, "max-runs", admission.DefaultRuns, "SWITCHBOARD_MAX_RUNS",
-		"requests running scripts at once (endpoints, triggered events); more get 503 with Retry-After")
+		"requests running scripts or holding bodies at once (endpoints, triggers, calls); more get 503 with Retry-After")
 	intFlag(fs, &o.maxRunsPerSolution, "max-runs-per-solution", admission.DefaultRunsPerSolution, "SWITCHBOARD_MAX_RUNS_PER_SOLUTION",
 		"requests running scripts at once for one solution; more get 429 with Retry-After")
 	o.maxBodyHeld, o.maxBodyHeldPerSolution = admission.DefaultBytes, admission.DefaultBytesPerSolution
 	varFlag(fs, &o.maxBodyHeld, "max-body-held", "SWITCHBOARD_MAX_BODY_HELD",
-		"request body bytes endpoints and triggers may hold at once; more get 503 with Retry-After")
+		"request body bytes endpoints, triggers and calls may hold at once; more get 503 with Retry-After")
 	varFlag(fs, &o.maxBodyHeldPerSolution, "max-body-held-per-solution", "SWITCHBOARD_MAX_BODY_HELD_PER_SOLUTION",
-		"request body bytes one solution's endpoints and triggers may hold at once; more get 429 with Retry-After")
+		"request body bytes one solution's endpoints, triggers and calls may hold at once; more get 429 with Retry-After")
 	fs.DurationVar(&o.bodyReadTimeout, "body-read-timeout", 30*time.Second,
 		"how long the request body of an endpoint, a trigger or a call may take to arrive (408 after)"+envSuffix("SWITCHBOARD_BODY_READ_TIMEOUT"))
 	bindEnv(fs, "body-read-timeout", "SWITCHBOARD_BODY_READ_TIMEOUT")
