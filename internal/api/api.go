@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/switchboardhq/switchboard/internal/admission"
 	"github.com/switchboardhq/switchboard/internal/catalog"
 	"github.com/switchboardhq/switchboard/internal/events"
 	"github.com/switchboardhq/switchboard/internal/metrics"
@@ -41,6 +42,12 @@ type Options struct {
 	Metrics  *metrics.Metrics
 	Logger   *slog.Logger
 	MaxBody  int64
+	// Gate bounds the requests of outside callers that run scripts or hold bodies for a
+	// solution (trigger, call); nil bounds nothing.
+	Gate *admission.Gate
+	// BodyReadTimeout bounds reading the body of a trigger or call, so a slow sender cannot
+	// keep its admission; 0 = no bound.
+	BodyReadTimeout time.Duration
 
 	// Core lists the core services; Catalog the dynamic ones and what solutions added.
 	Core    *service.Registry
@@ -60,6 +67,8 @@ type Server struct {
 	mux *http.ServeMux
 	// added serializes adding, updating and removing one service of one solution.
 	added keyLocks
+	// routes are the patterns registered on mux, in order (for the OpenAPI coverage test).
+	routes []string
 }
 
 // New returns the API handler; mount it at /api/v1/.
@@ -68,41 +77,50 @@ func New(o Options) *Server {
 		o.Logger = slog.Default()
 	}
 	s := &Server{opt: o, mux: http.NewServeMux()}
-	s.mux.HandleFunc("GET /api/v1/openapi.json", s.openapi)
-	s.mux.HandleFunc("POST /api/v1/solutions", s.admin(s.createSolution))
-	s.mux.HandleFunc("GET /api/v1/solutions", s.authed(s.listSolutions))
-	s.mux.HandleFunc("GET /api/v1/solutions/{solution}", s.owner(s.getSolution))
-	s.mux.HandleFunc("PATCH /api/v1/solutions/{solution}", s.admin(s.updateSolution))
-	s.mux.HandleFunc("DELETE /api/v1/solutions/{solution}", s.admin(s.deleteSolution))
-	s.mux.HandleFunc("POST /api/v1/solutions/{solution}/endpoints", s.owner(s.deployEndpoint))
-	s.mux.HandleFunc("GET /api/v1/solutions/{solution}/endpoints", s.owner(s.listEndpoints))
-	s.mux.HandleFunc("GET /api/v1/solutions/{solution}/endpoints/{method}/{path...}", s.owner(s.getEndpoint))
-	s.mux.HandleFunc("DELETE /api/v1/solutions/{solution}/endpoints/{method}/{path...}", s.owner(s.deleteEndpoint))
+	s.handle("GET /api/v1/openapi.json", s.openapi)
+	s.handle("POST /api/v1/solutions", s.admin(s.createSolution))
+	s.handle("GET /api/v1/solutions", s.authed(s.listSolutions))
+	s.handle("GET /api/v1/solutions/{solution}", s.owner(s.getSolution))
+	s.handle("PATCH /api/v1/solutions/{solution}", s.admin(s.updateSolution))
+	s.handle("DELETE /api/v1/solutions/{solution}", s.admin(s.deleteSolution))
+	s.handle("POST /api/v1/solutions/{solution}/endpoints", s.owner(s.deployEndpoint))
+	s.handle("GET /api/v1/solutions/{solution}/endpoints", s.owner(s.listEndpoints))
+	s.handle("GET /api/v1/solutions/{solution}/endpoints/{method}/{path...}", s.owner(s.getEndpoint))
+	s.handle("DELETE /api/v1/solutions/{solution}/endpoints/{method}/{path...}", s.owner(s.deleteEndpoint))
 	if o.Catalog != nil {
-		s.mux.HandleFunc("POST /api/v1/register", s.register)
-		s.mux.HandleFunc("POST /api/v1/register/", s.register)
-		s.mux.HandleFunc("GET /api/v1/services", s.authed(s.listServices))
-		s.mux.HandleFunc("GET /api/v1/services/{name}", s.authed(s.getService))
-		s.mux.HandleFunc("DELETE /api/v1/services/{name}", s.admin(s.deleteService))
-		s.mux.HandleFunc("POST /api/v1/solutions/{solution}/services", s.owner(s.addService))
-		s.mux.HandleFunc("GET /api/v1/solutions/{solution}/services", s.owner(s.listSolutionServices))
-		s.mux.HandleFunc("GET /api/v1/solutions/{solution}/services/{service}", s.owner(s.getSolutionService))
-		s.mux.HandleFunc("PUT /api/v1/solutions/{solution}/services/{service}", s.owner(s.updateService))
-		s.mux.HandleFunc("DELETE /api/v1/solutions/{solution}/services/{service}", s.owner(s.removeService))
-		s.mux.HandleFunc("POST /api/v1/call/{solution}/{service}/{operation}", s.callFor)
+		s.handle("POST /api/v1/register", s.register)
+		s.handle("POST /api/v1/register/", s.register)
+		s.handle("GET /api/v1/services", s.authed(s.listServices))
+		s.handle("GET /api/v1/services/{name}", s.authed(s.getService))
+		s.handle("DELETE /api/v1/services/{name}", s.admin(s.deleteService))
+		s.handle("POST /api/v1/solutions/{solution}/services", s.owner(s.addService))
+		s.handle("GET /api/v1/solutions/{solution}/services", s.owner(s.listSolutionServices))
+		s.handle("GET /api/v1/solutions/{solution}/services/{service}", s.owner(s.getSolutionService))
+		s.handle("PUT /api/v1/solutions/{solution}/services/{service}", s.owner(s.updateService))
+		s.handle("DELETE /api/v1/solutions/{solution}/services/{service}", s.owner(s.removeService))
+		s.handle("POST /api/v1/call/{solution}/{service}/{operation}", s.callFor)
 	}
 	if o.Handlers != nil {
-		s.mux.HandleFunc("POST /api/v1/solutions/{solution}/handlers", s.owner(s.deployHandler))
-		s.mux.HandleFunc("GET /api/v1/solutions/{solution}/handlers", s.owner(s.listHandlers))
-		s.mux.HandleFunc("GET /api/v1/solutions/{solution}/handlers/{name}", s.owner(s.getHandler))
-		s.mux.HandleFunc("DELETE /api/v1/solutions/{solution}/handlers/{name}", s.owner(s.deleteHandler))
-		s.mux.HandleFunc("POST /api/v1/trigger/{solution}/{service}/{event}", s.trigger)
+		s.handle("POST /api/v1/solutions/{solution}/handlers", s.owner(s.deployHandler))
+		s.handle("GET /api/v1/solutions/{solution}/handlers", s.owner(s.listHandlers))
+		s.handle("GET /api/v1/solutions/{solution}/handlers/{name}", s.owner(s.getHandler))
+		s.handle("DELETE /api/v1/solutions/{solution}/handlers/{name}", s.owner(s.deleteHandler))
+		s.handle("POST /api/v1/trigger/{solution}/{service}/{event}", s.trigger)
 	}
 	return s
 }
 
 // Handle adds a route to the API (later parts mount theirs here).
-func (s *Server) Handle(pattern string, h http.Handler) { s.mux.Handle(pattern, h) }
+func (s *Server) Handle(pattern string, h http.Handler) {
+	s.mux.Handle(pattern, h)
+	s.routes = append(s.routes, pattern)
+}
+
+func (s *Server) handle(pattern string, h http.HandlerFunc) { s.Handle(pattern, h) }
+
+// Routes lists the patterns ("POST /api/v1/solutions") of every route the API serves; each
+// must be in the OpenAPI document.
+func (s *Server) Routes() []string { return append([]string(nil), s.routes...) }
 
 // ServeHTTP answers every /api/v1 request; unknown routes and methods get JSON errors too.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -397,6 +415,9 @@ func (c *codeRecorder) WriteHeader(code int) {
 	c.code = code
 	c.ResponseWriter.WriteHeader(code)
 }
+
+// Unwrap lets http.ResponseController reach the connection (for read deadlines).
+func (c *codeRecorder) Unwrap() http.ResponseWriter { return c.ResponseWriter }
 
 // headerProbe records what the mux would answer, writing nothing.
 type headerProbe struct {

@@ -6,9 +6,13 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"strings"
+	"time"
 
+	"github.com/switchboardhq/switchboard/internal/admission"
 	"github.com/switchboardhq/switchboard/internal/service"
+	"github.com/switchboardhq/switchboard/internal/strictjson"
 )
 
 // serviceAuth checks Authorization: <service> <token> for the service named in the path.
@@ -33,14 +37,49 @@ func (s *Server) serviceAuth(r *http.Request) *Error {
 	return nil
 }
 
-// readArgs reads an optional JSON body as call arguments.
-func (s *Server) readArgs(w http.ResponseWriter, r *http.Request) (any, *Error) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.opt.MaxBody))
+// admit takes a run slot of the gate for sol; release it once the answer is written.
+func (s *Server) admit(sol string) (*admission.Ticket, error) {
+	if s.opt.Gate == nil {
+		return nil, nil
+	}
+	return s.opt.Gate.Enter(sol)
+}
+
+// readArgs reads an optional JSON body as call arguments, its bytes held on ticket (if any).
+func (s *Server) readArgs(w http.ResponseWriter, r *http.Request, ticket *admission.Ticket) (any, *Error) {
+	var body []byte
+	var err error
+	if s.opt.BodyReadTimeout > 0 {
+		rc := http.NewResponseController(w)
+		if rc.SetReadDeadline(time.Now().Add(s.opt.BodyReadTimeout)) == nil {
+			defer func() {
+				// After a failure the deadline stays, so the server gives up on the rest at once.
+				if err == nil {
+					rc.SetReadDeadline(time.Time{}) //nolint:errcheck // best effort
+				}
+			}()
+		}
+	}
+	if ticket != nil {
+		body, err = ticket.ReadBody(r.Body, r.ContentLength, s.opt.MaxBody)
+	} else {
+		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, s.opt.MaxBody))
+	}
 	if err != nil {
+		var refused *admission.Error
+		switch {
+		case errors.As(err, &refused):
+			return nil, toAPIError(err)
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			return nil, errorf(http.StatusRequestTimeout, "", "request body took longer than %s to arrive", s.opt.BodyReadTimeout)
+		}
 		return nil, bodyError(err)
 	}
 	if len(strings.TrimSpace(string(body))) == 0 {
 		return map[string]any{}, nil
+	}
+	if err := strictjson.CheckDuplicates(body); err != nil {
+		return nil, bodyError(err)
 	}
 	var v any
 	if err := json.Unmarshal(body, &v); err != nil {
@@ -67,7 +106,13 @@ func (s *Server) callFor(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, errorf(http.StatusForbidden, "solution", "service %s is not added to solution %q", caller, sol))
 		return
 	}
-	args, aerr := s.readArgs(w, r)
+	ticket, err := s.admit(sol)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	defer ticket.Release()
+	args, aerr := s.readArgs(w, r, ticket)
 	if aerr != nil {
 		writeErr(w, aerr)
 		return

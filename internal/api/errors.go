@@ -1,16 +1,21 @@
 package api
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
+	"github.com/switchboardhq/switchboard/internal/admission"
 	"github.com/switchboardhq/switchboard/internal/catalog"
 	"github.com/switchboardhq/switchboard/internal/script"
 	"github.com/switchboardhq/switchboard/internal/solution"
+	"github.com/switchboardhq/switchboard/internal/strictjson"
 )
 
 // Error is the body of every failed API request.
@@ -19,6 +24,8 @@ type Error struct {
 	Message string `json:"error"`
 	Field   string `json:"field,omitempty"`
 	Line    int    `json:"line,omitempty"`
+	// Bound names the admission bound reached, for a 429 or 503 refusal.
+	Bound string `json:"bound,omitempty"`
 }
 
 func (e *Error) Error() string { return e.Message }
@@ -33,7 +40,10 @@ func toAPIError(err error) *Error {
 	var fe *solution.FieldError
 	var ce *script.CompileError
 	var ve *catalog.ValidationError
+	var refused *admission.Error
 	switch {
+	case errors.As(err, &refused):
+		return &Error{Status: refused.Status(), Bound: refused.Reason, Message: refused.Error()}
 	case errors.As(err, &ve):
 		return &Error{Status: http.StatusUnprocessableEntity, Field: ve.Field, Message: ve.Error()}
 	case errors.Is(err, catalog.ErrNotFound), errors.Is(err, catalog.ErrNotAdded):
@@ -64,24 +74,31 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 func writeErr(w http.ResponseWriter, err error) {
 	e := toAPIError(err)
+	if e.Bound != "" {
+		w.Header().Set("Retry-After", strconv.Itoa(int(admission.RetryAfter/time.Second)))
+	}
 	writeJSON(w, e.Status, e)
 }
 
-// decode reads a JSON object into v, refusing unknown fields, trailing data and oversized bodies.
+// decode reads a JSON object into v, refusing unknown fields, repeated keys, trailing data and
+// oversized bodies.
 func decode(w http.ResponseWriter, r *http.Request, max int64, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		return errorf(http.StatusUnsupportedMediaType, "", "Content-Type must be application/json, not %q", ct)
 	}
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, max))
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+	if err != nil {
+		return bodyError(err)
+	}
+	if err := strictjson.CheckDuplicates(data); err != nil {
+		return bodyError(err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return bodyError(err)
 	}
 	if err := dec.Decode(&struct{}{}); err != io.EOF {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			return bodyError(err)
-		}
 		return errorf(http.StatusBadRequest, "", "request body must hold one JSON object, and nothing after it")
 	}
 	return nil
@@ -91,7 +108,11 @@ func bodyError(err error) *Error {
 	var tooBig *http.MaxBytesError
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
+	var dup *strictjson.DuplicateKeyError
 	switch {
+	case errors.As(err, &dup):
+		// Two readers of such a body (a proxy, an audit log, this server) could each see another value.
+		return errorf(http.StatusBadRequest, dup.Path, "duplicate key %q: a key may appear once in an object", dup.Path)
 	case errors.As(err, &tooBig):
 		return errorf(http.StatusRequestEntityTooLarge, "", "request body is larger than %d bytes", tooBig.Limit)
 	case errors.Is(err, io.EOF):

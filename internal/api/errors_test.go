@@ -31,6 +31,8 @@ func TestDecode(t *testing.T) {
 		{"too big", "application/json", `{"id":"` + strings.Repeat("a", 200) + `"}`, 413, "", "larger than 100 bytes"},
 		{"wrong content type", "text/plain", `{"id":"a"}`, 415, "", "Content-Type"},
 		{"array", "application/json", `[1]`, 400, "", "must be a JSON object, not a JSON array"},
+		{"duplicate key", "application/json", `{"id":"a","id":"b"}`, 400, "id", `duplicate key "id"`},
+		{"duplicate nested key", "application/json", `{"limits":{"steps":1,"steps":2}}`, 400, "limits.steps", `duplicate key "limits.steps"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -99,7 +99,13 @@ func (s *Server) trigger(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	data, aerr := s.readArgs(w, r)
+	ticket, err := s.admit(sol)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	defer ticket.Release()
+	data, aerr := s.readArgs(w, r, ticket)
 	if aerr != nil {
 		writeErr(w, aerr)
 		return

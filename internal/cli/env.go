@@ -53,3 +53,9 @@ func applyEnv(fs *pflag.FlagSet, getenv func(string) (string, bool)) error {
 	}
 	return nil
 }
+
+// intFlag adds an int flag whose usage names env and which applyEnv fills from env.
+func intFlag(fs *pflag.FlagSet, p *int, name string, def int, env, usage string) {
+	fs.IntVar(p, name, def, usage+envSuffix(env))
+	bindEnv(fs, name, env)
+}

@@ -11,23 +11,28 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/switchboardhq/switchboard/internal/admission"
 	"github.com/switchboardhq/switchboard/internal/hub"
 )
 
 // serveOptions holds the serve flags' values.
 type serveOptions struct {
-	addr              string
-	natsURL           string
-	natsListen        string
-	adminToken        string
-	registrationToken string
-	instanceName      string
-	appsDomain        string
-	serviceNetworks   string
-	shutdownTimeout   time.Duration
-	maxBodyBytes      byteSize
-	logLevel          string
-	logFormat         string
+	addr                                string
+	natsURL                             string
+	natsListen                          string
+	adminToken                          string
+	registrationToken                   string
+	instanceName                        string
+	appsDomain                          string
+	serviceNetworks                     string
+	shutdownTimeout                     time.Duration
+	maxBodyBytes                        byteSize
+	maxRuns, maxRunsPerSolution         int
+	maxBodyHeld, maxBodyHeldPerSolution byteSize
+	bodyReadTimeout                     time.Duration
+	metricsAddr, metricsToken           string
+	logLevel                            string
+	logFormat                           string
 }
 
 // register adds the serve flags to fs, each with its SWITCHBOARD_* variable.
@@ -54,6 +59,22 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 	o.maxBodyBytes = 4 << 20
 	varFlag(fs, &o.maxBodyBytes, "max-body-bytes", "SWITCHBOARD_MAX_BODY_BYTES",
 		"largest request body accepted by the API and the endpoints, e.g. 4MiB or 1048576")
+	intFlag(fs, &o.maxRuns, "max-runs", admission.DefaultRuns, "SWITCHBOARD_MAX_RUNS",
+		"requests running scripts or holding bodies at once (endpoints, triggers, calls); more get 503 with Retry-After")
+	intFlag(fs, &o.maxRunsPerSolution, "max-runs-per-solution", admission.DefaultRunsPerSolution, "SWITCHBOARD_MAX_RUNS_PER_SOLUTION",
+		"requests running scripts at once for one solution; more get 429 with Retry-After")
+	o.maxBodyHeld, o.maxBodyHeldPerSolution = admission.DefaultBytes, admission.DefaultBytesPerSolution
+	varFlag(fs, &o.maxBodyHeld, "max-body-held", "SWITCHBOARD_MAX_BODY_HELD",
+		"request body bytes endpoints, triggers and calls may hold at once; more get 503 with Retry-After")
+	varFlag(fs, &o.maxBodyHeldPerSolution, "max-body-held-per-solution", "SWITCHBOARD_MAX_BODY_HELD_PER_SOLUTION",
+		"request body bytes one solution's endpoints, triggers and calls may hold at once; more get 429 with Retry-After")
+	fs.DurationVar(&o.bodyReadTimeout, "body-read-timeout", 30*time.Second,
+		"how long the request body of an endpoint, a trigger or a call may take to arrive (408 after)"+envSuffix("SWITCHBOARD_BODY_READ_TIMEOUT"))
+	bindEnv(fs, "body-read-timeout", "SWITCHBOARD_BODY_READ_TIMEOUT")
+	stringFlag(fs, &o.metricsAddr, "metrics-addr", "", "", "SWITCHBOARD_METRICS_ADDR",
+		"serve /metrics on this address (host:port) only, instead of on --addr")
+	stringFlag(fs, &o.metricsToken, "metrics-token", "", "", "SWITCHBOARD_METRICS_TOKEN",
+		"bearer token that may read /metrics (besides the admin token; at least 16 characters); on --metrics-addr, /metrics needs it when set")
 	stringFlag(fs, &o.logLevel, "log-level", "", "info", "SWITCHBOARD_LOG_LEVEL",
 		"log level: debug, info, warn or error")
 	stringFlag(fs, &o.logFormat, "log-format", "", "text", "SWITCHBOARD_LOG_FORMAT",
@@ -63,19 +84,26 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 // config is the hub configuration for these options and the data directory. It starts nothing.
 func (o *serveOptions) config(dataDir string) hub.Config {
 	return hub.Config{
-		Addr:              o.addr,
-		DataDir:           dataDir,
-		NATSURL:           o.natsURL,
-		NATSListen:        o.natsListen,
-		AdminToken:        o.adminToken,
-		RegistrationToken: o.registrationToken,
-		InstanceName:      o.instanceName,
-		AppsDomain:        o.appsDomain,
-		ServiceNetworks:   o.serviceNetworks,
-		ShutdownTimeout:   o.shutdownTimeout,
-		MaxBodyBytes:      int64(o.maxBodyBytes),
-		LogLevel:          o.logLevel,
-		LogFormat:         o.logFormat,
+		Addr:                   o.addr,
+		DataDir:                dataDir,
+		NATSURL:                o.natsURL,
+		NATSListen:             o.natsListen,
+		AdminToken:             o.adminToken,
+		RegistrationToken:      o.registrationToken,
+		InstanceName:           o.instanceName,
+		AppsDomain:             o.appsDomain,
+		ServiceNetworks:        o.serviceNetworks,
+		ShutdownTimeout:        o.shutdownTimeout,
+		MaxBodyBytes:           int64(o.maxBodyBytes),
+		MaxRuns:                o.maxRuns,
+		MaxRunsPerSolution:     o.maxRunsPerSolution,
+		MaxBodyHeld:            int64(o.maxBodyHeld),
+		MaxBodyHeldPerSolution: int64(o.maxBodyHeldPerSolution),
+		BodyReadTimeout:        o.bodyReadTimeout,
+		MetricsAddr:            o.metricsAddr,
+		MetricsToken:           o.metricsToken,
+		LogLevel:               o.logLevel,
+		LogFormat:              o.logFormat,
 	}
 }
 

@@ -40,6 +40,9 @@ func TestServeConfig(t *testing.T) {
 		MaxBodyBytes:    4 << 20,
 		LogLevel:        "info",
 		LogFormat:       "text",
+		MaxRuns:         256, MaxRunsPerSolution: 64,
+		MaxBodyHeld: 128 << 20, MaxBodyHeldPerSolution: 32 << 20,
+		BodyReadTimeout: 30 * time.Second,
 	}
 	with := func(f func(*hub.Config)) hub.Config {
 		c := defaults
@@ -59,6 +62,10 @@ func TestServeConfig(t *testing.T) {
 		MaxBodyBytes:      1 << 20,
 		LogLevel:          "debug",
 		LogFormat:         "json",
+		MaxRuns:           100, MaxRunsPerSolution: 10,
+		MaxBodyHeld: 64 << 20, MaxBodyHeldPerSolution: 8 << 20,
+		BodyReadTimeout: 5 * time.Second,
+		MetricsAddr:     "127.0.0.1:9100", MetricsToken: "metrics-token-0123456789",
 	}
 	tests := []struct {
 		name string
@@ -75,6 +82,8 @@ func TestServeConfig(t *testing.T) {
 				"--instance-name", "hub-1", "--apps-domain", "apps.example.com", "--shutdown-timeout", "30s",
 				"--service-networks", "10.0.0.0/8,fd00::/8",
 				"--max-body-bytes", "1MiB", "--log-level", "debug", "--log-format", "json",
+				"--max-runs", "100", "--max-runs-per-solution", "10", "--max-body-held", "64MiB", "--max-body-held-per-solution", "8MiB",
+				"--body-read-timeout", "5s", "--metrics-addr", "127.0.0.1:9100", "--metrics-token", "metrics-token-0123456789",
 			},
 			want: full,
 		},
@@ -87,6 +96,9 @@ func TestServeConfig(t *testing.T) {
 				"SWITCHBOARD_APPS_DOMAIN": "apps.example.com", "SWITCHBOARD_SHUTDOWN_TIMEOUT": "30s",
 				"SWITCHBOARD_MAX_BODY_BYTES": "1048576", "SWITCHBOARD_LOG_LEVEL": "debug", "SWITCHBOARD_LOG_FORMAT": "json",
 				"SWITCHBOARD_SERVICE_NETWORKS": "10.0.0.0/8,fd00::/8",
+				"SWITCHBOARD_MAX_RUNS":         "100", "SWITCHBOARD_MAX_RUNS_PER_SOLUTION": "10", "SWITCHBOARD_MAX_BODY_HELD": "64MiB",
+				"SWITCHBOARD_MAX_BODY_HELD_PER_SOLUTION": "8MiB", "SWITCHBOARD_BODY_READ_TIMEOUT": "5s",
+				"SWITCHBOARD_METRICS_ADDR": "127.0.0.1:9100", "SWITCHBOARD_METRICS_TOKEN": "metrics-token-0123456789",
 			},
 			want: full,
 		},

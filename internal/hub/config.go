@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/switchboardhq/switchboard/internal/admission"
 	"github.com/switchboardhq/switchboard/internal/servicenet"
 )
 
@@ -37,6 +38,16 @@ type Config struct {
 	// ServiceNetworks, comma-separated CIDRs, are the only networks dynamic services may live
 	// in; empty allows any address but the hub's own listeners and link-local/metadata ones.
 	ServiceNetworks string
+	// MaxRuns and MaxRunsPerSolution bound requests running scripts at once (endpoints,
+	// triggered events), in all and per solution; MaxBodyHeld and MaxBodyHeldPerSolution bound
+	// the request body bytes they hold. Beyond a solution's bound: 429; beyond the server's: 503.
+	MaxRuns, MaxRunsPerSolution         int
+	MaxBodyHeld, MaxBodyHeldPerSolution int64
+	// MetricsAddr, when set, serves /metrics on its own listener only. MetricsToken is a bearer
+	// token that may read /metrics besides the admin token (required on MetricsAddr when set).
+	MetricsAddr, MetricsToken string
+	// BodyReadTimeout bounds how long an endpoint's request body may take to arrive.
+	BodyReadTimeout time.Duration
 	// LogLevel is debug, info, warn or error; LogFormat is text or json.
 	LogLevel  string
 	LogFormat string
@@ -63,6 +74,11 @@ func (c Config) Defaults() Config {
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 4 << 20
 	}
+	lim := admission.Limits{Runs: c.MaxRuns, RunsPerSolution: c.MaxRunsPerSolution, Bytes: c.MaxBodyHeld, BytesPerSolution: c.MaxBodyHeldPerSolution}.Defaults()
+	c.MaxRuns, c.MaxRunsPerSolution, c.MaxBodyHeld, c.MaxBodyHeldPerSolution = lim.Runs, lim.RunsPerSolution, lim.Bytes, lim.BytesPerSolution
+	if c.BodyReadTimeout == 0 {
+		c.BodyReadTimeout = 30 * time.Second
+	}
 	if c.LogLevel == "" {
 		c.LogLevel = "info"
 	}
@@ -88,9 +104,14 @@ func (c Config) Validate() error {
 	if c.NATSURL != "" && !strings.Contains(c.NATSURL, "://") {
 		return fmt.Errorf("--nats-url %q: want a URL such as nats://127.0.0.1:4222", c.NATSURL)
 	}
-	for flag, tok := range map[string]string{"--admin-token": c.AdminToken, "--registration-token": c.RegistrationToken} {
+	for flag, tok := range map[string]string{"--admin-token": c.AdminToken, "--registration-token": c.RegistrationToken, "--metrics-token": c.MetricsToken} {
 		if tok != "" && len(tok) < 16 {
 			return fmt.Errorf("%s: must be at least 16 characters", flag)
+		}
+	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			return fmt.Errorf("--metrics-addr %q: %w", c.MetricsAddr, err)
 		}
 	}
 	if c.AppsDomain != "" && !domainPattern.MatchString(c.AppsDomain) {
@@ -108,6 +129,19 @@ func (c Config) Validate() error {
 	case "text", "json":
 	default:
 		return fmt.Errorf("--log-format %q: want text or json", c.LogFormat)
+	}
+	for flag, n := range map[string]int64{"--max-runs": int64(c.MaxRuns), "--max-runs-per-solution": int64(c.MaxRunsPerSolution),
+		"--max-body-held": c.MaxBodyHeld, "--max-body-held-per-solution": c.MaxBodyHeldPerSolution, "--max-body-bytes": c.MaxBodyBytes} {
+		if n < 0 {
+			return fmt.Errorf("%s %d: must not be negative", flag, n)
+		}
+	}
+	if c.MaxBodyHeldPerSolution < c.MaxBodyBytes || c.MaxBodyHeld < c.MaxBodyHeldPerSolution {
+		return fmt.Errorf("--max-body-held %d >= --max-body-held-per-solution %d >= --max-body-bytes %d must hold, else a body of the largest size could never be admitted",
+			c.MaxBodyHeld, c.MaxBodyHeldPerSolution, c.MaxBodyBytes)
+	}
+	if c.BodyReadTimeout < 0 {
+		return fmt.Errorf("--body-read-timeout %s: must not be negative", c.BodyReadTimeout)
 	}
 	if c.ShutdownTimeout < 0 {
 		return fmt.Errorf("--shutdown-timeout %s: must not be negative", c.ShutdownTimeout)

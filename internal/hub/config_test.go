@@ -31,6 +31,14 @@ func TestConfigValidate(t *testing.T) {
 		{"log level", func(c *Config) { c.LogLevel = "loud" }, "--log-level"},
 		{"log format", func(c *Config) { c.LogFormat = "xml" }, "--log-format"},
 		{"negative shutdown", func(c *Config) { c.ShutdownTimeout = -time.Second }, "--shutdown-timeout"},
+		{"negative runs", func(c *Config) { c.MaxRuns = -1 }, "--max-runs"},
+		{"negative runs per solution", func(c *Config) { c.MaxRunsPerSolution = -1 }, "--max-runs-per-solution"},
+		{"body held per solution below the largest body", func(c *Config) { c.MaxBodyBytes = 64 << 20 }, "--max-body-held-per-solution"},
+		{"body held below a solution's", func(c *Config) { c.MaxBodyHeld = 16 << 20 }, "--max-body-held"},
+		{"negative body read timeout", func(c *Config) { c.BodyReadTimeout = -time.Second }, "--body-read-timeout"},
+		{"bad metrics addr", func(c *Config) { c.MetricsAddr = "9100" }, "--metrics-addr"},
+		{"short metrics token", func(c *Config) { c.MetricsToken = "short" }, "--metrics-token"},
+		{"metrics addr and token", func(c *Config) { c.MetricsAddr, c.MetricsToken = "127.0.0.1:9100", "metrics-token-0123456789" }, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -54,6 +62,9 @@ func TestDefaults(t *testing.T) {
 	c := Config{}.Defaults()
 	if c.Addr != "127.0.0.1:8080" || c.DataDir != "./data" || c.InstanceName == "" || c.ShutdownTimeout != 15*time.Second {
 		t.Fatalf("defaults = %+v", c)
+	}
+	if c.MaxRuns != 256 || c.MaxRunsPerSolution != 64 || c.MaxBodyHeld != 128<<20 || c.MaxBodyHeldPerSolution != 32<<20 || c.BodyReadTimeout != 30*time.Second {
+		t.Fatalf("admission defaults = %+v", c)
 	}
 	if got := (Config{Addr: ":9"}).Defaults().Addr; got != ":9" {
 		t.Fatalf("Defaults overwrote Addr: %q", got)

@@ -149,7 +149,7 @@ func TestLifecycleHealthAndMetrics(t *testing.T) {
 	var text string
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		r := s.Do(t, "GET", "/metrics", "", nil)
+		r := s.Do(t, "GET", "/metrics", s.AdminToken, nil)
 		if r.Status != http.StatusOK {
 			t.Fatalf("/metrics: %d %s", r.Status, r.Body)
 		}
@@ -176,7 +176,7 @@ func TestLifecycleHealthAndMetrics(t *testing.T) {
 	if r := s.Do(t, "DELETE", "/api/v1/solutions/demo", s.AdminToken, nil); r.Status != http.StatusNoContent {
 		t.Fatalf("delete demo: %d %s", r.Status, r.Body)
 	}
-	if r := s.Do(t, "GET", "/metrics", "", nil); strings.Contains(string(r.Body), `solution="demo"`) {
+	if r := s.Do(t, "GET", "/metrics", s.AdminToken, nil); strings.Contains(string(r.Body), `solution="demo"`) {
 		t.Errorf("series of the deleted solution remain")
 	}
 }

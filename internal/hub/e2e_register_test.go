@@ -178,7 +178,7 @@ func TestDynamicCallCarriesOrigin(t *testing.T) {
 	if h.Get("X-Switchboard-Signature") == "" || h.Get("X-Switchboard-Timestamp") == "" {
 		t.Errorf("unsigned call: %v", h)
 	}
-	m := string(s.Do(t, "GET", "/metrics", "", nil).Body)
+	m := string(s.Do(t, "GET", "/metrics", s.AdminToken, nil).Body)
 	if v, ok := metricValue(m, "switchboard_service_calls_total", map[string]string{"solution": "demo", "service": "svc", "code": "200"}); !ok || v != 1 {
 		t.Errorf("switchboard_service_calls_total for the call = %v, %v; want 1", v, ok)
 	}

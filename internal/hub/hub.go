@@ -3,6 +3,7 @@ package hub
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/switchboardhq/switchboard/internal/admission"
 	"github.com/switchboardhq/switchboard/internal/api"
 	"github.com/switchboardhq/switchboard/internal/bus"
 	"github.com/switchboardhq/switchboard/internal/catalog"
@@ -48,8 +50,11 @@ type Hub struct {
 	dispatcher                 *events.Dispatcher
 	engine                     *script.Engine
 	metrics                    *metrics.Metrics
+	gate                       *admission.Gate
 	listener                   net.Listener
 	server                     *http.Server
+	metricsListener            net.Listener // --metrics-addr; nil when /metrics is on --addr
+	metricsServer              *http.Server
 	serveErr                   chan error
 	ready                      bool
 	quiet                      bool // Close after a failed Start
@@ -128,6 +133,12 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("listen on --addr %s: %w", h.cfg.Addr, err)
 	}
+	if h.cfg.MetricsAddr != "" {
+		h.metricsListener, err = net.Listen("tcp", h.cfg.MetricsAddr)
+		if err != nil {
+			return fmt.Errorf("listen on --metrics-addr %s: %w", h.cfg.MetricsAddr, err)
+		}
+	}
 	h.bus, err = bus.Open(ctx, bus.Config{
 		URL: h.cfg.NATSURL, DataDir: h.cfg.DataDir, Listen: h.cfg.NATSListen, Token: natsToken, Name: h.cfg.InstanceName,
 	})
@@ -145,6 +156,10 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 
 	h.engine = script.NewEngine(script.Options{Logger: h.log})
 	h.metrics = metrics.New()
+	h.gate = admission.New(admission.Limits{
+		Runs: h.cfg.MaxRuns, RunsPerSolution: h.cfg.MaxRunsPerSolution,
+		Bytes: h.cfg.MaxBodyHeld, BytesPerSolution: h.cfg.MaxBodyHeldPerSolution,
+	}, func(reason string) { h.metrics.AdmissionRejected.WithLabelValues(reason).Inc() })
 
 	// Every request to a service (documents, health checks, calls, lifecycle hooks) dials
 	// through this guard.
@@ -222,6 +237,9 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		Logger:     h.log,
 		AppsDomain: h.cfg.AppsDomain,
 		MaxBody:    h.cfg.MaxBodyBytes,
+		Gate:       h.gate,
+		// A slow body must not hold its reservation for long.
+		BodyReadTimeout: h.cfg.BodyReadTimeout,
 	})
 	h.store.OnEndpointsChange(apps.Rebuild)
 	for _, sol := range h.store.List() {
@@ -240,6 +258,8 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		Metrics:           h.metrics,
 		Logger:            h.log,
 		MaxBody:           h.cfg.MaxBodyBytes,
+		Gate:              h.gate,
+		BodyReadTimeout:   h.cfg.BodyReadTimeout,
 	})
 
 	h.server = &http.Server{
@@ -248,12 +268,24 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(h.log.Handler(), slog.LevelDebug),
 	}
-	h.serveErr = make(chan error, 1)
+	h.serveErr = make(chan error, 2)
 	go func() {
 		if err := h.server.Serve(h.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			h.serveErr <- err
 		}
 	}()
+	if h.metricsListener != nil {
+		mux := http.NewServeMux()
+		// Its own listener is reachable only where the operator put it; the token, if set, still applies.
+		mux.Handle("GET /metrics", h.metricsHandler(h.cfg.MetricsToken != ""))
+		h.metricsServer = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+			ErrorLog: slog.NewLogLogger(h.log.Handler(), slog.LevelDebug)}
+		go func() {
+			if err := h.metricsServer.Serve(h.metricsListener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				h.serveErr <- fmt.Errorf("metrics listener: %w", err)
+			}
+		}()
+	}
 	h.mu.Lock()
 	h.ready = true
 	h.mu.Unlock()
@@ -265,6 +297,9 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		}
 	} else {
 		attrs = append(attrs, "nats", h.cfg.NATSURL)
+	}
+	if h.metricsListener != nil {
+		attrs = append(attrs, "metrics", "http://"+h.metricsListener.Addr().String()+"/metrics")
 	}
 	if h.adminTokenFile != "" {
 		attrs = append(attrs, "admin_token_file", h.adminTokenFile)
@@ -283,6 +318,9 @@ func (h *Hub) serviceGuard(ctx context.Context) (*servicenet.Guard, error) {
 	own := []string{h.listener.Addr().String()}
 	if a := h.bus.ListenAddr(); a != "" {
 		own = append(own, a)
+	}
+	if h.metricsListener != nil {
+		own = append(own, h.metricsListener.Addr().String())
 	}
 	own = append(own, natsHosts(h.cfg.NATSURL)...)
 	g, err := servicenet.New(ctx, servicenet.Options{Networks: nets, Own: own})
@@ -325,7 +363,10 @@ func (h *Hub) routes(apps *webapp.Handler, mgmt *api.Server) http.Handler {
 		}
 		w.Write([]byte(`{"status":"ready"}` + "\n")) //nolint:errcheck // client gone
 	})
-	mux.Handle("GET /metrics", promhttp.HandlerFor(h.metrics.Registry, promhttp.HandlerOpts{}))
+	if h.metricsListener == nil {
+		// Metrics name every solution: on the public address they need a token.
+		mux.Handle("GET /metrics", h.metricsHandler(true))
+	}
 	mux.Handle("/api/v1/", mgmt)
 	mux.HandleFunc("/apps/{solution}/{path...}", func(w http.ResponseWriter, r *http.Request) {
 		apps.ServeApp(w, r, r.PathValue("solution"), "/"+r.PathValue("path"), "/apps/"+r.PathValue("solution"))
@@ -341,6 +382,41 @@ func (h *Hub) routes(apps *webapp.Handler, mgmt *api.Server) http.Handler {
 		}
 		mux.ServeHTTP(w, r)
 	})
+}
+
+// metricsHandler serves the Prometheus metrics; with needToken, only to a bearer of the admin
+// token or --metrics-token (Prometheus' authorization / bearer_token scrape settings).
+func (h *Hub) metricsHandler(needToken bool) http.Handler {
+	prom := promhttp.HandlerFor(h.metrics.Registry, promhttp.HandlerOpts{})
+	if !needToken {
+		return prom
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || !(tokenIs(token, h.adminToken) || tokenIs(token, h.cfg.MetricsToken)) {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="switchboard metrics"`)
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusUnauthorized)
+			w.Write([]byte(`{"error":"/metrics needs Authorization: Bearer <admin token or --metrics-token>"}` + "\n")) //nolint:errcheck // client gone
+			return
+		}
+		prom.ServeHTTP(w, r)
+	})
+}
+
+// tokenIs compares a presented token with a configured one in constant time; an unset one
+// matches nothing.
+func tokenIs(got, want string) bool {
+	return want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+// MetricsAddr is the address of the --metrics-addr listener, or "" when /metrics is served on
+// the main address.
+func (h *Hub) MetricsAddr() string {
+	if h.metricsListener == nil {
+		return ""
+	}
+	return h.metricsListener.Addr().String()
 }
 
 // Ready reports whether the hub serves and its engine is connected.
@@ -380,6 +456,13 @@ func (h *Hub) Close(ctx context.Context) error {
 		}
 	} else if h.listener != nil {
 		h.listener.Close()
+	}
+	if h.metricsServer != nil {
+		if err := h.metricsServer.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("metrics shutdown: %w", err))
+		}
+	} else if h.metricsListener != nil {
+		h.metricsListener.Close()
 	}
 	if h.store != nil {
 		h.store.Close()

@@ -27,6 +27,9 @@ type Metrics struct {
 	ServiceCalls *prometheus.CounterVec
 	// ServiceLatency is dynamic service call time by service.
 	ServiceLatency *prometheus.HistogramVec
+	// AdmissionRejected counts requests refused by the admission gate, by the bound reached;
+	// no solution label, so callers cannot make series for solutions that do not exist.
+	AdmissionRejected *prometheus.CounterVec
 }
 
 // latencyBuckets spans 50µs to 10s: scripts are usually far under a millisecond.
@@ -60,12 +63,15 @@ func New() *Metrics {
 		ServiceLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "switchboard_service_call_duration_seconds", Help: "Dynamic service call time by service.", Buckets: latencyBuckets,
 		}, []string{"service"}),
+		AdmissionRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_admission_rejected_total", Help: "Requests refused because a bound on runs in flight or body bytes held was reached, by bound.",
+		}, []string{"reason"}),
 	}
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.AppRequests, m.AppLatency, m.APIRequests, m.ScriptRuns, m.ScriptLatency, m.ScriptErrors,
-		m.ServiceCalls, m.ServiceLatency,
+		m.ServiceCalls, m.ServiceLatency, m.AdmissionRejected,
 	)
 	return m
 }

@@ -61,7 +61,8 @@ type docsEndpoint struct {
 }
 
 // serveDocs answers GET {base}/docs and {base}/swagger.json; ok is false for other paths.
-func (h *Handler) serveDocs(w http.ResponseWriter, r *http.Request, sol, path, base string) bool {
+func (h *Handler) serveDocs(w http.ResponseWriter, r *http.Request, sol, path string, org origin) bool {
+	base := org.base
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		return false
 	}
@@ -76,8 +77,15 @@ func (h *Handler) serveDocs(w http.ResponseWriter, r *http.Request, sol, path, b
 			eps = append(eps, docsEndpoint{Method: ep.Method, Path: ep.Path, Params: paramNames(ep.Path),
 				Body: ep.Method == http.MethodPost || ep.Method == http.MethodPut || ep.Method == http.MethodPatch})
 		}
+		// The page is the hub's, not the solution's: it is not sandboxed (its Try button must
+		// fetch the endpoints and read their answers, which a sandboxed page, of an opaque
+		// origin, cannot), and runs no script but its own, by nonce.
+		nonce := newID()
+		w.Header().Set("Content-Security-Policy", "default-src 'none'; script-src 'nonce-"+nonce+"'; style-src 'unsafe-inline'; "+
+			"connect-src 'self'; img-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		docsTemplate.Execute(w, map[string]any{"Solution": sol, "Base": base, "Endpoints": eps}) //nolint:errcheck // client gone
+		docsTemplate.Execute(w, map[string]any{"Solution": sol, "Base": base, "Endpoints": eps, "Nonce": nonce}) //nolint:errcheck // client gone
 		return true
 	}
 	return false

@@ -125,7 +125,7 @@ func TestWriteScriptResponse(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := httptest.NewRecorder()
-			problems := writeScriptResponse(rec, tc.res)
+			problems := writeScriptResponse(rec, tc.res, origin{sol: "a", base: "/apps/a"})
 			if rec.Code != tc.code || rec.Body.String() != tc.body || len(problems) != tc.problems {
 				t.Fatalf("got %d %q problems %q; want %d %q and %d problems", rec.Code, rec.Body.String(), problems, tc.code, tc.body, tc.problems)
 			}

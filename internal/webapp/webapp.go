@@ -14,6 +14,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -21,6 +22,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/switchboardhq/switchboard/internal/admission"
 	"github.com/switchboardhq/switchboard/internal/metrics"
 	"github.com/switchboardhq/switchboard/internal/script"
 	"github.com/switchboardhq/switchboard/internal/service"
@@ -47,6 +49,11 @@ type Options struct {
 	Logger     *slog.Logger
 	AppsDomain string
 	MaxBody    int64
+	// Gate bounds runs in flight and body bytes held, per solution and in all; nil bounds nothing.
+	Gate *admission.Gate
+	// BodyReadTimeout bounds reading a request body, so a slow sender cannot hold its
+	// reservation for long; 0 = no bound.
+	BodyReadTimeout time.Duration
 }
 
 // Handler serves every solution's endpoints.
@@ -151,6 +158,8 @@ func (h *Handler) ServeApp(w http.ResponseWriter, r *http.Request, sol, path, ba
 	start := time.Now()
 	reqID := requestID(r)
 	w.Header().Set("X-Request-Id", reqID)
+	org := origin{sol: sol, base: base, host: strings.ToLower(sol + "." + h.opt.AppsDomain)}
+	org.protect(w.Header()) // errors too: any answer on the shared origin is a page of it
 	rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 	defer func() {
 		if h.opt.Metrics != nil {
@@ -174,7 +183,7 @@ func (h *Handler) ServeApp(w http.ResponseWriter, r *http.Request, sol, path, ba
 	if path == "" {
 		path = "/"
 	}
-	if h.serveDocs(w, r, sol, path, base) {
+	if h.serveDocs(w, r, sol, path, org) {
 		return
 	}
 	routes, values, found := rt.match(path)
@@ -200,16 +209,32 @@ func (h *Handler) ServeApp(w http.ResponseWriter, r *http.Request, sol, path, ba
 		h.scriptFailed(w, r, sol, reqID, route, route.compileErr)
 		return
 	}
+	// Admitted before the body is read, released once the answer is written.
+	var ticket *admission.Ticket
+	if h.opt.Gate != nil {
+		var err error
+		if ticket, err = h.opt.Gate.Enter(sol); err != nil {
+			writeRefusal(w, err)
+			return
+		}
+		defer ticket.Release()
+	}
 	var body any = ""
 	if r.Body != nil && r.Body != http.NoBody {
-		raw, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, h.opt.MaxBody))
+		raw, err := h.readBody(w, r, ticket)
 		if err != nil {
 			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
+			var refused *admission.Error
+			switch {
+			case errors.As(err, &tooBig):
 				writeError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", tooBig.Limit))
-				return
+			case errors.As(err, &refused):
+				writeRefusal(w, err)
+			case errors.Is(err, os.ErrDeadlineExceeded):
+				writeError(w, http.StatusRequestTimeout, fmt.Sprintf("request body took longer than %s to arrive", h.opt.BodyReadTimeout))
+			default:
+				writeError(w, http.StatusBadRequest, "read request body: "+err.Error())
 			}
-			writeError(w, http.StatusBadRequest, "read request body: "+err.Error())
 			return
 		}
 		body = decodeBody(r.Header.Get("Content-Type"), raw)
@@ -239,9 +264,45 @@ func (h *Handler) ServeApp(w http.ResponseWriter, r *http.Request, sol, path, ba
 		h.scriptFailed(w, r, sol, reqID, route, err)
 		return
 	}
-	for _, problem := range writeScriptResponse(w, res) {
+	for _, problem := range writeScriptResponse(w, res, org) {
 		h.opt.Logger.Warn("endpoint script response: "+problem, "solution", sol, "request_id", reqID, "method", route.method, "path", route.template)
 	}
+}
+
+// readBody reads r's body whole, up to MaxBody, within BodyReadTimeout, holding its bytes on
+// ticket (when there is one).
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, ticket *admission.Ticket) (raw []byte, err error) {
+	if h.opt.BodyReadTimeout > 0 {
+		rc := http.NewResponseController(w)
+		// Not every writer supports deadlines (tests' recorders); the bound is then the caller's.
+		if rc.SetReadDeadline(time.Now().Add(h.opt.BodyReadTimeout)) == nil {
+			defer func() {
+				// After a failure the deadline stays: the server then gives up on the rest of
+				// the body at once rather than waiting for it before answering.
+				if err == nil {
+					rc.SetReadDeadline(time.Time{}) //nolint:errcheck // best effort
+				}
+			}()
+		}
+	}
+	if ticket == nil {
+		return io.ReadAll(http.MaxBytesReader(nil, r.Body, h.opt.MaxBody))
+	}
+	return ticket.ReadBody(r.Body, r.ContentLength, h.opt.MaxBody)
+}
+
+// writeRefusal answers a request the admission gate refused: 429 for a solution's bound, 503
+// for the server's, naming the bound, with Retry-After.
+func writeRefusal(w http.ResponseWriter, err error) {
+	var refused *admission.Error
+	if !errors.As(err, &refused) {
+		writeError(w, http.StatusInternalServerError, err.Error())
+		return
+	}
+	w.Header().Set("Retry-After", strconv.Itoa(int(admission.RetryAfter/time.Second)))
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(refused.Status())
+	json.NewEncoder(w).Encode(map[string]any{"error": refused.Error(), "bound": refused.Reason}) //nolint:errcheck // client gone
 }
 
 func route0(m map[string]*route) *route {
@@ -366,7 +427,7 @@ func decodeBody(contentType string, body []byte) any {
 // writeScriptResponse turns the script's `response` and return value into HTTP: a returned
 // value wins over response.message / response.body; tables become JSON. What it cannot use (a
 // bad code, a header that would corrupt the response) is left out and reported back.
-func writeScriptResponse(w http.ResponseWriter, res script.Result) (problems []string) {
+func writeScriptResponse(w http.ResponseWriter, res script.Result, org origin) (problems []string) {
 	resp, _ := res.Vars["response"].(map[string]any)
 	code := http.StatusOK
 	if c, ok := resp["code"]; ok {
@@ -378,13 +439,19 @@ func writeScriptResponse(w http.ResponseWriter, res script.Result) (problems []s
 	}
 	if hs, ok := resp["headers"].(map[string]any); ok {
 		for k, v := range hs {
-			if s, ok := scalarString(v); ok && validHeader(k, s) {
-				w.Header().Set(k, s)
-			} else {
+			s, ok := scalarString(v)
+			if !ok || !validHeader(k, s) {
 				problems = append(problems, fmt.Sprintf("header %q left out: a header needs a token name and a string, number or boolean value without line breaks", k))
+				continue
+			}
+			if s, why := org.scriptHeader(k, s); why != "" {
+				problems = append(problems, why)
+			} else {
+				w.Header().Set(k, s)
 			}
 		}
 	}
+	org.protect(w.Header()) // again: the script's headers must not replace these
 	body := res.Return
 	if body == nil {
 		if m, ok := resp["message"]; ok {
@@ -472,3 +539,6 @@ func (s *statusRecorder) WriteHeader(code int) {
 	s.code = code
 	s.ResponseWriter.WriteHeader(code)
 }
+
+// Unwrap lets http.ResponseController reach the connection (for read deadlines).
+func (s *statusRecorder) Unwrap() http.ResponseWriter { return s.ResponseWriter }
