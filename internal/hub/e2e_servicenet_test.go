@@ -36,7 +36,7 @@ func freePort(t *testing.T) string {
 // apiRequests is how many API requests the hub has counted.
 func apiRequests(t *testing.T, s *hubtest.Server) float64 {
 	t.Helper()
-	m := string(s.Do(t, "GET", "/metrics", "", nil).Body)
+	m := string(s.Do(t, "GET", "/metrics", s.AdminToken, nil).Body)
 	v, _ := metricValue(m, "switchboard_api_requests_total", map[string]string{"method": "GET", "code": "200"})
 	return v
 }
@@ -93,6 +93,22 @@ func TestRegisterRefusesTheHubsOwnAddresses(t *testing.T) {
 	}
 	if r := s.Do(t, "GET", "/api/v1/services/svc", s.AdminToken, nil); r.Status != http.StatusNotFound {
 		t.Fatalf("a refused service is in the catalog: %d %s", r.Status, r.Body)
+	}
+}
+
+// TestRegisterRefusesTheMetricsListener: --metrics-addr is one of the hub's own listeners.
+func TestRegisterRefusesTheMetricsListener(t *testing.T) {
+	t.Parallel()
+	s := hubtest.Start(t, func(c *hub.Config) { c.MetricsAddr = "127.0.0.1:0" })
+	metrics := s.Hub.MetricsAddr()
+	for _, body := range []map[string]any{
+		{"name": "svc", "swagger": strings.Replace(swagger(metrics, ""), "/health", "/metrics", 1)},
+		{"name": "svc", "swagger_url": "http://" + metrics + "/metrics"},
+	} {
+		r := register(t, s, "", body)
+		if msg, _ := r.Map(t)["error"].(string); r.Status != http.StatusUnprocessableEntity || !strings.Contains(msg, "hub's own listeners") {
+			t.Errorf("registering at the metrics listener: %d %s; want 422 naming the hub's own listeners", r.Status, r.Body)
+		}
 	}
 }
 
