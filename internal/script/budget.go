@@ -2,8 +2,8 @@ package script
 
 import (
 	"fmt"
-	"strings"
 	"time"
+	"unsafe"
 
 	lua "github.com/yuin/gopher-lua"
 )
@@ -240,11 +240,13 @@ func (r *run) addLoaded(p *lua.FunctionProto) int64 {
 	return n
 }
 
-// budgetBuf is a string being built for a script, admitted before it grows.
+// budgetBuf is a string being built for a script. Its buffer is admitted before it is made:
+// growing holds the new buffer, copies, then gives back the old one, so what it holds (both
+// buffers while it copies) is always within the run's budget.
 type budgetBuf struct {
 	r    *run
 	L    *lua.LState
-	sb   strings.Builder
+	buf  []byte
 	held int64
 }
 
@@ -252,32 +254,48 @@ func (b *budgetBuf) init(r *run, L *lua.LState) {
 	b.r, b.L = r, L
 }
 
-// reserve admits n more bytes (with some slack, so small writes do not each call hold).
+// reserve makes room for n more bytes.
 func (b *budgetBuf) reserve(n int) {
-	need := int64(b.sb.Len()) + int64(n)
-	if need <= b.held {
+	need := int64(len(b.buf)) + int64(n)
+	if need <= int64(cap(b.buf)) {
 		return
 	}
-	more := need - b.held + 4<<10
-	b.r.hold(b.L, more)
-	b.held += more
+	// Doubling while the run has room for it (the old buffers, garbage, sum to less than the
+	// new one), then an eighth more, so a result near the limit still fits.
+	grow := max(2*need, 4<<10)
+	if grow > b.r.left {
+		grow = need + need/8 + 4<<10
+	}
+	if grow > maxCharge {
+		grow = need
+	}
+	b.r.hold(b.L, grow)
+	nb := make([]byte, len(b.buf), grow)
+	copy(nb, b.buf)
+	b.r.release(int64(cap(b.buf)))
+	b.held += grow - int64(cap(b.buf))
+	b.buf = nb
 }
 
 func (b *budgetBuf) writeString(s string) {
 	b.reserve(len(s))
-	b.sb.WriteString(s)
+	b.buf = append(b.buf, s...)
 }
 
 func (b *budgetBuf) writeByte(c byte) {
 	b.reserve(1)
-	b.sb.WriteByte(c)
+	b.buf = append(b.buf, c)
 }
 
-// string is the result; the held bytes become the string's.
+// string is the result; the held bytes become the string's. The buffer is not written again,
+// so the string shares it rather than copying it.
 func (b *budgetBuf) string() string {
-	s := b.sb.String()
-	b.r.settle(b.held, int64(len(s)))
-	b.held = 0
+	var s string
+	if len(b.buf) > 0 {
+		s = unsafe.String(unsafe.SliceData(b.buf), len(b.buf))
+	}
+	b.r.settle(b.held, int64(cap(b.buf)))
+	b.held, b.buf = 0, nil
 	return s
 }
 
@@ -287,4 +305,5 @@ func (b *budgetBuf) release() {
 		b.r.release(b.held)
 		b.held = 0
 	}
+	b.buf = nil
 }

@@ -1,0 +1,103 @@
+package script
+
+import (
+	"context"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// allocatedBy runs f and returns the bytes the process allocated meanwhile (garbage included).
+func allocatedBy(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// allocSlack is what a run may allocate beyond its memory limit before a limit stops it: the
+// state's bookkeeping, a walk's maps and what the runtime allocates meanwhile.
+const allocSlack = 2 << 20
+
+// hostileJSON are sources whose decoded form is many times their size.
+func hostileJSON() []struct {
+	name, src string
+	limit     int64
+} {
+	rep := func(unit string, n int) string { return strings.Repeat(unit, n) }
+	return []struct {
+		name, src string
+		limit     int64
+	}{
+		{"small numbers", "[" + rep("1,", 3_900_000) + "1]", 16 << 20},
+		{"big numbers", "[" + rep("1e308,", 1_300_000) + "1]", 16 << 20},
+		{"empty objects", "[" + rep("{},", 2_600_000) + "{}]", 16 << 20},
+		{"empty arrays", "[" + rep("[],", 2_600_000) + "[]]", 16 << 20},
+		{"nested arrays", "[" + rep("[[[[[[[[1]]]]]]]],", 400_000) + "1]", 16 << 20},
+		{"many keys", "{" + manyKeys(700_000) + "}", 16 << 20},
+		{"escaped string", `["` + rep(`\n`, 3_900_000) + `"]`, 10 << 20},
+		{"strings", "[" + rep(`"",`, 2_600_000) + `""]`, 16 << 20},
+	}
+}
+
+func manyKeys(n int) string {
+	var b strings.Builder
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`"k`)
+		b.WriteString(strings.Repeat("x", i%3))
+		b.WriteString(itoa(i))
+		b.WriteString(`":1`)
+	}
+	return b.String()
+}
+
+// TestFromJSONChargesAsItParses: decoding a hostile document stops at the memory limit having
+// allocated about the limit, not the document's decoded size (hundreds of MiB).
+func TestFromJSONChargesAsItParses(t *testing.T) {
+	e := newTestEngine(t, Options{MaxIdleStates: 1})
+	p := mustCompile(t, `local v, err = from_json(src) return err`)
+	for _, tc := range hostileJSON() {
+		t.Run(tc.name, func(t *testing.T) {
+			lim := Limits{Memory: tc.limit, Timeout: 20e9, Steps: 1e9}
+			var err error
+			n := allocatedBy(func() {
+				_, err = e.Run(context.Background(), p, Run{Limits: lim, Vars: map[string]any{"src": tc.src}})
+			})
+			wantLimit(t, err, LimitMemory)
+			t.Logf("%d-byte source: allocated %s before %v", len(tc.src), formatBytes(int64(n)), err)
+			if n > uint64(lim.Memory)+allocSlack {
+				t.Errorf("allocated %s, want at most the limit (%s) + %s", formatBytes(int64(n)), formatBytes(lim.Memory), formatBytes(allocSlack))
+			}
+		})
+	}
+}
+
+// TestToJSONChargesAsItWrites: encoding a table whose JSON is larger than the limit stops at
+// the limit having allocated about the limit.
+func TestToJSONChargesAsItWrites(t *testing.T) {
+	e := newTestEngine(t, Options{MaxIdleStates: 1})
+	lim := Limits{Memory: 16 << 20, Timeout: 20e9, Steps: 1e9}
+	cases := []struct{ name, src string }{
+		// One 1 MiB string referenced many times: the table is small, its JSON is not.
+		{"shared string", `local s = ("x"):rep(1048576) local t = {} for i = 1, 64 do t[i] = s end return to_json(t)`},
+		{"escapes", `local s = ("\n"):rep(6291456) return to_json({s})`},
+		{"shared table", `local u = {} for i = 1, 1000 do u[i] = i + 0.5 end local t = {} for i = 1, 4000 do t[i] = u end return to_json(t)`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			p := mustCompile(t, tc.src)
+			var err error
+			n := allocatedBy(func() { _, err = e.Run(context.Background(), p, Run{Limits: lim}) })
+			wantLimit(t, err, LimitMemory)
+			t.Logf("allocated %s before %v", formatBytes(int64(n)), err)
+			if n > uint64(lim.Memory)+allocSlack {
+				t.Errorf("allocated %s, want at most the limit (%s) + %s", formatBytes(int64(n)), formatBytes(lim.Memory), formatBytes(allocSlack))
+			}
+		})
+	}
+}
