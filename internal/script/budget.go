@@ -19,7 +19,7 @@ import (
 // walked again: garbage drops out, and if what is really reachable (plus the request in hand)
 // is over the limit, the run fails. nextWalk is the limit, or measured + limit/4 when the run
 // is already close to it, so walks stay amortized and a run never holds more than 1.25× its
-// limit. Between walks, left = nextWalk - the sum.
+// limit. Between walks, left = min(nextWalk, the run's share of the engine's pool) - the sum.
 const (
 	// weightBytes is what one unit of tick weight (a table, field, closure, assignment or call
 	// in a body) is taken to allocate.
@@ -41,7 +41,8 @@ const (
 
 func (r *run) resetBudget() {
 	r.measured, r.pinned, r.sinceWalk = 0, 0, 0
-	r.left = r.limits.Memory
+	r.next = r.limits.Memory
+	r.left = 0 // nothing drawn from the engine's pool yet (mempool.go)
 	r.walkIn = minWalkEvery
 	r.allocBase = r.st.e.allocs.Load()
 	r.mem.Store(0)
@@ -98,6 +99,9 @@ func (r *run) reconcile(L *lua.LState, pending int64) {
 	if r.err != nil {
 		r.reraise(L)
 	}
+	if r.topUp(pending) {
+		return
+	}
 	measured, items := r.st.w.measure(r)
 	r.measured = measured
 	r.sinceWalk = 0
@@ -113,8 +117,12 @@ func (r *run) reconcile(L *lua.LState, pending int64) {
 		}
 		r.fail(L, newLimitError(r.limits, LimitMemory, detail))
 	}
-	next := max(limit, total+limit/4)
-	r.left = next - total
+	r.next = max(limit, total+limit/4)
+	if !r.drawTo(total) {
+		r.fail(L, r.poolError(total-r.drawn))
+	}
+	r.trimTo(total)
+	r.left = min(r.next, r.drawn) - total
 }
 
 // slowTick does what a tick does only now and then: checks and walks.
@@ -165,7 +173,7 @@ func (r *run) check(L *lua.LState) {
 	}
 	// The process allocated more since the last walk than the estimate leaves room for:
 	// the estimate may be low (see watchdog.go).
-	if room := r.sinceWalk + r.left; room > 0 {
+	if room := r.next - r.measured - r.pinned; room > 0 {
 		if a := r.st.e.allocs.Load(); a > r.allocBase && a-r.allocBase > uint64(room) {
 			r.reconcile(L, 0)
 		}
@@ -263,7 +271,7 @@ func (b *budgetBuf) reserve(n int) {
 	// Doubling while the run has room for it (the old buffers, garbage, sum to less than the
 	// new one), then an eighth more, so a result near the limit still fits.
 	grow := max(2*need, 4<<10)
-	if grow > b.r.left {
+	if grow > b.r.room() {
 		grow = need + need/8 + 4<<10
 	}
 	if grow > maxCharge {

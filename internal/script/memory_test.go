@@ -5,6 +5,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 )
 
 // allocatedBy runs f and returns the bytes the process allocated meanwhile (garbage included).
@@ -99,5 +100,83 @@ func TestToJSONChargesAsItWrites(t *testing.T) {
 				t.Errorf("allocated %s, want at most the limit (%s) + %s", formatBytes(int64(n)), formatBytes(lim.Memory), formatBytes(allocSlack))
 			}
 		})
+	}
+}
+
+// TestRunsMemoryPool: runs that each hold 3 MiB, together more than the engine's 8 MiB pool,
+// cannot all hold it at once: those the pool cannot serve stop with LimitServerMemory, the
+// others finish, and the pool is whole again after.
+func TestRunsMemoryPool(t *testing.T) {
+	const pool = 8 << 20
+	e := newTestEngine(t, Options{RunsMemory: pool})
+	release := make(chan struct{})
+	waiting := make(chan struct{}, 8)
+	svc := newFake(func(ctx context.Context, _, _ string, _ any) (any, error) {
+		waiting <- struct{}{}
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return nil, nil
+	})
+	// About 3 MiB of distinct strings, held while the run waits in a service call.
+	p := mustCompile(t, `local t = {} for i = 1, 24000 do t[i] = ("x"):rep(100) .. i end Keystore.get{} return #t`)
+	const runs = 4
+	errs := make(chan error, runs)
+	for range runs {
+		go func() {
+			_, err := e.Run(context.Background(), p, Run{Limits: Limits{Memory: 6 << 20, Timeout: 20 * time.Second}, Services: svc})
+			errs <- err
+		}()
+	}
+	var failed []error
+	ended := 0
+	for blocked := 0; blocked+len(failed) < runs; {
+		select {
+		case <-waiting:
+			blocked++
+		case err := <-errs:
+			ended++
+			failed = append(failed, err)
+		case <-time.After(20 * time.Second):
+			t.Fatal("runs neither waiting nor failed after 20s")
+		}
+	}
+	used := e.pool.used.Load()
+	t.Logf("%d runs waiting hold %s of the %s pool; %d stopped", runs-len(failed), formatBytes(used), formatBytes(pool), len(failed))
+	if used > pool {
+		t.Errorf("runs hold %d bytes, more than the pool's %d", used, pool)
+	}
+	if len(failed) == 0 {
+		t.Fatalf("all %d runs hold 3 MiB each within an 8 MiB pool", runs)
+	}
+	for _, err := range failed {
+		if le := wantLimit(t, err, LimitServerMemory); !strings.Contains(le.Error(), "server memory limit of 8 MiB") {
+			t.Errorf("error %q does not name the pool's size", le)
+		}
+	}
+	close(release)
+	for ; ended < runs; ended++ {
+		if err := <-errs; err != nil {
+			t.Errorf("a run that got its memory failed: %v", err)
+		}
+	}
+	if used := e.pool.used.Load(); used != 0 {
+		t.Errorf("pool holds %d bytes after every run ended, want 0", used)
+	}
+}
+
+// TestRunsMemoryHeld: the bytes a caller holds for a run come from the pool, not the run's
+// limit, and a run whose held bytes the pool cannot give does not start.
+func TestRunsMemoryHeld(t *testing.T) {
+	e := newTestEngine(t, Options{RunsMemory: 4 << 20})
+	p := mustCompile(t, `return 1`)
+	if _, err := e.Run(context.Background(), p, Run{Limits: Limits{Memory: 1 << 20}, Held: 3 << 20}); err != nil {
+		t.Fatalf("3 MiB held against a 1 MiB run limit and a 4 MiB pool: %v", err)
+	}
+	_, err := e.Run(context.Background(), p, Run{Held: 5 << 20})
+	wantLimit(t, err, LimitServerMemory)
+	if used := e.pool.used.Load(); used != 0 {
+		t.Errorf("pool holds %d bytes after the runs, want 0", used)
 	}
 }
