@@ -73,6 +73,9 @@ func (e *jsonEncoder) table(tb *lua.LTable, depth int) error {
 	if depth >= maxNesting {
 		return errNesting
 	}
+	if tb.Metatable == e.b.r.st.lazyMeta {
+		e.b.r.makeFields(e.b.L, tb)
+	}
 	if e.path == nil {
 		e.path = map[*lua.LTable]struct{}{}
 	}

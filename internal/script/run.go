@@ -43,7 +43,8 @@ type run struct {
 	err  error                      // why the run is ending; once set, it ends
 
 	coroutines []coroutineRec
-	lazy       map[string]Lazy // Vars not read yet
+	lazy       map[string]Lazy             // Vars not read yet
+	fields     map[*lua.LTable][]lazyField // table fields not read yet (body.go)
 	loaded     map[*lua.FunctionProto]int64
 
 	svcCtx    context.Context
@@ -103,6 +104,7 @@ func (st *state) exec(ctx context.Context, p *Program, in *Run, lim Limits) (res
 		return Result{}, err
 	}
 	conv := newToGo(r.limits.Memory)
+	conv.lazyMeta, conv.makeFields = st.lazyMeta, st.makeFieldsProtected
 	ret, cerr := conv.value(L.Get(-1))
 	if cerr != nil {
 		return Result{}, r.conversionError("return value", cerr)
@@ -142,6 +144,7 @@ func (st *state) finish(r *run) {
 	clear(r.coroutines)
 	r.coroutines = r.coroutines[:0]
 	clear(r.lazy)
+	r.fields = nil
 	r.loaded = nil
 	st.w.reset()
 }
@@ -151,7 +154,7 @@ func (r *run) setVars(L *lua.LState, vars map[string]any) error {
 	if len(vars) == 0 {
 		return nil
 	}
-	conv := toLuaConv{L: L, limit: r.limits.Memory}
+	conv := toLuaConv{L: L, limit: r.limits.Memory, fields: r}
 	for name, v := range vars {
 		if mk, ok := v.(Lazy); ok {
 			if r.lazy == nil {
@@ -187,7 +190,7 @@ func (r *run) readLazy(L *lua.LState, name string) (lua.LValue, bool) {
 	}
 	delete(r.lazy, name)
 	// Admitted as it is built (a limit raises from inside); the run keeps what was built.
-	conv := toLuaConv{L: L, r: r}
+	conv := toLuaConv{L: L, r: r, fields: r}
 	lv, err := conv.value(mk(), 0)
 	if err != nil {
 		r.fail(L, fmt.Errorf("script: variable %s: %w", name, err))
