@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/switchboardhq/switchboard/internal/hub"
+	"github.com/switchboardhq/switchboard/internal/script"
 )
 
 // serveOptions holds the serve flags' values.
@@ -25,6 +26,7 @@ type serveOptions struct {
 	appsDomain        string
 	shutdownTimeout   time.Duration
 	maxBodyBytes      byteSize
+	runsMemory        byteSize
 	logLevel          string
 	logFormat         string
 }
@@ -51,6 +53,9 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 	o.maxBodyBytes = 4 << 20
 	varFlag(fs, &o.maxBodyBytes, "max-body-bytes", "SWITCHBOARD_MAX_BODY_BYTES",
 		"largest request body accepted by the API and the endpoints, e.g. 4MiB or 1048576")
+	o.runsMemory = script.DefaultRunsMemory
+	varFlag(fs, &o.runsMemory, "runs-memory", "SWITCHBOARD_RUNS_MEMORY",
+		"memory all script runs together may hold (their values and raw bodies); a run beyond it gets 503")
 	stringFlag(fs, &o.logLevel, "log-level", "", "info", "SWITCHBOARD_LOG_LEVEL",
 		"log level: debug, info, warn or error")
 	stringFlag(fs, &o.logFormat, "log-format", "", "text", "SWITCHBOARD_LOG_FORMAT",
@@ -70,6 +75,7 @@ func (o *serveOptions) config(dataDir string) hub.Config {
 		AppsDomain:        o.appsDomain,
 		ShutdownTimeout:   o.shutdownTimeout,
 		MaxBodyBytes:      int64(o.maxBodyBytes),
+		RunsMemory:        int64(o.runsMemory),
 		LogLevel:          o.logLevel,
 		LogFormat:         o.logFormat,
 	}

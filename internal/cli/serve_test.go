@@ -38,6 +38,7 @@ func TestServeConfig(t *testing.T) {
 		DataDir:         "./data",
 		ShutdownTimeout: 15 * time.Second,
 		MaxBodyBytes:    4 << 20,
+		RunsMemory:      256 << 20,
 		LogLevel:        "info",
 		LogFormat:       "text",
 	}
@@ -56,6 +57,7 @@ func TestServeConfig(t *testing.T) {
 		AppsDomain:        "apps.example.com",
 		ShutdownTimeout:   30 * time.Second,
 		MaxBodyBytes:      1 << 20,
+		RunsMemory:        512 << 20,
 		LogLevel:          "debug",
 		LogFormat:         "json",
 	}
@@ -72,7 +74,7 @@ func TestServeConfig(t *testing.T) {
 				"--addr", "0.0.0.0:9000", "--data", "/var/lib/switchboard", "--nats-listen", "127.0.0.1:4222",
 				"--admin-token", "admin-token-0123456789", "--registration-token", "registration-0123456789",
 				"--instance-name", "hub-1", "--apps-domain", "apps.example.com", "--shutdown-timeout", "30s",
-				"--max-body-bytes", "1MiB", "--log-level", "debug", "--log-format", "json",
+				"--max-body-bytes", "1MiB", "--runs-memory", "512MiB", "--log-level", "debug", "--log-format", "json",
 			},
 			want: full,
 		},
@@ -83,7 +85,7 @@ func TestServeConfig(t *testing.T) {
 				"SWITCHBOARD_NATS_LISTEN": "127.0.0.1:4222", "SWITCHBOARD_ADMIN_TOKEN": "admin-token-0123456789",
 				"SWITCHBOARD_REGISTRATION_TOKEN": "registration-0123456789", "SWITCHBOARD_INSTANCE_NAME": "hub-1",
 				"SWITCHBOARD_APPS_DOMAIN": "apps.example.com", "SWITCHBOARD_SHUTDOWN_TIMEOUT": "30s",
-				"SWITCHBOARD_MAX_BODY_BYTES": "1048576", "SWITCHBOARD_LOG_LEVEL": "debug", "SWITCHBOARD_LOG_FORMAT": "json",
+				"SWITCHBOARD_MAX_BODY_BYTES": "1048576", "SWITCHBOARD_RUNS_MEMORY": "512MiB", "SWITCHBOARD_LOG_LEVEL": "debug", "SWITCHBOARD_LOG_FORMAT": "json",
 			},
 			want: full,
 		},
@@ -150,6 +152,10 @@ func TestServeErrors(t *testing.T) {
 		{
 			name: "nats-listen with nats-url", args: []string{"--nats-url", "nats://x:4222", "--nats-listen", "127.0.0.1:4222"},
 			code: ExitUsage, wantErr: "--nats-listen applies to the embedded server only",
+		},
+		{
+			name: "tiny runs memory", args: []string{"--runs-memory", "64KiB"},
+			code: ExitUsage, wantErr: "--runs-memory 65536: must be at least 1MiB",
 		},
 		{
 			name: "short admin token", args: []string{"--admin-token", "short"},

@@ -8,6 +8,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/switchboardhq/switchboard/internal/script"
 )
 
 // Config is everything `switchboard serve` takes. Zero values are filled by Defaults.
@@ -32,6 +34,8 @@ type Config struct {
 	ShutdownTimeout time.Duration
 	// MaxBodyBytes bounds management API and endpoint request bodies.
 	MaxBodyBytes int64
+	// RunsMemory bounds the memory all script runs together may hold (see script.Options).
+	RunsMemory int64
 	// LogLevel is debug, info, warn or error; LogFormat is text or json.
 	LogLevel  string
 	LogFormat string
@@ -57,6 +61,9 @@ func (c Config) Defaults() Config {
 	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 4 << 20
+	}
+	if c.RunsMemory == 0 {
+		c.RunsMemory = script.DefaultRunsMemory
 	}
 	if c.LogLevel == "" {
 		c.LogLevel = "info"
@@ -100,6 +107,9 @@ func (c Config) Validate() error {
 	case "text", "json":
 	default:
 		return fmt.Errorf("--log-format %q: want text or json", c.LogFormat)
+	}
+	if c.RunsMemory < 1<<20 {
+		return fmt.Errorf("--runs-memory %d: must be at least 1MiB", c.RunsMemory)
 	}
 	if c.ShutdownTimeout < 0 {
 		return fmt.Errorf("--shutdown-timeout %s: must not be negative", c.ShutdownTimeout)

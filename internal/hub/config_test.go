@@ -28,6 +28,8 @@ func TestConfigValidate(t *testing.T) {
 		{"log level", func(c *Config) { c.LogLevel = "loud" }, "--log-level"},
 		{"log format", func(c *Config) { c.LogFormat = "xml" }, "--log-format"},
 		{"negative shutdown", func(c *Config) { c.ShutdownTimeout = -time.Second }, "--shutdown-timeout"},
+		{"tiny runs memory", func(c *Config) { c.RunsMemory = 1 << 10 }, "--runs-memory"},
+		{"negative runs memory", func(c *Config) { c.RunsMemory = -1 }, "--runs-memory"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -49,7 +51,7 @@ func TestConfigValidate(t *testing.T) {
 
 func TestDefaults(t *testing.T) {
 	c := Config{}.Defaults()
-	if c.Addr != "127.0.0.1:8080" || c.DataDir != "./data" || c.InstanceName == "" || c.ShutdownTimeout != 15*time.Second {
+	if c.Addr != "127.0.0.1:8080" || c.DataDir != "./data" || c.InstanceName == "" || c.ShutdownTimeout != 15*time.Second || c.RunsMemory != 256<<20 {
 		t.Fatalf("defaults = %+v", c)
 	}
 	if got := (Config{Addr: ":9"}).Defaults().Addr; got != ":9" {

@@ -200,9 +200,9 @@ func (h *Handler) ServeApp(w http.ResponseWriter, r *http.Request, sol, path, ba
 		h.scriptFailed(w, r, sol, reqID, route, route.compileErr)
 		return
 	}
-	var body any = ""
+	var body script.Body
 	if r.Body != nil && r.Body != http.NoBody {
-		raw, err := io.ReadAll(http.MaxBytesReader(nil, r.Body, h.opt.MaxBody))
+		raw, err := readBody(r, h.opt.MaxBody)
 		if err != nil {
 			var tooBig *http.MaxBytesError
 			if errors.As(err, &tooBig) {
@@ -212,7 +212,7 @@ func (h *Handler) ServeApp(w http.ResponseWriter, r *http.Request, sol, path, ba
 			writeError(w, http.StatusBadRequest, "read request body: "+err.Error())
 			return
 		}
-		body = decodeBody(r.Header.Get("Content-Type"), raw)
+		body = bodyOf(r.Header.Get("Content-Type"), raw)
 	}
 	var services script.Services
 	if h.opt.Services != nil {
@@ -233,6 +233,7 @@ func (h *Handler) ServeApp(w http.ResponseWriter, r *http.Request, sol, path, ba
 			}),
 		},
 		ReadBack: []string{"response"},
+		Held:     int64(len(body.Data)),
 	})
 	h.observeRun(sol, time.Since(runStart), err)
 	if err != nil {
@@ -289,6 +290,10 @@ func ErrorKind(err error) string {
 	return "internal"
 }
 
+// serverMemoryRetryAfter is the Retry-After of a run the engine's memory pool could not serve,
+// in seconds: runs last milliseconds to seconds, so their memory is back soon.
+const serverMemoryRetryAfter = "1"
+
 func (h *Handler) scriptFailed(w http.ResponseWriter, r *http.Request, sol, reqID string, rt *route, err error) {
 	errID := newID()
 	var le *script.LimitError
@@ -300,6 +305,14 @@ func (h *Handler) scriptFailed(w http.ResponseWriter, r *http.Request, sol, reqI
 		h.opt.Logger.Info("client went away during script run", "solution", sol, "request_id", reqID)
 		return
 	}
+	if le != nil && le.Limit == script.LimitServerMemory {
+		// The server is busy, not the script at fault: the client may try again shortly.
+		h.opt.Logger.Warn("endpoint script stopped: the runs in progress hold all their memory", "solution", sol, "request_id", reqID,
+			"method", rt.method, "path", rt.template, "err", err)
+		w.Header().Set("Retry-After", serverMemoryRetryAfter)
+		writeError(w, http.StatusServiceUnavailable, "server busy: "+le.Error())
+		return
+	}
 	h.opt.Logger.Warn("endpoint script failed", "solution", sol, "request_id", reqID, "error_id", errID,
 		"method", rt.method, "path", rt.template, "err", err)
 	w.Header().Set("Content-Type", "application/json")
@@ -307,8 +320,8 @@ func (h *Handler) scriptFailed(w http.ResponseWriter, r *http.Request, sol, reqI
 	json.NewEncoder(w).Encode(map[string]string{"error": msg, "error_id": errID, "request_id": reqID}) //nolint:errcheck // client gone
 }
 
-// requestTable is the script's `request`.
-func requestTable(r *http.Request, rt *route, path string, values []string, reqID string, now time.Time, body any) map[string]any {
+// requestTable is the script's `request`; its body is decoded when the script reads it.
+func requestTable(r *http.Request, rt *route, path string, values []string, reqID string, now time.Time, body script.Body) map[string]any {
 	params := map[string]any{}
 	for k, vs := range r.URL.Query() {
 		if len(vs) == 1 {
@@ -347,20 +360,21 @@ func requestTable(r *http.Request, rt *route, path string, values []string, reqI
 	return req
 }
 
-// decodeBody decodes a JSON body (by content type, or one that simply is JSON) and otherwise
-// keeps the text.
-func decodeBody(contentType string, body []byte) any {
-	if len(body) == 0 {
-		return ""
+// readBody reads the request body, up to max bytes, into a string the run's values can share.
+func readBody(r *http.Request, max int64) (string, error) {
+	var b strings.Builder
+	if r.ContentLength > 0 && r.ContentLength <= max {
+		b.Grow(int(r.ContentLength))
 	}
+	_, err := io.Copy(&b, http.MaxBytesReader(nil, r.Body, max))
+	return b.String(), err
+}
+
+// bodyOf is the script's request.body: a JSON body (by content type, or one that simply is
+// JSON) becomes tables when the script reads it, anything else the text.
+func bodyOf(contentType, raw string) script.Body {
 	mt, _, _ := mime.ParseMediaType(contentType)
-	if mt == "application/json" || strings.HasSuffix(mt, "+json") || mt == "" {
-		var v any
-		if err := json.Unmarshal(body, &v); err == nil {
-			return v
-		}
-	}
-	return string(body)
+	return script.Body{Data: raw, JSON: mt == "application/json" || strings.HasSuffix(mt, "+json") || mt == ""}
 }
 
 // writeScriptResponse turns the script's `response` and return value into HTTP: a returned
