@@ -123,6 +123,12 @@ func (a *app) newServeCmd() *cobra.Command {
 	return cmd
 }
 
+// softMemoryLimit is the Go runtime's soft memory limit for a hub with cfg, when GOMEMLIMIT
+// does not set one: what script runs may hold, and 128 MiB for the rest of the process.
+func softMemoryLimit(cfg hub.Config) int64 {
+	return cfg.RunsMemory + 128<<20
+}
+
 // runHub runs a hub with cfg until ctx is done or the process gets SIGINT or SIGTERM.
 func runHub(ctx context.Context, cfg hub.Config) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -131,6 +137,12 @@ func runHub(ctx context.Context, cfg hub.Config) error {
 		// The live heap is a few MiB, so the default GOGC collects dozens of times a second
 		// under load; 400 trades a few MiB for a fifth of the collections.
 		debug.SetGCPercent(400)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// GOGC=400 lets the heap grow to five times what is live before a collection: 30 runs
+		// holding the whole runs' pool reached 1.4 GiB. A soft limit of the pool plus room for
+		// everything else makes the collector run before that.
+		debug.SetMemoryLimit(softMemoryLimit(cfg.Defaults()))
 	}
 	h, err := hub.New(cfg, nil)
 	if err != nil {
