@@ -24,10 +24,9 @@ var (
 // userdata and threads become nil. What it builds is bounded by limit, which a table shared
 // many times over (a DAG) would otherwise multiply.
 type toGo struct {
-	// makeFields makes a table's pending fields (body.go) before it is converted; nil: they
-	// are left out.
-	lazyMeta   *lua.LTable
-	makeFields func(*lua.LTable) error
+	// st makes a table's pending fields (body.go) before it is converted; nil: they are left
+	// out.
+	st *state
 
 	limit int64
 	used  int64
@@ -68,8 +67,8 @@ func (c *toGo) table(tb *lua.LTable) (any, error) {
 	if c.depth >= maxNesting {
 		return nil, errNesting
 	}
-	if c.makeFields != nil && tb.Metatable == c.lazyMeta {
-		if err := c.makeFields(tb); err != nil {
+	if c.st != nil && tb.Metatable == c.st.lazyMeta {
+		if err := c.st.makeFieldsProtected(tb); err != nil {
 			return nil, err
 		}
 	}

@@ -104,7 +104,7 @@ func (st *state) exec(ctx context.Context, p *Program, in *Run, lim Limits) (res
 		return Result{}, err
 	}
 	conv := newToGo(r.limits.Memory)
-	conv.lazyMeta, conv.makeFields = st.lazyMeta, st.makeFieldsProtected
+	conv.st = st
 	ret, cerr := conv.value(L.Get(-1))
 	if cerr != nil {
 		return Result{}, r.conversionError("return value", cerr)

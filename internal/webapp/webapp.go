@@ -360,13 +360,13 @@ func requestTable(r *http.Request, rt *route, path string, values []string, reqI
 	return req
 }
 
-// readBody reads the request body, up to max bytes, into a string the run's values can share.
-func readBody(r *http.Request, max int64) (string, error) {
+// readBody reads the request body, up to limit bytes, into a string the run's values can share.
+func readBody(r *http.Request, limit int64) (string, error) {
 	var b strings.Builder
-	if r.ContentLength > 0 && r.ContentLength <= max {
+	if r.ContentLength > 0 && r.ContentLength <= limit {
 		b.Grow(int(r.ContentLength))
 	}
-	_, err := io.Copy(&b, http.MaxBytesReader(nil, r.Body, max))
+	_, err := io.Copy(&b, http.MaxBytesReader(nil, r.Body, limit))
 	return b.String(), err
 }
 
