@@ -1,9 +1,14 @@
 package hub_test
 
 import (
+	"bytes"
 	"context"
 	"net/http"
+	"os"
+	"runtime/debug"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -69,4 +74,116 @@ func TestAppsServerMemory(t *testing.T) {
 	}
 	wantText(t, post(t, s, "/apps/busy/x", `{}`), "ran")
 	wantText(t, post(t, s, "/apps/other/y", `{"v":"fine"}`), "fine")
+}
+
+// vmKB reads a VmXXX line of this process's status, in KiB.
+func vmKB(t *testing.T, name string) int64 {
+	t.Helper()
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Skipf("no /proc/self/status: %v", err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(l, name+":"); ok {
+			n, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				t.Fatalf("parse %q: %v", l, err)
+			}
+			return n
+		}
+	}
+	t.Fatalf("no %s in /proc/self/status", name)
+	return 0
+}
+
+// TestAppsHostileBodiesUnderLoad: 30 concurrent 4 MiB bodies of empty objects, three rounds,
+// against a script that ignores the body and one that reads it: the process's peak RSS stays
+// under 512 MiB above what it held before, every request gets an answer (200, or 500/503 for
+// the readers), and another solution answers throughout.
+func TestAppsHostileBodiesUnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("sends 360 MiB of bodies")
+	}
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		t.Skipf("cannot reset the peak RSS: %v", err)
+	}
+	// As serve runs the hub: GOGC=400 and a soft limit of the runs' pool plus 128 MiB.
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(256<<20 + 128<<20))
+
+	s := hubtest.Start(t)
+	s.CreateSolution(t, "load")
+	s.CreateSolution(t, "calm")
+	s.Deploy(t, "load", "POST", "/ignore", `return 1`)
+	s.Deploy(t, "load", "POST", "/read", `return #request.body`)
+	s.Deploy(t, "calm", "GET", "/ping", `return "pong"`)
+	body := []byte(worstBody())
+	wantText(t, call(t, s, "GET", "/apps/calm/ping", 10*time.Second), "pong")
+
+	for _, path := range []string{"/apps/load/ignore", "/apps/load/read"} {
+		t.Run(path, func(t *testing.T) {
+			debug.FreeOSMemory()
+			idle := vmKB(t, "VmRSS")
+			if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+				t.Fatal(err)
+			}
+			stop := make(chan struct{})
+			pings, pingErrs := 0, []string{}
+			var pw sync.WaitGroup
+			pw.Go(func() {
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+					r, err := fetch(ctx, "GET", s.URL+"/apps/calm/ping", nil)
+					cancel()
+					pings++
+					if err != nil || r.Status != http.StatusOK {
+						pingErrs = append(pingErrs, fmtResult(r, err))
+					}
+				}
+			})
+			codes := map[string]int{}
+			var mu sync.Mutex
+			for range 3 {
+				var wg sync.WaitGroup
+				for range 30 {
+					wg.Go(func() {
+						ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+						defer cancel()
+						r, err := fetch(ctx, "POST", s.URL+path, bytes.NewReader(body))
+						mu.Lock()
+						codes[fmtResult(r, err)]++
+						mu.Unlock()
+					})
+				}
+				wg.Wait()
+			}
+			close(stop)
+			pw.Wait()
+			peak := vmKB(t, "VmHWM")
+			t.Logf("%s: RSS before %d MiB, peak %d MiB (+%d MiB); answers %v; %d pings of another solution", path, idle>>10, peak>>10, (peak-idle)>>10, codes, pings)
+			for c := range codes {
+				if c != "200" && (path == "/apps/load/ignore" || (c != "500" && c != "503")) {
+					t.Errorf("answer %s to %s", c, path)
+				}
+			}
+			if len(pingErrs) > 0 || pings == 0 {
+				t.Errorf("another solution's pings: %d, failures %v", pings, pingErrs)
+			}
+			if over := (peak - idle) << 10; over > 512<<20 && !raceEnabled {
+				t.Errorf("peak RSS %d MiB above idle, want under 512 MiB", over>>20)
+			}
+		})
+	}
+}
+
+func fmtResult(r hubtest.Response, err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	return strconv.Itoa(r.Status)
 }
