@@ -180,3 +180,36 @@ func TestRunsMemoryHeld(t *testing.T) {
 		t.Errorf("pool holds %d bytes after the runs, want 0", used)
 	}
 }
+
+// TestServiceArgsWithinBudget: a service call's argument, converted to Go, counts with what
+// the run holds: a table shared many times over that alone would fit the limit does not once
+// the run holds most of it.
+func TestServiceArgsWithinBudget(t *testing.T) {
+	e := newTestEngine(t, Options{MaxIdleStates: 1})
+	svc := newFake(nil)
+	// About 3 MiB once converted: 128 references to one table of 1000 numbers.
+	const args = `local u = {} for i = 1, 1000 do u[i] = i end local t = {} for i = 1, 128 do t[i] = u end `
+	cases := []struct {
+		name, src string
+		want      any
+	}{
+		{"run holds little", args + `return Keystore.get(t).status`, nil},
+		{"run holds 3 MiB of 4", `local big = ("x"):rep(3000000) ` + args + `return Keystore.get(t).status`, float64(400)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := runScript(t, e, tc.src, Run{Services: svc})
+			if err != nil && tc.want != nil {
+				wantLimit(t, err, LimitMemory) // the walk may find the run over its limit
+				t.Logf("run stopped: %v", err)
+				return
+			}
+			if err != nil {
+				t.Fatalf("run: %v", err)
+			}
+			if res.Return != tc.want {
+				t.Errorf("status %v, want %v", res.Return, tc.want)
+			}
+		})
+	}
+}
