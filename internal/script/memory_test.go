@@ -213,3 +213,53 @@ func TestServiceArgsWithinBudget(t *testing.T) {
 		})
 	}
 }
+
+// TestRunsMemoryPoolNotHeldByTickWeight: runs that loop without allocating draw little from
+// the pool (their estimate is tick weight, an upper bound, until a walk), so a run that
+// starts while they wait still gets its share.
+func TestRunsMemoryPoolNotHeldByTickWeight(t *testing.T) {
+	e := newTestEngine(t, Options{RunsMemory: 64 << 20})
+	release := make(chan struct{})
+	waiting := make(chan struct{}, 8)
+	svc := newFake(func(ctx context.Context, _, _ string, _ any) (any, error) {
+		waiting <- struct{}{}
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return nil, nil
+	})
+	// Ten stores a pass, 12 000 passes: about 15 MiB of tick weight, no walk due yet.
+	loop := mustCompile(t, `local x = {a=0,b=0,c=0,d=0,e=0,f=0,g=0,h=0,i=0,j=0}
+		for n = 1, 12000 do x.a = n x.b = n x.c = n x.d = n x.e = n x.f = n x.g = n x.h = n x.i = n x.j = n end
+		Keystore.get{} return x.a`)
+	lim := Limits{Memory: 16 << 20, Timeout: 20 * time.Second}
+	const loops = 4
+	errs := make(chan error, loops)
+	for range loops {
+		go func() {
+			_, err := e.Run(context.Background(), loop, Run{Limits: lim, Services: svc})
+			errs <- err
+		}()
+	}
+	for range loops {
+		select {
+		case <-waiting:
+		case err := <-errs:
+			t.Fatalf("a looping run ended early: %v", err)
+		case <-time.After(20 * time.Second):
+			t.Fatal("looping runs not waiting after 20s")
+		}
+	}
+	t.Logf("%d looping runs waiting hold %s of the pool", loops, formatBytes(e.pool.used.Load()))
+	_, err := e.Run(context.Background(), mustCompile(t, `local t = {} for i = 1, 40000 do t[i] = {i} end return #t`), Run{Limits: lim})
+	close(release)
+	if err != nil {
+		t.Errorf("a run starting while others loop: %v", err)
+	}
+	for range loops {
+		if err := <-errs; err != nil {
+			t.Errorf("looping run: %v", err)
+		}
+	}
+}

@@ -15,8 +15,13 @@ import (
 // DefaultRunsMemory is Options.RunsMemory's default.
 const DefaultRunsMemory = 256 << 20
 
-// poolChunk is the least a run draws at once; a run that never allocates draws nothing.
-const poolChunk = 256 << 10
+const (
+	// poolChunk is the least a run draws at once; a run that never allocates draws nothing.
+	poolChunk = 256 << 10
+	// maxUnwalked is how much a run may charge since its last walk (besides a quarter of what
+	// that walk found) before it walks rather than draw more.
+	maxUnwalked = 1 << 20
+)
 
 type memPool struct {
 	size int64 // <= 0: unbounded
@@ -84,6 +89,12 @@ func (r *run) trimTo(need int64) {
 func (r *run) topUp(pending int64) bool {
 	sum := r.measured + r.pinned + r.sinceWalk
 	if r.walkIn <= 0 || sum+pending > r.next || sum+pending <= r.drawn {
+		return false
+	}
+	// Most of what the run has charged since its walk may be tick weight, an upper bound: past
+	// a point a walk is due rather than more of the pool, or a few looping runs would hold it
+	// all. Walks stay amortized: one per quarter of what the run holds.
+	if r.sinceWalk > max(maxUnwalked, r.measured/4) {
 		return false
 	}
 	if !r.drawTo(sum + pending) {
