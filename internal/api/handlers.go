@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/switchboardhq/switchboard/internal/events"
+	"github.com/switchboardhq/switchboard/internal/script"
 	"github.com/switchboardhq/switchboard/internal/solution"
 )
 
@@ -144,6 +145,10 @@ func writeEventErr(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, events.ErrNoHandler):
 		writeErr(w, errorf(http.StatusNotFound, "event", "%v", err))
+	case errors.As(err, &he) && he.Kind() == script.LimitServerMemory:
+		// The runs in progress hold all the memory runs may have: busy, not broken.
+		w.Header().Set("Retry-After", "1")
+		writeErr(w, errorf(http.StatusServiceUnavailable, "", "handler %s not run: server busy (%s)", he.Handler, he.Kind()))
 	case errors.As(err, &he):
 		writeErr(w, errorf(http.StatusInternalServerError, "", "handler %s failed: %s", he.Handler, he.Kind()))
 	default:

@@ -13,6 +13,7 @@ import (
 
 	"github.com/switchboardhq/switchboard/internal/admission"
 	"github.com/switchboardhq/switchboard/internal/hub"
+	"github.com/switchboardhq/switchboard/internal/script"
 )
 
 // serveOptions holds the serve flags' values.
@@ -27,6 +28,7 @@ type serveOptions struct {
 	serviceNetworks                     string
 	shutdownTimeout                     time.Duration
 	maxBodyBytes                        byteSize
+	runsMemory                          byteSize
 	maxRuns, maxRunsPerSolution         int
 	maxBodyHeld, maxBodyHeldPerSolution byteSize
 	bodyReadTimeout                     time.Duration
@@ -75,6 +77,9 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 		"serve /metrics on this address (host:port) only, instead of on --addr")
 	stringFlag(fs, &o.metricsToken, "metrics-token", "", "", "SWITCHBOARD_METRICS_TOKEN",
 		"bearer token that may read /metrics (besides the admin token; at least 16 characters); on --metrics-addr, /metrics needs it when set")
+	o.runsMemory = script.DefaultRunsMemory
+	varFlag(fs, &o.runsMemory, "runs-memory", "SWITCHBOARD_RUNS_MEMORY",
+		"memory all script runs together may hold (their values and raw bodies); a run beyond it gets 503")
 	stringFlag(fs, &o.logLevel, "log-level", "", "info", "SWITCHBOARD_LOG_LEVEL",
 		"log level: debug, info, warn or error")
 	stringFlag(fs, &o.logFormat, "log-format", "", "text", "SWITCHBOARD_LOG_FORMAT",
@@ -95,6 +100,7 @@ func (o *serveOptions) config(dataDir string) hub.Config {
 		ServiceNetworks:        o.serviceNetworks,
 		ShutdownTimeout:        o.shutdownTimeout,
 		MaxBodyBytes:           int64(o.maxBodyBytes),
+		RunsMemory:             int64(o.runsMemory),
 		MaxRuns:                o.maxRuns,
 		MaxRunsPerSolution:     o.maxRunsPerSolution,
 		MaxBodyHeld:            int64(o.maxBodyHeld),
@@ -149,6 +155,12 @@ func (a *app) newServeCmd() *cobra.Command {
 	return cmd
 }
 
+// softMemoryLimit is the Go runtime's soft memory limit for a hub with cfg, when GOMEMLIMIT
+// does not set one: what script runs may hold, and 128 MiB for the rest of the process.
+func softMemoryLimit(cfg hub.Config) int64 {
+	return cfg.RunsMemory + 128<<20
+}
+
 // runHub runs a hub with cfg until ctx is done or the process gets SIGINT or SIGTERM.
 func runHub(ctx context.Context, cfg hub.Config) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -157,6 +169,12 @@ func runHub(ctx context.Context, cfg hub.Config) error {
 		// The live heap is a few MiB, so the default GOGC collects dozens of times a second
 		// under load; 400 trades a few MiB for a fifth of the collections.
 		debug.SetGCPercent(400)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		// GOGC=400 lets the heap grow to five times what is live before a collection: 30 runs
+		// holding the whole runs' pool reached 1.4 GiB. A soft limit of the pool plus room for
+		// everything else makes the collector run before that.
+		debug.SetMemoryLimit(softMemoryLimit(cfg.Defaults()))
 	}
 	h, err := hub.New(cfg, nil)
 	if err != nil {

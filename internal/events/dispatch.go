@@ -167,6 +167,10 @@ func (d *Dispatcher) run(ctx context.Context, e Event, b binding, lim script.Lim
 	if d.o.Services != nil {
 		services = d.o.Services(e.Solution)
 	}
+	var held int64
+	if b, ok := e.Data.(script.Body); ok {
+		held = int64(len(b.Data))
+	}
 	start := time.Now()
 	res, err := d.o.Runner.Run(ctx, p, script.Run{
 		Solution: e.Solution,
@@ -174,6 +178,7 @@ func (d *Dispatcher) run(ctx context.Context, e Event, b binding, lim script.Lim
 		Services: services,
 		// Made only if the script reads it: the data can be large and many scripts ignore it.
 		Vars: map[string]any{"event": script.Lazy(func() any { return eventVar(e) })},
+		Held: held,
 	})
 	d.observe(e.Solution, time.Since(start), err)
 	if err != nil {

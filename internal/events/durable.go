@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/switchboardhq/switchboard/internal/script"
 )
 
 // Streams and the consumer of durable events.
@@ -242,14 +244,22 @@ func (d *Dispatcher) handle(ctx context.Context, m jetstream.Msg) {
 	}
 	attempt := md.NumDelivered
 	var w workItem
-	var e Event
 	if err := json.Unmarshal(m.Data(), &w); err != nil {
 		d.park(ctx, m, w, "", fmt.Errorf("unreadable work item: %w", err), attempt)
 		return
 	}
-	if err := json.Unmarshal(w.Event, &e); err != nil {
+	// The data stays raw until the handler reads event.data (see script.Body).
+	var re struct {
+		Event
+		Data json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(w.Event, &re); err != nil {
 		d.park(ctx, m, w, "", fmt.Errorf("unreadable event: %w", err), attempt)
 		return
+	}
+	e := re.Event
+	if len(re.Data) > 0 && string(re.Data) != "null" {
+		e.Data = script.Body{Data: string(re.Data), JSON: true}
 	}
 	log := d.log.With("solution", e.Solution, "event", e.ID, "topic", e.Topic, "handler", w.Handler)
 	lim, ok := d.o.Limits(e.Solution)

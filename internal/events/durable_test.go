@@ -176,3 +176,23 @@ func TestInstancesShareWork(t *testing.T) {
 		}
 	}
 }
+
+// TestDurableEventData: a durable event's data reaches the handler as it was sent, decoded
+// when the handler reads event.data (and a handler that ignores it still runs).
+func TestDurableEventData(t *testing.T) {
+	ctx := context.Background()
+	b := openBus(t, t.TempDir())
+	defer b.Close()
+	s := openStore(t, b)
+	rec := newRecorder()
+	d := newDispatcher(t, b, s, rec, nil)
+	mustPut(t, s, Handler{Solution: "demo", Name: "svc_event", Script: "Recorder['got_' .. event.data.n.m[2] .. '_' .. event.data.s]() return true"})
+	mustPut(t, s, Handler{Solution: "demo", Name: "svc_other", Topics: []string{"svc.event"}, Script: "Recorder.ignored() return true"})
+	if err := d.Start(ctx); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	if err := d.Enqueue(ctx, Event{ID: "e1", Solution: "demo", Topic: "svc.event", Data: map[string]any{"n": map[string]any{"m": []any{1, 2}}, "s": "x"}}); err != nil {
+		t.Fatalf("enqueue: %v", err)
+	}
+	eventually(t, "both handlers to run", func() bool { return rec.count("got_2_x") == 1 && rec.count("ignored") == 1 && drained(t, b) })
+}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/switchboardhq/switchboard/internal/admission"
+	"github.com/switchboardhq/switchboard/internal/script"
 	"github.com/switchboardhq/switchboard/internal/servicenet"
 )
 
@@ -48,6 +49,8 @@ type Config struct {
 	MetricsAddr, MetricsToken string
 	// BodyReadTimeout bounds how long an endpoint's request body may take to arrive.
 	BodyReadTimeout time.Duration
+	// RunsMemory bounds the memory all script runs together may hold (see script.Options).
+	RunsMemory int64
 	// LogLevel is debug, info, warn or error; LogFormat is text or json.
 	LogLevel  string
 	LogFormat string
@@ -78,6 +81,9 @@ func (c Config) Defaults() Config {
 	c.MaxRuns, c.MaxRunsPerSolution, c.MaxBodyHeld, c.MaxBodyHeldPerSolution = lim.Runs, lim.RunsPerSolution, lim.Bytes, lim.BytesPerSolution
 	if c.BodyReadTimeout == 0 {
 		c.BodyReadTimeout = 30 * time.Second
+	}
+	if c.RunsMemory == 0 {
+		c.RunsMemory = script.DefaultRunsMemory
 	}
 	if c.LogLevel == "" {
 		c.LogLevel = "info"
@@ -142,6 +148,9 @@ func (c Config) Validate() error {
 	}
 	if c.BodyReadTimeout < 0 {
 		return fmt.Errorf("--body-read-timeout %s: must not be negative", c.BodyReadTimeout)
+	}
+	if c.RunsMemory < 1<<20 {
+		return fmt.Errorf("--runs-memory %d: must be at least 1MiB", c.RunsMemory)
 	}
 	if c.ShutdownTimeout < 0 {
 		return fmt.Errorf("--shutdown-timeout %s: must not be negative", c.ShutdownTimeout)

@@ -39,6 +39,8 @@ func TestConfigValidate(t *testing.T) {
 		{"bad metrics addr", func(c *Config) { c.MetricsAddr = "9100" }, "--metrics-addr"},
 		{"short metrics token", func(c *Config) { c.MetricsToken = "short" }, "--metrics-token"},
 		{"metrics addr and token", func(c *Config) { c.MetricsAddr, c.MetricsToken = "127.0.0.1:9100", "metrics-token-0123456789" }, ""},
+		{"tiny runs memory", func(c *Config) { c.RunsMemory = 1 << 10 }, "--runs-memory"},
+		{"negative runs memory", func(c *Config) { c.RunsMemory = -1 }, "--runs-memory"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -60,7 +62,7 @@ func TestConfigValidate(t *testing.T) {
 
 func TestDefaults(t *testing.T) {
 	c := Config{}.Defaults()
-	if c.Addr != "127.0.0.1:8080" || c.DataDir != "./data" || c.InstanceName == "" || c.ShutdownTimeout != 15*time.Second {
+	if c.Addr != "127.0.0.1:8080" || c.DataDir != "./data" || c.InstanceName == "" || c.ShutdownTimeout != 15*time.Second || c.RunsMemory != 256<<20 {
 		t.Fatalf("defaults = %+v", c)
 	}
 	if c.MaxRuns != 256 || c.MaxRunsPerSolution != 64 || c.MaxBodyHeld != 128<<20 || c.MaxBodyHeldPerSolution != 32<<20 || c.BodyReadTimeout != 30*time.Second {

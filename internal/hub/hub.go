@@ -154,7 +154,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		Exists: func(id string) bool { _, ok := h.store.Get(id); return ok },
 	})
 
-	h.engine = script.NewEngine(script.Options{Logger: h.log})
+	h.engine = script.NewEngine(script.Options{Logger: h.log, RunsMemory: h.cfg.RunsMemory})
 	h.metrics = metrics.New()
 	h.gate = admission.New(admission.Limits{
 		Runs: h.cfg.MaxRuns, RunsPerSolution: h.cfg.MaxRunsPerSolution,

@@ -2,8 +2,8 @@ package script
 
 import (
 	"fmt"
-	"strings"
 	"time"
+	"unsafe"
 
 	lua "github.com/yuin/gopher-lua"
 )
@@ -19,7 +19,7 @@ import (
 // walked again: garbage drops out, and if what is really reachable (plus the request in hand)
 // is over the limit, the run fails. nextWalk is the limit, or measured + limit/4 when the run
 // is already close to it, so walks stay amortized and a run never holds more than 1.25× its
-// limit. Between walks, left = nextWalk - the sum.
+// limit. Between walks, left = min(nextWalk, the run's share of the engine's pool) - the sum.
 const (
 	// weightBytes is what one unit of tick weight (a table, field, closure, assignment or call
 	// in a body) is taken to allocate.
@@ -41,7 +41,8 @@ const (
 
 func (r *run) resetBudget() {
 	r.measured, r.pinned, r.sinceWalk = 0, 0, 0
-	r.left = r.limits.Memory
+	r.next = r.limits.Memory
+	r.left = 0 // nothing drawn from the engine's pool yet (mempool.go)
 	r.walkIn = minWalkEvery
 	r.allocBase = r.st.e.allocs.Load()
 	r.mem.Store(0)
@@ -98,6 +99,9 @@ func (r *run) reconcile(L *lua.LState, pending int64) {
 	if r.err != nil {
 		r.reraise(L)
 	}
+	if r.topUp(pending) {
+		return
+	}
 	measured, items := r.st.w.measure(r)
 	r.measured = measured
 	r.sinceWalk = 0
@@ -113,8 +117,12 @@ func (r *run) reconcile(L *lua.LState, pending int64) {
 		}
 		r.fail(L, newLimitError(r.limits, LimitMemory, detail))
 	}
-	next := max(limit, total+limit/4)
-	r.left = next - total
+	r.next = max(limit, total+limit/4)
+	if !r.drawTo(total) {
+		r.fail(L, r.poolError(total-r.drawn))
+	}
+	r.trimTo(total)
+	r.left = min(r.next, r.drawn) - total
 }
 
 // slowTick does what a tick does only now and then: checks and walks.
@@ -165,7 +173,7 @@ func (r *run) check(L *lua.LState) {
 	}
 	// The process allocated more since the last walk than the estimate leaves room for:
 	// the estimate may be low (see watchdog.go).
-	if room := r.sinceWalk + r.left; room > 0 {
+	if room := r.next - r.measured - r.pinned; room > 0 {
 		if a := r.st.e.allocs.Load(); a > r.allocBase && a-r.allocBase > uint64(room) {
 			r.reconcile(L, 0)
 		}
@@ -240,11 +248,13 @@ func (r *run) addLoaded(p *lua.FunctionProto) int64 {
 	return n
 }
 
-// budgetBuf is a string being built for a script, admitted before it grows.
+// budgetBuf is a string being built for a script. Its buffer is admitted before it is made:
+// growing holds the new buffer, copies, then gives back the old one, so what it holds (both
+// buffers while it copies) is always within the run's budget.
 type budgetBuf struct {
 	r    *run
 	L    *lua.LState
-	sb   strings.Builder
+	buf  []byte
 	held int64
 }
 
@@ -252,32 +262,48 @@ func (b *budgetBuf) init(r *run, L *lua.LState) {
 	b.r, b.L = r, L
 }
 
-// reserve admits n more bytes (with some slack, so small writes do not each call hold).
+// reserve makes room for n more bytes.
 func (b *budgetBuf) reserve(n int) {
-	need := int64(b.sb.Len()) + int64(n)
-	if need <= b.held {
+	need := int64(len(b.buf)) + int64(n)
+	if need <= int64(cap(b.buf)) {
 		return
 	}
-	more := need - b.held + 4<<10
-	b.r.hold(b.L, more)
-	b.held += more
+	// Doubling while the run has room for it (the old buffers, garbage, sum to less than the
+	// new one), then an eighth more, so a result near the limit still fits.
+	grow := max(2*need, 4<<10)
+	if grow > b.r.room() {
+		grow = need + need/8 + 4<<10
+	}
+	if grow > maxCharge {
+		grow = need
+	}
+	b.r.hold(b.L, grow)
+	nb := make([]byte, len(b.buf), grow)
+	copy(nb, b.buf)
+	b.r.release(int64(cap(b.buf)))
+	b.held += grow - int64(cap(b.buf))
+	b.buf = nb
 }
 
 func (b *budgetBuf) writeString(s string) {
 	b.reserve(len(s))
-	b.sb.WriteString(s)
+	b.buf = append(b.buf, s...)
 }
 
 func (b *budgetBuf) writeByte(c byte) {
 	b.reserve(1)
-	b.sb.WriteByte(c)
+	b.buf = append(b.buf, c)
 }
 
-// string is the result; the held bytes become the string's.
+// string is the result; the held bytes become the string's. The buffer is not written again,
+// so the string shares it rather than copying it.
 func (b *budgetBuf) string() string {
-	s := b.sb.String()
-	b.r.settle(b.held, int64(len(s)))
-	b.held = 0
+	var s string
+	if len(b.buf) > 0 {
+		s = unsafe.String(unsafe.SliceData(b.buf), len(b.buf))
+	}
+	b.r.settle(b.held, int64(cap(b.buf)))
+	b.held, b.buf = 0, nil
 	return s
 }
 
@@ -287,4 +313,5 @@ func (b *budgetBuf) release() {
 		b.r.release(b.held)
 		b.held = 0
 	}
+	b.buf = nil
 }

@@ -24,6 +24,10 @@ var (
 // userdata and threads become nil. What it builds is bounded by limit, which a table shared
 // many times over (a DAG) would otherwise multiply.
 type toGo struct {
+	// st makes a table's pending fields (body.go) before it is converted; nil: they are left
+	// out.
+	st *state
+
 	limit int64
 	used  int64
 	path  map[*lua.LTable]struct{} // tables being converted, to find cycles
@@ -62,6 +66,11 @@ func (c *toGo) table(tb *lua.LTable) (any, error) {
 	}
 	if c.depth >= maxNesting {
 		return nil, errNesting
+	}
+	if c.st != nil && tb.Metatable == c.st.lazyMeta {
+		if err := c.st.makeFieldsProtected(tb); err != nil {
+			return nil, err
+		}
 	}
 	if c.path == nil {
 		c.path = map[*lua.LTable]struct{}{}
@@ -189,10 +198,11 @@ func keyString(k lua.LValue) string {
 // other slices and string-keyed maps. What it builds is charged to the run when r is set
 // (service results, from the inside of a run), else bounded by limit (the run's variables).
 type toLuaConv struct {
-	L     *lua.LState
-	r     *run
-	limit int64
-	used  int64
+	L      *lua.LState
+	r      *run
+	fields *run // defers Body fields of tables to this run (body.go)
+	limit  int64
+	used   int64
 }
 
 func (c *toLuaConv) spend(n int64) error {
@@ -241,6 +251,11 @@ func (c *toLuaConv) value(v any, depth int) (lua.LValue, error) {
 		return lua.LNumber(x), nil
 	case uint64:
 		return lua.LNumber(x), nil
+	case Body:
+		if c.r == nil {
+			return lua.LNil, errors.New("a Body outside a table is decoded when read: put it in a Lazy variable")
+		}
+		return c.r.decodeBody(c.L, x), nil
 	case json.Number:
 		if f, err := x.Float64(); err == nil {
 			return lua.LNumber(f), nil
@@ -277,6 +292,10 @@ func (c *toLuaConv) value(v any, depth int) (lua.LValue, error) {
 		}
 		tb := c.L.CreateTable(0, len(x))
 		for k, e := range x {
+			if b, ok := e.(Body); ok && c.fields != nil {
+				c.fields.deferField(tb, k, b)
+				continue
+			}
 			lv, err := c.value(e, depth+1)
 			if err != nil {
 				return lua.LNil, err

@@ -34,6 +34,10 @@ type Options struct {
 	// most memory; default 1 GiB; negative disables stopping runs (the watchdog goroutine
 	// still samples the process's allocations for the runs' memory accounting).
 	HeapLimit int64
+	// RunsMemory bounds the memory all runs together may hold (their estimates, and the bytes
+	// callers hold for them, Run.Held); default DefaultRunsMemory (256 MiB); negative: unbounded.
+	// A run that cannot get its share stops with a *LimitError of LimitServerMemory.
+	RunsMemory int64
 	// Logger receives print() output (debug level) and the watchdog's reports; default discards.
 	Logger *slog.Logger
 }
@@ -52,6 +56,7 @@ type Engine struct {
 	states map[*state]struct{} // live states, for the watchdog
 
 	allocs atomic.Uint64 // bytes the process has allocated, as the watchdog last read it
+	pool   memPool       // what all runs together may hold (mempool.go)
 
 	stop      chan struct{}
 	done      chan struct{}
@@ -69,10 +74,14 @@ func NewEngine(o Options) *Engine {
 	if o.HeapLimit == 0 {
 		o.HeapLimit = DefaultHeapLimit
 	}
+	if o.RunsMemory == 0 {
+		o.RunsMemory = DefaultRunsMemory
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
 	e := &Engine{
+		pool:   memPool{size: o.RunsMemory},
 		opt:    o,
 		log:    o.Logger,
 		states: map[*state]struct{}{},
@@ -116,7 +125,10 @@ type Run struct {
 	Limits   Limits
 	Services Services       // may be nil: no services
 	Vars     map[string]any // globals set before the run (e.g. request, response, event); a Lazy value is made on first read
-	ReadBack []string       // globals read back after the run (e.g. "response"), converted to Go
+	// Held is memory the caller keeps for the run (e.g. its raw request body): drawn from the
+	// engine's pool for the length of the run, not from the run's own memory limit.
+	Held     int64
+	ReadBack []string // globals read back after the run (e.g. "response"), converted to Go
 }
 
 // Result is what a run produced.

@@ -49,10 +49,15 @@ func (e *jsonEncoder) value(v lua.LValue, depth int) error {
 		if math.IsNaN(f) || math.IsInf(f, 0) {
 			return fmt.Errorf("cannot encode %v", numberString(f))
 		}
-		e.b.writeString(numberString(f))
+		// Formatted in place: a string per number would be garbage the budget does not see.
+		e.b.reserve(maxNumberLen)
+		if f == float64(int64(f)) {
+			e.b.buf = strconv.AppendInt(e.b.buf, int64(f), 10)
+		} else {
+			e.b.buf = strconv.AppendFloat(e.b.buf, f, 'g', -1, 64)
+		}
 	case lua.LString:
-		e.b.reserve(len(x) + 2)
-		e.b.writeString(quoteJSON(string(x)))
+		e.quote(string(x))
 	case *lua.LTable:
 		return e.table(x, depth)
 	default:
@@ -67,6 +72,9 @@ func (e *jsonEncoder) table(tb *lua.LTable, depth int) error {
 	}
 	if depth >= maxNesting {
 		return errNesting
+	}
+	if tb.Metatable == e.b.r.st.lazyMeta {
+		e.b.r.makeFields(e.b.L, tb)
 	}
 	if e.path == nil {
 		e.path = map[*lua.LTable]struct{}{}
@@ -90,7 +98,13 @@ func (e *jsonEncoder) table(tb *lua.LTable, depth int) error {
 		k string
 		v lua.LValue
 	}
-	var entries []entry
+	// The entries are sorted in a slice of their own, admitted first; number keys become
+	// strings (short ones, within the entry's share).
+	n := 0
+	eachEntry(tb, func(lua.LValue, lua.LValue) bool { n++; return true })
+	e.b.r.hold(e.b.L, int64(n)*entryBytes)
+	defer e.b.r.release(int64(n) * entryBytes)
+	entries := make([]entry, 0, n)
 	eachEntry(tb, func(k, v lua.LValue) bool {
 		entries = append(entries, entry{keyString(k), v})
 		return true
@@ -101,8 +115,7 @@ func (e *jsonEncoder) table(tb *lua.LTable, depth int) error {
 		if i > 0 {
 			e.b.writeByte(',')
 		}
-		e.b.reserve(len(en.k) + 3)
-		e.b.writeString(quoteJSON(en.k))
+		e.quote(en.k)
 		e.b.writeByte(':')
 		if err := e.value(en.v, depth+1); err != nil {
 			return err
@@ -112,12 +125,18 @@ func (e *jsonEncoder) table(tb *lua.LTable, depth int) error {
 	return nil
 }
 
-// quoteJSON writes s as a JSON string; bytes that are not UTF-8 become U+FFFD, as in
-// encoding/json.
-func quoteJSON(s string) string {
-	var b strings.Builder
-	b.Grow(len(s) + 2)
-	b.WriteByte('"')
+// maxNumberLen bounds the length of a number as numberString writes it ("-1.2345678901234567e-308").
+const maxNumberLen = 32
+
+// entryBytes is what sorting one object entry holds: its key, value and a short number key.
+const entryBytes = 2*slotBytes + 32
+
+// quote writes s as a JSON string; bytes that are not UTF-8 become U+FFFD, as in
+// encoding/json. Runs without escapes are copied whole; each escape admits its own bytes.
+func (e *jsonEncoder) quote(s string) {
+	b := &e.b
+	b.reserve(len(s) + 2)
+	b.writeByte('"')
 	start := 0
 	for i := 0; i < len(s); {
 		c := s[i]
@@ -126,21 +145,21 @@ func quoteJSON(s string) string {
 			continue
 		}
 		if c < utf8.RuneSelf {
-			b.WriteString(s[start:i])
+			b.writeString(s[start:i])
 			switch c {
 			case '"', '\\':
-				b.WriteByte('\\')
-				b.WriteByte(c)
+				b.writeByte('\\')
+				b.writeByte(c)
 			case '\n':
-				b.WriteString(`\n`)
+				b.writeString(`\n`)
 			case '\r':
-				b.WriteString(`\r`)
+				b.writeString(`\r`)
 			case '\t':
-				b.WriteString(`\t`)
+				b.writeString(`\t`)
 			default:
-				b.WriteString(`\u00`)
-				b.WriteByte("0123456789abcdef"[c>>4])
-				b.WriteByte("0123456789abcdef"[c&0xf])
+				b.writeString(`\u00`)
+				b.writeByte("0123456789abcdef"[c>>4])
+				b.writeByte("0123456789abcdef"[c&0xf])
 			}
 			i++
 			start = i
@@ -148,44 +167,55 @@ func quoteJSON(s string) string {
 		}
 		r, size := utf8.DecodeRuneInString(s[i:])
 		if r == utf8.RuneError && size == 1 {
-			b.WriteString(s[start:i])
-			b.WriteString(`\ufffd`)
+			b.writeString(s[start:i])
+			b.writeString(`\ufffd`)
 			i++
 			start = i
 			continue
 		}
 		i += size
 	}
-	b.WriteString(s[start:])
-	b.WriteByte('"')
-	return b.String()
+	b.writeString(s[start:])
+	b.writeByte('"')
 }
 
 // from_json(s) → value, or nil and a message. null is nil (so [1,null,3] has a hole at 2);
-// numbers are Lua numbers; objects and arrays are tables. What it builds is charged to the run.
+// numbers are Lua numbers; objects and arrays are tables. What it builds is charged to the run
+// before it is allocated, so a document too large for the run's memory fails it early.
 func (st *state) fromJSON(L *lua.LState) int {
-	s := L.CheckString(1)
-	d := jsonDecoder{src: s, L: L, r: &st.rd}
-	v, err := d.parse()
+	v, err := decodeJSON(L, &st.rd, L.CheckString(1))
 	if err != nil {
-		st.rd.release(d.held)
 		L.Push(lua.LNil)
 		L.Push(lua.LString("from_json: " + err.Error()))
 		return 2
 	}
-	st.rd.settle(d.held, d.held)
 	L.Push(v)
 	return 1
 }
 
+// decodeJSON decodes src into Lua values, charging each to r before it is made. A syntax error
+// is returned; reaching a limit ends the run (it raises).
+func decodeJSON(L *lua.LState, r *run, src string) (lua.LValue, error) {
+	d := jsonDecoder{src: src, L: L, r: r}
+	v, err := d.parse()
+	if err != nil {
+		r.release(d.held)
+		return lua.LNil, err
+	}
+	// The value keeps what was built for it; the work stacks become garbage.
+	r.settle(d.held, d.held-d.scratch)
+	return v, nil
+}
+
 type jsonDecoder struct {
-	src   string
-	pos   int
-	L     *lua.LState
-	r     *run
-	held  int64
-	stack []lua.LValue // values of the arrays and objects being read
-	keys  []string
+	src     string
+	pos     int
+	L       *lua.LState
+	r       *run
+	held    int64        // bytes held for what the decoder allocated
+	scratch int64        // the part of held that is the work stacks' (every buffer they had)
+	stack   []lua.LValue // values of the arrays and objects being read
+	keys    []string
 }
 
 type jsonError struct {
@@ -197,9 +227,44 @@ func (e *jsonError) Error() string { return fmt.Sprintf("%s at offset %d", e.msg
 
 func (d *jsonDecoder) fail(msg string) error { return &jsonError{msg, d.pos} }
 
+// spend admits n bytes the decoder is about to allocate (it raises when they do not fit).
 func (d *jsonDecoder) spend(n int64) {
 	d.r.hold(d.L, n)
 	d.held += n
+}
+
+func (d *jsonDecoder) push(v lua.LValue) {
+	if len(d.stack) == cap(d.stack) {
+		d.stack = growScratch(d, d.stack, slotBytes)
+	}
+	d.stack = append(d.stack, v)
+}
+
+func (d *jsonDecoder) pushKey(k string) {
+	if len(d.keys) == cap(d.keys) {
+		d.keys = growScratch(d, d.keys, stringBytes)
+	}
+	d.keys = append(d.keys, k)
+}
+
+// growScratch doubles a work stack, admitting the new buffer first. Old buffers stay counted
+// until the decoding ends: they are garbage the collector has not seen yet.
+func growScratch[T any](d *jsonDecoder, s []T, size int64) []T {
+	n := max(2*cap(s), 64)
+	d.spend(int64(n) * size)
+	d.scratch += int64(n) * size
+	grown := make([]T, len(s), n)
+	copy(grown, s)
+	return grown
+}
+
+// objectCost is what building an object of n keys allocates: the table, and the garbage of
+// gopher-lua growing its key list and key index one key at a time (and boxing each key).
+func objectCost(n int) int64 {
+	if n == 0 {
+		return tableCost(0, 0)
+	}
+	return tableCost(0, n) + mapSize(n, slotBytes+8) + int64(n)*(slotBytes+2*stringBytes)
 }
 
 func (d *jsonDecoder) parse() (lua.LValue, error) {
@@ -272,7 +337,7 @@ func (d *jsonDecoder) array(depth int) (lua.LValue, error) {
 			if err != nil {
 				return lua.LNil, err
 			}
-			d.stack = append(d.stack, v)
+			d.push(v)
 			d.space()
 			if d.pos >= len(d.src) {
 				return lua.LNil, d.fail("unexpected end of input in an array")
@@ -326,8 +391,8 @@ func (d *jsonDecoder) object(depth int) (lua.LValue, error) {
 			if err != nil {
 				return lua.LNil, err
 			}
-			d.keys = append(d.keys, k)
-			d.stack = append(d.stack, v)
+			d.pushKey(k)
+			d.push(v)
 			d.space()
 			if d.pos >= len(d.src) {
 				return lua.LNil, d.fail("unexpected end of input in an object")
@@ -344,15 +409,19 @@ func (d *jsonDecoder) object(depth int) (lua.LValue, error) {
 	}
 	values := d.stack[base:]
 	keys := d.keys[len(d.keys)-len(values):]
-	d.spend(tableCost(0, len(values)))
+	cost := objectCost(len(values))
+	for _, k := range keys {
+		cost += int64(len(k))
+	}
+	d.spend(cost)
 	tb := d.L.CreateTable(0, len(values))
 	for i, v := range values {
-		d.spend(int64(len(keys[i])))
 		if v != lua.LNil {
 			tb.RawSetString(keys[i], v)
 		}
 	}
 	clear(values)
+	clear(keys)
 	d.stack = d.stack[:base]
 	d.keys = d.keys[:len(d.keys)-len(values)]
 	return tb, nil
@@ -396,6 +465,7 @@ func (d *jsonDecoder) number() (lua.LValue, error) {
 	if err != nil && !errors.Is(err, strconv.ErrRange) {
 		return lua.LNil, d.fail("invalid number")
 	}
+	d.spend(numberBytes) // the number boxed in an LValue
 	return lua.LNumber(f), nil
 }
 
@@ -419,7 +489,19 @@ func (d *jsonDecoder) string() (string, error) {
 		}
 		d.pos++
 	}
+	// Escapes only shorten a string: its raw length bounds the decoded one, admitted before the
+	// buffer is made.
+	end := d.pos
+	for end < len(s) && s[end] != '"' {
+		if s[end] == '\\' {
+			end++
+		}
+		end++
+	}
+	end = min(end, len(s))
+	d.spend(int64(end - start))
 	var b strings.Builder
+	b.Grow(end - start)
 	b.WriteString(s[start:d.pos])
 	for d.pos < len(s) {
 		c := s[d.pos]

@@ -77,8 +77,9 @@ func (st *state) openLibs() {
 	setFns(co, map[string]lua.LGFunction{"create": st.coCreate, "wrap": st.coWrap, "resume": st.coResume})
 
 	base := L.CreateTable(0, 40)
-	copyFns(base, orig, "assert", "error", "getmetatable", "ipairs", "rawequal", "select",
+	copyFns(base, orig, "assert", "error", "ipairs", "rawequal", "select",
 		"tonumber", "tostring", "type")
+	base.RawSetString("getmetatable", L.NewFunction(st.getmetatable(orig.RawGetString("getmetatable").(*lua.LFunction).GFunction)))
 	setFns(base, map[string]lua.LGFunction{
 		"next": st.next, "pairs": st.pairs, "rawget": st.rawget, "rawset": st.rawset,
 		"setmetatable": st.setmetatable, "unpack": st.unpack, "pcall": st.pcall, "xpcall": st.xpcall,
@@ -111,7 +112,15 @@ func (st *state) openLibs() {
 	strMeta.RawSetString("__metatable", st.readOnly(view))
 	L.SetMetatable(lua.LString(""), strMeta)
 
-	st.shared = append(st.shared, base, baseMeta, st.envMeta, strMeta)
+	st.lazyMeta = L.CreateTable(0, 2)
+	st.lazyMeta.RawSetString("__index", L.NewFunction(st.lazyIndex))
+	st.lazyMeta.RawSetString("__newindex", L.NewFunction(st.lazyNewIndex))
+	st.makeFieldsFn = L.NewFunction(func(L *lua.LState) int {
+		st.rd.makeFields(L, L.CheckTable(1))
+		return 0
+	})
+
+	st.shared = append(st.shared, base, baseMeta, st.envMeta, strMeta, st.lazyMeta)
 
 	// Nothing may reach gopher-lua's own tables (with os.execute, io, ...) any more.
 	L.G.Global = L.CreateTable(0, 0)
@@ -149,6 +158,9 @@ func (st *state) run() *run { return st.cur.Load() }
 
 func (st *state) next(L *lua.LState) int {
 	tb := st.seeThrough(L.CheckTable(1))
+	if tb.Metatable == st.lazyMeta {
+		st.rd.makeFields(L, tb)
+	}
 	k, v := tb.Next(L.Get(2))
 	if k == lua.LNil {
 		L.Push(lua.LNil)
@@ -161,6 +173,9 @@ func (st *state) next(L *lua.LState) int {
 
 func (st *state) pairs(L *lua.LState) int {
 	tb := st.seeThrough(L.CheckTable(1))
+	if tb.Metatable == st.lazyMeta {
+		st.rd.makeFields(L, tb)
+	}
 	L.Push(st.base.RawGetString("next"))
 	L.Push(tb)
 	L.Push(lua.LNil)
@@ -169,6 +184,9 @@ func (st *state) pairs(L *lua.LState) int {
 
 func (st *state) rawget(L *lua.LState) int {
 	tb := st.seeThrough(L.CheckTable(1))
+	if tb.Metatable == st.lazyMeta {
+		st.rd.makeFields(L, tb)
+	}
 	L.Push(tb.RawGet(L.CheckAny(2)))
 	return 1
 }
@@ -179,6 +197,9 @@ func (st *state) rawset(L *lua.LState) int {
 	v := L.CheckAny(3)
 	if st.isProtected(tb) {
 		L.RaiseError("attempt to modify a read-only table (key '%s')", k.String())
+	}
+	if tb.Metatable == st.lazyMeta {
+		st.rd.forgetField(tb, k)
 	}
 	st.store(L, tb, k, v)
 	L.SetTop(1)
@@ -197,6 +218,9 @@ func (st *state) setmetatable(L *lua.LState) int {
 	}
 	if st.isProtected(tb) {
 		L.RaiseError("cannot change a protected metatable")
+	}
+	if tb.Metatable == st.lazyMeta {
+		st.rd.makeFields(L, tb)
 	}
 	if cur, ok := tb.Metatable.(*lua.LTable); ok && cur.RawGetString("__metatable") != lua.LNil {
 		L.RaiseError("cannot change a protected metatable")

@@ -22,6 +22,9 @@ const (
 	LimitCallDepth  = "call depth"
 	LimitSteps      = "steps"
 	LimitCoroutines = "coroutines"
+	// LimitServerMemory is the memory all runs together may hold (Options.RunsMemory). A run
+	// stopped by it did nothing wrong: the server is busy, and the run may be tried again.
+	LimitServerMemory = "server memory"
 )
 
 // Limits bounds one run. Zero fields take the defaults (see docs/limits.md).

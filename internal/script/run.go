@@ -31,7 +31,10 @@ type run struct {
 	measured  int64  // bytes the last walk found reachable
 	pinned    int64  // bytes Go code holds for the script right now (buffers being built)
 	sinceWalk int64  // bytes charged and tick weight since the last walk
-	left      int64  // nextWalk - (measured + pinned + sinceWalk)
+	left      int64  // min(next, drawn) - (measured + pinned + sinceWalk)
+	next      int64  // the estimate at which the run is walked again
+	drawn     int64  // bytes drawn from the engine's pool for the estimate (mempool.go)
+	heldOut   int64  // bytes drawn from the pool for what the caller holds (Run.Held)
 	walkIn    int64  // ticks until the next periodic walk
 	allocBase uint64 // the process's allocations at the last walk (Engine.allocs)
 	mem       atomic.Int64
@@ -40,7 +43,8 @@ type run struct {
 	err  error                      // why the run is ending; once set, it ends
 
 	coroutines []coroutineRec
-	lazy       map[string]Lazy // Vars not read yet
+	lazy       map[string]Lazy             // Vars not read yet
+	fields     map[*lua.LTable][]lazyField // table fields not read yet (body.go)
 	loaded     map[*lua.FunctionProto]int64
 
 	svcCtx    context.Context
@@ -70,6 +74,10 @@ func (st *state) exec(ctx context.Context, p *Program, in *Run, lim Limits) (res
 	r.stop.Store(nil)
 	r.resetBudget()
 	st.mu.Unlock()
+	if !st.e.pool.take(in.Held) {
+		return Result{}, r.poolError(in.Held)
+	}
+	r.heldOut = max(in.Held, 0)
 
 	env := &lua.LTable{Metatable: st.envMeta}
 	r.env = env
@@ -96,6 +104,7 @@ func (st *state) exec(ctx context.Context, p *Program, in *Run, lim Limits) (res
 		return Result{}, err
 	}
 	conv := newToGo(r.limits.Memory)
+	conv.st = st
 	ret, cerr := conv.value(L.Get(-1))
 	if cerr != nil {
 		return Result{}, r.conversionError("return value", cerr)
@@ -128,12 +137,14 @@ func (st *state) finish(r *run) {
 	}
 	r.svcCtx, r.svcCancel = nil, nil
 	st.mu.Unlock()
+	r.returnShare()
 	st.L.SetTop(0)
 	st.L.G.CurrentThread = st.L
 	r.ctx, r.done, r.services, r.env = nil, nil, nil, nil
 	clear(r.coroutines)
 	r.coroutines = r.coroutines[:0]
 	clear(r.lazy)
+	r.fields = nil
 	r.loaded = nil
 	st.w.reset()
 }
@@ -143,7 +154,7 @@ func (r *run) setVars(L *lua.LState, vars map[string]any) error {
 	if len(vars) == 0 {
 		return nil
 	}
-	conv := toLuaConv{L: L, limit: r.limits.Memory}
+	conv := toLuaConv{L: L, limit: r.limits.Memory, fields: r}
 	for name, v := range vars {
 		if mk, ok := v.(Lazy); ok {
 			if r.lazy == nil {
@@ -164,7 +175,10 @@ func (r *run) setVars(L *lua.LState, vars map[string]any) error {
 	}
 	// The variables are the run's from the start.
 	r.measured = conv.used
-	r.left = r.limits.Memory - conv.used
+	if !r.drawTo(conv.used) {
+		return r.poolError(conv.used)
+	}
+	r.left = min(r.next, r.drawn) - conv.used
 	return nil
 }
 
@@ -175,15 +189,13 @@ func (r *run) readLazy(L *lua.LState, name string) (lua.LValue, bool) {
 		return nil, false
 	}
 	delete(r.lazy, name)
-	conv := toLuaConv{L: L, limit: r.left}
+	// Admitted as it is built (a limit raises from inside); the run keeps what was built.
+	conv := toLuaConv{L: L, r: r, fields: r}
 	lv, err := conv.value(mk(), 0)
 	if err != nil {
-		if le, ok := err.(*LimitError); ok {
-			le.Value = formatBytes(r.limits.Memory)
-		}
-		r.fail(L, err)
+		r.fail(L, fmt.Errorf("script: variable %s: %w", name, err))
 	}
-	r.charge(L, conv.used)
+	r.settle(conv.used, conv.used)
 	r.env.RawSetString(name, lv)
 	return lv, true
 }

@@ -64,7 +64,8 @@ func (st *state) callService(L *lua.LState, sp *serviceProxy, op string) int {
 	if arg == sp.table { // Alias:op(arg)
 		arg = L.Get(2)
 	}
-	args, err := newToGo(r.limits.Memory).value(arg)
+	args, held, err := r.argsToGo(L, arg)
+	defer r.release(held)
 	if err != nil {
 		L.Push(st.failedCall(L, 400, "invalid argument to "+sp.alias+"."+op+": "+err.Error()))
 		return 1
@@ -102,4 +103,23 @@ func (st *state) failedCall(L *lua.LState, status int, msg string) *lua.LTable {
 	t.RawSetString("error", lua.LString(msg))
 	t.RawSetString("status", lua.LNumber(status))
 	return t
+}
+
+// argsToGo converts a service call's argument to Go within what the run may still hold (after
+// a walk, when it does not fit at first), and holds it while the call lasts: the argument is
+// in memory next to the run's own values.
+func (r *run) argsToGo(L *lua.LState, arg lua.LValue) (any, int64, error) {
+	conv := newToGo(max(r.room(), 0))
+	v, err := conv.value(arg)
+	if _, ok := err.(*LimitError); ok {
+		r.hold(L, conv.used) // walks; ends the run if even then it is over its limit
+		r.release(conv.used)
+		conv = newToGo(max(r.room(), 0))
+		v, err = conv.value(arg)
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+	r.hold(L, conv.used)
+	return v, conv.used, nil
 }

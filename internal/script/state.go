@@ -33,10 +33,12 @@ type state struct {
 	mu sync.Mutex
 	rd run // the run data, reused
 
-	base    *lua.LTable                 // globals every run falls back to
-	envMeta *lua.LTable                 // metatable of each run's globals table
-	proxies map[*lua.LTable]*lua.LTable // read-only proxy → the table it shows
-	shared  []*lua.LTable               // tables the memory walk does not count
+	base         *lua.LTable                 // globals every run falls back to
+	envMeta      *lua.LTable                 // metatable of each run's globals table
+	lazyMeta     *lua.LTable                 // metatable of tables with fields not made yet (body.go)
+	makeFieldsFn *lua.LFunction              // makes a table's pending fields, for protected calls
+	proxies      map[*lua.LTable]*lua.LTable // read-only proxy → the table it shows
+	shared       []*lua.LTable               // tables the memory walk does not count
 
 	hidden [4]*lua.Upvalue           // the hidden functions, by hiddenNames index
 	upvals map[string][]*lua.Upvalue // Program.upkey → the main function's upvalues

@@ -1,6 +1,7 @@
 package webapp
 
 import (
+	"context"
 	"net/http/httptest"
 	"reflect"
 	"testing"
@@ -77,10 +78,23 @@ func TestDecodeBody(t *testing.T) {
 		{"form", "application/x-www-form-urlencoded", "a=1&b=2", "a=1&b=2"},
 		{"empty", "application/json", "", ""},
 	}
+	e := script.NewEngine(script.Options{HeapLimit: -1})
+	defer e.Close()
+	p, err := script.Compile("body", `return request.body`)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if got := decodeBody(tc.ct, []byte(tc.body)); !reflect.DeepEqual(got, tc.want) {
-				t.Fatalf("decodeBody(%q, %q) = %#v, want %#v", tc.ct, tc.body, got, tc.want)
+			body := bodyOf(tc.ct, tc.body)
+			res, err := e.Run(context.Background(), p, script.Run{Vars: map[string]any{
+				"request": script.Lazy(func() any { return map[string]any{"body": body} }),
+			}})
+			if err != nil {
+				t.Fatalf("run: %v", err)
+			}
+			if !reflect.DeepEqual(res.Return, tc.want) {
+				t.Fatalf("request.body of %q as %q = %#v, want %#v", tc.body, tc.ct, res.Return, tc.want)
 			}
 		})
 	}

@@ -21,6 +21,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unsafe"
 
 	"github.com/switchboardhq/switchboard/internal/admission"
 	"github.com/switchboardhq/switchboard/internal/metrics"
@@ -219,7 +220,7 @@ func (h *Handler) ServeApp(w http.ResponseWriter, r *http.Request, sol, path, ba
 		}
 		defer ticket.Release()
 	}
-	var body any = ""
+	var body script.Body
 	if r.Body != nil && r.Body != http.NoBody {
 		raw, err := h.readBody(w, r, ticket)
 		if err != nil {
@@ -237,7 +238,7 @@ func (h *Handler) ServeApp(w http.ResponseWriter, r *http.Request, sol, path, ba
 			}
 			return
 		}
-		body = decodeBody(r.Header.Get("Content-Type"), raw)
+		body = bodyOf(r.Header.Get("Content-Type"), bodyString(raw))
 	}
 	var services script.Services
 	if h.opt.Services != nil {
@@ -258,6 +259,7 @@ func (h *Handler) ServeApp(w http.ResponseWriter, r *http.Request, sol, path, ba
 			}),
 		},
 		ReadBack: []string{"response"},
+		Held:     int64(len(body.Data)),
 	})
 	h.observeRun(sol, time.Since(runStart), err)
 	if err != nil {
@@ -350,6 +352,10 @@ func ErrorKind(err error) string {
 	return "internal"
 }
 
+// serverMemoryRetryAfter is the Retry-After of a run the engine's memory pool could not serve,
+// in seconds: runs last milliseconds to seconds, so their memory is back soon.
+const serverMemoryRetryAfter = "1"
+
 func (h *Handler) scriptFailed(w http.ResponseWriter, r *http.Request, sol, reqID string, rt *route, err error) {
 	errID := newID()
 	var le *script.LimitError
@@ -361,6 +367,14 @@ func (h *Handler) scriptFailed(w http.ResponseWriter, r *http.Request, sol, reqI
 		h.opt.Logger.Info("client went away during script run", "solution", sol, "request_id", reqID)
 		return
 	}
+	if le != nil && le.Limit == script.LimitServerMemory {
+		// The server is busy, not the script at fault: the client may try again shortly.
+		h.opt.Logger.Warn("endpoint script stopped: the runs in progress hold all their memory", "solution", sol, "request_id", reqID,
+			"method", rt.method, "path", rt.template, "err", err)
+		w.Header().Set("Retry-After", serverMemoryRetryAfter)
+		writeError(w, http.StatusServiceUnavailable, "server busy: "+le.Error())
+		return
+	}
 	h.opt.Logger.Warn("endpoint script failed", "solution", sol, "request_id", reqID, "error_id", errID,
 		"method", rt.method, "path", rt.template, "err", err)
 	w.Header().Set("Content-Type", "application/json")
@@ -368,8 +382,8 @@ func (h *Handler) scriptFailed(w http.ResponseWriter, r *http.Request, sol, reqI
 	json.NewEncoder(w).Encode(map[string]string{"error": msg, "error_id": errID, "request_id": reqID}) //nolint:errcheck // client gone
 }
 
-// requestTable is the script's `request`.
-func requestTable(r *http.Request, rt *route, path string, values []string, reqID string, now time.Time, body any) map[string]any {
+// requestTable is the script's `request`; its body is decoded when the script reads it.
+func requestTable(r *http.Request, rt *route, path string, values []string, reqID string, now time.Time, body script.Body) map[string]any {
 	params := map[string]any{}
 	for k, vs := range r.URL.Query() {
 		if len(vs) == 1 {
@@ -408,20 +422,22 @@ func requestTable(r *http.Request, rt *route, path string, values []string, reqI
 	return req
 }
 
-// decodeBody decodes a JSON body (by content type, or one that simply is JSON) and otherwise
-// keeps the text.
-func decodeBody(contentType string, body []byte) any {
-	if len(body) == 0 {
+// readBody reads the request body, up to limit bytes, into a string the run's values can share.
+
+// bodyString is raw as a string without copying it: the buffer was made for this body alone
+// and nothing writes to it again, and a copy would double what a large body holds.
+func bodyString(raw []byte) string {
+	if len(raw) == 0 {
 		return ""
 	}
+	return unsafe.String(&raw[0], len(raw))
+}
+
+// bodyOf is the script's request.body: a JSON body (by content type, or one that simply is
+// JSON) becomes tables when the script reads it, anything else the text.
+func bodyOf(contentType, raw string) script.Body {
 	mt, _, _ := mime.ParseMediaType(contentType)
-	if mt == "application/json" || strings.HasSuffix(mt, "+json") || mt == "" {
-		var v any
-		if err := json.Unmarshal(body, &v); err == nil {
-			return v
-		}
-	}
-	return string(body)
+	return script.Body{Data: raw, JSON: mt == "application/json" || strings.HasSuffix(mt, "+json") || mt == ""}
 }
 
 // writeScriptResponse turns the script's `response` and return value into HTTP: a returned
