@@ -125,17 +125,19 @@ func TestBodyFlood(t *testing.T) {
 	}
 }
 
-// TestFromJSONFlood: 40 concurrent runs of from_json over a 7.8 MB array of numbers, with the
-// default 16 MiB limit. Each fails with the memory limit (or is refused with Retry-After); the
-// process's peak stays within 512 MiB of idle and another solution keeps answering.
+// TestFromJSONFlood: 40 concurrent runs of from_json over a 7.8 MB array of numbers, and of
+// to_json writing 40 MB of text, with the default 16 MiB limit. Each fails with the memory
+// limit (or is refused with Retry-After); the process's peak stays within 512 MiB of idle and
+// another solution keeps answering.
 func TestFromJSONFlood(t *testing.T) {
 	s := start(t)
 	s.solution(t, "victim", nil)
 	s.solution(t, "other", nil)
 	s.endpoint(t, "victim", "GET", "/parse", `return #from_json("[" .. ("1,"):rep(3.9e6) .. "1]")`)
+	// One 2 MB string held 20 times: the run holds 2 MB, its JSON text would be 40 MB.
 	s.endpoint(t, "victim", "GET", "/encode", `
-local t = {}
-for i = 1, 200000 do t[i] = {i, "x"} end
+local s, t = ("x"):rep(2e6), {}
+for i = 1, 20 do t[i] = s end
 return #to_json(t)`)
 	idle := s.peak(t)
 	watch := s.watch(t, "other")
