@@ -37,12 +37,17 @@ const (
 	// workPerStep is how many units of work inside one library call (pattern matching,
 	// sorting) count as one step.
 	workPerStep = 1024
+	// bytesPerUnit is how many bytes compared or scanned count as one unit of work.
+	bytesPerUnit = 64
+	// checkBytes is how many bytes charged or held pass between two checks of the deadline.
+	checkBytes = 1 << 20
 )
 
 func (r *run) resetBudget() {
 	r.measured, r.pinned, r.sinceWalk = 0, 0, 0
 	r.left = r.limits.Memory
 	r.walkIn = minWalkEvery
+	r.bytesIn = checkBytes
 	r.allocBase = r.st.e.allocs.Load()
 	r.mem.Store(0)
 }
@@ -62,6 +67,7 @@ func (r *run) charge(L *lua.LState, n int64) {
 		r.left -= n
 	}
 	r.sinceWalk += n
+	r.spendBytes(L, n)
 }
 
 // hold admits n bytes of a buffer Go code builds for the script; release or settle it.
@@ -78,6 +84,17 @@ func (r *run) hold(L *lua.LState, n int64) {
 		r.left -= n
 	}
 	r.pinned += n
+	r.spendBytes(L, n)
+}
+
+// spendBytes counts bytes a library call is about to produce: building them takes time in
+// their size, so every checkBytes of them the deadline is checked, inside the call.
+func (r *run) spendBytes(L *lua.LState, n int64) {
+	r.bytesIn -= n
+	if r.bytesIn < 0 {
+		r.bytesIn = checkBytes
+		r.check(L)
+	}
 }
 
 // release gives back held bytes that were not kept.
@@ -135,16 +152,18 @@ func (r *run) slowTick(L *lua.LState) {
 	r.mem.Store(r.measured + r.pinned + r.sinceWalk)
 }
 
-// spendWork counts work done inside one library call that runs no Lua code of its own; every
-// workPerStep units are a step and, now and then, a check of the deadline.
-func (r *run) spendWork(L *lua.LState, n *int) {
-	*n++
+// spendWork counts units of work done inside one library call that runs no Lua code of its
+// own (a matcher step, a comparison, bytesPerUnit bytes compared); every workPerStep units are
+// a step and, now and then, a check of the deadline.
+func (r *run) spendWork(L *lua.LState, n *int, units int) {
+	*n += units
 	if *n < workPerStep {
 		return
 	}
-	*n = 0
-	r.steps++
-	r.checkIn -= checkEvery / 16
+	steps := *n / workPerStep
+	*n %= workPerStep
+	r.steps += int64(steps)
+	r.checkIn -= int64(steps) * (checkEvery / 16)
 	if r.checkIn <= 0 || r.steps > r.limits.Steps {
 		r.slowTick(L)
 	}

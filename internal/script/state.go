@@ -33,6 +33,8 @@ type state struct {
 	mu sync.Mutex
 	rd run // the run data, reused
 
+	sig *signal // the context the VM checks before each instruction (signal.go)
+
 	base    *lua.LTable                 // globals every run falls back to
 	envMeta *lua.LTable                 // metatable of each run's globals table
 	proxies map[*lua.LTable]*lua.LTable // read-only proxy → the table it shows
@@ -63,6 +65,7 @@ func newState(e *Engine, depth int) *state {
 		svc:     map[string]*serviceProxy{},
 	}
 	st.rd.st = st
+	st.sig = &signal{}
 	for i, fn := range []lua.LGFunction{st.tick, st.concat, st.set, st.sized} {
 		uv := &lua.Upvalue{}
 		uv.Close()
@@ -70,6 +73,7 @@ func newState(e *Engine, depth int) *state {
 		st.hidden[i] = uv
 	}
 	st.openLibs()
+	L.SetContext(st.sig)
 	return st
 }
 
