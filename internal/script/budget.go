@@ -171,16 +171,8 @@ func (r *run) spendWork(L *lua.LState, n *int, units int) {
 
 // check ends the run if the watchdog stopped it, its context ended or its time is up.
 func (r *run) check(L *lua.LState) {
-	if le := r.stop.Load(); le != nil {
-		r.fail(L, le)
-	}
-	select {
-	case <-r.done:
-		r.fail(L, r.ctx.Err())
-	default:
-	}
-	if time.Now().After(r.deadline) {
-		r.fail(L, newLimitError(r.limits, LimitTime, ""))
+	if err := r.stopReason(); err != nil {
+		r.fail(L, err)
 	}
 	// The process allocated more since the last walk than the estimate leaves room for:
 	// the estimate may be low (see watchdog.go).
@@ -189,6 +181,26 @@ func (r *run) check(L *lua.LState) {
 			r.reconcile(L, 0)
 		}
 	}
+}
+
+// stopReason is why the run must end now, or nil: the watchdog stopped it, its context ended
+// or its time is up.
+func (r *run) stopReason() error {
+	if le := r.stop.Load(); le != nil {
+		return le
+	}
+	if err := r.st.sig.Err(); err != nil {
+		return err
+	}
+	select {
+	case <-r.done:
+		return r.ctx.Err()
+	default:
+	}
+	if time.Now().After(r.deadline) {
+		return newLimitError(r.limits, LimitTime, "")
+	}
+	return nil
 }
 
 // finalCheck walks a run that ended well if its estimate came near the limit, so a short run

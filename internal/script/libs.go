@@ -373,10 +373,14 @@ func chunkName(src string) string {
 func (st *state) loadSource(L *lua.LState, src, name string) int {
 	r := st.run()
 	// Parsing and compiling take several times the source in transient memory.
-	r.hold(L, int64(len(src))*compileFactor)
-	proto, key, err := compileProto(name, src)
-	r.release(int64(len(src)) * compileFactor)
+	transient := int64(min(len(src), MaxLoadBytes+1)) * compileFactor
+	r.hold(L, transient)
+	proto, key, err := compileProto(name, src, compileLimits{source: MaxLoadBytes, work: maxLoadWork, stop: r.stopReason})
+	r.release(transient)
 	if err != nil {
+		if _, ok := err.(*CompileError); !ok { // the run's time is up, or its caller gone
+			r.fail(L, err)
+		}
 		L.Push(lua.LNil)
 		L.Push(lua.LString(err.Error()))
 		return 2
