@@ -116,6 +116,9 @@ func (r *run) reconcile(L *lua.LState, pending int64) {
 		r.reraise(L)
 	}
 	measured, items := r.st.w.measure(r)
+	if r.st.w.stopped {
+		r.fail(L, r.st.sig.Err())
+	}
 	r.measured = measured
 	r.sinceWalk = 0
 	r.allocBase = r.st.e.allocs.Load()
@@ -210,6 +213,9 @@ func (r *run) finalCheck() error {
 		return nil
 	}
 	measured, _ := r.st.w.measure(r)
+	if r.st.w.stopped {
+		return r.st.sig.Err()
+	}
 	if measured > r.limits.Memory {
 		return newLimitError(r.limits, LimitMemory, "holding "+formatBytes(measured)+" at the end")
 	}

@@ -127,3 +127,37 @@ while true do local j = to_json(t) end`},
 		})
 	}
 }
+
+// TestWalkGivesUpWhenSignalled checks a memory walk, which can take a good part of a second
+// over a large heap, ends soon after the run is signalled to end instead of finishing.
+func TestWalkGivesUpWhenSignalled(t *testing.T) {
+	e := newTestEngine(t, Options{})
+	st := e.getState(DefaultCallDepth)
+	defer e.putState(st)
+	r := &st.rd
+	big := st.L.CreateTable(1<<20, 0)
+	for i := 1; i <= 1<<20; i++ {
+		big.RawSetInt(i, st.L.CreateTable(0, 0))
+	}
+	r.env = st.L.CreateTable(0, 1)
+	r.env.RawSetString("big", big)
+	defer func() { r.env = nil }()
+
+	_, items := st.w.measure(r)
+	if st.w.stopped || items < 1<<20 {
+		t.Fatalf("a walk of a running run visited %d items (stopped %v), want all of them", items, st.w.stopped)
+	}
+	st.mu.Lock()
+	st.raiseLocked(newLimitError(Limits{Timeout: time.Second}, LimitTime, ""))
+	st.mu.Unlock()
+	defer func() {
+		st.mu.Lock()
+		st.rearm()
+		st.mu.Unlock()
+	}()
+	_, items = st.w.measure(r)
+	t.Logf("a signalled walk stopped after %d items", items)
+	if !st.w.stopped || items > 10_000 {
+		t.Errorf("a walk of a signalled run visited %d items (stopped %v), want it to give up", items, st.w.stopped)
+	}
+}
