@@ -499,3 +499,11 @@ func (h *Hub) Close(ctx context.Context) error {
 type dropperFunc func(ctx context.Context, solution string) error
 
 func (f dropperFunc) Drop(ctx context.Context, solution string) error { return f(ctx, solution) }
+
+// RunningScripts is how many script runs are in progress on this instance.
+func (h *Hub) RunningScripts() int {
+	if h.engine == nil {
+		return 0
+	}
+	return h.engine.Running()
+}

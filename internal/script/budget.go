@@ -37,6 +37,10 @@ const (
 	// workPerStep is how many units of work inside one library call (pattern matching,
 	// sorting) count as one step.
 	workPerStep = 1024
+	// bytesPerUnit is how many bytes compared or scanned count as one unit of work.
+	bytesPerUnit = 64
+	// checkBytes is how many bytes charged or held pass between two checks of the deadline.
+	checkBytes = 1 << 20
 )
 
 func (r *run) resetBudget() {
@@ -44,6 +48,7 @@ func (r *run) resetBudget() {
 	r.next = r.limits.Memory
 	r.left = 0 // nothing drawn from the engine's pool yet (mempool.go)
 	r.walkIn = minWalkEvery
+	r.bytesIn = checkBytes
 	r.allocBase = r.st.e.allocs.Load()
 	r.mem.Store(0)
 }
@@ -63,6 +68,7 @@ func (r *run) charge(L *lua.LState, n int64) {
 		r.left -= n
 	}
 	r.sinceWalk += n
+	r.spendBytes(L, n)
 }
 
 // hold admits n bytes of a buffer Go code builds for the script; release or settle it.
@@ -79,6 +85,17 @@ func (r *run) hold(L *lua.LState, n int64) {
 		r.left -= n
 	}
 	r.pinned += n
+	r.spendBytes(L, n)
+}
+
+// spendBytes counts bytes a library call is about to produce: building them takes time in
+// their size, so every checkBytes of them the deadline is checked, inside the call.
+func (r *run) spendBytes(L *lua.LState, n int64) {
+	r.bytesIn -= n
+	if r.bytesIn < 0 {
+		r.bytesIn = checkBytes
+		r.check(L)
+	}
 }
 
 // release gives back held bytes that were not kept.
@@ -103,6 +120,9 @@ func (r *run) reconcile(L *lua.LState, pending int64) {
 		return
 	}
 	measured, items := r.st.w.measure(r)
+	if r.st.w.stopped {
+		r.fail(L, r.st.sig.Err())
+	}
 	r.measured = measured
 	r.sinceWalk = 0
 	r.allocBase = r.st.e.allocs.Load()
@@ -143,16 +163,18 @@ func (r *run) slowTick(L *lua.LState) {
 	r.mem.Store(r.measured + r.pinned + r.sinceWalk)
 }
 
-// spendWork counts work done inside one library call that runs no Lua code of its own; every
-// workPerStep units are a step and, now and then, a check of the deadline.
-func (r *run) spendWork(L *lua.LState, n *int) {
-	*n++
+// spendWork counts units of work done inside one library call that runs no Lua code of its
+// own (a matcher step, a comparison, bytesPerUnit bytes compared); every workPerStep units are
+// a step and, now and then, a check of the deadline.
+func (r *run) spendWork(L *lua.LState, n *int, units int) {
+	*n += units
 	if *n < workPerStep {
 		return
 	}
-	*n = 0
-	r.steps++
-	r.checkIn -= checkEvery / 16
+	steps := *n / workPerStep
+	*n %= workPerStep
+	r.steps += int64(steps)
+	r.checkIn -= int64(steps) * (checkEvery / 16)
 	if r.checkIn <= 0 || r.steps > r.limits.Steps {
 		r.slowTick(L)
 	}
@@ -160,16 +182,8 @@ func (r *run) spendWork(L *lua.LState, n *int) {
 
 // check ends the run if the watchdog stopped it, its context ended or its time is up.
 func (r *run) check(L *lua.LState) {
-	if le := r.stop.Load(); le != nil {
-		r.fail(L, le)
-	}
-	select {
-	case <-r.done:
-		r.fail(L, r.ctx.Err())
-	default:
-	}
-	if time.Now().After(r.deadline) {
-		r.fail(L, newLimitError(r.limits, LimitTime, ""))
+	if err := r.stopReason(); err != nil {
+		r.fail(L, err)
 	}
 	// The process allocated more since the last walk than the estimate leaves room for:
 	// the estimate may be low (see watchdog.go).
@@ -180,6 +194,26 @@ func (r *run) check(L *lua.LState) {
 	}
 }
 
+// stopReason is why the run must end now, or nil: the watchdog stopped it, its context ended
+// or its time is up.
+func (r *run) stopReason() error {
+	if le := r.stop.Load(); le != nil {
+		return le
+	}
+	if err := r.st.sig.Err(); err != nil {
+		return err
+	}
+	select {
+	case <-r.done:
+		return r.ctx.Err()
+	default:
+	}
+	if time.Now().After(r.deadline) {
+		return newLimitError(r.limits, LimitTime, "")
+	}
+	return nil
+}
+
 // finalCheck walks a run that ended well if its estimate came near the limit, so a short run
 // cannot finish holding more than its limit between two checks.
 func (r *run) finalCheck() error {
@@ -187,6 +221,9 @@ func (r *run) finalCheck() error {
 		return nil
 	}
 	measured, _ := r.st.w.measure(r)
+	if r.st.w.stopped {
+		return r.st.sig.Err()
+	}
 	if measured > r.limits.Memory {
 		return newLimitError(r.limits, LimitMemory, "holding "+formatBytes(measured)+" at the end")
 	}

@@ -114,6 +114,19 @@ func (e *Engine) Close() {
 	})
 }
 
+// Running is how many runs are in progress.
+func (e *Engine) Running() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	n := 0
+	for st := range e.states {
+		if st.cur.Load() != nil {
+			n++
+		}
+	}
+	return n
+}
+
 // Lazy is a Vars value made and converted only when the script first reads that global, so a
 // script that never looks at (say) request pays nothing for it. A ReadBack of a Lazy global the
 // script never read returns the Go value as made, unconverted.

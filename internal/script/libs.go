@@ -287,7 +287,7 @@ func (st *state) caught(L *lua.LState, err error) int {
 	if ae, ok := err.(*lua.ApiError); ok && ae.Type == lua.ApiErrorPanic {
 		st.broken = true
 	}
-	if r.err != nil {
+	if r.ended() {
 		r.reraise(L)
 	}
 	L.Push(lua.LFalse)
@@ -397,10 +397,14 @@ func chunkName(src string) string {
 func (st *state) loadSource(L *lua.LState, src, name string) int {
 	r := st.run()
 	// Parsing and compiling take several times the source in transient memory.
-	r.hold(L, int64(len(src))*compileFactor)
-	proto, key, err := compileProto(name, src)
-	r.release(int64(len(src)) * compileFactor)
+	transient := int64(min(len(src), MaxLoadBytes+1)) * compileFactor
+	r.hold(L, transient)
+	proto, key, err := compileProto(name, src, compileLimits{source: MaxLoadBytes, work: maxLoadWork, stop: r.stopReason})
+	r.release(transient)
 	if err != nil {
+		if _, ok := err.(*CompileError); !ok { // the run's time is up, or its caller gone
+			r.fail(L, err)
+		}
 		L.Push(lua.LNil)
 		L.Push(lua.LString(err.Error()))
 		return 2
@@ -503,10 +507,18 @@ type luaSorter struct {
 func (s *luaSorter) Len() int      { return len(s.a) }
 func (s *luaSorter) Swap(i, j int) { s.a[i], s.a[j] = s.a[j], s.a[i] }
 func (s *luaSorter) Less(i, j int) bool {
-	s.r.spendWork(s.L, &s.work)
 	if s.cmp == nil {
+		// Comparing strings takes time in their length (gopher-lua compares byte by byte).
+		units := 1
+		if a, ok := s.a[i].(lua.LString); ok {
+			if b, ok := s.a[j].(lua.LString); ok {
+				units += min(len(a), len(b)) / bytesPerUnit
+			}
+		}
+		s.r.spendWork(s.L, &s.work, units)
 		return s.L.LessThan(s.a[i], s.a[j])
 	}
+	s.r.spendWork(s.L, &s.work, 1)
 	s.L.Push(s.cmp)
 	s.L.Push(s.a[i])
 	s.L.Push(s.a[j])
@@ -525,8 +537,10 @@ func (st *state) coCreate(L *lua.LState) int {
 	fn := L.CheckFunction(1)
 	r := st.run()
 	r.admitCoroutine(L)
-	n := st.coOrig.create(L)
+	var n int
+	st.withoutSignal(L, func() { n = st.coOrig.create(L) })
 	if th, ok := L.Get(-1).(*lua.LState); ok {
+		th.SetContext(st.sig)
 		r.coroutines = append(r.coroutines, coroutineRec{th: th, fn: fn})
 	}
 	return n
@@ -536,9 +550,11 @@ func (st *state) coWrap(L *lua.LState) int {
 	fn := L.CheckFunction(1)
 	r := st.run()
 	r.admitCoroutine(L)
-	n := st.coOrig.wrap(L)
+	var n int
+	st.withoutSignal(L, func() { n = st.coOrig.wrap(L) })
 	if w, ok := L.Get(-1).(*lua.LFunction); ok && len(w.Upvalues) > 0 {
 		if th, ok := w.Upvalues[0].Value().(*lua.LState); ok {
+			th.SetContext(st.sig)
 			r.coroutines = append(r.coroutines, coroutineRec{th: th, fn: fn})
 		}
 	}
@@ -552,7 +568,7 @@ func (st *state) coResume(L *lua.LState) int {
 	if r.err == nil && n >= 2 && L.Get(-n) == lua.LFalse && isStackOverflow(L.Get(-n+1)) {
 		r.err = newLimitError(r.limits, LimitCallDepth, "in a coroutine")
 	}
-	if r.err != nil {
+	if r.ended() {
 		r.reraise(L)
 	}
 	return n

@@ -43,7 +43,14 @@ type walker struct {
 	work  []lua.LValue
 	bytes int64
 	items int64
+	// sig is the run's signal: a walk of a large heap takes a while, so it gives up when the
+	// run must end; stopped says the last walk did.
+	sig     *signal
+	stopped bool
 }
+
+// walkStopped unwinds a walk given up.
+type walkStopped struct{}
 
 // keepWalker is the size up to which the walker's maps and work list are kept between walks;
 // larger ones are dropped, so an idle pooled state does not hold a big run's bookkeeping.
@@ -64,9 +71,21 @@ func (w *walker) reset() {
 	}
 }
 
-// measure returns the bytes r can reach and the number of items the walk visited.
+// measure returns the bytes r can reach and the number of items the walk visited; it gives
+// up (with stopped set) when the run is signalled to end.
 func (w *walker) measure(r *run) (bytes, items int64) {
 	w.reset()
+	w.sig, w.stopped = r.st.sig, false
+	defer func() {
+		if rec := recover(); rec != nil {
+			if _, ok := rec.(walkStopped); !ok {
+				panic(rec)
+			}
+			bytes, items = w.bytes, w.items
+			w.reset()
+			w.stopped = true
+		}
+	}()
 	if w.seen == nil {
 		w.seen = map[unsafe.Pointer]struct{}{}
 		w.strs = map[strKey]struct{}{}
@@ -101,6 +120,9 @@ func (w *walker) measure(r *run) (bytes, items int64) {
 // push counts a value, and queues a container not seen yet.
 func (w *walker) push(v lua.LValue) {
 	w.items++
+	if w.items%4096 == 0 && w.sig != nil && w.sig.Err() != nil {
+		panic(walkStopped{})
+	}
 	switch x := v.(type) {
 	case lua.LString:
 		n := len(x)

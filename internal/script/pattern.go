@@ -38,7 +38,7 @@ func (ms *matchState) error(format string, args ...any) {
 
 // spend counts matcher work, which keeps a pathological pattern within the run's step and
 // time limits.
-func (ms *matchState) spend() { ms.r.spendWork(ms.L, &ms.work) }
+func (ms *matchState) spend() { ms.r.spendWork(ms.L, &ms.work, 1) }
 
 func (ms *matchState) classEnd(p int) int {
 	pat := ms.pat

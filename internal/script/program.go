@@ -3,6 +3,7 @@ package script
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	lua "github.com/yuin/gopher-lua"
@@ -17,9 +18,10 @@ type Program struct {
 }
 
 // Compile parses, sandboxes and compiles src. name is the chunk name errors carry
-// ("name:line: message"). The error is a *CompileError.
+// ("name:line: message"). The error is a *CompileError; a source over MaxSourceBytes, or one
+// whose compile would take too long (see compilecost.go), is one too.
 func Compile(name, src string) (*Program, error) {
-	proto, upkey, err := compileProto(name, src)
+	proto, upkey, err := compileProto(name, src, scriptLimits)
 	if err != nil {
 		return nil, err
 	}
@@ -28,7 +30,7 @@ func Compile(name, src string) (*Program, error) {
 
 // compileProto turns source into the prototype of its sandboxed main function. Code loaded at
 // run time goes through here too, so it gets the same rewriting as the main chunk.
-func compileProto(name, src string) (proto *lua.FunctionProto, upkey string, err error) {
+func compileProto(name, src string, lim compileLimits) (proto *lua.FunctionProto, upkey string, err error) {
 	defer func() {
 		// gopher-lua's parser and compiler panic on some inputs; a script never crashes the host.
 		if r := recover(); r != nil {
@@ -39,20 +41,40 @@ func compileProto(name, src string) (proto *lua.FunctionProto, upkey string, err
 	if strings.HasPrefix(src, "\x1b") {
 		return nil, "", &CompileError{Message: name + ": attempt to load a binary chunk"}
 	}
-	chunk, err := parse.Parse(strings.NewReader(src), name)
+	if len(src) > lim.source {
+		return nil, "", &CompileError{Message: fmt.Sprintf("%s: source is %s; the limit is %s",
+			name, formatBytes(int64(len(src))), formatBytes(int64(lim.source)))}
+	}
+	in := &stopReader{r: strings.NewReader(src), stop: lim.stop}
+	chunk, err := parse.Parse(in, name)
+	if in.err != nil {
+		return nil, "", in.err
+	}
 	if err != nil {
 		return nil, "", parseError(name, src, err)
 	}
 	if chunk == nil {
 		return nil, "", &CompileError{Message: name + ": cannot parse"}
 	}
-	wrapped, err := rewriteChunk(chunk)
+	wrapped, err := rewriteChunk(chunk, lim.stop)
+	if err == nil {
+		err = compileCost(wrapped, lim)
+	}
 	if err != nil {
 		var ce *CompileError
 		if errors.As(err, &ce) {
-			ce.Message = fmt.Sprintf("%s:%d: %s", name, ce.Line, ce.Message)
+			if ce.Line > 0 {
+				ce.Message = fmt.Sprintf("%s:%d: %s", name, ce.Line, ce.Message)
+			} else {
+				ce.Message = name + ": " + ce.Message
+			}
 		}
 		return nil, "", err
+	}
+	if lim.stop != nil {
+		if err := lim.stop(); err != nil {
+			return nil, "", err
+		}
 	}
 	outer, err := lua.Compile(wrapped, name)
 	if err != nil {
@@ -107,4 +129,23 @@ func parseError(name, src string, err error) error {
 		near = "<eof>"
 	}
 	return &CompileError{Line: line, Message: fmt.Sprintf("%s:%d: %s near %s", name, line, msg, near)}
+}
+
+// stopReader feeds the parser, asking stop before each read (gopher-lua reads 4 KiB at a
+// time), so a long parse ends when the run's time does. It then reports the end of the input:
+// the caller looks at err, whatever the parser made of the truncated source.
+type stopReader struct {
+	r    io.Reader
+	stop func() error
+	err  error
+}
+
+func (s *stopReader) Read(p []byte) (int, error) {
+	if s.stop != nil && s.err == nil {
+		s.err = s.stop()
+	}
+	if s.err != nil {
+		return 0, io.EOF
+	}
+	return s.r.Read(p)
 }

@@ -48,6 +48,8 @@ type rewriter struct {
 	depth  int
 	weight int
 	temps  int
+	nodes  int
+	stop   func() error // see compileLimits
 }
 
 // rewriteChunk returns the chunk wrapped as
@@ -57,10 +59,14 @@ type rewriter struct {
 //
 // The outer function is never run: the engine makes the inner function from its prototype and
 // gives it the hidden functions as upvalues.
-func rewriteChunk(chunk []ast.Stmt) (out []ast.Stmt, err error) {
-	rw := &rewriter{}
+func rewriteChunk(chunk []ast.Stmt, stop func() error) (out []ast.Stmt, err error) {
+	rw := &rewriter{stop: stop}
 	defer func() {
 		if r := recover(); r != nil {
+			if cs, ok := r.(compileStop); ok {
+				err = cs.err
+				return
+			}
 			re, ok := r.(rewriteError)
 			if !ok {
 				panic(r)
@@ -92,6 +98,12 @@ func (rw *rewriter) enter(line int) {
 	rw.depth++
 	if rw.depth > maxSyntaxDepth {
 		panic(rewriteError{line: line, msg: "chunk has too many syntax levels"})
+	}
+	rw.nodes++
+	if rw.stop != nil && rw.nodes%1024 == 0 {
+		if err := rw.stop(); err != nil {
+			panic(compileStop{err})
+		}
 	}
 }
 

@@ -26,6 +26,7 @@ type run struct {
 
 	steps   int64
 	checkIn int64 // ticks until the next check of the deadline, the context and stop
+	bytesIn int64 // bytes charged or held until the next check (spendBytes)
 
 	// Memory accounting, see budget.go.
 	measured  int64  // bytes the last walk found reachable
@@ -73,6 +74,7 @@ func (st *state) exec(ctx context.Context, p *Program, in *Run, lim Limits) (res
 	r.err = nil
 	r.stop.Store(nil)
 	r.resetBudget()
+	st.rearm()
 	st.mu.Unlock()
 	if !st.e.pool.take(in.Held) {
 		return Result{}, r.poolError(in.Held)
@@ -206,11 +208,26 @@ func (r *run) checkEnd() {
 		r.err = le
 		return
 	}
+	if err := r.st.sig.Err(); err != nil {
+		r.err = err
+		return
+	}
 	select {
 	case <-r.done:
 		r.err = r.ctx.Err()
 	default:
 	}
+}
+
+// ended reports whether the run is over: failed, or signalled to end (the VM raised the
+// signal's error as a Lua error, which must not be mistaken for the script's own).
+func (r *run) ended() bool {
+	if r.err == nil {
+		if err := r.st.sig.Err(); err != nil {
+			r.err = err
+		}
+	}
+	return r.err != nil
 }
 
 // runtimeError turns the error of the main call into a *RuntimeError or a limit.
@@ -286,6 +303,7 @@ func (st *state) kill(gen uint64, le *LimitError) bool {
 		return false
 	}
 	r.stop.Store(le)
+	st.raiseLocked(le)
 	if r.svcCancel != nil {
 		r.svcCancel()
 	}

@@ -33,6 +33,8 @@ type state struct {
 	mu sync.Mutex
 	rd run // the run data, reused
 
+	sig *signal // the context the VM checks before each instruction (signal.go)
+
 	base         *lua.LTable                 // globals every run falls back to
 	envMeta      *lua.LTable                 // metatable of each run's globals table
 	lazyMeta     *lua.LTable                 // metatable of tables with fields not made yet (body.go)
@@ -65,6 +67,7 @@ func newState(e *Engine, depth int) *state {
 		svc:     map[string]*serviceProxy{},
 	}
 	st.rd.st = st
+	st.sig = &signal{}
 	for i, fn := range []lua.LGFunction{st.tick, st.concat, st.set, st.sized} {
 		uv := &lua.Upvalue{}
 		uv.Close()
@@ -72,6 +75,7 @@ func newState(e *Engine, depth int) *state {
 		st.hidden[i] = uv
 	}
 	st.openLibs()
+	L.SetContext(st.sig)
 	return st
 }
 

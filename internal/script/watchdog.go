@@ -6,7 +6,8 @@ import (
 	"time"
 )
 
-// The watchdog is the last line of defence for memory: every watchInterval it reads the
+// The watchdog ends runs past their deadline or whose caller went away (signal.go), and is
+// the last line of defence for memory: every watchInterval it reads the
 // process heap from runtime/metrics, and when that is above Options.HeapLimit it stops the run
 // that held the most memory at its last measurement (the tick sees the stop at its next check).
 // It then waits for a garbage collection to finish before it stops another, so one spike
@@ -33,10 +34,11 @@ func (e *Engine) watch() {
 	defer close(e.done)
 	samples := []metrics.Sample{{Name: heapMetric}, {Name: cyclesMetric}, {Name: allocsMetric}}
 	metrics.Read(samples)
+	heapOK := true
 	for _, s := range samples {
 		if s.Value.Kind() != metrics.KindUint64 {
-			e.log.Warn("script watchdog disabled: the runtime does not report " + s.Name)
-			return
+			e.log.Warn("script heap watchdog disabled: the runtime does not report " + s.Name)
+			heapOK = false
 		}
 	}
 	t := time.NewTicker(watchInterval)
@@ -47,6 +49,10 @@ func (e *Engine) watch() {
 		case <-e.stop:
 			return
 		case <-t.C:
+		}
+		e.signalRuns(time.Now())
+		if !heapOK {
+			continue
 		}
 		metrics.Read(samples)
 		heap, cycles := samples[0].Value.Uint64(), samples[1].Value.Uint64()
