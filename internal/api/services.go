@@ -109,17 +109,64 @@ func withoutAddress(doc *openapi3.T) any {
 	for _, k := range []string{"servers", "host", "basePath", "schemes"} {
 		delete(m, k)
 	}
-	paths, _ := m["paths"].(map[string]any)
-	for _, item := range paths {
-		item, _ := item.(map[string]any)
-		delete(item, "servers")
-		for _, op := range item {
-			if op, ok := op.(map[string]any); ok {
-				delete(op, "servers")
-			}
+	for _, item := range objects(m["paths"]) {
+		stripPathItem(item)
+	}
+	for _, item := range objects(m["webhooks"]) {
+		stripPathItem(item)
+	}
+	comp, _ := m["components"].(map[string]any)
+	for _, item := range objects(comp["pathItems"]) {
+		stripPathItem(item)
+	}
+	for _, cb := range objects(comp["callbacks"]) {
+		for _, item := range objects(cb) {
+			stripPathItem(item)
 		}
 	}
+	for _, link := range objects(comp["links"]) {
+		delete(link, "server")
+	}
+	for _, resp := range objects(comp["responses"]) {
+		stripResponse(resp)
+	}
 	return m
+}
+
+// objects are the values of v that are JSON objects, when v is one.
+func objects(v any) []map[string]any {
+	m, _ := v.(map[string]any)
+	out := make([]map[string]any, 0, len(m))
+	for _, x := range m {
+		if o, ok := x.(map[string]any); ok {
+			out = append(out, o)
+		}
+	}
+	return out
+}
+
+// stripPathItem drops the servers of a path item, its operations, their callbacks (path items
+// again) and their responses' links. It walks only where OpenAPI puts addresses, so a schema
+// property that happens to be named "servers" stays.
+func stripPathItem(item map[string]any) {
+	delete(item, "servers")
+	for _, op := range objects(item) {
+		delete(op, "servers")
+		for _, cb := range objects(op["callbacks"]) {
+			for _, inner := range objects(cb) {
+				stripPathItem(inner)
+			}
+		}
+		for _, resp := range objects(op["responses"]) {
+			stripResponse(resp)
+		}
+	}
+}
+
+func stripResponse(resp map[string]any) {
+	for _, link := range objects(resp["links"]) {
+		delete(link, "server")
+	}
 }
 
 func (s *Server) deleteService(w http.ResponseWriter, r *http.Request, _ principal) {
