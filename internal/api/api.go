@@ -67,7 +67,8 @@ type Server struct {
 	mux *http.ServeMux
 	// added serializes adding, updating and removing one service of one solution.
 	added keyLocks
-	// routes are the patterns registered on mux, in order (for the OpenAPI coverage test).
+	// routes are the patterns registered on mux, in order (for the OpenAPI coverage test); only
+	// Handle adds to mux, so every route served is listed.
 	routes []string
 }
 
