@@ -104,6 +104,10 @@ func TestDuplicateKeys(t *testing.T) {
 		{"endpoint", "POST", "/api/v1/solutions/aaa/endpoints", solToken, `{"method":"GET","path":"/a","path":"/b","script":"return 1"}`, "path"},
 		{"handler", "POST", "/api/v1/solutions/aaa/handlers", solToken, `{"name":"h","name":"i","topics":["a.b"],"script":"return 1"}`, "name"},
 		{"register", "POST", "/api/v1/register/", s.RegToken, `{"name":"a","name":"b","swagger":"x"}`, "name"},
+		// encoding/json matches struct fields ignoring case, so these would decode to the last.
+		{"endpoint, case", "POST", "/api/v1/solutions/aaa/endpoints", solToken, `{"method":"GET","path":"/a","PATH":"/b","script":"return 1"}`, `\"PATH\" (same as \"path\" ignoring case)`},
+		{"solution, case", "POST", "/api/v1/solutions", adminToken, `{"id":"bbb","ID":"ccc"}`, `\"ID\" (same as \"id\" ignoring case)`},
+		{"register, case", "POST", "/api/v1/register/", s.RegToken, `{"name":"a","NAME":"b","swagger":"x"}`, `\"NAME\" (same as \"name\" ignoring case)`},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

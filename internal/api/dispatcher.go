@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -75,7 +76,7 @@ func (s *Server) readArgs(w http.ResponseWriter, r *http.Request, ticket *admiss
 		}
 		return nil, bodyError(err)
 	}
-	if len(strings.TrimSpace(string(body))) == 0 {
+	if len(bytes.TrimSpace(body)) == 0 {
 		return map[string]any{}, nil
 	}
 	if err := strictjson.CheckDuplicates(body); err != nil {

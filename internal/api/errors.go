@@ -80,8 +80,9 @@ func writeErr(w http.ResponseWriter, err error) {
 	writeJSON(w, e.Status, e)
 }
 
-// decode reads a JSON object into v, refusing unknown fields, repeated keys, trailing data and
-// oversized bodies.
+// decode reads a JSON object into v, refusing unknown fields, repeated keys (and keys naming
+// one field of v in different case), trailing data, oversized bodies and JSON past the bounds
+// of strictjson.
 func decode(w http.ResponseWriter, r *http.Request, max int64, v any) error {
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
 		return errorf(http.StatusUnsupportedMediaType, "", "Content-Type must be application/json, not %q", ct)
@@ -90,7 +91,7 @@ func decode(w http.ResponseWriter, r *http.Request, max int64, v any) error {
 	if err != nil {
 		return bodyError(err)
 	}
-	if err := strictjson.CheckDuplicates(data); err != nil {
+	if err := strictjson.CheckFor(data, v); err != nil {
 		return bodyError(err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -109,10 +110,15 @@ func bodyError(err error) *Error {
 	var syn *json.SyntaxError
 	var typ *json.UnmarshalTypeError
 	var dup *strictjson.DuplicateKeyError
+	var lim *strictjson.LimitError
 	switch {
 	case errors.As(err, &dup):
 		// Two readers of such a body (a proxy, an audit log, this server) could each see another value.
-		return errorf(http.StatusBadRequest, dup.Path, "duplicate key %q: a key may appear once in an object", dup.Path)
+		return errorf(http.StatusBadRequest, dup.Path, "%v: a key may appear once in an object", dup)
+	case errors.As(err, &lim) && lim.Bound == strictjson.BoundValues:
+		return errorf(http.StatusRequestEntityTooLarge, "", "request body: %v", lim)
+	case errors.As(err, &lim):
+		return errorf(http.StatusBadRequest, "", "request body: %v", lim)
 	case errors.As(err, &tooBig):
 		return errorf(http.StatusRequestEntityTooLarge, "", "request body is larger than %d bytes", tooBig.Limit)
 	case errors.Is(err, io.EOF):

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -42,6 +43,51 @@ func TestDecode(t *testing.T) {
 			}
 			var b body
 			err := decode(httptest.NewRecorder(), r, 100, &b)
+			if tc.status == 0 {
+				if err != nil {
+					t.Fatalf("decode: %v", err)
+				}
+				return
+			}
+			e := toAPIError(err)
+			if e.Status != tc.status || e.Field != tc.field || !strings.Contains(e.Message, tc.msg) {
+				t.Fatalf("decode error = %d field=%q %q; want %d field=%q containing %q", e.Status, e.Field, e.Message, tc.status, tc.field, tc.msg)
+			}
+		})
+	}
+}
+
+// TestDecodeStrict: keys naming one field in different case, and JSON past strictjson's bounds,
+// are refused with the status and text a client can act on; maps and raw documents inside the
+// body keep exact keys.
+func TestDecodeStrict(t *testing.T) {
+	type body struct {
+		Path   *string `json:"path"`
+		Limits struct {
+			Steps int64 `json:"steps"`
+		} `json:"limits"`
+		Parameters map[string]any  `json:"parameters"`
+		Swagger    json.RawMessage `json:"swagger"`
+	}
+	tests := []struct {
+		name, in   string
+		status     int // 0 = accepted
+		field, msg string
+	}{
+		{"case differs", `{"path":"/a","PATH":"/b"}`, 400, "PATH", `duplicate key "PATH" (same as "path" ignoring case)`},
+		{"case differs nested", `{"limits":{"Steps":1,"steps":2}}`, 400, "limits.steps", `(same as "Steps" ignoring case)`},
+		{"one key in other case is the field", `{"PATH":"/b"}`, 0, "", ""},
+		{"parameters keep exact keys", `{"parameters":{"k":1,"K":2}}`, 0, "", ""},
+		{"a document keeps exact keys", `{"swagger":{"paths":{"/users":{},"/Users":{}}}}`, 0, "", ""},
+		{"1M levels of [", `{"parameters":` + strings.Repeat("[", 1<<20), 400, "", "nests deeper than 200 levels"},
+		{"1M levels of objects", strings.Repeat(`{"a":`, (4<<20)/5), 400, "", "nests deeper than 200 levels"},
+		{"too many values", `{"parameters":{"a":[` + strings.Repeat("0,", 1<<20) + `0]}}`, 413, "", "more than 100000 values"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(tc.in))
+			var b body
+			err := decode(httptest.NewRecorder(), r, 4<<20, &b)
 			if tc.status == 0 {
 				if err != nil {
 					t.Fatalf("decode: %v", err)

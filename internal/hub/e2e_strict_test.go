@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -157,5 +158,66 @@ func validateExchange(t *testing.T, doc *openapi3.T, template string, req *http.
 	out.SetBodyBytes(r.Body)
 	if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
 		t.Errorf("response %d %s does not match the document: %v", r.Status, r.Body, err)
+	}
+}
+
+// TestStrictJSONBounds: over HTTP, keys naming one field in different case are refused as
+// duplicates where the body fills a struct, kept where it is free-form data; and 4 MiB bodies
+// built to cost more to read than they weigh (nesting a million deep, a million values) are
+// refused fast on every kind of route — management, register, trigger and call.
+func TestStrictJSONBounds(t *testing.T) {
+	t.Parallel()
+	s, svcAuth := strictFixture(t)
+	if r := s.Do(t, "POST", "/api/v1/solutions/demo/handlers", s.AdminToken, `{"name":"on-ev","topics":["svc.ev"],"script":"return event.data"}`); r.Status != http.StatusCreated {
+		t.Fatalf("deploy handler: %d %s", r.Status, r.Body)
+	}
+	const size = 4<<20 - 64 // under --max-body-bytes
+	deepArrays := `{"swagger":` + strings.Repeat("[", size-12)
+	deepObjects := strings.Repeat(`{"a":`, size/5)
+	manyValues := `{"d":[` + strings.Repeat("0,", size/2-8) + `0]}`
+	tests := []struct {
+		name, method, path, auth, body string
+		status                         int
+		field, msg                     string
+	}{
+		{"endpoint path in two cases", "POST", "/api/v1/solutions/demo/endpoints", "admin", `{"method":"GET","path":"/a","PATH":"/b","script":"return 1"}`, 400, "PATH", `duplicate key "PATH" (same as "path" ignoring case)`},
+		{"limits in two cases", "PATCH", "/api/v1/solutions/demo", "admin", `{"limits":{"timeout_ms":1000,"Timeout_Ms":2000}}`, 400, "limits.Timeout_Ms", `(same as "timeout_ms" ignoring case)`},
+		{"register name in two cases", "POST", "/api/v1/register/", "registration", `{"name":"svc2","Name":"svc3","swagger":"x"}`, 400, "Name", `(same as "name" ignoring case)`},
+		{"service parameters keep exact keys", "PUT", "/api/v1/solutions/demo/services/svc", "admin", `{"parameters":{"k":1,"K":2}}`, 200, "", ""},
+		{"trigger data keeps exact keys", "POST", "/api/v1/trigger/demo/svc/ev", "service", `{"k":1,"K":2}`, 200, "", `"K":2`},
+		{"management route, 4 MiB of [", "POST", "/api/v1/solutions", "admin", deepArrays, 400, "", "nests deeper than 200 levels"},
+		{"register, 4 MiB of [", "POST", "/api/v1/register/", "registration", deepArrays, 400, "", "nests deeper than 200 levels"},
+		{"register, 4 MiB of {\"a\":", "POST", "/api/v1/register/", "registration", deepObjects, 400, "", "nests deeper than 200 levels"},
+		{"trigger, 4 MiB of {\"a\":", "POST", "/api/v1/trigger/demo/svc/ev", "service", deepObjects, 400, "", "nests deeper than 200 levels"},
+		{"call, 4 MiB of [", "POST", "/api/v1/call/demo/keystore/get", "service", deepArrays, 400, "", "nests deeper than 200 levels"},
+		{"management route, 2M values", "POST", "/api/v1/solutions", "admin", manyValues, 413, "", "more than 100000 values"},
+		{"trigger, 2M values", "POST", "/api/v1/trigger/demo/svc/ev", "service", manyValues, 413, "", "more than 100000 values"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tc.method, s.URL+tc.path, strings.NewReader(tc.body))
+			req.Header.Set("Content-Type", "application/json")
+			switch tc.auth {
+			case "admin":
+				req.Header.Set("Authorization", "Bearer "+s.AdminToken)
+			case "registration":
+				req.Header.Set("Authorization", "Bearer "+s.Hub.RegistrationToken())
+			case "service":
+				req.Header.Set("Authorization", svcAuth)
+			}
+			start := time.Now()
+			r := s.Send(t, req)
+			t.Logf("%d bytes: %d in %s", len(tc.body), r.Status, time.Since(start))
+			if tc.status < 300 {
+				if r.Status != tc.status || !strings.Contains(string(r.Body), tc.msg) {
+					t.Fatalf("%d %s, want %d with %s", r.Status, r.Body, tc.status, tc.msg)
+				}
+				return
+			}
+			m := wantAPIError(t, r, tc.status, "")
+			if got, _ := m["field"].(string); got != tc.field || !strings.Contains(m["error"].(string), tc.msg) {
+				t.Errorf("error %s, want field %q and %q", r.Body, tc.field, tc.msg)
+			}
+		})
 	}
 }
