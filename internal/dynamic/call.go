@@ -19,8 +19,9 @@ import (
 // configuration parameters for the service, the defaults of missing arguments. token keys the
 // request's signature (see Sign) and requestID is sent as X-Request-Id.
 //
-// Call returns the decoded JSON result, the body text when the response is not JSON, or nil
-// when it has no body. Every failure is a *service.Error (see the package documentation). The
+// Call returns the JSON result undecoded as a script.Body (decoded by the calling run, charged
+// to its memory limit; its MarshalJSON writes it as it came), the body text when the response
+// is not JSON, or nil when it has no body. Every failure is a *service.Error (see the package documentation). The
 // call lasts at most the operation's timeout, less when ctx ends sooner.
 func (iv *Invoker) Call(ctx context.Context, solution string, d *catalog.Description, token string, op string, args any, params map[string]any, requestID string) (any, error) {
 	if o := d.Operations[op]; o != nil && o.Restricted {

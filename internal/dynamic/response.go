@@ -9,6 +9,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/switchboardhq/switchboard/internal/script"
 	"github.com/switchboardhq/switchboard/internal/service"
 )
 
@@ -33,7 +34,8 @@ func (iv *Invoker) read(resp *http.Response) ([]byte, error) {
 	return data, nil
 }
 
-// result is the outcome of a response: its decoded body for a 2xx, else the service's error.
+// result is the outcome of a response: for a 2xx its JSON body undecoded (a script.Body), its
+// text or nil; else the service's error.
 func (c *call) result(resp *http.Response, data []byte) (any, outcome, error) {
 	code := resp.StatusCode
 	isJSON := jsonType(resp.Header.Get("Content-Type"))
@@ -45,11 +47,14 @@ func (c *call) result(resp *http.Response, data []byte) (any, outcome, error) {
 		if !isJSON {
 			return string(data), success, nil
 		}
-		var v any
-		if err := json.Unmarshal(data, &v); err != nil {
+		if !json.Valid(data) {
+			var v any
+			err := json.Unmarshal(data, &v) // only to say where and why
 			return nil, failure, c.errorf(502, "service %s answered invalid JSON: %v", c.d.Name, err)
 		}
-		return v, success, nil
+		// Left undecoded: the calling run decodes it charged to its memory limit (a JSON
+		// answer of a few MiB can be hundreds of MiB of values).
+		return script.Body{Data: string(data), JSON: true}, success, nil
 	case code >= 400 && code < 600:
 		out := success
 		if code >= 500 {

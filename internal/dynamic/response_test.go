@@ -3,12 +3,15 @@ package dynamic
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"net"
 	"net/http"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchboardhq/switchboard/internal/script"
 )
 
 // TestCallResults checks how the service's answers become results and errors.
@@ -47,6 +50,17 @@ func TestCallResults(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatal(err)
+			}
+			// A JSON answer is handed on undecoded, for the calling run to decode charged.
+			if b, ok := res.(script.Body); ok {
+				if !b.JSON || b.Data != tt.body {
+					t.Errorf("result = %#v, want the body %q undecoded", b, tt.body)
+				}
+				if err := json.Unmarshal([]byte(b.Data), &res); err != nil {
+					t.Fatal(err)
+				}
+			} else if jsonType(tt.contentType) {
+				t.Errorf("result = %#v (%T), want a script.Body", res, res)
 			}
 			if !reflect.DeepEqual(res, tt.want) {
 				t.Errorf("result = %#v, want %#v", res, tt.want)

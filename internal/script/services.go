@@ -86,6 +86,17 @@ func (st *state) callService(L *lua.LState, sp *serviceProxy, op string) int {
 		L.Push(st.failedCall(L, status, err.Error()))
 		return 1
 	}
+	if b, ok := res.(Body); ok && b.JSON {
+		// A service's JSON answer comes undecoded: decoded here, each value charged to the run
+		// before it is made, so an answer larger than the run may hold ends it at its limit.
+		v, err := decodeJSON(L, r, b.Data)
+		if err != nil {
+			L.Push(st.failedCall(L, 502, sp.alias+"."+op+" returned JSON scripts cannot use: "+err.Error()))
+			return 1
+		}
+		L.Push(v)
+		return 1
+	}
 	conv := toLuaConv{L: L, r: r}
 	v, err := conv.value(res, 0)
 	if err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -157,4 +158,43 @@ func TestServicesOfTheCurrentRun(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestServiceJSONAnswer: a service's JSON answer handed over undecoded (a Body) becomes tables
+// decoded by the run, charged to it: an answer larger than the run may hold ends it at its
+// memory limit having made about that much; JSON the run cannot hold is a failure table.
+func TestServiceJSONAnswer(t *testing.T) {
+	e := newTestEngine(t, Options{})
+	answer := func(data string) *fakeServices {
+		return newFake(func(context.Context, string, string, any) (any, error) { return Body{Data: data, JSON: true}, nil })
+	}
+	t.Run("small", func(t *testing.T) {
+		res := mustRun(t, e, `local r = Keystore.get({}) return {r.a[2], r.b}`, Run{Services: answer(`{"a":[1,2],"b":"x"}`)})
+		if want := []any{float64(2), "x"}; !reflect.DeepEqual(res.Return, want) {
+			t.Errorf("got %#v, want %#v", res.Return, want)
+		}
+	})
+	t.Run("nested deeper than scripts may hold", func(t *testing.T) {
+		deep := strings.Repeat("[", 300) + strings.Repeat("]", 300)
+		res := mustRun(t, e, `local r = Keystore.get({}) return {r.status, r.error}`, Run{Services: answer(deep)})
+		got, _ := res.Return.([]any)
+		if len(got) != 2 || got[0] != float64(502) || !strings.Contains(fmt.Sprint(got[1]), "nested too deeply") {
+			t.Errorf("got %#v, want {502, ...nested too deeply...}", res.Return)
+		}
+	})
+	t.Run("larger than the memory limit", func(t *testing.T) {
+		n := (8 << 20) / 3
+		hostile := "[" + strings.Repeat("{},", n-1) + "{}]"
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, err := runScript(t, e, `local r = Keystore.get({}) return #r`, Run{Services: answer(hostile), Limits: Limits{Memory: 1 << 20}})
+		runtime.ReadMemStats(&after)
+		wantLimit(t, err, LimitMemory)
+		alloc := after.TotalAlloc - before.TotalAlloc
+		t.Logf("an 8 MiB answer of empty objects to a run with a 1 MiB limit: %.1f MiB allocated", float64(alloc)/(1<<20))
+		// Decoded whole, it would be about 400 MiB of tables.
+		if alloc > 64<<20 {
+			t.Errorf("allocated %d MiB, want the run stopped near its 1 MiB", alloc>>20)
+		}
+	})
 }

@@ -1,0 +1,153 @@
+package hub_test
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/switchboardhq/switchboard/internal/hubtest"
+)
+
+// hostileArray is a JSON array of empty objects of size bytes: a few MiB of it decoded into Go
+// values or tables is a hundred times as much.
+func hostileArray(size int) string {
+	n := (size - 2) / 3
+	return "[" + strings.Repeat("{},", n-1) + "{}]"
+}
+
+// decodeFixture is a hub with a solution "demo" (runs limited to 1 MiB) that added a service
+// "svc" whose operation op answers answer (JSON) and counts its calls.
+func decodeFixture(t *testing.T, answer string) (s *hubtest.Server, auth string, calls *atomic.Int64) {
+	t.Helper()
+	calls = &atomic.Int64{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/health" {
+			return
+		}
+		calls.Add(1)
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(answer)) //nolint:errcheck // test peer
+	}))
+	t.Cleanup(srv.Close)
+	s = hubtest.Start(t)
+	if r := s.Do(t, "POST", "/api/v1/register/", s.Hub.RegistrationToken(), map[string]any{"name": "svc", "swagger": swagger(strings.TrimPrefix(srv.URL, "http://"), "")}); r.Status != http.StatusCreated {
+		t.Fatalf("register: %d %s", r.Status, r.Body)
+	}
+	createSolution(t, s, "demo", map[string]any{"memory_bytes": 1 << 20})
+	if r := s.Do(t, "POST", "/api/v1/solutions/demo/services", s.AdminToken, map[string]any{"service": "svc"}); r.Status != http.StatusCreated {
+		t.Fatalf("add: %d %s", r.Status, r.Body)
+	}
+	return s, "svc " + s.Hub.ServiceToken("svc"), calls
+}
+
+// allocated runs fn and returns what the process allocated meanwhile (every goroutine's: the
+// hub runs in this process; the tests calling it are not parallel).
+func allocated(fn func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	fn()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+func postAs(t *testing.T, s *hubtest.Server, path, auth, body string) hubtest.Response {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, "POST", s.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", auth)
+	return s.Send(t, req)
+}
+
+// TestTriggerDataDecodedWhenRead: a 4 MiB trigger body of empty objects is never decoded for a
+// handler that ignores event.data (200, a few MiB allocated, where decoding it took ~200 MiB);
+// a handler that reads it stops at its 1 MiB memory limit; async stores it as it came.
+func TestTriggerDataDecodedWhenRead(t *testing.T) {
+	s, auth, _ := decodeFixture(t, `{}`)
+	for name, src := range map[string]string{"ignore": `return "ignored " .. event.topic`, "read": `return #event.data`, "small": `return event.data.a`} {
+		r := s.Do(t, "POST", "/api/v1/solutions/demo/handlers", s.AdminToken, map[string]any{"name": name, "topics": []string{"svc." + name}, "script": src})
+		if r.Status != http.StatusCreated {
+			t.Fatalf("deploy handler %s: %d %s", name, r.Status, r.Body)
+		}
+	}
+	body := hostileArray(4 << 20)
+	var r hubtest.Response
+	alloc := allocated(func() { r = postAs(t, s, "/api/v1/trigger/demo/svc/ignore", auth, body) })
+	t.Logf("a 4 MiB trigger body of empty objects to a handler ignoring it: %d, %.1f MiB allocated", r.Status, float64(alloc)/(1<<20))
+	if r.Status != http.StatusOK || !strings.Contains(string(r.Body), "ignored svc.ignore") {
+		t.Fatalf("ignoring handler: %d %s", r.Status, r.Body)
+	}
+	if alloc > 64<<20 {
+		t.Errorf("allocated %d MiB for a body nobody read, want a few", alloc>>20)
+	}
+	r = postAs(t, s, "/api/v1/trigger/demo/svc/read", auth, body)
+	if r.Status != http.StatusInternalServerError || !strings.Contains(string(r.Body), "memory") {
+		t.Errorf("reading handler: %d %s, want 500 naming the memory limit", r.Status, r.Body)
+	}
+	if r := postAs(t, s, "/api/v1/trigger/demo/svc/small", auth, `{"a":"b"}`); r.Status != http.StatusOK || strings.TrimSpace(string(r.Body)) != `"b"` {
+		t.Errorf("small body: %d %s, want \"b\"", r.Status, r.Body)
+	}
+	for _, tc := range []struct{ body, want string }{{`{"a":`, "not valid JSON"}, {`{"a":1} 2`, "not valid JSON"}} {
+		if r := postAs(t, s, "/api/v1/trigger/demo/svc/small", auth, tc.body); r.Status != http.StatusBadRequest || !strings.Contains(string(r.Body), tc.want) {
+			t.Errorf("body %s: %d %s, want 400 %q", tc.body, r.Status, r.Body, tc.want)
+		}
+	}
+	alloc = allocated(func() { r = postAs(t, s, "/api/v1/trigger/demo/svc/ignore?mode=async", auth, body) })
+	t.Logf("the same body, async: %d, %.1f MiB allocated", r.Status, float64(alloc)/(1<<20))
+	// Storing 4 MiB in the embedded JetStream takes ~90 MiB; decoding it took ~200 MiB more.
+	if r.Status != http.StatusAccepted || alloc > 160<<20 {
+		t.Errorf("async: %d %s, %d MiB allocated; want 202 and no decoding", r.Status, r.Body, alloc>>20)
+	}
+}
+
+// TestCallArgsBounded: call arguments whose decoded form would be over what a solution may
+// hold are refused (413) before they are decoded, and the service is not called; small ones
+// are passed on.
+func TestCallArgsBounded(t *testing.T) {
+	s, auth, calls := decodeFixture(t, `{"ok":true}`)
+	var r hubtest.Response
+	alloc := allocated(func() { r = postAs(t, s, "/api/v1/call/demo/svc/op", auth, hostileArray(4<<20)) })
+	t.Logf("call with 4 MiB of empty objects: %d %s; %.1f MiB allocated", r.Status, r.Body, float64(alloc)/(1<<20))
+	if r.Status != http.StatusRequestEntityTooLarge || !strings.Contains(string(r.Body), "decoded") {
+		t.Errorf("hostile arguments: %d %s, want 413 naming the decoded size", r.Status, r.Body)
+	}
+	if calls.Load() != 0 {
+		t.Errorf("the service was called %d times with refused arguments", calls.Load())
+	}
+	if alloc > 64<<20 {
+		t.Errorf("allocated %d MiB for refused arguments", alloc>>20)
+	}
+	r = postAs(t, s, "/api/v1/call/demo/svc/op", auth, `{}`)
+	if r.Status != http.StatusOK || strings.TrimSpace(string(r.Body)) != `{"ok":true}` {
+		t.Errorf("small arguments: %d %s, want 200 {\"ok\":true}", r.Status, r.Body)
+	}
+}
+
+// TestServiceAnswerCharged: a service answering 8 MiB of empty objects to a run limited to
+// 1 MiB stops the run at its memory limit having allocated little beyond the answer's bytes
+// (decoded whole first, it was ~300 MiB); an answer that fits becomes tables.
+func TestServiceAnswerCharged(t *testing.T) {
+	s, _, calls := decodeFixture(t, hostileArray(8<<20))
+	s.Deploy(t, "demo", "GET", "/big", `local r = Svc.op({}) return #r`)
+	var r hubtest.Response
+	alloc := allocated(func() { r = call(t, s, "GET", "/apps/demo/big", 30*time.Second) })
+	t.Logf("an 8 MiB answer of empty objects to a run limited to 1 MiB: %d, %.1f MiB allocated", r.Status, float64(alloc)/(1<<20))
+	if r.Status != http.StatusInternalServerError || !strings.Contains(string(r.Body), "memory") {
+		t.Errorf("big answer: %d %s, want 500 naming the memory limit", r.Status, r.Body)
+	}
+	if calls.Load() != 1 {
+		t.Errorf("service called %d times, want 1", calls.Load())
+	}
+	if alloc > 96<<20 {
+		t.Errorf("allocated %d MiB, want the answer's bytes and about the run's 1 MiB", alloc>>20)
+	}
+}
