@@ -12,20 +12,22 @@ import (
 const decodedValueBytes = 128
 
 // decodedBytes estimates the memory data, valid JSON, takes decoded into Go values: its
-// values at decodedValueBytes each, plus its bytes (the text of strings is copied). It reads
-// data once and allocates nothing.
+// values at decodedValueBytes each, plus the text of its strings (copied). It reads data once
+// and allocates nothing.
 func decodedBytes(data []byte) int64 {
-	var n int64
+	var n, text int64
 	for i := 0; i < len(data); i++ {
 		switch c := data[i]; c {
 		case ' ', '\t', '\r', '\n', ',', ':', ']', '}':
 		case '"':
 			n++
+			start := i
 			for i++; i < len(data) && data[i] != '"'; i++ {
 				if data[i] == '\\' {
 					i++
 				}
 			}
+			text += int64(i - start - 1)
 		case '{', '[':
 			n++
 		default: // a number, true, false or null: count it, skip the rest of it
@@ -35,7 +37,7 @@ func decodedBytes(data []byte) int64 {
 			}
 		}
 	}
-	return n*decodedValueBytes + int64(len(data))
+	return n*decodedValueBytes + text
 }
 
 func delimiter(c byte) bool {

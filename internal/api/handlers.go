@@ -28,7 +28,9 @@ type handlerBody struct {
 
 func (s *Server) deployHandler(w http.ResponseWriter, r *http.Request, _ principal) {
 	var body handlerBody
-	if err := decode(w, r, s.opt.MaxBody, &body); err != nil {
+	release, err := s.decode(w, r, &body)
+	defer release()
+	if err != nil {
 		writeErr(w, err)
 		return
 	}

@@ -1,6 +1,7 @@
 package hub_test
 
 import (
+	"bytes"
 	"context"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboardhq/switchboard/internal/hub"
 	"github.com/switchboardhq/switchboard/internal/hubtest"
 )
 
@@ -150,4 +152,72 @@ func TestServiceAnswerCharged(t *testing.T) {
 	if alloc > 96<<20 {
 		t.Errorf("allocated %d MiB, want the answer's bytes and about the run's 1 MiB", alloc>>20)
 	}
+}
+
+// TestManagementBodies: management bodies are read within --body-read-timeout (a stalled one is
+// 408 and gives its admission back), are held on the admission gate (beyond the solution's
+// bounds 429, with Retry-After), and any-typed fields whose decoded form would be over what a
+// solution may hold are refused (413) before they are decoded.
+func TestManagementBodies(t *testing.T) {
+	t.Parallel()
+	const mib = 1 << 20
+	s := hubtest.Start(t, func(c *hub.Config) {
+		c.BodyReadTimeout = 500 * time.Millisecond
+		c.MaxRunsPerSolution = 2
+		c.MaxBodyHeldPerSolution = 6 * mib
+	})
+	createSolution(t, s, "a", nil)
+	admin := "Authorization: Bearer " + s.AdminToken
+	deploy := func() hubtest.Response {
+		return s.Do(t, "POST", "/api/v1/solutions/a/endpoints", s.AdminToken, map[string]any{"method": "GET", "path": "/x", "script": "return 1"})
+	}
+
+	t.Run("a stalled body", func(t *testing.T) {
+		start := time.Now()
+		h := holdRequest(t, s, "/api/v1/solutions/a/endpoints", 1000, admin)
+		var r hubtest.Response
+		select {
+		case r = <-h.done:
+		case <-time.After(20 * time.Second):
+			t.Fatal("a stalled management body was not answered within 20s")
+		}
+		took := time.Since(start)
+		t.Logf("stalled management body answered %d after %s (timeout 500ms)", r.Status, took)
+		if r.Status != http.StatusRequestTimeout || took > 5*time.Second {
+			t.Errorf("stalled body: %d %s after %s, want 408 soon after 500ms", r.Status, r.Body, took)
+		}
+		h.conn.Close()
+		hubtest.Eventually(t, "the admission given back", func() bool { return deploy().Status == http.StatusOK || deploy().Status == http.StatusCreated })
+	})
+
+	t.Run("beyond the solution's bounds", func(t *testing.T) {
+		// 4 MiB held for a: 3 MiB more is over its 6 MiB of bodies.
+		big := holdRequest(t, s, "/api/v1/solutions/a/endpoints", 4*mib, admin)
+		wantRefused(t, func() hubtest.Response {
+			return s.Do(t, "POST", "/api/v1/solutions/a/endpoints", s.AdminToken, bytes.Repeat([]byte(" "), 3*mib))
+		}, http.StatusTooManyRequests, "solution_body_bytes")
+		// Two bodies held for a: a third is over its 2 at once.
+		small := holdRequest(t, s, "/api/v1/solutions/a/endpoints", 100, admin)
+		wantRefused(t, deploy, http.StatusTooManyRequests, "solution_runs")
+		// Another solution's management goes on.
+		if r := s.Do(t, "POST", "/api/v1/solutions", s.AdminToken, map[string]any{"id": "b"}); r.Status != http.StatusCreated {
+			t.Errorf("creating b while a's bodies are held: %d %s", r.Status, r.Body)
+		}
+		for _, h := range []*heldRequest{big, small} {
+			if r := h.finish(t); r.Status != http.StatusBadRequest {
+				t.Errorf("held body of spaces: %d %s, want 400", r.Status, r.Body)
+			}
+		}
+		if r := deploy(); r.Status != http.StatusOK && r.Status != http.StatusCreated {
+			t.Errorf("deploy after the held bodies: %d %s", r.Status, r.Body)
+		}
+	})
+
+	t.Run("any-typed fields too large decoded", func(t *testing.T) {
+		params := `{"service":"keystore","parameters":{"p":` + hostileArray(4*mib-100) + `}}`
+		r := s.Do(t, "POST", "/api/v1/solutions/a/services", s.AdminToken, params)
+		if r.Status != http.StatusRequestEntityTooLarge || !strings.Contains(string(r.Body), "decoded") {
+			t.Errorf("4 MiB of empty objects as parameters: %d %s, want 413 naming the decoded size", r.Status, r.Body)
+		}
+	})
 }
