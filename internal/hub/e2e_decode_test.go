@@ -221,3 +221,19 @@ func TestManagementBodies(t *testing.T) {
 		}
 	})
 }
+
+// TestResponseHeldInPool: an endpoint's response stays counted in the runs' memory pool until
+// it is written, then is given back: twenty responses of ~2.5 MiB in a row each get 200 from a
+// 16 MiB pool (a response never given back would fill it within a few).
+func TestResponseHeldInPool(t *testing.T) {
+	t.Parallel()
+	s := hubtest.Start(t, func(c *hub.Config) { c.RunsMemory = 16 << 20 })
+	createSolution(t, s, "big", map[string]any{"memory_bytes": 8 << 20})
+	s.Deploy(t, "big", "GET", "/list", `local t = {} for i = 1, 10000 do t[i] = {i, "x"} end return t`)
+	for i := range 20 {
+		r := call(t, s, "GET", "/apps/big/list", 30*time.Second)
+		if r.Status != http.StatusOK || len(r.Body) < 10000*6 {
+			t.Fatalf("response %d: %d (%d bytes) %.200s", i, r.Status, len(r.Body), r.Body)
+		}
+	}
+}

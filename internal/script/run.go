@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -127,7 +128,26 @@ func (st *state) exec(ctx context.Context, p *Program, in *Run, lim Limits) (res
 			res.Vars[name] = v
 		}
 	}
+	if in.KeepResult {
+		if err := r.keepResult(&res, 2*conv.used); err != nil {
+			return Result{}, err
+		}
+	}
 	return res, nil
+}
+
+// keepResult moves n bytes of the run's pool share (drawing more when it has less) to res, so
+// the result stays counted after the run until res.Release.
+func (r *run) keepResult(res *Result, n int64) error {
+	pool := &r.st.e.pool
+	fromShare := min(n, r.drawn)
+	if !pool.take(n - fromShare) {
+		return r.poolError(n - fromShare)
+	}
+	r.drawn -= fromShare // not given back when the run ends
+	var once sync.Once
+	res.release = func() { once.Do(func() { pool.give(n) }) }
+	return nil
 }
 
 // finish leaves the state ready for its next run.
