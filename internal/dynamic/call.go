@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/switchboardhq/switchboard/internal/catalog"
+	"github.com/switchboardhq/switchboard/internal/script"
 	"github.com/switchboardhq/switchboard/internal/service"
 	"github.com/switchboardhq/switchboard/internal/servicenet"
 )
@@ -98,10 +100,14 @@ func (iv *Invoker) send(ctx context.Context, c *call, r *request, token, request
 		return c.failed(ctx, err, timeout, own)
 	}
 	defer resp.Body.Close()
-	data, err := iv.read(resp)
+	data, err := iv.read(ctx, resp)
 	if err != nil {
 		if errors.Is(err, errTooLarge) {
 			return nil, failure, c.errorf(502, "response is larger than %d bytes", iv.maxResponse)
+		}
+		if errors.Is(err, script.ErrAnswerTooLarge) {
+			// The caller's bound, not the service's fault.
+			return nil, neutral, fmt.Errorf("service %s: %w", c.d.Name, err)
 		}
 		return c.failed(ctx, err, timeout, own)
 	}

@@ -1,8 +1,10 @@
 package dynamic
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
@@ -19,17 +21,22 @@ var errTooLarge = errors.New("response too large")
 // maxMessage bounds the error message taken from a service's error response.
 const maxMessage = 1024
 
-// read reads the body of resp, refusing one over the size limit.
-func (iv *Invoker) read(resp *http.Response) ([]byte, error) {
-	if resp.ContentLength > iv.maxResponse {
-		return nil, errTooLarge
+// read reads the body of resp, refusing one over the size limit, or over what the script
+// run making the call may hold (an error wrapping script.ErrAnswerTooLarge).
+func (iv *Invoker) read(ctx context.Context, resp *http.Response) ([]byte, error) {
+	limit, tooLarge := iv.maxResponse, errTooLarge
+	if n, ok := script.AnswerLimit(ctx); ok && n < limit {
+		limit, tooLarge = n, fmt.Errorf("over %d bytes: %w", n, script.ErrAnswerTooLarge)
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, iv.maxResponse+1))
+	if resp.ContentLength > limit {
+		return nil, tooLarge
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
 		return nil, err
 	}
-	if int64(len(data)) > iv.maxResponse {
-		return nil, errTooLarge
+	if int64(len(data)) > limit {
+		return nil, tooLarge
 	}
 	return data, nil
 }

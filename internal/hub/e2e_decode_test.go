@@ -3,6 +3,7 @@ package hub_test
 import (
 	"bytes"
 	"context"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"runtime"
@@ -23,8 +24,8 @@ func hostileArray(size int) string {
 }
 
 // decodeFixture is a hub with a solution "demo" (runs limited to 1 MiB) that added a service
-// "svc" whose operation op answers answer (JSON) and counts its calls.
-func decodeFixture(t *testing.T, answer string) (s *hubtest.Server, auth string, calls *atomic.Int64) {
+// "svc" whose operation op answers answer() (JSON) and counts its calls.
+func decodeFixture(t *testing.T, answer func() string) (s *hubtest.Server, auth string, calls *atomic.Int64) {
 	t.Helper()
 	calls = &atomic.Int64{}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -33,7 +34,7 @@ func decodeFixture(t *testing.T, answer string) (s *hubtest.Server, auth string,
 		}
 		calls.Add(1)
 		w.Header().Set("Content-Type", "application/json")
-		w.Write([]byte(answer)) //nolint:errcheck // test peer
+		io.WriteString(w, answer()) //nolint:errcheck // test peer
 	}))
 	t.Cleanup(srv.Close)
 	s = hubtest.Start(t)
@@ -74,7 +75,7 @@ func postAs(t *testing.T, s *hubtest.Server, path, auth, body string) hubtest.Re
 // handler that ignores event.data (200, a few MiB allocated, where decoding it took ~200 MiB);
 // a handler that reads it stops at its 1 MiB memory limit; async stores it as it came.
 func TestTriggerDataDecodedWhenRead(t *testing.T) {
-	s, auth, _ := decodeFixture(t, `{}`)
+	s, auth, _ := decodeFixture(t, func() string { return `{}` })
 	for name, src := range map[string]string{"ignore": `return "ignored " .. event.topic`, "read": `return #event.data`, "small": `return event.data.a`} {
 		r := s.Do(t, "POST", "/api/v1/solutions/demo/handlers", s.AdminToken, map[string]any{"name": name, "topics": []string{"svc." + name}, "script": src})
 		if r.Status != http.StatusCreated {
@@ -115,7 +116,7 @@ func TestTriggerDataDecodedWhenRead(t *testing.T) {
 // hold are refused (413) before they are decoded, and the service is not called; small ones
 // are passed on.
 func TestCallArgsBounded(t *testing.T) {
-	s, auth, calls := decodeFixture(t, `{"ok":true}`)
+	s, auth, calls := decodeFixture(t, func() string { return `{"ok":true}` })
 	var r hubtest.Response
 	alloc := allocated(func() { r = postAs(t, s, "/api/v1/call/demo/svc/op", auth, hostileArray(4<<20)) })
 	t.Logf("call with 4 MiB of empty objects: %d %s; %.1f MiB allocated", r.Status, r.Body, float64(alloc)/(1<<20))
@@ -134,23 +135,32 @@ func TestCallArgsBounded(t *testing.T) {
 	}
 }
 
-// TestServiceAnswerCharged: a service answering 8 MiB of empty objects to a run limited to
-// 1 MiB stops the run at its memory limit having allocated little beyond the answer's bytes
-// (decoded whole first, it was ~300 MiB); an answer that fits becomes tables.
+// TestServiceAnswerCharged: a service's JSON answer is decoded by the calling run, charged to
+// it. To a run limited to 1 MiB: an 8 MiB answer of empty objects is not even read whole (it
+// cannot fit), 512 KiB of them stop the run at its limit as they are decoded; both having
+// allocated a few MiB where decoding them first took ~400 MiB; a small answer becomes tables.
 func TestServiceAnswerCharged(t *testing.T) {
-	s, _, calls := decodeFixture(t, hostileArray(8<<20))
-	s.Deploy(t, "demo", "GET", "/big", `local r = Svc.op({}) return #r`)
-	var r hubtest.Response
-	alloc := allocated(func() { r = call(t, s, "GET", "/apps/demo/big", 30*time.Second) })
-	t.Logf("an 8 MiB answer of empty objects to a run limited to 1 MiB: %d, %.1f MiB allocated", r.Status, float64(alloc)/(1<<20))
-	if r.Status != http.StatusInternalServerError || !strings.Contains(string(r.Body), "memory") {
-		t.Errorf("big answer: %d %s, want 500 naming the memory limit", r.Status, r.Body)
+	var answer atomic.Value
+	s, _, calls := decodeFixture(t, func() string { return answer.Load().(string) })
+	s.Deploy(t, "demo", "GET", "/n", `local r = Svc.op({}) return #r`)
+	for _, size := range []int{8 << 20, 512 << 10} {
+		answer.Store(hostileArray(size))
+		var r hubtest.Response
+		alloc := allocated(func() { r = call(t, s, "GET", "/apps/demo/n", 30*time.Second) })
+		t.Logf("a %d KiB answer of empty objects to a run limited to 1 MiB: %d, %.1f MiB allocated", size>>10, r.Status, float64(alloc)/(1<<20))
+		if r.Status != http.StatusInternalServerError || !strings.Contains(string(r.Body), "memory") {
+			t.Errorf("%d KiB answer: %d %s, want 500 naming the memory limit", size>>10, r.Status, r.Body)
+		}
+		if alloc > 12<<20 {
+			t.Errorf("%d KiB answer: allocated %d MiB, want about the run's 1 MiB", size>>10, alloc>>20)
+		}
 	}
-	if calls.Load() != 1 {
-		t.Errorf("service called %d times, want 1", calls.Load())
+	answer.Store(`[1,2,3]`)
+	if r := call(t, s, "GET", "/apps/demo/n", 30*time.Second); r.Status != http.StatusOK || strings.TrimSpace(string(r.Body)) != "3" {
+		t.Errorf("small answer: %d %s, want 3", r.Status, r.Body)
 	}
-	if alloc > 96<<20 {
-		t.Errorf("allocated %d MiB, want the answer's bytes and about the run's 1 MiB", alloc>>20)
+	if calls.Load() != 3 {
+		t.Errorf("service called %d times, want 3", calls.Load())
 	}
 }
 

@@ -307,6 +307,9 @@ func (r *run) serviceContext() context.Context {
 	defer st.mu.Unlock()
 	if r.svcCtx == nil {
 		r.svcCtx, r.svcCancel = context.WithDeadline(r.ctx, r.deadline)
+		if r.limits.Memory > 0 {
+			r.svcCtx = WithAnswerLimit(r.svcCtx, r.limits.Memory)
+		}
 		if r.stop.Load() != nil {
 			r.svcCancel()
 		}

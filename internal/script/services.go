@@ -1,10 +1,30 @@
 package script
 
 import (
+	"context"
 	"errors"
 
 	lua "github.com/yuin/gopher-lua"
 )
+
+type answerLimitKey struct{}
+
+// WithAnswerLimit is ctx carrying n as its AnswerLimit.
+func WithAnswerLimit(ctx context.Context, n int64) context.Context {
+	return context.WithValue(ctx, answerLimitKey{}, n)
+}
+
+// AnswerLimit is the most bytes a service's answer may take for the run whose service call
+// ctx is: its memory limit, which no answer larger can fit. A caller reading an answer stops
+// past it, with an error wrapping ErrAnswerTooLarge, rather than hold what the run cannot.
+func AnswerLimit(ctx context.Context) (int64, bool) {
+	n, ok := ctx.Value(answerLimitKey{}).(int64)
+	return n, ok
+}
+
+// ErrAnswerTooLarge is a service's answer over AnswerLimit: the calling run ends at its memory
+// limit.
+var ErrAnswerTooLarge = errors.New("the answer is larger than the calling run's memory limit")
 
 // A service global (Keystore, Config, ...) is a read-only proxy made once per state and alias;
 // indexing it gives a Go function per operation that calls the current run's Services with
@@ -77,6 +97,9 @@ func (st *state) callService(L *lua.LState, sp *serviceProxy, op string) int {
 	res, err := r.services.Call(r.serviceContext(), sp.alias, op, args)
 	// A call that outlived the run (deadline, cancellation, watchdog) ends it.
 	r.check(L)
+	if errors.Is(err, ErrAnswerTooLarge) {
+		r.fail(L, &LimitError{Limit: LimitMemory, Value: formatBytes(r.limits.Memory), Detail: sp.alias + "." + op + ": " + err.Error()})
+	}
 	if err != nil {
 		status := 500
 		var sc interface{ StatusCode() int }
@@ -89,7 +112,10 @@ func (st *state) callService(L *lua.LState, sp *serviceProxy, op string) int {
 	if b, ok := res.(Body); ok && b.JSON {
 		// A service's JSON answer comes undecoded: decoded here, each value charged to the run
 		// before it is made, so an answer larger than the run may hold ends it at its limit.
+		// The answer's text is held while it is decoded.
+		r.hold(L, int64(stringBytes+len(b.Data)))
 		v, err := decodeJSON(L, r, b.Data)
+		r.release(int64(stringBytes + len(b.Data)))
 		if err != nil {
 			L.Push(st.failedCall(L, 502, sp.alias+"."+op+" returned JSON scripts cannot use: "+err.Error()))
 			return 1

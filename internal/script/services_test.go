@@ -182,6 +182,18 @@ func TestServiceJSONAnswer(t *testing.T) {
 			t.Errorf("got %#v, want {502, ...nested too deeply...}", res.Return)
 		}
 	})
+	t.Run("over the run's answer limit", func(t *testing.T) {
+		var seen int64
+		f := newFake(func(ctx context.Context, _, _ string, _ any) (any, error) {
+			seen, _ = AnswerLimit(ctx)
+			return nil, fmt.Errorf("service svc: over 1 bytes: %w", ErrAnswerTooLarge)
+		})
+		_, err := runScript(t, e, `local r = Keystore.get({}) return r`, Run{Services: f, Limits: Limits{Memory: 1 << 20}})
+		wantLimit(t, err, LimitMemory)
+		if seen != 1<<20 {
+			t.Errorf("the call's AnswerLimit was %d, want the run's 1 MiB", seen)
+		}
+	})
 	t.Run("larger than the memory limit", func(t *testing.T) {
 		n := (8 << 20) / 3
 		hostile := "[" + strings.Repeat("{},", n-1) + "{}]"
