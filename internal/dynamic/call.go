@@ -105,11 +105,16 @@ func (iv *Invoker) send(ctx context.Context, c *call, r *request, token, request
 		if errors.Is(err, errTooLarge) {
 			return nil, failure, c.errorf(502, "response is larger than %d bytes", iv.maxResponse)
 		}
-		if errors.Is(err, script.ErrAnswerTooLarge) {
-			// The caller's bound, not the service's fault.
+		var le *script.LimitError
+		if errors.Is(err, script.ErrAnswerTooLarge) || errors.As(err, &le) {
+			// The calling run's bound, not the service's fault.
 			return nil, neutral, fmt.Errorf("service %s: %w", c.d.Name, err)
 		}
 		return c.failed(ctx, err, timeout, own)
+	}
+	// The result copies the text once more (a string).
+	if err := script.AnswerBudgetOf(ctx).Take(int64(len(data))); err != nil {
+		return nil, neutral, fmt.Errorf("service %s: %w", c.d.Name, err)
 	}
 	return c.result(resp, data)
 }

@@ -21,25 +21,56 @@ var errTooLarge = errors.New("response too large")
 // maxMessage bounds the error message taken from a service's error response.
 const maxMessage = 1024
 
-// read reads the body of resp, refusing one over the size limit, or over what the script
-// run making the call may hold (an error wrapping script.ErrAnswerTooLarge).
+// read reads the body of resp, refusing one over the size limit. For a script run (a
+// script.AnswerBudget in ctx) it also stops past the run's limit (an error wrapping
+// script.ErrAnswerTooLarge) and draws every buffer from the budget before allocating it.
 func (iv *Invoker) read(ctx context.Context, resp *http.Response) ([]byte, error) {
+	budget := script.AnswerBudgetOf(ctx)
 	limit, tooLarge := iv.maxResponse, errTooLarge
-	if n, ok := script.AnswerLimit(ctx); ok && n < limit {
-		limit, tooLarge = n, fmt.Errorf("over %d bytes: %w", n, script.ErrAnswerTooLarge)
+	if budget != nil && budget.Limit() < limit {
+		limit, tooLarge = budget.Limit(), fmt.Errorf("over %d bytes: %w", budget.Limit(), script.ErrAnswerTooLarge)
 	}
 	if resp.ContentLength > limit {
 		return nil, tooLarge
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return nil, err
+	var out []byte
+	if resp.ContentLength >= 0 {
+		// One byte more than announced tells an answer longer than it said.
+		if err := budget.Take(resp.ContentLength + 1); err != nil {
+			return nil, err
+		}
+		out = make([]byte, 0, resp.ContentLength+1)
 	}
-	if int64(len(data)) > limit {
-		return nil, tooLarge
+	for {
+		if len(out) == cap(out) {
+			if int64(cap(out)) > limit {
+				return nil, tooLarge
+			}
+			// Doubling, as a growing buffer does, but drawn before it is allocated.
+			grow := min(max(int64(readChunk), int64(cap(out))), limit+1-int64(cap(out)))
+			if err := budget.Take(grow); err != nil {
+				return nil, err
+			}
+			nb := make([]byte, len(out), int64(cap(out))+grow)
+			copy(nb, out)
+			out = nb
+		}
+		n, err := resp.Body.Read(out[len(out):cap(out)])
+		out = out[:len(out)+n]
+		if int64(len(out)) > limit {
+			return nil, tooLarge
+		}
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
 	}
-	return data, nil
 }
+
+// readChunk is the first buffer of an answer of unknown length.
+const readChunk = 64 << 10
 
 // result is the outcome of a response: for a 2xx its JSON body undecoded (a script.Body), its
 // text or nil; else the service's error.

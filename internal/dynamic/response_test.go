@@ -179,7 +179,7 @@ func TestHangingServiceDoesNotBlockOthers(t *testing.T) {
 }
 
 // TestCallAnswerLimit: a call made for a script run stops reading an answer past what the run
-// may hold (script.AnswerLimit), with an error wrapping script.ErrAnswerTooLarge, not a
+// may hold (its script.AnswerBudget), with an error wrapping script.ErrAnswerTooLarge, not a
 // service.Error (the bound is the caller's); an answer within it is handed on.
 func TestCallAnswerLimit(t *testing.T) {
 	body := `[` + strings.Repeat(`{},`, 1000) + `{}]`
@@ -204,7 +204,7 @@ func TestCallAnswerLimit(t *testing.T) {
 				w.Write([]byte(body)) //nolint:errcheck // test peer
 			})
 			d := describe(t, "mapper", mapperDoc, srv.URL)
-			ctx := script.WithAnswerLimit(context.Background(), tt.limit)
+			ctx := script.WithAnswerBudget(context.Background(), script.NewAnswerBudget(tt.limit))
 			res, err := New(Options{}).Call(ctx, "sol1", d, testToken, "search", nil, nil, "r")
 			if !tt.tooBig {
 				if b, ok := res.(script.Body); err != nil || !ok || b.Data != body {

@@ -51,6 +51,7 @@ type run struct {
 
 	svcCtx    context.Context
 	svcCancel context.CancelFunc
+	answer    *AnswerBudget // the service answer being read, drawn from the pool (services.go)
 }
 
 type coroutineRec struct {
@@ -158,6 +159,8 @@ func (st *state) finish(r *run) {
 		r.svcCancel()
 	}
 	r.svcCtx, r.svcCancel = nil, nil
+	r.answer.giveBack()
+	r.answer = nil
 	st.mu.Unlock()
 	r.returnShare()
 	st.L.SetTop(0)
@@ -308,7 +311,8 @@ func (r *run) serviceContext() context.Context {
 	if r.svcCtx == nil {
 		r.svcCtx, r.svcCancel = context.WithDeadline(r.ctx, r.deadline)
 		if r.limits.Memory > 0 {
-			r.svcCtx = WithAnswerLimit(r.svcCtx, r.limits.Memory)
+			r.answer = &AnswerBudget{limit: r.limits.Memory, pool: &st.e.pool}
+			r.svcCtx = WithAnswerBudget(r.svcCtx, r.answer)
 		}
 		if r.stop.Load() != nil {
 			r.svcCancel()

@@ -185,13 +185,40 @@ func TestServiceJSONAnswer(t *testing.T) {
 	t.Run("over the run's answer limit", func(t *testing.T) {
 		var seen int64
 		f := newFake(func(ctx context.Context, _, _ string, _ any) (any, error) {
-			seen, _ = AnswerLimit(ctx)
+			seen = AnswerBudgetOf(ctx).Limit()
 			return nil, fmt.Errorf("service svc: over 1 bytes: %w", ErrAnswerTooLarge)
 		})
 		_, err := runScript(t, e, `local r = Keystore.get({}) return r`, Run{Services: f, Limits: Limits{Memory: 1 << 20}})
 		wantLimit(t, err, LimitMemory)
 		if seen != 1<<20 {
 			t.Errorf("the call's AnswerLimit was %d, want the run's 1 MiB", seen)
+		}
+	})
+	t.Run("drawn from the pool while read", func(t *testing.T) {
+		e := newTestEngine(t, Options{RunsMemory: 4 << 20})
+		var during int64
+		f := newFake(func(ctx context.Context, _, _ string, _ any) (any, error) {
+			if err := AnswerBudgetOf(ctx).Take(1 << 20); err != nil {
+				return nil, err
+			}
+			during = e.pool.used.Load()
+			return Body{Data: `[1,2]`, JSON: true}, nil
+		})
+		res := mustRun(t, e, `return #Keystore.get({}) + #Keystore.get({})`, Run{Services: f, Limits: Limits{Memory: 2 << 20}})
+		if res.Return != float64(4) || during < 1<<20 {
+			t.Errorf("got %v with %d bytes of the pool drawn while reading; want 4 and over 1 MiB", res.Return, during)
+		}
+		if used := e.pool.used.Load(); used != 0 {
+			t.Errorf("after the run the pool holds %d bytes, want 0", used)
+		}
+		// An answer the pool has no room for ends the run as the server's memory.
+		big := newFake(func(ctx context.Context, _, _ string, _ any) (any, error) {
+			return nil, AnswerBudgetOf(ctx).Take(3 << 20)
+		})
+		_, err := runScript(t, e, `return Keystore.get({})`, Run{Services: big, Limits: Limits{Memory: 2 << 20}, Held: 2 << 20})
+		wantLimit(t, err, LimitServerMemory)
+		if used := e.pool.used.Load(); used != 0 {
+			t.Errorf("after the refused answer the pool holds %d bytes, want 0", used)
 		}
 	})
 	t.Run("larger than the memory limit", func(t *testing.T) {
