@@ -236,7 +236,9 @@ func (s *Server) createSolution(w http.ResponseWriter, r *http.Request, _ princi
 		ID     *string         `json:"id"`
 		Limits solution.Limits `json:"limits"`
 	}
-	if err := decode(w, r, s.opt.MaxBody, &body); err != nil {
+	release, err := s.decode(w, r, &body)
+	defer release()
+	if err != nil {
 		writeErr(w, err)
 		return
 	}
@@ -279,7 +281,9 @@ func (s *Server) updateSolution(w http.ResponseWriter, r *http.Request, _ princi
 	var body struct {
 		Limits *solution.Limits `json:"limits"`
 	}
-	if err := decode(w, r, s.opt.MaxBody, &body); err != nil {
+	release, err := s.decode(w, r, &body)
+	defer release()
+	if err != nil {
 		writeErr(w, err)
 		return
 	}
@@ -322,7 +326,9 @@ type endpointBody struct {
 
 func (s *Server) deployEndpoint(w http.ResponseWriter, r *http.Request, _ principal) {
 	var body endpointBody
-	if err := decode(w, r, s.opt.MaxBody, &body); err != nil {
+	release, err := s.decode(w, r, &body)
+	defer release()
+	if err != nil {
 		writeErr(w, err)
 		return
 	}

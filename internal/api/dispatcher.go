@@ -46,8 +46,9 @@ func (s *Server) admit(sol string) (*admission.Ticket, error) {
 	return s.opt.Gate.Enter(sol)
 }
 
-// readArgs reads an optional JSON body as call arguments, its bytes held on ticket (if any).
-func (s *Server) readArgs(w http.ResponseWriter, r *http.Request, ticket *admission.Ticket) (any, *Error) {
+// readBody reads an optional JSON body, its bytes held on ticket (if any), within the body
+// read timeout.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request, ticket *admission.Ticket) ([]byte, *Error) {
 	var body []byte
 	var err error
 	if s.opt.BodyReadTimeout > 0 {
@@ -67,20 +68,54 @@ func (s *Server) readArgs(w http.ResponseWriter, r *http.Request, ticket *admiss
 		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, s.opt.MaxBody))
 	}
 	if err != nil {
-		var refused *admission.Error
-		switch {
-		case errors.As(err, &refused):
-			return nil, toAPIError(err)
-		case errors.Is(err, os.ErrDeadlineExceeded):
-			return nil, errorf(http.StatusRequestTimeout, "", "request body took longer than %s to arrive", s.opt.BodyReadTimeout)
-		}
-		return nil, bodyError(err)
+		return nil, s.readError(err)
 	}
-	if len(bytes.TrimSpace(body)) == 0 {
+	return body, nil
+}
+
+// readError is the answer to a body that could not be read.
+func (s *Server) readError(err error) *Error {
+	var refused *admission.Error
+	switch {
+	case errors.As(err, &refused):
+		return toAPIError(err)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return errorf(http.StatusRequestTimeout, "", "request body took longer than %s to arrive", s.opt.BodyReadTimeout)
+	}
+	return bodyError(err)
+}
+
+// checkJSON refuses a body that is not one JSON value, or that repeats a key.
+func checkJSON(body []byte) *Error {
+	if err := strictjson.CheckDuplicates(body); err != nil {
+		return bodyError(err)
+	}
+	if !json.Valid(body) {
+		var v any
+		err := json.Unmarshal(body, &v) // only to say where and why
+		return errorf(http.StatusBadRequest, "", "request body is not valid JSON: %v", err)
+	}
+	return nil
+}
+
+// blank reports whether body holds nothing but white space.
+func blank(body []byte) bool { return len(bytes.TrimSpace(body)) == 0 }
+
+// readArgs reads an optional JSON body as call arguments. Their decoded form is held on ticket
+// too (see reserveDecoded), so the admission bounds cover the Go values as well as the bytes.
+func (s *Server) readArgs(w http.ResponseWriter, r *http.Request, ticket *admission.Ticket) (any, *Error) {
+	body, aerr := s.readBody(w, r, ticket)
+	if aerr != nil {
+		return nil, aerr
+	}
+	if blank(body) {
 		return map[string]any{}, nil
 	}
-	if err := strictjson.CheckDuplicates(body); err != nil {
-		return nil, bodyError(err)
+	if aerr := checkJSON(body); aerr != nil {
+		return nil, aerr
+	}
+	if aerr := s.reserveDecoded(ticket, body); aerr != nil {
+		return nil, aerr
 	}
 	var v any
 	if err := json.Unmarshal(body, &v); err != nil {

@@ -82,27 +82,43 @@ func writeErr(w http.ResponseWriter, err error) {
 
 // decode reads a JSON object into v, refusing unknown fields, repeated keys (and keys naming
 // one field of v in different case), trailing data, oversized bodies and JSON past the bounds
-// of strictjson.
-func decode(w http.ResponseWriter, r *http.Request, max int64, v any) error {
+// of strictjson. The body and its decoded form are held on an admission ticket (of the
+// solution in the path; management bodies of no solution share one) until release is called,
+// once v is no longer needed; the body must arrive within the body read timeout. release is
+// never nil.
+func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) (release func(), err error) {
+	release = func() {}
 	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		return errorf(http.StatusUnsupportedMediaType, "", "Content-Type must be application/json, not %q", ct)
+		return release, errorf(http.StatusUnsupportedMediaType, "", "Content-Type must be application/json, not %q", ct)
 	}
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, max))
+	ticket, err := s.admit(r.PathValue("solution"))
 	if err != nil {
-		return bodyError(err)
+		return release, err
+	}
+	release = ticket.Release
+	data, aerr := s.readBody(w, r, ticket)
+	if aerr != nil {
+		return release, aerr
 	}
 	if err := strictjson.CheckFor(data, v); err != nil {
-		return bodyError(err)
+		return release, bodyError(err)
+	}
+	if json.Valid(data) {
+		// Before decoding: any-typed fields (parameters, a registration's document) become
+		// Go values many times the size of their text.
+		if aerr := s.reserveDecoded(ticket, data); aerr != nil {
+			return release, aerr
+		}
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return bodyError(err)
+		return release, bodyError(err)
 	}
 	if err := dec.Decode(&struct{}{}); err != io.EOF {
-		return errorf(http.StatusBadRequest, "", "request body must hold one JSON object, and nothing after it")
+		return release, errorf(http.StatusBadRequest, "", "request body must hold one JSON object, and nothing after it")
 	}
-	return nil
+	return release, nil
 }
 
 func bodyError(err error) *Error {

@@ -6,6 +6,8 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+
+	"github.com/switchboardhq/switchboard/internal/admission"
 )
 
 func TestDecode(t *testing.T) {
@@ -34,7 +36,11 @@ func TestDecode(t *testing.T) {
 		{"array", "application/json", `[1]`, 400, "", "must be a JSON object, not a JSON array"},
 		{"duplicate key", "application/json", `{"id":"a","id":"b"}`, 400, "id", `duplicate key "id"`},
 		{"duplicate nested key", "application/json", `{"limits":{"steps":1,"steps":2}}`, 400, "limits.steps", `duplicate key "limits.steps"`},
+		{"too large decoded", "application/json", `{"id":[` + strings.Repeat("1,", 10) + `1]}`, 413, "", "once decoded"},
 	}
+	// Bodies of 100 bytes, decoded forms of 1000 (about 7 values) at most.
+	gate := admission.New(admission.Limits{BytesPerSolution: 1000}, nil)
+	s := &Server{opt: Options{MaxBody: 100, Gate: gate}}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(tc.in))
@@ -42,7 +48,14 @@ func TestDecode(t *testing.T) {
 				r.Header.Set("Content-Type", tc.ct)
 			}
 			var b body
-			err := decode(httptest.NewRecorder(), r, 100, &b)
+			release, err := s.decode(httptest.NewRecorder(), r, &b)
+			if runs, bytes, _, _ := gate.Held(""); tc.status != 415 && (runs != 1 || err == nil && bytes == 0) {
+				t.Errorf("held while decoding: %d runs, %d bytes; want 1 run and the body's bytes", runs, bytes)
+			}
+			release()
+			if runs, bytes, _, _ := gate.Held(""); runs != 0 || bytes != 0 {
+				t.Errorf("held after release: %d runs, %d bytes; want nothing", runs, bytes)
+			}
 			if tc.status == 0 {
 				if err != nil {
 					t.Fatalf("decode: %v", err)
@@ -83,11 +96,13 @@ func TestDecodeStrict(t *testing.T) {
 		{"1M levels of objects", strings.Repeat(`{"a":`, (4<<20)/5), 400, "", "nests deeper than 200 levels"},
 		{"too many values", `{"parameters":{"a":[` + strings.Repeat("0,", 1<<20) + `0]}}`, 413, "", "more than 100000 values"},
 	}
+	s := &Server{opt: Options{MaxBody: 4 << 20, Gate: admission.New(admission.Limits{}, nil)}}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			r := httptest.NewRequest(http.MethodPost, "/", strings.NewReader(tc.in))
 			var b body
-			err := decode(httptest.NewRecorder(), r, 4<<20, &b)
+			release, err := s.decode(httptest.NewRecorder(), r, &b)
+			defer release()
 			if tc.status == 0 {
 				if err != nil {
 					t.Fatalf("decode: %v", err)

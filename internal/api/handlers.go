@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
@@ -27,7 +28,9 @@ type handlerBody struct {
 
 func (s *Server) deployHandler(w http.ResponseWriter, r *http.Request, _ principal) {
 	var body handlerBody
-	if err := decode(w, r, s.opt.MaxBody, &body); err != nil {
+	release, err := s.decode(w, r, &body)
+	defer release()
+	if err != nil {
 		writeErr(w, err)
 		return
 	}
@@ -106,13 +109,31 @@ func (s *Server) trigger(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer ticket.Release()
-	data, aerr := s.readArgs(w, r, ticket)
+	mode := r.URL.Query().Get("mode")
+	if mode != "" && mode != "sync" && mode != "async" {
+		writeErr(w, errorf(http.StatusBadRequest, "mode", "mode %q: want sync or async", mode))
+		return
+	}
+	body, aerr := s.readBody(w, r, ticket)
+	if aerr == nil && !blank(body) {
+		aerr = checkJSON(body)
+	}
 	if aerr != nil {
 		writeErr(w, aerr)
 		return
 	}
+	// The data is never decoded here: a handler run decodes it, charged to its memory limit,
+	// only if it reads event.data; a durable event stores it as it came.
+	var data any = map[string]any{}
+	switch {
+	case blank(body):
+	case mode == "async":
+		data = json.RawMessage(body)
+	default:
+		data = script.Body{Data: string(body), JSON: true}
+	}
 	e := events.Event{ID: eventID(r), Solution: sol, Topic: svc + "." + ev, Service: svc, Type: ev, Data: data, Time: time.Now().UTC()}
-	switch mode := r.URL.Query().Get("mode"); mode {
+	switch mode {
 	case "", "sync":
 		res, err := s.opt.Events.Dispatch(origin(r), e)
 		if err != nil {
@@ -126,8 +147,6 @@ func (s *Server) trigger(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		writeJSON(w, http.StatusAccepted, map[string]string{"id": e.ID})
-	default:
-		writeErr(w, errorf(http.StatusBadRequest, "mode", "mode %q: want sync or async", mode))
 	}
 }
 

@@ -195,7 +195,9 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var reg catalog.Registration
-	if err := decode(w, r, s.opt.MaxBody, &reg); err != nil {
+	release, err := s.decode(w, r, &reg)
+	defer release()
+	if err != nil {
 		writeErr(w, err)
 		return
 	}
@@ -259,7 +261,9 @@ func (s *Server) addService(w http.ResponseWriter, r *http.Request, _ principal)
 		Service    *string        `json:"service"`
 		Parameters map[string]any `json:"parameters"`
 	}
-	if err := decode(w, r, s.opt.MaxBody, &body); err != nil {
+	release, err := s.decode(w, r, &body)
+	defer release()
+	if err != nil {
 		writeErr(w, err)
 		return
 	}
@@ -276,7 +280,9 @@ func (s *Server) updateService(w http.ResponseWriter, r *http.Request, _ princip
 	var body struct {
 		Parameters map[string]any `json:"parameters"`
 	}
-	if err := decode(w, r, s.opt.MaxBody, &body); err != nil {
+	release, err := s.decode(w, r, &body)
+	defer release()
+	if err != nil {
 		writeErr(w, err)
 		return
 	}

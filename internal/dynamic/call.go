@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/switchboardhq/switchboard/internal/catalog"
+	"github.com/switchboardhq/switchboard/internal/script"
 	"github.com/switchboardhq/switchboard/internal/service"
 	"github.com/switchboardhq/switchboard/internal/servicenet"
 )
@@ -19,8 +21,9 @@ import (
 // configuration parameters for the service, the defaults of missing arguments. token keys the
 // request's signature (see Sign) and requestID is sent as X-Request-Id.
 //
-// Call returns the decoded JSON result, the body text when the response is not JSON, or nil
-// when it has no body. Every failure is a *service.Error (see the package documentation). The
+// Call returns the JSON result undecoded as a script.Body (decoded by the calling run, charged
+// to its memory limit; its MarshalJSON writes it as it came), the body text when the response
+// is not JSON, or nil when it has no body. Every failure is a *service.Error (see the package documentation). The
 // call lasts at most the operation's timeout, less when ctx ends sooner.
 func (iv *Invoker) Call(ctx context.Context, solution string, d *catalog.Description, token string, op string, args any, params map[string]any, requestID string) (any, error) {
 	if o := d.Operations[op]; o != nil && o.Restricted {
@@ -97,12 +100,21 @@ func (iv *Invoker) send(ctx context.Context, c *call, r *request, token, request
 		return c.failed(ctx, err, timeout, own)
 	}
 	defer resp.Body.Close()
-	data, err := iv.read(resp)
+	data, err := iv.read(ctx, resp)
 	if err != nil {
 		if errors.Is(err, errTooLarge) {
 			return nil, failure, c.errorf(502, "response is larger than %d bytes", iv.maxResponse)
 		}
+		var le *script.LimitError
+		if errors.Is(err, script.ErrAnswerTooLarge) || errors.As(err, &le) {
+			// The calling run's bound, not the service's fault.
+			return nil, neutral, fmt.Errorf("service %s: %w", c.d.Name, err)
+		}
 		return c.failed(ctx, err, timeout, own)
+	}
+	// The result copies the text once more (a string).
+	if err := script.AnswerBudgetOf(ctx).Take(int64(len(data))); err != nil {
+		return nil, neutral, fmt.Errorf("service %s: %w", c.d.Name, err)
 	}
 	return c.result(resp, data)
 }

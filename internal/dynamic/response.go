@@ -1,14 +1,17 @@
 package dynamic
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"strings"
 	"unicode/utf8"
 
+	"github.com/switchboardhq/switchboard/internal/script"
 	"github.com/switchboardhq/switchboard/internal/service"
 )
 
@@ -18,22 +21,59 @@ var errTooLarge = errors.New("response too large")
 // maxMessage bounds the error message taken from a service's error response.
 const maxMessage = 1024
 
-// read reads the body of resp, refusing one over the size limit.
-func (iv *Invoker) read(resp *http.Response) ([]byte, error) {
-	if resp.ContentLength > iv.maxResponse {
-		return nil, errTooLarge
+// read reads the body of resp, refusing one over the size limit. For a script run (a
+// script.AnswerBudget in ctx) it also stops past the run's limit (an error wrapping
+// script.ErrAnswerTooLarge) and draws every buffer from the budget before allocating it.
+func (iv *Invoker) read(ctx context.Context, resp *http.Response) ([]byte, error) {
+	budget := script.AnswerBudgetOf(ctx)
+	limit, tooLarge := iv.maxResponse, errTooLarge
+	if budget != nil && budget.Limit() < limit {
+		limit, tooLarge = budget.Limit(), fmt.Errorf("over %d bytes: %w", budget.Limit(), script.ErrAnswerTooLarge)
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, iv.maxResponse+1))
-	if err != nil {
-		return nil, err
+	if resp.ContentLength > limit {
+		return nil, tooLarge
 	}
-	if int64(len(data)) > iv.maxResponse {
-		return nil, errTooLarge
+	var out []byte
+	if resp.ContentLength >= 0 {
+		// One byte more than announced tells an answer longer than it said.
+		if err := budget.Take(resp.ContentLength + 1); err != nil {
+			return nil, err
+		}
+		out = make([]byte, 0, resp.ContentLength+1)
 	}
-	return data, nil
+	for {
+		if len(out) == cap(out) {
+			if int64(cap(out)) > limit {
+				return nil, tooLarge
+			}
+			// Doubling, as a growing buffer does, but drawn before it is allocated.
+			grow := min(max(int64(readChunk), int64(cap(out))), limit+1-int64(cap(out)))
+			if err := budget.Take(grow); err != nil {
+				return nil, err
+			}
+			nb := make([]byte, len(out), int64(cap(out))+grow)
+			copy(nb, out)
+			out = nb
+		}
+		n, err := resp.Body.Read(out[len(out):cap(out)])
+		out = out[:len(out)+n]
+		if int64(len(out)) > limit {
+			return nil, tooLarge
+		}
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
 }
 
-// result is the outcome of a response: its decoded body for a 2xx, else the service's error.
+// readChunk is the first buffer of an answer of unknown length.
+const readChunk = 64 << 10
+
+// result is the outcome of a response: for a 2xx its JSON body undecoded (a script.Body), its
+// text or nil; else the service's error.
 func (c *call) result(resp *http.Response, data []byte) (any, outcome, error) {
 	code := resp.StatusCode
 	isJSON := jsonType(resp.Header.Get("Content-Type"))
@@ -45,11 +85,14 @@ func (c *call) result(resp *http.Response, data []byte) (any, outcome, error) {
 		if !isJSON {
 			return string(data), success, nil
 		}
-		var v any
-		if err := json.Unmarshal(data, &v); err != nil {
+		if !json.Valid(data) {
+			var v any
+			err := json.Unmarshal(data, &v) // only to say where and why
 			return nil, failure, c.errorf(502, "service %s answered invalid JSON: %v", c.d.Name, err)
 		}
-		return v, success, nil
+		// Left undecoded: the calling run decodes it charged to its memory limit (a JSON
+		// answer of a few MiB can be hundreds of MiB of values).
+		return script.Body{Data: string(data), JSON: true}, success, nil
 	case code >= 400 && code < 600:
 		out := success
 		if code >= 500 {

@@ -3,12 +3,17 @@ package dynamic
 import (
 	"bufio"
 	"context"
+	"encoding/json"
+	"errors"
 	"net"
 	"net/http"
 	"reflect"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/switchboardhq/switchboard/internal/script"
+	"github.com/switchboardhq/switchboard/internal/service"
 )
 
 // TestCallResults checks how the service's answers become results and errors.
@@ -47,6 +52,17 @@ func TestCallResults(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatal(err)
+			}
+			// A JSON answer is handed on undecoded, for the calling run to decode charged.
+			if b, ok := res.(script.Body); ok {
+				if !b.JSON || b.Data != tt.body {
+					t.Errorf("result = %#v, want the body %q undecoded", b, tt.body)
+				}
+				if err := json.Unmarshal([]byte(b.Data), &res); err != nil {
+					t.Fatal(err)
+				}
+			} else if jsonType(tt.contentType) {
+				t.Errorf("result = %#v (%T), want a script.Body", res, res)
 			}
 			if !reflect.DeepEqual(res, tt.want) {
 				t.Errorf("result = %#v, want %#v", res, tt.want)
@@ -159,5 +175,47 @@ func TestHangingServiceDoesNotBlockOthers(t *testing.T) {
 	close(release)
 	if err := <-done; err != nil {
 		t.Errorf("slow call: %v", err)
+	}
+}
+
+// TestCallAnswerLimit: a call made for a script run stops reading an answer past what the run
+// may hold (its script.AnswerBudget), with an error wrapping script.ErrAnswerTooLarge, not a
+// service.Error (the bound is the caller's); an answer within it is handed on.
+func TestCallAnswerLimit(t *testing.T) {
+	body := `[` + strings.Repeat(`{},`, 1000) + `{}]`
+	tests := []struct {
+		name    string
+		chunked bool
+		limit   int64
+		tooBig  bool
+	}{
+		{"with length, over", false, 1000, true},
+		{"chunked, over", true, 1000, true},
+		{"within", false, 10000, false},
+		{"over the invoker's own bound only", false, 1 << 30, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := handlerServer(t, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Content-Type", "application/json")
+				if tt.chunked {
+					http.NewResponseController(w).Flush()
+				}
+				w.Write([]byte(body)) //nolint:errcheck // test peer
+			})
+			d := describe(t, "mapper", mapperDoc, srv.URL)
+			ctx := script.WithAnswerBudget(context.Background(), script.NewAnswerBudget(tt.limit))
+			res, err := New(Options{}).Call(ctx, "sol1", d, testToken, "search", nil, nil, "r")
+			if !tt.tooBig {
+				if b, ok := res.(script.Body); err != nil || !ok || b.Data != body {
+					t.Fatalf("got %T, %v; want the answer", res, err)
+				}
+				return
+			}
+			var se *service.Error
+			if !errors.Is(err, script.ErrAnswerTooLarge) || errors.As(err, &se) {
+				t.Fatalf("error %v (%T), want one wrapping script.ErrAnswerTooLarge", err, err)
+			}
+		})
 	}
 }

@@ -1,6 +1,7 @@
 package script
 
 import (
+	"encoding/json"
 	"fmt"
 
 	lua "github.com/yuin/gopher-lua"
@@ -16,6 +17,16 @@ import (
 type Body struct {
 	Data string
 	JSON bool // try JSON first: the content type says JSON, or nothing
+}
+
+// MarshalJSON writes the body as the JSON it holds (when JSON is set and it is valid JSON), or
+// else as a JSON string, so a Body passed on (a service's answer to a call made over HTTP, an
+// event stored durably) keeps its form without being decoded into Go values first.
+func (b Body) MarshalJSON() ([]byte, error) {
+	if b.JSON && json.Valid([]byte(b.Data)) {
+		return []byte(b.Data), nil
+	}
+	return json.Marshal(b.Data)
 }
 
 // lazyField is a field of a table not made yet.

@@ -142,12 +142,26 @@ type Run struct {
 	// engine's pool for the length of the run, not from the run's own memory limit.
 	Held     int64
 	ReadBack []string // globals read back after the run (e.g. "response"), converted to Go
+	// KeepResult keeps the result's memory drawn from the engine's pool after the run, until
+	// Result.Release: twice its converted size, for its Go values and the JSON the caller makes
+	// of them. Callers that set it must call Release once they are done with the result.
+	KeepResult bool
 }
 
 // Result is what a run produced.
 type Result struct {
 	Return any            // first returned value converted to Go (nil if none)
 	Vars   map[string]any // the ReadBack globals
+
+	release func()
+}
+
+// Release gives back to the engine's pool what the result holds (Run.KeepResult); later calls
+// do nothing.
+func (r Result) Release() {
+	if r.release != nil {
+		r.release()
+	}
 }
 
 // Run executes p. Errors: *LimitError when a limit stopped the run, *RuntimeError for a Lua

@@ -263,3 +263,42 @@ func TestRunsMemoryPoolNotHeldByTickWeight(t *testing.T) {
 		}
 	}
 }
+
+// TestKeepResult: with Run.KeepResult a run's converted result stays drawn from the engine's
+// pool (twice its size: its values and their JSON) until Release, so results waiting to be
+// written count against what all runs may hold; without it the run gives everything back.
+func TestKeepResult(t *testing.T) {
+	e := newTestEngine(t, Options{RunsMemory: 8 << 20})
+	p := mustCompile(t, `local t = {} for i = 1, 20000 do t[i] = {i, "x"} end return t`)
+	lim := Limits{Memory: 6 << 20, Timeout: 5 * time.Second}
+
+	res, err := e.Run(context.Background(), p, Run{Limits: lim})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Release() // nothing to give back
+	if used := e.pool.used.Load(); used != 0 {
+		t.Errorf("without KeepResult the pool holds %d bytes after the run, want 0", used)
+	}
+
+	res, err = e.Run(context.Background(), p, Run{Limits: lim, KeepResult: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kept := e.pool.used.Load()
+	t.Logf("a result of 20000 small tables keeps %d KiB of the pool", kept>>10)
+	if kept < 1<<20 {
+		t.Errorf("the kept result holds %d bytes of the pool, want its size (over 1 MiB)", kept)
+	}
+	// Meanwhile a run needing what the result holds is refused as the server's memory.
+	_, err = e.Run(context.Background(), mustCompile(t, `return 1`), Run{Limits: lim, Held: 8<<20 - kept + 1})
+	wantLimit(t, err, LimitServerMemory)
+	res.Release()
+	res.Release()
+	if used := e.pool.used.Load(); used != 0 {
+		t.Errorf("after Release the pool holds %d bytes, want 0", used)
+	}
+	if _, err := e.Run(context.Background(), mustCompile(t, `return 1`), Run{Limits: lim, Held: 8<<20 - kept + 1}); err != nil {
+		t.Errorf("after Release: %v", err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -50,6 +51,7 @@ type run struct {
 
 	svcCtx    context.Context
 	svcCancel context.CancelFunc
+	answer    *AnswerBudget // the service answer being read, drawn from the pool (services.go)
 }
 
 type coroutineRec struct {
@@ -127,7 +129,26 @@ func (st *state) exec(ctx context.Context, p *Program, in *Run, lim Limits) (res
 			res.Vars[name] = v
 		}
 	}
+	if in.KeepResult {
+		if err := r.keepResult(&res, 2*conv.used); err != nil {
+			return Result{}, err
+		}
+	}
 	return res, nil
+}
+
+// keepResult moves n bytes of the run's pool share (drawing more when it has less) to res, so
+// the result stays counted after the run until res.Release.
+func (r *run) keepResult(res *Result, n int64) error {
+	pool := &r.st.e.pool
+	fromShare := min(n, r.drawn)
+	if !pool.take(n - fromShare) {
+		return r.poolError(n - fromShare)
+	}
+	r.drawn -= fromShare // not given back when the run ends
+	var once sync.Once
+	res.release = func() { once.Do(func() { pool.give(n) }) }
+	return nil
 }
 
 // finish leaves the state ready for its next run.
@@ -138,6 +159,8 @@ func (st *state) finish(r *run) {
 		r.svcCancel()
 	}
 	r.svcCtx, r.svcCancel = nil, nil
+	r.answer.giveBack()
+	r.answer = nil
 	st.mu.Unlock()
 	r.returnShare()
 	st.L.SetTop(0)
@@ -287,6 +310,10 @@ func (r *run) serviceContext() context.Context {
 	defer st.mu.Unlock()
 	if r.svcCtx == nil {
 		r.svcCtx, r.svcCancel = context.WithDeadline(r.ctx, r.deadline)
+		if r.limits.Memory > 0 {
+			r.answer = &AnswerBudget{limit: r.limits.Memory, pool: &st.e.pool}
+			r.svcCtx = WithAnswerBudget(r.svcCtx, r.answer)
+		}
 		if r.stop.Load() != nil {
 			r.svcCancel()
 		}

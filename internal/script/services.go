@@ -1,10 +1,78 @@
 package script
 
 import (
+	"context"
 	"errors"
+	"fmt"
 
 	lua "github.com/yuin/gopher-lua"
 )
+
+type answerBudgetKey struct{}
+
+// AnswerBudget is what a script run lets a service's answer take while it is read: at most its
+// memory limit (no larger answer could fit), drawn from the engine's memory pool as it is read,
+// so the answers being read for all runs count with the runs. The run gives it back once the
+// call's result is decoded. One run makes one call at a time, so it needs no lock.
+type AnswerBudget struct {
+	limit int64
+	pool  *memPool // nil: only the limit bounds
+	taken int64
+}
+
+// NewAnswerBudget is a budget of limit bytes drawn from no pool (for callers outside a run).
+func NewAnswerBudget(limit int64) *AnswerBudget { return &AnswerBudget{limit: limit} }
+
+// WithAnswerBudget is ctx carrying b.
+func WithAnswerBudget(ctx context.Context, b *AnswerBudget) context.Context {
+	return context.WithValue(ctx, answerBudgetKey{}, b)
+}
+
+// AnswerBudgetOf is the budget ctx carries, or nil: no bound but the reader's own.
+func AnswerBudgetOf(ctx context.Context) *AnswerBudget {
+	b, _ := ctx.Value(answerBudgetKey{}).(*AnswerBudget)
+	return b
+}
+
+// Limit is the most bytes an answer may take.
+func (b *AnswerBudget) Limit() int64 { return b.limit }
+
+// Take draws n more bytes for the answer being read, before they are allocated. Past the limit
+// it fails with an error wrapping ErrAnswerTooLarge; when the pool has not got them, with a
+// *LimitError for the server's memory.
+func (b *AnswerBudget) Take(n int64) error {
+	if b == nil || n <= 0 {
+		return nil
+	}
+	if b.taken+n > 2*b.limit+readSlack {
+		// The text and the buffers it grew through: past twice the limit, the text is over it.
+		return fmt.Errorf("over %d bytes: %w", b.limit, ErrAnswerTooLarge)
+	}
+	if b.pool != nil && !b.pool.take(n) {
+		return &LimitError{Limit: LimitServerMemory, Value: formatBytes(b.pool.size), Detail: fmt.Sprintf(
+			"reading a service's answer: the runs in progress hold %s", formatBytes(b.pool.used.Load()))}
+	}
+	b.taken += n
+	return nil
+}
+
+// readSlack is room for a reader's first buffer beyond what the limit strictly needs.
+const readSlack = 64 << 10
+
+// giveBack returns what the budget drew; the answer is done with.
+func (b *AnswerBudget) giveBack() {
+	if b == nil {
+		return
+	}
+	if b.pool != nil {
+		b.pool.give(b.taken)
+	}
+	b.taken = 0
+}
+
+// ErrAnswerTooLarge is a service's answer over its AnswerBudget's limit: the calling run ends
+// at its memory limit.
+var ErrAnswerTooLarge = errors.New("the answer is larger than the calling run's memory limit")
 
 // A service global (Keystore, Config, ...) is a read-only proxy made once per state and alias;
 // indexing it gives a Go function per operation that calls the current run's Services with
@@ -74,9 +142,19 @@ func (st *state) callService(L *lua.LState, sp *serviceProxy, op string) int {
 		L.Push(st.failedCall(L, 404, "no service "+sp.alias))
 		return 1
 	}
-	res, err := r.services.Call(r.serviceContext(), sp.alias, op, args)
+	ctx := r.serviceContext()
+	// What the answer drew while it was read is given back once it is decoded (or dropped).
+	defer r.answer.giveBack()
+	res, err := r.services.Call(ctx, sp.alias, op, args)
 	// A call that outlived the run (deadline, cancellation, watchdog) ends it.
 	r.check(L)
+	var le *LimitError
+	switch {
+	case errors.Is(err, ErrAnswerTooLarge):
+		r.fail(L, &LimitError{Limit: LimitMemory, Value: formatBytes(r.limits.Memory), Detail: sp.alias + "." + op + ": " + err.Error()})
+	case errors.As(err, &le) && le.Limit == LimitServerMemory:
+		r.fail(L, le)
+	}
 	if err != nil {
 		status := 500
 		var sc interface{ StatusCode() int }
@@ -84,6 +162,20 @@ func (st *state) callService(L *lua.LState, sp *serviceProxy, op string) int {
 			status = sc.StatusCode()
 		}
 		L.Push(st.failedCall(L, status, err.Error()))
+		return 1
+	}
+	if b, ok := res.(Body); ok && b.JSON {
+		// A service's JSON answer comes undecoded: decoded here, each value charged to the run
+		// before it is made, so an answer larger than the run may hold ends it at its limit.
+		// The answer's text is held while it is decoded.
+		r.hold(L, int64(stringBytes+len(b.Data)))
+		v, err := decodeJSON(L, r, b.Data)
+		r.release(int64(stringBytes + len(b.Data)))
+		if err != nil {
+			L.Push(st.failedCall(L, 502, sp.alias+"."+op+" returned JSON scripts cannot use: "+err.Error()))
+			return 1
+		}
+		L.Push(v)
 		return 1
 	}
 	conv := toLuaConv{L: L, r: r}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -157,4 +158,82 @@ func TestServicesOfTheCurrentRun(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestServiceJSONAnswer: a service's JSON answer handed over undecoded (a Body) becomes tables
+// decoded by the run, charged to it: an answer larger than the run may hold ends it at its
+// memory limit having made about that much; JSON the run cannot hold is a failure table.
+func TestServiceJSONAnswer(t *testing.T) {
+	e := newTestEngine(t, Options{})
+	answer := func(data string) *fakeServices {
+		return newFake(func(context.Context, string, string, any) (any, error) { return Body{Data: data, JSON: true}, nil })
+	}
+	t.Run("small", func(t *testing.T) {
+		res := mustRun(t, e, `local r = Keystore.get({}) return {r.a[2], r.b}`, Run{Services: answer(`{"a":[1,2],"b":"x"}`)})
+		if want := []any{float64(2), "x"}; !reflect.DeepEqual(res.Return, want) {
+			t.Errorf("got %#v, want %#v", res.Return, want)
+		}
+	})
+	t.Run("nested deeper than scripts may hold", func(t *testing.T) {
+		deep := strings.Repeat("[", 300) + strings.Repeat("]", 300)
+		res := mustRun(t, e, `local r = Keystore.get({}) return {r.status, r.error}`, Run{Services: answer(deep)})
+		got, _ := res.Return.([]any)
+		if len(got) != 2 || got[0] != float64(502) || !strings.Contains(fmt.Sprint(got[1]), "nested too deeply") {
+			t.Errorf("got %#v, want {502, ...nested too deeply...}", res.Return)
+		}
+	})
+	t.Run("over the run's answer limit", func(t *testing.T) {
+		var seen int64
+		f := newFake(func(ctx context.Context, _, _ string, _ any) (any, error) {
+			seen = AnswerBudgetOf(ctx).Limit()
+			return nil, fmt.Errorf("service svc: over 1 bytes: %w", ErrAnswerTooLarge)
+		})
+		_, err := runScript(t, e, `local r = Keystore.get({}) return r`, Run{Services: f, Limits: Limits{Memory: 1 << 20}})
+		wantLimit(t, err, LimitMemory)
+		if seen != 1<<20 {
+			t.Errorf("the call's AnswerLimit was %d, want the run's 1 MiB", seen)
+		}
+	})
+	t.Run("drawn from the pool while read", func(t *testing.T) {
+		e := newTestEngine(t, Options{RunsMemory: 4 << 20})
+		var during int64
+		f := newFake(func(ctx context.Context, _, _ string, _ any) (any, error) {
+			if err := AnswerBudgetOf(ctx).Take(1 << 20); err != nil {
+				return nil, err
+			}
+			during = e.pool.used.Load()
+			return Body{Data: `[1,2]`, JSON: true}, nil
+		})
+		res := mustRun(t, e, `return #Keystore.get({}) + #Keystore.get({})`, Run{Services: f, Limits: Limits{Memory: 2 << 20}})
+		if res.Return != float64(4) || during < 1<<20 {
+			t.Errorf("got %v with %d bytes of the pool drawn while reading; want 4 and over 1 MiB", res.Return, during)
+		}
+		if used := e.pool.used.Load(); used != 0 {
+			t.Errorf("after the run the pool holds %d bytes, want 0", used)
+		}
+		// An answer the pool has no room for ends the run as the server's memory.
+		big := newFake(func(ctx context.Context, _, _ string, _ any) (any, error) {
+			return nil, AnswerBudgetOf(ctx).Take(3 << 20)
+		})
+		_, err := runScript(t, e, `return Keystore.get({})`, Run{Services: big, Limits: Limits{Memory: 2 << 20}, Held: 2 << 20})
+		wantLimit(t, err, LimitServerMemory)
+		if used := e.pool.used.Load(); used != 0 {
+			t.Errorf("after the refused answer the pool holds %d bytes, want 0", used)
+		}
+	})
+	t.Run("larger than the memory limit", func(t *testing.T) {
+		n := (8 << 20) / 3
+		hostile := "[" + strings.Repeat("{},", n-1) + "{}]"
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		_, err := runScript(t, e, `local r = Keystore.get({}) return #r`, Run{Services: answer(hostile), Limits: Limits{Memory: 1 << 20}})
+		runtime.ReadMemStats(&after)
+		wantLimit(t, err, LimitMemory)
+		alloc := after.TotalAlloc - before.TotalAlloc
+		t.Logf("an 8 MiB answer of empty objects to a run with a 1 MiB limit: %.1f MiB allocated", float64(alloc)/(1<<20))
+		// Decoded whole, it would be about 400 MiB of tables.
+		if alloc > 64<<20 {
+			t.Errorf("allocated %d MiB, want the run stopped near its 1 MiB", alloc>>20)
+		}
+	})
 }

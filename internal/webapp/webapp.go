@@ -260,12 +260,15 @@ func (h *Handler) ServeApp(w http.ResponseWriter, r *http.Request, sol, path, ba
 		},
 		ReadBack: []string{"response"},
 		Held:     int64(len(body.Data)),
+		// The response stays counted in the runs' memory pool until it is written.
+		KeepResult: true,
 	})
 	h.observeRun(sol, time.Since(runStart), err)
 	if err != nil {
 		h.scriptFailed(w, r, sol, reqID, route, err)
 		return
 	}
+	defer res.Release()
 	for _, problem := range writeScriptResponse(w, res, org) {
 		h.opt.Logger.Warn("endpoint script response: "+problem, "solution", sol, "request_id", reqID, "method", route.method, "path", route.template)
 	}
