@@ -329,12 +329,15 @@ func (t *Ticket) ReadBody(body io.Reader, length, limit int64) ([]byte, error) {
 	if err := t.Reserve(first); err != nil {
 		return nil, err
 	}
-	out := append(make([]byte, 0, first), head...)
+	// A body read whole at once gets one byte more, as a Read may not say EOF with its last
+	// bytes: the next one does, into that byte, or tells a body longer than announced.
+	spare := int64(0)
+	if first == end {
+		spare = 1
+	}
+	out := append(make([]byte, 0, first+spare), head...)
 	for {
-		var n int
-		var err error
-		switch {
-		case int64(len(out)) < end && len(out) == cap(out):
+		if len(out) == cap(out) && int64(len(out)) < end {
 			size := min(2*int64(cap(out)), end)
 			// Both buffers are live while the old one is copied.
 			if err := t.Reserve(size); err != nil {
@@ -344,21 +347,19 @@ func (t *Ticket) ReadBody(body io.Reader, length, limit int64) ([]byte, error) {
 			copy(nb, out)
 			t.giveBack(int64(cap(out)))
 			out = nb
-			fallthrough
-		case int64(len(out)) < end:
+		}
+		var n int
+		var err error
+		if len(out) < cap(out) {
 			n, err = body.Read(out[len(out):cap(out)])
 			out = out[:len(out)+n]
-		default:
+		} else if n, err = body.Read(make([]byte, 1)); n > 0 {
 			// Full: only the end of the body may follow.
-			var probe [1]byte
-			if n, err = body.Read(probe[:]); n > 0 {
-				if length >= 0 {
-					return nil, fmt.Errorf("read body: longer than its Content-Length %d", length)
-				}
-				return nil, &http.MaxBytesError{Limit: limit}
-			}
+			return nil, tooLong(length, limit)
 		}
 		switch {
+		case int64(len(out)) > end:
+			return nil, tooLong(length, limit)
 		case err == nil:
 		case !errors.Is(err, io.EOF):
 			return nil, fmt.Errorf("read body: %w", err)
@@ -368,4 +369,12 @@ func (t *Ticket) ReadBody(body io.Reader, length, limit int64) ([]byte, error) {
 			return out, nil
 		}
 	}
+}
+
+// tooLong is the error for a body longer than its announced length, or than limit.
+func tooLong(length, limit int64) error {
+	if length >= 0 {
+		return fmt.Errorf("read body: longer than its Content-Length %d", length)
+	}
+	return &http.MaxBytesError{Limit: limit}
 }
