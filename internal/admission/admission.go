@@ -137,7 +137,7 @@ func (t *Ticket) Run() error {
 	}
 	g := t.g
 	g.mu.Lock()
-	if t.done || t.run {
+	if t.done || t.runs > 0 {
 		done := t.done
 		g.mu.Unlock()
 		if done {
@@ -157,7 +157,7 @@ func (t *Ticket) Run() error {
 		u = g.usage(t.sol)
 		u.runs++
 		g.runs++
-		t.run = true
+		t.runs++
 	}
 	g.mu.Unlock()
 	if err != nil {
@@ -165,6 +165,28 @@ func (t *Ticket) Run() error {
 		return err
 	}
 	return nil
+}
+
+// RunMore takes up to n more run slots for the same request (a trigger's several handlers), as
+// many as both bounds leave free now, and returns how many it took; it never refuses, so what
+// cannot run at once runs in turn. A nil ticket (no gate) takes all n.
+func (t *Ticket) RunMore(n int) int {
+	if t == nil {
+		return n
+	}
+	g := t.g
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if t.done || n <= 0 {
+		return 0
+	}
+	u := g.usage(t.sol)
+	k := max(0, min(n, g.lim.RunsPerSolution-u.runs, g.lim.Runs-g.runs))
+	u.runs += k
+	g.runs += k
+	t.runs += k
+	g.forget(t.sol, u)
+	return k
 }
 
 // usage is sol's entry, made if it has none; g.mu is held.
@@ -201,7 +223,7 @@ type Ticket struct {
 	g     *Gate
 	sol   string
 	bytes int64
-	run   bool
+	runs  int
 	done  bool
 }
 
@@ -279,10 +301,8 @@ func (t *Ticket) Release() {
 	if u == nil { // held nothing
 		return
 	}
-	if t.run {
-		u.runs--
-		g.runs--
-	}
+	u.runs -= t.runs
+	g.runs -= t.runs
 	u.bytes -= t.bytes
 	g.bytes -= t.bytes
 	g.forget(t.sol, u)

@@ -357,3 +357,54 @@ func BenchmarkReadBodySmall(b *testing.B) {
 		tk.Release()
 	}
 }
+
+// TestRunMore: a request's further runs take what both bounds leave free, never more, and
+// never refuse; they are given back with the ticket.
+func TestRunMore(t *testing.T) {
+	tests := []struct {
+		name      string
+		othersA   int // runs other tickets of a hold
+		othersB   int // runs tickets of b hold
+		more      int
+		wantTaken int
+	}{
+		{"all free", 0, 0, 2, 2},
+		{"the solution's bound", 2, 0, 5, 1},
+		{"the server's bound", 0, 4, 5, 1},
+		{"none free", 3, 0, 2, 0},
+		{"none asked", 0, 0, 0, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			g := admission.New(admission.Limits{Runs: 6, RunsPerSolution: 4, Bytes: 100, BytesPerSolution: 50}, nil)
+			for range tc.othersA {
+				if _, err := g.Enter("a"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for range tc.othersB {
+				if _, err := g.Enter("b"); err != nil {
+					t.Fatal(err)
+				}
+			}
+			tk, err := g.Enter("a")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := tk.RunMore(tc.more); got != tc.wantTaken {
+				t.Errorf("RunMore(%d) took %d, want %d", tc.more, got, tc.wantTaken)
+			}
+			if _, _, solRuns, _ := g.Held("a"); solRuns != tc.othersA+1+tc.wantTaken {
+				t.Errorf("a holds %d runs, want %d", solRuns, tc.othersA+1+tc.wantTaken)
+			}
+			tk.Release()
+			if runs, _, _, _ := g.Held("a"); runs != tc.othersA+tc.othersB {
+				t.Errorf("after release the gate holds %d runs, want %d", runs, tc.othersA+tc.othersB)
+			}
+		})
+	}
+	var none *admission.Ticket
+	if got := none.RunMore(3); got != 3 {
+		t.Errorf("without a gate RunMore(3) = %d, want 3", got)
+	}
+}

@@ -567,3 +567,47 @@ func TestSlowBody(t *testing.T) {
 		})
 	}
 }
+
+// TestTriggerRunsPerHandler: a sync trigger takes a run slot per handler it runs, as far as the
+// solution's bound leaves free; its other handlers run in turn, and all answer.
+func TestTriggerRunsPerHandler(t *testing.T) {
+	t.Parallel()
+	s, svcAuth := strictFixture(t, func(c *hub.Config) { c.MaxRunsPerSolution = 2 })
+	if r := s.Do(t, "PATCH", "/api/v1/solutions/demo", s.AdminToken, map[string]any{"limits": map[string]any{"timeout_ms": 60000}}); r.Status != http.StatusOK {
+		t.Fatalf("patch limits: %d %s", r.Status, r.Body)
+	}
+	s.Deploy(t, "demo", "GET", "/ping", `return "pong"`)
+	seen, release := blockingService(t, s, "demo")
+	for _, name := range []string{"h1", "h2", "h3"} {
+		if r := s.Do(t, "POST", "/api/v1/solutions/demo/handlers", s.AdminToken, map[string]any{"name": name, "topics": []string{"svc.ev"}, "script": "return Slow.op{}"}); r.Status != http.StatusCreated {
+			t.Fatalf("deploy handler %s: %d %s", name, r.Status, r.Body)
+		}
+	}
+	done := make(chan hubtest.Response, 1)
+	go func() {
+		req, _ := http.NewRequest("POST", s.URL+"/api/v1/trigger/demo/svc/ev", strings.NewReader(`{}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", svcAuth)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			done <- hubtest.Response{Status: -1, Body: []byte(err.Error())}
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		done <- hubtest.Response{Status: resp.StatusCode, Body: b}
+	}()
+	hubtest.Eventually(t, "two handlers waiting on the service", func() bool { return seen.Load() >= 2 })
+	if _, _, solRuns, _ := s.Hub.Gate().Held("demo"); solRuns != 2 {
+		t.Errorf("a trigger running 3 handlers holds %d run slots, want the solution's 2", solRuns)
+	}
+	wantRefused(t, func() hubtest.Response { return s.Do(t, "GET", "/apps/demo/ping", "", nil) }, http.StatusTooManyRequests, "solution_runs")
+	release()
+	r := <-done
+	if m := r.Map(t); r.Status != http.StatusOK || len(m) != 3 {
+		t.Errorf("trigger: %d %s, want the 3 handlers' results", r.Status, r.Body)
+	}
+	if got := seen.Load(); got != 3 {
+		t.Errorf("the service saw %d calls, want 3", got)
+	}
+}
