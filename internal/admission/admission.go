@@ -116,11 +116,36 @@ func New(lim Limits, onReject func(reason string)) *Gate {
 // Limits are the gate's bounds.
 func (g *Gate) Limits() Limits { return g.lim }
 
-// Enter takes one run slot for solution sol. The ticket must be released once the answer is
-// written. A refusal is an *Error.
+// Open returns a ticket for solution sol that holds nothing yet: body bytes are reserved on it
+// as they arrive (ReadBody), and Run takes its run slot once the body is in, so a body that
+// is slow to arrive holds no run slot. The ticket must be released once the answer is written.
+func (g *Gate) Open(sol string) *Ticket { return &Ticket{g: g, sol: sol} }
+
+// Enter takes one run slot for solution sol at once (Open, then Run). A refusal is an *Error.
 func (g *Gate) Enter(sol string) (*Ticket, error) {
+	t := g.Open(sol)
+	if err := t.Run(); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// Run takes the ticket's run slot (once; later calls do nothing). A refusal is an *Error.
+func (t *Ticket) Run() error {
+	if t == nil {
+		return nil
+	}
+	g := t.g
 	g.mu.Lock()
-	u := g.per[sol]
+	if t.done || t.runs > 0 {
+		done := t.done
+		g.mu.Unlock()
+		if done {
+			return errReleased
+		}
+		return nil
+	}
+	u := g.per[t.sol]
 	var err *Error
 	switch {
 	case u != nil && u.runs >= g.lim.RunsPerSolution:
@@ -129,19 +154,49 @@ func (g *Gate) Enter(sol string) (*Ticket, error) {
 		err = &Error{Reason: ReasonRuns, Limit: int64(g.lim.Runs)}
 	}
 	if err == nil {
-		if u == nil {
-			u = &usage{}
-			g.per[sol] = u
-		}
+		u = g.usage(t.sol)
 		u.runs++
 		g.runs++
+		t.runs++
 	}
 	g.mu.Unlock()
 	if err != nil {
 		g.rejected(err.Reason)
-		return nil, err
+		return err
 	}
-	return &Ticket{g: g, sol: sol}, nil
+	return nil
+}
+
+// RunMore takes up to n more run slots for the same request (a trigger's several handlers), as
+// many as both bounds leave free now, and returns how many it took; it never refuses, so what
+// cannot run at once runs in turn. A nil ticket (no gate) takes all n.
+func (t *Ticket) RunMore(n int) int {
+	if t == nil {
+		return n
+	}
+	g := t.g
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if t.done || n <= 0 {
+		return 0
+	}
+	u := g.usage(t.sol)
+	k := max(0, min(n, g.lim.RunsPerSolution-u.runs, g.lim.Runs-g.runs))
+	u.runs += k
+	g.runs += k
+	t.runs += k
+	g.forget(t.sol, u)
+	return k
+}
+
+// usage is sol's entry, made if it has none; g.mu is held.
+func (g *Gate) usage(sol string) *usage {
+	u := g.per[sol]
+	if u == nil {
+		u = &usage{}
+		g.per[sol] = u
+	}
+	return u
 }
 
 func (g *Gate) rejected(reason string) {
@@ -162,18 +217,20 @@ func (g *Gate) Held(sol string) (runs int, bytes int64, solRuns int, solBytes in
 
 var errReleased = errors.New("admission: the ticket was released")
 
-// Ticket is one admitted run and the body bytes it holds.
+// Ticket is one request of a solution: the body bytes it holds and, once admitted, its run
+// slot. A nil *Ticket holds nothing and refuses nothing (no gate).
 type Ticket struct {
 	g     *Gate
 	sol   string
 	bytes int64
+	runs  int
 	done  bool
 }
 
 // Reserve adds n body bytes to what the ticket holds, or refuses with an *Error (holding
 // nothing more).
 func (t *Ticket) Reserve(n int64) error {
-	if n <= 0 {
+	if t == nil || n <= 0 {
 		return nil
 	}
 	g := t.g
@@ -182,7 +239,7 @@ func (t *Ticket) Reserve(n int64) error {
 		g.mu.Unlock()
 		return errReleased
 	}
-	u := g.per[t.sol]
+	u := g.usage(t.sol)
 	var err *Error
 	switch {
 	case u.bytes+n > g.lim.BytesPerSolution:
@@ -194,12 +251,38 @@ func (t *Ticket) Reserve(n int64) error {
 		g.bytes += n
 		t.bytes += n
 	}
+	g.forget(t.sol, u)
 	g.mu.Unlock()
 	if err != nil {
 		g.rejected(err.Reason)
 		return err
 	}
 	return nil
+}
+
+// giveBack returns n of the bytes the ticket holds (a buffer it no longer uses).
+func (t *Ticket) giveBack(n int64) {
+	if t == nil || n <= 0 {
+		return
+	}
+	g := t.g
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if t.done {
+		return
+	}
+	u := g.per[t.sol]
+	u.bytes -= n
+	g.bytes -= n
+	t.bytes -= n
+	g.forget(t.sol, u)
+}
+
+// forget drops sol's entry once it holds nothing; g.mu is held.
+func (g *Gate) forget(sol string, u *usage) {
+	if u.runs == 0 && u.bytes == 0 {
+		delete(g.per, sol)
+	}
 }
 
 // Release gives back the run slot and every byte the ticket holds; later calls do nothing.
@@ -215,70 +298,103 @@ func (t *Ticket) Release() {
 	}
 	t.done = true
 	u := g.per[t.sol]
-	u.runs--
-	u.bytes -= t.bytes
-	g.runs--
-	g.bytes -= t.bytes
-	if u.runs == 0 {
-		delete(g.per, t.sol)
+	if u == nil { // held nothing
+		return
 	}
+	u.runs -= t.runs
+	g.runs -= t.runs
+	u.bytes -= t.bytes
+	g.bytes -= t.bytes
+	g.forget(t.sol, u)
 }
 
-// readChunk is how much a body of unknown length reserves at a time.
+// upFront is the largest known length reserved before any of it arrives: no more than the
+// server's own buffers for a connection, so a stalled sender holds no more than it costs already.
+const upFront = 4 << 10
+
+// readChunk is the first piece of a body that is reserved and allocated before its bytes
+// arrive; the buffer then doubles as they do.
 const readChunk = 64 << 10
 
-// ReadBody reads body whole, holding its bytes on the ticket: a known length (>= 0) is
-// reserved before anything is read; an unknown one (-1, chunked) in growing chunks as it
-// arrives, each reserved before it is allocated. A body longer than limit is
-// *http.MaxBytesError; a refusal is an *Error.
+// ReadBody reads body whole, holding its bytes on the ticket as they arrive: once the first
+// byte is in (or at once, for a known length of at most 4 KiB), the buffer starts at one chunk
+// (or the whole body, when its length is known and smaller) and doubles as it fills, each buffer reserved before it is allocated, the old one counted too while it is
+// copied. So a sender holds what it has sent (at most about twice that, while it is copied),
+// never what it only announced. length is the announced length (-1 unknown); a body longer
+// than limit is *http.MaxBytesError; a refusal is an *Error.
 func (t *Ticket) ReadBody(body io.Reader, length, limit int64) ([]byte, error) {
 	if length > limit {
 		return nil, &http.MaxBytesError{Limit: limit}
 	}
+	end := limit // the largest the buffer may grow
 	if length >= 0 {
-		if err := t.Reserve(length); err != nil {
-			return nil, err
-		}
-		// One byte more than announced tells a body longer than it said.
-		buf := make([]byte, length+1)
-		n, err := io.ReadFull(body, buf)
+		end = length
+	}
+	var head []byte
+	if end > upFront {
+		// Nothing is reserved until the body starts to arrive: a stalled sender holds nothing.
+		var b [1]byte
+		n, err := io.ReadFull(body, b[:])
 		switch {
-		case err == nil:
-			return nil, fmt.Errorf("read body: longer than its Content-Length %d", length)
-		case errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF):
-			if int64(n) < length {
-				return nil, fmt.Errorf("read body: %w", io.ErrUnexpectedEOF)
-			}
-			return buf[:n], nil
-		default:
+		case errors.Is(err, io.EOF) && length <= 0:
+			return []byte{}, nil
+		case errors.Is(err, io.EOF):
+			return nil, fmt.Errorf("read body: %w", io.ErrUnexpectedEOF)
+		case err != nil:
 			return nil, fmt.Errorf("read body: %w", err)
 		}
+		head = b[:n]
 	}
-	var out []byte
+	first := min(end, readChunk)
+	if err := t.Reserve(first); err != nil {
+		return nil, err
+	}
+	// A body read whole at once gets one byte more, as a Read may not say EOF with its last
+	// bytes: the next one does, into that byte, or tells a body longer than announced.
+	spare := int64(0)
+	if first == end {
+		spare = 1
+	}
+	out := append(make([]byte, 0, first+spare), head...)
 	for {
-		if len(out) == cap(out) {
-			if int64(cap(out)) > limit {
-				return nil, &http.MaxBytesError{Limit: limit}
-			}
-			// Doubling, as a growing buffer does, but reserved before it is allocated.
-			grow := min(max(int64(readChunk), int64(cap(out))), limit+1-int64(cap(out)))
-			if err := t.Reserve(grow); err != nil {
+		if len(out) == cap(out) && int64(len(out)) < end {
+			size := min(2*int64(cap(out)), end)
+			// Both buffers are live while the old one is copied.
+			if err := t.Reserve(size); err != nil {
 				return nil, err
 			}
-			nb := make([]byte, len(out), int64(cap(out))+grow)
+			nb := make([]byte, len(out), size)
 			copy(nb, out)
+			t.giveBack(int64(cap(out)))
 			out = nb
 		}
-		n, err := body.Read(out[len(out):cap(out)])
-		out = out[:len(out)+n]
-		if int64(len(out)) > limit {
-			return nil, &http.MaxBytesError{Limit: limit}
+		var n int
+		var err error
+		if len(out) < cap(out) {
+			n, err = body.Read(out[len(out):cap(out)])
+			out = out[:len(out)+n]
+		} else if n, err = body.Read(make([]byte, 1)); n > 0 {
+			// Full: only the end of the body may follow.
+			return nil, tooLong(length, limit)
 		}
-		if errors.Is(err, io.EOF) {
+		switch {
+		case int64(len(out)) > end:
+			return nil, tooLong(length, limit)
+		case err == nil:
+		case !errors.Is(err, io.EOF):
+			return nil, fmt.Errorf("read body: %w", err)
+		case int64(len(out)) < length:
+			return nil, fmt.Errorf("read body: %w", io.ErrUnexpectedEOF)
+		default:
 			return out, nil
 		}
-		if err != nil {
-			return nil, fmt.Errorf("read body: %w", err)
-		}
 	}
+}
+
+// tooLong is the error for a body longer than its announced length, or than limit.
+func tooLong(length, limit int64) error {
+	if length >= 0 {
+		return fmt.Errorf("read body: longer than its Content-Length %d", length)
+	}
+	return &http.MaxBytesError{Limit: limit}
 }

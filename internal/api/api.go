@@ -45,9 +45,9 @@ type Options struct {
 	// Gate bounds the requests of outside callers that run scripts or hold bodies for a
 	// solution (trigger, call); nil bounds nothing.
 	Gate *admission.Gate
-	// BodyReadTimeout bounds reading the body of a trigger or call, so a slow sender cannot
-	// keep its admission; 0 = no bound.
-	BodyReadTimeout time.Duration
+	// BodyPace bounds how long the body of a trigger or call may take to arrive, so a slow
+	// sender cannot keep what it reserved; zero = no bound.
+	BodyPace admission.Pace
 
 	// Core lists the core services; Catalog the dynamic ones and what solutions added.
 	Core    *service.Registry

@@ -5,11 +5,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/switchboardhq/switchboard/internal/admission"
 	"github.com/switchboardhq/switchboard/internal/service"
@@ -38,34 +36,22 @@ func (s *Server) serviceAuth(r *http.Request) *Error {
 	return nil
 }
 
-// admit takes a run slot of the gate for sol; release it once the answer is written.
+// admit opens a ticket of the gate for sol (nil without a gate); readBody holds the body on it
+// as it arrives, then takes its run slot. Release it once the answer is written.
 func (s *Server) admit(sol string) (*admission.Ticket, error) {
 	if s.opt.Gate == nil {
 		return nil, nil
 	}
-	return s.opt.Gate.Enter(sol)
+	return s.opt.Gate.Open(sol), nil
 }
 
-// readBody reads an optional JSON body, its bytes held on ticket (if any), within the body
-// read timeout.
+// readBody reads an optional JSON body, its bytes held on ticket (if any) as they arrive, at
+// the pace the gate asks for, then takes the ticket's run slot: a body slow to arrive holds no
+// run slot.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request, ticket *admission.Ticket) ([]byte, *Error) {
-	var body []byte
-	var err error
-	if s.opt.BodyReadTimeout > 0 {
-		rc := http.NewResponseController(w)
-		if rc.SetReadDeadline(time.Now().Add(s.opt.BodyReadTimeout)) == nil {
-			defer func() {
-				// After a failure the deadline stays, so the server gives up on the rest at once.
-				if err == nil {
-					rc.SetReadDeadline(time.Time{}) //nolint:errcheck // best effort
-				}
-			}()
-		}
-	}
-	if ticket != nil {
-		body, err = ticket.ReadBody(r.Body, r.ContentLength, s.opt.MaxBody)
-	} else {
-		body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, s.opt.MaxBody))
+	body, err := s.opt.BodyPace.ReadRequest(w, r, ticket, s.opt.MaxBody)
+	if err == nil {
+		err = ticket.Run()
 	}
 	if err != nil {
 		return nil, s.readError(err)
@@ -80,7 +66,7 @@ func (s *Server) readError(err error) *Error {
 	case errors.As(err, &refused):
 		return toAPIError(err)
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return errorf(http.StatusRequestTimeout, "", "request body took longer than %s to arrive", s.opt.BodyReadTimeout)
+		return errorf(http.StatusRequestTimeout, "", "%v", err)
 	}
 	return bodyError(err)
 }

@@ -49,7 +49,9 @@ func TestDecode(t *testing.T) {
 			}
 			var b body
 			release, err := s.decode(httptest.NewRecorder(), r, &b)
-			if runs, bytes, _, _ := gate.Held(""); tc.status != 415 && (runs != 1 || err == nil && bytes == 0) {
+			// A body is held once it is in: one refused before it is read (its type, its
+			// announced size) holds nothing.
+			if runs, bytes, _, _ := gate.Held(""); tc.status != 415 && tc.name != "too big" && (runs != 1 || err == nil && bytes == 0) {
 				t.Errorf("held while decoding: %d runs, %d bytes; want 1 run and the body's bytes", runs, bytes)
 			}
 			release()

@@ -16,7 +16,7 @@ import (
 
 // Events is what the API needs of the event layer.
 type Events interface {
-	Dispatch(ctx context.Context, e events.Event) (any, error)
+	Dispatch(ctx context.Context, e events.Event, slots func(handlers int) int) (any, error)
 	Enqueue(ctx context.Context, e events.Event) error
 }
 
@@ -135,7 +135,9 @@ func (s *Server) trigger(w http.ResponseWriter, r *http.Request) {
 	e := events.Event{ID: eventID(r), Solution: sol, Topic: svc + "." + ev, Service: svc, Type: ev, Data: data, Time: time.Now().UTC()}
 	switch mode {
 	case "", "sync":
-		res, err := s.opt.Events.Dispatch(origin(r), e)
+		// One run slot per handler: the request holds one; its other handlers take what is
+		// free and run in turn beyond that.
+		res, err := s.opt.Events.Dispatch(origin(r), e, func(n int) int { return 1 + ticket.RunMore(n-1) })
 		if err != nil {
 			writeEventErr(w, err)
 			return

@@ -31,7 +31,8 @@ type serveOptions struct {
 	runsMemory                          byteSize
 	maxRuns, maxRunsPerSolution         int
 	maxBodyHeld, maxBodyHeldPerSolution byteSize
-	bodyReadTimeout                     time.Duration
+	bodyReadTimeout, bodyGrace          time.Duration
+	bodyMinRate                         byteSize
 	metricsAddr, metricsToken           string
 	logLevel                            string
 	logFormat                           string
@@ -73,6 +74,12 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 	fs.DurationVar(&o.bodyReadTimeout, "body-read-timeout", 30*time.Second,
 		"how long the request body of an endpoint, a trigger or a call may take to arrive (408 after)"+envSuffix("SWITCHBOARD_BODY_READ_TIMEOUT"))
 	bindEnv(fs, "body-read-timeout", "SWITCHBOARD_BODY_READ_TIMEOUT")
+	fs.DurationVar(&o.bodyGrace, "body-grace", 5*time.Second,
+		"how soon a request body must start to arrive; after it, at least --body-min-rate a second (408 else)"+envSuffix("SWITCHBOARD_BODY_GRACE"))
+	bindEnv(fs, "body-grace", "SWITCHBOARD_BODY_GRACE")
+	o.bodyMinRate = 8 << 10
+	varFlag(fs, &o.bodyMinRate, "body-min-rate", "SWITCHBOARD_BODY_MIN_RATE",
+		"bytes a second a request body must keep up on average after --body-grace, e.g. 8KiB (408 else)")
 	stringFlag(fs, &o.metricsAddr, "metrics-addr", "", "", "SWITCHBOARD_METRICS_ADDR",
 		"serve /metrics on this address (host:port) only, instead of on --addr")
 	stringFlag(fs, &o.metricsToken, "metrics-token", "", "", "SWITCHBOARD_METRICS_TOKEN",
@@ -106,6 +113,8 @@ func (o *serveOptions) config(dataDir string) hub.Config {
 		MaxBodyHeld:            int64(o.maxBodyHeld),
 		MaxBodyHeldPerSolution: int64(o.maxBodyHeldPerSolution),
 		BodyReadTimeout:        o.bodyReadTimeout,
+		BodyGrace:              o.bodyGrace,
+		BodyMinRate:            int64(o.bodyMinRate),
 		MetricsAddr:            o.metricsAddr,
 		MetricsToken:           o.metricsToken,
 		LogLevel:               o.logLevel,

@@ -43,7 +43,7 @@ func TestServeConfig(t *testing.T) {
 		LogFormat:       "text",
 		MaxRuns:         256, MaxRunsPerSolution: 64,
 		MaxBodyHeld: 128 << 20, MaxBodyHeldPerSolution: 32 << 20,
-		BodyReadTimeout: 30 * time.Second,
+		BodyReadTimeout: 30 * time.Second, BodyGrace: 5 * time.Second, BodyMinRate: 8 << 10,
 	}
 	with := func(f func(*hub.Config)) hub.Config {
 		c := defaults
@@ -66,8 +66,8 @@ func TestServeConfig(t *testing.T) {
 		LogFormat:         "json",
 		MaxRuns:           100, MaxRunsPerSolution: 10,
 		MaxBodyHeld: 64 << 20, MaxBodyHeldPerSolution: 8 << 20,
-		BodyReadTimeout: 5 * time.Second,
-		MetricsAddr:     "127.0.0.1:9100", MetricsToken: "metrics-token-0123456789",
+		BodyReadTimeout: 5 * time.Second, BodyGrace: 2 * time.Second, BodyMinRate: 16 << 10,
+		MetricsAddr: "127.0.0.1:9100", MetricsToken: "metrics-token-0123456789",
 	}
 	tests := []struct {
 		name string
@@ -85,7 +85,7 @@ func TestServeConfig(t *testing.T) {
 				"--service-networks", "10.0.0.0/8,fd00::/8",
 				"--max-body-bytes", "1MiB", "--runs-memory", "512MiB", "--log-level", "debug", "--log-format", "json",
 				"--max-runs", "100", "--max-runs-per-solution", "10", "--max-body-held", "64MiB", "--max-body-held-per-solution", "8MiB",
-				"--body-read-timeout", "5s", "--metrics-addr", "127.0.0.1:9100", "--metrics-token", "metrics-token-0123456789",
+				"--body-read-timeout", "5s", "--body-grace", "2s", "--body-min-rate", "16KiB", "--metrics-addr", "127.0.0.1:9100", "--metrics-token", "metrics-token-0123456789",
 			},
 			want: full,
 		},
@@ -99,7 +99,7 @@ func TestServeConfig(t *testing.T) {
 				"SWITCHBOARD_MAX_BODY_BYTES": "1048576", "SWITCHBOARD_RUNS_MEMORY": "512MiB", "SWITCHBOARD_LOG_LEVEL": "debug", "SWITCHBOARD_LOG_FORMAT": "json",
 				"SWITCHBOARD_SERVICE_NETWORKS": "10.0.0.0/8,fd00::/8",
 				"SWITCHBOARD_MAX_RUNS":         "100", "SWITCHBOARD_MAX_RUNS_PER_SOLUTION": "10", "SWITCHBOARD_MAX_BODY_HELD": "64MiB",
-				"SWITCHBOARD_MAX_BODY_HELD_PER_SOLUTION": "8MiB", "SWITCHBOARD_BODY_READ_TIMEOUT": "5s",
+				"SWITCHBOARD_MAX_BODY_HELD_PER_SOLUTION": "8MiB", "SWITCHBOARD_BODY_READ_TIMEOUT": "5s", "SWITCHBOARD_BODY_GRACE": "2s", "SWITCHBOARD_BODY_MIN_RATE": "16KiB",
 				"SWITCHBOARD_METRICS_ADDR": "127.0.0.1:9100", "SWITCHBOARD_METRICS_TOKEN": "metrics-token-0123456789",
 			},
 			want: full,

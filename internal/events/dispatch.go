@@ -120,9 +120,11 @@ func NewDispatcher(o DispatcherOptions) *Dispatcher {
 
 // Dispatch runs every handler of e.Solution subscribed to e.Topic now, concurrently, and
 // returns the one handler's return value, or map[handler name]return value when several ran.
-// No handler is ErrNoHandler (wrapped); a failed handler is a *HandlerError (the first by
-// name when several failed), after every handler has finished.
-func (d *Dispatcher) Dispatch(ctx context.Context, e Event) (any, error) {
+// When several are subscribed, slots (if not nil) is asked how many of them may run at once
+// (the caller's run slots); the others wait their turn. No handler is ErrNoHandler (wrapped);
+// a failed handler is a *HandlerError (the first by name when several failed), after every
+// handler has finished.
+func (d *Dispatcher) Dispatch(ctx context.Context, e Event, slots func(handlers int) int) (any, error) {
 	e, err := prepare(e)
 	if err != nil {
 		return nil, err
@@ -138,11 +140,20 @@ func (d *Dispatcher) Dispatch(ctx context.Context, e Event) (any, error) {
 	case 1:
 		return d.run(ctx, e, bs[0], lim)
 	}
+	width := len(bs)
+	if slots != nil {
+		width = max(1, min(slots(len(bs)), len(bs)))
+	}
 	results := make([]any, len(bs))
 	errs := make([]error, len(bs))
+	turn := make(chan struct{}, width)
 	var wg sync.WaitGroup
 	for i, b := range bs {
-		wg.Go(func() { results[i], errs[i] = d.run(ctx, e, b, lim) })
+		turn <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-turn }()
+			results[i], errs[i] = d.run(ctx, e, b, lim)
+		})
 	}
 	wg.Wait()
 	out := make(map[string]any, len(bs))

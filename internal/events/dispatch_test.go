@@ -110,7 +110,7 @@ func TestDispatch(t *testing.T) {
 			}
 			e := tc.event
 			e.Solution = sol
-			got, err := d.Dispatch(context.Background(), e)
+			got, err := d.Dispatch(context.Background(), e, nil)
 			switch {
 			case tc.wantErr != nil:
 				if !errors.Is(err, tc.wantErr) {
@@ -168,7 +168,7 @@ func TestDispatchRejectsBadEvents(t *testing.T) {
 		{Solution: "De mo", Topic: "svc.event"},
 		{Solution: "demo", Topic: "svc.event", ID: "has space"},
 	} {
-		if _, err := d.Dispatch(context.Background(), e); err == nil || errors.Is(err, ErrNoHandler) {
+		if _, err := d.Dispatch(context.Background(), e, nil); err == nil || errors.Is(err, ErrNoHandler) {
 			t.Errorf("Dispatch(%+v) = %v, want a validation error", e, err)
 		}
 		if err := d.Enqueue(context.Background(), e); err == nil || errors.Is(err, ErrNoHandler) {

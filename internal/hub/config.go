@@ -47,8 +47,11 @@ type Config struct {
 	// MetricsAddr, when set, serves /metrics on its own listener only. MetricsToken is a bearer
 	// token that may read /metrics besides the admin token (required on MetricsAddr when set).
 	MetricsAddr, MetricsToken string
-	// BodyReadTimeout bounds how long an endpoint's request body may take to arrive.
-	BodyReadTimeout time.Duration
+	// BodyReadTimeout bounds how long a request body (endpoint, trigger, call) may take to
+	// arrive; within it, the body must start within BodyGrace and then arrive at BodyMinRate
+	// bytes a second or more on average (0 = no rate bound).
+	BodyReadTimeout, BodyGrace time.Duration
+	BodyMinRate                int64
 	// RunsMemory bounds the memory all script runs together may hold (see script.Options).
 	RunsMemory int64
 	// LogLevel is debug, info, warn or error; LogFormat is text or json.
@@ -81,6 +84,12 @@ func (c Config) Defaults() Config {
 	c.MaxRuns, c.MaxRunsPerSolution, c.MaxBodyHeld, c.MaxBodyHeldPerSolution = lim.Runs, lim.RunsPerSolution, lim.Bytes, lim.BytesPerSolution
 	if c.BodyReadTimeout == 0 {
 		c.BodyReadTimeout = 30 * time.Second
+	}
+	if c.BodyGrace == 0 {
+		c.BodyGrace = 5 * time.Second
+	}
+	if c.BodyMinRate == 0 {
+		c.BodyMinRate = 8 << 10
 	}
 	if c.RunsMemory == 0 {
 		c.RunsMemory = script.DefaultRunsMemory
@@ -142,12 +151,17 @@ func (c Config) Validate() error {
 			return fmt.Errorf("%s %d: must not be negative", flag, n)
 		}
 	}
-	if c.MaxBodyHeldPerSolution < c.MaxBodyBytes || c.MaxBodyHeld < c.MaxBodyHeldPerSolution {
-		return fmt.Errorf("--max-body-held %d >= --max-body-held-per-solution %d >= --max-body-bytes %d must hold, else a body of the largest size could never be admitted",
+	// A body is held in a buffer that doubles as it arrives: while the last copy is made, both
+	// buffers count, nearly twice the body.
+	if c.MaxBodyHeldPerSolution < 2*c.MaxBodyBytes || c.MaxBodyHeld < c.MaxBodyHeldPerSolution {
+		return fmt.Errorf("--max-body-held %d >= --max-body-held-per-solution %d >= 2 x --max-body-bytes %d must hold, else a body of the largest size could never be admitted",
 			c.MaxBodyHeld, c.MaxBodyHeldPerSolution, c.MaxBodyBytes)
 	}
-	if c.BodyReadTimeout < 0 {
-		return fmt.Errorf("--body-read-timeout %s: must not be negative", c.BodyReadTimeout)
+	if c.BodyReadTimeout < 0 || c.BodyGrace < 0 {
+		return fmt.Errorf("--body-read-timeout %s, --body-grace %s: must not be negative", c.BodyReadTimeout, c.BodyGrace)
+	}
+	if c.BodyMinRate < 0 {
+		return fmt.Errorf("--body-min-rate %d: must not be negative", c.BodyMinRate)
 	}
 	if c.RunsMemory < 1<<20 {
 		return fmt.Errorf("--runs-memory %d: must be at least 1MiB", c.RunsMemory)

@@ -36,6 +36,9 @@ func TestConfigValidate(t *testing.T) {
 		{"body held per solution below the largest body", func(c *Config) { c.MaxBodyBytes = 64 << 20 }, "--max-body-held-per-solution"},
 		{"body held below a solution's", func(c *Config) { c.MaxBodyHeld = 16 << 20 }, "--max-body-held"},
 		{"negative body read timeout", func(c *Config) { c.BodyReadTimeout = -time.Second }, "--body-read-timeout"},
+		{"body held per solution below twice the largest body", func(c *Config) { c.MaxBodyBytes = 20 << 20 }, "2 x --max-body-bytes"},
+		{"negative body grace", func(c *Config) { c.BodyGrace = -time.Second }, "--body-grace"},
+		{"negative body min rate", func(c *Config) { c.BodyMinRate = -1 }, "--body-min-rate"},
 		{"bad metrics addr", func(c *Config) { c.MetricsAddr = "9100" }, "--metrics-addr"},
 		{"short metrics token", func(c *Config) { c.MetricsToken = "short" }, "--metrics-token"},
 		{"metrics addr and token", func(c *Config) { c.MetricsAddr, c.MetricsToken = "127.0.0.1:9100", "metrics-token-0123456789" }, ""},
@@ -65,7 +68,8 @@ func TestDefaults(t *testing.T) {
 	if c.Addr != "127.0.0.1:8080" || c.DataDir != "./data" || c.InstanceName == "" || c.ShutdownTimeout != 15*time.Second || c.RunsMemory != 256<<20 {
 		t.Fatalf("defaults = %+v", c)
 	}
-	if c.MaxRuns != 256 || c.MaxRunsPerSolution != 64 || c.MaxBodyHeld != 128<<20 || c.MaxBodyHeldPerSolution != 32<<20 || c.BodyReadTimeout != 30*time.Second {
+	if c.MaxRuns != 256 || c.MaxRunsPerSolution != 64 || c.MaxBodyHeld != 128<<20 || c.MaxBodyHeldPerSolution != 32<<20 || c.BodyReadTimeout != 30*time.Second ||
+		c.BodyGrace != 5*time.Second || c.BodyMinRate != 8<<10 {
 		t.Fatalf("admission defaults = %+v", c)
 	}
 	if got := (Config{Addr: ":9"}).Defaults().Addr; got != ":9" {

@@ -239,7 +239,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		MaxBody:    h.cfg.MaxBodyBytes,
 		Gate:       h.gate,
 		// A slow body must not hold its reservation for long.
-		BodyReadTimeout: h.cfg.BodyReadTimeout,
+		BodyPace: h.bodyPace(),
 	})
 	h.store.OnEndpointsChange(apps.Rebuild)
 	for _, sol := range h.store.List() {
@@ -259,7 +259,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		Logger:            h.log,
 		MaxBody:           h.cfg.MaxBodyBytes,
 		Gate:              h.gate,
-		BodyReadTimeout:   h.cfg.BodyReadTimeout,
+		BodyPace:          h.bodyPace(),
 	})
 
 	h.server = &http.Server{
@@ -507,3 +507,12 @@ func (h *Hub) RunningScripts() int {
 	}
 	return h.engine.Running()
 }
+
+// bodyPace is how fast request bodies must arrive.
+func (h *Hub) bodyPace() admission.Pace {
+	return admission.Pace{Grace: h.cfg.BodyGrace, MinRate: h.cfg.BodyMinRate, Max: h.cfg.BodyReadTimeout}
+}
+
+// Gate is the admission gate bounding runs in flight and request bodies held; its counts show
+// what requests hold at the moment.
+func (h *Hub) Gate() *admission.Gate { return h.gate }

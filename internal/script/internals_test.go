@@ -45,7 +45,9 @@ func TestInternalsLayout(t *testing.T) {
 }
 
 // TestMemoryAccounting checks the walk's sizes are close to what gopher-lua really uses: each
-// script holds about real bytes, and must fail under half of that and pass with three times.
+// script holds about real bytes, and must fail under half of that and pass with four times (a
+// table given string keys in its constructor is counted at up to 3 times its use, see
+// docs/limits.md, and a walk may come at a moment the array has just doubled).
 func TestMemoryAccounting(t *testing.T) {
 	e := newTestEngine(t, Options{})
 	cases := []struct {
@@ -66,8 +68,8 @@ func TestMemoryAccounting(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := runScript(t, e, tc.src, Run{Limits: Limits{Memory: tc.real / 2}})
 			wantLimit(t, err, LimitMemory)
-			if _, err := runScript(t, e, tc.src, Run{Limits: Limits{Memory: tc.real * 3}}); err != nil {
-				t.Fatalf("with %s: %v", formatBytes(tc.real*3), err)
+			if _, err := runScript(t, e, tc.src, Run{Limits: Limits{Memory: tc.real * 4}}); err != nil {
+				t.Fatalf("with %s: %v", formatBytes(tc.real*4), err)
 			}
 		})
 	}

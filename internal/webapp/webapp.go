@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"mime"
 	"net"
@@ -52,9 +51,9 @@ type Options struct {
 	MaxBody    int64
 	// Gate bounds runs in flight and body bytes held, per solution and in all; nil bounds nothing.
 	Gate *admission.Gate
-	// BodyReadTimeout bounds reading a request body, so a slow sender cannot hold its
-	// reservation for long; 0 = no bound.
-	BodyReadTimeout time.Duration
+	// BodyPace bounds how long a request body may take to arrive, so a slow sender cannot
+	// hold what it reserved for long; zero = no bound.
+	BodyPace admission.Pace
 }
 
 // Handler serves every solution's endpoints.
@@ -210,19 +209,16 @@ func (h *Handler) ServeApp(w http.ResponseWriter, r *http.Request, sol, path, ba
 		h.scriptFailed(w, r, sol, reqID, route, route.compileErr)
 		return
 	}
-	// Admitted before the body is read, released once the answer is written.
+	// The body is read first, its bytes held as they arrive; the run slot is taken only once it
+	// is in, so a body slow to arrive holds no run slot. Both are released once the answer is written.
 	var ticket *admission.Ticket
 	if h.opt.Gate != nil {
-		var err error
-		if ticket, err = h.opt.Gate.Enter(sol); err != nil {
-			writeRefusal(w, err)
-			return
-		}
+		ticket = h.opt.Gate.Open(sol)
 		defer ticket.Release()
 	}
 	var body script.Body
 	if r.Body != nil && r.Body != http.NoBody {
-		raw, err := h.readBody(w, r, ticket)
+		raw, err := h.opt.BodyPace.ReadRequest(w, r, ticket, h.opt.MaxBody)
 		if err != nil {
 			var tooBig *http.MaxBytesError
 			var refused *admission.Error
@@ -232,13 +228,19 @@ func (h *Handler) ServeApp(w http.ResponseWriter, r *http.Request, sol, path, ba
 			case errors.As(err, &refused):
 				writeRefusal(w, err)
 			case errors.Is(err, os.ErrDeadlineExceeded):
-				writeError(w, http.StatusRequestTimeout, fmt.Sprintf("request body took longer than %s to arrive", h.opt.BodyReadTimeout))
+				writeError(w, http.StatusRequestTimeout, err.Error())
 			default:
 				writeError(w, http.StatusBadRequest, "read request body: "+err.Error())
 			}
 			return
 		}
 		body = bodyOf(r.Header.Get("Content-Type"), bodyString(raw))
+	}
+	if ticket != nil {
+		if err := ticket.Run(); err != nil {
+			writeRefusal(w, err)
+			return
+		}
 	}
 	var services script.Services
 	if h.opt.Services != nil {
@@ -272,28 +274,6 @@ func (h *Handler) ServeApp(w http.ResponseWriter, r *http.Request, sol, path, ba
 	for _, problem := range writeScriptResponse(w, res, org) {
 		h.opt.Logger.Warn("endpoint script response: "+problem, "solution", sol, "request_id", reqID, "method", route.method, "path", route.template)
 	}
-}
-
-// readBody reads r's body whole, up to MaxBody, within BodyReadTimeout, holding its bytes on
-// ticket (when there is one).
-func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, ticket *admission.Ticket) (raw []byte, err error) {
-	if h.opt.BodyReadTimeout > 0 {
-		rc := http.NewResponseController(w)
-		// Not every writer supports deadlines (tests' recorders); the bound is then the caller's.
-		if rc.SetReadDeadline(time.Now().Add(h.opt.BodyReadTimeout)) == nil {
-			defer func() {
-				// After a failure the deadline stays: the server then gives up on the rest of
-				// the body at once rather than waiting for it before answering.
-				if err == nil {
-					rc.SetReadDeadline(time.Time{}) //nolint:errcheck // best effort
-				}
-			}()
-		}
-	}
-	if ticket == nil {
-		return io.ReadAll(http.MaxBytesReader(nil, r.Body, h.opt.MaxBody))
-	}
-	return ticket.ReadBody(r.Body, r.ContentLength, h.opt.MaxBody)
 }
 
 // writeRefusal answers a request the admission gate refused: 429 for a solution's bound, 503
