@@ -3,13 +3,10 @@ package api
 import (
 	"context"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
 	"time"
-
-	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/switchboardhq/switchboard/internal/catalog"
 	"github.com/switchboardhq/switchboard/internal/service"
@@ -86,87 +83,9 @@ func (s *Server) getService(w http.ResponseWriter, r *http.Request, p principal)
 	v := s.dynamicView(e, p)
 	v.Document = e.Desc.Doc
 	if !p.admin {
-		v.Document = withoutAddress(e.Desc.Doc)
+		v.Document = e.Desc.PublicDoc()
 	}
 	writeJSON(w, http.StatusOK, v)
-}
-
-// withoutAddress is doc as a JSON object without what says where the service runs: servers
-// (of the document, its paths and operations) and Swagger 2.0's host, basePath and schemes.
-// Like base_url, the address is for the admin only.
-func withoutAddress(doc *openapi3.T) any {
-	if doc == nil {
-		return nil
-	}
-	data, err := json.Marshal(doc)
-	if err != nil {
-		return nil
-	}
-	var m map[string]any
-	if err := json.Unmarshal(data, &m); err != nil {
-		return nil
-	}
-	for _, k := range []string{"servers", "host", "basePath", "schemes"} {
-		delete(m, k)
-	}
-	for _, item := range objects(m["paths"]) {
-		stripPathItem(item)
-	}
-	for _, item := range objects(m["webhooks"]) {
-		stripPathItem(item)
-	}
-	comp, _ := m["components"].(map[string]any)
-	for _, item := range objects(comp["pathItems"]) {
-		stripPathItem(item)
-	}
-	for _, cb := range objects(comp["callbacks"]) {
-		for _, item := range objects(cb) {
-			stripPathItem(item)
-		}
-	}
-	for _, link := range objects(comp["links"]) {
-		delete(link, "server")
-	}
-	for _, resp := range objects(comp["responses"]) {
-		stripResponse(resp)
-	}
-	return m
-}
-
-// objects are the values of v that are JSON objects, when v is one.
-func objects(v any) []map[string]any {
-	m, _ := v.(map[string]any)
-	out := make([]map[string]any, 0, len(m))
-	for _, x := range m {
-		if o, ok := x.(map[string]any); ok {
-			out = append(out, o)
-		}
-	}
-	return out
-}
-
-// stripPathItem drops the servers of a path item, its operations, their callbacks (path items
-// again) and their responses' links. It walks only where OpenAPI puts addresses, so a schema
-// property that happens to be named "servers" stays.
-func stripPathItem(item map[string]any) {
-	delete(item, "servers")
-	for _, op := range objects(item) {
-		delete(op, "servers")
-		for _, cb := range objects(op["callbacks"]) {
-			for _, inner := range objects(cb) {
-				stripPathItem(inner)
-			}
-		}
-		for _, resp := range objects(op["responses"]) {
-			stripResponse(resp)
-		}
-	}
-}
-
-func stripResponse(resp map[string]any) {
-	for _, link := range objects(resp["links"]) {
-		delete(link, "server")
-	}
 }
 
 func (s *Server) deleteService(w http.ResponseWriter, r *http.Request, _ principal) {

@@ -44,6 +44,8 @@ type Description struct {
 	Init, Update, GC string
 	// Doc is the document, converted to OpenAPI 3 when it was Swagger 2.0.
 	Doc *openapi3.T
+
+	public publicDoc // Doc without addresses, made on first use (PublicDoc)
 }
 
 // Operation is one operation of the service.

@@ -1,4 +1,4 @@
-package api
+package catalog
 
 import (
 	"encoding/json"
@@ -8,7 +8,9 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 )
 
-func TestWithoutAddress(t *testing.T) {
+// TestPublicDoc: the document a solution sees has no address anywhere OpenAPI puts one, keeps
+// everything else, and is made once per description.
+func TestPublicDoc(t *testing.T) {
 	tests := []struct {
 		name string
 		doc  string
@@ -38,9 +40,13 @@ func TestWithoutAddress(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out, err := json.Marshal(withoutAddress(doc))
-			if err != nil {
-				t.Fatal(err)
+			d := &Description{Doc: doc}
+			out := d.PublicDoc()
+			if !json.Valid(out) {
+				t.Fatalf("not JSON: %s", out)
+			}
+			if again := d.PublicDoc(); &again[0] != &out[0] {
+				t.Error("PublicDoc was made again for the same description")
 			}
 			if strings.Contains(string(out), "10.1.2.3") {
 				t.Errorf("the address is still there: %s", out)
@@ -53,7 +59,7 @@ func TestWithoutAddress(t *testing.T) {
 			}
 		})
 	}
-	if withoutAddress(nil) != nil {
-		t.Error("withoutAddress(nil) is not nil")
+	if (&Description{}).PublicDoc() != nil {
+		t.Error("PublicDoc without a document is not nil")
 	}
 }
