@@ -40,8 +40,17 @@ type Description struct {
 	// ConfigParameters is the per-solution configuration form of x-exosite-config-parameters,
 	// in the document's order (by name when given as an object).
 	ConfigParameters []ConfigParameter
-	// Init, Update and GC are the operationIds of x-exosite-init, -update and -gc, "" if none.
-	Init, Update, GC string
+	// Init, Update, GC and Info are the operationIds of x-exosite-init, -update, -gc and
+	// -info, "" if none.
+	Init, Update, GC, Info string
+	// SecuritySchemes are the document's security schemes (Swagger 2.0 securityDefinitions,
+	// OpenAPI 3 components.securitySchemes), by name.
+	SecuritySchemes []SecurityScheme
+	// Security is the document's security requirement: alternatives, each naming the schemes
+	// applied together; nil when the document sets none.
+	Security [][]string
+	// Tags are the document's tags, in its order.
+	Tags []Tag
 	// Doc is the document, converted to OpenAPI 3 when it was Swagger 2.0.
 	Doc *openapi3.T
 
@@ -51,6 +60,15 @@ type Description struct {
 // Operation is one operation of the service.
 type Operation struct {
 	ID, Method, Path, Summary string
+	// Description is the operation's description; Example its x-exosite-example (Lua); Tags
+	// its tags.
+	Description, Example string
+	Tags                 []string
+	// Hidden operations (x-exosite-hidden: true) are left out of documentation.
+	Hidden bool
+	// Security is the operation's own security requirement, nil when it takes the
+	// document's; an empty, non-nil list means none.
+	Security [][]string
 	// Restricted operations (x-exosite-restricted: true) cannot be called from scripts.
 	Restricted bool
 	// Timeout is the operation's x-exosite-timeout, else the document's.
@@ -73,6 +91,13 @@ type Param struct {
 	// FromSolution (x-exosite-from: solution_id) parameters are filled in by the hub with the
 	// calling solution's id, whatever the script passes.
 	FromSolution bool
+	// From is x-exosite-from: solution_id, domain or business_id, "" if none.
+	From string
+	// Restricted parameters (x-exosite-restricted: true) cannot be set by scripts.
+	Restricted bool
+	// Hidden parameters (x-exosite-hidden: true) are left out of documentation.
+	Hidden      bool
+	Description string
 }
 
 // BodySpec is the request body of an operation.
@@ -87,6 +112,9 @@ type BodySpec struct {
 	// Name is the argument holding the whole body when it is not expanded: the Swagger 2.0
 	// body parameter's name, else "body".
 	Name string
+	// MediaType is how the body is sent: application/json, application/x-www-form-urlencoded,
+	// multipart/form-data, or the declared type of a string body.
+	MediaType string
 }
 
 // Event is an event the service may trigger.
@@ -96,12 +124,54 @@ type Event struct {
 
 // ConfigParameter is one field of the per-solution configuration form.
 type ConfigParameter struct {
-	Name, Type, Description string
-	// Secret parameters (format: password) are never shown back.
+	Name, Type, Description, Title string
+	// Secret parameters (format: password, or used as a credential by a security scheme) are
+	// never shown back.
 	Secret   bool
 	Required bool
 	Default  any
+	Enum     []any
+	// Restricted parameters (x-exosite-restricted: true) cannot be set by users; From
+	// (x-exosite-from: solution_id, domain or business_id) fills them in from the solution.
+	Restricted bool
+	From       string
+	// Hidden parameters (x-exosite-hidden: true) are left out of forms and documentation.
+	Hidden bool
 }
+
+// Tag is a tag of the document.
+type Tag struct {
+	Name, Description string
+}
+
+// SecurityScheme is one security scheme of the document, applied by the hub to the calls of
+// the operations that require it.
+type SecurityScheme struct {
+	// Name is the scheme's key in the document.
+	Name string
+	// Type is one of the SecurityType* constants, whatever the case in the document.
+	Type        string
+	Description string
+	// In is where an apiKey goes: header or query. ParamName is that header's or query
+	// parameter's name (the scheme's name).
+	In, ParamName string
+	// UserField and SecretField name the parameters holding the credentials
+	// (x-exosite-user-field, x-exosite-secret-field, x-exosite-from, or the scheme's name as
+	// Murano documents for each type).
+	UserField, SecretField string
+	// Prefix is x-exosite-prefix: put before an apiKey's value, separated by a space.
+	Prefix string
+}
+
+// Security scheme types.
+const (
+	SecurityBasic     = "basic"
+	SecurityAPIKey    = "apiKey"
+	SecurityBearer    = "bearer"
+	SecurityOAuth2    = "oauth2"
+	SecuritySignature = "signature"
+	SecurityClientCA  = "clientCA"
+)
 
 // Spec returns the service's spec: kind dynamic, the operations scripts may call by name and the
 // events by name. Restricted operations are left out: scripts cannot call them, and the spec is
