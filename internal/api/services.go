@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/switchboardhq/switchboard/internal/catalog"
+	"github.com/switchboardhq/switchboard/internal/dynamic"
 	"github.com/switchboardhq/switchboard/internal/service"
 )
 
@@ -16,8 +17,10 @@ import (
 type Services interface {
 	// Call runs service.operation for a solution, as a script would (core or added dynamic).
 	Call(ctx context.Context, solution, name, operation string, args any) (any, error)
-	// Lifecycle runs a dynamic service's x-exosite-init/-update/-gc hook (op empty: none).
-	Lifecycle(ctx context.Context, solution, name, op string, params map[string]any) error
+	// Lifecycle runs a dynamic service's x-exosite-init/-update/-gc/-info hook (op empty:
+	// none) and returns its answer. A failure before anything was sent matches
+	// dynamic.ErrNotCalled.
+	Lifecycle(ctx context.Context, solution, name, op string, params map[string]any) (any, error)
 }
 
 // serviceView is a service in the marketplace.
@@ -147,12 +150,16 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, code, res)
 }
 
-// serviceConfigView is a service added to a solution; secret parameters are left out.
+// serviceConfigView is a service added to a solution; secret parameters are left out. Info
+// is the answer of the service's x-exosite-info operation, as it came, on GET of one service;
+// InfoError says why there is none when that call failed.
 type serviceConfigView struct {
 	Service    string         `json:"service"`
 	Parameters map[string]any `json:"parameters"`
 	AddedAt    time.Time      `json:"added_at"`
 	UpdatedAt  time.Time      `json:"updated_at"`
+	Info       any            `json:"info,omitempty"`
+	InfoError  string         `json:"info_error,omitempty"`
 }
 
 func (s *Server) configView(cfg catalog.Config) serviceConfigView {
@@ -237,7 +244,7 @@ func (s *Server) putService(w http.ResponseWriter, r *http.Request, name string,
 		if existed {
 			hook = d.Update
 		}
-		if err := s.opt.Services.Lifecycle(origin(r), sol, name, hook, checked); err != nil {
+		if _, err := s.opt.Services.Lifecycle(origin(r), sol, name, hook, checked); err != nil {
 			writeErr(w, lifecycleErr(name, hook, err))
 			return
 		}
@@ -266,9 +273,18 @@ func (s *Server) putService(w http.ResponseWriter, r *http.Request, name string,
 	writeJSON(w, code, s.configView(cfg))
 }
 
+// lifecycleErr is the answer to a failed lifecycle hook: the hub's own refusal before sending
+// (its message says the service was not called) is the request's 400, or 503 when the
+// service's circuit is open; anything else is the service's, a 502 naming it.
 func lifecycleErr(name, hook string, err error) *Error {
 	var se *service.Error
-	if errors.As(err, &se) {
+	switch {
+	case errors.Is(err, dynamic.ErrNotCalled) && errors.As(err, &se):
+		if se.Status >= 500 {
+			return errorf(http.StatusServiceUnavailable, "", "%s", se.Message)
+		}
+		return errorf(http.StatusBadRequest, "parameters", "%s", se.Message)
+	case errors.As(err, &se):
 		return errorf(http.StatusBadGateway, "parameters", "%s refused %s: %s (status %d)", name, hook, se.Message, se.Status)
 	}
 	return errorf(http.StatusBadGateway, "", "%s.%s: %v", name, hook, err)
@@ -282,15 +298,28 @@ func (s *Server) listSolutionServices(w http.ResponseWriter, r *http.Request, _ 
 	writeJSON(w, http.StatusOK, out)
 }
 
+// getSolutionService shows a service added to the solution, with the answer of its
+// x-exosite-info operation when it has one. A failed info call is shown, not answered: the
+// configuration is there whatever the service says.
 func (s *Server) getSolutionService(w http.ResponseWriter, r *http.Request, _ principal) {
-	name := service.NameOf(r.PathValue("service"))
-	defer s.added.lock(r.PathValue("solution") + "/" + name)()
-	cfg, ok := s.opt.Catalog.AddedConfig(r.PathValue("solution"), name)
+	sol, name := r.PathValue("solution"), service.NameOf(r.PathValue("service"))
+	unlock := s.added.lock(sol + "/" + name)
+	cfg, ok := s.opt.Catalog.AddedConfig(sol, name)
+	unlock() // the info call below may take the service's timeout; changes need not wait
 	if !ok {
 		writeErr(w, errorf(http.StatusNotFound, "service", "service %s is not added to this solution", name))
 		return
 	}
-	writeJSON(w, http.StatusOK, s.configView(cfg))
+	v := s.configView(cfg)
+	if e, ok := s.opt.Catalog.Get(name); ok && e.Desc.Info != "" {
+		res, err := s.opt.Services.Lifecycle(origin(r), sol, name, e.Desc.Info, cfg.Parameters)
+		if err != nil {
+			v.InfoError = lifecycleErr(name, e.Desc.Info, err).Message
+		} else {
+			v.Info = res
+		}
+	}
+	writeJSON(w, http.StatusOK, v)
 }
 
 func (s *Server) removeService(w http.ResponseWriter, r *http.Request, _ principal) {
@@ -303,7 +332,7 @@ func (s *Server) removeService(w http.ResponseWriter, r *http.Request, _ princip
 	}
 	if e, ok := s.opt.Catalog.Get(name); ok && e.Desc.GC != "" {
 		// The service's clean-up is its own business: a failure is logged, the removal goes on.
-		if err := s.opt.Services.Lifecycle(origin(r), sol, name, e.Desc.GC, cfg.Parameters); err != nil {
+		if _, err := s.opt.Services.Lifecycle(origin(r), sol, name, e.Desc.GC, cfg.Parameters); err != nil {
 			s.opt.Logger.Warn("service clean-up failed", "solution", sol, "service", name, "err", err)
 		}
 	}

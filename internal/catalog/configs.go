@@ -165,7 +165,9 @@ func (c *Catalog) AddedConfig(solution, service string) (Config, bool) {
 func (c *Catalog) Added(solution string) []Config { return c.configs.list(solution) }
 
 // CheckParameters validates parameters against a dynamic service's config form and fills in
-// defaults; core services (d nil) take none.
+// defaults; core services (d nil) take none. A restricted parameter, or one with a From
+// source, cannot be set: the hub gives it the source's value, else its default, on every call
+// (see the dynamic package), so it is neither required nor kept here.
 func CheckParameters(d *Description, params map[string]any) (map[string]any, error) {
 	out := map[string]any{}
 	if d == nil {
@@ -180,14 +182,21 @@ func CheckParameters(d *Description, params map[string]any) (map[string]any, err
 	}
 	for k, v := range params {
 		if len(known) > 0 {
-			if _, ok := known[k]; !ok {
+			p, ok := known[k]
+			if !ok {
 				return nil, invalid("parameters."+k, fmt.Sprintf("%s has no parameter %q", d.Name, k))
+			}
+			if p.HubSet() {
+				if v != nil {
+					return nil, invalid("parameters."+k, fmt.Sprintf("%q is set by the hub (restricted or filled in from the solution); it cannot be set", k))
+				}
+				continue
 			}
 		}
 		out[k] = v
 	}
 	for _, p := range d.ConfigParameters {
-		if _, ok := out[p.Name]; ok {
+		if _, ok := out[p.Name]; ok || p.HubSet() {
 			continue
 		}
 		if p.Default != nil {
@@ -237,12 +246,14 @@ func KeepSecrets(d *Description, old Config, params map[string]any) map[string]a
 	}
 	inForm := map[string]bool{}
 	secret := map[string]bool{}
+	restricted := map[string]bool{} // not the user's to keep: the hub sets them
 	for _, p := range d.ConfigParameters {
 		inForm[p.Name] = true
-		secret[p.Name] = p.Secret
+		secret[p.Name] = p.Secret && !p.HubSet()
+		restricted[p.Name] = p.HubSet()
 	}
 	for _, n := range old.Secret {
-		if inForm[n] || len(inForm) == 0 {
+		if (inForm[n] || len(inForm) == 0) && !restricted[n] {
 			secret[n] = true
 		}
 	}

@@ -88,12 +88,12 @@ type Param struct {
 	Schema   *openapi3.SchemaRef
 	// Default is the schema's default, nil if none.
 	Default any
-	// FromSolution (x-exosite-from: solution_id) parameters are filled in by the hub with the
-	// calling solution's id, whatever the script passes.
-	FromSolution bool
-	// From is x-exosite-from: solution_id, domain or business_id, "" if none.
+	// From is x-exosite-from: solution_id, domain or business_id, "" if none. The hub fills
+	// such a parameter in from the calling solution, whatever the script passes.
 	From string
-	// Restricted parameters (x-exosite-restricted: true) cannot be set by scripts.
+	// Restricted parameters (x-exosite-restricted or x-exosite-internal-use: true) cannot be
+	// set by scripts: their value is the From source's, else the solution's configuration
+	// parameter of that name, else the schema's default.
 	Restricted bool
 	// Hidden parameters (x-exosite-hidden: true) are left out of documentation.
 	Hidden      bool
@@ -131,8 +131,9 @@ type ConfigParameter struct {
 	Required bool
 	Default  any
 	Enum     []any
-	// Restricted parameters (x-exosite-restricted: true) cannot be set by users; From
-	// (x-exosite-from: solution_id, domain or business_id) fills them in from the solution.
+	// Restricted parameters (x-exosite-restricted or x-exosite-internal-use: true) cannot be
+	// set by users; From (x-exosite-from: solution_id, domain or business_id) fills them in
+	// from the solution, else they take their default.
 	Restricted bool
 	From       string
 	// Hidden parameters (x-exosite-hidden: true) are left out of forms and documentation.

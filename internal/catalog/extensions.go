@@ -16,15 +16,70 @@ const (
 	extInit         = "x-exosite-init"
 	extUpdate       = "x-exosite-update"
 	extGC           = "x-exosite-gc"
+	extInfo         = "x-exosite-info"
 	extHealthPath   = "x-exosite-health-path"
 	extConfigParams = "x-exosite-config-parameters"
 	extRestricted   = "x-exosite-restricted"
 	extFrom         = "x-exosite-from"
+	extHidden       = "x-exosite-hidden"
+	extInternalUse  = "x-exosite-internal-use"
 	extTimeout      = "x-exosite-timeout"
 	extEvents       = "x-events"
 	// extOriginalParamName is where the Swagger 2.0 converter keeps a body parameter's name.
 	extOriginalParamName = "x-originalParamName"
 )
+
+// Sources of x-exosite-from: what the hub fills a parameter in with, from the calling
+// solution. Switchboard has no business above solutions, so a business id is the solution's
+// id; a domain is the solution's host under the hub's apps domain (see dynamic.Options).
+const (
+	FromSolutionID = "solution_id"
+	FromDomain     = "domain"
+	FromBusinessID = "business_id"
+)
+
+// HubSet reports whether the hub, not the user, sets the parameter: a restricted one or one
+// with a From source.
+func (p ConfigParameter) HubSet() bool { return p.Restricted || p.From != "" }
+
+// restriction reads x-exosite-restricted, x-exosite-hidden and x-exosite-internal-use (restricted
+// and hidden both) off an operation's or parameter's extensions.
+func restriction(ext map[string]any) (restricted, hidden bool, err error) {
+	var internal bool
+	for _, f := range []struct {
+		name string
+		dst  *bool
+	}{{extRestricted, &restricted}, {extHidden, &hidden}, {extInternalUse, &internal}} {
+		switch v := ext[f.name].(type) {
+		case nil:
+		case bool:
+			*f.dst = v
+		default:
+			return false, false, fmt.Errorf("%s must be true or false", f.name)
+		}
+	}
+	return restricted || internal, hidden || internal, nil
+}
+
+// access reads restriction and x-exosite-from off a parameter's extensions.
+func access(ext map[string]any) (restricted, hidden bool, from string, err error) {
+	if restricted, hidden, err = restriction(ext); err != nil {
+		return false, false, "", err
+	}
+	switch v := ext[extFrom].(type) {
+	case nil:
+	case string:
+		switch v {
+		case FromSolutionID, FromDomain, FromBusinessID:
+			from = v
+		default:
+			return false, false, "", fmt.Errorf("%s must be %s, %s or %s, not %q", extFrom, FromSolutionID, FromDomain, FromBusinessID, v)
+		}
+	default:
+		return false, false, "", fmt.Errorf("%s must be %s, %s or %s", extFrom, FromSolutionID, FromDomain, FromBusinessID)
+	}
+	return restricted, hidden, from, nil
+}
 
 // EventNamePattern is what an event name must match: it is the last part of the topic
 // <service>.<event> that handlers subscribe to.
@@ -183,7 +238,11 @@ func configParameters(ext map[string]any) ([]ConfigParameter, error) {
 				return nil, bad
 			}
 			name, _ := m["name"].(string)
-			out = append(out, configParameter(name, m, false))
+			cp, err := configParameter(name, m, false)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, cp)
 		}
 	case map[string]any:
 		required := map[string]bool{}
@@ -207,7 +266,11 @@ func configParameters(ext map[string]any) ([]ConfigParameter, error) {
 			if !ok {
 				return nil, bad
 			}
-			out = append(out, configParameter(name, m, required[name]))
+			cp, err := configParameter(name, m, required[name])
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, cp)
 		}
 	default:
 		return nil, bad
@@ -226,17 +289,23 @@ func configParameters(ext map[string]any) ([]ConfigParameter, error) {
 }
 
 // configParameter reads one configuration parameter; a type defaults to string.
-func configParameter(name string, m map[string]any, required bool) ConfigParameter {
+func configParameter(name string, m map[string]any, required bool) (ConfigParameter, error) {
 	p := ConfigParameter{Name: name, Type: "string", Required: required, Default: m["default"]}
 	if t, ok := m["type"].(string); ok && t != "" {
 		p.Type = t
 	}
 	p.Description, _ = m["description"].(string)
+	p.Title, _ = m["title"].(string)
+	p.Enum, _ = m["enum"].([]any)
 	if f, _ := m["format"].(string); f == "password" {
 		p.Secret = true
 	}
 	if r, ok := m["required"].(bool); ok {
 		p.Required = r
 	}
-	return p
+	var err error
+	if p.Restricted, p.Hidden, p.From, err = access(m); err != nil {
+		return p, invalid(FieldSwagger, fmt.Sprintf("%s: parameter %q: %v", extConfigParams, name, err))
+	}
+	return p, nil
 }

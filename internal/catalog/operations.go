@@ -55,14 +55,10 @@ func operation(method, p string, item *openapi3.PathItem, o *openapi3.Operation,
 	if op.Summary == "" {
 		op.Summary = o.Description
 	}
-	switch v := o.Extensions[extRestricted].(type) {
-	case nil:
-	case bool:
-		op.Restricted = v
-	default:
-		return nil, invalid(FieldSwagger, fmt.Sprintf("operation %s: %s must be true or false", op.ID, extRestricted))
-	}
 	var err error
+	if op.Restricted, op.Hidden, err = restriction(o.Extensions); err != nil {
+		return nil, invalid(FieldSwagger, fmt.Sprintf("operation %s: %v", op.ID, err))
+	}
 	if op.Timeout, err = timeout(o.Extensions, def); err != nil {
 		return nil, within("operation "+op.ID, err)
 	}
@@ -83,16 +79,13 @@ func params(id string, shared, own openapi3.Parameters) ([]Param, error) {
 				continue
 			}
 			v := ref.Value
-			p := Param{Name: v.Name, In: v.In, Required: v.Required || v.In == openapi3.ParameterInPath, Schema: v.Schema}
+			p := Param{Name: v.Name, In: v.In, Required: v.Required || v.In == openapi3.ParameterInPath, Schema: v.Schema, Description: v.Description}
 			if v.Schema != nil && v.Schema.Value != nil {
 				p.Default = v.Schema.Value.Default
 			}
-			switch from := v.Extensions[extFrom]; from {
-			case nil:
-			case "solution_id":
-				p.FromSolution = true
-			default:
-				return nil, invalid(FieldSwagger, fmt.Sprintf("operation %s: parameter %q: %s must be solution_id", id, v.Name, extFrom))
+			var err error
+			if p.Restricted, p.Hidden, p.From, err = access(v.Extensions); err != nil {
+				return nil, invalid(FieldSwagger, fmt.Sprintf("operation %s: parameter %q: %v", id, v.Name, err))
 			}
 			key := v.In + " " + v.Name
 			if i, ok := index[key]; ok {

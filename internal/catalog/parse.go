@@ -186,7 +186,7 @@ func describe(name string, l *loaded, opts ParseOptions) (*Description, error) {
 	for _, hook := range []struct {
 		ext string
 		dst *string
-	}{{extInit, &d.Init}, {extUpdate, &d.Update}, {extGC, &d.GC}} {
+	}{{extInit, &d.Init}, {extUpdate, &d.Update}, {extGC, &d.GC}, {extInfo, &d.Info}} {
 		if *hook.dst, err = lifecycleHook(t.Extensions, hook.ext, d.Operations); err != nil {
 			return nil, err
 		}

@@ -50,7 +50,7 @@ func TestParseDemoSwagger2(t *testing.T) {
 	if call.Method != "POST" || call.Path != "/callService" || call.Restricted || call.Timeout != 5*time.Second {
 		t.Errorf("callService = %+v", call)
 	}
-	if len(call.Params) != 1 || call.Params[0].Name != "solution" || call.Params[0].In != "header" || !call.Params[0].FromSolution {
+	if len(call.Params) != 1 || call.Params[0].Name != "solution" || call.Params[0].In != "header" || call.Params[0].From != FromSolutionID {
 		t.Errorf("callService params = %+v", call.Params)
 	}
 	if b := call.Body; b == nil || !b.Required || !b.Expand || b.Name != "call" || b.Schema.Value.Properties["operation"] == nil {
@@ -65,7 +65,7 @@ func TestParseDemoSwagger2(t *testing.T) {
 	if gc.Method != "DELETE" || !gc.Restricted || gc.Timeout != 30*time.Second || gc.Body != nil {
 		t.Errorf("gc = %+v", gc)
 	}
-	if len(gc.Params) != 1 || gc.Params[0].In != "path" || !gc.Params[0].Required || !gc.Params[0].FromSolution {
+	if len(gc.Params) != 1 || gc.Params[0].In != "path" || !gc.Params[0].Required || gc.Params[0].From != FromSolutionID {
 		t.Errorf("gc params = %+v", gc.Params)
 	}
 
@@ -74,6 +74,95 @@ func TestParseDemoSwagger2(t *testing.T) {
 		spec.Operations[0].Name != "callService" || spec.Operations[1].Name != "triggerEvent" ||
 		len(spec.Events) != 1 || spec.Events[0] != "event" || !strings.HasPrefix(spec.Description, "Calls other") {
 		t.Errorf("Spec = %+v", spec)
+	}
+}
+
+// TestParseAccess reads restricted, hidden and injected parameters, configuration parameters
+// the hub sets, and the four lifecycle hooks.
+func TestParseAccess(t *testing.T) {
+	d, err := Parse(context.Background(), "access", readFixture(t, "access.swagger.yaml"), ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Init != "createSolution" || d.Update != "updateSolution" || d.GC != "delSolution" || d.Info != "getSolution" {
+		t.Errorf("Init, Update, GC, Info = %q, %q, %q, %q", d.Init, d.Update, d.GC, d.Info)
+	}
+	params := func(op string) map[string]Param {
+		out := map[string]Param{}
+		for _, p := range d.Operations[op].Params {
+			out[p.Name] = p
+		}
+		return out
+	}
+	if p := params("postMessage")["AccountSid"]; !p.Restricted || !p.Hidden || p.From != "" || p.Description != "The account." {
+		t.Errorf("AccountSid (internal use) = %+v", p)
+	}
+	list := params("listItems")
+	for name, want := range map[string]Param{
+		"token":      {},
+		"plan":       {Restricted: true},
+		"X-Domain":   {From: FromDomain},
+		"X-Business": {From: FromBusinessID, Restricted: true},
+	} {
+		if p := list[name]; p.Restricted != want.Restricted || p.Hidden || p.From != want.From {
+			t.Errorf("listItems %s = %+v, want restricted %v from %q", name, p, want.Restricted, want.From)
+		}
+	}
+	if p := params("delSolution")["solution_id"]; p.From != FromSolutionID || !p.Restricted || !p.Hidden || !p.Required {
+		t.Errorf("path-level solution_id = %+v", p)
+	}
+	for op, want := range map[string][2]bool{"createSolution": {true, true}, "updateSolution": {true, false}, "getSolution": {false, false}} {
+		if o := d.Operations[op]; o.Restricted != want[0] || o.Hidden != want[1] {
+			t.Errorf("%s restricted, hidden = %v, %v; want %v", op, o.Restricted, o.Hidden, want)
+		}
+	}
+	cps := map[string]ConfigParameter{}
+	for _, p := range d.ConfigParameters {
+		cps[p.Name] = p
+	}
+	if s, tier, tok := cps["site"], cps["tier"], cps["token"]; !s.Restricted || s.From != FromDomain || !s.HubSet() ||
+		!tier.Restricted || tier.From != "" || tier.Default != "free" || !tier.HubSet() || tok.HubSet() {
+		t.Errorf("config parameters site, tier, token = %+v, %+v, %+v", s, tier, tok)
+	}
+	// Murano's other configuration fields: title, enum, hidden, internal use.
+	d, err = Parse(context.Background(), "x", minimal2(`x-exosite-config-parameters:
+  - {name: region, title: Region, type: string, enum: [eu, us], x-exosite-hidden: true}
+  - {name: owner, type: string, x-exosite-internal-use: true}`), ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, o := d.ConfigParameters[0], d.ConfigParameters[1]
+	if r.Title != "Region" || len(r.Enum) != 2 || r.Enum[1] != "us" || !r.Hidden || r.Restricted || !o.Restricted || !o.Hidden {
+		t.Errorf("config parameters = %+v, %+v", r, o)
+	}
+}
+
+// TestCheckParametersHubSet: a restricted configuration parameter, or one filled from the
+// solution, cannot be given (400 naming it), is not required, and is not kept.
+func TestCheckParametersHubSet(t *testing.T) {
+	d, err := Parse(context.Background(), "x", minimal2(`x-exosite-config-parameters:
+  - {name: key, type: string, required: true}
+  - {name: owner, type: string, required: true, x-exosite-restricted: true, x-exosite-from: solution_id}
+  - {name: plan, type: string, default: free, x-exosite-restricted: true}
+  - {name: site, type: string, x-exosite-from: domain}`), ParseOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := CheckParameters(d, map[string]any{"key": "k", "plan": nil})
+	if err != nil || len(got) != 1 || got["key"] != "k" {
+		t.Fatalf("CheckParameters = %v, %v; want only key", got, err)
+	}
+	for _, name := range []string{"owner", "plan", "site"} {
+		_, err := CheckParameters(d, map[string]any{"key": "k", name: "mine"})
+		var ve *ValidationError
+		if !errors.As(err, &ve) || ve.Field != "parameters."+name || !strings.Contains(ve.Reason, "cannot be set") {
+			t.Errorf("setting %s: %v, want a refusal naming parameters.%s", name, err, name)
+		}
+	}
+	// A secret the hub sets is not kept from an older configuration either.
+	old := Config{Parameters: map[string]any{"key": "k", "plan": "paid"}, Secret: []string{"plan"}}
+	if kept := KeepSecrets(d, old, map[string]any{"key": "k"}); kept["plan"] != nil {
+		t.Errorf("KeepSecrets kept the hub's parameter: %v", kept)
 	}
 }
 
@@ -275,7 +364,18 @@ paths:
 		{"restricted not a bool", "demo", withOp("    post:\n      operationId: p\n      x-exosite-restricted: yes please\n      responses: {\"200\": {description: ok}}\n"),
 			ParseOptions{}, "swagger", "operation p: x-exosite-restricted must be true or false"},
 		{"from unknown", "demo", withOp("    post:\n      operationId: p\n      parameters: [{name: s, in: query, type: string, x-exosite-from: user_id}]\n      responses: {\"200\": {description: ok}}\n"),
-			ParseOptions{}, "swagger", `operation p: parameter "s": x-exosite-from must be solution_id`},
+			ParseOptions{}, "swagger", `operation p: parameter "s": x-exosite-from must be solution_id, domain or business_id, not "user_id"`},
+		{"from not a string", "demo", withOp("    post:\n      operationId: p\n      parameters: [{name: s, in: header, type: string, x-exosite-from: 3}]\n      responses: {\"200\": {description: ok}}\n"),
+			ParseOptions{}, "swagger", `operation p: parameter "s": x-exosite-from must be solution_id, domain or business_id`},
+		{"hidden not a bool", "demo", withOp("    post:\n      operationId: p\n      parameters: [{name: s, in: query, type: string, x-exosite-hidden: maybe}]\n      responses: {\"200\": {description: ok}}\n"),
+			ParseOptions{}, "swagger", `operation p: parameter "s": x-exosite-hidden must be true or false`},
+		{"internal use not a bool", "demo", withOp("    post:\n      operationId: p\n      x-exosite-internal-use: 1\n      responses: {\"200\": {description: ok}}\n"),
+			ParseOptions{}, "swagger", "operation p: x-exosite-internal-use must be true or false"},
+		{"config from unknown", "demo", minimal2("x-exosite-config-parameters: [{name: k, x-exosite-restricted: true, x-exosite-from: user_id}]"),
+			ParseOptions{}, "swagger", `x-exosite-config-parameters: parameter "k": x-exosite-from must be solution_id, domain or business_id, not "user_id"`},
+		{"config restricted not a bool", "demo", minimal2("x-exosite-config-parameters: {k: {type: string, x-exosite-restricted: 'yes'}}"),
+			ParseOptions{}, "swagger", `x-exosite-config-parameters: parameter "k": x-exosite-restricted must be true or false`},
+		{"info names no operation", "demo", minimal2("x-exosite-info: nope"), ParseOptions{}, "swagger", `x-exosite-info names no operation: "nope"`},
 		{"health path relative", "demo", minimal2("x-exosite-health-path: health"), ParseOptions{}, "swagger", "x-exosite-health-path must be a path starting with /"},
 		{"events not a collection", "demo", minimal2("x-events: 3"), ParseOptions{}, "swagger", "x-events must be an object of events by name or a list of events"},
 		{"event bad name", "demo", minimal2("x-events: {'Data-In': {}}"), ParseOptions{}, "swagger", `x-events: event name "Data-In" must match ^[a-z0-9][a-z0-9_-]*$`},

@@ -32,39 +32,139 @@ func (iv *Invoker) Call(ctx context.Context, solution string, d *catalog.Descrip
 	return iv.call(ctx, solution, d, token, op, args, params, requestID)
 }
 
-// CallLifecycle runs one of the service's lifecycle operations (x-exosite-init, -update, -gc),
-// which may be restricted from scripts, with the solution's parameters as its arguments.
+// CallLifecycle runs one of the service's lifecycle operations (x-exosite-init, -update, -gc,
+// -info), which may be restricted from scripts. The solution's parameters fill the operation's
+// declared parameters by name (path, query, header, cookie, the properties of an expanded
+// body, or a body taken whole by its argument name), besides the From sources; nothing else is
+// sent. A failure before anything was sent (a required parameter with no value, a value its
+// schema refuses, an open circuit) matches ErrNotCalled and says the service was not called.
 func (iv *Invoker) CallLifecycle(ctx context.Context, solution string, d *catalog.Description, token, op string, params map[string]any, requestID string) (any, error) {
-	args := map[string]any{}
-	for k, v := range params {
-		args[k] = v
+	params = iv.effective(solution, d, params)
+	c, r, err := iv.prepare(solution, d, op, lifecycleArgs(d.Operations[op], params), params, true)
+	if err != nil {
+		return nil, err
 	}
-	return iv.call(ctx, solution, d, token, op, args, params, requestID)
+	return iv.run(ctx, c, r, token, requestID)
 }
 
+// lifecycleArgs are the arguments of a lifecycle call of o: none but a body's. Parameters and
+// the properties of an expanded body take the solution's parameters of their names by
+// themselves; a body taken whole takes the one named after it; a free-form object body (no
+// properties declared, others allowed) takes every parameter no declared parameter takes.
+func lifecycleArgs(o *catalog.Operation, params map[string]any) map[string]any {
+	args := map[string]any{}
+	if o == nil || o.Body == nil {
+		return args
+	}
+	b := o.Body
+	if !b.Expand {
+		if v := params[b.Name]; v != nil {
+			args[b.Name] = v
+		}
+		return args
+	}
+	if s := b.Schema.Value; len(s.Properties) == 0 && (s.AdditionalProperties.Has == nil || *s.AdditionalProperties.Has) {
+		for k, v := range params {
+			args[k] = v
+		}
+	}
+	return args
+}
+
+// ErrNotCalled is matched (errors.Is) by the failures of a lifecycle call refused by the hub
+// before anything was sent; they are *service.Error too.
+var ErrNotCalled = errors.New("the service was not called")
+
+// notCalled is a refusal before sending, in a lifecycle call.
+type notCalled struct{ err *service.Error }
+
+func (e *notCalled) Error() string   { return e.err.Message }
+func (e *notCalled) Unwrap() []error { return []error{e.err, ErrNotCalled} }
+
 func (iv *Invoker) call(ctx context.Context, solution string, d *catalog.Description, token string, op string, args any, params map[string]any, requestID string) (any, error) {
+	c, r, err := iv.prepare(solution, d, op, args, iv.effective(solution, d, params), false)
+	if err != nil {
+		return nil, err
+	}
+	return iv.run(ctx, c, r, token, requestID)
+}
+
+// prepare maps a call onto its request; params are effective ones. A lifecycle call's refusals name the service as the
+// API knows it and say it was not called.
+func (iv *Invoker) prepare(solution string, d *catalog.Description, op string, args any, params map[string]any, lifecycle bool) (c *call, r *request, err error) {
+	if lifecycle {
+		defer func() {
+			var se *service.Error
+			if errors.As(err, &se) {
+				err = &notCalled{err: se}
+			}
+		}()
+	}
 	o := d.Operations[op]
 	if o == nil {
-		return nil, service.Errorf(404, "service %s has no operation %q", d.Name, op)
+		return nil, nil, service.Errorf(404, "service %s has no operation %q", d.Name, op)
 	}
 	if d.BaseURL == nil {
-		return nil, service.Errorf(502, "service %s has no address", d.Name)
+		return nil, nil, service.Errorf(502, "service %s has no address", d.Name)
 	}
-	c, err := newCall(d, o, solution, args, params)
-	if err != nil {
-		return nil, err
+	if c, err = newCall(d, o, solution, args, params); err != nil {
+		return nil, nil, err
 	}
-	r, err := c.build()
-	if err != nil {
-		return nil, err
+	c.domain, c.lifecycle = iv.domain(solution), lifecycle
+	if lifecycle {
+		// The API's user named the service, not its script alias; every refusal while the
+		// request is made says the service was not called.
+		c.name = d.Name + "." + op + " was not called"
 	}
-	b := iv.breaker(d.Name + " " + d.BaseURL.String())
+	if r, err = c.build(); err != nil {
+		return nil, nil, err
+	}
+	if lifecycle {
+		c.name = d.Name + "." + op
+	}
+	return c, r, nil
+}
+
+// run sends a prepared call through the service's circuit breaker.
+func (iv *Invoker) run(ctx context.Context, c *call, r *request, token, requestID string) (any, error) {
+	b := iv.breaker(c.d.Name + " " + c.d.BaseURL.String())
 	if !b.allow(iv.now()) {
-		return nil, service.Errorf(503, "service %s is unavailable (circuit open)", d.Name)
+		if c.lifecycle {
+			return nil, &notCalled{err: service.Errorf(503, "%s was not called: service %s is unavailable (circuit open)", c.name, c.d.Name)}
+		}
+		return nil, service.Errorf(503, "service %s is unavailable (circuit open)", c.d.Name)
 	}
 	res, out, err := iv.send(ctx, c, r, token, requestID)
 	b.record(out, iv.now(), iv.failures, iv.cooldown)
 	return res, err
+}
+
+// domain is the solution's domain: its host under the apps domain.
+func (iv *Invoker) domain(solution string) string { return solution + "." + iv.appsDomain }
+
+// effective is the solution's parameters as calls see them: those the hub sets (restricted,
+// or with a From source) take the source's value, else their default, whatever is stored.
+func (iv *Invoker) effective(solution string, d *catalog.Description, params map[string]any) map[string]any {
+	var out map[string]any
+	for _, p := range d.ConfigParameters {
+		if !p.HubSet() {
+			continue
+		}
+		if out == nil {
+			out = make(map[string]any, len(params)+1)
+			for k, v := range params {
+				out[k] = v
+			}
+		}
+		out[p.Name] = p.Default
+		if p.From != "" {
+			out[p.Name] = fromSource(p.From, solution, iv.domain(solution))
+		}
+	}
+	if out == nil {
+		return params
+	}
+	return out
 }
 
 // send sends the request of call c and reads its response, saying how the service fared.

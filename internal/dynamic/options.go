@@ -37,6 +37,10 @@ type Options struct {
 	BreakerCooldown time.Duration
 	// MaxResponseBytes bounds a response body; 0 means DefaultMaxResponseBytes.
 	MaxResponseBytes int64
+	// AppsDomain is the hub's apps domain (--apps-domain): a solution's domain, what
+	// x-exosite-from: domain fills in, is {solution}.{AppsDomain}. Without one a solution has
+	// no host of its own, and its domain is {solution}.localhost.
+	AppsDomain string
 }
 
 // Invoker calls the operations of dynamic services. It is safe for concurrent use: calls to
@@ -46,6 +50,7 @@ type Invoker struct {
 	failures    int
 	cooldown    time.Duration
 	maxResponse int64
+	appsDomain  string
 	// now is the clock of the circuit breakers.
 	now func() time.Time
 
@@ -60,6 +65,7 @@ func New(o Options) *Invoker {
 		failures:    o.BreakerFailures,
 		cooldown:    o.BreakerCooldown,
 		maxResponse: o.MaxResponseBytes,
+		appsDomain:  o.AppsDomain,
 		now:         time.Now,
 		breakers:    map[string]*breaker{},
 	}
@@ -74,6 +80,9 @@ func New(o Options) *Invoker {
 	}
 	if iv.maxResponse <= 0 {
 		iv.maxResponse = DefaultMaxResponseBytes
+	}
+	if iv.appsDomain == "" {
+		iv.appsDomain = "localhost"
 	}
 	return iv
 }

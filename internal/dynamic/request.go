@@ -20,9 +20,12 @@ type call struct {
 	op       *catalog.Operation
 	name     string // Alias.operationId, the prefix of error messages
 	solution string
+	domain   string // the solution's domain, for x-exosite-from: domain
 	args     map[string]any
 	params   map[string]any
 	opts     []openapi3.SchemaValidationOption
+	// lifecycle calls (x-exosite-init, …) take the solution's parameters alone.
+	lifecycle bool
 }
 
 // request is the HTTP request a call maps to, before headers.
@@ -113,17 +116,24 @@ func (c *call) build() (*request, error) {
 	return r, nil
 }
 
-// param is the value of parameter p: the solution's id for a FromSolution parameter, else the
-// argument, the solution's configuration parameter or the schema's default, validated. It is
-// nil when there is none and none is required.
+// param is the value of parameter p, validated; nil when there is none and none is required.
+// A parameter with a From source gets the calling solution's value; a restricted one, and a
+// path parameter named like one of the solution's configuration parameters, the configured
+// value, else the schema's default (the script's argument is ignored, as Murano does); any
+// other the argument, else the configuration parameter, else the default.
 func (c *call) param(p catalog.Param) (any, error) {
-	if p.FromSolution {
-		return c.solution, nil
+	var v any
+	switch {
+	case p.From != "":
+		v = c.from(p.From)
+	case p.Restricted || (p.In == openapi3.ParameterInPath && c.params[p.Name] != nil):
+		v = c.configured(p.Name, p.Schema, p.Default)
+	default:
+		v = c.value(p.Name, p.Schema, p.Default)
 	}
-	v := c.value(p.Name, p.Schema, p.Default)
 	if v == nil {
 		if p.Required {
-			return nil, c.errorf(400, "missing required argument %q", p.Name)
+			return nil, c.missing(p.Name, p.Restricted)
 		}
 		return nil, nil
 	}
@@ -133,13 +143,45 @@ func (c *call) param(p catalog.Param) (any, error) {
 	return v, nil
 }
 
+// from is the value of an x-exosite-from source for the calling solution.
+func (c *call) from(source string) any { return fromSource(source, c.solution, c.domain) }
+
+// fromSource is the value of an x-exosite-from source for a solution and its domain.
+// Switchboard has no business above solutions: a business id is the solution's id.
+func fromSource(source, solution, domain string) any {
+	switch source {
+	case catalog.FromSolutionID, catalog.FromBusinessID:
+		return solution
+	case catalog.FromDomain:
+		return domain
+	}
+	return nil
+}
+
+// missing is the refusal of a required parameter or argument name with no value; restricted
+// ones cannot come from the script.
+func (c *call) missing(name string, restricted bool) error {
+	switch {
+	case c.lifecycle:
+		return c.errorf(400, "missing required parameter %q (no configuration parameter of that name)", name)
+	case restricted:
+		return c.errorf(400, "missing required parameter %q: scripts cannot set it and the solution has no configuration parameter of that name", name)
+	}
+	return c.errorf(400, "missing required argument %q", name)
+}
+
 // value is argument name, else the solution's parameter of that name, else def; normalized
 // to schema s.
 func (c *call) value(name string, s *openapi3.SchemaRef, def any) any {
-	v := c.args[name]
-	if v == nil {
-		v = c.params[name]
+	if v := c.args[name]; v != nil {
+		return normalize(s, v)
 	}
+	return c.configured(name, s, def)
+}
+
+// configured is the solution's parameter name, else def; normalized to schema s.
+func (c *call) configured(name string, s *openapi3.SchemaRef, def any) any {
+	v := c.params[name]
 	if v == nil {
 		v = def
 	}
@@ -163,7 +205,7 @@ func (c *call) body(used map[string]bool) (any, error) {
 		v := normalize(b.Schema, c.args[b.Name])
 		if v == nil {
 			if b.Required {
-				return nil, c.errorf(400, "missing required argument %q", b.Name)
+				return nil, c.missing(b.Name, false)
 			}
 			return nil, nil
 		}
@@ -190,7 +232,7 @@ func (c *call) body(used map[string]bool) (any, error) {
 	}
 	for _, name := range s.Required {
 		if obj[name] == nil {
-			return nil, c.errorf(400, "missing required argument %q", name)
+			return nil, c.missing(name, false)
 		}
 	}
 	if len(obj) == 0 && !b.Required {

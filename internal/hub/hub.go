@@ -177,7 +177,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("open catalog: %w", err)
 	}
 	svc := &router{core: core, catalog: h.catalog, metrics: h.metrics,
-		invoker: dynamic.New(dynamic.Options{Dial: guard.Dialer(dynamic.DefaultDialTimeout).DialContext})}
+		invoker: dynamic.New(dynamic.Options{Dial: guard.Dialer(dynamic.DefaultDialTimeout).DialContext, AppsDomain: h.cfg.AppsDomain})}
 	cfgSvc := config.New(svc, solutionInfo{store: h.store})
 	for _, c := range []service.Core{
 		{Spec: h.keystore.Spec(), Caller: h.keystore},
@@ -219,7 +219,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		// hold the deletion up.
 		for _, cfg := range h.catalog.Added(id) {
 			if e, ok := h.catalog.Get(cfg.Service); ok && e.Desc.GC != "" {
-				if err := svc.Lifecycle(ctx, id, cfg.Service, e.Desc.GC, cfg.Parameters); err != nil {
+				if _, err := svc.Lifecycle(ctx, id, cfg.Service, e.Desc.GC, cfg.Parameters); err != nil {
 					h.log.Warn("service clean-up failed", "solution", id, "service", cfg.Service, "err", err)
 				}
 			}

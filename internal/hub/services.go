@@ -62,18 +62,18 @@ func (r *router) Call(ctx context.Context, solution, name, operation string, arg
 	return res, err
 }
 
-// Lifecycle runs a dynamic service's init/update/gc operation, when it has one.
-func (r *router) Lifecycle(ctx context.Context, solution, name, op string, params map[string]any) error {
+// Lifecycle runs a dynamic service's init/update/gc/info operation, when it has one, and
+// returns its answer.
+func (r *router) Lifecycle(ctx context.Context, solution, name, op string, params map[string]any) (any, error) {
 	if op == "" {
-		return nil
+		return nil, nil
 	}
 	e, ok := r.catalog.Get(name)
 	if !ok {
-		return service.Errorf(404, "no service %s", name)
+		return nil, service.Errorf(404, "no service %s", name)
 	}
 	o := service.OriginOf(ctx)
-	_, err := r.invoker.CallLifecycle(dynamic.WithTraceparent(ctx, o.Traceparent), solution, e.Desc, r.catalog.Token(name), op, params, o.RequestID)
-	return err
+	return r.invoker.CallLifecycle(dynamic.WithTraceparent(ctx, o.Traceparent), solution, e.Desc, r.catalog.Token(name), op, params, o.RequestID)
 }
 
 // Visible lists what Config.listServices shows a solution: every core service and the dynamic
