@@ -130,6 +130,10 @@ type ServiceConfig struct {
 	Parameters map[string]any `json:"parameters"`
 	AddedAt    time.Time      `json:"added_at,omitzero"`
 	UpdatedAt  time.Time      `json:"updated_at,omitzero"`
+	// Info is what the service's x-exosite-info operation answered (GetSolutionService
+	// only), as it came; InfoError says why that call failed.
+	Info      json.RawMessage `json:"info,omitempty"`
+	InfoError string          `json:"info_error,omitempty"`
 }
 
 // Handler is an event handler of a solution: a Lua script run for each event on its topics.

@@ -73,18 +73,7 @@ func TestCallRestrictedAndInjected(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := asEchoed(t, res)
-			if got.Method != tt.method || got.URI != tt.uri {
-				t.Errorf("request = %s %s, want %s %s", got.Method, got.URI, tt.method, tt.uri)
-			}
-			for k, want := range tt.header {
-				if v := got.Header.Get(k); v != want {
-					t.Errorf("header %s = %q, want %q", k, v, want)
-				}
-			}
-			if tt.body == "" && len(got.Body) != 0 || tt.body != "" && !sameJSON(t, got.Body, tt.body) {
-				t.Errorf("body = %s, want %s", got.Body, tt.body)
-			}
+			wantRequest(t, res, tt.method, tt.uri, tt.header, tt.body)
 		})
 	}
 }
@@ -124,13 +113,7 @@ func TestCallLifecycleSendsDeclared(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := asEchoed(t, res)
-			if got.Method != tt.method || got.URI != tt.uri {
-				t.Errorf("request = %s %s, want %s %s", got.Method, got.URI, tt.method, tt.uri)
-			}
-			if tt.body == "" && len(got.Body) != 0 || tt.body != "" && !sameJSON(t, got.Body, tt.body) {
-				t.Errorf("body = %s, want %s", got.Body, tt.body)
-			}
+			wantRequest(t, res, tt.method, tt.uri, nil, tt.body)
 		})
 	}
 	// With no parameters at all, the expanded body of init is empty but sent (it is required).
@@ -138,9 +121,7 @@ func TestCallLifecycleSendsDeclared(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := asEchoed(t, res); got.URI != "/sol1" || !sameJSON(t, got.Body, `{}`) {
-		t.Errorf("init without parameters: %s %s", got.URI, got.Body)
-	}
+	wantRequest(t, res, "POST", "/sol1", nil, `{}`)
 }
 
 // TestCallLifecycleRefusals: a lifecycle call the hub refuses says the service was not

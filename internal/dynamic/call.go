@@ -89,8 +89,8 @@ func (iv *Invoker) call(ctx context.Context, solution string, d *catalog.Descrip
 	return iv.run(ctx, c, r, token, requestID)
 }
 
-// prepare maps a call onto its request; params are effective ones. A lifecycle call's refusals name the service as the
-// API knows it and say it was not called.
+// prepare maps a call onto its request; params are the effective ones. A lifecycle call's
+// refusals name the service as the API knows it and say it was not called.
 func (iv *Invoker) prepare(solution string, d *catalog.Description, op string, args any, params map[string]any, lifecycle bool) (c *call, r *request, err error) {
 	if lifecycle {
 		defer func() {

@@ -91,27 +91,31 @@ func TestCallMapsArguments(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := asEchoed(t, res)
-			if got.Method != tt.method || got.URI != tt.uri {
-				t.Errorf("request = %s %s, want %s %s", got.Method, got.URI, tt.method, tt.uri)
-			}
-			for k, want := range tt.header {
-				if v := got.Header.Get(k); v != want {
-					t.Errorf("header %s = %q, want %q", k, v, want)
-				}
-			}
-			if tt.body == "" {
-				if len(got.Body) != 0 {
-					t.Errorf("body = %s, want none", got.Body)
-				}
-			} else if !sameJSON(t, got.Body, tt.body) {
-				t.Errorf("body = %s, want %s", got.Body, tt.body)
-			}
+			got := wantRequest(t, res, tt.method, tt.uri, tt.header, tt.body)
 			if got.Verified != "" {
 				t.Errorf("signature refused: %s", got.Verified)
 			}
 		})
 	}
+}
+
+// wantRequest checks the request the echo server saw, answered as res: its method and URI,
+// the headers of header ("" wants one absent) and its JSON body ("" wants none).
+func wantRequest(t *testing.T, res any, method, uri string, header map[string]string, body string) echoed {
+	t.Helper()
+	got := asEchoed(t, res)
+	if got.Method != method || got.URI != uri {
+		t.Errorf("request = %s %s, want %s %s", got.Method, got.URI, method, uri)
+	}
+	for k, want := range header {
+		if v := got.Header.Get(k); v != want {
+			t.Errorf("header %s = %q, want %q", k, v, want)
+		}
+	}
+	if body == "" && len(got.Body) != 0 || body != "" && !sameJSON(t, got.Body, body) {
+		t.Errorf("body = %s, want %s", got.Body, body)
+	}
+	return got
 }
 
 // sameJSON reports whether got and want hold the same JSON value.
