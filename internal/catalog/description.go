@@ -162,6 +162,9 @@ type SecurityScheme struct {
 	UserField, SecretField string
 	// Prefix is x-exosite-prefix: put before an apiKey's value, separated by a space.
 	Prefix string
+	// Restricted schemes (x-exosite-restricted or x-exosite-internal-use: true) take their
+	// credentials from the solution's configuration only, never from a script's arguments.
+	Restricted bool
 }
 
 // Security scheme types.

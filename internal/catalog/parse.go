@@ -147,7 +147,7 @@ func loadV2(ctx context.Context, js []byte) (*openapi2.T, *openapi3.T, error) {
 	}
 	loader := openapi3.NewLoader()
 	loader.Context = ctx
-	v3, err := openapi2conv.ToV3WithLoader(&v2, loader, nil)
+	v3, err := openapi2conv.ToV3WithLoader(withoutSecurity(&v2), loader, nil)
 	if err != nil {
 		return nil, nil, invalidDoc("cannot convert Swagger 2.0 to OpenAPI 3", err)
 	}
@@ -195,6 +195,9 @@ func describe(name string, l *loaded, opts ParseOptions) (*Description, error) {
 		return nil, err
 	}
 	if d.ConfigParameters, err = configParameters(t.Extensions); err != nil {
+		return nil, err
+	}
+	if err := security(l, d); err != nil {
 		return nil, err
 	}
 	return d, nil

@@ -94,6 +94,9 @@ func (c *call) build() (*request, error) {
 			cookies = append(cookies, &http.Cookie{Name: p.Name, Value: url.QueryEscape(joined(v))})
 		}
 	}
+	if err := c.authorize(r.header, query, used); err != nil {
+		return nil, err
+	}
 	body, err := c.body(used)
 	if err != nil {
 		return nil, err
