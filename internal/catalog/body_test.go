@@ -75,6 +75,8 @@ func TestBodyMediaType(t *testing.T) {
 		{name: "formData file under form consumes", d: swagger2("[application/x-www-form-urlencoded]", "", fileFields), op: "op", media: MediaMultipart, expand: true, file: "f"},
 		{name: "string body, nothing consumed", d: swagger2("", "", stringBody), op: "op", media: MediaText},
 		{name: "string body under form", d: swagger2("[application/x-www-form-urlencoded]", "", stringBody), op: "op", media: MediaForm},
+		{name: "string body under multipart", d: swagger2("", "[multipart/form-data]", stringBody), op: "op", media: MediaText},
+		{name: "string body, several types", d: swagger2("", "[multipart/form-data, text/plain, application/json]", stringBody), op: "op", media: "text/plain"},
 		{name: "openapi3 text", d: openapi3(`{text/plain: {schema: {type: string}}}`), op: "op", media: "text/plain"},
 		{name: "openapi3 multipart file", d: openapi3(`{multipart/form-data: {schema: {type: object, properties: {f: {type: string, format: binary}}}}}`), op: "op", media: MediaMultipart, expand: true, file: "f"},
 	}

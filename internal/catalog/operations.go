@@ -169,8 +169,8 @@ const (
 // (for Swagger 2.0, what it consumes; "*/*" when it says nothing):
 //   - a body made of Swagger 2.0 formData parameters is multipart/form-data when one of them is
 //     a file or the operation consumes only multipart, else a URL-encoded form;
-//   - a string body is sent as it is, with the first declared type that is not JSON (a form
-//     type first), else text/plain;
+//   - a string body is sent as it is, as a URL-encoded form when the operation accepts one,
+//     else with the first declared type that is neither JSON nor multipart, else text/plain;
 //   - any other body is JSON when the operation accepts JSON or says nothing, else a form when
 //     it accepts one (multipart when that is the only one), else JSON.
 func mediaType(types []string, s *openapi3.Schema) string {
@@ -203,11 +203,12 @@ func mediaType(types []string, s *openapi3.Schema) string {
 		}
 		return form()
 	case s != nil && s.Type.Is(openapi3.TypeString):
-		if has(MediaForm) || has(MediaMultipart) {
-			return form()
+		if has(MediaForm) {
+			return MediaForm
 		}
+		// A string cannot be multipart: that needs the boundary the hub writes.
 		for _, t := range types {
-			if !isJSON(t) {
+			if !isJSON(t) && !strings.EqualFold(mediaBase(t), MediaMultipart) {
 				return t
 			}
 		}
