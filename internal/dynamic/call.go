@@ -193,7 +193,7 @@ func (iv *Invoker) send(ctx context.Context, c *call, r *request, token, request
 		return nil, neutral, c.errorf(502, "cannot make the request: %v", err)
 	}
 	req.Header = r.header
-	iv.sign(ctx, req, c.solution, token, requestID, r.body)
+	iv.sign(ctx, req, c.solution, token, requestID, r.body, r.contentType)
 
 	resp, err := iv.client.Do(req)
 	if err != nil {
@@ -219,9 +219,10 @@ func (iv *Invoker) send(ctx context.Context, c *call, r *request, token, request
 	return c.result(resp, data)
 }
 
-// sign sets the hub's headers on req: solution, request id, traceparent, content type and
-// signature. They are set last so that no argument can override them.
-func (iv *Invoker) sign(ctx context.Context, req *http.Request, solution, token, requestID string, body []byte) {
+// sign sets the hub's headers on req: solution, request id, traceparent, the body's content
+// type (contentType, application/json when it has none) and signature. They are set last so
+// that no argument can override them.
+func (iv *Invoker) sign(ctx context.Context, req *http.Request, solution, token, requestID string, body []byte, contentType string) {
 	h := req.Header
 	if requestID == "" {
 		var id [16]byte
@@ -232,7 +233,10 @@ func (iv *Invoker) sign(ctx context.Context, req *http.Request, solution, token,
 	h.Set(HeaderRequestID, requestID)
 	h.Set(HeaderTrace, traceparent(ctx))
 	if body != nil {
-		h.Set("Content-Type", "application/json")
+		if contentType == "" {
+			contentType = catalog.MediaJSON
+		}
+		h.Set("Content-Type", contentType)
 	} else {
 		h.Del("Content-Type")
 	}

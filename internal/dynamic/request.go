@@ -1,7 +1,6 @@
 package dynamic
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -34,6 +33,8 @@ type request struct {
 	url    string
 	header http.Header
 	body   []byte // nil when the request has none
+	// contentType is the body's Content-Type, as its encoding made it.
+	contentType string
 }
 
 // newCall checks args is a table of named arguments.
@@ -102,8 +103,8 @@ func (c *call) build() (*request, error) {
 		return nil, err
 	}
 	if body != nil {
-		if r.body, err = json.Marshal(body); err != nil {
-			return nil, c.errorf(400, "body cannot be encoded as JSON: %v", err)
+		if r.body, r.contentType, err = c.encode(body); err != nil {
+			return nil, err
 		}
 	}
 	for _, ck := range cookies {
@@ -192,7 +193,8 @@ func (c *call) configured(name string, s *openapi3.SchemaRef, def any) any {
 }
 
 // body is the request body: the object of the arguments not used by parameters for an
-// expanded body, else the argument named after the body. It is nil when there is none.
+// expanded body, else the argument named after the body. It is nil when there is none. It is
+// validated as its schema sees it (see fileContents) and encoded by encode.
 func (c *call) body(used map[string]bool) (any, error) {
 	b := c.op.Body
 	if b == nil || !b.Expand {
@@ -212,7 +214,11 @@ func (c *call) body(used map[string]bool) (any, error) {
 			}
 			return nil, nil
 		}
-		return v, c.validate(b.Name, b.Schema, v)
+		seen, err := c.fileContents(v)
+		if err != nil {
+			return nil, err
+		}
+		return v, c.validate(b.Name, b.Schema, seen)
 	}
 	obj := map[string]any{}
 	for k, v := range c.args {
@@ -241,7 +247,11 @@ func (c *call) body(used map[string]bool) (any, error) {
 	if len(obj) == 0 && !b.Required {
 		return nil, nil
 	}
-	if err := b.Schema.Value.VisitJSON(obj, c.validation()...); err != nil {
+	seen, err := c.fileContents(obj)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.Schema.Value.VisitJSON(seen, c.validation()...); err != nil {
 		return nil, c.invalid("", err)
 	}
 	return obj, nil
