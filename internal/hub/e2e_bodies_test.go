@@ -52,8 +52,8 @@ paths:
       responses: {"204": {description: Stored.}}
 `
 
-// seenRequest is what the stand-in service got.
-type seenRequest struct {
+// bodyRequest is what the stand-in service got.
+type bodyRequest struct {
 	path, contentType string
 	body              []byte
 	verified          error
@@ -65,13 +65,13 @@ type seenRequest struct {
 func TestDynamicBodiesAsDeclared(t *testing.T) {
 	t.Parallel()
 	s := hubtest.Start(t)
-	seen := make(chan seenRequest, 4)
+	seen := make(chan bodyRequest, 4)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/health" {
 			return
 		}
 		body, _ := io.ReadAll(r.Body)
-		seen <- seenRequest{path: r.URL.Path, contentType: r.Header.Get("Content-Type"), body: body,
+		seen <- bodyRequest{path: r.URL.Path, contentType: r.Header.Get("Content-Type"), body: body,
 			verified: dynamic.Verify(s.Hub.ServiceToken("forms"), r.Header, r.Method, r.RequestURI, body, time.Now(), time.Minute)}
 		w.Header().Set("Content-Type", "application/json")
 		io.WriteString(w, `{"ok":true}`) //nolint:errcheck // test peer
@@ -85,7 +85,7 @@ func TestDynamicBodiesAsDeclared(t *testing.T) {
 	if r := s.Do(t, "POST", "/api/v1/solutions/demo/services", s.AdminToken, map[string]any{"service": "forms"}); r.Status != http.StatusCreated {
 		t.Fatalf("add: %d %s", r.Status, r.Body)
 	}
-	next := func() seenRequest {
+	next := func() bodyRequest {
 		t.Helper()
 		select {
 		case r := <-seen:
@@ -95,7 +95,7 @@ func TestDynamicBodiesAsDeclared(t *testing.T) {
 			return r
 		default:
 			t.Fatal("the service got no request")
-			return seenRequest{}
+			return bodyRequest{}
 		}
 	}
 
