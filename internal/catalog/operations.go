@@ -55,6 +55,9 @@ func operation(method, p string, item *openapi3.PathItem, o *openapi3.Operation,
 	if op.Summary == "" {
 		op.Summary = o.Description
 	}
+	if err := operationDocs(op, o); err != nil {
+		return nil, err
+	}
 	var err error
 	if op.Restricted, op.Hidden, err = restriction(o.Extensions); err != nil {
 		return nil, invalid(FieldSwagger, fmt.Sprintf("operation %s: %v", op.ID, err))

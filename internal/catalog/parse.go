@@ -162,7 +162,7 @@ func loadV2(ctx context.Context, js []byte) (*openapi2.T, *openapi3.T, error) {
 // describe reads the description off a validated document.
 func describe(name string, l *loaded, opts ParseOptions) (*Description, error) {
 	t := l.doc
-	d := &Description{Name: name, Doc: t}
+	d := &Description{Name: name, Doc: t, Tags: documentTags(t)}
 	if t.Info != nil {
 		d.Description = t.Info.Description
 		if d.Description == "" {
