@@ -45,6 +45,9 @@ paths:
     get:
       operationId: listMessages
       description: Lists the messages sent.
+      parameters:
+        - {name: page, in: query, type: integer}
+        - {name: tracing, in: query, type: string, x-exosite-hidden: true}
       responses: {"200": {description: ok}}
   /debug:
     get:
@@ -113,9 +116,22 @@ func TestParseReadsMarketplaceDocs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, leak := range []string{"sms.internal.example", "8443", "changeme", "Internal"} {
+	for _, leak := range []string{"sms.internal.example", "8443", "changeme", "Internal", "tracing", "debug", `"init"`} {
 		if strings.Contains(string(data), leak) {
 			t.Errorf("market view shows %q: %s", leak, data)
+		}
+	}
+
+	// The document shown beside it leaves out the same, and keeps the rest.
+	pub := string(d.PublicDoc())
+	for _, leak := range []string{"sms.internal.example", "changeme", "Internal", "tracing", "debug", "/init"} {
+		if strings.Contains(pub, leak) {
+			t.Errorf("public document shows %q: %s", leak, pub)
+		}
+	}
+	for _, kept := range []string{`"postMessage"`, `"listMessages"`, `"page"`, `"AuthToken"`, `"AccountSid"`, `"Region"`, `"enum":["eu","us"]`} {
+		if !strings.Contains(pub, kept) {
+			t.Errorf("public document lacks %s: %s", kept, pub)
 		}
 	}
 }

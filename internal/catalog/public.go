@@ -9,10 +9,11 @@ import (
 
 // PublicDoc is the document as JSON without what says where the service runs: servers (of the
 // document, its paths, operations, callbacks and links) and Swagger 2.0's host, basePath and
-// schemes. Like the base URL, the address is for the admin only. It is made once per
-// description, on first use, not on every request that shows it; nil when there is none.
+// schemes. Like the base URL, the address is for the admin only. Nor does it have what the
+// marketplace leaves out (see undocumented). It is made once per description, on first use,
+// not on every request that shows it; nil when there is none.
 func (d *Description) PublicDoc() json.RawMessage {
-	d.public.once.Do(func() { d.public.doc = withoutAddress(d.Doc) })
+	d.public.once.Do(func() { d.public.doc = withoutAddress(d.Doc, d.ConfigParameters) })
 	return d.public.doc
 }
 
@@ -22,7 +23,7 @@ type publicDoc struct {
 	doc  json.RawMessage
 }
 
-func withoutAddress(doc *openapi3.T) json.RawMessage {
+func withoutAddress(doc *openapi3.T, form []ConfigParameter) json.RawMessage {
 	if doc == nil {
 		return nil
 	}
@@ -58,6 +59,7 @@ func withoutAddress(doc *openapi3.T) json.RawMessage {
 	for _, resp := range objects(comp["responses"]) {
 		stripResponse(resp)
 	}
+	undocumented(m, form)
 	out, err := json.Marshal(m)
 	if err != nil {
 		return nil
@@ -99,4 +101,85 @@ func stripResponse(resp map[string]any) {
 	for _, link := range objects(resp["links"]) {
 		delete(link, "server")
 	}
+}
+
+// methods are the keys of a path item that hold operations.
+var methods = []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+// undocumented removes from the document what Murano keeps out of documentation: hidden and
+// restricted operations (x-exosite-hidden, x-exosite-restricted), hidden parameters, hidden
+// configuration parameters, and the default and choices of secret ones (form is the
+// description's configuration form, which knows which are).
+func undocumented(m map[string]any, form []ConfigParameter) {
+	paths, _ := m["paths"].(map[string]any)
+	for path, v := range paths {
+		item, ok := v.(map[string]any)
+		if !ok {
+			continue
+		}
+		shownParams(item)
+		removed, left := false, false
+		for _, method := range methods {
+			op, ok := item[method].(map[string]any)
+			switch {
+			case !ok:
+			case op[extHidden] == true || op[extRestricted] == true:
+				delete(item, method)
+				removed = true
+			default:
+				shownParams(op)
+				left = true
+			}
+		}
+		if removed && !left {
+			delete(paths, path) // the path would tell of what it held
+		}
+	}
+	hidden, secret := map[string]bool{}, map[string]bool{}
+	for _, p := range form {
+		hidden[p.Name], secret[p.Name] = p.Hidden, p.Secret
+	}
+	show := func(name string, p map[string]any) bool {
+		if secret[name] {
+			delete(p, "default")
+			delete(p, "enum")
+		}
+		return !hidden[name]
+	}
+	switch v := m[extConfigParams].(type) {
+	case []any:
+		kept := v[:0]
+		for _, x := range v {
+			p, _ := x.(map[string]any)
+			if name, _ := p["name"].(string); p == nil || show(name, p) {
+				kept = append(kept, x)
+			}
+		}
+		m[extConfigParams] = kept
+	case map[string]any:
+		byName := v
+		if props, ok := v["properties"].(map[string]any); ok && v["type"] == "object" {
+			byName = props
+		}
+		for name, x := range byName {
+			if p, ok := x.(map[string]any); ok && !show(name, p) {
+				delete(byName, name)
+			}
+		}
+	}
+}
+
+// shownParams drops the hidden parameters of a path item or operation.
+func shownParams(owner map[string]any) {
+	list, ok := owner["parameters"].([]any)
+	if !ok {
+		return
+	}
+	kept := list[:0]
+	for _, x := range list {
+		if p, _ := x.(map[string]any); p == nil || p[extHidden] != true {
+			kept = append(kept, x)
+		}
+	}
+	owner["parameters"] = kept
 }
