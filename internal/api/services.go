@@ -33,7 +33,9 @@ type serviceView struct {
 	Health      catalog.Health      `json:"health"`
 	Version     int                 `json:"version,omitempty"`
 	BaseURL     string              `json:"base_url,omitempty"`
-	Document    any                 `json:"document,omitempty"`
+	// Marketplace is what a user needs to add a dynamic service and call it; nil for a core one.
+	Marketplace *catalog.Market `json:"marketplace,omitempty"`
+	Document    any             `json:"document,omitempty"`
 }
 
 func (s *Server) coreView(sp service.Spec) serviceView {
@@ -49,8 +51,15 @@ func (s *Server) dynamicView(e *catalog.Entry, p principal) serviceView {
 	if ev == nil {
 		ev = []string{}
 	}
-	v := serviceView{Name: sp.Name, Kind: service.KindDynamic, Description: sp.Description, Operations: sp.Operations,
-		Events: ev, Health: s.opt.Catalog.Health(sp.Name), Version: e.Version}
+	// The operations are the marketplace's: hidden ones are left out of what is shown, though
+	// scripts may still call them.
+	market := e.Desc.Market()
+	ops := make([]service.Operation, 0, len(market.Operations))
+	for _, op := range market.Operations {
+		ops = append(ops, service.Operation{Name: op.Name, Description: op.Summary})
+	}
+	v := serviceView{Name: sp.Name, Kind: service.KindDynamic, Description: sp.Description, Operations: ops,
+		Events: ev, Health: s.opt.Catalog.Health(sp.Name), Version: e.Version, Marketplace: &market}
 	if p.admin {
 		if e.Desc.BaseURL != nil {
 			v.BaseURL = e.Desc.BaseURL.String()
