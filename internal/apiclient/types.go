@@ -103,8 +103,81 @@ type Service struct {
 	Version int64 `json:"version,omitempty"`
 	// BaseURL is where the hub reaches a dynamic service.
 	BaseURL string `json:"base_url,omitempty"`
+	// Marketplace is what a user needs to add a dynamic service and call it; nil for a core
+	// one.
+	Marketplace *Marketplace `json:"marketplace,omitempty"`
 	// Document is the service's OpenAPI document, as JSON. Only GetService returns it.
 	Document json.RawMessage `json:"document,omitempty"`
+}
+
+// Marketplace is a dynamic service as the marketplace shows it. It holds no configured value,
+// no default or choices of a secret parameter, and nothing of where the service runs.
+type Marketplace struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+	// Version is the service document's own version (info.version).
+	Version string `json:"version,omitempty"`
+	Tags    []Tag  `json:"tags"`
+	// ConfigParameters are the configuration form, in the document's order.
+	ConfigParameters []ConfigParameter `json:"config_parameters"`
+	// Operations are what scripts may call, by name, with their examples.
+	Operations []MarketOperation `json:"operations"`
+	Events     []Event           `json:"events"`
+	// SecuritySchemes are how the hub authenticates to the service.
+	SecuritySchemes []SecurityScheme `json:"security_schemes"`
+	// Security is the document's requirement: alternatives, each naming the schemes applied
+	// together.
+	Security [][]string `json:"security,omitempty"`
+}
+
+// Tag is a tag of a service's document.
+type Tag struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+}
+
+// ConfigParameter is one field of a service's configuration form.
+type ConfigParameter struct {
+	Name        string `json:"name"`
+	Title       string `json:"title,omitempty"`
+	Type        string `json:"type"`
+	Required    bool   `json:"required"`
+	Secret      bool   `json:"secret"`
+	Description string `json:"description,omitempty"`
+	Default     any    `json:"default,omitempty"`
+	Enum        []any  `json:"enum,omitempty"`
+	// Restricted parameters are not the user's to set; From names where the hub takes the
+	// value (solution_id, domain, business_id).
+	Restricted bool   `json:"restricted,omitempty"`
+	From       string `json:"from,omitempty"`
+}
+
+// MarketOperation is an operation scripts may call, as the marketplace shows it.
+type MarketOperation struct {
+	Name        string `json:"name"`
+	Summary     string `json:"summary,omitempty"`
+	Description string `json:"description,omitempty"`
+	// Example is a Lua script calling the operation (x-exosite-example).
+	Example string   `json:"example,omitempty"`
+	Tags    []string `json:"tags,omitempty"`
+	// Security is the requirement that applies to the operation; nil when it needs none.
+	Security [][]string `json:"security,omitempty"`
+}
+
+// Event is an event a service may trigger.
+type Event struct {
+	Name        string `json:"name"`
+	Description string `json:"description,omitempty"`
+}
+
+// SecurityScheme is how the hub authenticates to a service. UserField and SecretField name the
+// configuration parameters holding the credentials.
+type SecurityScheme struct {
+	Name        string `json:"name"`
+	Type        string `json:"type"`
+	Description string `json:"description,omitempty"`
+	UserField   string `json:"user_field,omitempty"`
+	SecretField string `json:"secret_field,omitempty"`
 }
 
 // Operation is one callable operation of a service.

@@ -97,9 +97,13 @@ func (a *app) newServiceShowCmd() *cobra.Command {
 	return &cobra.Command{
 		Use:     "show NAME",
 		Aliases: []string{"get"},
-		Short:   "Show a service with its operations",
-		Long: `Show a service: its kind, health, version, events and operations. With -o json, the
-whole service as the API returns it, its OpenAPI document included.`,
+		Short:   "Show a service: what adding it takes, its operations and examples",
+		Long: `Show a service: its kind, health, version, tags and events, and for a dynamic service
+what a solution needs to add it: its configuration parameters (type, whether required or
+secret, default, choices) and how the hub authenticates to it (the schemes and the parameters
+holding their credentials; no value is ever shown), then its operations with their
+descriptions and Lua examples. With -o json, the whole service as the API returns it, its
+marketplace view and OpenAPI document included.`,
 		Example: `  switchboard service show demoexternalservice
   switchboard service show demoexternalservice -o json`,
 		Args: exactArgs("NAME"),
@@ -128,8 +132,18 @@ whole service as the API returns it, its OpenAPI document included.`,
 				fmt.Fprintf(t, "base url:\t%s\n", s.BaseURL)
 			}
 			fmt.Fprintf(t, "events:\t%s\n", listOrDash(s.Events))
+			if m := s.Marketplace; m != nil {
+				tags := make([]string, len(m.Tags))
+				for i, tag := range m.Tags {
+					tags[i] = tag.Name
+				}
+				fmt.Fprintf(t, "tags:\t%s\n", listOrDash(tags))
+			}
 			if err := t.Flush(); err != nil {
 				return err
+			}
+			if s.Marketplace != nil {
+				return writeMarketplace(a.stdout, s.Marketplace)
 			}
 			if len(s.Operations) == 0 {
 				fmt.Fprintln(a.stdout, "\nno operations")

@@ -302,3 +302,97 @@ func TestServiceAndHandlerJSONOutput(t *testing.T) {
 		})
 	}
 }
+
+// smsService is a dynamic service with what the marketplace shows.
+var smsService = apiclient.Service{
+	Name: "sms", Kind: "dynamic", Description: "Send text messages.",
+	Operations: []apiclient.Operation{{Name: "listMessages", Description: "Lists the messages sent."}, {Name: "postMessage", Description: "Send a message"}},
+	Events:     []string{"delivered", "failed"},
+	Health:     apiclient.ServiceHealth{Status: "up", CheckedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)},
+	Version:    2,
+	Marketplace: &apiclient.Marketplace{
+		Name: "sms", Description: "Send text messages.", Version: "2.1",
+		Tags: []apiclient.Tag{{Name: "messages"}, {Name: "phones"}},
+		ConfigParameters: []apiclient.ConfigParameter{
+			{Name: "AccountSid", Title: "Account", Type: "string", Required: true, Description: "The account's id,\nas the provider shows it"},
+			{Name: "AuthToken", Type: "string", Required: true, Secret: true},
+			{Name: "Region", Type: "string", Default: "eu", Enum: []any{"eu", "us"}},
+			{Name: "Retries", Type: "integer", Default: 3.0},
+			{Name: "solution", Type: "string", Restricted: true, From: "solution_id"},
+		},
+		Operations: []apiclient.MarketOperation{
+			{Name: "listMessages", Summary: "Lists the messages sent."},
+			{Name: "postMessage", Summary: "Send a message", Description: "Sends one message to one phone number.", Tags: []string{"messages"},
+				Example: "-- send a message\n\nlocal out = Sms.postMessage({\n  To = \"+17635551234\",\n  Body = \"hi\"\n})", Security: [][]string{{"account"}}},
+		},
+		Events:          []apiclient.Event{{Name: "delivered", Description: "A message reached the phone"}, {Name: "failed"}},
+		SecuritySchemes: []apiclient.SecurityScheme{{Name: "account", Type: "basic", Description: "The account's credentials", UserField: "AccountSid", SecretField: "AuthToken"}},
+	},
+}
+
+func TestServiceShowMarketplace(t *testing.T) {
+	fake, url := newFakeAPI(t)
+	fake.putService(smsService)
+	bare := smsService
+	bare.Name, bare.Marketplace = "bare", &apiclient.Marketplace{Name: "bare"}
+	fake.putService(bare)
+	env := clientEnv(t, url)
+
+	want := `name:         sms
+kind:         dynamic
+description:  Send text messages.
+health:       up
+checked:      2026-01-02T03:04:05Z
+version:      2
+events:       delivered, failed
+tags:         messages, phones
+
+CONFIGURATION PARAMETER  TYPE     REQUIRED  SECRET  DEFAULT  DESCRIPTION
+AccountSid               string   yes       no      -        Account: The account's id, as the provider shows it
+AuthToken                string   yes       yes     -        -
+Region                   string   no        no      eu       (one of: eu, us)
+Retries                  integer  no        no      3        -
+solution                 string   no        no      -        (set by the hub: solution_id)
+
+AUTHENTICATION  TYPE   CREDENTIALS                          DESCRIPTION
+account         basic  user: AccountSid, secret: AuthToken  The account's credentials
+
+EVENT      DESCRIPTION
+delivered  A message reached the phone
+failed     -
+
+OPERATION     TAGS      DESCRIPTION
+listMessages  -         Lists the messages sent.
+postMessage   messages  Send a message
+
+postMessage:
+  Sends one message to one phone number.
+  example:
+    -- send a message
+
+    local out = Sms.postMessage({
+      To = "+17635551234",
+      Body = "hi"
+    })
+`
+	r := runCLI(t, env, "", "service", "show", "sms")
+	r.check(t, 0, nil, nil)
+	if r.stdout != want {
+		t.Errorf("stdout:\n%s\nwant:\n%s", r.stdout, want)
+	}
+
+	r = runCLI(t, env, "", "service", "show", "bare")
+	r.check(t, 0, []string{"tags:         -\n", "\nno configuration parameters\n\nno authentication scheme\n\nno operations\n"}, nil)
+
+	r = runCLI(t, env, "", "service", "show", "sms", "-o", "json")
+	r.check(t, 0, nil, nil)
+	var got struct {
+		Marketplace apiclient.Marketplace `json:"marketplace"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, r.stdout)
+	}
+	if !reflect.DeepEqual(got.Marketplace, *smsService.Marketplace) {
+		t.Errorf("marketplace = %+v\nwant %+v", got.Marketplace, *smsService.Marketplace)
+	}
+}
