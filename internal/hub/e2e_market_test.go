@@ -3,6 +3,7 @@ package hub_test
 import (
 	"encoding/json"
 	"fmt"
+	"html"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -163,6 +164,54 @@ func TestMarketplace(t *testing.T) {
 	}
 	if !found || strings.Contains(string(r.Body), "default-token-value") || strings.Contains(string(r.Body), "debugState") {
 		t.Errorf("listing: %s", r.Body)
+	}
+}
+
+// TestDocsPageShowsAddedServices: a solution's API page shows the services it added as the
+// marketplace does (examples as written), and nothing secret or hidden.
+func TestDocsPageShowsAddedServices(t *testing.T) {
+	t.Parallel()
+	s := hubtest.Start(t)
+	host := strings.TrimPrefix(answerAll(t).URL, "http://")
+	if r := s.Do(t, "POST", "/api/v1/register/", s.Hub.RegistrationToken(), map[string]any{"name": "sms", "swagger": marketSwagger(host)}); r.Status != http.StatusCreated {
+		t.Fatalf("register: %d %s", r.Status, r.Body)
+	}
+	tok := createSolution(t, s, "demo", nil)
+	createSolution(t, s, "other", nil)
+	s.Deploy(t, "demo", "GET", "/hello", `return "hi"`)
+	add := map[string]any{"service": "sms", "parameters": map[string]any{"AccountSid": "AC1", "AuthToken": "configured-secret-value"}}
+	if r := s.Do(t, "POST", "/api/v1/solutions/demo/services", tok, add); r.Status != http.StatusCreated {
+		t.Fatalf("add: %d %s", r.Status, r.Body)
+	}
+
+	page := s.Do(t, "GET", "/apps/demo/docs", "", nil)
+	body := string(page.Body)
+	if page.Status != http.StatusOK {
+		t.Fatalf("docs page: %d %s", page.Status, body)
+	}
+	example := "-- send a message\n\nlocal out = Sms.postMessage({To = \"+17635551234\", Body = \"hi\"})"
+	for _, want := range []string{"<h2>Services</h2>", "Sms.postMessage", "Send a message", "Sends one message to one phone number.",
+		"<code>AccountSid</code>", "The account&#39;s id", "(one of: eu, us)", "delivered", "A message reached the phone",
+		"Tags: messages", `class="ep"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("docs page lacks %q:\n%s", want, body)
+		}
+	}
+	for _, leak := range []string{"configured-secret-value", "default-token-value", "Shard", "tracing", "debugState", "purge", host, "AC1"} {
+		if strings.Contains(body, leak) {
+			t.Errorf("docs page shows %q:\n%s", leak, body)
+		}
+	}
+	if !strings.Contains(html.UnescapeString(body), "<pre class=\"example\">"+example+"</pre>") {
+		t.Errorf("docs page lacks the example as written:\n%s", body)
+	}
+	// The Try buttons' script finds a button in every endpoint box: the services are not boxes
+	// of that kind.
+	if n := strings.Count(body, `class="ep"`); n != 1 {
+		t.Errorf("%d endpoint boxes, want 1", n)
+	}
+	if r := s.Do(t, "GET", "/apps/other/docs", "", nil); r.Status != http.StatusOK || strings.Contains(string(r.Body), "<h2>Services</h2>") {
+		t.Errorf("a solution that added nothing: %d\n%s", r.Status, r.Body)
 	}
 }
 

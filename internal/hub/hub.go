@@ -239,7 +239,8 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		MaxBody:    h.cfg.MaxBodyBytes,
 		Gate:       h.gate,
 		// A slow body must not hold its reservation for long.
-		BodyPace: h.bodyPace(),
+		BodyPace:      h.bodyPace(),
+		AddedServices: h.addedMarket,
 	})
 	h.store.OnEndpointsChange(apps.Rebuild)
 	for _, sol := range h.store.List() {
@@ -506,6 +507,17 @@ func (h *Hub) RunningScripts() int {
 		return 0
 	}
 	return h.engine.Running()
+}
+
+// addedMarket is what a solution's API page shows of the dynamic services it added.
+func (h *Hub) addedMarket(solution string) []catalog.Market {
+	var out []catalog.Market
+	for _, cfg := range h.catalog.Added(solution) {
+		if e, ok := h.catalog.Get(cfg.Service); ok {
+			out = append(out, e.Desc.Market())
+		}
+	}
+	return out
 }
 
 // bodyPace is how fast request bodies must arrive.

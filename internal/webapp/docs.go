@@ -7,6 +7,8 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/switchboardhq/switchboard/internal/catalog"
+	"github.com/switchboardhq/switchboard/internal/service"
 	"github.com/switchboardhq/switchboard/internal/solution"
 )
 
@@ -54,6 +56,13 @@ func apiDoc(sol string, eps []solution.Endpoint, base string) map[string]any {
 	}
 }
 
+// docsService is a service the solution added, as the marketplace shows it; Alias is what
+// its scripts call it.
+type docsService struct {
+	catalog.Market
+	Alias string
+}
+
 type docsEndpoint struct {
 	Method, Path string
 	Params       []string
@@ -80,12 +89,18 @@ func (h *Handler) serveDocs(w http.ResponseWriter, r *http.Request, sol, path st
 		// The page is the hub's, not the solution's: it is not sandboxed (its Try button must
 		// fetch the endpoints and read their answers, which a sandboxed page, of an opaque
 		// origin, cannot), and runs no script but its own, by nonce.
+		var services []docsService
+		if h.opt.AddedServices != nil {
+			for _, m := range h.opt.AddedServices(sol) {
+				services = append(services, docsService{Market: m, Alias: service.Alias(m.Name)})
+			}
+		}
 		nonce := newID()
 		w.Header().Set("Content-Security-Policy", "default-src 'none'; script-src 'nonce-"+nonce+"'; style-src 'unsafe-inline'; "+
 			"connect-src 'self'; img-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'")
 		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		docsTemplate.Execute(w, map[string]any{"Solution": sol, "Base": base, "Endpoints": eps, "Nonce": nonce}) //nolint:errcheck // client gone
+		docsTemplate.Execute(w, map[string]any{"Solution": sol, "Base": base, "Endpoints": eps, "Services": services, "Nonce": nonce}) //nolint:errcheck // client gone
 		return true
 	}
 	return false

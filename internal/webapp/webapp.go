@@ -23,6 +23,7 @@ import (
 	"unsafe"
 
 	"github.com/switchboardhq/switchboard/internal/admission"
+	"github.com/switchboardhq/switchboard/internal/catalog"
 	"github.com/switchboardhq/switchboard/internal/metrics"
 	"github.com/switchboardhq/switchboard/internal/script"
 	"github.com/switchboardhq/switchboard/internal/service"
@@ -54,6 +55,9 @@ type Options struct {
 	// BodyPace bounds how long a request body may take to arrive, so a slow sender cannot
 	// hold what it reserved for long; zero = no bound.
 	BodyPace admission.Pace
+	// AddedServices lists, for the solution's API page, the dynamic services it added as the
+	// marketplace shows them; nil shows none.
+	AddedServices func(solution string) []catalog.Market
 }
 
 // Handler serves every solution's endpoints.
