@@ -48,6 +48,7 @@ paths:
       parameters:
         - {name: page, in: query, type: integer}
         - {name: tracing, in: query, type: string, x-exosite-hidden: true}
+        - {name: accountHeader, in: header, type: string, x-exosite-restricted: true}
       responses: {"200": {description: ok}}
   /debug:
     get:
@@ -58,6 +59,11 @@ paths:
     post:
       operationId: init
       x-exosite-restricted: true
+      responses: {"200": {description: ok}}
+  /internal:
+    post:
+      operationId: internalState
+      x-exosite-internal-use: true
       responses: {"200": {description: ok}}
 `
 
@@ -116,7 +122,7 @@ func TestParseReadsMarketplaceDocs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, leak := range []string{"sms.internal.example", "8443", "changeme", "Internal", "tracing", "debug", `"init"`} {
+	for _, leak := range []string{"sms.internal.example", "8443", "changeme", "Internal", "tracing", "debug", `"init"`, "internalState"} {
 		if strings.Contains(string(data), leak) {
 			t.Errorf("market view shows %q: %s", leak, data)
 		}
@@ -124,7 +130,7 @@ func TestParseReadsMarketplaceDocs(t *testing.T) {
 
 	// The document shown beside it leaves out the same, and keeps the rest.
 	pub := string(d.PublicDoc())
-	for _, leak := range []string{"sms.internal.example", "changeme", "Internal", "tracing", "debug", "/init"} {
+	for _, leak := range []string{"sms.internal.example", "changeme", "Internal", "tracing", "accountHeader", "debug", "/init", "internalState"} {
 		if strings.Contains(pub, leak) {
 			t.Errorf("public document shows %q: %s", leak, pub)
 		}

@@ -107,9 +107,9 @@ func stripResponse(resp map[string]any) {
 var methods = []string{"get", "put", "post", "delete", "options", "head", "patch", "trace"}
 
 // undocumented removes from the document what Murano keeps out of documentation: hidden and
-// restricted operations (x-exosite-hidden, x-exosite-restricted), hidden parameters, hidden
-// configuration parameters, and the default and choices of secret ones (form is the
-// description's configuration form, which knows which are).
+// restricted operations and parameters (x-exosite-hidden, x-exosite-restricted,
+// x-exosite-internal-use), hidden configuration parameters, and the default and choices of
+// secret ones (form is the description's configuration form, which knows which are).
 func undocumented(m map[string]any, form []ConfigParameter) {
 	paths, _ := m["paths"].(map[string]any)
 	for path, v := range paths {
@@ -123,7 +123,7 @@ func undocumented(m map[string]any, form []ConfigParameter) {
 			op, ok := item[method].(map[string]any)
 			switch {
 			case !ok:
-			case op[extHidden] == true || op[extRestricted] == true:
+			case undocumentedExt(op):
 				delete(item, method)
 				removed = true
 			default:
@@ -169,7 +169,15 @@ func undocumented(m map[string]any, form []ConfigParameter) {
 	}
 }
 
-// shownParams drops the hidden parameters of a path item or operation.
+// undocumentedExt reports whether an operation's or parameter's extensions keep it out of
+// documentation: hidden, internal use, or restricted, which Murano documents as "restrict and
+// hide".
+func undocumentedExt(ext map[string]any) bool {
+	restricted, hidden, _ := restriction(ext) // a bad value was refused when the document was read
+	return hidden || restricted
+}
+
+// shownParams drops the hidden and restricted parameters of a path item or operation.
 func shownParams(owner map[string]any) {
 	list, ok := owner["parameters"].([]any)
 	if !ok {
@@ -177,7 +185,7 @@ func shownParams(owner map[string]any) {
 	}
 	kept := list[:0]
 	for _, x := range list {
-		if p, _ := x.(map[string]any); p == nil || p[extHidden] != true {
+		if p, _ := x.(map[string]any); p == nil || !undocumentedExt(p) {
 			kept = append(kept, x)
 		}
 	}

@@ -25,6 +25,10 @@ schemes: [http]
 x-exosite-health-path: /health
 tags:
   - {name: messages, description: Text messages}
+securityDefinitions:
+  account: {type: basic, description: The account's credentials, x-exosite-user-field: AccountSid, x-exosite-secret-field: AuthToken}
+  key: {type: apiKey, in: header, name: X-Api-Key, x-exosite-secret-field: ApiKey}
+security: [{account: []}]
 x-events:
   delivered: {description: A message reached the phone}
 x-exosite-config-parameters:
@@ -32,6 +36,7 @@ x-exosite-config-parameters:
   - {name: AuthToken, type: string, format: password, required: true, default: default-token-value}
   - {name: Region, type: string, enum: [eu, us], default: eu}
   - {name: Shard, type: string, x-exosite-hidden: true}
+  - {name: ApiKey, type: string, default: default-api-key}
 paths:
   /messages:
     post:
@@ -39,6 +44,7 @@ paths:
       summary: Send a message
       description: Sends one message to one phone number.
       tags: [messages]
+      security: [{key: []}]
       x-exosite-example: >
         -- send a message
 
@@ -84,6 +90,7 @@ func TestMarketplace(t *testing.T) {
 		Operations       []map[string]any `json:"operations"`
 		Events           []map[string]any `json:"events"`
 		SecuritySchemes  []map[string]any `json:"security_schemes"`
+		Security         []any            `json:"security"`
 	}
 	type view struct {
 		Operations  []map[string]any `json:"operations"`
@@ -112,12 +119,14 @@ func TestMarketplace(t *testing.T) {
 				{"name": "AccountSid", "type": "string", "required": true, "secret": false, "description": "The account's id"},
 				{"name": "AuthToken", "type": "string", "required": true, "secret": true},
 				{"name": "Region", "type": "string", "required": false, "secret": false, "default": "eu", "enum": []any{"eu", "us"}},
+				{"name": "ApiKey", "type": "string", "required": false, "secret": true},
 			}
 			if !reflect.DeepEqual(m.ConfigParameters, wantParams) {
 				t.Errorf("config_parameters = %v\nwant %v", m.ConfigParameters, wantParams)
 			}
 			wantOps := []map[string]any{{"name": "postMessage", "summary": "Send a message", "description": "Sends one message to one phone number.",
-				"example": "-- send a message\n\nlocal out = Sms.postMessage({To = \"+17635551234\", Body = \"hi\"})", "tags": []any{"messages"}}}
+				"example": "-- send a message\n\nlocal out = Sms.postMessage({To = \"+17635551234\", Body = \"hi\"})", "tags": []any{"messages"},
+				"security": []any{[]any{"key"}}}}
 			if !reflect.DeepEqual(m.Operations, wantOps) {
 				t.Errorf("marketplace operations = %v\nwant %v", m.Operations, wantOps)
 			}
@@ -127,14 +136,18 @@ func TestMarketplace(t *testing.T) {
 			if want := []map[string]any{{"name": "delivered", "description": "A message reached the phone"}}; !reflect.DeepEqual(m.Events, want) {
 				t.Errorf("events = %v", m.Events)
 			}
-			if m.SecuritySchemes == nil {
-				t.Errorf("security_schemes is not a list: %s", r.Body)
+			wantSchemes := []map[string]any{
+				{"name": "account", "type": "basic", "description": "The account's credentials", "user_field": "AccountSid", "secret_field": "AuthToken"},
+				{"name": "key", "type": "apiKey", "secret_field": "ApiKey"},
+			}
+			if !reflect.DeepEqual(m.SecuritySchemes, wantSchemes) || !reflect.DeepEqual(m.Security, []any{[]any{"account"}}) {
+				t.Errorf("security_schemes = %v, security = %v\nwant %v, [[account]]", m.SecuritySchemes, m.Security, wantSchemes)
 			}
 			// The configured secret is nowhere; the admin alone sees the document as registered.
 			if strings.Contains(string(r.Body), "configured-secret-value") {
 				t.Errorf("the configured secret is shown: %s", r.Body)
 			}
-			hidden := []string{"default-token-value", "Shard", "tracing", "debugState", "purge"}
+			hidden := []string{"default-token-value", "default-api-key", "Shard", "tracing", "debugState", "purge"}
 			for _, h := range hidden {
 				inDoc := strings.Contains(string(v.Document), h)
 				if strings.Contains(strings.Replace(string(r.Body), string(v.Document), "", 1), h) {
@@ -192,12 +205,12 @@ func TestDocsPageShowsAddedServices(t *testing.T) {
 	example := "-- send a message\n\nlocal out = Sms.postMessage({To = \"+17635551234\", Body = \"hi\"})"
 	for _, want := range []string{"<h2>Services</h2>", "Sms.postMessage", "Send a message", "Sends one message to one phone number.",
 		"<code>AccountSid</code>", "The account&#39;s id", "(one of: eu, us)", "delivered", "A message reached the phone",
-		"Tags: messages", `class="ep"`} {
+		"Tags: messages", "account (basic): The account&#39;s credentials", "key (apiKey)", `class="ep"`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("docs page lacks %q:\n%s", want, body)
 		}
 	}
-	for _, leak := range []string{"configured-secret-value", "default-token-value", "Shard", "tracing", "debugState", "purge", host, "AC1"} {
+	for _, leak := range []string{"configured-secret-value", "default-token-value", "default-api-key", "Shard", "tracing", "debugState", "purge", host, "AC1"} {
 		if strings.Contains(body, leak) {
 			t.Errorf("docs page shows %q:\n%s", leak, body)
 		}
