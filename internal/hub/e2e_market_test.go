@@ -181,7 +181,8 @@ func TestMarketplace(t *testing.T) {
 }
 
 // TestDocsPageShowsAddedServices: a solution's API page shows the services it added as the
-// marketplace does (examples as written), and nothing secret or hidden.
+// marketplace does (examples as written), and nothing secret or hidden, to the solution's own
+// token only: the page itself is public.
 func TestDocsPageShowsAddedServices(t *testing.T) {
 	t.Parallel()
 	s := hubtest.Start(t)
@@ -197,7 +198,14 @@ func TestDocsPageShowsAddedServices(t *testing.T) {
 		t.Fatalf("add: %d %s", r.Status, r.Body)
 	}
 
-	page := s.Do(t, "GET", "/apps/demo/docs", "", nil)
+	if r := s.Do(t, "GET", "/apps/demo/docs", "", nil); r.Status != http.StatusOK || strings.Contains(string(r.Body), "<h2>Services</h2>") {
+		t.Errorf("the page without a token: %d, lists the services:\n%s", r.Status, r.Body)
+	}
+	otherTok := createSolution(t, s, "third", nil)
+	if r := s.Do(t, "GET", "/apps/demo/docs", otherTok, nil); strings.Contains(string(r.Body), "<h2>Services</h2>") {
+		t.Errorf("another solution's token sees demo's services:\n%s", r.Body)
+	}
+	page := s.Do(t, "GET", "/apps/demo/docs", tok, nil)
 	body := string(page.Body)
 	if page.Status != http.StatusOK {
 		t.Fatalf("docs page: %d %s", page.Status, body)

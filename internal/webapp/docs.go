@@ -1,6 +1,7 @@
 package webapp
 
 import (
+	"crypto/subtle"
 	_ "embed"
 	"encoding/json"
 	"html/template"
@@ -90,7 +91,7 @@ func (h *Handler) serveDocs(w http.ResponseWriter, r *http.Request, sol, path st
 		// fetch the endpoints and read their answers, which a sandboxed page, of an opaque
 		// origin, cannot), and runs no script but its own, by nonce.
 		var services []docsService
-		if h.opt.AddedServices != nil {
+		if h.opt.AddedServices != nil && ownerAsks(r, h.opt.Store, sol) {
 			for _, m := range h.opt.AddedServices(sol) {
 				services = append(services, docsService{Market: m, Alias: service.Alias(m.Name)})
 			}
@@ -104,4 +105,19 @@ func (h *Handler) serveDocs(w http.ResponseWriter, r *http.Request, sol, path st
 		return true
 	}
 	return false
+}
+
+// ownerAsks reports whether r carries the solution's own token (Authorization: Bearer). The page
+// is public, like the endpoints it documents; which services a solution added, and how they
+// are configured, is its owner's to see, not everyone's.
+func ownerAsks(r *http.Request, store Store, sol string) bool {
+	token, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok || token == "" {
+		return false
+	}
+	s, ok := store.Get(sol)
+	if !ok || s.TokenHash == "" {
+		return false
+	}
+	return subtle.ConstantTimeCompare([]byte(solution.HashToken(token)), []byte(s.TokenHash)) == 1
 }

@@ -55,8 +55,8 @@ type Options struct {
 	// BodyPace bounds how long a request body may take to arrive, so a slow sender cannot
 	// hold what it reserved for long; zero = no bound.
 	BodyPace admission.Pace
-	// AddedServices lists, for the solution's API page, the dynamic services it added as the
-	// marketplace shows them; nil shows none.
+	// AddedServices lists, for the solution's API page asked for with the solution's token,
+	// the dynamic services it added as the marketplace shows them; nil shows none.
 	AddedServices func(solution string) []catalog.Market
 }
 
