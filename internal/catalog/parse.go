@@ -96,9 +96,13 @@ func load(ctx context.Context, data []byte, maxBytes int) (l *loaded, err error)
 	if len(strings.TrimSpace(string(data))) == 0 {
 		return nil, invalid(FieldSwagger, "document is empty")
 	}
-	js, err := yaml.YAMLToJSON(data)
-	if err != nil {
-		return nil, invalidDoc("document is neither YAML nor JSON", err)
+	js := data
+	if !json.Valid(data) {
+		// Only YAML goes through the YAML decoder, whose time grows with the square of the
+		// number of keys of a mapping; JSON needs no conversion.
+		if js, err = yaml.YAMLToJSON(data); err != nil {
+			return nil, invalidDoc("document is neither YAML nor JSON", err)
+		}
 	}
 	var probe map[string]json.RawMessage
 	if err := json.Unmarshal(js, &probe); err != nil || probe == nil {

@@ -70,20 +70,16 @@ const (
 // object its place calls for, and not a loop of references to references.
 type refChecker struct {
 	root map[string]any
-	// chains memoises following references to references: refFollowing while being
-	// followed, refResolved once known to end at an object.
-	chains map[string]int
+	// ends memoises where references lead through references to references; following
+	// holds those being followed.
+	ends      map[string]string
+	following map[string]bool
 }
-
-const (
-	refFollowing = iota + 1
-	refResolved
-)
 
 // checkRefs checks the references of a decoded, schema-valid Swagger 2.0 document. Errors
 // name the place of the reference in the document as written.
 func checkRefs(root map[string]any) error {
-	rc := &refChecker{root: root, chains: map[string]int{}}
+	rc := &refChecker{root: root, ends: map[string]string{}, following: map[string]bool{}}
 	for name, s := range asObject(root["definitions"]) {
 		if err := rc.schema(s, "definitions", name); err != nil {
 			return err
@@ -110,8 +106,8 @@ func checkRefs(root map[string]any) error {
 }
 
 func (rc *refChecker) pathItem(item map[string]any, at ...string) error {
-	if ref, ok := item["$ref"].(string); ok {
-		if err := rc.ref(ref, refPathItem, at); err != nil {
+	if _, ok := item["$ref"].(string); ok {
+		if err := rc.ref(item, refPathItem, at); err != nil {
 			return err
 		}
 	}
@@ -141,8 +137,8 @@ func (rc *refChecker) pathItem(item map[string]any, at ...string) error {
 
 func (rc *refChecker) parameter(v any, at ...string) error {
 	p := asObject(v)
-	if ref, ok := p["$ref"].(string); ok {
-		return rc.ref(ref, refParameter, at)
+	if _, ok := p["$ref"].(string); ok {
+		return rc.ref(p, refParameter, at)
 	}
 	if err := rc.schema(p["schema"], under(at, "schema")...); err != nil {
 		return err
@@ -152,8 +148,8 @@ func (rc *refChecker) parameter(v any, at ...string) error {
 
 func (rc *refChecker) response(v any, at ...string) error {
 	r := asObject(v)
-	if ref, ok := r["$ref"].(string); ok {
-		return rc.ref(ref, refResponse, at)
+	if _, ok := r["$ref"].(string); ok {
+		return rc.ref(r, refResponse, at)
 	}
 	return rc.schema(r["schema"], under(at, "schema")...)
 }
@@ -165,8 +161,8 @@ func (rc *refChecker) schema(v any, at ...string) error {
 	if s == nil {
 		return nil
 	}
-	if ref, ok := s["$ref"].(string); ok {
-		return rc.ref(ref, refSchema, at)
+	if _, ok := s["$ref"].(string); ok {
+		return rc.ref(s, refSchema, at)
 	}
 	for _, kw := range []string{"properties", "patternProperties", "definitions"} {
 		for name, sub := range asObject(s[kw]) {
@@ -190,8 +186,11 @@ func (rc *refChecker) schema(v any, at ...string) error {
 	return nil
 }
 
-// ref checks one reference written at at.
-func (rc *refChecker) ref(ref string, kind refKind, at []string) error {
+// ref checks the reference of obj, written at at. A reference to a reference is made to point
+// where the last one does: resolving long chains costs the converter time that grows with
+// the square of their length.
+func (rc *refChecker) ref(obj map[string]any, kind refKind, at []string) error {
+	ref := obj["$ref"].(string)
 	where := pointer(at)
 	if !strings.HasPrefix(ref, "#") {
 		return invalid(FieldSwagger, fmt.Sprintf("%s: $ref %q is not local: only references within the document are supported", where, ref))
@@ -218,35 +217,41 @@ func (rc *refChecker) ref(ref string, kind refKind, at []string) error {
 	if _, isObject := target.(map[string]any); !isObject {
 		return invalid(FieldSwagger, fmt.Sprintf("%s: $ref %q points to something that is not an object", where, ref))
 	}
-	if err := rc.chain(ref); err != nil {
+	end, err := rc.chain(ref)
+	if err != nil {
 		return invalid(FieldSwagger, fmt.Sprintf("%s: $ref %q %s", where, ref, err.Reason))
 	}
+	obj["$ref"] = end
 	return nil
 }
 
-// chain follows a reference to references until an object that is not one, refusing loops.
-func (rc *refChecker) chain(ref string) *ValidationError {
-	switch rc.chains[ref] {
-	case refResolved:
-		return nil
-	case refFollowing:
-		return invalid(FieldSwagger, "leads back to itself through references")
+// chain follows a reference to references until an object that is not one, refusing loops,
+// and returns the last reference.
+func (rc *refChecker) chain(ref string) (string, *ValidationError) {
+	if end, ok := rc.ends[ref]; ok {
+		return end, nil
 	}
-	rc.chains[ref] = refFollowing
+	if rc.following[ref] {
+		return "", invalid(FieldSwagger, "leads back to itself through references")
+	}
 	target, ok := rc.resolve(ref)
 	if !ok {
-		return invalid(FieldSwagger, fmt.Sprintf("leads to %q, which points nowhere", ref))
+		return "", invalid(FieldSwagger, fmt.Sprintf("leads to %q, which points nowhere", ref))
 	}
+	end := ref
 	if next, isRef := asObject(target)["$ref"].(string); isRef {
 		if !strings.HasPrefix(next, "#") {
-			return invalid(FieldSwagger, fmt.Sprintf("leads to %q, which is not local", next))
+			return "", invalid(FieldSwagger, fmt.Sprintf("leads to %q, which is not local", next))
 		}
-		if err := rc.chain(next); err != nil {
-			return err
+		rc.following[ref] = true
+		var err *ValidationError
+		if end, err = rc.chain(next); err != nil {
+			return "", err
 		}
+		delete(rc.following, ref)
 	}
-	rc.chains[ref] = refResolved
-	return nil
+	rc.ends[ref] = end
+	return end, nil
 }
 
 // resolve is the value a local reference points to in the document.

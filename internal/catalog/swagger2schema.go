@@ -5,10 +5,12 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
+	"github.com/santhosh-tekuri/jsonschema/v6/kind"
 	"golang.org/x/text/language"
 	"golang.org/x/text/message"
 )
@@ -85,8 +87,9 @@ func murano(root map[string]any) {
 	}
 	props("primitivesItems")["description"] = map[string]any{"type": "string"}
 	props("headerParameterSubSchema")["allowEmptyValue"] = map[string]any{"type": "boolean"}
-	// A path parameter may say required: false (it is required all the same).
+	// A path parameter may leave out required or say false (it is required all the same).
 	props("pathParameterSubSchema")["required"] = map[string]any{"type": "boolean"}
+	delete(def("pathParameterSubSchema"), "required")
 
 	// A schema with a $ref is the reference whatever else it says; otherwise a Swagger 2.0
 	// schema with Murano's additions.
@@ -103,15 +106,12 @@ func murano(root map[string]any) {
 	}}
 
 	// Responses: description optional, examples free, extensions allowed.
+	// The widened schema also takes {type: file}, so a response's schema is either, not one.
 	resp := def("response")
 	delete(resp, "required")
-	resp["patternProperties"] = ext
-	props("response")["examples"] = map[string]any{}
-
-	// Extensions wherever Murano allows them and Swagger 2.0 does not.
-	for _, name := range []string{"contact", "license", "externalDocs", "primitivesItems"} {
-		def(name)["patternProperties"] = ext
-	}
+	rp := props("response")
+	rp["examples"] = map[string]any{}
+	rp["schema"] = map[string]any{"anyOf": []any{ref("schema"), ref("fileSchema")}}
 
 	// Murano's security schemes: signature, clientCA and bearer, in any case.
 	scheme := func(typ string, extra map[string]any) map[string]any {
@@ -150,20 +150,52 @@ func validateSwagger2(doc any) error {
 		return invalidDoc("invalid document", err)
 	}
 	leaf := deepestLeaf(ve)
-	return &ValidationError{Field: FieldSwagger, Reason: pointer(leaf.InstanceLocation) + ": " + leaf.ErrorKind.LocalizedString(schemaPrinter), Err: err}
+	msg := leaf.ErrorKind.LocalizedString(schemaPrinter)
+	if _, ok := leaf.ErrorKind.(*kind.Pattern); ok && slices.Equal(leaf.InstanceLocation, []string{"host"}) {
+		msg = fmt.Sprintf("%q must be a host name or address, with an optional port, and nothing else", asString(doc, "host"))
+	}
+	return &ValidationError{Field: FieldSwagger, Reason: pointer(leaf.InstanceLocation) + ": " + msg, Err: err}
+}
+
+func asString(doc any, key string) string {
+	s, _ := asObject(doc)[key].(string)
+	return s
 }
 
 var schemaPrinter = message.NewPrinter(language.English)
 
+// otherAlternative reports an error that only says the document took another alternative
+// than the one failing: a schema that is not a reference, a parameter in another place.
+func otherAlternative(e *jsonschema.ValidationError) bool {
+	switch k := e.ErrorKind.(type) {
+	case *kind.Required:
+		return len(k.Missing) == 1 && k.Missing[0] == "$ref"
+	case *kind.Enum:
+		loc := e.InstanceLocation
+		return len(loc) > 0 && loc[len(loc)-1] == "in"
+	}
+	return false
+}
+
 // deepestLeaf is the error without causes deepest in the document, the first of those
 // equally deep: among the alternatives of a oneOf, the one that went furthest is usually
-// the one the author meant.
+// the one the author meant; the first in the document's order of places when equally
+// deep, so that the message does not change from run to run. Errors of otherAlternative come
+// after all others.
 func deepestLeaf(e *jsonschema.ValidationError) *jsonschema.ValidationError {
 	best := e
+	rank := func(e *jsonschema.ValidationError) int {
+		r := len(e.InstanceLocation)
+		if !otherAlternative(e) {
+			r += 1 << 20
+		}
+		return r
+	}
 	var walk func(*jsonschema.ValidationError)
 	walk = func(e *jsonschema.ValidationError) {
 		if len(e.Causes) == 0 {
-			if best == nil || len(best.Causes) > 0 || len(e.InstanceLocation) > len(best.InstanceLocation) {
+			if len(best.Causes) > 0 || rank(e) > rank(best) ||
+				rank(e) == rank(best) && pointer(e.InstanceLocation) < pointer(best.InstanceLocation) {
 				best = e
 			}
 			return
