@@ -13,7 +13,7 @@ var aliases = map[string]string{
 	"x-health-path":          extHealthPath,
 	"x-configParameters":     extConfigParams,
 	"x-config-parameters":    extConfigParams,
-	"x-token":                "x-exosite-token",
+	"x-token":                extToken,
 	"x-example":              "x-exosite-example",
 	"x-restricted":           extRestricted,
 	"x-hidden":               "x-exosite-hidden",

@@ -77,27 +77,31 @@ type refChecker struct {
 }
 
 // checkRefs checks the references of a decoded, schema-valid Swagger 2.0 document. Errors
-// name the place of the reference in the document as written.
+// name the place of the reference in the document as written, the first in sorted order.
 func checkRefs(root map[string]any) error {
 	rc := &refChecker{root: root, ends: map[string]string{}, following: map[string]bool{}}
-	for name, s := range asObject(root["definitions"]) {
-		if err := rc.schema(s, "definitions", name); err != nil {
+	defs := asObject(root["definitions"])
+	for _, name := range sortedKeys(defs) {
+		if err := rc.schema(defs[name], "definitions", name); err != nil {
 			return err
 		}
 	}
-	for name, p := range asObject(root["parameters"]) {
-		if err := rc.parameter(p, "parameters", name); err != nil {
+	params := asObject(root["parameters"])
+	for _, name := range sortedKeys(params) {
+		if err := rc.parameter(params[name], "parameters", name); err != nil {
 			return err
 		}
 	}
-	for name, r := range asObject(root["responses"]) {
-		if err := rc.response(r, "responses", name); err != nil {
+	responses := asObject(root["responses"])
+	for _, name := range sortedKeys(responses) {
+		if err := rc.response(responses[name], "responses", name); err != nil {
 			return err
 		}
 	}
-	for path, item := range asObject(root["paths"]) {
+	paths := asObject(root["paths"])
+	for _, path := range sortedKeys(paths) {
 		if strings.HasPrefix(path, "/") {
-			if err := rc.pathItem(asObject(item), "paths", path); err != nil {
+			if err := rc.pathItem(asObject(paths[path]), "paths", path); err != nil {
 				return err
 			}
 		}
@@ -123,11 +127,12 @@ func (rc *refChecker) pathItem(item map[string]any, at ...string) error {
 				return err
 			}
 		}
-		for code, r := range asObject(op["responses"]) {
+		responses := asObject(op["responses"])
+		for _, code := range sortedKeys(responses) {
 			if strings.HasPrefix(code, "x-") {
 				continue
 			}
-			if err := rc.response(r, under(at, m, "responses", code)...); err != nil {
+			if err := rc.response(responses[code], under(at, m, "responses", code)...); err != nil {
 				return err
 			}
 		}
@@ -165,8 +170,9 @@ func (rc *refChecker) schema(v any, at ...string) error {
 		return rc.ref(s, refSchema, at)
 	}
 	for _, kw := range []string{"properties", "patternProperties", "definitions"} {
-		for name, sub := range asObject(s[kw]) {
-			if err := rc.schema(sub, under(at, kw, name)...); err != nil {
+		subs := asObject(s[kw])
+		for _, name := range sortedKeys(subs) {
+			if err := rc.schema(subs[name], under(at, kw, name)...); err != nil {
 				return err
 			}
 		}

@@ -23,6 +23,9 @@ var swagger2Schema []byte
 
 const swagger2SchemaURL = "http://swagger.io/v2/schema.json"
 
+// extToken is the secret a service gives for calling back; it is never shown.
+const extToken = "x-exosite-token"
+
 var swagger2Compiled struct {
 	once sync.Once
 	s    *jsonschema.Schema
@@ -71,6 +74,9 @@ func murano(root map[string]any) {
 	props := func(name string) map[string]any { return def(name)["properties"].(map[string]any) }
 	ref := func(name string) map[string]any { return map[string]any{"$ref": "#/definitions/" + name} }
 	ext := map[string]any{"^x-": ref("vendorExtension")}
+
+	// Swagger 2.0's host pattern leaves out IPv6 addresses, which Switchboard has always taken.
+	root["properties"].(map[string]any)["host"].(map[string]any)["pattern"] = `^(?:[^{}/ :\\[\]]+|\[[0-9A-Fa-f:.]+\])(?::\d+)?$`
 
 	// Draft-4 types: any JSON type, "file", or a list of them, for parameters, headers and
 	// items as well as schemas.
