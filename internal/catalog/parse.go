@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/getkin/kin-openapi/openapi2"
-	"github.com/getkin/kin-openapi/openapi2conv"
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/oasdiff/yaml"
 
@@ -37,7 +36,12 @@ type ParseOptions struct {
 // Parse validates the service name and document (Swagger 2.0, converted to OpenAPI 3, or
 // OpenAPI 3.x, as YAML or JSON) and returns the service's description. Every failure is a
 // *ValidationError.
-func Parse(ctx context.Context, name string, doc []byte, opts ParseOptions) (*Description, error) {
+func Parse(ctx context.Context, name string, doc []byte, opts ParseOptions) (d *Description, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			d, err = nil, invalidDoc("document could not be processed", fmt.Errorf("%w: %v", errPanic, p))
+		}
+	}()
 	if err := checkNames(name, opts); err != nil {
 		return nil, err
 	}
@@ -92,9 +96,13 @@ func load(ctx context.Context, data []byte, maxBytes int) (l *loaded, err error)
 	if len(strings.TrimSpace(string(data))) == 0 {
 		return nil, invalid(FieldSwagger, "document is empty")
 	}
-	js, err := yaml.YAMLToJSON(data)
-	if err != nil {
-		return nil, invalidDoc("document is neither YAML nor JSON", err)
+	js := data
+	if !json.Valid(data) {
+		// Only YAML goes through the YAML decoder, whose time grows with the square of the
+		// number of keys of a mapping; JSON needs no conversion.
+		if js, err = yaml.YAMLToJSON(data); err != nil {
+			return nil, invalidDoc("document is neither YAML nor JSON", err)
+		}
 	}
 	var probe map[string]json.RawMessage
 	if err := json.Unmarshal(js, &probe); err != nil || probe == nil {
@@ -119,44 +127,13 @@ func load(ctx context.Context, data []byte, maxBytes int) (l *loaded, err error)
 		if l.doc.OpenAPIMajorMinor() == "" {
 			return nil, invalid(FieldSwagger, fmt.Sprintf("unsupported OpenAPI version %q", openapi))
 		}
+		if err := l.doc.Validate(ctx); err != nil {
+			return nil, invalidDoc("invalid document", err)
+		}
 	default:
 		return nil, invalid(FieldSwagger, `document must be Swagger 2.0 (swagger: "2.0") or OpenAPI 3.x (openapi: "3.…")`)
 	}
-	if err := l.doc.Validate(ctx); err != nil {
-		return nil, invalidDoc("invalid document", err)
-	}
 	return l, nil
-}
-
-// loadV2 decodes a Swagger 2.0 document and converts it to OpenAPI 3.
-func loadV2(ctx context.Context, js []byte) (*openapi2.T, *openapi3.T, error) {
-	var v2 openapi2.T
-	if err := json.Unmarshal(js, &v2); err != nil {
-		return nil, nil, invalidDoc("invalid document", err)
-	}
-	if v2.Host == "" {
-		return nil, nil, invalid(FieldSwagger, "host is required")
-	}
-	if err := checkV2Nulls(&v2); err != nil {
-		return nil, nil, err
-	}
-	if len(v2.Schemes) == 0 {
-		// Swagger 2.0's default is the scheme the document was fetched with; a registered
-		// document has none, so plain http, which the converter would otherwise make https.
-		v2.Schemes = []string{"http"}
-	}
-	loader := openapi3.NewLoader()
-	loader.Context = ctx
-	v3, err := openapi2conv.ToV3WithLoader(withoutSecurity(&v2), loader, nil)
-	if err != nil {
-		return nil, nil, invalidDoc("cannot convert Swagger 2.0 to OpenAPI 3", err)
-	}
-	if v3.Paths == nil {
-		// `paths: {}` is valid Swagger 2.0 (a service with no operations yet); the converter
-		// leaves no paths object, which OpenAPI 3 validation would call not an object.
-		v3.Paths = openapi3.NewPaths()
-	}
-	return &v2, v3, nil
 }
 
 // describe reads the description off a validated document.

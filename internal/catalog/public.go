@@ -10,7 +10,8 @@ import (
 // PublicDoc is the document as JSON without what says where the service runs: servers (of the
 // document, its paths, operations, callbacks and links) and Swagger 2.0's host, basePath and
 // schemes. Like the base URL, the address is for the admin only. Nor does it have what the
-// marketplace leaves out (see undocumented). It is made once per description, on first use,
+// marketplace leaves out (see undocumented), nor x-exosite-token, the secret a service gives
+// for calling back (Murano removes it too). It is made once per description, on first use,
 // not on every request that shows it; nil when there is none.
 func (d *Description) PublicDoc() json.RawMessage {
 	d.public.once.Do(func() { d.public.doc = withoutAddress(d.Doc, d.ConfigParameters) })
@@ -35,7 +36,7 @@ func withoutAddress(doc *openapi3.T, form []ConfigParameter) json.RawMessage {
 	if err := json.Unmarshal(data, &m); err != nil {
 		return nil
 	}
-	for _, k := range []string{"servers", "host", "basePath", "schemes"} {
+	for _, k := range []string{"servers", "host", "basePath", "schemes", extToken} {
 		delete(m, k)
 	}
 	for _, item := range objects(m["paths"]) {

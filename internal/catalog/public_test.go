@@ -1,6 +1,7 @@
 package catalog
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
@@ -61,5 +62,19 @@ func TestPublicDoc(t *testing.T) {
 	}
 	if (&Description{}).PublicDoc() != nil {
 		t.Error("PublicDoc without a document is not nil")
+	}
+}
+
+// TestPublicDocHidesToken: the secret a Swagger 2.0 service sets, by either of its names, is
+// not in the public document.
+func TestPublicDocHidesToken(t *testing.T) {
+	for _, name := range []string{"x-exosite-token", "x-token"} {
+		d, err := Parse(context.Background(), "svc", minimal2(name+": s3cret-token"), ParseOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pub := string(d.PublicDoc()); strings.Contains(pub, "s3cret-token") || !strings.Contains(pub, `"ping"`) {
+			t.Errorf("%s: public document %s", name, pub)
+		}
 	}
 }
