@@ -1,6 +1,7 @@
 package murano_test
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -126,5 +127,52 @@ func TestMuranoMarketplaceShowsExamplesHidesHidden(t *testing.T) {
 	}
 	if _, ok := ops["postForm"]; !ok {
 		t.Errorf("postForm is missing from the marketplace: %v", ops)
+	}
+}
+
+// named collects the objects with a "name" found in v, by name, leaving out the document.
+func named(v any, out map[string]map[string]any) {
+	switch v := v.(type) {
+	case map[string]any:
+		if n, ok := v["name"].(string); ok {
+			out[n] = v
+		}
+		for k, e := range v {
+			if k != "document" {
+				named(e, out)
+			}
+		}
+	case []any:
+		for _, e := range v {
+			named(e, out)
+		}
+	}
+}
+
+// TestMuranoMarketplaceShowsConfigParameters: a solution sees the configuration form it must
+// fill to add a service (name, type, required, description, secret or not), without the
+// x-exosite-hidden parameters.
+func TestMuranoMarketplaceShowsConfigParameters(t *testing.T) {
+	t.Parallel()
+	m := start(t, "tenants", "lifecycle.yaml", "/api/health")
+	var view map[string]any
+	m.hub.Do(t, "GET", "/api/v1/services/tenants", m.solTok, nil).JSON(t, &view)
+	found := map[string]map[string]any{}
+	named(view, found)
+	tenant, ok := found["tenant"]
+	if !ok {
+		t.Fatalf("the marketplace does not show configuration parameter tenant: %v", view)
+	}
+	if tenant["type"] != "string" || !strings.Contains(fmt.Sprint(tenant["description"]), "tenant's name") {
+		t.Errorf("tenant is shown as %v, want its type and description", tenant)
+	}
+	if tok := found["token"]; tok == nil || tok["secret"] != true {
+		t.Errorf("token (format: password) is shown as %v, want secret: true", tok)
+	}
+	if plan := found["plan"]; plan == nil || fmt.Sprint(plan["enum"]) != "[free pro]" || plan["default"] != "free" {
+		t.Errorf("plan is shown as %v, want its enum and default", plan)
+	}
+	if _, ok := found["debug"]; ok {
+		t.Errorf("x-exosite-hidden configuration parameter debug is shown: %v", found["debug"])
 	}
 }
