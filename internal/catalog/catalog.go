@@ -179,10 +179,18 @@ func (c *Catalog) Token(name string) string {
 	return ""
 }
 
-// Authenticate reports whether token is the token of the registered service name.
+// Authenticate reports whether token is the token of the registered service name: the one the
+// hub gave it, or the x-exosite-token of its document.
 func (c *Catalog) Authenticate(name, token string) bool {
-	want := c.Token(name)
-	return want != "" && hmac.Equal([]byte(token), []byte(want))
+	e, ok := c.Get(name)
+	if !ok || token == "" {
+		return false
+	}
+	if e.token != "" && hmac.Equal([]byte(token), []byte(e.token)) {
+		return true
+	}
+	own := e.Desc.callbackToken
+	return own != "" && hmac.Equal([]byte(token), []byte(own))
 }
 
 func newToken() string {

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -192,6 +194,9 @@ func CheckParameters(d *Description, params map[string]any) (map[string]any, err
 				}
 				continue
 			}
+			if err := p.check(v); err != nil {
+				return nil, err
+			}
 		}
 		out[k] = v
 	}
@@ -206,6 +211,83 @@ func CheckParameters(d *Description, params map[string]any) (map[string]any, err
 		}
 	}
 	return out, nil
+}
+
+// check refuses a value the parameter's form cannot hold: of another type than it declares, or
+// not one of its enum. A null value is no value.
+func (p ConfigParameter) check(v any) error {
+	if v == nil {
+		return nil
+	}
+	field := "parameters." + p.Name
+	if want := jsonType(p.Type); want != "" {
+		k := kindOf(v)
+		if jsonType(k) != want {
+			return invalid(field, fmt.Sprintf("%q must be of type %s, not %s", p.Name, p.Type, k))
+		}
+		if p.Type == "integer" && k == "number" {
+			return invalid(field, fmt.Sprintf("%q must be a whole number", p.Name))
+		}
+	}
+	if len(p.Enum) == 0 {
+		return nil
+	}
+	for _, e := range p.Enum {
+		if reflect.DeepEqual(normalJSON(e), normalJSON(v)) {
+			return nil
+		}
+	}
+	choices := make([]string, len(p.Enum))
+	for i, e := range p.Enum {
+		b, _ := json.Marshal(e)
+		choices[i] = string(b)
+	}
+	return invalid(field, fmt.Sprintf("%q must be one of %s", p.Name, strings.Join(choices, ", ")))
+}
+
+// jsonType is the JSON type a form's type names, "" for one the hub does not check.
+func jsonType(t string) string {
+	switch t {
+	case "string", "boolean", "object", "array", "number":
+		return t
+	case "integer":
+		return "number"
+	}
+	return ""
+}
+
+// kindOf names the JSON type of a decoded value: integer for a whole number.
+func kindOf(v any) string {
+	switch x := normalJSON(v).(type) {
+	case string:
+		return "string"
+	case bool:
+		return "boolean"
+	case map[string]any:
+		return "object"
+	case []any:
+		return "array"
+	case float64:
+		if x == math.Trunc(x) && !math.IsInf(x, 0) {
+			return "integer"
+		}
+		return "number"
+	}
+	return "null"
+}
+
+// normalJSON is v with numbers as float64, as encoding/json decodes them, for comparing.
+func normalJSON(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		f, _ := x.Float64()
+		return f
+	case int:
+		return float64(x)
+	case int64:
+		return float64(x)
+	}
+	return v
 }
 
 // PutConfig adds a service to a solution, or replaces its parameters. params must already be

@@ -55,6 +55,9 @@ type Description struct {
 	Doc *openapi3.T
 
 	public publicDoc // Doc without addresses, made on first use (PublicDoc)
+	// callbackToken is the document's x-exosite-token, "" if none: a second secret, of the
+	// service's choosing, it may call the hub with.
+	callbackToken string
 }
 
 // Operation is one operation of the service.

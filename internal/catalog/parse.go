@@ -140,6 +140,17 @@ func load(ctx context.Context, data []byte, maxBytes int) (l *loaded, err error)
 func describe(name string, l *loaded, opts ParseOptions) (*Description, error) {
 	t := l.doc
 	d := &Description{Name: name, Doc: t, Tags: documentTags(t)}
+	// x-exosite-token is the service's own secret for calling the hub (Authorization:
+	// <service> <token>, as on Murano's dispatcher): kept here, and taken out of the
+	// document so that no view of it, the admin's included, ever shows it.
+	if tok, ok := t.Extensions[extToken]; ok {
+		s, isString := tok.(string)
+		if !isString && tok != nil {
+			return nil, invalid(FieldSwagger, "#/"+extToken+": must be a string")
+		}
+		d.callbackToken = s
+		delete(t.Extensions, extToken)
+	}
 	if t.Info != nil {
 		d.Description = t.Info.Description
 		if d.Description == "" {

@@ -117,7 +117,8 @@ func TestMuranoInitSendsOnlyDeclaredParameters(t *testing.T) {
 }
 
 // TestMuranoLifecycleRefusalsAreTheHubs: what the hub refuses before calling a lifecycle hook
-// is a 400 naming the parameter; the service gets no request.
+// is a 4xx (400, or 422 for a parameter the form refuses, as every other parameter check of the
+// API) naming the parameter; the service gets no request.
 func TestMuranoLifecycleRefusalsAreTheHubs(t *testing.T) {
 	t.Parallel()
 	m := start(t, "tenants", "lifecycle.yaml", "/api/health")
@@ -131,8 +132,8 @@ func TestMuranoLifecycleRefusalsAreTheHubs(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := m.add(t, tc.params)
-			if r.Status != http.StatusBadRequest {
-				t.Fatalf("status %d %s, want 400", r.Status, r.Body)
+			if r.Status != http.StatusBadRequest && r.Status != http.StatusUnprocessableEntity {
+				t.Fatalf("status %d %s, want 400 or 422", r.Status, r.Body)
 			}
 			body := r.Map(t)
 			field, _ := body["field"].(string)
@@ -151,7 +152,7 @@ func TestMuranoLifecycleRefusalsAreTheHubs(t *testing.T) {
 	// ignored for the solution's own.
 	r := m.add(t, map[string]any{"tenant": "acme", "owner": "someone-else"})
 	switch {
-	case r.Status == http.StatusBadRequest:
+	case r.Status == http.StatusBadRequest || r.Status == http.StatusUnprocessableEntity:
 		if !strings.Contains(string(r.Body), "owner") {
 			t.Errorf("the refusal does not name owner: %s", r.Body)
 		}
@@ -159,6 +160,6 @@ func TestMuranoLifecycleRefusalsAreTheHubs(t *testing.T) {
 	case r.Status == http.StatusCreated:
 		wantJSONBody(t, m.svc.one(t, "x-exosite-init"), `{"plan":"free","owner":"demo"}`)
 	default:
-		t.Errorf("a restricted configuration parameter given by the user: %d %s, want 400 or the solution's value", r.Status, r.Body)
+		t.Errorf("a restricted configuration parameter given by the user: %d %s, want 400/422 or the solution's value", r.Status, r.Body)
 	}
 }

@@ -93,13 +93,22 @@ func TestMuranoMarketplaceShowsExamplesHidesHidden(t *testing.T) {
 			t.Fatalf("register %s: %d %s", tc.file, r.Status, r.Body)
 		}
 	}
+	// The operations listed for scripts and those the marketplace describes, by name, together.
 	operations := func(name string) map[string]map[string]any {
-		var v struct{ Operations []map[string]any }
+		var v struct {
+			Operations  []map[string]any
+			Marketplace struct{ Operations []map[string]any }
+		}
 		s.Do(t, "GET", "/api/v1/services/"+name, tok, nil).JSON(t, &v)
 		out := map[string]map[string]any{}
-		for _, op := range v.Operations {
+		for _, op := range append(v.Operations, v.Marketplace.Operations...) {
 			n, _ := op["name"].(string)
-			out[n] = op
+			if out[n] == nil {
+				out[n] = map[string]any{}
+			}
+			for k, x := range op {
+				out[n][k] = x
+			}
 		}
 		return out
 	}
@@ -174,5 +183,45 @@ func TestMuranoMarketplaceShowsConfigParameters(t *testing.T) {
 	}
 	if _, ok := found["debug"]; ok {
 		t.Errorf("x-exosite-hidden configuration parameter debug is shown: %v", found["debug"])
+	}
+}
+
+// TestMuranoTokenCallsTheHub: the document's x-exosite-token is what the service calls the hub
+// with, as on Murano's dispatcher (Authorization: <service> <token>); a wrong one, or another
+// service's name, is refused.
+func TestMuranoTokenCallsTheHub(t *testing.T) {
+	t.Parallel()
+	m := start(t, "tenants", "lifecycle.yaml", "/api/health")
+	m.mustAdd(t, map[string]any{"tenant": "acme"})
+	if r := m.hub.Do(t, "POST", "/api/v1/solutions/demo/handlers", m.hub.AdminToken, map[string]any{
+		"name": "changed", "topics": []string{"tenants.changed"}, "script": `return event.data.n + 1`}); r.Status != http.StatusCreated {
+		t.Fatalf("handler: %d %s", r.Status, r.Body)
+	}
+	trigger := func(auth string) int {
+		t.Helper()
+		req, err := http.NewRequest("POST", m.hub.URL+"/api/v1/trigger/demo/tenants/changed", strings.NewReader(`{"n":1}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", auth)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	for _, tc := range []struct {
+		auth string
+		want int
+	}{
+		{"tenants tenants-private-token-5f2c9", http.StatusOK},
+		{"tenants tenants-private-token-5f2c8", http.StatusUnauthorized},
+		{"other tenants-private-token-5f2c9", http.StatusUnauthorized},
+	} {
+		if got := trigger(tc.auth); got != tc.want {
+			t.Errorf("trigger with Authorization %q: %d, want %d", tc.auth, got, tc.want)
+		}
 	}
 }
