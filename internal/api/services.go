@@ -148,6 +148,11 @@ func (s *Server) register(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, errorf(http.StatusForbidden, "", "service %s is already registered: updating it needs its service token (or the admin token) in %s", reg.Name, HeaderServiceToken))
 		return
 	}
+	if errors.Is(err, catalog.ErrBusy) {
+		w.Header().Set("Retry-After", "1")
+		writeErr(w, errorf(http.StatusServiceUnavailable, "", "%v", err))
+		return
+	}
 	if err != nil {
 		writeErr(w, err)
 		return

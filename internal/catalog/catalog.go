@@ -76,7 +76,15 @@ type Options struct {
 	// HealthInterval is how often every service's health is checked; default 30 s.
 	HealthInterval time.Duration
 	Logger         *slog.Logger
+	// MaxParsing bounds the registrations whose documents are read at once; default 2.
+	// Reading a 1 MiB document of the worst shapes takes hundreds of MiB for a moment, so
+	// what all registrations together hold is bounded by this, not by the document limit.
+	MaxParsing int
 }
+
+// ErrBusy is a registration not taken because MaxParsing others were being read for as long
+// as it could wait.
+var ErrBusy = errors.New("the hub is reading other registrations; retry shortly")
 
 // Catalog holds the registered dynamic services, in KV with an in-memory view.
 type Catalog struct {
@@ -88,6 +96,7 @@ type Catalog struct {
 	health  map[string]Health
 
 	configs *configs
+	parsing chan struct{} // a slot per registration being read (Options.MaxParsing)
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -104,11 +113,14 @@ func Open(ctx context.Context, b *bus.Bus, o Options) (*Catalog, error) {
 	if o.HealthInterval == 0 {
 		o.HealthInterval = 30 * time.Second
 	}
+	if o.MaxParsing <= 0 {
+		o.MaxParsing = 2
+	}
 	kv, err := b.KeyValue(ctx, jetstream.KeyValueConfig{Bucket: servicesBucket, Description: "Switchboard dynamic services", MaxValueSize: 2 * DefaultMaxBytes})
 	if err != nil {
 		return nil, err
 	}
-	c := &Catalog{opt: o, kv: kv, entries: map[string]*Entry{}, health: map[string]Health{}}
+	c := &Catalog{opt: o, kv: kv, entries: map[string]*Entry{}, health: map[string]Health{}, parsing: make(chan struct{}, o.MaxParsing)}
 	wctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
 	if err := bus.Watch(ctx, wctx, &c.wg, kv, c.apply); err != nil {
@@ -255,7 +267,7 @@ func (c *Catalog) Register(ctx context.Context, reg Registration, cred Credentia
 			return Result{}, err
 		}
 	}
-	d, err := Parse(ctx, reg.Name, doc, reg.ParseOptions(ParseOptions{CoreNames: c.opt.CoreNames}))
+	d, err := c.parseBounded(ctx, reg, doc)
 	if err != nil {
 		return Result{}, err
 	}
@@ -312,6 +324,18 @@ func (c *Catalog) Register(ctx context.Context, reg Registration, cred Credentia
 
 // checkOwner fails with ErrNotOwner unless cred owns the stored record data of name. A record
 // that cannot be read is updated by the admin only.
+// parseBounded parses a registration's document in one of the MaxParsing slots, waiting for
+// one no longer than ctx allows (ErrBusy).
+func (c *Catalog) parseBounded(ctx context.Context, reg Registration, doc []byte) (*Description, error) {
+	select {
+	case c.parsing <- struct{}{}:
+	case <-ctx.Done():
+		return nil, fmt.Errorf("register %s: %w", reg.Name, ErrBusy)
+	}
+	defer func() { <-c.parsing }()
+	return Parse(ctx, reg.Name, doc, reg.ParseOptions(ParseOptions{CoreNames: c.opt.CoreNames}))
+}
+
 func (*Catalog) checkOwner(name string, data []byte, cred Credentials) error {
 	var old record
 	if err := json.Unmarshal(data, &old); err != nil {

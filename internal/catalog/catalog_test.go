@@ -285,3 +285,34 @@ func TestRegisterOwnership(t *testing.T) {
 		t.Errorf("%d created, %d refused; want 1 and %d", created, refused, n-1)
 	}
 }
+
+// TestRegisterBoundsParsing: with every parsing slot taken, reading a registration waits no
+// longer than its context and is refused with ErrBusy, storing nothing; once a slot frees, the
+// registration goes through.
+func TestRegisterBoundsParsing(t *testing.T) {
+	ctx := context.Background()
+	svc := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer svc.Close()
+	b, err := bus.Open(ctx, bus.Config{DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	c := openCatalog(t, b, time.Hour)
+	for range cap(c.parsing) {
+		c.parsing <- struct{}{}
+	}
+	reg := Registration{Name: "svc", Swagger: jsonText(doc(strings.TrimPrefix(svc.URL, "http://")))}
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if _, err := c.parseBounded(short, reg, reg.Swagger); !errors.Is(err, ErrBusy) {
+		t.Fatalf("parse with every slot taken: %v, want ErrBusy", err)
+	}
+	if _, ok := c.Get("svc"); ok {
+		t.Fatal("a refused registration was stored")
+	}
+	<-c.parsing
+	if res, err := c.Register(ctx, reg, Credentials{}); err != nil || res.Status != StatusRegistered {
+		t.Fatalf("register with a free slot: %+v %v", res, err)
+	}
+}
