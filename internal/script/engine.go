@@ -142,11 +142,19 @@ type Run struct {
 	// engine's pool for the length of the run, not from the run's own memory limit.
 	Held     int64
 	ReadBack []string // globals read back after the run (e.g. "response"), converted to Go
+	// Log receives what the run writes to its solution's log (print, at info); nil sends
+	// print() to the engine's logger at debug level.
+	Log RunLog
 	// KeepResult keeps the result's memory drawn from the engine's pool after the run, until
 	// Result.Release: twice its converted size, for its Go values and the JSON the caller makes
 	// of them. Callers that set it must call Release once they are done with the result.
 	KeepResult bool
 }
+
+// RunLog receives one entry a run writes to its solution's log. fields may be nil; the
+// function must not keep msg or fields' maps beyond the call unless it copies them, and must
+// not block: it is called on the run's goroutine.
+type RunLog func(level slog.Level, msg string, fields map[string]any)
 
 // Result is what a run produced.
 type Result struct {

@@ -312,7 +312,7 @@ func isStackOverflow(v lua.LValue) bool {
 func (st *state) print(L *lua.LState) int {
 	r := st.run()
 	log := st.e.log
-	if !log.Enabled(context.Background(), slog.LevelDebug) {
+	if r.log == nil && !log.Enabled(context.Background(), slog.LevelDebug) {
 		return 0
 	}
 	var b strings.Builder
@@ -328,6 +328,10 @@ func (st *state) print(L *lua.LState) int {
 	msg := b.String()
 	if len(msg) > maxPrintBytes {
 		msg = msg[:maxPrintBytes] + "…"
+	}
+	if r.log != nil {
+		r.log(slog.LevelInfo, msg, nil)
+		return 0
 	}
 	log.LogAttrs(context.Background(), slog.LevelDebug, "script print",
 		slog.String("solution", r.solution), slog.String("message", msg))

@@ -19,6 +19,7 @@ type run struct {
 	ctx      context.Context
 	done     <-chan struct{}
 	solution string
+	log      RunLog // Run.Log
 	services Services
 	limits   Limits
 	deadline time.Time
@@ -68,6 +69,7 @@ func (st *state) exec(ctx context.Context, p *Program, in *Run, lim Limits) (res
 	r.ctx = ctx
 	r.done = ctx.Done()
 	r.solution = in.Solution
+	r.log = in.Log
 	r.services = in.Services
 	r.limits = lim
 	r.deadline = time.Now().Add(lim.Timeout)
