@@ -242,12 +242,20 @@ const deployExample = `  # Preview, then deploy the folder ./api to the solution
   # Add and update only; keep endpoints and handlers that are not in the folder
   switchboard deploy ./api -s demo --keep
 
-  # A file ./api/users.lua may hold several endpoints:
+  # A file ./api/users.lua may hold several endpoints. request.parameters holds the
+  # path's and the query's parameters; the value returned is the response body (a table
+  # as JSON) and response.code the status:
   #   --#ENDPOINT GET /users/{id}
-  #   return {status = 200, body = request.params.id}
+  #   local user = Keystore.get({key = "user:" .. request.parameters.id})
+  #   if user.value == nil then
+  #     response.code = 404
+  #     return {error = "no such user"}
+  #   end
+  #   return from_json(user.value)
   #
   #   --#ENDPOINT DELETE /users/{id}
-  #   return {status = 204}
+  #   Keystore.delete({key = "user:" .. request.parameters.id})
+  #   response.code = 204
 
   # A file ./api/events.lua may hold event handlers:
   #   --#EVENT demoexternalservice event

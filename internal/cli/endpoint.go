@@ -95,7 +95,7 @@ if it exists. FILE "-" reads the script from standard input. A script that does 
 compile is reported as FILE:LINE with the compiler's message.`,
 		Example: `  switchboard endpoint deploy GET /hello hello.lua -s demo
   switchboard endpoint deploy post '/users/{id}' users.lua -s demo
-  echo 'return {status = 200, body = "ok"}' | switchboard endpoint deploy GET /ok - -s demo`,
+  echo 'response.code = 201; return {created = true}' | switchboard endpoint deploy POST /ok - -s demo`,
 		Args: exactArgs("METHOD", "PATH", "FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			method, err := methodPathArgs(args[0], args[1])

@@ -12,8 +12,9 @@ func (a *app) newSolutionCmd() *cobra.Command {
 	cmd := groupCmd("solution", "Create, list, inspect, update and delete solutions and their services",
 		`A solution is a tenant: it owns endpoints and event handlers, has its own token and
 limits, and adds the services of the catalog its scripts use (add-service, services,
-update-service, remove-service). Creating, listing and deleting solutions needs the
-admin token.`)
+update-service, remove-service). Creating, updating and deleting solutions needs the
+admin token. A solution's own token may get it, list it (and no other), and manage its
+services.`)
 	cmd.Aliases = []string{"solutions"}
 	cmd.AddCommand(
 		a.newSolutionCreateCmd(),
@@ -72,6 +73,7 @@ func (a *app) newSolutionListCmd() *cobra.Command {
 		Use:     "list",
 		Aliases: []string{"ls"},
 		Short:   "List the solutions",
+		Long:    "List the solutions: all of them with the admin token, only its own with a solution's token.",
 		Example: "  switchboard solution list\n  switchboard solution list -o json",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {

@@ -141,8 +141,12 @@ func runDocs(t *testing.T, root, bin string, files ...string) {
 		seen[k]++
 		switch k {
 		case kindLua:
-			if _, err := script.Compile(fmt.Sprintf("%s:%d", b.file, b.line+1), strings.Join(b.lines, "\n")); err != nil {
-				t.Errorf("%s: the Lua does not compile: %v", b.where(), err)
+			if _, err := script.Compile(b.file, strings.Join(b.lines, "\n")); err != nil {
+				at := b.line
+				if ce, ok := errors.AsType[*script.CompileError](err); ok && ce.Line > 0 {
+					at = b.line + ce.Line
+				}
+				t.Errorf("%s:%d (block %d): the Lua does not compile: %v", b.file, at, b.n, err)
 			}
 		case kindExample:
 			examples = append(examples, b.marker.example)

@@ -202,6 +202,8 @@ func (s *session) shell(b *block, addr string) {
 		heredoc string
 		prev    string // the last command line, "" after a blank or comment line
 		prevAt  int
+		opener  string // the line that opened the heredoc, and where
+		openAt  int
 		cur     *step
 	)
 	for i, l := range b.lines {
@@ -211,7 +213,7 @@ func (s *session) shell(b *block, addr string) {
 		if heredoc != "" {
 			s.add(b, at, run)
 			if strings.TrimLeft(l, "\t") == heredoc {
-				heredoc, prev, prevAt = "", l, at
+				heredoc, prev, prevAt = "", opener, openAt
 			}
 			continue
 		}
@@ -232,7 +234,7 @@ func (s *session) shell(b *block, addr string) {
 		if t != "" && !strings.HasPrefix(t, "#") {
 			prev, prevAt = l, at
 			if m := heredocRE.FindStringSubmatch(l); m != nil && !strings.Contains(l, "<<<") {
-				heredoc = m[1]
+				heredoc, opener, openAt = m[1], l, at
 			}
 		}
 	}
