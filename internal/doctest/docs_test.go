@@ -173,7 +173,7 @@ func runDocs(t *testing.T, root, bin string, files ...string) {
 	if err := os.Symlink(bin, filepath.Join(tools, "switchboard")); err != nil {
 		t.Fatal(err)
 	}
-	scriptFile, failFile := filepath.Join(tools, "session.sh"), filepath.Join(tools, "failed")
+	scriptFile, failFile, atFile := filepath.Join(tools, "session.sh"), filepath.Join(tools, "failed"), filepath.Join(tools, "at")
 	if err := os.WriteFile(scriptFile, []byte(sess.script), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -187,6 +187,7 @@ func runDocs(t *testing.T, root, bin string, files ...string) {
 		"SWITCHBOARD_SERVER=http://"+srv.addr,
 		"DOCTEST_BINARY="+bin,
 		"DOCTEST_FAIL="+failFile,
+		"DOCTEST_AT="+atFile,
 	)
 	var out strings.Builder
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -213,7 +214,8 @@ func runDocs(t *testing.T, root, bin string, files ...string) {
 		return
 	}
 	if ctx.Err() != nil {
-		t.Errorf("the blocks did not finish within %v; the last one started:\n%s", sessionTimeout, lastBlock(sess, o))
+		t.Errorf("the blocks did not finish within %v: %s (a long-running command needs <!-- doctest: skip (reason) -->)\nthe last block that started:\n%s",
+			sessionTimeout, running(sess, atFile), lastBlock(sess, o))
 		return
 	}
 	t.Errorf("%s\nthe server's log:\n%s", failure(sess, o, failFile, runErr), tail(srv.logs.String(), 3000))
@@ -248,6 +250,21 @@ func failure(sess *session, o outcome, failFile string, runErr error) string {
 	b0 := sess.src[line-1]
 	return fmt.Sprintf("%s:%d (block %d): `%s` exited %s; the block printed:\n%s",
 		b0.file, sess.doc[line-1], b0.n, cmdText, parts[0], indent(blockOutput(sess, o, b0)))
+}
+
+// running names the command the session was running when it was stopped.
+func running(sess *session, atFile string) string {
+	b, err := os.ReadFile(atFile)
+	parts := strings.SplitN(string(b), "\n", 2)
+	if err != nil || len(parts) < 2 {
+		return "no command had started"
+	}
+	line, cmdText := atoi(parts[0]), strings.TrimSpace(parts[1])
+	if line < 1 || line > len(sess.src) || sess.src[line-1] == nil {
+		return fmt.Sprintf("`%s` was running", cmdText)
+	}
+	b0 := sess.src[line-1]
+	return fmt.Sprintf("%s:%d (block %d): `%s` was running", b0.file, sess.doc[line-1], b0.n, cmdText)
 }
 
 func blockOutput(sess *session, o outcome, b *block) string {

@@ -140,9 +140,11 @@ type session struct {
 }
 
 // prelude comes before the blocks. The ERR trap tells which command failed, as set -e ends
-// the session: its status, its script line and its text, written to $DOCTEST_FAIL.
+// the session: its status, its script line and its text, written to $DOCTEST_FAIL. The DEBUG
+// trap keeps the command about to run in $DOCTEST_AT, to name the one that hangs.
 const prelude = `set -euo pipefail
 trap 'doctest_rc=$?; printf "%s\n%s\n%s\n" "$doctest_rc" "$LINENO" "$BASH_COMMAND" > "$DOCTEST_FAIL"' ERR
+trap 'printf "%s\n%s\n" "$LINENO" "$BASH_COMMAND" > "$DOCTEST_AT"' DEBUG
 go() {
   if [ "$*" = "build -o switchboard ./cmd/switchboard" ]; then cp "$DOCTEST_BINARY" ./switchboard; return; fi
   echo "doctest: 'go $*' is not run by the doc test; mark the block <!-- doctest: skip (reason) -->" >&2
