@@ -156,7 +156,7 @@ Environment variables:
   SWITCHBOARD_SERVER    --server
   SWITCHBOARD_TOKEN     --token
   SWITCHBOARD_DATA      --data
-  SWITCHBOARD_SOLUTION  -s/--solution of the endpoint, handler and deploy commands
+  SWITCHBOARD_SOLUTION  -s/--solution of the endpoint, handler, keystore and deploy commands
   SWITCHBOARD_<FLAG>    each serve flag, e.g. SWITCHBOARD_SHUTDOWN_TIMEOUT
 A flag given on the command line wins over its variable; empty variables are ignored.
 
