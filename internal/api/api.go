@@ -114,9 +114,9 @@ func New(o Options) *Server {
 	if o.Keystore != nil {
 		s.handle("GET /api/v1/solutions/{solution}/keystore/info", s.owner(s.keystoreInfo))
 		s.handle("GET /api/v1/solutions/{solution}/keystore/keys", s.owner(s.keystoreList))
-		s.handle("GET /api/v1/solutions/{solution}/keystore/keys/{key...}", s.owner(s.keystoreGet))
-		s.handle("PUT /api/v1/solutions/{solution}/keystore/keys/{key...}", s.owner(s.keystorePut))
-		s.handle("DELETE /api/v1/solutions/{solution}/keystore/keys/{key...}", s.owner(s.keystoreDelete))
+		s.handle("GET /api/v1/solutions/{solution}/keystore/keys/{key}", s.owner(s.keystoreGet))
+		s.handle("PUT /api/v1/solutions/{solution}/keystore/keys/{key}", s.owner(s.keystorePut))
+		s.handle("DELETE /api/v1/solutions/{solution}/keystore/keys/{key}", s.owner(s.keystoreDelete))
 	}
 	return s
 }
