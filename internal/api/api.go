@@ -59,6 +59,9 @@ type Options struct {
 	// Handlers and Events serve handlers and triggered events.
 	Handlers *events.Store
 	Events   Events
+	// Keystore is the Keystore service, served to a solution's owner under
+	// /solutions/{solution}/keystore; nil serves no such routes.
+	Keystore service.Caller
 }
 
 // Server is the management API.
@@ -107,6 +110,13 @@ func New(o Options) *Server {
 		s.handle("GET /api/v1/solutions/{solution}/handlers/{name}", s.owner(s.getHandler))
 		s.handle("DELETE /api/v1/solutions/{solution}/handlers/{name}", s.owner(s.deleteHandler))
 		s.handle("POST /api/v1/trigger/{solution}/{service}/{event}", s.trigger)
+	}
+	if o.Keystore != nil {
+		s.handle("GET /api/v1/solutions/{solution}/keystore/info", s.owner(s.keystoreInfo))
+		s.handle("GET /api/v1/solutions/{solution}/keystore/keys", s.owner(s.keystoreList))
+		s.handle("GET /api/v1/solutions/{solution}/keystore/keys/{key}", s.owner(s.keystoreGet))
+		s.handle("PUT /api/v1/solutions/{solution}/keystore/keys/{key}", s.owner(s.keystorePut))
+		s.handle("DELETE /api/v1/solutions/{solution}/keystore/keys/{key}", s.owner(s.keystoreDelete))
 	}
 	return s
 }

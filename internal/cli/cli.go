@@ -61,10 +61,13 @@ type app struct {
 	solution                       string
 	// noToken is set when a client was made without any token, for a hint on 401.
 	noToken bool
+	// args are the command line's arguments, for reporting a mistyped subcommand.
+	args []string
 }
 
 // run executes args and returns the exit code, writing any error to stderr.
 func (a *app) run(ctx context.Context, args []string) int {
+	a.args = args
 	root := a.newRootCmd()
 	root.SetArgs(args)
 	root.SetIn(a.stdin)
@@ -75,14 +78,22 @@ func (a *app) run(ctx context.Context, args []string) int {
 		return ExitOK
 	}
 	code := exitCode(err)
+	var hint string
+	if a.noToken && apiclient.StatusOf(err) == http.StatusUnauthorized {
+		hint = "no token was sent: give --token or SWITCHBOARD_TOKEN, or --data with the server's data folder (it holds admin-token)"
+	}
+	if a.output == "json" || jsonRequested(args) {
+		writeJSONError(a.stderr, err, code, hint)
+		return code
+	}
 	for _, line := range strings.Split(strings.TrimRight(err.Error(), "\n"), "\n") {
 		fmt.Fprintf(a.stderr, "switchboard: %s\n", line)
 	}
 	if code == ExitUsage && cmd != nil {
 		fmt.Fprintf(a.stderr, "Run '%s --help' for usage.\n", cmd.CommandPath())
 	}
-	if a.noToken && apiclient.StatusOf(err) == http.StatusUnauthorized {
-		fmt.Fprintf(a.stderr, "switchboard: no token was sent: give --token or SWITCHBOARD_TOKEN, or --data with the server's data folder (it holds admin-token)\n")
+	if hint != "" {
+		fmt.Fprintf(a.stderr, "switchboard: %s\n", hint)
 	}
 	return code
 }
@@ -145,7 +156,7 @@ Environment variables:
   SWITCHBOARD_SERVER    --server
   SWITCHBOARD_TOKEN     --token
   SWITCHBOARD_DATA      --data
-  SWITCHBOARD_SOLUTION  -s/--solution of the endpoint, handler and deploy commands
+  SWITCHBOARD_SOLUTION  -s/--solution of the endpoint, handler, keystore and deploy commands
   SWITCHBOARD_<FLAG>    each serve flag, e.g. SWITCHBOARD_SHUTDOWN_TIMEOUT
 A flag given on the command line wins over its variable; empty variables are ignored.
 
@@ -155,7 +166,12 @@ Exit codes:
   2  bad usage: flags, arguments, environment variables, or a file that cannot be read
   3  the server could not be reached or answered with a 5xx status
 
-Errors go to standard error as "switchboard: <message>"; results go to standard output.`
+Errors go to standard error as "switchboard: <message>", or with -o json as one JSON
+object: {"error": "<message>", "status": <HTTP status>, "field": "<field>",
+"exit_code": <code>}; results go to standard output.
+
+Shell completion (solution names, endpoint paths and service names come from the
+server): see "switchboard completion --help".`
 
 func (a *app) newRootCmd() *cobra.Command {
 	root := &cobra.Command{
@@ -176,7 +192,9 @@ func (a *app) newRootCmd() *cobra.Command {
 			return nil
 		},
 	}
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+	root.SetFlagErrorFunc(a.flagError)
+	root.Version = currentVersion()
+	root.SetVersionTemplate(readBuildInfo().text())
 
 	pf := root.PersistentFlags()
 	stringFlag(pf, &a.server, "server", "", "http://127.0.0.1:8080", "SWITCHBOARD_SERVER",
@@ -194,8 +212,11 @@ func (a *app) newRootCmd() *cobra.Command {
 		a.newHandlerCmd(),
 		a.newServiceCmd(),
 		a.newDeployCmd(),
+		a.newKeystoreCmd(),
 		a.newVersionCmd(),
 	)
+	prepareGroups(root)
+	a.addCompletions(root)
 	markRunErrors(root)
 	return root
 }
@@ -217,19 +238,9 @@ func markRunErrors(cmd *cobra.Command) {
 }
 
 // groupCmd is a command that only holds subcommands: without arguments it shows its help;
-// with an unknown one it is a usage error.
+// with an unknown one it is a usage error (see prepareGroups).
 func groupCmd(use, short, long string) *cobra.Command {
-	return &cobra.Command{
-		Use:   use,
-		Short: short,
-		Long:  long,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			if len(args) > 0 {
-				return usagef("unknown command %q for %q", args[0], cmd.CommandPath())
-			}
-			return cmd.Help()
-		},
-	}
+	return &cobra.Command{Use: use, Short: short, Long: long, RunE: groupRun}
 }
 
 // client returns an API client for the global flags, resolving the token as documented.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -224,6 +225,9 @@ starting with "/", a bad service or event name, or the same endpoint or event tw
 reported as FILE:LINE and nothing is sent. Then deploy adds the endpoints and handlers
 missing on the server, updates those whose script differs, leaves the others alone and
 removes the server's endpoints and handlers that are not in the folder (unless --keep).
+A deploy that would remove every endpoint and handler of the solution (an empty or
+wrong folder, or the wrong -s) is refused, naming what it would remove, unless --prune
+is given.
 It prints one line per change:
 
   + GET /new                         added
@@ -241,6 +245,9 @@ const deployExample = `  # Preview, then deploy the folder ./api to the solution
 
   # Add and update only; keep endpoints and handlers that are not in the folder
   switchboard deploy ./api -s demo --keep
+
+  # Empty the solution: deploy an empty folder, which needs --prune
+  switchboard deploy ./empty -s demo --prune
 
   # A file ./api/users.lua may hold several endpoints. request.parameters holds the
   # path's and the query's parameters; the value returned is the response body (a table
@@ -262,7 +269,7 @@ const deployExample = `  # Preview, then deploy the folder ./api to the solution
   #   Keystore.set({key = "last-event", value = "seen"})`
 
 func (a *app) newDeployCmd() *cobra.Command {
-	var dryRun, keep bool
+	var dryRun, keep, prune bool
 	cmd := &cobra.Command{
 		Use:     "deploy DIR",
 		Short:   "Sync a folder of annotated Lua files to a solution's endpoints and event handlers",
@@ -274,6 +281,9 @@ func (a *app) newDeployCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if keep && prune {
+				return usagef("--keep and --prune: give one or the other")
+			}
 			local, err := loadDir(args[0])
 			if err != nil {
 				return err
@@ -282,27 +292,76 @@ func (a *app) newDeployCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.deploy(cmd.Context(), syncers(c, sol), sol, local, dryRun, keep)
+			steps, err := planDeploy(cmd.Context(), syncers(c, sol), local, keep)
+			if err != nil {
+				return err
+			}
+			if !prune {
+				if err := refuseEmptying(steps, sol, args[0]); err != nil {
+					return err
+				}
+			}
+			return a.deploy(cmd.Context(), sol, steps, dryRun)
 		},
 	}
 	a.solutionFlag(cmd)
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print what would change without changing anything")
 	cmd.Flags().BoolVar(&keep, "keep", false, "keep the server's endpoints and handlers that are not in the folder")
+	cmd.Flags().BoolVar(&prune, "prune", false, "allow a deploy that removes every endpoint and handler of the solution (an empty folder)")
 	return cmd
 }
 
-// deploy makes the server's items match local.
-func (a *app) deploy(ctx context.Context, syncs []syncer, sol string, local []item, dryRun, keep bool) error {
+// planDeploy lists the server's items and plans the steps that make them match local.
+func planDeploy(ctx context.Context, syncs []syncer, local []item, keep bool) ([]step, error) {
 	remote := map[itemKind][]item{}
 	for _, s := range syncs {
 		items, err := s.list(ctx)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		remote[s.kind] = items
 	}
-	steps := plan(local, remote, syncs, keep)
+	return plan(local, remote, syncs, keep), nil
+}
 
+// refuseEmptying fails when steps would remove every endpoint and handler of the solution:
+// almost always an empty or wrong folder rather than the wish to empty the solution.
+func refuseEmptying(steps []step, sol, dir string) error {
+	var gone []string
+	counts := map[itemKind]int{}
+	for _, st := range steps {
+		switch st.action {
+		case actRemove:
+			gone = append(gone, "  - "+st.item.label())
+			counts[st.item.Kind]++
+		case actUnchanged, actUpdate, actKeep:
+			return nil // something of the server's stays
+		}
+	}
+	if len(gone) == 0 {
+		return nil
+	}
+	what := []string{}
+	for _, k := range []itemKind{kindEndpoint, kindHandler} {
+		if n := counts[k]; n > 0 {
+			what = append(what, plural(n, k.String()))
+		}
+	}
+	return fmt.Errorf("refusing to deploy %s: it has none of solution %s's %s, so deploying it would remove them all:\n%s\n"+
+		"check the folder and -s; to remove them anyway give --prune, or --keep to add without removing",
+		dir, sol, strings.Join(what, " and "), strings.Join(gone, "\n"))
+}
+
+// plural is "1 endpoint" or "3 endpoints".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
+}
+
+// deploy applies the planned steps.
+func (a *app) deploy(ctx context.Context, sol string, steps []step, dryRun bool) error {
 	res := &deployResult{Solution: sol, DryRun: dryRun, Actions: []deployAction{}}
 	record := func(action string, it item) {
 		res.count(action)

@@ -360,3 +360,51 @@ func TestDeployHandlerFolderErrorsSendNothing(t *testing.T) {
 		t.Errorf("requests were sent: %q", got)
 	}
 }
+
+func TestDeployRefusesToRemoveEverything(t *testing.T) {
+	fake, env, _ := deployFixture(t)
+	fake.putHandler("demo", "svc_event", "return 1\n", "svc.event")
+	fake.takeRequests()
+	empty := t.TempDir()
+	other := writeTree(t, map[string]string{"x.lua": "--#ENDPOINT GET /elsewhere\nreturn 1\n"})
+	all := map[string]string{"GET /same": "return 'same'\n", "POST /changed": "return 'old'\n", "DELETE /gone": "return 'gone'\n"}
+	for _, tt := range []struct {
+		name string
+		args []string
+	}{
+		{"empty folder", []string{"deploy", empty}},
+		{"empty folder, dry run", []string{"deploy", empty, "--dry-run"}},
+		{"a folder with none of them", []string{"deploy", other}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := runCLI(t, env, "", tt.args...)
+			r.check(t, ExitFailure, nil, []string{
+				"switchboard: refusing to deploy " + tt.args[1] + ": it has none of solution demo's 3 endpoints and 1 handler, so deploying it would remove them all:\n",
+				"switchboard:   - DELETE /gone\n", "switchboard:   - EVENT svc event\n",
+				"give --prune",
+			})
+			if r.stdout != "" {
+				t.Errorf("stdout: %q", r.stdout)
+			}
+			if got := fake.takeRequests(); len(got) != 2 {
+				t.Errorf("requests %q, want only the lists", got)
+			}
+			if got := fake.scripts("demo"); !reflect.DeepEqual(got, all) {
+				t.Errorf("endpoints = %v", got)
+			}
+		})
+	}
+	runCLI(t, env, "", "deploy", empty, "--prune", "--keep").check(t, ExitUsage, nil, []string{"--keep and --prune"})
+
+	// Keeping one item is a normal deploy.
+	one := writeTree(t, map[string]string{"a.lua": "--#ENDPOINT GET /same\nreturn 'same'\n"})
+	runCLI(t, env, "", "deploy", one, "--dry-run").check(t, 0, []string{"dry run: 0 to add, 0 to update, 3 to remove, 1 unchanged"}, nil)
+
+	r := runCLI(t, env, "", "deploy", empty, "--prune")
+	r.check(t, 0, []string{"- DELETE /gone\n", "- EVENT svc event\n", "deployed: 0 added, 0 updated, 4 removed, 0 unchanged\n"}, nil)
+	if got := fake.scripts("demo"); len(got) != 0 {
+		t.Errorf("endpoints left after --prune: %v", got)
+	}
+	// Nothing left to remove: an empty folder deploys without --prune.
+	runCLI(t, env, "", "deploy", empty).check(t, 0, []string{"deployed: 0 added, 0 updated, 0 removed, 0 unchanged\n"}, nil)
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -124,7 +125,7 @@ func (s *Store) apply(e jetstream.KeyValueEntry, p *script.Program) {
 		s.log.Error("skip unreadable handler record", "key", e.Key(), "err", err)
 		return
 	}
-	h.Solution, h.Name, h.Version = sol, name, e.Revision()
+	h.Solution, h.Name, h.Version = sol, name, storedVersion(h.Version, e.Revision())
 	if m == nil {
 		m = map[string]hentry{}
 		s.handlers[sol] = m
@@ -142,22 +143,64 @@ func (s *Store) Put(ctx context.Context, h Handler) (Handler, bool, error) {
 	if err != nil {
 		return Handler{}, false, err
 	}
-	h.UpdatedAt = time.Now().UTC().Truncate(time.Millisecond)
-	h.Version = 0 // the KV revision, set below
-	data, err := json.Marshal(h)
-	if err != nil {
-		return Handler{}, false, fmt.Errorf("encode handler %s: %w", h.Name, err)
-	}
 	key := handlerKey(h.Solution, h.Name)
-	_, existed := s.Get(h.Solution, h.Name)
-	rev, err := s.kv.Put(ctx, key, data)
-	if err != nil {
-		return Handler{}, false, fmt.Errorf("deploy handler %s: %w", h.Name, err)
+	for {
+		// The version counts this handler's changes: read the stored one and write the next
+		// only if nothing was written in between.
+		cur, err := s.kv.Get(ctx, key)
+		var prev *Handler
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+		case err != nil:
+			return Handler{}, false, fmt.Errorf("deploy handler %s: %w", h.Name, err)
+		default:
+			var old Handler
+			if err := json.Unmarshal(cur.Value(), &old); err == nil {
+				old.Solution, old.Name, old.Version = h.Solution, h.Name, storedVersion(old.Version, cur.Revision())
+				prev = &old
+			}
+		}
+		if prev != nil && prev.Script == h.Script && slices.Equal(prev.Topics, h.Topics) {
+			return *prev, false, nil // not a change: same version
+		}
+		next := h
+		next.Version = 1
+		if prev != nil {
+			next.Version = prev.Version + 1
+		} else if cur != nil {
+			next.Version = cur.Revision() + 1 // unreadable record: still above what it showed
+		}
+		next.UpdatedAt = time.Now().UTC().Truncate(time.Millisecond)
+		data, err := json.Marshal(next)
+		if err != nil {
+			return Handler{}, false, fmt.Errorf("encode handler %s: %w", h.Name, err)
+		}
+		var rev uint64
+		if cur == nil {
+			rev, err = s.kv.Create(ctx, key, data)
+		} else {
+			rev, err = s.kv.Update(ctx, key, data, cur.Revision())
+		}
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			continue // deployed concurrently: read the new version and go again
+		}
+		if err != nil {
+			return Handler{}, false, fmt.Errorf("deploy handler %s: %w", h.Name, err)
+		}
+		// Applied at once, so the caller reads its own write before the watch delivers it.
+		s.apply(localEntry{key: key, value: data, rev: rev}, p)
+		return next, cur == nil, nil
 	}
-	h.Version = rev
-	// Applied at once, so the caller reads its own write before the watch delivers it.
-	s.apply(localEntry{key: key, value: data, rev: rev}, p)
-	return h, !existed, nil
+}
+
+// storedVersion is a handler's version from its record: records written before versions
+// counted per handler hold 0 and show their KV revision, as they did then, so the version an
+// existing handler shows never goes down.
+func storedVersion(version, revision uint64) uint64 {
+	if version == 0 {
+		return revision
+	}
+	return version
 }
 
 // Get returns one handler from the view.

@@ -168,3 +168,34 @@ func TestDropSolution(t *testing.T) {
 		t.Fatal("drop accepted a malformed solution id")
 	}
 }
+
+func TestHandlerVersionsCountPerHandler(t *testing.T) {
+	ctx := context.Background()
+	b := openBus(t, t.TempDir())
+	defer b.Close()
+	s := openStore(t, b)
+	steps := []struct {
+		sol, name, script string
+		topics            []string
+		want              uint64
+	}{
+		{"one", "a", "return 1", []string{"x"}, 1},
+		{"two", "a", "return 1", []string{"x"}, 1},
+		{"one", "b", "return 1", []string{"x"}, 1},
+		{"one", "a", "return 1", []string{"x"}, 1}, // unchanged
+		{"one", "a", "return 1", []string{"y"}, 2}, // new topics are a change
+		{"one", "a", "return 2", []string{"y"}, 3},
+	}
+	for _, st := range steps {
+		h, _, err := s.Put(ctx, Handler{Solution: st.sol, Name: st.name, Topics: st.topics, Script: st.script})
+		if err != nil || h.Version != st.want {
+			t.Errorf("put %s %s %q %v: version %d (%v), want %d", st.sol, st.name, st.script, st.topics, h.Version, err, st.want)
+		}
+	}
+	if err := s.Delete(ctx, "one", "a"); err != nil {
+		t.Fatal(err)
+	}
+	if h := mustPut(t, s, Handler{Solution: "one", Name: "a", Topics: []string{"x"}, Script: "return 1"}); h.Version != 1 {
+		t.Errorf("redeployed after delete: version %d, want 1", h.Version)
+	}
+}

@@ -252,6 +252,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		Droppers:          []api.Dropper{dropperFunc(drop)},
 		Handlers:          h.handlers,
 		Events:            h.dispatcher,
+		Keystore:          h.keystore,
 		Core:              core,
 		Catalog:           h.catalog,
 		Services:          svc,

@@ -160,7 +160,7 @@ func (s *Store) applyEndpoint(e jetstream.KeyValueEntry) {
 			s.log.Error("skip unreadable endpoint record", "key", e.Key(), "err", err)
 			return
 		}
-		ep.Solution, ep.Version = sol, e.Revision()
+		ep.Solution, ep.Version = sol, storedVersion(ep.Version, e.Revision())
 		if m == nil {
 			m = map[string]entry[Endpoint]{}
 			s.eps[sol] = m
@@ -390,17 +390,60 @@ func (s *Store) PutEndpoint(ctx context.Context, ep Endpoint) (Endpoint, bool, e
 	if len(ep.Script) > MaxScriptBytes {
 		return Endpoint{}, false, &FieldError{"script", fmt.Sprintf("longer than %d bytes", MaxScriptBytes)}
 	}
-	ep.UpdatedAt = time.Now().UTC().Truncate(time.Millisecond)
-	data, _ := json.Marshal(ep)
 	key := endpointKey(ep.Solution, ep.Method, ep.Path)
-	_, existed := s.lookup(ep.Solution, key)
-	rev, err := s.endpoints.Put(ctx, key, data)
-	if err != nil {
-		return Endpoint{}, false, fmt.Errorf("deploy endpoint %s %s: %w", ep.Method, ep.Path, err)
+	for {
+		// The version counts this endpoint's changes: read the stored one and write the next
+		// only if nothing was written in between.
+		cur, err := s.endpoints.Get(ctx, key)
+		var prev *Endpoint
+		switch {
+		case errors.Is(err, jetstream.ErrKeyNotFound):
+		case err != nil:
+			return Endpoint{}, false, fmt.Errorf("deploy endpoint %s %s: %w", ep.Method, ep.Path, err)
+		default:
+			var old Endpoint
+			if err := json.Unmarshal(cur.Value(), &old); err == nil {
+				old.Solution, old.Version = ep.Solution, storedVersion(old.Version, cur.Revision())
+				prev = &old
+			}
+		}
+		if prev != nil && prev.Script == ep.Script {
+			return *prev, false, nil // not a change: same version
+		}
+		next := ep
+		next.Version = 1
+		if prev != nil {
+			next.Version = prev.Version + 1
+		} else if cur != nil {
+			next.Version = cur.Revision() + 1 // unreadable record: still above what it showed
+		}
+		next.UpdatedAt = time.Now().UTC().Truncate(time.Millisecond)
+		data, _ := json.Marshal(next)
+		var rev uint64
+		if cur == nil {
+			rev, err = s.endpoints.Create(ctx, key, data)
+		} else {
+			rev, err = s.endpoints.Update(ctx, key, data, cur.Revision())
+		}
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			continue // deployed concurrently: read the new version and go again
+		}
+		if err != nil {
+			return Endpoint{}, false, fmt.Errorf("deploy endpoint %s %s: %w", ep.Method, ep.Path, err)
+		}
+		s.applyEndpoint(localEntry{key: key, value: data, rev: rev})
+		return next, prev == nil && cur == nil, nil
 	}
-	ep.Version = rev
-	s.applyEndpoint(localEntry{key: key, value: data, rev: rev})
-	return ep, !existed, nil
+}
+
+// storedVersion is an endpoint's version from its record: records written before versions
+// counted per endpoint hold 0 and show their KV revision, as they did then, so the version an
+// existing endpoint shows never goes down.
+func storedVersion(version, revision uint64) uint64 {
+	if version == 0 {
+		return revision
+	}
+	return version
 }
 
 func (s *Store) lookup(solution, key string) (Endpoint, bool) {

@@ -71,9 +71,11 @@ type Handler struct {
 type route struct {
 	method, template string
 	params           []string
-	version          uint64
-	program          *script.Program
-	compileErr       error
+	// src is the script compiled: versions count per endpoint and start again at 1 when an
+	// endpoint is deleted and deployed anew, so the source, not the version, tells a change.
+	src        string
+	program    *script.Program
+	compileErr error
 }
 
 // New returns a Handler with the current endpoints of every solution loaded.
@@ -87,7 +89,7 @@ func New(o Options) *Handler {
 	return h
 }
 
-// Rebuild recompiles the routes of one solution from the store; scripts whose version did not
+// Rebuild recompiles the routes of one solution from the store; scripts whose source did not
 // change keep their compiled program. It is called on every change the store sees.
 func (h *Handler) Rebuild(sol string) {
 	h.mu.Lock()
@@ -109,8 +111,8 @@ func (h *Handler) Rebuild(sol string) {
 	r := newRouter()
 	for _, ep := range h.opt.Store.Endpoints(sol) {
 		rt := prev[ep.Method+" "+ep.Path]
-		if rt == nil || rt.version != ep.Version {
-			rt = &route{method: ep.Method, template: ep.Path, params: paramNames(ep.Path), version: ep.Version}
+		if rt == nil || rt.src != ep.Script {
+			rt = &route{method: ep.Method, template: ep.Path, params: paramNames(ep.Path), src: ep.Script}
 			rt.program, rt.compileErr = script.Compile(sol+" "+ep.Method+" "+ep.Path, ep.Script)
 			if rt.compileErr != nil {
 				h.opt.Logger.Error("endpoint script does not compile", "solution", sol, "method", ep.Method, "path", ep.Path, "err", rt.compileErr)
