@@ -22,6 +22,8 @@ type syncer struct {
 	put func(ctx context.Context, it item) error
 	// del removes an item.
 	del func(ctx context.Context, it item) error
+	// check fails as put would, changing nothing (deploy --dry-run).
+	check func(ctx context.Context, it item) error
 }
 
 // syncers returns the syncers of every item kind, for solution sol.
@@ -46,6 +48,10 @@ func syncers(c *apiclient.Client, sol string) []syncer {
 		del: func(ctx context.Context, it item) error {
 			return c.DeleteEndpoint(ctx, sol, it.Method, it.Path)
 		},
+		check: func(ctx context.Context, it item) error {
+			_, err := c.CheckEndpoint(ctx, sol, apiclient.Endpoint{Method: it.Method, Path: it.Path, Script: it.Script})
+			return err
+		},
 	}, {
 		kind: kindHandler,
 		list: func(ctx context.Context) ([]item, error) {
@@ -66,6 +72,10 @@ func syncers(c *apiclient.Client, sol string) []syncer {
 		},
 		del: func(ctx context.Context, it item) error {
 			return c.DeleteHandler(ctx, sol, it.Name)
+		},
+		check: func(ctx context.Context, it item) error {
+			_, err := c.CheckHandler(ctx, sol, apiclient.Handler{Name: it.Name, Topics: it.Topics, Script: it.Script})
+			return err
 		},
 	}}
 }
@@ -266,6 +276,9 @@ func (a *app) newDeployCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if dryRun {
+				return a.dryRun(cmd.Context(), sol, args[0], keep)
+			}
 			local, err := loadDir(args[0])
 			if err != nil {
 				return err
@@ -319,15 +332,15 @@ func (a *app) deploy(ctx context.Context, syncs []syncer, sol string, local []it
 		}
 	}
 	apply := func(st step) error {
-		if dryRun {
-			record(st.action, st.item)
-			return nil
-		}
 		var err error
-		switch st.action {
-		case actAdd, actUpdate:
+		switch {
+		case dryRun && st.action != actRemove && st.sync.check != nil:
+			// The server compiles and checks what it would be sent.
+			err = locateItemError(st.sync.check(ctx, st.item), st.item)
+		case dryRun:
+		case st.action == actAdd, st.action == actUpdate:
 			err = locateItemError(st.sync.put(ctx, st.item), st.item)
-		case actRemove:
+		case st.action == actRemove:
 			err = st.sync.del(ctx, st.item)
 			if apiclient.StatusOf(err) == http.StatusNotFound {
 				err = nil // gone already
@@ -342,6 +355,9 @@ func (a *app) deploy(ctx context.Context, syncs []syncer, sol string, local []it
 		if errors.As(err, &le) {
 			failed = append(failed, err) // this item's fault: try the others
 			return nil
+		}
+		if dryRun {
+			return fmt.Errorf("dry run stopped: %w", err)
 		}
 		return fmt.Errorf("deploy stopped after %d of %d changes: %w", done, changes, err)
 	}
@@ -359,7 +375,9 @@ func (a *app) deploy(ctx context.Context, syncs []syncer, sol string, local []it
 	}
 	if len(failed) > 0 {
 		msg := fmt.Sprintf("deploy failed: %d of %d changes failed", len(failed), changes)
-		if removals > 0 {
+		if dryRun {
+			msg = fmt.Sprintf("dry run: %d of %d changes would fail; nothing was changed", len(failed), changes)
+		} else if removals > 0 {
 			msg += "; nothing was removed"
 		}
 		return errors.Join(append(failed, errors.New(msg))...)
