@@ -261,7 +261,18 @@ func (a *app) printRun(res apiclient.RunResult) {
 		fmt.Fprintf(w, "\nerror: %s\n", res.Error.Message)
 	}
 	d := time.Duration(res.DurationMS * float64(time.Millisecond))
-	fmt.Fprintf(w, "\ntime %s, memory %s\n", d.Round(10*time.Microsecond), formatByteSize(res.MemoryBytes))
+	fmt.Fprintf(w, "\ntime %s, memory %s\n", d.Round(10*time.Microsecond), approxBytes(res.MemoryBytes))
+}
+
+// approxBytes writes n for people: "812 B", "10.6 KiB", "3.2 MiB".
+func approxBytes(n int64) string {
+	switch {
+	case n < 1<<10:
+		return fmt.Sprintf("%d B", n)
+	case n < 1<<20:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
 }
 
 // formatFields is a log entry's fields as " k=v ...", sorted, or "".

@@ -103,16 +103,16 @@ func (st *state) exec(ctx context.Context, p *Program, in *Run, lim Limits) (res
 	if r.err == nil {
 		r.checkEnd()
 	}
+	if in.Measure && r.err == nil {
+		measured, _ := st.w.measure(r)
+		r.peak = max(r.peak, measured+r.pinned)
+	}
 	if r.err != nil {
 		st.broken = true
 		return Result{}, r.err
 	}
 	if perr != nil {
 		return Result{}, st.runtimeError(p, perr)
-	}
-	if in.Measure && !r.ended() {
-		measured, _ := st.w.measure(r)
-		r.peak = max(r.peak, measured+r.pinned)
 	}
 	if err := r.finalCheck(); err != nil {
 		st.broken = true
