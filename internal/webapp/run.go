@@ -231,15 +231,15 @@ func runRoute(req RunRequest) (*route, string, []string, error) {
 		}
 		path = template
 	}
+	if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, "?#") {
+		return nil, "", nil, &solution.FieldError{Field: "path", Reason: "must start with / and hold no ? or # (give the query as query)"}
+	}
 	if err := solution.ValidatePath(template); err != nil {
 		var fe *solution.FieldError
 		if errors.As(err, &fe) {
 			fe.Field = field
 		}
 		return nil, "", nil, err
-	}
-	if !strings.HasPrefix(path, "/") || strings.ContainsAny(path, "?#") {
-		return nil, "", nil, &solution.FieldError{Field: "path", Reason: "must start with / and hold no ? or # (give the query as query)"}
 	}
 	rt := &route{method: req.Method, template: template, params: paramNames(template)}
 	r := newRouter()
