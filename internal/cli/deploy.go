@@ -243,7 +243,8 @@ It prints one line per change:
 
 and a summary counting endpoints and handlers together. A script the server does not
 compile is reported at its FILE:LINE; when a change fails, the others are still tried
-but nothing is removed.`
+but nothing is removed. With --dry-run nothing changes: the server checks each add
+and update as it would deploy it, and every problem is reported at its FILE:LINE.`
 
 const deployExample = `  # Preview, then deploy the folder ./api to the solution demo
   switchboard deploy ./api -s demo --dry-run
@@ -291,7 +292,7 @@ func (a *app) newDeployCmd() *cobra.Command {
 		},
 	}
 	a.solutionFlag(cmd)
-	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print what would change without changing anything")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print what would change and have the server check every change, changing nothing")
 	cmd.Flags().BoolVar(&keep, "keep", false, "keep the server's endpoints and handlers that are not in the folder")
 	return cmd
 }
