@@ -87,7 +87,7 @@ func New(o Options) *Server {
 	s.handle("PATCH /api/v1/solutions/{solution}", s.admin(s.updateSolution))
 	s.handle("DELETE /api/v1/solutions/{solution}", s.admin(s.deleteSolution))
 	s.handle("POST /api/v1/solutions/{solution}/endpoints", s.owner(s.deployEndpoint))
-	s.handle("POST /api/v1/solutions/{solution}/endpoints/check", s.owner(s.checkEndpointDeploy))
+	s.handle("POST /api/v1/solutions/{solution}/check/endpoint", s.owner(s.checkEndpointDeploy))
 	s.handle("GET /api/v1/solutions/{solution}/endpoints", s.owner(s.listEndpoints))
 	s.handle("GET /api/v1/solutions/{solution}/endpoints/{method}/{path...}", s.owner(s.getEndpoint))
 	s.handle("DELETE /api/v1/solutions/{solution}/endpoints/{method}/{path...}", s.owner(s.deleteEndpoint))
@@ -109,7 +109,7 @@ func New(o Options) *Server {
 	}
 	if o.Handlers != nil {
 		s.handle("POST /api/v1/solutions/{solution}/handlers", s.owner(s.deployHandler))
-		s.handle("POST /api/v1/solutions/{solution}/handlers/check", s.owner(s.checkHandlerDeploy))
+		s.handle("POST /api/v1/solutions/{solution}/check/handler", s.owner(s.checkHandlerDeploy))
 		s.handle("GET /api/v1/solutions/{solution}/handlers", s.owner(s.listHandlers))
 		s.handle("GET /api/v1/solutions/{solution}/handlers/{name}", s.owner(s.getHandler))
 		s.handle("DELETE /api/v1/solutions/{solution}/handlers/{name}", s.owner(s.deleteHandler))
@@ -363,7 +363,7 @@ type checked struct {
 	Topics []string `json:"topics,omitempty"`
 }
 
-// checkEndpointDeploy answers POST .../endpoints/check: what deploying the body would refuse
+// checkEndpointDeploy answers POST .../check/endpoint: what deploying the body would refuse
 // (the same errors), without deploying it.
 func (s *Server) checkEndpointDeploy(w http.ResponseWriter, r *http.Request, _ principal) {
 	var body endpointBody

@@ -40,7 +40,7 @@ func handlerOf(sol string, body handlerBody) (events.Handler, *Error) {
 	return events.Handler{Solution: sol, Name: *body.Name, Topics: body.Topics, Script: *body.Script}, nil
 }
 
-// checkHandlerDeploy answers POST .../handlers/check: what deploying the body would refuse
+// checkHandlerDeploy answers POST .../check/handler: what deploying the body would refuse
 // (the same errors), without deploying it.
 func (s *Server) checkHandlerDeploy(w http.ResponseWriter, r *http.Request, _ principal) {
 	var body handlerBody

@@ -84,9 +84,9 @@ type Checked struct {
 }
 
 // CheckEndpoint asks whether DeployEndpoint would accept ep, changing nothing
-// (POST /api/v1/solutions/{solution}/endpoints/check): it fails as the deploy would.
+// (POST /api/v1/solutions/{solution}/check/endpoint): it fails as the deploy would.
 func (c *Client) CheckEndpoint(ctx context.Context, solution string, ep Endpoint) (out Checked, err error) {
-	p, err := solutionPath(solution, "endpoints", "check")
+	p, err := solutionPath(solution, "check", "endpoint")
 	if err != nil {
 		return out, err
 	}
@@ -95,9 +95,9 @@ func (c *Client) CheckEndpoint(ctx context.Context, solution string, ep Endpoint
 }
 
 // CheckHandler asks whether DeployHandler would accept h, changing nothing
-// (POST /api/v1/solutions/{solution}/handlers/check): it fails as the deploy would.
+// (POST /api/v1/solutions/{solution}/check/handler): it fails as the deploy would.
 func (c *Client) CheckHandler(ctx context.Context, solution string, h Handler) (out Checked, err error) {
-	p, err := solutionPath(solution, "handlers", "check")
+	p, err := solutionPath(solution, "check", "handler")
 	if err != nil {
 		return out, err
 	}

@@ -68,7 +68,7 @@ func TestDeployDryRun(t *testing.T) {
 	}
 	// The server checks each change; nothing is written.
 	wantRequests := []string{"GET /api/v1/solutions/demo/endpoints", "GET /api/v1/solutions/demo/handlers",
-		"POST /api/v1/solutions/demo/endpoints/check", "POST /api/v1/solutions/demo/endpoints/check"}
+		"POST /api/v1/solutions/demo/check/endpoint", "POST /api/v1/solutions/demo/check/endpoint"}
 	if got := fake.takeRequests(); !reflect.DeepEqual(got, wantRequests) {
 		t.Errorf("requests = %q, want %q", got, wantRequests)
 	}
@@ -242,9 +242,9 @@ func TestDeployHandlers(t *testing.T) {
 				"audit demoexternalservice.event":                         "return 'gone'\n",
 			},
 			wantWrites: []string{ // checks, which change nothing
-				"POST /api/v1/solutions/demo/handlers/check",
-				"POST /api/v1/solutions/demo/handlers/check",
-				"POST /api/v1/solutions/demo/handlers/check",
+				"POST /api/v1/solutions/demo/check/handler",
+				"POST /api/v1/solutions/demo/check/handler",
+				"POST /api/v1/solutions/demo/check/handler",
 			},
 		},
 		{

@@ -46,8 +46,8 @@ func newFakeAPI(t *testing.T) (*fakeAPI, string) {
 	mux.HandleFunc("GET /api/v1/solutions", f.listSolutions)
 	mux.HandleFunc("/api/v1/solutions/{solution}", f.solution)
 	mux.HandleFunc("POST /api/v1/solutions/{solution}/endpoints", f.deployEndpoint)
-	mux.HandleFunc("POST /api/v1/solutions/{solution}/endpoints/check", f.deployEndpoint)
-	mux.HandleFunc("POST /api/v1/solutions/{solution}/handlers/check", f.deployHandler)
+	mux.HandleFunc("POST /api/v1/solutions/{solution}/check/endpoint", f.deployEndpoint)
+	mux.HandleFunc("POST /api/v1/solutions/{solution}/check/handler", f.deployHandler)
 	mux.HandleFunc("GET /api/v1/solutions/{solution}/endpoints", f.listEndpoints)
 	mux.HandleFunc("/api/v1/solutions/{solution}/endpoints/{method}/{path...}", f.endpoint)
 	mux.HandleFunc("GET /api/v1/services", f.listServices)
@@ -356,7 +356,7 @@ func (f *fakeAPI) deployHandler(w http.ResponseWriter, r *http.Request) {
 
 // checkOnly answers a deploy check that found nothing wrong.
 func checkOnly(w http.ResponseWriter, r *http.Request) bool {
-	if !strings.HasSuffix(r.URL.Path, "/check") {
+	if !strings.Contains(r.URL.Path, "/check/") {
 		return false
 	}
 	reply(w, 200, map[string]any{"ok": true})

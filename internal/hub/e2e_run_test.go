@@ -181,12 +181,12 @@ func TestDeployChecks(t *testing.T) {
 		status int
 		line   float64
 	}{
-		{"an endpoint that compiles", "endpoints/check", map[string]any{"method": "get", "path": "/x", "script": "return 1"}, 200, 0},
-		{"an endpoint that does not", "endpoints/check", map[string]any{"method": "GET", "path": "/x", "script": "local a = 1\nlocal = 2"}, 400, 2},
-		{"a reserved path", "endpoints/check", map[string]any{"method": "GET", "path": "/docs", "script": "return 1"}, 400, 0},
-		{"a handler that compiles", "handlers/check", map[string]any{"name": "svc_event", "script": "return 1"}, 200, 0},
-		{"a handler that does not", "handlers/check", map[string]any{"name": "svc_event", "script": "\n\nreturn +"}, 400, 3},
-		{"a bad handler name", "handlers/check", map[string]any{"name": "Bad Name", "script": "return 1"}, 400, 0},
+		{"an endpoint that compiles", "check/endpoint", map[string]any{"method": "get", "path": "/x", "script": "return 1"}, 200, 0},
+		{"an endpoint that does not", "check/endpoint", map[string]any{"method": "GET", "path": "/x", "script": "local a = 1\nlocal = 2"}, 400, 2},
+		{"a reserved path", "check/endpoint", map[string]any{"method": "GET", "path": "/docs", "script": "return 1"}, 400, 0},
+		{"a handler that compiles", "check/handler", map[string]any{"name": "svc_event", "script": "return 1"}, 200, 0},
+		{"a handler that does not", "check/handler", map[string]any{"name": "svc_event", "script": "\n\nreturn +"}, 400, 3},
+		{"a bad handler name", "check/handler", map[string]any{"name": "Bad Name", "script": "return 1"}, 400, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
