@@ -62,6 +62,8 @@ type Options struct {
 	// Keystore is the Keystore service, served to a solution's owner under
 	// /solutions/{solution}/keystore; nil serves no such routes.
 	Keystore service.Caller
+	// Runs runs scripts once (POST /api/v1/solutions/{s}/run); nil serves no such route.
+	Runs Runner
 }
 
 // Server is the management API.
@@ -88,9 +90,13 @@ func New(o Options) *Server {
 	s.handle("PATCH /api/v1/solutions/{solution}", s.admin(s.updateSolution))
 	s.handle("DELETE /api/v1/solutions/{solution}", s.admin(s.deleteSolution))
 	s.handle("POST /api/v1/solutions/{solution}/endpoints", s.owner(s.deployEndpoint))
+	s.handle("POST /api/v1/solutions/{solution}/check/endpoint", s.owner(s.checkEndpointDeploy))
 	s.handle("GET /api/v1/solutions/{solution}/endpoints", s.owner(s.listEndpoints))
 	s.handle("GET /api/v1/solutions/{solution}/endpoints/{method}/{path...}", s.owner(s.getEndpoint))
 	s.handle("DELETE /api/v1/solutions/{solution}/endpoints/{method}/{path...}", s.owner(s.deleteEndpoint))
+	if o.Runs != nil {
+		s.handle("POST /api/v1/solutions/{solution}/run", s.owner(s.runScript))
+	}
 	if o.Catalog != nil {
 		s.handle("POST /api/v1/register", s.register)
 		s.handle("POST /api/v1/register/", s.register)
@@ -106,6 +112,7 @@ func New(o Options) *Server {
 	}
 	if o.Handlers != nil {
 		s.handle("POST /api/v1/solutions/{solution}/handlers", s.owner(s.deployHandler))
+		s.handle("POST /api/v1/solutions/{solution}/check/handler", s.owner(s.checkHandlerDeploy))
 		s.handle("GET /api/v1/solutions/{solution}/handlers", s.owner(s.listHandlers))
 		s.handle("GET /api/v1/solutions/{solution}/handlers/{name}", s.owner(s.getHandler))
 		s.handle("DELETE /api/v1/solutions/{solution}/handlers/{name}", s.owner(s.deleteHandler))
@@ -334,6 +341,56 @@ type endpointBody struct {
 	Script *string `json:"script"`
 }
 
+// checkEndpoint is what deploying body would refuse, or the endpoint's method and path.
+func checkEndpoint(sol string, body endpointBody) (method, path string, err error) {
+	for _, f := range []struct {
+		name string
+		v    *string
+	}{{"method", body.Method}, {"path", body.Path}, {"script", body.Script}} {
+		if f.v == nil {
+			return "", "", errorf(http.StatusBadRequest, f.name, "%s: required", f.name)
+		}
+	}
+	method, path, err = solution.NormalizeEndpoint(*body.Method, *body.Path)
+	if err != nil {
+		return "", "", err
+	}
+	if len(*body.Script) > solution.MaxScriptBytes {
+		return "", "", errorf(http.StatusRequestEntityTooLarge, "script", "script: longer than %d bytes", solution.MaxScriptBytes)
+	}
+	if _, err := script.Compile(sol+" "+method+" "+path, *body.Script); err != nil {
+		return "", "", err
+	}
+	return method, path, nil
+}
+
+// checked is the answer of a deploy check that found nothing the deploy would refuse.
+type checked struct {
+	OK     bool     `json:"ok"`
+	Method string   `json:"method,omitempty"`
+	Path   string   `json:"path,omitempty"`
+	Name   string   `json:"name,omitempty"`
+	Topics []string `json:"topics,omitempty"`
+}
+
+// checkEndpointDeploy answers POST .../check/endpoint: what deploying the body would refuse
+// (the same errors), without deploying it.
+func (s *Server) checkEndpointDeploy(w http.ResponseWriter, r *http.Request, _ principal) {
+	var body endpointBody
+	release, err := s.decode(w, r, &body)
+	defer release()
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	method, path, err := checkEndpoint(r.PathValue("solution"), body)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, checked{OK: true, Method: method, Path: path})
+}
+
 func (s *Server) deployEndpoint(w http.ResponseWriter, r *http.Request, _ principal) {
 	var body endpointBody
 	release, err := s.decode(w, r, &body)
@@ -342,26 +399,9 @@ func (s *Server) deployEndpoint(w http.ResponseWriter, r *http.Request, _ princi
 		writeErr(w, err)
 		return
 	}
-	for _, f := range []struct {
-		name string
-		v    *string
-	}{{"method", body.Method}, {"path", body.Path}, {"script", body.Script}} {
-		if f.v == nil {
-			writeErr(w, errorf(http.StatusBadRequest, f.name, "%s: required", f.name))
-			return
-		}
-	}
-	method, path, err := solution.NormalizeEndpoint(*body.Method, *body.Path)
-	if err != nil {
-		writeErr(w, err)
-		return
-	}
-	if len(*body.Script) > solution.MaxScriptBytes {
-		writeErr(w, errorf(http.StatusRequestEntityTooLarge, "script", "script: longer than %d bytes", solution.MaxScriptBytes))
-		return
-	}
 	sol := r.PathValue("solution")
-	if _, err := script.Compile(sol+" "+method+" "+path, *body.Script); err != nil {
+	method, path, err := checkEndpoint(sol, body)
+	if err != nil {
 		writeErr(w, err)
 		return
 	}

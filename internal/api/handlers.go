@@ -26,6 +26,43 @@ type handlerBody struct {
 	Script *string  `json:"script"`
 }
 
+// handlerOf is the handler body names, or what deploying it would refuse before the store.
+func handlerOf(sol string, body handlerBody) (events.Handler, *Error) {
+	if body.Name == nil {
+		return events.Handler{}, errorf(http.StatusBadRequest, "name", "name: required")
+	}
+	if body.Script == nil {
+		return events.Handler{}, errorf(http.StatusBadRequest, "script", "script: required")
+	}
+	if len(*body.Script) > solution.MaxScriptBytes {
+		return events.Handler{}, errorf(http.StatusRequestEntityTooLarge, "script", "script: longer than %d bytes", solution.MaxScriptBytes)
+	}
+	return events.Handler{Solution: sol, Name: *body.Name, Topics: body.Topics, Script: *body.Script}, nil
+}
+
+// checkHandlerDeploy answers POST .../check/handler: what deploying the body would refuse
+// (the same errors), without deploying it.
+func (s *Server) checkHandlerDeploy(w http.ResponseWriter, r *http.Request, _ principal) {
+	var body handlerBody
+	release, err := s.decode(w, r, &body)
+	defer release()
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	h, aerr := handlerOf(r.PathValue("solution"), body)
+	if aerr != nil {
+		writeErr(w, aerr)
+		return
+	}
+	h, err = events.Check(h)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, checked{OK: true, Name: h.Name, Topics: h.Topics})
+}
+
 func (s *Server) deployHandler(w http.ResponseWriter, r *http.Request, _ principal) {
 	var body handlerBody
 	release, err := s.decode(w, r, &body)
@@ -34,19 +71,12 @@ func (s *Server) deployHandler(w http.ResponseWriter, r *http.Request, _ princip
 		writeErr(w, err)
 		return
 	}
-	if body.Name == nil {
-		writeErr(w, errorf(http.StatusBadRequest, "name", "name: required"))
+	hb, aerr := handlerOf(r.PathValue("solution"), body)
+	if aerr != nil {
+		writeErr(w, aerr)
 		return
 	}
-	if body.Script == nil {
-		writeErr(w, errorf(http.StatusBadRequest, "script", "script: required"))
-		return
-	}
-	if len(*body.Script) > solution.MaxScriptBytes {
-		writeErr(w, errorf(http.StatusRequestEntityTooLarge, "script", "script: longer than %d bytes", solution.MaxScriptBytes))
-		return
-	}
-	h, created, err := s.opt.Handlers.Put(r.Context(), events.Handler{Solution: r.PathValue("solution"), Name: *body.Name, Topics: body.Topics, Script: *body.Script})
+	h, created, err := s.opt.Handlers.Put(r.Context(), hb)
 	if err != nil {
 		writeErr(w, err)
 		return

@@ -11,6 +11,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/catalog"
 	"github.com/switchboardhq/switchboard/internal/events"
 	"github.com/switchboardhq/switchboard/internal/service"
+	"github.com/switchboardhq/switchboard/internal/webapp"
 )
 
 // TestOpenAPICoversRoutes: every route the API registers is in openapi.json with its method,
@@ -24,7 +25,7 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 		t.Fatalf("openapi.json does not validate: %v", err)
 	}
 	// Every optional part on, so every route is registered.
-	s := New(Options{Catalog: &catalog.Catalog{}, Handlers: &events.Store{}, Keystore: service.CallerFunc(nil)})
+	s := New(Options{Catalog: &catalog.Catalog{}, Handlers: &events.Store{}, Keystore: service.CallerFunc(nil), Runs: &webapp.Handler{}})
 	rest := regexp.MustCompile(`\{([a-z]+)\.\.\.\}`)
 	served := map[string]bool{}
 	if len(s.Routes()) < 20 {

@@ -213,6 +213,7 @@ func (a *app) newRootCmd() *cobra.Command {
 		a.newServiceCmd(),
 		a.newDeployCmd(),
 		a.newKeystoreCmd(),
+		a.newRunCmd(),
 		a.newVersionCmd(),
 	)
 	prepareGroups(root)

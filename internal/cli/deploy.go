@@ -23,6 +23,8 @@ type syncer struct {
 	put func(ctx context.Context, it item) error
 	// del removes an item.
 	del func(ctx context.Context, it item) error
+	// check fails as put would, changing nothing (deploy --dry-run).
+	check func(ctx context.Context, it item) error
 }
 
 // syncers returns the syncers of every item kind, for solution sol.
@@ -47,6 +49,10 @@ func syncers(c *apiclient.Client, sol string) []syncer {
 		del: func(ctx context.Context, it item) error {
 			return c.DeleteEndpoint(ctx, sol, it.Method, it.Path)
 		},
+		check: func(ctx context.Context, it item) error {
+			_, err := c.CheckEndpoint(ctx, sol, apiclient.Endpoint{Method: it.Method, Path: it.Path, Script: it.Script})
+			return err
+		},
 	}, {
 		kind: kindHandler,
 		list: func(ctx context.Context) ([]item, error) {
@@ -67,6 +73,10 @@ func syncers(c *apiclient.Client, sol string) []syncer {
 		},
 		del: func(ctx context.Context, it item) error {
 			return c.DeleteHandler(ctx, sol, it.Name)
+		},
+		check: func(ctx context.Context, it item) error {
+			_, err := c.CheckHandler(ctx, sol, apiclient.Handler{Name: it.Name, Topics: it.Topics, Script: it.Script})
+			return err
 		},
 	}}
 }
@@ -237,7 +247,8 @@ It prints one line per change:
 
 and a summary counting endpoints and handlers together. A script the server does not
 compile is reported at its FILE:LINE; when a change fails, the others are still tried
-but nothing is removed.`
+but nothing is removed. With --dry-run nothing changes: the server checks each add
+and update as it would deploy it, and every problem is reported at its FILE:LINE.`
 
 const deployExample = `  # Preview, then deploy the folder ./api to the solution demo
   switchboard deploy ./api -s demo --dry-run
@@ -284,6 +295,9 @@ func (a *app) newDeployCmd() *cobra.Command {
 			if keep && prune {
 				return usagef("--keep and --prune: give one or the other")
 			}
+			if dryRun {
+				return a.dryRun(cmd.Context(), sol, args[0], keep, prune)
+			}
 			local, err := loadDir(args[0])
 			if err != nil {
 				return err
@@ -305,7 +319,7 @@ func (a *app) newDeployCmd() *cobra.Command {
 		},
 	}
 	a.solutionFlag(cmd)
-	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print what would change without changing anything")
+	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print what would change and have the server check every change, changing nothing")
 	cmd.Flags().BoolVar(&keep, "keep", false, "keep the server's endpoints and handlers that are not in the folder")
 	cmd.Flags().BoolVar(&prune, "prune", false, "allow a deploy that removes every endpoint and handler of the solution (an empty folder)")
 	return cmd
@@ -386,15 +400,15 @@ func (a *app) deploy(ctx context.Context, sol string, steps []step, dryRun bool)
 		}
 	}
 	apply := func(st step) error {
-		if dryRun {
-			record(st.action, st.item)
-			return nil
-		}
 		var err error
-		switch st.action {
-		case actAdd, actUpdate:
+		switch {
+		case dryRun && st.action != actRemove && st.sync.check != nil:
+			// The server compiles and checks what it would be sent.
+			err = locateItemError(st.sync.check(ctx, st.item), st.item)
+		case dryRun:
+		case st.action == actAdd, st.action == actUpdate:
 			err = locateItemError(st.sync.put(ctx, st.item), st.item)
-		case actRemove:
+		case st.action == actRemove:
 			err = st.sync.del(ctx, st.item)
 			if apiclient.StatusOf(err) == http.StatusNotFound {
 				err = nil // gone already
@@ -409,6 +423,9 @@ func (a *app) deploy(ctx context.Context, sol string, steps []step, dryRun bool)
 		if errors.As(err, &le) {
 			failed = append(failed, err) // this item's fault: try the others
 			return nil
+		}
+		if dryRun {
+			return fmt.Errorf("dry run stopped: %w", err)
 		}
 		return fmt.Errorf("deploy stopped after %d of %d changes: %w", done, changes, err)
 	}
@@ -426,7 +443,9 @@ func (a *app) deploy(ctx context.Context, sol string, steps []step, dryRun bool)
 	}
 	if len(failed) > 0 {
 		msg := fmt.Sprintf("deploy failed: %d of %d changes failed", len(failed), changes)
-		if removals > 0 {
+		if dryRun {
+			msg = fmt.Sprintf("dry run: %d of %d changes would fail; nothing was changed", len(failed), changes)
+		} else if removals > 0 {
 			msg += "; nothing was removed"
 		}
 		return errors.Join(append(failed, errors.New(msg))...)

@@ -66,8 +66,11 @@ func TestDeployDryRun(t *testing.T) {
 	if r.stdout != want {
 		t.Errorf("stdout:\n%s\nwant:\n%s", r.stdout, want)
 	}
-	if got := fake.takeRequests(); !reflect.DeepEqual(got, []string{"GET /api/v1/solutions/demo/endpoints", "GET /api/v1/solutions/demo/handlers"}) {
-		t.Errorf("requests = %q, want only the lists", got)
+	// The server checks each change; nothing is written.
+	wantRequests := []string{"GET /api/v1/solutions/demo/endpoints", "GET /api/v1/solutions/demo/handlers",
+		"POST /api/v1/solutions/demo/check/endpoint", "POST /api/v1/solutions/demo/check/endpoint"}
+	if got := fake.takeRequests(); !reflect.DeepEqual(got, wantRequests) {
+		t.Errorf("requests = %q, want %q", got, wantRequests)
 	}
 }
 
@@ -237,6 +240,11 @@ func TestDeployHandlers(t *testing.T) {
 				"demoexternalservice_changed demoexternalservice.changed": "return 'old'\n",
 				"demoexternalservice_moved other.topic":                   "return 'moved'\n",
 				"audit demoexternalservice.event":                         "return 'gone'\n",
+			},
+			wantWrites: []string{ // checks, which change nothing
+				"POST /api/v1/solutions/demo/check/handler",
+				"POST /api/v1/solutions/demo/check/handler",
+				"POST /api/v1/solutions/demo/check/handler",
 			},
 		},
 		{

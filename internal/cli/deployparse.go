@@ -333,9 +333,11 @@ func parseFile(file string, src []byte) ([]item, error) {
 	return items, nil
 }
 
-// checkDuplicates reports every item whose key an earlier item already has.
-func checkDuplicates(items []item) error {
+// checkDuplicates reports every item whose key an earlier item already has, and returns the
+// items without those.
+func checkDuplicates(items []item) ([]item, error) {
 	var errs []error
+	var unique []item
 	seen := map[string]item{}
 	for _, it := range items {
 		if first, dup := seen[it.key()]; dup {
@@ -344,20 +346,34 @@ func checkDuplicates(items []item) error {
 			continue
 		}
 		seen[it.key()] = it
+		unique = append(unique, it)
 	}
-	return errors.Join(errs...)
+	return unique, errors.Join(errs...)
 }
 
 // loadDir reads every .lua file under dir (recursively, in lexical order, skipping files and
 // folders whose names start with ".") and returns their items. A folder or file that cannot
 // be read is a usage error; problems in the files' contents are returned joined.
 func loadDir(dir string) ([]item, error) {
+	items, problems, err := scanDir(dir)
+	if err == nil {
+		err = problems
+	}
+	if err != nil {
+		return nil, err
+	}
+	return items, nil
+}
+
+// scanDir is loadDir that also returns, beside the problems in the files' contents, the items
+// that have none (the first of duplicates): deploy --dry-run checks them too.
+func scanDir(dir string) (items []item, problems, err error) {
 	info, err := os.Stat(dir)
 	if err != nil {
-		return nil, readError(dir, err)
+		return nil, nil, readError(dir, err)
 	}
 	if !info.IsDir() {
-		return nil, usagef("%s is not a folder", dir)
+		return nil, nil, usagef("%s is not a folder", dir)
 	}
 	var files []string
 	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
@@ -376,14 +392,13 @@ func loadDir(dir string) ([]item, error) {
 		return nil
 	})
 	if err != nil {
-		return nil, readError(dir, err)
+		return nil, nil, readError(dir, err)
 	}
-	var items []item
 	var errs []error
 	for _, f := range files {
 		src, err := os.ReadFile(f)
 		if err != nil {
-			return nil, readError(f, err)
+			return nil, nil, readError(f, err)
 		}
 		got, err := parseFile(f, src)
 		if err != nil {
@@ -392,11 +407,9 @@ func loadDir(dir string) ([]item, error) {
 		}
 		items = append(items, got...)
 	}
-	if err := checkDuplicates(items); err != nil {
-		errs = append(errs, err)
+	items, dups := checkDuplicates(items)
+	if dups != nil {
+		errs = append(errs, dups)
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	return items, nil
+	return items, errors.Join(errs...), nil
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -67,7 +69,25 @@ type locatedError struct {
 }
 
 func (e *locatedError) Error() string {
+	if msg, ok := compilerMessage(e.Err); ok {
+		return fmt.Sprintf("%s:%d: %s: %s", e.File, e.Line, e.Label, msg)
+	}
 	return fmt.Sprintf("%s:%d: %s: %v", e.File, e.Line, e.Label, e.Err)
+}
+
+// compilerMessage is the message of a script the server did not compile, without the name and
+// script line it starts with ("script: demo GET /x:2: unexpected symbol" → "unexpected
+// symbol"): the file's line is the one that helps.
+func compilerMessage(e *apiclient.Error) (string, bool) {
+	if e.Field != "script" || e.Line <= 0 {
+		return "", false
+	}
+	marker := ":" + strconv.Itoa(e.Line) + ": "
+	i := strings.Index(e.Message, marker)
+	if i < 0 {
+		return "", false
+	}
+	return e.Message[i+len(marker):], true
 }
 
 func (e *locatedError) Unwrap() error { return e.Err }

@@ -46,6 +46,8 @@ func newFakeAPI(t *testing.T) (*fakeAPI, string) {
 	mux.HandleFunc("GET /api/v1/solutions", f.listSolutions)
 	mux.HandleFunc("/api/v1/solutions/{solution}", f.solution)
 	mux.HandleFunc("POST /api/v1/solutions/{solution}/endpoints", f.deployEndpoint)
+	mux.HandleFunc("POST /api/v1/solutions/{solution}/check/endpoint", f.deployEndpoint)
+	mux.HandleFunc("POST /api/v1/solutions/{solution}/check/handler", f.deployHandler)
 	mux.HandleFunc("GET /api/v1/solutions/{solution}/endpoints", f.listEndpoints)
 	mux.HandleFunc("/api/v1/solutions/{solution}/endpoints/{method}/{path...}", f.endpoint)
 	mux.HandleFunc("GET /api/v1/services", f.listServices)
@@ -156,6 +158,9 @@ func (f *fakeAPI) deployEndpoint(w http.ResponseWriter, r *http.Request) {
 			reply(w, 400, map[string]any{"error": fmt.Sprintf("script: line %d: syntax error near 'error'", i+1), "field": "script", "line": i + 1})
 			return
 		}
+	}
+	if checkOnly(w, r) {
+		return
 	}
 	key := in.Method + " " + in.Path
 	old, exists := eps[key]
@@ -333,6 +338,9 @@ func (f *fakeAPI) deployHandler(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	if checkOnly(w, r) {
+		return
+	}
 	if f.handlers[sol] == nil {
 		f.handlers[sol] = map[string]apiclient.Handler{}
 	}
@@ -344,6 +352,15 @@ func (f *fakeAPI) deployHandler(w http.ResponseWriter, r *http.Request) {
 		status = 200
 	}
 	reply(w, status, in)
+}
+
+// checkOnly answers a deploy check that found nothing wrong.
+func checkOnly(w http.ResponseWriter, r *http.Request) bool {
+	if !strings.Contains(r.URL.Path, "/check/") {
+		return false
+	}
+	reply(w, 200, map[string]any{"ok": true})
+	return true
 }
 
 func (f *fakeAPI) listHandlers(w http.ResponseWriter, r *http.Request) {

@@ -133,6 +133,15 @@ func (s *Store) apply(e jetstream.KeyValueEntry, p *script.Program) {
 	m[name] = hentry{rev: e.Revision(), val: h, prog: &compiled{name: programName(sol, name), src: h.Script, p: p}}
 }
 
+// Check is what Put would refuse of h, or h as Put would store it.
+func Check(h Handler) (Handler, error) {
+	if err := solution.ValidateID(h.Solution); err != nil {
+		return Handler{}, renamed(err, "solution")
+	}
+	h, _, err := normalize(h)
+	return h, err
+}
+
 // Put creates or replaces a handler after NormalizeHandler; created reports whether it is new.
 // It does not check that the solution exists: the caller does.
 func (s *Store) Put(ctx context.Context, h Handler) (Handler, bool, error) {

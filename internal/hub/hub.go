@@ -262,6 +262,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		MaxBody:           h.cfg.MaxBodyBytes,
 		Gate:              h.gate,
 		BodyPace:          h.bodyPace(),
+		Runs:              apps,
 	})
 
 	h.server = &http.Server{

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -39,7 +40,8 @@ func (r *router) dynamicFor(solution, name string) (*catalog.Entry, catalog.Conf
 // Call runs name.operation for solution.
 func (r *router) Call(ctx context.Context, solution, name, operation string, args any) (any, error) {
 	if c, ok := r.core.Lookup(name); ok {
-		return c.Caller.Call(ctx, solution, operation, args)
+		res, err := c.Caller.Call(ctx, solution, operation, args)
+		return res, unknownOperation(err, name, operation, specOperations(c.Spec))
 	}
 	e, cfg, ok := r.dynamicFor(solution, name)
 	if !ok {
@@ -59,7 +61,29 @@ func (r *router) Call(ctx context.Context, solution, name, operation string, arg
 	}
 	r.metrics.ServiceCalls.WithLabelValues(solution, name, strconv.Itoa(code)).Inc()
 	r.metrics.ServiceLatency.WithLabelValues(name).Observe(time.Since(start).Seconds())
+	if _, listed := e.Desc.Operations[operation]; !listed {
+		err = unknownOperation(err, name, operation, specOperations(e.Desc.Spec()))
+	}
 	return res, err
+}
+
+// specOperations are the names of spec's operations.
+func specOperations(spec service.Spec) []string {
+	names := make([]string, len(spec.Operations))
+	for i, op := range spec.Operations {
+		names[i] = op.Name
+	}
+	return names
+}
+
+// unknownOperation turns a service's 404 for an operation it does not list into an error
+// naming the operations it has; other errors are returned as they are.
+func unknownOperation(err error, name, operation string, ops []string) error {
+	var se *service.Error
+	if !errors.As(err, &se) || se.Status != http.StatusNotFound || slices.Contains(ops, operation) {
+		return err
+	}
+	return &service.UnknownOperationError{Service: service.Alias(name), Operation: operation, Operations: ops}
 }
 
 // Lifecycle runs a dynamic service's init/update/gc/info operation, when it has one, and
@@ -111,7 +135,10 @@ type solutionServices struct {
 	r        *router
 }
 
-var _ script.Services = solutionServices{}
+var (
+	_ script.Services      = solutionServices{}
+	_ script.ServiceLister = solutionServices{}
+)
 
 func (s solutionServices) Has(alias string) bool {
 	name := service.NameOf(alias)
@@ -120,6 +147,16 @@ func (s solutionServices) Has(alias string) bool {
 	}
 	_, _, ok := s.r.dynamicFor(s.solution, name)
 	return ok
+}
+
+// Aliases are the services the solution's scripts may call, core ones first.
+func (s solutionServices) Aliases() []string {
+	specs := s.r.Visible(s.solution)
+	names := make([]string, len(specs))
+	for i, sp := range specs {
+		names[i] = service.Alias(sp.Name)
+	}
+	return names
 }
 
 func (s solutionServices) Call(ctx context.Context, alias, operation string, args any) (any, error) {

@@ -51,6 +51,7 @@ func (r *run) resetBudget() {
 	r.bytesIn = checkBytes
 	r.allocBase = r.st.e.allocs.Load()
 	r.mem.Store(0)
+	r.peak = 0
 }
 
 // charge admits n bytes about to be allocated for a value the script will hold. A request
@@ -129,6 +130,7 @@ func (r *run) reconcile(L *lua.LState, pending int64) {
 	r.walkIn = max(minWalkEvery, 2*items)
 	total := r.measured + r.pinned + pending
 	r.mem.Store(total)
+	r.peak = max(r.peak, total)
 	limit := r.limits.Memory
 	if total > limit {
 		detail := "holding " + formatBytes(r.measured+r.pinned)
@@ -161,6 +163,7 @@ func (r *run) slowTick(L *lua.LState) {
 		r.reconcile(L, 0)
 	}
 	r.mem.Store(r.measured + r.pinned + r.sinceWalk)
+	r.peak = max(r.peak, r.measured+r.pinned+r.sinceWalk)
 }
 
 // spendWork counts units of work done inside one library call that runs no Lua code of its

@@ -149,6 +149,9 @@ type Run struct {
 	// Result.Release: twice its converted size, for its Go values and the JSON the caller makes
 	// of them. Callers that set it must call Release once they are done with the result.
 	KeepResult bool
+	// Measure walks what the run holds when it ends, so Result.Memory counts it even when the
+	// run was too short to be walked before (a walk costs time: for runs shown to people).
+	Measure bool
 }
 
 // RunLog receives one entry a run writes to its solution's log. fields may be nil; the
@@ -160,6 +163,10 @@ type RunLog func(level slog.Level, msg string, fields map[string]any)
 type Result struct {
 	Return any            // first returned value converted to Go (nil if none)
 	Vars   map[string]any // the ReadBack globals
+	// Memory is the most the run was taken to hold, in bytes: the highest of the estimates its
+	// memory limit was checked against (an upper bound of what it really held). It is set
+	// when the run failed as well.
+	Memory int64
 
 	release func()
 }

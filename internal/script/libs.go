@@ -146,9 +146,14 @@ func (st *state) globalIndex(L *lua.LState) int {
 		L.Push(lv)
 		return 1
 	}
-	if r.services != nil && len(k) > 0 && k[0] >= 'A' && k[0] <= 'Z' && r.services.Has(k) {
-		L.Push(st.serviceProxy(k).table)
-		return 1
+	if r.services != nil && len(k) > 0 && k[0] >= 'A' && k[0] <= 'Z' {
+		if r.services.Has(k) {
+			L.Push(st.serviceProxy(k).table)
+			return 1
+		}
+		if r.indexed[k] {
+			st.noService(L, r, k)
+		}
 	}
 	return 0
 }
@@ -414,6 +419,8 @@ func (st *state) loadSource(L *lua.LState, src, name string) int {
 		return 2
 	}
 	r.charge(L, r.addLoaded(proto))
+	// The loaded code may read any global bare: no read can be known to be indexed any more.
+	r.indexed = nil
 	L.Push(&lua.LFunction{Env: r.env, Proto: proto, Upvalues: st.upvaluesFor(key)})
 	return 1
 }

@@ -15,6 +15,8 @@ type Program struct {
 	Name  string
 	proto *lua.FunctionProto
 	upkey string // which hidden functions the main function takes as upvalues, in order
+	// indexed are the service-shaped globals the program only indexes (unknownservice.go).
+	indexed map[string]bool
 }
 
 // Compile parses, sandboxes and compiles src. name is the chunk name errors carry
@@ -25,7 +27,7 @@ func Compile(name, src string) (*Program, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Program{Name: name, proto: proto, upkey: upkey}, nil
+	return &Program{Name: name, proto: proto, upkey: upkey, indexed: indexedGlobals(proto)}, nil
 }
 
 // compileProto turns source into the prototype of its sandboxed main function. Code loaded at

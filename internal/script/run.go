@@ -21,6 +21,7 @@ type run struct {
 	solution string
 	log      RunLog // Run.Log
 	services Services
+	indexed  map[string]bool // Program.indexed; nil once the run loads code of its own
 	limits   Limits
 	deadline time.Time
 	env      *lua.LTable
@@ -41,6 +42,7 @@ type run struct {
 	walkIn    int64  // ticks until the next periodic walk
 	allocBase uint64 // the process's allocations at the last walk (Engine.allocs)
 	mem       atomic.Int64
+	peak      int64 // the highest estimate the run reached (Result.Memory)
 
 	stop atomic.Pointer[LimitError] // set by the watchdog
 	err  error                      // why the run is ending; once set, it ends
@@ -71,6 +73,7 @@ func (st *state) exec(ctx context.Context, p *Program, in *Run, lim Limits) (res
 	r.solution = in.Solution
 	r.log = in.Log
 	r.services = in.Services
+	r.indexed = p.indexed
 	r.limits = lim
 	r.deadline = time.Now().Add(lim.Timeout)
 	r.steps = 0
@@ -88,6 +91,8 @@ func (st *state) exec(ctx context.Context, p *Program, in *Run, lim Limits) (res
 	env := &lua.LTable{Metatable: st.envMeta}
 	r.env = env
 	st.cur.Store(r)
+	// A failed run reports its memory too: the run API shows it either way.
+	defer func() { res.Memory = max(r.peak, r.measured+r.pinned+r.sinceWalk) }()
 	defer st.finish(r)
 
 	if err := r.setVars(L, in.Vars); err != nil {
@@ -97,6 +102,10 @@ func (st *state) exec(ctx context.Context, p *Program, in *Run, lim Limits) (res
 	perr := L.PCall(0, 1, nil)
 	if r.err == nil {
 		r.checkEnd()
+	}
+	if in.Measure && r.err == nil {
+		measured, _ := st.w.measure(r)
+		r.peak = max(r.peak, measured+r.pinned)
 	}
 	if r.err != nil {
 		st.broken = true
@@ -167,7 +176,7 @@ func (st *state) finish(r *run) {
 	r.returnShare()
 	st.L.SetTop(0)
 	st.L.G.CurrentThread = st.L
-	r.ctx, r.done, r.services, r.env = nil, nil, nil, nil
+	r.ctx, r.done, r.services, r.env, r.indexed = nil, nil, nil, nil, nil
 	clear(r.coroutines)
 	r.coroutines = r.coroutines[:0]
 	clear(r.lazy)

@@ -156,6 +156,7 @@ func (st *state) callService(L *lua.LState, sp *serviceProxy, op string) int {
 		r.fail(L, le)
 	}
 	if err != nil {
+		r.logUnknownOperation(sp.alias, op, err)
 		status := 500
 		var sc interface{ StatusCode() int }
 		if errors.As(err, &sc) {

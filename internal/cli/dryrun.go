@@ -1,0 +1,52 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// dryRun is deploy --dry-run: every problem the deploy of dir would meet, changing nothing.
+// A folder whose files are sound is planned against the server and each change is checked by
+// it (compiled, and held to its limits); with problems in the files, the items that have
+// none are still checked, so one run reports everything.
+func (a *app) dryRun(ctx context.Context, sol, dir string, keep, prune bool) error {
+	local, problems, err := scanDir(dir)
+	if err != nil {
+		return err
+	}
+	c, err := a.client()
+	if err != nil {
+		return err
+	}
+	syncs := syncers(c, sol)
+	if problems == nil {
+		steps, err := planDeploy(ctx, syncs, local, keep)
+		if err != nil {
+			return err
+		}
+		if !prune {
+			if err := refuseEmptying(steps, sol, dir); err != nil {
+				return err
+			}
+		}
+		return a.deploy(ctx, sol, steps, true)
+	}
+	errs := []error{problems}
+	for _, it := range local {
+		for _, s := range syncs {
+			if s.kind != it.Kind {
+				continue
+			}
+			err := locateItemError(s.check(ctx, it), it)
+			var le *locatedError
+			switch {
+			case errors.As(err, &le):
+				errs = append(errs, err)
+			case err != nil:
+				return errors.Join(append(errs, fmt.Errorf("dry run stopped: %w", err))...)
+			}
+		}
+	}
+	return errors.Join(append(errs, errors.New("dry run: the folder has problems; nothing was changed"))...)
+}
