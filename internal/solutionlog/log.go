@@ -262,7 +262,7 @@ func (l *Log) warnDropped() {
 	}
 }
 
-// Close publishes what is queued, waits (until ctx ends) for the server to acknowledge it,
+// Close publishes what is queued, waits (until ctx ends, at most closeWait) for the server to acknowledge it,
 // and ends the followers. Writes after Close are dropped.
 func (l *Log) Close(ctx context.Context) {
 	if l == nil {
@@ -271,11 +271,17 @@ func (l *Log) Close(ctx context.Context) {
 	l.EndFollowers()
 	l.stopOnce.Do(func() { close(l.stop) })
 	<-l.done
+	wait := time.NewTimer(closeWait)
+	defer wait.Stop()
 	select {
 	case <-l.js.PublishAsyncComplete():
 	case <-ctx.Done():
+	case <-wait.C: // the server is gone: the entries are lost either way
 	}
 }
+
+// closeWait bounds how long Close waits for the server's acknowledgements.
+const closeWait = 5 * time.Second
 
 // Drop removes every entry of a deleted solution.
 func (l *Log) Drop(ctx context.Context, sol string) error {

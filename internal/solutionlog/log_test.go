@@ -287,6 +287,11 @@ func TestFollow(t *testing.T) {
 	defer cancel()
 	got := make(chan Entry, 10)
 	ended := make(chan error, 1)
+	release, err := l.TakeFollower("demo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
 	go func() {
 		ended <- l.Follow(ctx, "demo", Query{Level: "info"}, time.Hour,
 			func(e Entry) error { got <- e; return nil }, func() error { return nil })
@@ -303,8 +308,7 @@ func TestFollow(t *testing.T) {
 	if e := next(); e.Message != "before" {
 		t.Fatalf("first entry %q, want the one written before", e.Message)
 	}
-	// The slot is taken once the first entry has arrived.
-	if err := l.Follow(ctx, "demo", Query{}, time.Hour, nil, nil); !errors.Is(err, ErrTooManyFollowers) {
+	if _, err := l.TakeFollower("demo"); !errors.Is(err, ErrTooManyFollowers) {
 		t.Errorf("second follower of the solution: %v, want ErrTooManyFollowers", err)
 	}
 	l.Writer("demo", "run", "")(slog.LevelDebug, "filtered out", nil)
@@ -330,6 +334,10 @@ func TestFollowHeartbeatAndCaps(t *testing.T) {
 	beats := make(chan struct{}, 10)
 	ended := make(chan error, 1)
 	stop := errors.New("client gone")
+	release, err := l.TakeFollower("a")
+	if err != nil {
+		t.Fatal(err)
+	}
 	go func() {
 		ended <- l.Follow(ctx, "a", Query{}, 10*time.Millisecond, func(Entry) error { return nil },
 			func() error { beats <- struct{}{}; return nil })
@@ -339,15 +347,19 @@ func TestFollowHeartbeatAndCaps(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("no heartbeat")
 	}
-	if err := l.Follow(ctx, "b", Query{}, time.Hour, nil, nil); !errors.Is(err, ErrFollowersFull) {
+	if _, err := l.TakeFollower("b"); !errors.Is(err, ErrFollowersFull) {
 		t.Errorf("follower beyond the server's bound: %v, want ErrFollowersFull", err)
 	}
 	cancel()
 	if err := <-ended; err != nil {
 		t.Errorf("follow ended with %v", err)
 	}
+	release()
 	// The slot is free again; a failing heartbeat ends the follow with its error.
-	err := l.Follow(context.Background(), "b", Query{}, time.Millisecond, func(Entry) error { return nil }, func() error { return stop })
+	if _, err := l.TakeFollower("b"); err != nil {
+		t.Errorf("slot not given back: %v", err)
+	}
+	err = l.Follow(context.Background(), "b", Query{}, time.Millisecond, func(Entry) error { return nil }, func() error { return stop })
 	if !errors.Is(err, stop) {
 		t.Errorf("follow with a failing heartbeat: %v", err)
 	}

@@ -178,15 +178,9 @@ func (l *Log) Read(ctx context.Context, sol string, q Query) (Page, error) {
 
 // Follow calls send with each of sol's entries matching q, from where q starts and then as
 // they are written, until ctx ends, the server stops following (EndFollowers), or send fails.
-// Each follow holds one of the follower slots, taken first: ErrTooManyFollowers or
-// ErrFollowersFull when none is free. idle is called when nothing arrived for a while
-// (heartbeat), and may also fail to end the follow.
+// The caller holds a follower slot (TakeFollower). idle is called when nothing arrived for
+// heartbeat, and may also fail to end the follow.
 func (l *Log) Follow(ctx context.Context, sol string, q Query, heartbeat time.Duration, send func(Entry) error, idle func() error) error {
-	release, err := l.takeFollower(sol)
-	if err != nil {
-		return err
-	}
-	defer release()
 	c, err := l.consumer(ctx, sol, q)
 	if err != nil {
 		return err
@@ -246,7 +240,9 @@ var (
 	ErrFollowersFull    = errors.New("the server has as many live log followers as it allows; try again later")
 )
 
-func (l *Log) takeFollower(sol string) (release func(), err error) {
+// TakeFollower takes one of the live follower slots for sol; release gives it back.
+// ErrTooManyFollowers or ErrFollowersFull when none is free.
+func (l *Log) TakeFollower(sol string) (release func(), err error) {
 	l.fmu.Lock()
 	defer l.fmu.Unlock()
 	switch {
@@ -275,7 +271,9 @@ func (l *Log) EndFollowers() {
 }
 
 // SourceEndpoint and SourceHandler name what ran, as entries and the source filter do.
-func SourceEndpoint(method, path string) string { return "endpoint " + strings.ToUpper(method) + " " + path }
+func SourceEndpoint(method, path string) string {
+	return "endpoint " + strings.ToUpper(method) + " " + path
+}
 
 // SourceHandler is the source of a handler's entries.
 func SourceHandler(name string) string { return "handler " + name }
