@@ -10,6 +10,7 @@ import (
 
 	"github.com/switchboardhq/switchboard/internal/catalog"
 	"github.com/switchboardhq/switchboard/internal/events"
+	"github.com/switchboardhq/switchboard/internal/solutionlog"
 )
 
 // TestOpenAPICoversRoutes: every route the API registers is in openapi.json with its method,
@@ -23,7 +24,7 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 		t.Fatalf("openapi.json does not validate: %v", err)
 	}
 	// Every optional part on, so every route is registered.
-	s := New(Options{Catalog: &catalog.Catalog{}, Handlers: &events.Store{}})
+	s := New(Options{Catalog: &catalog.Catalog{}, Handlers: &events.Store{}, Logs: &solutionlog.Log{}})
 	rest := regexp.MustCompile(`\{([a-z]+)\.\.\.\}`)
 	served := map[string]bool{}
 	if len(s.Routes()) < 20 {
