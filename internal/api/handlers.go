@@ -11,8 +11,8 @@ import (
 
 	"github.com/switchboardhq/switchboard/internal/events"
 	"github.com/switchboardhq/switchboard/internal/script"
-	"github.com/switchboardhq/switchboard/internal/solutionlog"
 	"github.com/switchboardhq/switchboard/internal/solution"
+	"github.com/switchboardhq/switchboard/internal/solutionlog"
 )
 
 // Events is what the API needs of the event layer.
