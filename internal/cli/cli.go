@@ -194,6 +194,7 @@ func (a *app) newRootCmd() *cobra.Command {
 		a.newHandlerCmd(),
 		a.newServiceCmd(),
 		a.newDeployCmd(),
+		a.newLogsCmd(),
 		a.newVersionCmd(),
 	)
 	markRunErrors(root)
