@@ -86,14 +86,16 @@ func (o Options) withDefaults() Options {
 // Log writes and reads solutions' logs. A nil *Log writes nothing.
 type Log struct {
 	o      Options
-	js     jetstream.JetStream // publishes asynchronously; failures counted in the handler
+	nc     *nats.Conn
+	js     jetstream.JetStream
 	stream jetstream.Stream
 	queue  chan Entry
 
 	dropped  atomic.Uint64 // entries not kept since the last warning
-	failed   atomic.Uint64 // publishes the server refused since the last warning
+	failed   atomic.Uint64 // publishes that failed since the last warning
 	stop     chan struct{}
 	flush    chan chan struct{}
+	wake     chan struct{} // a token when entries wait; the publisher sleeps on it
 	done     chan struct{}
 	stopOnce sync.Once
 
@@ -108,20 +110,12 @@ type Log struct {
 func Open(ctx context.Context, b *bus.Bus, o Options) (*Log, error) {
 	o = o.withDefaults()
 	l := &Log{
-		o: o, queue: make(chan Entry, o.Queue), stop: make(chan struct{}), done: make(chan struct{}), flush: make(chan chan struct{}),
+		o: o, queue: make(chan Entry, o.Queue), stop: make(chan struct{}), done: make(chan struct{}), flush: make(chan chan struct{}), wake: make(chan struct{}, 1),
 		following: map[string]int{}, ending: make(chan struct{}),
 	}
-	js, err := jetstream.New(b.Conn(),
-		jetstream.WithPublishAsyncMaxPending(512),
-		jetstream.WithPublishAsyncErrHandler(func(_ jetstream.JetStream, _ *nats.Msg, err error) {
-			l.failed.Add(1)
-			l.count("publish_failed")
-		}))
-	if err != nil {
-		return nil, fmt.Errorf("solution logs: %w", err)
-	}
-	l.js = js
-	l.stream, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	l.nc, l.js = b.Conn(), b.JetStream()
+	var err error
+	l.stream, err = l.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
 		Name:              Stream,
 		Description:       "Switchboard solution logs",
 		Subjects:          []string{subjectPrefix + ">"},
@@ -174,6 +168,11 @@ func (l *Log) Write(e Entry) {
 	default:
 		l.dropped.Add(1)
 		l.count("queue_full")
+		return
+	}
+	select {
+	case l.wake <- struct{}{}:
+	default: // the publisher is awake already
 	}
 }
 
@@ -183,16 +182,28 @@ func (l *Log) count(reason string) {
 	}
 }
 
-// publish drains the queue, publishing each entry without waiting for its acknowledgement,
-// and reports dropped entries now and then.
+// publish drains the queue and reports dropped entries now and then. Entries are published
+// without asking for an acknowledgement: the stream discards its oldest entries rather than
+// refusing new ones, so acknowledgements would tell little and cost a round trip and a
+// reply each; Sync asks for one when a caller must know entries are stored.
 func (l *Log) publish() {
 	defer close(l.done)
 	tick := time.NewTicker(l.o.WarnEvery)
 	defer tick.Stop()
+	gather := time.NewTimer(batchWait)
+	gather.Stop()
 	for {
 		select {
-		case e := <-l.queue:
-			l.send(e)
+		case <-l.wake:
+			// Entries come in bursts (a run prints several): waking once for many costs the
+			// runs less than a switch to this goroutine for each.
+			gather.Reset(batchWait)
+			select {
+			case <-gather.C:
+			case <-l.stop:
+				gather.Stop()
+			}
+			l.drain()
 		case <-tick.C:
 			l.warnDropped()
 		case ack := <-l.flush:
@@ -206,6 +217,9 @@ func (l *Log) publish() {
 	}
 }
 
+// batchWait is how long the publisher lets entries gather once woken.
+const batchWait = 2 * time.Millisecond
+
 // drain publishes what is queued now.
 func (l *Log) drain() {
 	for {
@@ -218,7 +232,9 @@ func (l *Log) drain() {
 	}
 }
 
-// Sync waits until what was written before it is published and acknowledged, or ctx ends.
+// Sync waits until what was written before it is stored, or ctx ends: the queue is
+// published, then a marker (on a subject no solution id can name) with an acknowledgement,
+// which the stream gives once it stored what came before it on the connection.
 func (l *Log) Sync(ctx context.Context) error {
 	ack := make(chan struct{})
 	select {
@@ -233,13 +249,14 @@ func (l *Log) Sync(ctx context.Context) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	select {
-	case <-l.js.PublishAsyncComplete():
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
+	if _, err := l.js.Publish(ctx, syncSubject, nil); err != nil {
+		return fmt.Errorf("solution logs: sync: %w", err)
 	}
+	return nil
 }
+
+// syncSubject holds Sync's markers; "_" is never in a solution id, so no solution reads it.
+const syncSubject = subjectPrefix + "_sync"
 
 func (l *Log) send(e Entry) {
 	e.Seq = 0
@@ -250,8 +267,8 @@ func (l *Log) send(e Entry) {
 		l.count("encode")
 		return
 	}
-	if _, err := l.js.PublishAsync(subject(e.Solution), data); err != nil {
-		l.dropped.Add(1)
+	if err := l.nc.Publish(subject(e.Solution), data); err != nil {
+		l.failed.Add(1)
 		l.count("publish_failed")
 	}
 }
@@ -262,8 +279,8 @@ func (l *Log) warnDropped() {
 	}
 }
 
-// Close publishes what is queued, waits (until ctx ends, at most closeWait) for the server to acknowledge it,
-// and ends the followers. Writes after Close are dropped.
+// Close publishes what is queued, waits (until ctx ends, at most closeWait) for the server to
+// have it, and ends the followers. Writes after Close are dropped.
 func (l *Log) Close(ctx context.Context) {
 	if l == nil {
 		return
@@ -271,16 +288,12 @@ func (l *Log) Close(ctx context.Context) {
 	l.EndFollowers()
 	l.stopOnce.Do(func() { close(l.stop) })
 	<-l.done
-	wait := time.NewTimer(closeWait)
-	defer wait.Stop()
-	select {
-	case <-l.js.PublishAsyncComplete():
-	case <-ctx.Done():
-	case <-wait.C: // the server is gone: the entries are lost either way
-	}
+	ctx, cancel := context.WithTimeout(ctx, closeWait)
+	defer cancel()
+	_ = l.nc.FlushWithContext(ctx) // the server gone: the entries are lost either way
 }
 
-// closeWait bounds how long Close waits for the server's acknowledgements.
+// closeWait bounds how long Close waits for the server to have the last entries.
 const closeWait = 5 * time.Second
 
 // Drop removes every entry of a deleted solution.

@@ -17,7 +17,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/script"
 )
 
-func openLog(t *testing.T, o Options) *Log {
+func openLog(t testing.TB, o Options) *Log {
 	t.Helper()
 	b, err := bus.Open(context.Background(), bus.Config{DataDir: t.TempDir(), Name: "test"})
 	if err != nil {
