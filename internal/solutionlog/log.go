@@ -96,6 +96,7 @@ type Log struct {
 	stop     chan struct{}
 	flush    chan chan struct{}
 	wake     chan struct{} // a token when entries wait; the publisher sleeps on it
+	asleep   atomic.Bool   // the publisher waits for a token (writers awake give none)
 	done     chan struct{}
 	stopOnce sync.Once
 
@@ -170,9 +171,11 @@ func (l *Log) Write(e Entry) {
 		l.count("queue_full")
 		return
 	}
-	select {
-	case l.wake <- struct{}{}:
-	default: // the publisher is awake already
+	if l.asleep.Load() && l.asleep.CompareAndSwap(true, false) {
+		select {
+		case l.wake <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -193,10 +196,31 @@ func (l *Log) publish() {
 	gather := time.NewTimer(batchWait)
 	gather.Stop()
 	for {
-		select {
-		case <-l.wake:
-			// Entries come in bursts (a run prints several): waking once for many costs the
-			// runs less than a switch to this goroutine for each.
+		// Asleep, a writer wakes it; it looks at the queue once more first, as a writer may
+		// have queued just before it said so.
+		l.asleep.Store(true)
+		woken := len(l.queue) > 0
+		if !woken {
+			select {
+			case <-l.wake:
+				woken = true
+			case <-tick.C:
+				l.warnDropped()
+			case ack := <-l.flush:
+				l.asleep.Store(false)
+				l.drain()
+				close(ack)
+			case <-l.stop:
+				l.asleep.Store(false)
+				l.drain()
+				l.warnDropped()
+				return
+			}
+		}
+		l.asleep.Store(false)
+		if woken {
+			// Entries come in bursts (a run prints several, runs run at once): waking once
+			// for many costs the runs less than a switch to this goroutine for each.
 			gather.Reset(batchWait)
 			select {
 			case <-gather.C:
@@ -204,15 +228,6 @@ func (l *Log) publish() {
 				gather.Stop()
 			}
 			l.drain()
-		case <-tick.C:
-			l.warnDropped()
-		case ack := <-l.flush:
-			l.drain()
-			close(ack)
-		case <-l.stop:
-			l.drain()
-			l.warnDropped()
-			return
 		}
 	}
 }
