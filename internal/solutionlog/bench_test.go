@@ -38,6 +38,10 @@ const printScript = `print("hello from the benchmark") return 1`
 // BenchmarkRunTrivial is a pooled trivial run, the reference of the others.
 func BenchmarkRunTrivial(b *testing.B) { benchRun(b, `return 1`, nil) }
 
+// BenchmarkRunPrintNowhere is the run with its print going nowhere (no log, the engine's
+// logger off): what calling print costs, before any logging.
+func BenchmarkRunPrintNowhere(b *testing.B) { benchRun(b, printScript, nil) }
+
 // BenchmarkRunPrintOwnCost is a pooled run printing one line, to a log whose publisher takes
 // the entries as the real one does (woken, then gathering for batchWait) and throws them away:
 // what the run itself pays for its print (must stay within 2x of BenchmarkRunTrivial).
