@@ -31,7 +31,7 @@ type Metrics struct {
 	// no solution label, so callers cannot make series for solutions that do not exist.
 	AdmissionRejected *prometheus.CounterVec
 	// LogsDropped counts solution log entries not kept, by reason (queue_full: written faster
-	// than they could be published; publish_failed: the server refused them; encode).
+	// than they could be published; publish_failed: the connection to NATS refused them; encode).
 	LogsDropped *prometheus.CounterVec
 }
 
