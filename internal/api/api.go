@@ -19,6 +19,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/script"
 	"github.com/switchboardhq/switchboard/internal/service"
 	"github.com/switchboardhq/switchboard/internal/solution"
+	"github.com/switchboardhq/switchboard/internal/solutionlog"
 )
 
 //go:embed openapi.json
@@ -64,6 +65,10 @@ type Options struct {
 	Keystore service.Caller
 	// Runs runs scripts once (POST /api/v1/solutions/{s}/run); nil serves no such route.
 	Runs Runner
+	// Logs serves the solutions' logs; nil serves none. LogsHeartbeat is how often a quiet
+	// follow sends a comment line (DefaultLogsHeartbeat when 0).
+	Logs          *solutionlog.Log
+	LogsHeartbeat time.Duration
 }
 
 // Server is the management API.
@@ -109,6 +114,9 @@ func New(o Options) *Server {
 		s.handle("PUT /api/v1/solutions/{solution}/services/{service}", s.owner(s.updateService))
 		s.handle("DELETE /api/v1/solutions/{solution}/services/{service}", s.owner(s.removeService))
 		s.handle("POST /api/v1/call/{solution}/{service}/{operation}", s.callFor)
+	}
+	if o.Logs != nil {
+		s.handle("GET /api/v1/solutions/{solution}/logs", s.owner(s.solutionLogs))
 	}
 	if o.Handlers != nil {
 		s.handle("POST /api/v1/solutions/{solution}/handlers", s.owner(s.deployHandler))
@@ -237,11 +245,12 @@ type solutionView struct {
 	ID        string          `json:"id"`
 	CreatedAt time.Time       `json:"created_at"`
 	Limits    solution.Limits `json:"limits"`
+	Debug     bool            `json:"debug"`
 	Token     string          `json:"token,omitempty"`
 }
 
 func view(sol solution.Solution) solutionView {
-	return solutionView{ID: sol.ID, CreatedAt: sol.CreatedAt, Limits: sol.Limits}
+	return solutionView{ID: sol.ID, CreatedAt: sol.CreatedAt, Limits: sol.Limits, Debug: sol.Debug}
 }
 
 type list[T any] struct {
@@ -252,6 +261,7 @@ func (s *Server) createSolution(w http.ResponseWriter, r *http.Request, _ princi
 	var body struct {
 		ID     *string         `json:"id"`
 		Limits solution.Limits `json:"limits"`
+		Debug  bool            `json:"debug"`
 	}
 	release, err := s.decode(w, r, &body)
 	defer release()
@@ -263,7 +273,7 @@ func (s *Server) createSolution(w http.ResponseWriter, r *http.Request, _ princi
 		writeErr(w, errorf(http.StatusBadRequest, "id", "id: required"))
 		return
 	}
-	sol, token, err := s.opt.Store.Create(r.Context(), *body.ID, body.Limits)
+	sol, token, err := s.opt.Store.CreateWith(r.Context(), *body.ID, solution.Settings{Limits: body.Limits, Debug: body.Debug})
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -297,6 +307,7 @@ func (s *Server) updateSolution(w http.ResponseWriter, r *http.Request, _ princi
 	}
 	var body struct {
 		Limits *solution.Limits `json:"limits"`
+		Debug  *bool            `json:"debug"`
 	}
 	release, err := s.decode(w, r, &body)
 	defer release()
@@ -304,11 +315,11 @@ func (s *Server) updateSolution(w http.ResponseWriter, r *http.Request, _ princi
 		writeErr(w, err)
 		return
 	}
-	if body.Limits == nil {
-		writeErr(w, errorf(http.StatusBadRequest, "limits", "limits: required (the only field a solution has to update)"))
+	if body.Limits == nil && body.Debug == nil {
+		writeErr(w, errorf(http.StatusBadRequest, "limits", "limits or debug: required (the settings a solution has to update)"))
 		return
 	}
-	sol, err := s.opt.Store.UpdateLimits(r.Context(), id, *body.Limits)
+	sol, err := s.opt.Store.Update(r.Context(), id, body.Limits, body.Debug)
 	if err != nil {
 		writeErr(w, err)
 		return

@@ -26,6 +26,11 @@ type Error struct {
 	Line    int    `json:"line,omitempty"`
 	// Bound names the admission bound reached, for a 429 or 503 refusal.
 	Bound string `json:"bound,omitempty"`
+	// ErrorID and RequestID name a failed script run, whose whole error is in the solution's
+	// log; Detail is its message, shown only to a solution in debug mode.
+	ErrorID   string `json:"error_id,omitempty"`
+	RequestID string `json:"request_id,omitempty"`
+	Detail    string `json:"message,omitempty"`
 }
 
 func (e *Error) Error() string { return e.Message }

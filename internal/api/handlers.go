@@ -12,6 +12,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/events"
 	"github.com/switchboardhq/switchboard/internal/script"
 	"github.com/switchboardhq/switchboard/internal/solution"
+	"github.com/switchboardhq/switchboard/internal/solutionlog"
 )
 
 // Events is what the API needs of the event layer.
@@ -169,13 +170,13 @@ func (s *Server) trigger(w http.ResponseWriter, r *http.Request) {
 		// free and run in turn beyond that.
 		res, err := s.opt.Events.Dispatch(origin(r), e, func(n int) int { return 1 + ticket.RunMore(n-1) })
 		if err != nil {
-			writeEventErr(w, err)
+			s.writeEventErr(w, sol, err)
 			return
 		}
 		writeJSON(w, http.StatusOK, res)
 	case "async":
 		if err := s.opt.Events.Enqueue(r.Context(), e); err != nil {
-			writeEventErr(w, err)
+			s.writeEventErr(w, sol, err)
 			return
 		}
 		writeJSON(w, http.StatusAccepted, map[string]string{"id": e.ID})
@@ -191,17 +192,27 @@ func eventID(r *http.Request) string {
 	return hex.EncodeToString(b[:])
 }
 
-func writeEventErr(w http.ResponseWriter, err error) {
+// writeEventErr answers a trigger whose handlers could not run or failed. A failed handler's
+// answer names its error id and request id (the whole error is in the solution's log); with
+// the solution in debug mode, its message and line too.
+func (s *Server) writeEventErr(w http.ResponseWriter, sol string, err error) {
 	var he *events.HandlerError
 	switch {
 	case errors.Is(err, events.ErrNoHandler):
 		writeErr(w, errorf(http.StatusNotFound, "event", "%v", err))
-	case errors.As(err, &he) && he.Kind() == script.LimitServerMemory:
-		// The runs in progress hold all the memory runs may have: busy, not broken.
-		w.Header().Set("Retry-After", "1")
-		writeErr(w, errorf(http.StatusServiceUnavailable, "", "handler %s not run: server busy (%s)", he.Handler, he.Kind()))
 	case errors.As(err, &he):
-		writeErr(w, errorf(http.StatusInternalServerError, "", "handler %s failed: %s", he.Handler, he.Kind()))
+		ae := errorf(http.StatusInternalServerError, "", "handler %s failed: %s", he.Handler, he.Kind())
+		if he.Kind() == script.LimitServerMemory {
+			// The runs in progress hold all the memory runs may have: busy, not broken.
+			w.Header().Set("Retry-After", "1")
+			ae = errorf(http.StatusServiceUnavailable, "", "handler %s not run: server busy (%s)", he.Handler, he.Kind())
+		}
+		ae.ErrorID, ae.RequestID = he.ErrorID, he.RequestID
+		if cur, ok := s.opt.Store.Get(sol); ok && cur.Debug {
+			e := solutionlog.Failure(sol, "", "", "", he.Err)
+			ae.Detail, ae.Line = e.Message, e.Line
+		}
+		writeErr(w, ae)
 	default:
 		writeErr(w, err)
 	}

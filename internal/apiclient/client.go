@@ -101,8 +101,14 @@ type Error struct {
 	Message string `json:"error"`
 	// Field names the request field at fault, if the server said which ("script", "id", …).
 	Field string `json:"field,omitempty"`
-	// Line is the script line at fault (1-based) for a script that does not compile, else 0.
+	// Line is the script line at fault (1-based) for a script that does not compile, or for a
+	// failed run of a solution in debug mode; else 0.
 	Line int `json:"line,omitempty"`
+	// ErrorID and RequestID name a failed script run; its whole error is in the solution's
+	// log under that id. Detail is the run's error message, given only in debug mode.
+	ErrorID   string `json:"error_id,omitempty"`
+	RequestID string `json:"request_id,omitempty"`
+	Detail    string `json:"message,omitempty"`
 }
 
 // Error returns the message with the status and, when given, the field and line:
@@ -124,7 +130,15 @@ func (e *Error) Error() string {
 		b.WriteString(", line ")
 		b.WriteString(strconv.Itoa(e.Line))
 	}
+	if e.ErrorID != "" {
+		b.WriteString(", error id ")
+		b.WriteString(e.ErrorID)
+	}
 	b.WriteString(")")
+	if e.Detail != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Detail)
+	}
 	return b.String()
 }
 
@@ -222,7 +236,7 @@ func errorFromBody(status int, data []byte) *Error {
 	if json.Unmarshal(data, e) == nil && e.Message != "" {
 		return e
 	}
-	e.Field, e.Line = "", 0
+	e.Field, e.Line, e.ErrorID, e.RequestID, e.Detail = "", 0, "", "", ""
 	msg := strings.TrimSpace(string(data))
 	if i := strings.IndexByte(msg, '\n'); i >= 0 {
 		msg = strings.TrimSpace(msg[:i])

@@ -120,7 +120,7 @@ func TestRequestShapes(t *testing.T) {
 		{
 			name: "update solution sends only the limits given", status: 200, answer: solJSON,
 			call: func(c *Client) (any, error) {
-				return c.UpdateSolution(ctx, "demo", SolutionUpdate{Limits: Limits{Steps: 5}})
+				return c.UpdateSolution(ctx, "demo", SolutionUpdate{Limits: &Limits{Steps: 5}})
 			},
 			method: "PATCH", path: "/api/v1/solutions/demo",
 			body: map[string]any{"limits": map[string]any{"steps": 5.0}},

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"time"
 )
 
 // RunRequest is a script to run once and the request it answers
@@ -46,20 +45,6 @@ type RunResponse struct {
 type RunError struct {
 	Message string `json:"message"`
 	Line    int    `json:"line,omitempty"`
-}
-
-// LogEntry is one entry of a solution's log.
-type LogEntry struct {
-	Time      time.Time      `json:"time"`
-	Level     string         `json:"level"`
-	Solution  string         `json:"solution"`
-	Source    string         `json:"source"`
-	RequestID string         `json:"request_id,omitempty"`
-	ErrorID   string         `json:"error_id,omitempty"`
-	Message   string         `json:"message"`
-	Fields    map[string]any `json:"fields,omitempty"`
-	File      string         `json:"file,omitempty"`
-	Line      int            `json:"line,omitempty"`
 }
 
 // Run runs a script once for a solution as its endpoint would, without deploying it. A script

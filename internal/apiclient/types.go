@@ -29,6 +29,8 @@ type Solution struct {
 	ID        string    `json:"id"`
 	CreatedAt time.Time `json:"created_at"`
 	Limits    Limits    `json:"limits"`
+	// Debug shows callers of a failed endpoint the error's message and line, besides its id.
+	Debug bool `json:"debug"`
 }
 
 // SolutionCreate is the body of POST /api/v1/solutions.
@@ -36,6 +38,7 @@ type SolutionCreate struct {
 	ID string `json:"id"`
 	// Limits may be left zero (or partly zero) for the server's defaults.
 	Limits Limits `json:"limits,omitzero"`
+	Debug  bool   `json:"debug,omitempty"`
 }
 
 // SolutionCreated is the answer to creating a solution: the solution and its token, which the
@@ -45,11 +48,12 @@ type SolutionCreated struct {
 	Token string `json:"token"`
 }
 
-// SolutionUpdate is the body of PATCH /api/v1/solutions/{solution}. Limits replaces the
-// solution's limits as a whole: a zero field goes back to the server's default. To change one
-// limit, start from the solution's current Limits (GetSolution).
+// SolutionUpdate is the body of PATCH /api/v1/solutions/{solution}; nil settings stay as they
+// are. Limits replaces the solution's limits as a whole: a zero field goes back to the server's
+// default. To change one limit, start from the solution's current Limits (GetSolution).
 type SolutionUpdate struct {
-	Limits Limits `json:"limits"`
+	Limits *Limits `json:"limits,omitempty"`
+	Debug  *bool   `json:"debug,omitempty"`
 }
 
 // Endpoint is an HTTP endpoint of a solution: a method and path served by a Lua script.

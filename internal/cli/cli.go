@@ -214,6 +214,7 @@ func (a *app) newRootCmd() *cobra.Command {
 		a.newDeployCmd(),
 		a.newKeystoreCmd(),
 		a.newRunCmd(),
+		a.newLogsCmd(),
 		a.newVersionCmd(),
 	)
 	prepareGroups(root)

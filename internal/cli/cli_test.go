@@ -78,13 +78,17 @@ func TestSolutionCommands(t *testing.T) {
 		},
 		{
 			args:    []string{"solution", "get", "big"},
-			wantOut: []string{"id:          big\n", "timeout:     5s\n", "memory:      16MiB\n", "call depth:  200\n", "steps:       10000000\n"},
+			wantOut: []string{"id:          big\n", "timeout:     5s\n", "memory:      16MiB\n", "call depth:  200\n", "steps:       10000000\n", "debug:       off\n"},
 		},
+		{args: []string{"solution", "create", "dbg", "--debug"}, wantOut: []string{"token:  sbs_dbg"}},
+		{args: []string{"solution", "get", "dbg"}, wantOut: []string{"debug:       on\n"}},
+		{args: []string{"solution", "update", "dbg", "--debug=false"}, wantOut: []string{"debug:       off\n", "timeout:     default\n"}},
 		{
 			args:    []string{"solution", "list"},
 			wantOut: []string{"ID    CREATED               TIMEOUT  MEMORY   CALL DEPTH  STEPS\n", "big   2026-01-02T03:04:05Z  5s       16MiB    200         10000000\n", "demo  2026-01-02T03:04:05Z  default  default  default     default\n"},
 		},
 		{args: []string{"solution", "update", "big", "--timeout", "10s"}, wantOut: []string{"timeout:     10s\n", "memory:      16MiB\n", "call depth:  200\n", "steps:       10000000\n"}},
+		{args: []string{"solution", "update", "big", "--debug"}, wantOut: []string{"timeout:     10s\n", "debug:       on\n"}},
 		{args: []string{"solution", "update", "big", "--steps", "0", "--call-depth", "300"}, wantOut: []string{"timeout:     10s\n", "memory:      16MiB\n", "call depth:  300\n", "steps:       default\n"}},
 		{args: []string{"solution", "update", "big"}, code: ExitUsage, wantErr: []string{"nothing to update"}},
 		{args: []string{"solution", "update", "big", "--steps", "-1"}, code: ExitUsage, wantErr: []string{"--steps -1: must not be negative"}},
@@ -299,8 +303,8 @@ func TestJSONOutput(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"solution", "create", "new", "-o", "json"}, `{"id":"new","created_at":"2026-01-02T03:04:05Z","limits":{},"token":"sbs_new"}`},
-		{[]string{"solution", "get", "new", "-o", "json"}, `{"id":"new","created_at":"2026-01-02T03:04:05Z","limits":{}}`},
+		{[]string{"solution", "create", "new", "-o", "json"}, `{"id":"new","created_at":"2026-01-02T03:04:05Z","limits":{},"debug":false,"token":"sbs_new"}`},
+		{[]string{"solution", "get", "new", "-o", "json"}, `{"id":"new","created_at":"2026-01-02T03:04:05Z","limits":{},"debug":false}`},
 		{[]string{"solution", "delete", "new", "--output", "json"}, `{"deleted":true,"id":"new"}`},
 		{[]string{"endpoint", "list", "-s", "demo", "-o", "json"}, `{"items":[{"method":"GET","path":"/a","script":"return 1\n","version":1}]}`},
 		{[]string{"endpoint", "deploy", "GET", "/a", "-", "-s", "demo", "-o", "json"}, `{"method":"GET","path":"/a","script":"return 2\n","version":2,"updated_at":"2026-01-02T03:04:05Z","created":false}`},

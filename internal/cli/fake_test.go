@@ -90,7 +90,7 @@ func (f *fakeAPI) createSolution(w http.ResponseWriter, r *http.Request) {
 		reply(w, 409, map[string]any{"error": "already exists", "field": "id"})
 		return
 	}
-	s := apiclient.Solution{ID: in.ID, CreatedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Limits: in.Limits}
+	s := apiclient.Solution{ID: in.ID, CreatedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Limits: in.Limits, Debug: in.Debug}
 	f.solutions[in.ID] = s
 	f.endpoints[in.ID] = map[string]apiclient.Endpoint{}
 	reply(w, 201, apiclient.SolutionCreated{Solution: s, Token: "sbs_" + in.ID})
@@ -118,7 +118,12 @@ func (f *fakeAPI) solution(w http.ResponseWriter, r *http.Request) {
 	case "PATCH":
 		var in apiclient.SolutionUpdate
 		json.NewDecoder(r.Body).Decode(&in)
-		s.Limits = in.Limits // the limits are replaced as a whole, as the real API does
+		if in.Limits != nil {
+			s.Limits = *in.Limits // the limits are replaced as a whole, as the real API does
+		}
+		if in.Debug != nil {
+			s.Debug = *in.Debug
+		}
 		f.solutions[id] = s
 		reply(w, 200, s)
 	case "DELETE":

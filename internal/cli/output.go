@@ -67,5 +67,10 @@ func (a *app) printSolution(s apiclient.Solution) error {
 	fmt.Fprintf(t, "memory:\t%s\n", l[1])
 	fmt.Fprintf(t, "call depth:\t%s\n", l[2])
 	fmt.Fprintf(t, "steps:\t%s\n", l[3])
+	debug := "off"
+	if s.Debug {
+		debug = "on"
+	}
+	fmt.Fprintf(t, "debug:\t%s\n", debug)
 	return t.Flush()
 }

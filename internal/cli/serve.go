@@ -14,6 +14,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/admission"
 	"github.com/switchboardhq/switchboard/internal/hub"
 	"github.com/switchboardhq/switchboard/internal/script"
+	"github.com/switchboardhq/switchboard/internal/solutionlog"
 )
 
 // serveOptions holds the serve flags' values.
@@ -34,6 +35,9 @@ type serveOptions struct {
 	bodyReadTimeout, bodyGrace          time.Duration
 	bodyMinRate                         byteSize
 	metricsAddr, metricsToken           string
+	logsMaxAge                          time.Duration
+	logsMaxBytes                        byteSize
+	logsPerSolution                     int64
 	logLevel                            string
 	logFormat                           string
 }
@@ -87,6 +91,15 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 	o.runsMemory = script.DefaultRunsMemory
 	varFlag(fs, &o.runsMemory, "runs-memory", "SWITCHBOARD_RUNS_MEMORY",
 		"memory all script runs together may hold (their values and raw bodies); a run beyond it gets 503")
+	fs.DurationVar(&o.logsMaxAge, "logs-max-age", solutionlog.DefaultMaxAge,
+		"how long solutions' log entries are kept"+envSuffix("SWITCHBOARD_LOGS_MAX_AGE"))
+	bindEnv(fs, "logs-max-age", "SWITCHBOARD_LOGS_MAX_AGE")
+	o.logsMaxBytes = solutionlog.DefaultMaxBytes
+	varFlag(fs, &o.logsMaxBytes, "logs-max-bytes", "SWITCHBOARD_LOGS_MAX_BYTES",
+		"size of all solutions' log entries together; the oldest go first beyond it")
+	fs.Int64Var(&o.logsPerSolution, "logs-per-solution", solutionlog.DefaultPerSolution,
+		"log entries one solution keeps at most; its oldest go first beyond it"+envSuffix("SWITCHBOARD_LOGS_PER_SOLUTION"))
+	bindEnv(fs, "logs-per-solution", "SWITCHBOARD_LOGS_PER_SOLUTION")
 	stringFlag(fs, &o.logLevel, "log-level", "", "info", "SWITCHBOARD_LOG_LEVEL",
 		"log level: debug, info, warn or error")
 	stringFlag(fs, &o.logFormat, "log-format", "", "text", "SWITCHBOARD_LOG_FORMAT",
@@ -117,6 +130,9 @@ func (o *serveOptions) config(dataDir string) hub.Config {
 		BodyMinRate:            int64(o.bodyMinRate),
 		MetricsAddr:            o.metricsAddr,
 		MetricsToken:           o.metricsToken,
+		LogsMaxAge:             o.logsMaxAge,
+		LogsMaxBytes:           int64(o.logsMaxBytes),
+		LogsPerSolution:        o.logsPerSolution,
 		LogLevel:               o.logLevel,
 		LogFormat:              o.logFormat,
 	}

@@ -44,6 +44,7 @@ func TestServeConfig(t *testing.T) {
 		MaxRuns:         256, MaxRunsPerSolution: 64,
 		MaxBodyHeld: 128 << 20, MaxBodyHeldPerSolution: 32 << 20,
 		BodyReadTimeout: 30 * time.Second, BodyGrace: 5 * time.Second, BodyMinRate: 8 << 10,
+		LogsMaxAge: 7 * 24 * time.Hour, LogsMaxBytes: 256 << 20, LogsPerSolution: 10_000,
 	}
 	with := func(f func(*hub.Config)) hub.Config {
 		c := defaults
@@ -68,6 +69,7 @@ func TestServeConfig(t *testing.T) {
 		MaxBodyHeld: 64 << 20, MaxBodyHeldPerSolution: 8 << 20,
 		BodyReadTimeout: 5 * time.Second, BodyGrace: 2 * time.Second, BodyMinRate: 16 << 10,
 		MetricsAddr: "127.0.0.1:9100", MetricsToken: "metrics-token-0123456789",
+		LogsMaxAge: 24 * time.Hour, LogsMaxBytes: 1 << 30, LogsPerSolution: 500,
 	}
 	tests := []struct {
 		name string
@@ -86,6 +88,7 @@ func TestServeConfig(t *testing.T) {
 				"--max-body-bytes", "1MiB", "--runs-memory", "512MiB", "--log-level", "debug", "--log-format", "json",
 				"--max-runs", "100", "--max-runs-per-solution", "10", "--max-body-held", "64MiB", "--max-body-held-per-solution", "8MiB",
 				"--body-read-timeout", "5s", "--body-grace", "2s", "--body-min-rate", "16KiB", "--metrics-addr", "127.0.0.1:9100", "--metrics-token", "metrics-token-0123456789",
+				"--logs-max-age", "24h", "--logs-max-bytes", "1GiB", "--logs-per-solution", "500",
 			},
 			want: full,
 		},
@@ -101,6 +104,7 @@ func TestServeConfig(t *testing.T) {
 				"SWITCHBOARD_MAX_RUNS":         "100", "SWITCHBOARD_MAX_RUNS_PER_SOLUTION": "10", "SWITCHBOARD_MAX_BODY_HELD": "64MiB",
 				"SWITCHBOARD_MAX_BODY_HELD_PER_SOLUTION": "8MiB", "SWITCHBOARD_BODY_READ_TIMEOUT": "5s", "SWITCHBOARD_BODY_GRACE": "2s", "SWITCHBOARD_BODY_MIN_RATE": "16KiB",
 				"SWITCHBOARD_METRICS_ADDR": "127.0.0.1:9100", "SWITCHBOARD_METRICS_TOKEN": "metrics-token-0123456789",
+				"SWITCHBOARD_LOGS_MAX_AGE": "24h", "SWITCHBOARD_LOGS_MAX_BYTES": "1GiB", "SWITCHBOARD_LOGS_PER_SOLUTION": "500",
 			},
 			want: full,
 		},

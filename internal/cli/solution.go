@@ -32,14 +32,17 @@ services.`)
 
 func (a *app) newSolutionCreateCmd() *cobra.Command {
 	var lf limitFlags
+	var debug bool
 	cmd := &cobra.Command{
 		Use:   "create ID",
 		Short: "Create a solution and print its token",
 		Long: `Create a solution. Limits not given (or 0) take the server's defaults.
+With --debug, callers of a failed endpoint also get the error's message and line.
 
 The solution's token is printed once and cannot be shown again: store it.`,
 		Example: `  switchboard solution create demo
   switchboard solution create demo --timeout 5s --memory 16MiB --call-depth 200 --steps 10000000
+  switchboard solution create demo --debug
   switchboard solution create demo -o json`,
 		Args: exactArgs("ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -51,7 +54,7 @@ The solution's token is printed once and cannot be shown again: store it.`,
 			if err != nil {
 				return err
 			}
-			out, err := c.CreateSolution(cmd.Context(), apiclient.SolutionCreate{ID: args[0], Limits: lim})
+			out, err := c.CreateSolution(cmd.Context(), apiclient.SolutionCreate{ID: args[0], Limits: lim, Debug: debug})
 			if err != nil {
 				return err
 			}
@@ -65,6 +68,7 @@ The solution's token is printed once and cannot be shown again: store it.`,
 		},
 	}
 	lf.register(cmd.Flags())
+	debugFlag(cmd, &debug)
 	return cmd
 }
 
@@ -125,32 +129,46 @@ func (a *app) newSolutionGetCmd() *cobra.Command {
 
 func (a *app) newSolutionUpdateCmd() *cobra.Command {
 	var lf limitFlags
+	var debug bool
 	cmd := &cobra.Command{
 		Use:   "update ID",
-		Short: "Change a solution's limits",
-		Long: `Change the limits given; the others stay as they are. At least one is required.
-A limit of 0 goes back to the server's default.`,
+		Short: "Change a solution's limits or debug mode",
+		Long: `Change the limits given; the others stay as they are. At least one setting is required.
+A limit of 0 goes back to the server's default. --debug turns debug mode on (callers of
+a failed endpoint also get the error's message and line), --debug=false off.`,
 		Example: `  switchboard solution update demo --timeout 10s
   switchboard solution update demo --memory 32MiB --steps 50000000
-  switchboard solution update demo --timeout 0`,
+  switchboard solution update demo --timeout 0
+  switchboard solution update demo --debug
+  switchboard solution update demo --debug=false`,
 		Args: exactArgs("ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if _, changed, err := lf.apply(cmd.Flags(), apiclient.Limits{}); err != nil {
+			_, changed, err := lf.apply(cmd.Flags(), apiclient.Limits{})
+			if err != nil {
 				return err
-			} else if !changed {
-				return usagef("nothing to update: give at least one of --timeout, --memory, --call-depth, --steps")
+			}
+			debugGiven := cmd.Flags().Changed("debug")
+			if !changed && !debugGiven {
+				return usagef("nothing to update: give at least one of --timeout, --memory, --call-depth, --steps, --debug")
 			}
 			c, err := a.client()
 			if err != nil {
 				return err
 			}
-			// The API sets all limits at once: start from the current ones.
-			cur, err := c.GetSolution(cmd.Context(), args[0])
-			if err != nil {
-				return err
+			var in apiclient.SolutionUpdate
+			if debugGiven {
+				in.Debug = &debug
 			}
-			lim, _, _ := lf.apply(cmd.Flags(), cur.Limits)
-			s, err := c.UpdateSolution(cmd.Context(), args[0], apiclient.SolutionUpdate{Limits: lim})
+			if changed {
+				// The API sets all limits at once: start from the current ones.
+				cur, err := c.GetSolution(cmd.Context(), args[0])
+				if err != nil {
+					return err
+				}
+				lim, _, _ := lf.apply(cmd.Flags(), cur.Limits)
+				in.Limits = &lim
+			}
+			s, err := c.UpdateSolution(cmd.Context(), args[0], in)
 			if err != nil {
 				return err
 			}
@@ -158,7 +176,13 @@ A limit of 0 goes back to the server's default.`,
 		},
 	}
 	lf.register(cmd.Flags())
+	debugFlag(cmd, &debug)
 	return cmd
+}
+
+// debugFlag adds --debug, a solution's debug mode.
+func debugFlag(cmd *cobra.Command, v *bool) {
+	cmd.Flags().BoolVar(v, "debug", false, "debug mode: callers of a failed endpoint also get the error's message and line (--debug=false turns it off)")
 }
 
 func (a *app) newSolutionDeleteCmd() *cobra.Command {

@@ -16,7 +16,9 @@ import (
 	"github.com/switchboardhq/switchboard/internal/bus"
 	"github.com/switchboardhq/switchboard/internal/metrics"
 	"github.com/switchboardhq/switchboard/internal/script"
+	"github.com/switchboardhq/switchboard/internal/service"
 	"github.com/switchboardhq/switchboard/internal/solution"
+	"github.com/switchboardhq/switchboard/internal/solutionlog"
 	"github.com/switchboardhq/switchboard/internal/webapp"
 )
 
@@ -49,6 +51,9 @@ type Runner interface {
 type HandlerError struct {
 	Handler string
 	Err     error
+	// ErrorID names the failure in the solution's log; RequestID is the run's request id
+	// (the caller's X-Request-Id, else the event's id).
+	ErrorID, RequestID string
 }
 
 func (e *HandlerError) Error() string { return "handler " + e.Handler + ": " + e.Err.Error() }
@@ -75,6 +80,9 @@ type DispatcherOptions struct {
 	Bus     *bus.Bus // needed by Enqueue and Start only
 	Logger  *slog.Logger
 	Metrics *metrics.Metrics // may be nil
+	// Logs receives what handler runs write to their solution's log and one entry per failed
+	// run; nil keeps none.
+	Logs *solutionlog.Log
 	// MaxDeliver is how many times a durable event's handler runs before it is parked in the
 	// dead-letter stream; default 5.
 	MaxDeliver int
@@ -168,11 +176,16 @@ func (d *Dispatcher) Dispatch(ctx context.Context, e Event, slots func(handlers 
 
 // run runs one handler for e; a failure is a *HandlerError.
 func (d *Dispatcher) run(ctx context.Context, e Event, b binding, lim script.Limits) (any, error) {
+	reqID := service.OriginOf(ctx).RequestID
+	if reqID == "" {
+		reqID = e.ID
+	}
+	source := solutionlog.SourceHandler(b.h.Name)
 	p, err := b.prog.program()
 	if err != nil {
 		// Stored handlers were compiled when written; this is a record written by something else.
 		d.observe(e.Solution, 0, err)
-		return nil, &HandlerError{Handler: b.h.Name, Err: err}
+		return nil, d.failed(e.Solution, source, reqID, b.h.Name, err)
 	}
 	var services script.Services
 	if d.o.Services != nil {
@@ -190,12 +203,20 @@ func (d *Dispatcher) run(ctx context.Context, e Event, b binding, lim script.Lim
 		// Made only if the script reads it: the data can be large and many scripts ignore it.
 		Vars: map[string]any{"event": script.Lazy(func() any { return eventVar(e) })},
 		Held: held,
+		Log:  d.o.Logs.Writer(e.Solution, source, reqID),
 	})
 	d.observe(e.Solution, time.Since(start), err)
 	if err != nil {
-		return nil, &HandlerError{Handler: b.h.Name, Err: err}
+		return nil, d.failed(e.Solution, source, reqID, b.h.Name, err)
 	}
 	return res.Return, nil
+}
+
+// failed writes a failed run's entry to its solution's log and returns its *HandlerError.
+func (d *Dispatcher) failed(sol, source, reqID, handler string, err error) *HandlerError {
+	he := &HandlerError{Handler: handler, Err: err, ErrorID: solutionlog.NewErrorID(), RequestID: reqID}
+	d.o.Logs.Write(solutionlog.Failure(sol, source, reqID, he.ErrorID, err))
+	return he
 }
 
 func (d *Dispatcher) observe(sol string, took time.Duration, err error) {

@@ -65,3 +65,11 @@ func BenchmarkEndpointServiceCall(b *testing.B) {
 func BenchmarkEndpointPlain(b *testing.B) {
 	benchGet(b, benchEndpoint(b).URL+"/apps/demo/plain")
 }
+
+// BenchmarkEndpointPrint is the plain endpoint printing one line to its solution's log, for
+// what logging adds to a request (compare with BenchmarkEndpointPlain).
+func BenchmarkEndpointPrint(b *testing.B) {
+	s := benchEndpoint(b)
+	s.Deploy(b, "demo", "GET", "/print", `print("hello from the benchmark") return {value="x"}`)
+	benchGet(b, s.URL+"/apps/demo/print")
+}

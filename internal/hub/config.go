@@ -12,6 +12,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/admission"
 	"github.com/switchboardhq/switchboard/internal/script"
 	"github.com/switchboardhq/switchboard/internal/servicenet"
+	"github.com/switchboardhq/switchboard/internal/solutionlog"
 )
 
 // Config is everything `switchboard serve` takes. Zero values are filled by Defaults.
@@ -54,6 +55,12 @@ type Config struct {
 	BodyMinRate                int64
 	// RunsMemory bounds the memory all script runs together may hold (see script.Options).
 	RunsMemory int64
+	// LogsMaxAge and LogsMaxBytes bound the solutions' logs (one stream for the hub);
+	// LogsPerSolution is how many entries one solution keeps at most, so a noisy solution
+	// cannot push out another's.
+	LogsMaxAge      time.Duration
+	LogsMaxBytes    int64
+	LogsPerSolution int64
 	// LogLevel is debug, info, warn or error; LogFormat is text or json.
 	LogLevel  string
 	LogFormat string
@@ -93,6 +100,15 @@ func (c Config) Defaults() Config {
 	}
 	if c.RunsMemory == 0 {
 		c.RunsMemory = script.DefaultRunsMemory
+	}
+	if c.LogsMaxAge == 0 {
+		c.LogsMaxAge = solutionlog.DefaultMaxAge
+	}
+	if c.LogsMaxBytes == 0 {
+		c.LogsMaxBytes = solutionlog.DefaultMaxBytes
+	}
+	if c.LogsPerSolution == 0 {
+		c.LogsPerSolution = solutionlog.DefaultPerSolution
 	}
 	if c.LogLevel == "" {
 		c.LogLevel = "info"
@@ -165,6 +181,15 @@ func (c Config) Validate() error {
 	}
 	if c.RunsMemory < 1<<20 {
 		return fmt.Errorf("--runs-memory %d: must be at least 1MiB", c.RunsMemory)
+	}
+	if c.LogsMaxAge < time.Minute {
+		return fmt.Errorf("--logs-max-age %s: must be at least 1m", c.LogsMaxAge)
+	}
+	if c.LogsMaxBytes < 1<<20 {
+		return fmt.Errorf("--logs-max-bytes %d: must be at least 1MiB", c.LogsMaxBytes)
+	}
+	if c.LogsPerSolution < 1 {
+		return fmt.Errorf("--logs-per-solution %d: must be at least 1", c.LogsPerSolution)
 	}
 	if c.ShutdownTimeout < 0 {
 		return fmt.Errorf("--shutdown-timeout %s: must not be negative", c.ShutdownTimeout)

@@ -44,6 +44,9 @@ func TestConfigValidate(t *testing.T) {
 		{"metrics addr and token", func(c *Config) { c.MetricsAddr, c.MetricsToken = "127.0.0.1:9100", "metrics-token-0123456789" }, ""},
 		{"tiny runs memory", func(c *Config) { c.RunsMemory = 1 << 10 }, "--runs-memory"},
 		{"negative runs memory", func(c *Config) { c.RunsMemory = -1 }, "--runs-memory"},
+		{"logs kept less than a minute", func(c *Config) { c.LogsMaxAge = time.Second }, "--logs-max-age"},
+		{"logs smaller than 1MiB", func(c *Config) { c.LogsMaxBytes = 1 << 10 }, "--logs-max-bytes"},
+		{"negative logs per solution", func(c *Config) { c.LogsPerSolution = -1 }, "--logs-per-solution"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -69,7 +72,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatalf("defaults = %+v", c)
 	}
 	if c.MaxRuns != 256 || c.MaxRunsPerSolution != 64 || c.MaxBodyHeld != 128<<20 || c.MaxBodyHeldPerSolution != 32<<20 || c.BodyReadTimeout != 30*time.Second ||
-		c.BodyGrace != 5*time.Second || c.BodyMinRate != 8<<10 {
+		c.BodyGrace != 5*time.Second || c.BodyMinRate != 8<<10 || c.LogsMaxAge != 7*24*time.Hour || c.LogsMaxBytes != 256<<20 || c.LogsPerSolution != 10_000 {
 		t.Fatalf("admission defaults = %+v", c)
 	}
 	if got := (Config{Addr: ":9"}).Defaults().Addr; got != ":9" {

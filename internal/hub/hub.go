@@ -30,6 +30,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/service"
 	"github.com/switchboardhq/switchboard/internal/servicenet"
 	"github.com/switchboardhq/switchboard/internal/solution"
+	"github.com/switchboardhq/switchboard/internal/solutionlog"
 	"github.com/switchboardhq/switchboard/internal/webapp"
 )
 
@@ -48,6 +49,7 @@ type Hub struct {
 	catalog                    *catalog.Catalog
 	handlers                   *events.Store
 	dispatcher                 *events.Dispatcher
+	logs                       *solutionlog.Log
 	engine                     *script.Engine
 	metrics                    *metrics.Metrics
 	gate                       *admission.Gate
@@ -156,6 +158,13 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 
 	h.engine = script.NewEngine(script.Options{Logger: h.log, RunsMemory: h.cfg.RunsMemory})
 	h.metrics = metrics.New()
+	h.logs, err = solutionlog.Open(ctx, h.bus, solutionlog.Options{
+		MaxAge: h.cfg.LogsMaxAge, MaxBytes: h.cfg.LogsMaxBytes, PerSolution: h.cfg.LogsPerSolution,
+		Logger: h.log, Metrics: h.metrics,
+	})
+	if err != nil {
+		return err
+	}
 	h.gate = admission.New(admission.Limits{
 		Runs: h.cfg.MaxRuns, RunsPerSolution: h.cfg.MaxRunsPerSolution,
 		Bytes: h.cfg.MaxBodyHeld, BytesPerSolution: h.cfg.MaxBodyHeldPerSolution,
@@ -203,6 +212,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		Bus:     h.bus,
 		Logger:  h.log,
 		Metrics: h.metrics,
+		Logs:    h.logs,
 	})
 	// Delivery lives until Close, not as long as Start's context.
 	if err := h.dispatcher.Start(context.WithoutCancel(ctx)); err != nil {
@@ -213,6 +223,9 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 			return err
 		}
 		if err := h.handlers.DropSolution(ctx, id); err != nil {
+			return err
+		}
+		if err := h.logs.Drop(ctx, id); err != nil {
 			return err
 		}
 		// The services it had are told, as when a service is removed; their answer does not
@@ -241,6 +254,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		// A slow body must not hold its reservation for long.
 		BodyPace:      h.bodyPace(),
 		AddedServices: h.addedMarket,
+		Logs:          h.logs,
 	})
 	h.store.OnEndpointsChange(apps.Rebuild)
 	for _, sol := range h.store.List() {
@@ -263,6 +277,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		Gate:              h.gate,
 		BodyPace:          h.bodyPace(),
 		Runs:              apps,
+		Logs:              h.logs,
 	})
 
 	h.server = &http.Server{
@@ -271,6 +286,8 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(h.log.Handler(), slog.LevelDebug),
 	}
+	// Live log follows never end on their own: they would hold a graceful shutdown.
+	h.server.RegisterOnShutdown(h.logs.EndFollowers)
 	h.serveErr = make(chan error, 2)
 	go func() {
 		if err := h.server.Serve(h.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -487,6 +504,10 @@ func (h *Hub) Close(ctx context.Context) error {
 	if h.engine != nil {
 		h.engine.Close()
 	}
+	if h.logs != nil {
+		// What the last runs wrote is published before the connection goes.
+		h.logs.Close(ctx)
+	}
 	if h.bus != nil {
 		if err := h.bus.Close(); err != nil {
 			errs = append(errs, err)
@@ -526,6 +547,9 @@ func (h *Hub) addedMarket(solution string) []catalog.Market {
 func (h *Hub) bodyPace() admission.Pace {
 	return admission.Pace{Grace: h.cfg.BodyGrace, MinRate: h.cfg.BodyMinRate, Max: h.cfg.BodyReadTimeout}
 }
+
+// Logs is the solutions' log.
+func (h *Hub) Logs() *solutionlog.Log { return h.logs }
 
 // Gate is the admission gate bounding runs in flight and request bodies held; its counts show
 // what requests hold at the moment.

@@ -30,6 +30,9 @@ type Metrics struct {
 	// AdmissionRejected counts requests refused by the admission gate, by the bound reached;
 	// no solution label, so callers cannot make series for solutions that do not exist.
 	AdmissionRejected *prometheus.CounterVec
+	// LogsDropped counts solution log entries not kept, by reason (queue_full: written faster
+	// than they could be published; publish_failed: the connection to NATS refused them; encode).
+	LogsDropped *prometheus.CounterVec
 }
 
 // latencyBuckets spans 50µs to 10s: scripts are usually far under a millisecond.
@@ -66,12 +69,15 @@ func New() *Metrics {
 		AdmissionRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_admission_rejected_total", Help: "Requests refused because a bound on runs in flight or body bytes held was reached, by bound.",
 		}, []string{"reason"}),
+		LogsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_solution_log_dropped_total", Help: "Solution log entries not kept, by reason (queue_full, publish_failed, encode).",
+		}, []string{"reason"}),
 	}
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.AppRequests, m.AppLatency, m.APIRequests, m.ScriptRuns, m.ScriptLatency, m.ScriptErrors,
-		m.ServiceCalls, m.ServiceLatency, m.AdmissionRejected,
+		m.ServiceCalls, m.ServiceLatency, m.AdmissionRejected, m.LogsDropped,
 	)
 	return m
 }

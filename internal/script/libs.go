@@ -1,8 +1,6 @@
 package script
 
 import (
-	"context"
-	"log/slog"
 	"math/rand/v2"
 	"sort"
 	"strings"
@@ -93,6 +91,7 @@ func (st *state) openLibs() {
 	base.RawSetString("math", st.readOnly(math))
 	base.RawSetString("os", st.readOnly(osTbl))
 	base.RawSetString("coroutine", st.readOnly(co))
+	base.RawSetString("Log", st.readOnly(st.logTable(L)))
 
 	// After the run's own globals and the base library come the services.
 	baseMeta := L.CreateTable(0, 1)
@@ -312,38 +311,6 @@ func isStackOverflow(v lua.LValue) bool {
 	s, ok := v.(lua.LString)
 	return ok && strings.HasSuffix(string(s), "stack overflow")
 }
-
-// print writes to the engine's logger at debug level, with the solution.
-func (st *state) print(L *lua.LState) int {
-	r := st.run()
-	log := st.e.log
-	if r.log == nil && !log.Enabled(context.Background(), slog.LevelDebug) {
-		return 0
-	}
-	var b strings.Builder
-	for i := 1; i <= L.GetTop(); i++ {
-		if i > 1 {
-			b.WriteByte('\t')
-		}
-		b.WriteString(L.ToStringMeta(L.Get(i)).String())
-		if b.Len() > maxPrintBytes {
-			break
-		}
-	}
-	msg := b.String()
-	if len(msg) > maxPrintBytes {
-		msg = msg[:maxPrintBytes] + "…"
-	}
-	if r.log != nil {
-		r.log(slog.LevelInfo, msg, nil)
-		return 0
-	}
-	log.LogAttrs(context.Background(), slog.LevelDebug, "script print",
-		slog.String("solution", r.solution), slog.String("message", msg))
-	return 0
-}
-
-const maxPrintBytes = 4 << 10
 
 func (st *state) loadstring(L *lua.LState) int {
 	src := L.CheckString(1)

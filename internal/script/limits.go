@@ -79,6 +79,11 @@ func (e *LimitError) Error() string {
 type RuntimeError struct {
 	Message string // Lua's message, usually "chunk:line: text"; never a Go stack trace
 	Line    int    // the script line the error names, 0 when unknown
+	// File is the chunk the line is in (the program's name) when Line is known.
+	File string
+	// Trace is the Lua stack traceback where the error was raised, bounded; made only when a
+	// run fails.
+	Trace string
 }
 
 func (e *RuntimeError) Error() string { return e.Message }

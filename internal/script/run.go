@@ -8,6 +8,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	lua "github.com/yuin/gopher-lua"
 )
@@ -285,10 +286,29 @@ func (st *state) runtimeError(p *Program, err error) error {
 	if len(msg) > maxErrorBytes {
 		msg = msg[:maxErrorBytes] + "…"
 	}
-	return &RuntimeError{Message: msg, Line: errorLine(msg, p.Name)}
+	re := &RuntimeError{Message: msg, Line: errorLine(msg, p.Name), Trace: truncate(ae.StackTrace, maxTraceBytes)}
+	if re.Line > 0 {
+		re.File = p.Name
+	}
+	return re
 }
 
-const maxErrorBytes = 4 << 10
+const (
+	maxErrorBytes = 4 << 10
+	maxTraceBytes = 8 << 10
+)
+
+// truncate cuts s to at most n bytes (on a rune boundary), marking the cut with "…".
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}
 
 // errorLine finds the line in "name:line: message" (0 when the error is not positioned in
 // the program itself, e.g. raised in code it loaded).

@@ -69,6 +69,8 @@ type Solution struct {
 	ID        string    `json:"id"`
 	CreatedAt time.Time `json:"created_at"`
 	Limits    Limits    `json:"limits"`
+	// Debug shows callers of a failed endpoint the error's message and line, besides its id.
+	Debug bool `json:"debug,omitempty"`
 	// TokenHash is the SHA-256 of the solution's token; the token itself is never stored.
 	TokenHash string `json:"token_hash"`
 	// Deleting marks a solution whose deletion has begun: it no longer exists for anyone, and

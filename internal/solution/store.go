@@ -171,16 +171,27 @@ func (s *Store) applyEndpoint(e jetstream.KeyValueEntry) {
 	s.notify(sol)
 }
 
+// Settings are what a solution's owner sets: its limits and whether it is in debug mode.
+type Settings struct {
+	Limits Limits
+	Debug  bool
+}
+
 // Create stores a new solution and returns it with its token (the only time the token is known).
 func (s *Store) Create(ctx context.Context, id string, limits Limits) (Solution, string, error) {
+	return s.CreateWith(ctx, id, Settings{Limits: limits})
+}
+
+// CreateWith is Create with every setting.
+func (s *Store) CreateWith(ctx context.Context, id string, set Settings) (Solution, string, error) {
 	if err := ValidateID(id); err != nil {
 		return Solution{}, "", err
 	}
-	if err := limits.Validate(); err != nil {
+	if err := set.Limits.Validate(); err != nil {
 		return Solution{}, "", err
 	}
 	token, hash := NewToken()
-	sol := Solution{ID: id, CreatedAt: time.Now().UTC().Truncate(time.Second), Limits: limits, TokenHash: hash}
+	sol := Solution{ID: id, CreatedAt: time.Now().UTC().Truncate(time.Second), Limits: set.Limits, Debug: set.Debug, TokenHash: hash}
 	data, _ := json.Marshal(sol)
 	rev, err := s.solutions.Create(ctx, id, data)
 	if errors.Is(err, jetstream.ErrKeyExists) {
@@ -229,8 +240,15 @@ func (s *Store) ByToken(token string) (string, bool) {
 
 // UpdateLimits replaces a solution's limits (compare-and-set on the record).
 func (s *Store) UpdateLimits(ctx context.Context, id string, limits Limits) (Solution, error) {
-	if err := limits.Validate(); err != nil {
-		return Solution{}, err
+	return s.Update(ctx, id, &limits, nil)
+}
+
+// Update replaces the settings given (nil ones stay as they are), compare-and-set on the record.
+func (s *Store) Update(ctx context.Context, id string, limits *Limits, debug *bool) (Solution, error) {
+	if limits != nil {
+		if err := limits.Validate(); err != nil {
+			return Solution{}, err
+		}
 	}
 	for {
 		cur, err := s.solutions.Get(ctx, id)
@@ -244,7 +262,12 @@ func (s *Store) UpdateLimits(ctx context.Context, id string, limits Limits) (Sol
 		if err := json.Unmarshal(cur.Value(), &sol); err != nil {
 			return Solution{}, fmt.Errorf("read solution %s: %w", id, err)
 		}
-		sol.Limits = limits
+		if limits != nil {
+			sol.Limits = *limits
+		}
+		if debug != nil {
+			sol.Debug = *debug
+		}
 		data, _ := json.Marshal(sol)
 		rev, err := s.solutions.Update(ctx, id, data, cur.Revision())
 		if errors.Is(err, jetstream.ErrKeyExists) {

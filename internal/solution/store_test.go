@@ -89,6 +89,20 @@ func TestStoreLifecycle(t *testing.T) {
 	if err != nil || upd.Limits.MemoryBytes != 1<<20 || upd.TokenHash != sol.TokenHash {
 		t.Fatalf("update limits: %+v, %v", upd, err)
 	}
+	on := true
+	upd, err = s.Update(ctx, "demo", nil, &on)
+	if err != nil || !upd.Debug || upd.Limits.MemoryBytes != 1<<20 {
+		t.Fatalf("debug on: %+v, %v", upd, err)
+	}
+	if got, _ := s.Get("demo"); !got.Debug {
+		t.Fatal("the view does not show debug on")
+	}
+	if upd, err = s.UpdateLimits(ctx, "demo", Limits{}); err != nil || !upd.Debug {
+		t.Fatalf("updating limits turned debug off: %+v, %v", upd, err)
+	}
+	if dbg, _, err := s.CreateWith(ctx, "debugged", Settings{Debug: true}); err != nil || !dbg.Debug {
+		t.Fatalf("create with debug: %+v, %v", dbg, err)
+	}
 
 	if err := s.Delete(ctx, "demo", nil); err != nil {
 		t.Fatalf("delete: %v", err)

@@ -28,6 +28,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/script"
 	"github.com/switchboardhq/switchboard/internal/service"
 	"github.com/switchboardhq/switchboard/internal/solution"
+	"github.com/switchboardhq/switchboard/internal/solutionlog"
 )
 
 // Runner runs a compiled script.
@@ -58,6 +59,9 @@ type Options struct {
 	// AddedServices lists, for the solution's API page asked for with the solution's token,
 	// the dynamic services it added as the marketplace shows them; nil shows none.
 	AddedServices func(solution string) []catalog.Market
+	// Logs receives what runs write to their solution's log and one entry per failed run;
+	// nil keeps none.
+	Logs *solutionlog.Log
 }
 
 // Handler serves every solution's endpoints.
@@ -212,7 +216,7 @@ func (h *Handler) ServeApp(w http.ResponseWriter, r *http.Request, sol, path, ba
 		return
 	}
 	if route.compileErr != nil {
-		h.scriptFailed(w, r, sol, reqID, route, route.compileErr)
+		h.scriptFailed(w, r, s, reqID, route, route.compileErr)
 		return
 	}
 	// The body is read first, its bytes held as they arrive; the run slot is taken only once it
@@ -268,12 +272,13 @@ func (h *Handler) ServeApp(w http.ResponseWriter, r *http.Request, sol, path, ba
 		},
 		ReadBack: []string{"response"},
 		Held:     int64(len(body.Data)),
+		Log:      h.opt.Logs.Writer(sol, solutionlog.SourceEndpoint(route.method, route.template), reqID),
 		// The response stays counted in the runs' memory pool until it is written.
 		KeepResult: true,
 	})
 	h.observeRun(sol, time.Since(runStart), err)
 	if err != nil {
-		h.scriptFailed(w, r, sol, reqID, route, err)
+		h.scriptFailed(w, r, s, reqID, route, err)
 		return
 	}
 	defer res.Release()
@@ -345,30 +350,41 @@ func ErrorKind(err error) string {
 // in seconds: runs last milliseconds to seconds, so their memory is back soon.
 const serverMemoryRetryAfter = "1"
 
-func (h *Handler) scriptFailed(w http.ResponseWriter, r *http.Request, sol, reqID string, rt *route, err error) {
-	errID := newID()
-	var le *script.LimitError
-	msg := "script error"
-	if errors.As(err, &le) {
-		msg = "script stopped: " + le.Error()
-	}
+// scriptFailed answers a failed run with its error id and the request id, writing the whole
+// error to the solution's log under that id; a solution in debug mode also shows its caller
+// the message and line. A limit keeps its own message; a server too busy to run it is 503.
+func (h *Handler) scriptFailed(w http.ResponseWriter, r *http.Request, s solution.Solution, reqID string, rt *route, err error) {
+	sol := s.ID
 	if errors.Is(err, context.Canceled) && r.Context().Err() != nil {
 		h.opt.Logger.Info("client went away during script run", "solution", sol, "request_id", reqID)
 		return
 	}
-	if le != nil && le.Limit == script.LimitServerMemory {
-		// The server is busy, not the script at fault: the client may try again shortly.
-		h.opt.Logger.Warn("endpoint script stopped: the runs in progress hold all their memory", "solution", sol, "request_id", reqID,
-			"method", rt.method, "path", rt.template, "err", err)
-		w.Header().Set("Retry-After", serverMemoryRetryAfter)
-		writeError(w, http.StatusServiceUnavailable, "server busy: "+le.Error())
-		return
+	errID := solutionlog.NewErrorID()
+	entry := solutionlog.Failure(sol, solutionlog.SourceEndpoint(rt.method, rt.template), reqID, errID, err)
+	h.opt.Logs.Write(entry)
+	status, msg, logMsg := http.StatusInternalServerError, "script error", "endpoint script failed"
+	var le *script.LimitError
+	if errors.As(err, &le) {
+		msg = "script stopped: " + le.Error()
+		if le.Limit == script.LimitServerMemory {
+			// The server is busy, not the script at fault: the client may try again shortly.
+			status, msg = http.StatusServiceUnavailable, "server busy: "+le.Error()
+			logMsg = "endpoint script stopped: the runs in progress hold all their memory"
+			w.Header().Set("Retry-After", serverMemoryRetryAfter)
+		}
 	}
-	h.opt.Logger.Warn("endpoint script failed", "solution", sol, "request_id", reqID, "error_id", errID,
+	h.opt.Logger.Warn(logMsg, "solution", sol, "request_id", reqID, "error_id", errID,
 		"method", rt.method, "path", rt.template, "err", err)
+	answer := map[string]any{"error": msg, "error_id": errID, "request_id": reqID}
+	if s.Debug {
+		answer["message"] = entry.Message
+		if entry.Line > 0 {
+			answer["line"] = entry.Line
+		}
+	}
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusInternalServerError)
-	json.NewEncoder(w).Encode(map[string]string{"error": msg, "error_id": errID, "request_id": reqID}) //nolint:errcheck // client gone
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(answer) //nolint:errcheck // client gone
 }
 
 // requestTable is the script's `request`; its body is decoded when the script reads it.
