@@ -19,12 +19,45 @@ import (
 type Events interface {
 	Dispatch(ctx context.Context, e events.Event, slots func(handlers int) int) (any, error)
 	Enqueue(ctx context.Context, e events.Event) error
+	// Report is a durable event's delivery report; an unknown event is events.ErrNotFound.
+	Report(ctx context.Context, sol, id string) (events.Report, error)
 }
 
 type handlerBody struct {
-	Name   *string  `json:"name"`
-	Topics []string `json:"topics"`
-	Script *string  `json:"script"`
+	Name        *string    `json:"name"`
+	Topics      []string   `json:"topics"`
+	Script      *string    `json:"script"`
+	Retry       *retryBody `json:"retry"`
+	MaxInFlight int        `json:"max_in_flight"`
+}
+
+// retryBody is a handler's retry policy as sent: waits are strings such as "100ms", parsed
+// here so that a bad one is answered naming its field.
+type retryBody struct {
+	Attempts int    `json:"attempts"`
+	MinWait  string `json:"min_wait"`
+	MaxWait  string `json:"max_wait"`
+}
+
+func (b *retryBody) policy() (*events.RetryPolicy, *Error) {
+	if b == nil {
+		return nil, nil
+	}
+	p := &events.RetryPolicy{Attempts: b.Attempts}
+	for _, w := range []struct {
+		field, val string
+		to         *events.Duration
+	}{{"retry.min_wait", b.MinWait, &p.MinWait}, {"retry.max_wait", b.MaxWait, &p.MaxWait}} {
+		if w.val == "" {
+			continue
+		}
+		d, err := time.ParseDuration(w.val)
+		if err != nil {
+			return nil, errorf(http.StatusBadRequest, w.field, "%s: %q is not a duration such as \"100ms\" or \"30s\"", w.field, w.val)
+		}
+		*w.to = events.Duration(d)
+	}
+	return p, nil
 }
 
 // handlerOf is the handler body names, or what deploying it would refuse before the store.
@@ -38,7 +71,26 @@ func handlerOf(sol string, body handlerBody) (events.Handler, *Error) {
 	if len(*body.Script) > solution.MaxScriptBytes {
 		return events.Handler{}, errorf(http.StatusRequestEntityTooLarge, "script", "script: longer than %d bytes", solution.MaxScriptBytes)
 	}
-	return events.Handler{Solution: sol, Name: *body.Name, Topics: body.Topics, Script: *body.Script}, nil
+	retry, aerr := body.Retry.policy()
+	if aerr != nil {
+		return events.Handler{}, aerr
+	}
+	return events.Handler{Solution: sol, Name: *body.Name, Topics: body.Topics, Script: *body.Script, Retry: retry, MaxInFlight: body.MaxInFlight}, nil
+}
+
+// eventReport answers GET /api/v1/solutions/{solution}/events/{id}: where each handler's run
+// of a durable event stands.
+func (s *Server) eventReport(w http.ResponseWriter, r *http.Request, _ principal) {
+	rep, err := s.opt.Events.Report(r.Context(), r.PathValue("solution"), r.PathValue("id"))
+	if errors.Is(err, events.ErrNotFound) {
+		writeErr(w, errorf(http.StatusNotFound, "id", "no durable event %q in this solution (or its report expired)", r.PathValue("id")))
+		return
+	}
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, rep)
 }
 
 // checkHandlerDeploy answers POST .../check/handler: what deploying the body would refuse

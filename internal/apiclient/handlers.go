@@ -9,9 +9,15 @@ import (
 
 // handlerDeploy is the body of POST /api/v1/solutions/{solution}/handlers.
 type handlerDeploy struct {
-	Name   string   `json:"name"`
-	Topics []string `json:"topics,omitempty"`
-	Script string   `json:"script"`
+	Name        string       `json:"name"`
+	Topics      []string     `json:"topics,omitempty"`
+	Script      string       `json:"script"`
+	Retry       *RetryPolicy `json:"retry,omitempty"`
+	MaxInFlight int          `json:"max_in_flight,omitempty"`
+}
+
+func deployOf(h Handler) handlerDeploy {
+	return handlerDeploy{Name: h.Name, Topics: h.Topics, Script: h.Script, Retry: h.Retry, MaxInFlight: h.MaxInFlight}
 }
 
 // handlerPath is /api/v1/solutions/{solution}/handlers/{name}.
@@ -36,7 +42,7 @@ func (c *Client) DeployHandler(ctx context.Context, solution string, h Handler) 
 	if h.Name == "" {
 		return out, false, errors.New("apiclient: empty handler name")
 	}
-	status, err := c.do(ctx, http.MethodPost, p, handlerDeploy{Name: h.Name, Topics: h.Topics, Script: h.Script}, &out)
+	status, err := c.do(ctx, http.MethodPost, p, deployOf(h), &out)
 	return out, status == http.StatusCreated, err
 }
 

@@ -86,6 +86,6 @@ func (c *Client) CheckHandler(ctx context.Context, solution string, h Handler) (
 	if err != nil {
 		return out, err
 	}
-	_, err = c.do(ctx, http.MethodPost, p, handlerDeploy{Name: h.Name, Topics: h.Topics, Script: h.Script}, &out)
+	_, err = c.do(ctx, http.MethodPost, p, deployOf(h), &out)
 	return out, err
 }

@@ -213,6 +213,14 @@ type ServiceConfig struct {
 	InfoError string          `json:"info_error,omitempty"`
 }
 
+// RetryPolicy is how often and how far apart a handler's durable runs are tried; waits are
+// Go durations ("100ms", "30s"). Zero fields take the server's defaults.
+type RetryPolicy struct {
+	Attempts int    `json:"attempts,omitempty"`
+	MinWait  string `json:"min_wait,omitempty"`
+	MaxWait  string `json:"max_wait,omitempty"`
+}
+
 // Handler is an event handler of a solution: a Lua script run for each event on its topics.
 type Handler struct {
 	// Name identifies the handler in its solution. A name of the form "<service>_<event>"
@@ -223,6 +231,12 @@ type Handler struct {
 	Topics []string `json:"topics,omitempty"`
 	// Script is the Lua source run for each event.
 	Script string `json:"script"`
+	// Retry is how durable events' runs of the handler are retried; nil: the server's
+	// defaults.
+	Retry *RetryPolicy `json:"retry,omitempty"`
+	// MaxInFlight bounds the handler's concurrent durable runs on one server; 0: no bound of
+	// its own.
+	MaxInFlight int `json:"max_in_flight,omitempty"`
 	// Version counts the deployments of this handler, from 1. Set by the server.
 	Version int64 `json:"version,omitempty"`
 	// UpdatedAt is when the script was last deployed. Set by the server.

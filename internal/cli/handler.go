@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -29,7 +30,12 @@ To keep a whole folder of scripts in sync with the server, see "switchboard depl
 }
 
 func (a *app) newHandlerDeployCmd() *cobra.Command {
-	var topics []string
+	var (
+		topics           []string
+		attempts         int
+		minWait, maxWait time.Duration
+		maxInFlight      int
+	)
 	cmd := &cobra.Command{
 		Use:   "deploy NAME FILE",
 		Short: "Create or replace one event handler from a Lua file",
@@ -37,10 +43,16 @@ func (a *app) newHandlerDeployCmd() *cobra.Command {
 FILE "-" reads the script from standard input. Without --topic, a NAME of the form
 "<service>_<event>" subscribes to "<service>.<event>"; --topic (repeatable) gives the
 topics instead. A script that does not compile is reported as FILE:LINE with the
-compiler's message.`,
+compiler's message.
+
+--retry-attempts, --retry-min-wait and --retry-max-wait set how durable events' runs of
+the handler are retried before they are dead-lettered, and --max-in-flight how many of
+its runs one server does at once. Deploying replaces them too: left out, they are the
+server's defaults.`,
 		Example: `  switchboard handler deploy demoexternalservice_event event.lua -s demo
   switchboard handler deploy audit audit.lua -s demo --topic demoexternalservice.event --topic other.changed
-  echo 'return true' | switchboard handler deploy demoexternalservice_event - -s demo`,
+  echo 'return true' | switchboard handler deploy demoexternalservice_event - -s demo
+  switchboard handler deploy audit audit.lua -s demo --topic orders.created --retry-attempts 8 --retry-min-wait 100ms --retry-max-wait 30s`,
 		Args: exactArgs("NAME", "FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			for _, t := range topics {
@@ -60,7 +72,17 @@ compiler's message.`,
 			if err != nil {
 				return err
 			}
-			h, created, err := c.DeployHandler(cmd.Context(), sol, apiclient.Handler{Name: args[0], Topics: topics, Script: script})
+			in := apiclient.Handler{Name: args[0], Topics: topics, Script: script, MaxInFlight: maxInFlight}
+			if f := cmd.Flags(); f.Changed("retry-attempts") || f.Changed("retry-min-wait") || f.Changed("retry-max-wait") {
+				in.Retry = &apiclient.RetryPolicy{Attempts: attempts}
+				if f.Changed("retry-min-wait") {
+					in.Retry.MinWait = minWait.String()
+				}
+				if f.Changed("retry-max-wait") {
+					in.Retry.MaxWait = maxWait.String()
+				}
+			}
+			h, created, err := c.DeployHandler(cmd.Context(), sol, in)
 			if err != nil {
 				file := args[1]
 				if file == "-" {
@@ -84,6 +106,10 @@ compiler's message.`,
 	}
 	a.solutionFlag(cmd)
 	cmd.Flags().StringArrayVar(&topics, "topic", nil, "a topic <service>.<event> the handler runs for; repeat for several (default: from a NAME <service>_<event>)")
+	cmd.Flags().IntVar(&attempts, "retry-attempts", 0, "runs of a durable event before it is dead-lettered, the first included (default 5)")
+	cmd.Flags().DurationVar(&minWait, "retry-min-wait", 0, "wait before the first retry; later ones double it (default 1s)")
+	cmd.Flags().DurationVar(&maxWait, "retry-max-wait", 0, "longest wait between retries (default 2m)")
+	cmd.Flags().IntVar(&maxInFlight, "max-in-flight", 0, "durable runs of this handler one server does at once (default: no bound of its own)")
 	return cmd
 }
 

@@ -228,6 +228,9 @@ func TestHandlerCommands(t *testing.T) {
 			wantOut: []string{"created handler audit on demoexternalservice.event, other.changed (version 1)\n"}},
 		{name: "a name without topics is refused", env: envSol, args: []string{"handler", "deploy", "audit2", event}, code: ExitFailure,
 			wantErr: []string{"switchboard: topics: required: give at least one topic, or name the handler <service>_<event> (HTTP 400, field topics)\n"}},
+		{name: "deploy with a retry policy", env: envSol, args: []string{"handler", "deploy", "retried", event, "--topic", "a.b", "--retry-attempts", "3", "--retry-max-wait", "30s", "--max-in-flight", "4", "-o", "json"},
+			wantOut: []string{`"retry": {`, `"attempts": 3,`, `"max_wait": "30s"`, `"max_in_flight": 4`}},
+		{name: "bad --retry-min-wait", env: envSol, args: []string{"handler", "deploy", "retried", event, "--topic", "a.b", "--retry-min-wait", "soon"}, code: ExitUsage, wantErr: []string{"--retry-min-wait"}},
 		{name: "empty --topic", env: envSol, args: []string{"handler", "deploy", "audit", event, "--topic", " "}, code: ExitUsage, wantErr: []string{"--topic: empty"}},
 		{name: "compile error at file:line", env: envSol, args: []string{"handler", "deploy", "demoexternalservice_event", broken}, code: ExitFailure,
 			wantErr: []string{"switchboard: " + broken + ":2: handler demoexternalservice_event: script: line 2: syntax error near 'error' (HTTP 400, field script, line 2)\n"}},
@@ -259,6 +262,7 @@ func TestHandlerCommands(t *testing.T) {
 	want := map[string]string{
 		"demoexternalservice_event demoexternalservice.event": "return event",
 		"demoexternalservice_seed demoexternalservice.seed":   "return 'seed'\n",
+		"retried a.b": "return event",
 	}
 	if got := fake.handlerScripts("demo"); !reflect.DeepEqual(got, want) {
 		t.Errorf("handlers = %q, want %q", got, want)

@@ -102,8 +102,9 @@ type Dispatcher struct {
 	o   DispatcherOptions
 	log *slog.Logger
 
-	setupMu sync.Mutex
-	ready   bool // the streams exist
+	setupMu    sync.Mutex
+	ready      bool               // the streams and the deliveries bucket exist
+	deliveries jetstream.KeyValue // set once ready
 
 	mu      sync.Mutex
 	cc      jetstream.ConsumeContext

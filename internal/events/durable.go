@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -89,6 +91,10 @@ func (d *Dispatcher) Enqueue(ctx context.Context, e Event) error {
 		return fmt.Errorf("store event %s: %w", e.ID, err)
 	}
 	for _, b := range bs {
+		// Recorded before the item exists, so the runner's first word comes after it.
+		if err := d.recordPending(ctx, e, b.h.Name); err != nil {
+			return err
+		}
 		item, _ := json.Marshal(workItem{Handler: b.h.Name, Event: data})
 		if _, err := js.Publish(ctx, workSubject(e.Solution, b.h.Name), item, jetstream.WithMsgID(key+"/"+b.h.Name)); err != nil {
 			return fmt.Errorf("store event %s for handler %s: %w", e.ID, b.h.Name, err)
@@ -124,6 +130,9 @@ func (d *Dispatcher) setup(ctx context.Context) error {
 		if err := ensureStream(ctx, d.o.Bus.JetStream(), cfg); err != nil {
 			return err
 		}
+	}
+	if err := d.openDeliveries(ctx); err != nil {
+		return err
 	}
 	d.ready = true
 	return nil
@@ -267,15 +276,20 @@ func (d *Dispatcher) handle(ctx context.Context, m jetstream.Msg) {
 	if !ok || !found || !b.h.subscribes(e.Topic) {
 		// The solution or handler went away, or stopped listening, since the event came.
 		log.Info("event dropped: its handler is gone")
+		d.record(ctx, e, Delivery{Handler: w.Handler, State: StateDropped, Attempts: attempt - 1})
 		d.ack(ctx, m, log)
 		return
 	}
-	if attempt > uint64(d.o.MaxDeliver) {
+	attempts, wait := d.retryPlan(b.h)
+	if attempt > uint64(attempts) {
 		// Delivered again after its last attempt without an outcome: the instance running it
 		// stopped, perhaps because of this very item.
-		d.park(ctx, m, w, dedupKey(e), fmt.Errorf("no outcome after %d deliveries", attempt-1), attempt)
+		err := fmt.Errorf("no outcome after %d deliveries", attempt-1)
+		d.record(ctx, e, Delivery{Handler: w.Handler, State: StateDeadLettered, Attempts: attempt - 1, LastError: err.Error()})
+		d.park(ctx, m, w, dedupKey(e), err, attempt)
 		return
 	}
+	d.record(ctx, e, Delivery{Handler: w.Handler, State: StateRunning, Attempts: attempt})
 	done := make(chan struct{})
 	go func() { // keeps a long run from being redelivered to another instance meanwhile
 		t := time.NewTicker(ackWait / 3)
@@ -289,21 +303,77 @@ func (d *Dispatcher) handle(ctx context.Context, m jetstream.Msg) {
 			}
 		}
 	}()
-	_, err = d.run(ctx, e, b, lim)
+	start := time.Now()
+	res, err := d.run(ctx, e, b, lim)
+	took := time.Since(start)
 	close(done)
+	after, asked := retryAfter(res)
+	if err == nil && asked {
+		err = fmt.Errorf("handler %s asked to retry after %s", w.Handler, after)
+	}
+	dl := Delivery{Handler: w.Handler, Attempts: attempt, Duration: Duration(took)}
+	if err != nil {
+		dl.LastError = err.Error()
+		var he *HandlerError
+		if errors.As(err, &he) {
+			dl.ErrorID = he.ErrorID
+		}
+	}
 	switch {
 	case err == nil:
+		dl.State = StateSucceeded
+		d.record(ctx, e, dl)
 		d.ack(ctx, m, log)
-	case attempt >= uint64(d.o.MaxDeliver):
+	case attempt >= uint64(attempts):
 		log.Warn("event handler failed for the last time", "attempt", attempt, "err", err)
+		dl.State = StateDeadLettered
+		d.record(ctx, e, dl)
 		d.park(ctx, m, w, dedupKey(e), err, attempt)
 	default:
-		delay := d.o.Backoff[min(int(attempt)-1, len(d.o.Backoff)-1)]
+		delay := wait(int(attempt), after)
+		next := time.Now().Add(delay).UTC()
+		dl.State, dl.NextAttemptAt = StateRetrying, &next
+		d.record(ctx, e, dl)
 		log.Info("event handler failed; will retry", "attempt", attempt, "retry_in", delay, "err", err)
 		if err := m.NakWithDelay(delay); err != nil {
 			log.Warn("event retry not scheduled; redelivered after the ack wait", "err", err)
 		}
 	}
+}
+
+// retryPlan is how many times h runs for one event and the wait before each retry (after
+// failed attempt n; a positive retryAfter is the wait the run asked for). A handler without a
+// policy keeps the dispatcher's attempts and fixed back-off table.
+func (d *Dispatcher) retryPlan(h Handler) (int, func(n int, retryAfter time.Duration) time.Duration) {
+	if h.Retry == nil {
+		table := d.o.Backoff
+		return d.o.MaxDeliver, func(n int, retryAfter time.Duration) time.Duration {
+			if retryAfter > 0 {
+				return min(retryAfter, slices.Max(table))
+			}
+			return table[min(n-1, len(table)-1)]
+		}
+	}
+	p := h.Retry.withDefaults(d.o.MaxDeliver)
+	return p.Attempts, func(n int, retryAfter time.Duration) time.Duration { return p.Backoff(n, retryAfter, jitter) }
+}
+
+// retryAfter reads a run's request to be retried later: a returned table whose retry_after
+// is a positive number of seconds.
+func retryAfter(ret any) (time.Duration, bool) {
+	m, ok := ret.(map[string]any)
+	if !ok {
+		return 0, false
+	}
+	secs, ok := m["retry_after"].(float64) // Lua numbers reach Go as float64
+	if !ok {
+		return 0, false
+	}
+	if math.IsNaN(secs) || secs < 0 {
+		secs = 0 // asked, without a usable wait: the policy's own back-off
+	}
+	secs = min(secs, MaxRetryWait.Seconds())
+	return time.Duration(secs * float64(time.Second)), true
 }
 
 func (d *Dispatcher) ack(ctx context.Context, m jetstream.Msg, log interface{ Warn(string, ...any) }) {

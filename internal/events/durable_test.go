@@ -196,3 +196,105 @@ func TestDurableEventData(t *testing.T) {
 	}
 	eventually(t, "both handlers to run", func() bool { return rec.count("got_2_x") == 1 && rec.count("ignored") == 1 && drained(t, b) })
 }
+
+// TestDeliveryReport: each handler of an event runs as its own retry policy says, and the
+// event's report shows where each stands: pending before any instance runs them, then
+// succeeded, dead-lettered after the handler's own attempts, or retrying when the run asked
+// for a later retry (honoured, within max_wait).
+func TestDeliveryReport(t *testing.T) {
+	ctx := context.Background()
+	b := openBus(t, t.TempDir())
+	defer b.Close()
+	s := openStore(t, b)
+	rec := newRecorder()
+	d := newDispatcher(t, b, s, rec, nil) // default attempts: 5
+	ms := func(n int) Duration { return Duration(time.Duration(n) * time.Millisecond) }
+	topic := []string{"svc.event"}
+	mustPut(t, s, Handler{Solution: "demo", Name: "good", Topics: topic, Script: "Recorder.good() return 1"})
+	mustPut(t, s, Handler{Solution: "demo", Name: "flaky", Topics: topic, Script: "Recorder.flaky() error('boom')",
+		Retry: &RetryPolicy{Attempts: 2, MinWait: ms(5), MaxWait: ms(10)}})
+	mustPut(t, s, Handler{Solution: "demo", Name: "later", Topics: topic, Script: "Recorder.later() return {retry_after = 1800}",
+		Retry: &RetryPolicy{Attempts: 3, MinWait: ms(1), MaxWait: Duration(time.Hour)}})
+	mustPut(t, s, Handler{Solution: "demo", Name: "capped", Topics: topic, Script: "Recorder.capped() return {retry_after = 1800}",
+		Retry: &RetryPolicy{MaxWait: Duration(10 * time.Minute)}})
+
+	if _, err := d.Report(ctx, "demo", "e1"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("report of an unknown event: %v, want ErrNotFound", err)
+	}
+	if err := d.Enqueue(ctx, Event{ID: "e1", Solution: "demo", Topic: "svc.event"}); err != nil {
+		t.Fatalf("enqueue: %v", err)
+	}
+	r, err := d.Report(ctx, "demo", "e1")
+	if err != nil {
+		t.Fatalf("report: %v", err)
+	}
+	var names []string
+	for _, dl := range r.Handlers {
+		names = append(names, dl.Handler)
+		if dl.State != StatePending || dl.Attempts != 0 || dl.Topic != "svc.event" {
+			t.Errorf("before start: %+v, want pending", dl)
+		}
+	}
+	if strings.Join(names, ",") != "capped,flaky,good,later" {
+		t.Fatalf("report names %v", names)
+	}
+	if _, err := d.Report(ctx, "other", "e1"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("another solution's report of e1: %v, want ErrNotFound", err)
+	}
+
+	start := time.Now()
+	if err := d.Start(ctx); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	by := map[string]Delivery{}
+	eventually(t, "every handler to reach its state", func() bool {
+		r, err := d.Report(ctx, "demo", "e1")
+		if err != nil {
+			t.Fatalf("report: %v", err)
+		}
+		for _, dl := range r.Handlers {
+			by[dl.Handler] = dl
+		}
+		return by["good"].State == StateSucceeded && by["flaky"].State == StateDeadLettered &&
+			by["later"].State == StateRetrying && by["capped"].State == StateRetrying
+	})
+	if g := by["good"]; g.Attempts != 1 || g.LastError != "" || g.Duration <= 0 {
+		t.Errorf("good: %+v", g)
+	}
+	if f := by["flaky"]; f.Attempts != 2 || !strings.Contains(f.LastError, "boom") || f.ErrorID == "" || f.NextAttemptAt != nil {
+		t.Errorf("flaky: %+v", f)
+	}
+	if n := rec.count("flaky"); n != 2 {
+		t.Errorf("flaky ran %d times, want its policy's 2", n)
+	}
+	for name, want := range map[string]time.Duration{"later": 30 * time.Minute, "capped": 10 * time.Minute} {
+		dl := by[name]
+		if dl.Attempts != 1 || !strings.Contains(dl.LastError, "asked to retry") || dl.NextAttemptAt == nil {
+			t.Errorf("%s: %+v", name, dl)
+			continue
+		}
+		if wait := dl.NextAttemptAt.Sub(start); wait < want || wait > want+time.Minute {
+			t.Errorf("%s: next attempt in %s, want %s", name, wait, want)
+		}
+	}
+	// The dead letter is the flaky handler's, after its own attempts; it is written just after
+	// the record says so.
+	var dl DeadLetter
+	eventually(t, "the dead letter", func() bool {
+		st, err := b.JetStream().Stream(ctx, DLQStream)
+		if err != nil {
+			t.Fatalf("dlq: %v", err)
+		}
+		m, err := st.GetLastMsgForSubject(ctx, "sb.dlq.demo.flaky")
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			return false
+		}
+		if err != nil {
+			t.Fatalf("dead letter: %v", err)
+		}
+		return json.Unmarshal(m.Data, &dl) == nil
+	})
+	if dl.Attempts != 2 || dl.Handler != "flaky" {
+		t.Fatalf("dead letter %+v", dl)
+	}
+}

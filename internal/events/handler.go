@@ -33,12 +33,18 @@ const (
 
 // Handler is a named script of a solution run for every event on one of its topics.
 type Handler struct {
-	Solution  string    `json:"-"`
-	Name      string    `json:"name"`
-	Topics    []string  `json:"topics"`
-	Script    string    `json:"script"`
-	Version   uint64    `json:"version"`
-	UpdatedAt time.Time `json:"updated_at"`
+	Solution string   `json:"-"`
+	Name     string   `json:"name"`
+	Topics   []string `json:"topics"`
+	Script   string   `json:"script"`
+	// Retry is how durable events' runs of this handler are retried; nil keeps the
+	// dispatcher's defaults.
+	Retry *RetryPolicy `json:"retry,omitempty"`
+	// MaxInFlight bounds this handler's concurrent durable runs on one instance; 0 leaves
+	// only the instance's bound.
+	MaxInFlight int       `json:"max_in_flight,omitempty"`
+	Version     uint64    `json:"version"`
+	UpdatedAt   time.Time `json:"updated_at"`
 }
 
 // NormalizeHandler fills Topics from a Murano-style name (<service>_<event> subscribes to
@@ -78,6 +84,17 @@ func normalize(h Handler) (Handler, *script.Program, error) {
 		}
 	}
 	h.Topics = topics
+	if h.Retry != nil {
+		if err := h.Retry.validate(); err != nil {
+			return Handler{}, nil, err
+		}
+		if *h.Retry == (RetryPolicy{}) {
+			h.Retry = nil // {} is the defaults
+		}
+	}
+	if h.MaxInFlight < 0 || h.MaxInFlight > MaxMaxInFlight {
+		return Handler{}, nil, &solution.FieldError{Field: "max_in_flight", Reason: fmt.Sprintf("must be between 1 and %d (0 or absent: no bound of its own)", MaxMaxInFlight)}
+	}
 	if strings.TrimSpace(h.Script) == "" {
 		// A handler that does nothing is almost surely a mistake (an empty upload); deleting
 		// the handler is how to stop handling a topic.

@@ -169,7 +169,7 @@ func (s *Store) Put(ctx context.Context, h Handler) (Handler, bool, error) {
 				prev = &old
 			}
 		}
-		if prev != nil && prev.Script == h.Script && slices.Equal(prev.Topics, h.Topics) {
+		if prev != nil && prev.Script == h.Script && slices.Equal(prev.Topics, h.Topics) && sameDelivery(*prev, h) {
 			return *prev, false, nil // not a change: same version
 		}
 		next := h
@@ -200,6 +200,14 @@ func (s *Store) Put(ctx context.Context, h Handler) (Handler, bool, error) {
 		s.apply(localEntry{key: key, value: data, rev: rev}, p)
 		return next, cur == nil, nil
 	}
+}
+
+// sameDelivery reports whether a and b retry and bound their runs alike.
+func sameDelivery(a, b Handler) bool {
+	if a.MaxInFlight != b.MaxInFlight || (a.Retry == nil) != (b.Retry == nil) {
+		return false
+	}
+	return a.Retry == nil || *a.Retry == *b.Retry
 }
 
 // storedVersion is a handler's version from its record: records written before versions
