@@ -40,6 +40,10 @@ type Event struct {
 	Data          any       `json:"data"`
 	Time          time.Time `json:"time"`
 	CorrelationID string    `json:"correlation_id,omitempty"`
+	// Headers are what the sender's request carried besides the event itself (an OpenFaaS
+	// connector's X-Topic, X-Connector and its own), by lower-case name; scripts see
+	// event.headers.
+	Headers map[string]string `json:"headers,omitempty"`
 }
 
 // Runner runs a compiled script; *script.Engine is one.
@@ -134,13 +138,9 @@ func NewDispatcher(o DispatcherOptions) *Dispatcher {
 // a failed handler is a *HandlerError (the first by name when several failed), after every
 // handler has finished.
 func (d *Dispatcher) Dispatch(ctx context.Context, e Event, slots func(handlers int) int) (any, error) {
-	e, err := prepare(e)
+	e, lim, err := d.begin(e)
 	if err != nil {
 		return nil, err
-	}
-	lim, ok := d.o.Limits(e.Solution)
-	if !ok {
-		return nil, fmt.Errorf("solution %s does not exist: %w", e.Solution, ErrNoHandler)
 	}
 	bs := d.o.Store.subscribed(e.Solution, e.Topic)
 	switch len(bs) {
@@ -173,6 +173,20 @@ func (d *Dispatcher) Dispatch(ctx context.Context, e Event, slots func(handlers 
 		out[b.h.Name] = results[i]
 	}
 	return out, nil
+}
+
+// begin checks e, fills its defaults and returns its solution's run limits; a solution that
+// does not exist is ErrNoHandler (wrapped).
+func (d *Dispatcher) begin(e Event) (Event, script.Limits, error) {
+	e, err := prepare(e)
+	if err != nil {
+		return Event{}, script.Limits{}, err
+	}
+	lim, ok := d.o.Limits(e.Solution)
+	if !ok {
+		return Event{}, script.Limits{}, fmt.Errorf("solution %s does not exist: %w", e.Solution, ErrNoHandler)
+	}
+	return e, lim, nil
 }
 
 // run runs one handler for e; a failure is a *HandlerError.
@@ -248,6 +262,9 @@ func eventVar(e Event) map[string]any {
 	}
 	if e.CorrelationID != "" {
 		v["correlation_id"] = e.CorrelationID
+	}
+	if len(e.Headers) > 0 {
+		v["headers"] = e.Headers
 	}
 	return v
 }

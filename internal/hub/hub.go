@@ -25,6 +25,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/core/keystore"
 	"github.com/switchboardhq/switchboard/internal/dynamic"
 	"github.com/switchboardhq/switchboard/internal/events"
+	"github.com/switchboardhq/switchboard/internal/faasgw"
 	"github.com/switchboardhq/switchboard/internal/metrics"
 	"github.com/switchboardhq/switchboard/internal/script"
 	"github.com/switchboardhq/switchboard/internal/service"
@@ -49,6 +50,7 @@ type Hub struct {
 	catalog                    *catalog.Catalog
 	handlers                   *events.Store
 	dispatcher                 *events.Dispatcher
+	faas                       *faasgw.Gateway
 	logs                       *solutionlog.Log
 	engine                     *script.Engine
 	metrics                    *metrics.Metrics
@@ -279,6 +281,19 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		Runs:              apps,
 		Logs:              h.logs,
 	})
+	// OpenFaaS connectors invoke handlers through it; async results are POSTed through the
+	// guard, so a callback URL cannot reach the hub's own listeners.
+	h.faas = faasgw.New(faasgw.Options{
+		Solutions:  h.store,
+		Handlers:   h.handlers,
+		Invoker:    h.dispatcher,
+		AdminToken: h.adminToken,
+		Gate:       h.gate,
+		BodyPace:   h.bodyPace(),
+		MaxBody:    h.cfg.MaxBodyBytes,
+		Guard:      guard,
+		Logger:     h.log,
+	})
 
 	h.server = &http.Server{
 		Handler:           h.routes(apps, mgmt),
@@ -388,6 +403,9 @@ func (h *Hub) routes(apps *webapp.Handler, mgmt *api.Server) http.Handler {
 		mux.Handle("GET /metrics", h.metricsHandler(true))
 	}
 	mux.Handle("/api/v1/", mgmt)
+	for _, p := range faasgw.Patterns() {
+		mux.Handle(p, h.faas)
+	}
 	mux.HandleFunc("/apps/{solution}/{path...}", func(w http.ResponseWriter, r *http.Request) {
 		apps.ServeApp(w, r, r.PathValue("solution"), "/"+r.PathValue("path"), "/apps/"+r.PathValue("solution"))
 	})
@@ -483,6 +501,12 @@ func (h *Hub) Close(ctx context.Context) error {
 		}
 	} else if h.metricsListener != nil {
 		h.metricsListener.Close()
+	}
+	if h.faas != nil {
+		// Async function calls still running need the parts closed below.
+		if err := h.faas.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if h.store != nil {
 		h.store.Close()
