@@ -83,7 +83,7 @@ compiler's message.`,
 		},
 	}
 	a.solutionFlag(cmd)
-	cmd.Flags().StringArrayVar(&topics, "topic", nil, "a topic <service>.<event> the handler runs for; repeat for several (default: from a NAME <service>_<event>)")
+	cmd.Flags().StringArrayVar(&topics, "topic", nil, "a topic <service>.<event> the handler runs for, or a wildcard (orders.*, orders.>); repeat for several (default: from a NAME <service>_<event>)")
 	return cmd
 }
 
