@@ -125,6 +125,7 @@ func New(o Options) *Server {
 		s.handle("GET /api/v1/solutions/{solution}/handlers/{name}", s.owner(s.getHandler))
 		s.handle("DELETE /api/v1/solutions/{solution}/handlers/{name}", s.owner(s.deleteHandler))
 		s.handle("POST /api/v1/trigger/{solution}/{service}/{event}", s.trigger)
+		s.handle("POST /api/v1/solutions/{solution}/events", s.owner(s.publishEvent))
 		s.handle("GET /api/v1/solutions/{solution}/events/{id}", s.owner(s.eventReport))
 	}
 	if o.Keystore != nil {

@@ -105,25 +105,30 @@ func (s *Server) decode(w http.ResponseWriter, r *http.Request, v any) (release 
 	if aerr != nil {
 		return release, aerr
 	}
+	return release, s.decodeBody(ticket, data, v)
+}
+
+// decodeBody is decode's checks and decoding of a body already read and held on ticket.
+func (s *Server) decodeBody(ticket *admission.Ticket, data []byte, v any) error {
 	if err := strictjson.CheckFor(data, v); err != nil {
-		return release, bodyError(err)
+		return bodyError(err)
 	}
 	if json.Valid(data) {
 		// Before decoding: any-typed fields (parameters, a registration's document) become
 		// Go values many times the size of their text.
 		if aerr := s.reserveDecoded(ticket, data); aerr != nil {
-			return release, aerr
+			return aerr
 		}
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return release, bodyError(err)
+		return bodyError(err)
 	}
 	if err := dec.Decode(&struct{}{}); err != io.EOF {
-		return release, errorf(http.StatusBadRequest, "", "request body must hold one JSON object, and nothing after it")
+		return errorf(http.StatusBadRequest, "", "request body must hold one JSON object, and nothing after it")
 	}
-	return release, nil
+	return nil
 }
 
 func bodyError(err error) *Error {

@@ -2,13 +2,12 @@ package api
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
 
+	"github.com/switchboardhq/switchboard/internal/admission"
 	"github.com/switchboardhq/switchboard/internal/events"
 	"github.com/switchboardhq/switchboard/internal/script"
 	"github.com/switchboardhq/switchboard/internal/solution"
@@ -186,17 +185,17 @@ func (s *Server) trigger(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+	sync, aerr := syncMode(r, true)
+	if aerr != nil {
+		writeErr(w, aerr)
+		return
+	}
 	ticket, err := s.admit(sol)
 	if err != nil {
 		writeErr(w, err)
 		return
 	}
 	defer ticket.Release()
-	mode := r.URL.Query().Get("mode")
-	if mode != "" && mode != "sync" && mode != "async" {
-		writeErr(w, errorf(http.StatusBadRequest, "mode", "mode %q: want sync or async", mode))
-		return
-	}
 	body, aerr := s.readBody(w, r, ticket)
 	if aerr == nil && !blank(body) {
 		aerr = checkJSON(body)
@@ -208,40 +207,58 @@ func (s *Server) trigger(w http.ResponseWriter, r *http.Request) {
 	// The data is never decoded here: a handler run decodes it, charged to its memory limit,
 	// only if it reads event.data; a durable event stores it as it came.
 	var data any = map[string]any{}
-	switch {
-	case blank(body):
-	case mode == "async":
+	if !blank(body) {
 		data = json.RawMessage(body)
-	default:
-		data = script.Body{Data: string(body), JSON: true}
 	}
 	e := events.Event{ID: eventID(r), Solution: sol, Topic: svc + "." + ev, Service: svc, Type: ev, Data: data, Time: time.Now().UTC()}
-	switch mode {
-	case "", "sync":
-		// One run slot per handler: the request holds one; its other handlers take what is
-		// free and run in turn beyond that.
-		res, err := s.opt.Events.Dispatch(origin(r), e, func(n int) int { return 1 + ticket.RunMore(n-1) })
-		if err != nil {
-			s.writeEventErr(w, sol, err)
-			return
-		}
-		writeJSON(w, http.StatusOK, res)
+	s.deliver(w, r, ticket, e, sync, func(err error) { s.writeEventErr(w, sol, err) })
+}
+
+// syncMode is the ?mode= of a request that publishes an event: sync or async, or def when
+// absent.
+func syncMode(r *http.Request, def bool) (bool, *Error) {
+	switch mode := r.URL.Query().Get("mode"); mode {
+	case "":
+		return def, nil
+	case "sync":
+		return true, nil
 	case "async":
+		return false, nil
+	default:
+		return false, errorf(http.StatusBadRequest, "mode", "mode %q: want sync or async", mode)
+	}
+}
+
+// deliver runs e's handlers now (sync: their result is the answer) or stores e for them
+// (202 {"id"}); fail answers what went wrong. e.ID must be set, so the answer can name it.
+func (s *Server) deliver(w http.ResponseWriter, r *http.Request, ticket *admission.Ticket, e events.Event, sync bool, fail func(error)) {
+	if !sync {
 		if err := s.opt.Events.Enqueue(r.Context(), e); err != nil {
-			s.writeEventErr(w, sol, err)
+			fail(err)
 			return
 		}
 		writeJSON(w, http.StatusAccepted, map[string]string{"id": e.ID})
+		return
 	}
+	// The data is decoded only if a handler reads event.data, charged to its memory limit.
+	if raw, ok := e.Data.(json.RawMessage); ok {
+		e.Data = script.Body{Data: string(raw), JSON: true}
+	}
+	// One run slot per handler: the request holds one; its other handlers take what is free
+	// and run in turn beyond that.
+	res, err := s.opt.Events.Dispatch(origin(r), e, func(n int) int { return 1 + ticket.RunMore(n-1) })
+	if err != nil {
+		fail(err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
 }
 
 func eventID(r *http.Request) string {
 	if id := r.Header.Get("X-Event-Id"); id != "" && len(id) <= events.MaxIDBytes {
 		return id
 	}
-	var b [16]byte
-	rand.Read(b[:]) //nolint:errcheck // never fails
-	return hex.EncodeToString(b[:])
+	return events.NewID()
 }
 
 // writeEventErr answers a trigger whose handlers could not run or failed. A failed handler's

@@ -19,10 +19,16 @@ func noArgs(cmd *cobra.Command, args []string) error {
 
 // exactArgs accepts exactly the named positional arguments, naming the missing or extra ones.
 func exactArgs(names ...string) cobra.PositionalArgs {
+	return rangeArgs(len(names), names...)
+}
+
+// rangeArgs accepts the named positional arguments, of which the first required must be
+// given, naming the missing or extra ones.
+func rangeArgs(required int, names ...string) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		switch {
-		case len(args) < len(names):
-			missing := names[len(args):]
+		case len(args) < required:
+			missing := names[len(args):required]
 			return usagef("%s: missing %s", cmd.CommandPath(), strings.Join(missing, " "))
 		case len(args) > len(names):
 			return usagef("%s takes %s, got extra arguments %q", cmd.CommandPath(),

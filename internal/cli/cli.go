@@ -210,6 +210,7 @@ func (a *app) newRootCmd() *cobra.Command {
 		a.newSolutionCmd(),
 		a.newEndpointCmd(),
 		a.newHandlerCmd(),
+		a.newEventCmd(),
 		a.newServiceCmd(),
 		a.newDeployCmd(),
 		a.newKeystoreCmd(),

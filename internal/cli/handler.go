@@ -105,7 +105,7 @@ server's defaults.`,
 		},
 	}
 	a.solutionFlag(cmd)
-	cmd.Flags().StringArrayVar(&topics, "topic", nil, "a topic <service>.<event> the handler runs for; repeat for several (default: from a NAME <service>_<event>)")
+	cmd.Flags().StringArrayVar(&topics, "topic", nil, "a topic <service>.<event> the handler runs for, or a wildcard (orders.*, orders.>); repeat for several (default: from a NAME <service>_<event>)")
 	cmd.Flags().IntVar(&attempts, "retry-attempts", 0, "runs of a durable event before it is dead-lettered, the first included (default 5)")
 	cmd.Flags().DurationVar(&minWait, "retry-min-wait", 0, "wait before the first retry; later ones double it (default 1s)")
 	cmd.Flags().DurationVar(&maxWait, "retry-max-wait", 0, "longest wait between retries (default 2m)")

@@ -171,12 +171,16 @@ func (a *app) runRequest(file string, f runFlags) (apiclient.RunRequest, error) 
 }
 
 // readBodyFlag is --body's text: literal, @FILE or "-" for standard input.
-func (a *app) readBodyFlag(v string) (string, error) {
+func (a *app) readBodyFlag(v string) (string, error) { return a.readText("--body", v) }
+
+// readText is the text an argument or flag (named by what) gives: literal, @FILE or "-" for
+// standard input.
+func (a *app) readText(what, v string) (string, error) {
 	switch {
 	case v == "-":
 		b, err := io.ReadAll(a.stdin)
 		if err != nil {
-			return "", usagef("--body -: cannot read standard input: %v", err)
+			return "", usagef("%s -: cannot read standard input: %v", what, err)
 		}
 		return string(b), nil
 	case strings.HasPrefix(v, "@"):

@@ -29,7 +29,8 @@ var ErrNoHandler = errors.New("no handler")
 // MaxIDBytes bounds an event id, which becomes a NATS header value.
 const MaxIDBytes = 128
 
-// Event is something that happened in a service, for a solution's handlers.
+// Event is something that happened, for a solution's handlers. It is shaped as a CloudEvent
+// (see ToCloudEvent): the topic is its type.
 type Event struct {
 	ID       string `json:"id"`
 	Solution string `json:"solution"`
@@ -44,6 +45,14 @@ type Event struct {
 	// connector's X-Topic, X-Connector and its own), by lower-case name; scripts see
 	// event.headers.
 	Headers map[string]string `json:"headers,omitempty"`
+	// Source defaults to /solutions/<solution>. Subject, DataContentType, DataSchema and
+	// Extensions are those of a CloudEvent, kept so it converts back as it came; extension
+	// values are in their canonical string form, as HTTP binary mode carries them.
+	Source          string            `json:"source,omitempty"`
+	Subject         string            `json:"subject,omitempty"`
+	DataContentType string            `json:"datacontenttype,omitempty"`
+	DataSchema      string            `json:"dataschema,omitempty"`
+	Extensions      map[string]string `json:"extensions,omitempty"`
 }
 
 // Runner runs a compiled script; *script.Engine is one.
@@ -266,6 +275,18 @@ func eventVar(e Event) map[string]any {
 	if len(e.Headers) > 0 {
 		v["headers"] = e.Headers
 	}
+	for k, s := range map[string]string{"source": e.Source, "subject": e.Subject, "datacontenttype": e.DataContentType, "dataschema": e.DataSchema} {
+		if s != "" {
+			v[k] = s
+		}
+	}
+	if len(e.Extensions) > 0 {
+		ext := make(map[string]any, len(e.Extensions))
+		for k, s := range e.Extensions {
+			ext[k] = s
+		}
+		v["extensions"] = ext
+	}
 	return v
 }
 
@@ -279,12 +300,15 @@ func prepare(e Event) (Event, error) {
 		return Event{}, &solution.FieldError{Field: "topic", Reason: err.Error()}
 	}
 	if e.ID == "" {
-		e.ID = newID()
+		e.ID = NewID()
 	} else if err := validateID(e.ID); err != nil {
 		return Event{}, err
 	}
 	if e.Time.IsZero() {
 		e.Time = time.Now()
+	}
+	if e.Source == "" {
+		e.Source = DefaultSource(e.Solution)
 	}
 	e.Time = e.Time.UTC()
 	svc, typ, _ := strings.Cut(e.Topic, ".")
@@ -310,7 +334,8 @@ func validateID(id string) error {
 	return nil
 }
 
-func newID() string {
+// NewID is a fresh random event id.
+func NewID() string {
 	var b [16]byte
 	rand.Read(b[:]) //nolint:errcheck // never fails
 	return hex.EncodeToString(b[:])

@@ -19,9 +19,13 @@ import (
 var (
 	// NamePattern is what a handler name must match.
 	NamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
-	// TopicPattern is what a topic must match: dot-separated segments, as NATS subject tokens
-	// that hold no wildcard, so a topic can be part of a subject as it is.
+	// TopicPattern is what a published topic must match: dot-separated segments, as NATS
+	// subject tokens that hold no wildcard, so a topic can be part of a subject as it is.
 	TopicPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]*(\.[a-z0-9][a-z0-9_-]*)*$`)
+	// SubscriptionPattern is what a handler's topic must match: a topic whose segments may
+	// also be the NATS wildcards '*' (any one segment) and, as the last segment only, '>'
+	// (one or more segments).
+	SubscriptionPattern = regexp.MustCompile(`^([a-z0-9][a-z0-9_-]*|\*)(\.([a-z0-9][a-z0-9_-]*|\*))*(\.>)?$|^>$`)
 )
 
 const (
@@ -75,7 +79,7 @@ func normalize(h Handler) (Handler, *script.Program, error) {
 	seen := make(map[string]bool, len(h.Topics))
 	topics := make([]string, 0, len(h.Topics))
 	for i, t := range h.Topics {
-		if err := ValidateTopic(t); err != nil {
+		if err := ValidateSubscription(t); err != nil {
 			return Handler{}, nil, &solution.FieldError{Field: fmt.Sprintf("topics[%d]", i), Reason: err.Error()}
 		}
 		if !seen[t] {
@@ -110,17 +114,45 @@ func normalize(h Handler) (Handler, *script.Program, error) {
 	return h, p, nil
 }
 
-// ValidateTopic checks one topic. The error says why, without naming the field.
+// ValidateTopic checks one published topic. The error says why, without naming the field.
 func ValidateTopic(t string) error {
+	return checkTopic(t, TopicPattern, "dot-separated lower-case words of letters, digits, '_' and '-'")
+}
+
+// ValidateSubscription checks one topic a handler subscribes to, which may hold wildcards as
+// whole segments. The error says why, without naming the field.
+func ValidateSubscription(t string) error {
+	return checkTopic(t, SubscriptionPattern, "dot-separated lower-case words of letters, digits, '_' and '-'; a whole word may be '*', and the last may be '>'")
+}
+
+func checkTopic(t string, pattern *regexp.Regexp, hint string) error {
 	switch {
 	case t == "":
 		return fmt.Errorf("required")
 	case len(t) > MaxTopicBytes:
 		return fmt.Errorf("longer than %d characters", MaxTopicBytes)
-	case !TopicPattern.MatchString(t):
-		return fmt.Errorf("%q must match %s (dot-separated lower-case words of letters, digits, '_' and '-')", t, TopicPattern.String())
+	case !pattern.MatchString(t):
+		return fmt.Errorf("%q must match %s (%s)", t, pattern.String(), hint)
 	}
 	return nil
+}
+
+// MatchTopic reports whether a published topic matches a subscription, as NATS matches
+// subjects: '*' stands for exactly one segment, a last '>' for one or more.
+func MatchTopic(subscription, topic string) bool {
+	for {
+		sub, subRest, subMore := strings.Cut(subscription, ".")
+		seg, rest, more := strings.Cut(topic, ".")
+		switch {
+		case sub == ">" && !subMore:
+			return seg != ""
+		case sub != "*" && sub != seg:
+			return false
+		case !subMore || !more:
+			return subMore == more
+		}
+		subscription, topic = subRest, rest
+	}
 }
 
 // MuranoTopic is the topic a handler named <service>_<event> subscribes to: <service>.<event>.
@@ -143,10 +175,10 @@ func programName(sol, name string) string {
 	return sol + " handler " + name
 }
 
-// subscribes reports whether h has topic among its topics.
+// subscribes reports whether one of h's topics matches topic.
 func (h Handler) subscribes(topic string) bool {
 	for _, t := range h.Topics {
-		if t == topic {
+		if MatchTopic(t, topic) {
 			return true
 		}
 	}

@@ -32,7 +32,10 @@ func TestNormalizeHandler(t *testing.T) {
 		{name: "empty name", in: Handler{Script: "return 1"}, wantField: "name"},
 		{name: "name with a dot", in: Handler{Name: "svc.event", Script: "return 1"}, wantField: "name"},
 		{name: "name too long", in: Handler{Name: strings.Repeat("a", 64), Topics: []string{"t"}, Script: "return 1"}, wantField: "name"},
-		{name: "wildcard topic", in: Handler{Name: "h", Topics: []string{"a.b", "a.*"}, Script: "return 1"}, wantField: "topics[1]"},
+		{name: "wildcard topics", in: Handler{Name: "h", Topics: []string{"a.*", "a.>", "*.b.>", ">"}, Script: "return 1"}, wantTopics: []string{"a.*", "a.>", "*.b.>", ">"}},
+		{name: "wildcard inside a segment", in: Handler{Name: "h", Topics: []string{"a.b", "a.b*"}, Script: "return 1"}, wantField: "topics[1]"},
+		{name: "'>' not last", in: Handler{Name: "h", Topics: []string{"a.>.b"}, Script: "return 1"}, wantField: "topics[0]"},
+		{name: "'>' inside a segment", in: Handler{Name: "h", Topics: []string{"a.b>"}, Script: "return 1"}, wantField: "topics[0]"},
 		{name: "topic with empty segment", in: Handler{Name: "h", Topics: []string{"a..b"}, Script: "return 1"}, wantField: "topics[0]"},
 		{name: "empty topic", in: Handler{Name: "h", Topics: []string{"a", ""}, Script: "return 1"}, wantField: "topics[1]"},
 		{name: "upper-case topic", in: Handler{Name: "h", Topics: []string{"A.b"}, Script: "return 1"}, wantField: "topics[0]"},
@@ -65,5 +68,50 @@ func TestNormalizeHandler(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestMatchTopic(t *testing.T) {
+	tests := []struct {
+		sub, topic string
+		want       bool
+	}{
+		{"orders.created", "orders.created", true},
+		{"orders.created", "orders.deleted", false},
+		{"orders.created", "orders", false},
+		{"orders", "orders.created", false},
+		{"orders.*", "orders.created", true},
+		{"orders.*", "orders", false},
+		{"orders.*", "orders.created.eu", false},
+		{"orders.*", "ordersx.created", false},
+		{"*.created", "orders.created", true},
+		{"*.created", "orders.deleted", false},
+		{"*", "orders", true},
+		{"*", "orders.created", false},
+		{"orders.>", "orders.created", true},
+		{"orders.>", "orders.created.eu", true},
+		{"orders.>", "orders", false},
+		{"orders.*.>", "orders.created.eu", true},
+		{"orders.*.>", "orders.created", false},
+		{">", "orders", true},
+		{">", "orders.created.eu", true},
+		{"a.*.c", "a.b.c", true},
+		{"a.*.c", "a.b.d", false},
+	}
+	for _, tc := range tests {
+		if got := MatchTopic(tc.sub, tc.topic); got != tc.want {
+			t.Errorf("MatchTopic(%q, %q) = %v, want %v", tc.sub, tc.topic, got, tc.want)
+		}
+	}
+}
+
+func TestValidateTopicRefusesWildcards(t *testing.T) {
+	for _, topic := range []string{"orders.*", "orders.>", "*", ">", "a.b*"} {
+		if err := ValidateTopic(topic); err == nil {
+			t.Errorf("ValidateTopic(%q) accepted a wildcard; published topics name one subject", topic)
+		}
+	}
+	if err := ValidateTopic("orders.created"); err != nil {
+		t.Errorf("ValidateTopic(orders.created): %v", err)
 	}
 }

@@ -53,6 +53,7 @@ func TestDuplicateKeys(t *testing.T) {
 		{"PUT", "/api/v1/solutions/{solution}/services/{service}", "/api/v1/solutions/demo/services/svc", "admin", `{"parameters":{"k":[{"x":1,"x":1}]}}`, "parameters.k[0].x"},
 		{"POST", "/api/v1/call/{solution}/{service}/{operation}", "/api/v1/call/demo/keystore/get", "service", `{"key":"a","key":"b"}`, "key"},
 		{"POST", "/api/v1/trigger/{solution}/{service}/{event}", "/api/v1/trigger/demo/svc/ev", "service", `{"n":1,"d":{"k":1,"k":2}}`, "d.k"},
+		{"POST", "/api/v1/solutions/{solution}/events", "/api/v1/solutions/demo/events", "admin", `{"topic":"a.b","data":{"k":1,"k":2}}`, "data.k"},
 		{"PUT", "/api/v1/solutions/{solution}/keystore/keys/{key}", "/api/v1/solutions/demo/keystore/keys/k", "admin", `{"value":"a","value":"b"}`, "value"},
 	}
 	covered := map[string]bool{}

@@ -22,6 +22,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/bus"
 	"github.com/switchboardhq/switchboard/internal/catalog"
 	"github.com/switchboardhq/switchboard/internal/core/config"
+	"github.com/switchboardhq/switchboard/internal/core/eventsvc"
 	"github.com/switchboardhq/switchboard/internal/core/keystore"
 	"github.com/switchboardhq/switchboard/internal/dynamic"
 	"github.com/switchboardhq/switchboard/internal/events"
@@ -216,6 +217,10 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		Metrics: h.metrics,
 		Logs:    h.logs,
 	})
+	evSvc := eventsvc.New(h.dispatcher)
+	if err := core.Register(service.Core{Spec: evSvc.Spec(), Caller: evSvc}); err != nil {
+		return err
+	}
 	// Delivery lives until Close, not as long as Start's context.
 	if err := h.dispatcher.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("start event delivery: %w", err)

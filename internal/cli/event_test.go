@@ -1,0 +1,64 @@
+package cli
+
+import (
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/switchboardhq/switchboard/internal/hubtest"
+)
+
+// TestEventPublishCommand: `event publish` stores events for a real hub's handlers (their
+// runs seen in the keystore), runs them now with --sync, and reports what cannot be published.
+func TestEventPublishCommand(t *testing.T) {
+	t.Parallel()
+	s, env := realEnv(t)
+	for _, h := range []map[string]any{
+		{"name": "echo", "topics": []string{"orders.*"}, "script": `return {topic = event.topic, n = event.data and event.data.n, cid = event.correlation_id}`},
+		{"name": "record", "topics": []string{"audit.>"}, "script": `Keystore.set({key = "last", value = event.id .. ":" .. tostring(event.data.n)}); return true`},
+	} {
+		if r := s.Do(t, "POST", "/api/v1/solutions/demo/handlers", s.AdminToken, h); r.Status != http.StatusCreated {
+			t.Fatalf("deploy handler: %d %s", r.Status, r.Body)
+		}
+	}
+	dir := writeTree(t, map[string]string{"event.json": `{"n": 7}`})
+
+	t.Run("sync, data from a file", func(t *testing.T) {
+		runCLI(t, env, "", "event", "publish", "orders.created", "@"+filepath.Join(dir, "event.json"), "--sync", "--correlation-id", "c1").
+			check(t, ExitOK, []string{`"cid": "c1"`, `"n": 7`, `"topic": "orders.created"`}, nil)
+	})
+	t.Run("stored, data on stdin", func(t *testing.T) {
+		runCLI(t, env, `{"n": 8}`, "event", "publish", "audit.login.ok", "-", "--id", "ev-1").
+			check(t, ExitOK, []string{"published event ev-1 on audit.login.ok\n"}, nil)
+		var got string
+		hubtest.Eventually(t, "the handler to run", func() bool {
+			r := s.Do(t, "GET", "/api/v1/solutions/demo/keystore/keys/last", s.AdminToken, nil)
+			got = string(r.Body)
+			return r.Status == http.StatusOK
+		})
+		if want := `"value":"ev-1:8"`; !strings.Contains(got, want) {
+			t.Fatalf("keystore holds %s, want %s", got, want)
+		}
+	})
+	t.Run("json output", func(t *testing.T) {
+		runCLI(t, env, "", "event", "publish", "orders.created", `{"n":1}`, "--id", "ev-2", "-o", "json").
+			check(t, ExitOK, []string{`"id": "ev-2"`}, nil)
+	})
+	t.Run("no handler", func(t *testing.T) {
+		runCLI(t, env, "", "event", "publish", "nobody.here", `{}`).
+			check(t, ExitFailure, nil, []string{`topic "nobody.here"`})
+	})
+	t.Run("wildcard topic", func(t *testing.T) {
+		runCLI(t, env, "", "event", "publish", "orders.*").
+			check(t, ExitFailure, nil, []string{"topic"})
+	})
+	t.Run("data that is not JSON", func(t *testing.T) {
+		runCLI(t, env, "", "event", "publish", "orders.created", "hello").
+			check(t, ExitUsage, nil, []string{"DATA: not JSON"})
+	})
+	t.Run("no topic", func(t *testing.T) {
+		runCLI(t, env, "", "event", "publish").
+			check(t, ExitUsage, nil, []string{"missing TOPIC"})
+	})
+}
