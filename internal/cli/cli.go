@@ -210,6 +210,7 @@ func (a *app) newRootCmd() *cobra.Command {
 		a.newSolutionCmd(),
 		a.newEndpointCmd(),
 		a.newHandlerCmd(),
+		a.newDeadLetterCmd(),
 		a.newServiceCmd(),
 		a.newDeployCmd(),
 		a.newKeystoreCmd(),

@@ -54,6 +54,7 @@ func TestDuplicateKeys(t *testing.T) {
 		{"POST", "/api/v1/call/{solution}/{service}/{operation}", "/api/v1/call/demo/keystore/get", "service", `{"key":"a","key":"b"}`, "key"},
 		{"POST", "/api/v1/trigger/{solution}/{service}/{event}", "/api/v1/trigger/demo/svc/ev", "service", `{"n":1,"d":{"k":1,"k":2}}`, "d.k"},
 		{"PUT", "/api/v1/solutions/{solution}/keystore/keys/{key}", "/api/v1/solutions/demo/keystore/keys/k", "admin", `{"value":"a","value":"b"}`, "value"},
+		{"POST", "/api/v1/solutions/{solution}/deadletters/replay", "/api/v1/solutions/demo/deadletters/replay", "admin", `{"handler":"a","handler":"b"}`, "handler"},
 	}
 	covered := map[string]bool{}
 	for _, tc := range tests {
