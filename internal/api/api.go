@@ -60,6 +60,8 @@ type Options struct {
 	// Handlers and Events serve handlers and triggered events.
 	Handlers *events.Store
 	Events   Events
+	// DeadLetters serves the solutions' dead letters; nil serves no such routes.
+	DeadLetters DeadLetters
 	// Keystore is the Keystore service, served to a solution's owner under
 	// /solutions/{solution}/keystore; nil serves no such routes.
 	Keystore service.Caller
@@ -127,6 +129,9 @@ func New(o Options) *Server {
 		s.handle("POST /api/v1/trigger/{solution}/{service}/{event}", s.trigger)
 		s.handle("POST /api/v1/solutions/{solution}/events", s.owner(s.publishEvent))
 		s.handle("GET /api/v1/solutions/{solution}/events/{id}", s.owner(s.eventReport))
+	}
+	if o.DeadLetters != nil {
+		s.handleDeadLetters()
 	}
 	if o.Keystore != nil {
 		s.handle("GET /api/v1/solutions/{solution}/keystore/info", s.owner(s.keystoreInfo))

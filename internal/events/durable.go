@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -47,6 +48,8 @@ const (
 type workItem struct {
 	Handler string          `json:"handler"`
 	Event   json.RawMessage `json:"event"`
+	// Replays counts the times the item came back from the dead-letter stream.
+	Replays int `json:"replays,omitempty"`
 }
 
 // DeadLetter is the body of a DLQStream message.
@@ -57,6 +60,7 @@ type DeadLetter struct {
 	Kind     string          `json:"kind,omitempty"` // as HandlerError.Kind
 	Attempts uint64          `json:"attempts"`
 	FailedAt time.Time       `json:"failed_at"`
+	Replays  int             `json:"replays,omitempty"` // as workItem.Replays
 }
 
 // Enqueue stores e durably, with one work item per handler subscribed to its topic now, and
@@ -386,7 +390,7 @@ func (d *Dispatcher) ack(ctx context.Context, m jetstream.Msg, log interface{ Wa
 // park moves a work item to the dead-letter stream with its error. The dead letter's id
 // makes a second park of the same item (after a lost ack) a no-op.
 func (d *Dispatcher) park(ctx context.Context, m jetstream.Msg, w workItem, eventKey string, cause error, attempts uint64) {
-	dl := DeadLetter{Handler: w.Handler, Event: w.Event, Error: cause.Error(), Attempts: attempts, FailedAt: time.Now().UTC()}
+	dl := DeadLetter{Handler: w.Handler, Event: w.Event, Error: cause.Error(), Attempts: attempts, FailedAt: time.Now().UTC(), Replays: w.Replays}
 	var he *HandlerError
 	if errors.As(cause, &he) {
 		dl.Kind = he.Kind()
@@ -398,7 +402,12 @@ func (d *Dispatcher) park(ctx context.Context, m jetstream.Msg, w workItem, even
 	subject := "sb.dlq." + dlqSuffix(m.Subject())
 	var opts []jetstream.PublishOpt
 	if eventKey != "" {
-		opts = append(opts, jetstream.WithMsgID(eventKey+"/"+w.Handler))
+		// A replay failing again is another dead letter, even within the dedup window.
+		id := eventKey + "/" + w.Handler
+		if w.Replays > 0 {
+			id += "/replay" + strconv.Itoa(w.Replays)
+		}
+		opts = append(opts, jetstream.WithMsgID(id))
 	}
 	if _, err := d.o.Bus.JetStream().Publish(ctx, subject, data, opts...); err != nil {
 		d.log.Error("event work item not parked; retrying later", "subject", m.Subject(), "err", err)

@@ -64,6 +64,11 @@ type Config struct {
 	// LogLevel is debug, info, warn or error; LogFormat is text or json.
 	LogLevel  string
 	LogFormat string
+	// EventMaxDeliver is how often a durable event's handler runs before it is a dead letter,
+	// EventRetryWait the wait between runs; zero = the defaults of events.DispatcherOptions.
+	// Not serve flags: tests shorten them.
+	EventMaxDeliver int
+	EventRetryWait  time.Duration
 }
 
 // Defaults returns c with every empty field set to its default.

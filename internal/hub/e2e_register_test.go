@@ -46,19 +46,7 @@ func register(t *testing.T, s *hubtest.Server, serviceToken string, body any) hu
 	return s.Send(t, req)
 }
 
-func swagger(host, extra string) string {
-	return fmt.Sprintf(`swagger: "2.0"
-info: {title: t, version: "1"}
-host: "%s"
-schemes: [http]
-x-exosite-health-path: /health
-paths:
-  /op:
-    post:
-      operationId: op
-      responses: {"200": {description: ok}}
-%s`, host, extra)
-}
+func swagger(host, extra string) string { return hubtest.Swagger(host, extra) }
 
 func TestRegisterRefusals(t *testing.T) {
 	t.Parallel()

@@ -55,6 +55,7 @@ func TestDuplicateKeys(t *testing.T) {
 		{"POST", "/api/v1/trigger/{solution}/{service}/{event}", "/api/v1/trigger/demo/svc/ev", "service", `{"n":1,"d":{"k":1,"k":2}}`, "d.k"},
 		{"POST", "/api/v1/solutions/{solution}/events", "/api/v1/solutions/demo/events", "admin", `{"topic":"a.b","data":{"k":1,"k":2}}`, "data.k"},
 		{"PUT", "/api/v1/solutions/{solution}/keystore/keys/{key}", "/api/v1/solutions/demo/keystore/keys/k", "admin", `{"value":"a","value":"b"}`, "value"},
+		{"POST", "/api/v1/solutions/{solution}/deadletters/replay", "/api/v1/solutions/demo/deadletters/replay", "admin", `{"handler":"a","handler":"b"}`, "handler"},
 	}
 	covered := map[string]bool{}
 	for _, tc := range tests {

@@ -212,10 +212,12 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 			sol, ok := h.store.Get(id)
 			return webapp.Limits(sol.Limits), ok
 		},
-		Bus:     h.bus,
-		Logger:  h.log,
-		Metrics: h.metrics,
-		Logs:    h.logs,
+		Bus:        h.bus,
+		Logger:     h.log,
+		Metrics:    h.metrics,
+		Logs:       h.logs,
+		MaxDeliver: h.cfg.EventMaxDeliver,
+		Backoff:    retryWaits(h.cfg.EventRetryWait),
 	})
 	evSvc := eventsvc.New(h.dispatcher)
 	if err := core.Register(service.Core{Spec: evSvc.Spec(), Caller: evSvc}); err != nil {
@@ -230,6 +232,9 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 			return err
 		}
 		if err := h.handlers.DropSolution(ctx, id); err != nil {
+			return err
+		}
+		if err := h.dispatcher.DropDeadLetters(ctx, id); err != nil {
 			return err
 		}
 		if err := h.logs.Drop(ctx, id); err != nil {
@@ -273,6 +278,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		Droppers:          []api.Dropper{dropperFunc(drop)},
 		Handlers:          h.handlers,
 		Events:            h.dispatcher,
+		DeadLetters:       h.dispatcher,
 		Keystore:          h.keystore,
 		Core:              core,
 		Catalog:           h.catalog,
@@ -482,6 +488,15 @@ func (h *Hub) AdminToken() string { return h.adminToken }
 
 // ServiceToken is the token of the dynamic service name.
 func (h *Hub) ServiceToken(name string) string { return h.catalog.Token(name) }
+
+// retryWaits is the back-off of durable events with every retry after wait (nil for the
+// default back-off when wait is 0).
+func retryWaits(wait time.Duration) []time.Duration {
+	if wait <= 0 {
+		return nil
+	}
+	return []time.Duration{wait}
+}
 
 // RegistrationToken is the token dynamic services register with.
 func (h *Hub) RegistrationToken() string { return h.regToken }
