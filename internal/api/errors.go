@@ -28,7 +28,9 @@ type Error struct {
 	Bound string `json:"bound,omitempty"`
 	// ErrorID and RequestID name a failed script run, whose whole error is in the solution's
 	// log; Detail is its message, shown only to a solution in debug mode.
-	ErrorID   string `json:"error_id,omitempty"`
+	ErrorID string `json:"error_id,omitempty"`
+	// Handler names the event handler that failed, for a failed event run.
+	Handler   string `json:"handler,omitempty"`
 	RequestID string `json:"request_id,omitempty"`
 	Detail    string `json:"message,omitempty"`
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strings"
 
 	cebinding "github.com/cloudevents/sdk-go/v2/binding"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
@@ -52,6 +53,17 @@ func (s *Server) publishEvent(w http.ResponseWriter, r *http.Request, _ principa
 	}
 	if e.ID == "" {
 		e.ID = events.NewID() // here, not in the dispatcher, so the answer can name it
+	}
+	if sync && s.opt.Handlers != nil {
+		// Names the handlers whose results the answer holds, so that a client tells one
+		// handler's result from a table of several (by handler name).
+		var names []string
+		for _, h := range s.opt.Handlers.Subscribed(sol, e.Topic) {
+			names = append(names, h.Name)
+		}
+		if len(names) > 0 {
+			w.Header().Set("X-Switchboard-Handlers", strings.Join(names, ","))
+		}
 	}
 	s.deliver(w, r, ticket, e, sync, func(err error) { s.writePublishErr(w, sol, e.Topic, err) })
 }

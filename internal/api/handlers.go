@@ -276,7 +276,7 @@ func (s *Server) writeEventErr(w http.ResponseWriter, sol string, err error) {
 			w.Header().Set("Retry-After", "1")
 			ae = errorf(http.StatusServiceUnavailable, "", "handler %s not run: server busy (%s)", he.Handler, he.Kind())
 		}
-		ae.ErrorID, ae.RequestID = he.ErrorID, he.RequestID
+		ae.ErrorID, ae.RequestID, ae.Handler = he.ErrorID, he.RequestID, he.Handler
 		if cur, ok := s.opt.Store.Get(sol); ok && cur.Debug {
 			e := solutionlog.Failure(sol, "", "", "", he.Err)
 			ae.Detail, ae.Line = e.Message, e.Line
