@@ -96,11 +96,17 @@ var readyLine = regexp.MustCompile(`switchboard ready.*addr=http://(\S+)`)
 // the process is stopped when the test ends.
 func start(t *testing.T, flags ...string) *server {
 	t.Helper()
+	return launch(t, t.TempDir(), "127.0.0.1:0", flags...)
+}
+
+// launch runs `switchboard serve` on addr with the data directory data, with extra flags;
+// the process is stopped when the test ends.
+func launch(t *testing.T, data, addr string, flags ...string) *server {
+	t.Helper()
 	if buildErr != nil {
 		t.Fatalf("build switchboard: %v", buildErr)
 	}
-	data := t.TempDir()
-	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data", data,
+	args := append([]string{"serve", "--addr", addr, "--data", data,
 		"--admin-token", adminToken, "--registration-token", "abuse-registration-token-0123456789"}, flags...)
 	cmd := exec.Command(binary, args...)
 	cmd.Env = append(os.Environ(), "SWITCHBOARD_LOG_LEVEL=info")
@@ -156,6 +162,16 @@ func (s *server) stop(t *testing.T) {
 		<-s.done
 		t.Errorf("switchboard did not stop within 20s of SIGINT")
 	}
+}
+
+// kill ends the process with SIGKILL, as a crash or the OOM killer would, and waits for it
+// to be gone.
+func (s *server) kill(t *testing.T) {
+	t.Helper()
+	if err := s.cmd.Process.Kill(); err != nil {
+		t.Fatalf("kill switchboard: %v", err)
+	}
+	<-s.done
 }
 
 // alive fails the test when the process has exited (a crash, an OOM kill).

@@ -10,7 +10,6 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -21,17 +20,6 @@ import (
 	"github.com/switchboardhq/switchboard/internal/hub"
 	"github.com/switchboardhq/switchboard/internal/hubtest"
 )
-
-// freePort is a port nothing listens on at the moment.
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
-}
 
 // apiRequests is how many API requests the hub has counted.
 func apiRequests(t *testing.T, s *hubtest.Server) float64 {
@@ -46,7 +34,7 @@ func apiRequests(t *testing.T, s *hubtest.Server) float64 {
 // the hub sends them nothing.
 func TestRegisterRefusesTheHubsOwnAddresses(t *testing.T) {
 	t.Parallel()
-	natsAddr := "127.0.0.1:" + freePort(t)
+	natsAddr := hubtest.FreeAddr(t)
 	s := hubtest.Start(t, func(c *hub.Config) { c.NATSListen = natsAddr })
 	api := strings.TrimPrefix(s.URL, "http://")
 	_, apiPort, _ := net.SplitHostPort(api)
@@ -203,7 +191,7 @@ func TestServiceOutsideTheNetworksIsNotCalled(t *testing.T) {
 // bus), is still never called: a script cannot read the hub's /metrics through it.
 func TestStoredRecordAtTheHubIsNotCalled(t *testing.T) {
 	t.Parallel()
-	natsAddr := "127.0.0.1:" + freePort(t)
+	natsAddr := hubtest.FreeAddr(t)
 	s := hubtest.Start(t, func(c *hub.Config) { c.NATSListen = natsAddr })
 	token, err := os.ReadFile(filepath.Join(s.DataDir, "nats-token"))
 	if err != nil {
