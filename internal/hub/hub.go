@@ -217,6 +217,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		Metrics: h.metrics,
 		Logs:    h.logs,
 	})
+	h.metrics.Registry.MustRegister(h.dispatcher.BacklogCollector())
 	evSvc := eventsvc.New(h.dispatcher)
 	if err := core.Register(service.Core{Spec: evSvc.Spec(), Caller: evSvc}); err != nil {
 		return err
