@@ -163,6 +163,9 @@ func (s *Server) deleteHandler(w http.ResponseWriter, r *http.Request, _ princip
 		writeErr(w, err)
 		return
 	}
+	if s.opt.Metrics != nil {
+		s.opt.Metrics.ForgetHandler(r.PathValue("solution"), r.PathValue("name"))
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
@@ -233,7 +236,7 @@ func syncMode(r *http.Request, def bool) (bool, *Error) {
 // (202 {"id"}); fail answers what went wrong. e.ID must be set, so the answer can name it.
 func (s *Server) deliver(w http.ResponseWriter, r *http.Request, ticket *admission.Ticket, e events.Event, sync bool, fail func(error)) {
 	if !sync {
-		if err := s.opt.Events.Enqueue(r.Context(), e); err != nil {
+		if err := s.opt.Events.Enqueue(origin(r), e); err != nil {
 			fail(err)
 			return
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/script"
 	"github.com/switchboardhq/switchboard/internal/service"
 	"github.com/switchboardhq/switchboard/internal/servicenet"
+	"github.com/switchboardhq/switchboard/internal/traceparent"
 )
 
 // Call runs operation op of service d for solution. args is the script's table in Go form
@@ -226,12 +227,12 @@ func (iv *Invoker) sign(ctx context.Context, req *http.Request, solution, token,
 	h := req.Header
 	if requestID == "" {
 		var id [16]byte
-		randomHex(id[:])
+		traceparent.RandomHex(id[:])
 		requestID = string(id[:])
 	}
 	h.Set(HeaderSolution, solution)
 	h.Set(HeaderRequestID, requestID)
-	h.Set(HeaderTrace, traceparent(ctx))
+	h.Set(HeaderTrace, outgoingTraceparent(ctx))
 	if body != nil {
 		if contentType == "" {
 			contentType = catalog.MediaJSON

@@ -1,6 +1,7 @@
 package events
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"reflect"
@@ -10,6 +11,7 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
 
 	"github.com/switchboardhq/switchboard/internal/solution"
+	"github.com/switchboardhq/switchboard/internal/traceparent"
 )
 
 func TestEventCloudEventRoundTrip(t *testing.T) {
@@ -48,9 +50,19 @@ func TestEventCloudEventRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("from CloudEvent: %v", err)
 			}
-			got, err = prepare(got)
+			got, err = prepare(context.Background(), got)
 			if err != nil {
 				t.Fatalf("prepare: %v", err)
+			}
+			// prepare starts a trace for an event that came without one.
+			if tc.in.Extensions[TraceparentExtension] == "" {
+				if !traceparent.Valid(got.Extensions[TraceparentExtension]) {
+					t.Fatalf("prepared event's traceparent %q is not valid", got.Extensions[TraceparentExtension])
+				}
+				delete(got.Extensions, TraceparentExtension)
+				if len(got.Extensions) == 0 {
+					got.Extensions = nil
+				}
 			}
 			if !reflect.DeepEqual(got, tc.in) {
 				t.Fatalf("round trip changed the event:\n got %#v\nwant %#v\n(wire %s)", got, tc.in, wire)

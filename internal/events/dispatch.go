@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"strings"
 	"sync"
 	"time"
@@ -19,6 +20,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/service"
 	"github.com/switchboardhq/switchboard/internal/solution"
 	"github.com/switchboardhq/switchboard/internal/solutionlog"
+	"github.com/switchboardhq/switchboard/internal/traceparent"
 	"github.com/switchboardhq/switchboard/internal/webapp"
 )
 
@@ -147,7 +149,7 @@ func NewDispatcher(o DispatcherOptions) *Dispatcher {
 // a failed handler is a *HandlerError (the first by name when several failed), after every
 // handler has finished.
 func (d *Dispatcher) Dispatch(ctx context.Context, e Event, slots func(handlers int) int) (any, error) {
-	e, lim, err := d.begin(e)
+	e, lim, err := d.begin(ctx, e)
 	if err != nil {
 		return nil, err
 	}
@@ -184,10 +186,10 @@ func (d *Dispatcher) Dispatch(ctx context.Context, e Event, slots func(handlers 
 	return out, nil
 }
 
-// begin checks e, fills its defaults and returns its solution's run limits; a solution that
-// does not exist is ErrNoHandler (wrapped).
-func (d *Dispatcher) begin(e Event) (Event, script.Limits, error) {
-	e, err := prepare(e)
+// begin checks e, fills its defaults (its trace from ctx's origin) and returns its solution's
+// run limits; a solution that does not exist is ErrNoHandler (wrapped).
+func (d *Dispatcher) begin(ctx context.Context, e Event) (Event, script.Limits, error) {
+	e, err := prepare(ctx, e)
 	if err != nil {
 		return Event{}, script.Limits{}, err
 	}
@@ -204,11 +206,13 @@ func (d *Dispatcher) run(ctx context.Context, e Event, b binding, lim script.Lim
 	if reqID == "" {
 		reqID = e.ID
 	}
+	// The run's service calls continue the event's trace, however long after it came.
+	ctx = service.WithOrigin(ctx, service.Origin{RequestID: reqID, Traceparent: e.Extensions[TraceparentExtension]})
 	source := solutionlog.SourceHandler(b.h.Name)
 	p, err := b.prog.program()
 	if err != nil {
 		// Stored handlers were compiled when written; this is a record written by something else.
-		d.observe(e.Solution, 0, err)
+		d.observe(e.Solution, b.h.Name, 0, err)
 		return nil, d.failed(e.Solution, source, reqID, b.h.Name, err)
 	}
 	var services script.Services
@@ -219,6 +223,7 @@ func (d *Dispatcher) run(ctx context.Context, e Event, b binding, lim script.Lim
 	if b, ok := e.Data.(script.Body); ok {
 		held = int64(len(b.Data))
 	}
+	done := d.inFlight(e.Solution, b.h.Name)
 	start := time.Now()
 	res, err := d.o.Runner.Run(ctx, p, script.Run{
 		Solution: e.Solution,
@@ -229,7 +234,8 @@ func (d *Dispatcher) run(ctx context.Context, e Event, b binding, lim script.Lim
 		Held: held,
 		Log:  d.o.Logs.Writer(e.Solution, source, reqID),
 	})
-	d.observe(e.Solution, time.Since(start), err)
+	done()
+	d.observe(e.Solution, b.h.Name, time.Since(start), err)
 	if err != nil {
 		return nil, d.failed(e.Solution, source, reqID, b.h.Name, err)
 	}
@@ -243,7 +249,18 @@ func (d *Dispatcher) failed(sol, source, reqID, handler string, err error) *Hand
 	return he
 }
 
-func (d *Dispatcher) observe(sol string, took time.Duration, err error) {
+// inFlight counts a handler run in progress until the returned func is called.
+func (d *Dispatcher) inFlight(sol, handler string) func() {
+	m := d.o.Metrics
+	if m == nil {
+		return func() {}
+	}
+	g := m.HandlerInFlight.WithLabelValues(sol, handler)
+	g.Inc()
+	return g.Dec
+}
+
+func (d *Dispatcher) observe(sol, handler string, took time.Duration, err error) {
 	m := d.o.Metrics
 	if m == nil {
 		return
@@ -252,9 +269,12 @@ func (d *Dispatcher) observe(sol string, took time.Duration, err error) {
 	if err != nil {
 		outcome = "error"
 		m.ScriptErrors.WithLabelValues(sol, (&HandlerError{Err: err}).Kind()).Inc()
+		m.HandlerFailures.WithLabelValues(sol, handler).Inc()
 	}
 	m.ScriptRuns.WithLabelValues(sol, outcome).Inc()
 	m.ScriptLatency.WithLabelValues(sol).Observe(took.Seconds())
+	m.HandlerRuns.WithLabelValues(sol, handler).Inc()
+	m.HandlerLatency.WithLabelValues(sol, handler).Observe(took.Seconds())
 }
 
 // eventVar is the script's `event`.
@@ -290,9 +310,9 @@ func eventVar(e Event) map[string]any {
 	return v
 }
 
-// prepare checks an event and fills its defaults: id, time, service and type. Invalid input is
-// a *solution.FieldError.
-func prepare(e Event) (Event, error) {
+// prepare checks an event and fills its defaults: id, time, service, type and its trace (see
+// withTrace). Invalid input is a *solution.FieldError.
+func prepare(ctx context.Context, e Event) (Event, error) {
 	if err := solution.ValidateID(e.Solution); err != nil {
 		return Event{}, renamed(err, "solution")
 	}
@@ -318,7 +338,28 @@ func prepare(e Event) (Event, error) {
 	if e.Type == "" {
 		e.Type = typ
 	}
-	return e, nil
+	return withTrace(ctx, e), nil
+}
+
+// TraceparentExtension is the CloudEvents extension (Distributed Tracing) carrying an event's
+// W3C traceparent: the trace its handlers' runs and service calls continue.
+const TraceparentExtension = "traceparent"
+
+// withTrace gives e a traceparent extension unless it has one: the traceparent of the request
+// (or run) publishing it, from ctx's origin, else a new trace.
+func withTrace(ctx context.Context, e Event) Event {
+	if e.Extensions[TraceparentExtension] != "" {
+		return e
+	}
+	tp := service.OriginOf(ctx).Traceparent
+	if !traceparent.Valid(tp) {
+		tp = traceparent.New()
+	}
+	ext := make(map[string]string, len(e.Extensions)+1)
+	maps.Copy(ext, e.Extensions)
+	ext[TraceparentExtension] = tp
+	e.Extensions = ext
+	return e
 }
 
 // validateID keeps ids usable as a Nats-Msg-Id header and in log lines.

@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -69,7 +70,7 @@ type DeadLetter struct {
 // again within DedupWindow stores nothing new, but completes an earlier call that failed
 // half-way.
 func (d *Dispatcher) Enqueue(ctx context.Context, e Event) error {
-	e, err := prepare(e)
+	e, err := prepare(ctx, e)
 	if err != nil {
 		return err
 	}
@@ -339,6 +340,9 @@ func (d *Dispatcher) handle(ctx context.Context, m jetstream.Msg) {
 		dl.State, dl.NextAttemptAt = StateRetrying, &next
 		d.record(ctx, e, dl)
 		log.Info("event handler failed; will retry", "attempt", attempt, "retry_in", delay, "err", err)
+		if d.o.Metrics != nil {
+			d.o.Metrics.HandlerRetries.WithLabelValues(e.Solution, w.Handler).Inc()
+		}
 		if err := m.NakWithDelay(delay); err != nil {
 			log.Warn("event retry not scheduled; redelivered after the ack wait", "err", err)
 		}
@@ -413,6 +417,9 @@ func (d *Dispatcher) park(ctx context.Context, m jetstream.Msg, w workItem, even
 		d.log.Error("event work item not parked; retrying later", "subject", m.Subject(), "err", err)
 		m.NakWithDelay(d.o.Backoff[len(d.o.Backoff)-1]) //nolint:errcheck // redelivered after ackWait anyway
 		return
+	}
+	if sol, handler, ok := strings.Cut(dlqSuffix(m.Subject()), "."); ok && d.o.Metrics != nil {
+		d.o.Metrics.HandlerDeadLetters.WithLabelValues(sol, handler).Inc()
 	}
 	d.ack(ctx, m, d.log)
 }

@@ -10,7 +10,7 @@ import (
 // names the handler rather than a topic. A missing solution or handler is ErrNoHandler
 // (wrapped); a failed run is a *HandlerError.
 func (d *Dispatcher) DispatchTo(ctx context.Context, e Event, handler string) (any, error) {
-	e, lim, err := d.begin(e)
+	e, lim, err := d.begin(ctx, e)
 	if err != nil {
 		return nil, err
 	}

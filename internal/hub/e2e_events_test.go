@@ -98,7 +98,8 @@ return true`)
 		}
 		r = send("application/cloudevents+json", nil, "?mode=sync",
 			`{"specversion":"1.0","id":"s2","source":"/web","type":"echo.x","partitionkey":"7","data":{"x":2}}`)
-		if r.Status != http.StatusOK || !strings.Contains(string(r.Body), `"ext":{"partitionkey":"7"}`) {
+		// Besides its own extension, the event carries the trace it started (see TestEventTrace).
+		if r.Status != http.StatusOK || !strings.Contains(string(r.Body), `"ext":{"partitionkey":"7","traceparent":"00-`) {
 			t.Fatalf("sync CloudEvent: %d %s, want its extension", r.Status, r.Body)
 		}
 	})

@@ -219,6 +219,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		MaxDeliver: h.cfg.EventMaxDeliver,
 		Backoff:    retryWaits(h.cfg.EventRetryWait),
 	})
+	h.metrics.Registry.MustRegister(h.dispatcher.BacklogCollector())
 	evSvc := eventsvc.New(h.dispatcher)
 	if err := core.Register(service.Core{Spec: evSvc.Spec(), Caller: evSvc}); err != nil {
 		return err

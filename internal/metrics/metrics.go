@@ -33,7 +33,26 @@ type Metrics struct {
 	// LogsDropped counts solution log entries not kept, by reason (queue_full: written faster
 	// than they could be published; publish_failed: the connection to NATS refused them; encode).
 	LogsDropped *prometheus.CounterVec
+
+	// Event handler runs, by solution and handler only: both are bounded by the handlers
+	// deployed, never by topics or event ids. Handler runs count in ScriptRuns as well.
+
+	// HandlerRuns counts event handler runs, synchronous and durable.
+	HandlerRuns *prometheus.CounterVec
+	// HandlerFailures counts handler runs that failed (including a returned retry_after).
+	HandlerFailures *prometheus.CounterVec
+	// HandlerRetries counts durable runs scheduled again after a failure.
+	HandlerRetries *prometheus.CounterVec
+	// HandlerDeadLetters counts durable work items parked in the dead-letter stream.
+	HandlerDeadLetters *prometheus.CounterVec
+	// HandlerLatency is handler run time.
+	HandlerLatency *prometheus.HistogramVec
+	// HandlerInFlight is the handler runs in progress on this instance.
+	HandlerInFlight *prometheus.GaugeVec
 }
+
+// handlerLabels are the labels of event handler series.
+var handlerLabels = []string{"solution", "handler"}
 
 // latencyBuckets spans 50µs to 10s: scripts are usually far under a millisecond.
 var latencyBuckets = []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}
@@ -72,12 +91,31 @@ func New() *Metrics {
 		LogsDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "switchboard_solution_log_dropped_total", Help: "Solution log entries not kept, by reason (queue_full, publish_failed, encode).",
 		}, []string{"reason"}),
+		HandlerRuns: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_event_handler_runs_total", Help: "Event handler runs by solution and handler.",
+		}, handlerLabels),
+		HandlerFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_event_handler_failures_total", Help: "Failed event handler runs by solution and handler.",
+		}, handlerLabels),
+		HandlerRetries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_event_handler_retries_total", Help: "Durable event handler runs scheduled again after a failure, by solution and handler.",
+		}, handlerLabels),
+		HandlerDeadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "switchboard_event_handler_dead_letters_total", Help: "Durable event handler runs that exhausted their attempts and were parked as dead letters, by solution and handler.",
+		}, handlerLabels),
+		HandlerLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "switchboard_event_handler_duration_seconds", Help: "Event handler run time by solution and handler.", Buckets: latencyBuckets,
+		}, handlerLabels),
+		HandlerInFlight: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "switchboard_event_handler_in_flight", Help: "Event handler runs in progress on this instance, by solution and handler.",
+		}, handlerLabels),
 	}
 	m.Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.AppRequests, m.AppLatency, m.APIRequests, m.ScriptRuns, m.ScriptLatency, m.ScriptErrors,
 		m.ServiceCalls, m.ServiceLatency, m.AdmissionRejected, m.LogsDropped,
+		m.HandlerRuns, m.HandlerFailures, m.HandlerRetries, m.HandlerDeadLetters, m.HandlerLatency, m.HandlerInFlight,
 	)
 	return m
 }
@@ -91,4 +129,21 @@ func (m *Metrics) ForgetSolution(id string) {
 	m.ScriptLatency.DeletePartialMatch(l)
 	m.ScriptErrors.DeletePartialMatch(l)
 	m.ServiceCalls.DeletePartialMatch(l)
+	for _, v := range m.handlerVecs() {
+		v.DeletePartialMatch(l)
+	}
+}
+
+// ForgetHandler drops a deleted handler's series.
+func (m *Metrics) ForgetHandler(solution, handler string) {
+	l := prometheus.Labels{"solution": solution, "handler": handler}
+	for _, v := range m.handlerVecs() {
+		v.DeletePartialMatch(l)
+	}
+}
+
+func (m *Metrics) handlerVecs() []interface{ DeletePartialMatch(prometheus.Labels) int } {
+	return []interface{ DeletePartialMatch(prometheus.Labels) int }{
+		m.HandlerRuns, m.HandlerFailures, m.HandlerRetries, m.HandlerDeadLetters, m.HandlerLatency, m.HandlerInFlight,
+	}
 }
