@@ -187,6 +187,11 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	runCtx := context.WithoutCancel(ctx) // runs in flight finish; their limits bound them
 	sem := make(chan struct{}, workers)
 	cc, err := cons.Consume(func(m jetstream.Msg) {
+		if d.isStopped() {
+			// Handed back at once, so another instance takes it now rather than after ackWait.
+			m.Nak() //nolint:errcheck // redelivered after ackWait anyway
+			return
+		}
 		sem <- struct{}{}
 		d.mu.Lock()
 		if d.stopped {
@@ -221,15 +226,23 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 	return nil
 }
 
-// stop ends fetching work; it does not wait for runs in flight.
+// stop ends fetching work; it does not wait for runs in flight. Items already fetched are
+// drained through the callback, which hands them back, rather than dropped: a dropped item
+// waits out ackWait before any other instance may run it.
 func (d *Dispatcher) stop() {
 	d.mu.Lock()
 	d.stopped = true
 	cc := d.cc
 	d.mu.Unlock()
 	if cc != nil {
-		cc.Stop()
+		cc.Drain()
 	}
+}
+
+func (d *Dispatcher) isStopped() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.stopped
 }
 
 // Close stops durable processing and waits for the runs in flight.
