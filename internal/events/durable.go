@@ -40,6 +40,9 @@ const (
 	// ackWait is how long a delivery may go without word before it is sent again; a run
 	// in progress reports every ackWait/3, so only a vanished instance lets it expire.
 	ackWait = 30 * time.Second
+	// notYetKnownWait is how long a work item waits for this instance to learn of its
+	// handler, deployed elsewhere just before the event came.
+	notYetKnownWait = 250 * time.Millisecond
 	// workers bounds the handler runs one instance does at once.
 	workers = 16
 )
@@ -291,6 +294,16 @@ func (d *Dispatcher) handle(ctx context.Context, m jetstream.Msg) {
 	log := d.log.With("solution", e.Solution, "event", e.ID, "topic", e.Topic, "handler", w.Handler)
 	lim, ok := d.o.Limits(e.Solution)
 	b, found := d.o.Store.handler(e.Solution, w.Handler)
+	if (!ok || !found) && d.o.Store.stored(ctx, e.Solution, w.Handler) {
+		// This instance has not yet seen what another wrote (a handler deployed, or a
+		// solution created, just before the event came): not gone, so run it once the view
+		// catches up rather than drop it.
+		log.Info("event handler not known here yet; will retry")
+		if err := m.NakWithDelay(notYetKnownWait); err != nil {
+			log.Warn("event retry not scheduled; redelivered after the ack wait", "err", err)
+		}
+		return
+	}
 	if !ok || !found || !b.h.subscribes(e.Topic) {
 		// The solution or handler went away, or stopped listening, since the event came.
 		log.Info("event dropped: its handler is gone")

@@ -298,3 +298,42 @@ func TestDeliveryReport(t *testing.T) {
 		t.Fatalf("dead letter %+v", dl)
 	}
 }
+
+// TestHandlerNotYetKnown: a work item for a handler that is stored but not yet in this
+// instance's view (deployed through another instance an instant before) waits for the view,
+// and runs; it is not dropped as if the handler were gone. One really gone is dropped.
+func TestHandlerNotYetKnown(t *testing.T) {
+	ctx := context.Background()
+	b := openBus(t, t.TempDir())
+	defer b.Close()
+	s := openStore(t, b)
+	rec := newRecorder()
+	d := newDispatcher(t, b, s, rec, nil)
+	mustPut(t, s, Handler{Solution: "demo", Name: "svc_event", Script: "Recorder['hit_' .. event.id]() return true"})
+	if err := d.Enqueue(ctx, Event{ID: "early", Solution: "demo", Topic: "svc.event"}); err != nil {
+		t.Fatalf("enqueue: %v", err)
+	}
+	// The view of an instance that has not seen the handler yet.
+	s.mu.Lock()
+	saved := s.handlers["demo"]
+	delete(s.handlers, "demo")
+	s.mu.Unlock()
+	if err := d.Start(ctx); err != nil {
+		t.Fatalf("start: %v", err)
+	}
+	eventually(t, "the item to be delivered again, the handler unknown", func() bool {
+		c, err := b.JetStream().Consumer(ctx, WorkStream, ConsumerName)
+		if err != nil {
+			return false
+		}
+		info, err := c.Info(ctx)
+		return err == nil && info.Delivered.Consumer >= 2
+	})
+	if n := rec.count("hit_early"); n != 0 || streamMsgs(t, b, WorkStream) != 1 {
+		t.Fatalf("while unknown: ran %d times, %d items left; want 0 and 1 (not dropped)", n, streamMsgs(t, b, WorkStream))
+	}
+	s.mu.Lock()
+	s.handlers["demo"] = saved
+	s.mu.Unlock()
+	eventually(t, "the handler to run once known", func() bool { return rec.count("hit_early") == 1 && drained(t, b) })
+}

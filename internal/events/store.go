@@ -329,6 +329,13 @@ func (s *Store) Close() {
 
 func handlerKey(sol, name string) string { return sol + "." + name }
 
+// stored reports whether handler name of sol is in KV now, whatever this instance's view says
+// yet; an error reading KV counts as stored, so that nothing is dropped on a doubt.
+func (s *Store) stored(ctx context.Context, sol, name string) bool {
+	_, err := s.kv.Get(ctx, handlerKey(sol, name))
+	return !errors.Is(err, jetstream.ErrKeyNotFound) && !errors.Is(err, jetstream.ErrKeyDeleted)
+}
+
 // localEntry applies a write to the view at once, so a caller reads its own writes before the
 // watch delivers them; the watch's copy is then ignored by revision.
 type localEntry struct {
