@@ -71,6 +71,15 @@ type Options struct {
 	// follow sends a comment line (DefaultLogsHeartbeat when 0).
 	Logs          *solutionlog.Log
 	LogsHeartbeat time.Duration
+	// Tails follows a solution's events live (GET …/events?follow=1); nil serves no such
+	// route. Its quiet streams send a comment line every LogsHeartbeat too.
+	Tails EventTails
+}
+
+// EventTails follows the events stored for solutions; *events.Dispatcher is one.
+type EventTails interface {
+	TakeTail(solution string) (release func(), err error)
+	Tail(ctx context.Context, solution, pattern string, heartbeat time.Duration, ready func() error, send func(events.Event) error, idle func() error) error
 }
 
 // Server is the management API.
@@ -129,6 +138,9 @@ func New(o Options) *Server {
 		s.handle("POST /api/v1/trigger/{solution}/{service}/{event}", s.trigger)
 		s.handle("POST /api/v1/solutions/{solution}/events", s.owner(s.publishEvent))
 		s.handle("GET /api/v1/solutions/{solution}/events/{id}", s.owner(s.eventReport))
+		if o.Tails != nil {
+			s.handle("GET /api/v1/solutions/{solution}/events", s.owner(s.tailEvents))
+		}
 	}
 	if o.DeadLetters != nil {
 		s.handleDeadLetters()

@@ -1,9 +1,6 @@
 package api
 
 import (
-	"encoding/json"
-	"errors"
-	"fmt"
 	"net/http"
 	"strconv"
 	"time"
@@ -80,44 +77,16 @@ func (s *Server) solutionLogs(w http.ResponseWriter, r *http.Request, _ principa
 	}
 	release, err := s.opt.Logs.TakeFollower(sol)
 	if err != nil {
-		status := http.StatusServiceUnavailable
-		if errors.Is(err, solutionlog.ErrTooManyFollowers) {
-			status = http.StatusTooManyRequests
-		}
-		w.Header().Set("Retry-After", "5")
-		writeErr(w, errorf(status, "follow", "%v", err))
+		writeFollowersErr(w, err, solutionlog.ErrTooManyFollowers)
 		return
 	}
 	defer release()
-	rc := http.NewResponseController(w)
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.Header().Set("X-Accel-Buffering", "no") // proxies must not hold the events back
-	w.WriteHeader(http.StatusOK)
-	if err := rc.Flush(); err != nil {
+	out, err := startSSE(w)
+	if err != nil {
 		return
 	}
-	heartbeat := s.opt.LogsHeartbeat
-	if heartbeat <= 0 {
-		heartbeat = DefaultLogsHeartbeat
-	}
-	send := func(e solutionlog.Entry) error {
-		data, err := json.Marshal(e)
-		if err != nil {
-			return err
-		}
-		if _, err := fmt.Fprintf(w, "id: %d\ndata: %s\n\n", e.Seq, data); err != nil {
-			return err
-		}
-		return rc.Flush()
-	}
-	idle := func() error {
-		if _, err := w.Write([]byte(": keepalive\n\n")); err != nil {
-			return err
-		}
-		return rc.Flush()
-	}
-	if err := s.opt.Logs.Follow(r.Context(), sol, q, heartbeat, send, idle); err != nil && r.Context().Err() == nil {
+	send := func(e solutionlog.Entry) error { return out.send(strconv.FormatUint(e.Seq, 10), e) }
+	if err := s.opt.Logs.Follow(r.Context(), sol, q, s.heartbeat(), send, out.keepalive); err != nil && r.Context().Err() == nil {
 		s.opt.Logger.Debug("log follow ended", "solution", sol, "err", err)
 	}
 }

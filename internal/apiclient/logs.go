@@ -81,8 +81,9 @@ func (c *Client) Logs(ctx context.Context, solution string, q LogQuery) (LogPage
 	return out, err
 }
 
-// ErrStreamEnded is FollowLogs' error when the server ended the stream (it is stopping).
-var ErrStreamEnded = errors.New("the server ended the log stream")
+// ErrStreamEnded is the error of FollowLogs and TailEvents when the server ended the stream
+// (it is stopping).
+var ErrStreamEnded = errors.New("the server ended the stream")
 
 // FollowLogs calls f with each entry of a solution's log that q selects, first those written
 // already and then each new one as it is written (GET …/logs?follow=1, Server-Sent Events),
@@ -95,7 +96,18 @@ func (c *Client) FollowLogs(ctx context.Context, solution string, q LogQuery, f 
 	}
 	v := q.values()
 	v.Set("follow", "1")
-	p += "?" + v.Encode()
+	return c.stream(ctx, p+"?"+v.Encode(), func(data []byte) error {
+		var e LogEntry
+		if err := json.Unmarshal(data, &e); err != nil {
+			return fmt.Errorf("apiclient: log stream: decoding an entry: %w", err)
+		}
+		return f(e)
+	})
+}
+
+// stream GETs p, a stream of Server-Sent Events, and calls f with each event's data, until
+// ctx ends (nil), f fails (its error) or the server ends the stream (ErrStreamEnded).
+func (c *Client) stream(ctx context.Context, p string, f func(data []byte) error) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.server+p, nil)
 	if err != nil {
 		return fmt.Errorf("apiclient: server %q: %w", c.server, err)
@@ -129,12 +141,9 @@ func (c *Client) FollowLogs(ctx context.Context, solution string, q LogQuery, f 
 			if data.Len() == 0 {
 				continue
 			}
-			var e LogEntry
-			if err := json.Unmarshal(data.Bytes(), &e); err != nil {
-				return fmt.Errorf("apiclient: log stream: decoding an entry: %w", err)
-			}
+			err := f(data.Bytes())
 			data.Reset()
-			if err := f(e); err != nil {
+			if err != nil {
 				return err
 			}
 		case bytes.HasPrefix(line, []byte("data:")):

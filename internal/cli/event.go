@@ -2,6 +2,7 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -15,7 +16,7 @@ func (a *app) newEventCmd() *cobra.Command {
 solution subscribed to the topic (or to a wildcard matching it, such as orders.* or
 orders.>) runs for it. The solution comes from -s/--solution or SWITCHBOARD_SOLUTION.`)
 	cmd.Aliases = []string{"events"}
-	cmd.AddCommand(a.newEventPublishCmd())
+	cmd.AddCommand(a.newEventPublishCmd(), a.newEventTailCmd())
 	return cmd
 }
 
@@ -72,5 +73,43 @@ name when several ran). A topic no handler subscribes to is an error, and nothin
 	cmd.Flags().BoolVar(&sync, "sync", false, "run the handlers now and print what they returned")
 	cmd.Flags().StringVar(&id, "id", "", "the event's id (default: a fresh one); the same id sent again within two minutes is stored once")
 	cmd.Flags().StringVar(&correlate, "correlation-id", "", "a correlation id the handlers see as event.correlation_id")
+	return cmd
+}
+
+func (a *app) newEventTailCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "tail [TOPIC-PATTERN]",
+		Short: "Show each event published to a solution, live",
+		Long: `Show each event published to the solution from now on, one line each: its time, topic,
+id and data. TOPIC-PATTERN keeps those whose topic matches it, a topic or a subscription
+with wildcards (orders.*, orders.>); without it every topic is shown. Events published with
+--sync are not stored, and not shown. With -o json each event is one JSON line. Runs until
+interrupted or the server stops.`,
+		Example: `  switchboard event tail -s shop
+  switchboard event tail 'orders.>' -s shop`,
+		Args: rangeArgs(0, "TOPIC-PATTERN"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			pattern := ""
+			if len(args) == 1 {
+				pattern = args[0]
+			}
+			sol, c, err := a.solutionClient()
+			if err != nil {
+				return err
+			}
+			err = c.TailEvents(cmd.Context(), sol, pattern, func(e apiclient.TailedEvent) error {
+				if a.jsonOutput() {
+					return json.NewEncoder(a.stdout).Encode(e)
+				}
+				_, err := fmt.Fprintf(a.stdout, "%s %s %s %s\n", formatTime(e.Time), e.Topic, oneLine(e.ID), oneLine(string(e.Data)))
+				return err
+			})
+			if errors.Is(err, apiclient.ErrStreamEnded) {
+				return fmt.Errorf("%w (is it stopping?)", err)
+			}
+			return err
+		},
+	}
+	a.solutionFlag(cmd)
 	return cmd
 }

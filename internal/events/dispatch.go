@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/switchboardhq/switchboard/internal/bus"
+	"github.com/switchboardhq/switchboard/internal/followers"
 	"github.com/switchboardhq/switchboard/internal/metrics"
 	"github.com/switchboardhq/switchboard/internal/script"
 	"github.com/switchboardhq/switchboard/internal/service"
@@ -104,12 +105,17 @@ type DispatcherOptions struct {
 	// Backoff is the wait before each retry of a durable handler run; the last value repeats.
 	// Default 1s, 5s, 30s, 2m.
 	Backoff []time.Duration
+	// MaxTails and MaxTailsPerSolution bound the live tails of stored events (Tail).
+	MaxTails, MaxTailsPerSolution int
 }
 
 // Defaults of DispatcherOptions.
 var (
 	DefaultMaxDeliver = 5
 	DefaultBackoff    = []time.Duration{time.Second, 5 * time.Second, 30 * time.Second, 2 * time.Minute}
+
+	DefaultMaxTails            = 64
+	DefaultMaxTailsPerSolution = 4
 )
 
 // Dispatcher runs the handlers of events.
@@ -126,6 +132,8 @@ type Dispatcher struct {
 	stopped bool
 	stopCtx context.CancelFunc
 	wg      sync.WaitGroup
+
+	tails *followers.Slots
 }
 
 // NewDispatcher returns a dispatcher; Start begins durable processing.
@@ -139,7 +147,13 @@ func NewDispatcher(o DispatcherOptions) *Dispatcher {
 	if len(o.Backoff) == 0 {
 		o.Backoff = DefaultBackoff
 	}
-	return &Dispatcher{o: o, log: o.Logger}
+	if o.MaxTails <= 0 {
+		o.MaxTails = DefaultMaxTails
+	}
+	if o.MaxTailsPerSolution <= 0 {
+		o.MaxTailsPerSolution = DefaultMaxTailsPerSolution
+	}
+	return &Dispatcher{o: o, log: o.Logger, tails: followers.New(o.MaxTailsPerSolution, o.MaxTails, ErrTooManyTails, ErrTailsFull)}
 }
 
 // Dispatch runs every handler of e.Solution subscribed to e.Topic now, concurrently, and

@@ -339,6 +339,13 @@ func TestFollowLogs(t *testing.T) {
 		}
 	}
 
+	stopWhileStreaming(t, s, rd.sc)
+}
+
+// stopWhileStreaming stops s while streams are connected: it must not wait for them, and the
+// stream sc reads must end.
+func stopWhileStreaming(t *testing.T, s *hubtest.Server, sc *bufio.Scanner) {
+	t.Helper()
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
@@ -347,8 +354,8 @@ func TestFollowLogs(t *testing.T) {
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
-		t.Fatal("the server did not stop while followers were connected")
+		t.Fatal("the server did not stop while streams were connected")
 	}
-	for rd.sc.Scan() {
+	for sc.Scan() {
 	}
 }

@@ -292,6 +292,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		BodyPace:          h.bodyPace(),
 		Runs:              apps,
 		Logs:              h.logs,
+		Tails:             h.dispatcher,
 	})
 	// OpenFaaS connectors invoke handlers through it; async results are POSTed through the
 	// guard, so a callback URL cannot reach the hub's own listeners.
@@ -315,6 +316,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	}
 	// Live log follows never end on their own: they would hold a graceful shutdown.
 	h.server.RegisterOnShutdown(h.logs.EndFollowers)
+	h.server.RegisterOnShutdown(h.dispatcher.EndTails)
 	h.serveErr = make(chan error, 2)
 	go func() {
 		if err := h.server.Serve(h.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {

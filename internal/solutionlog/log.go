@@ -14,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/switchboardhq/switchboard/internal/bus"
+	"github.com/switchboardhq/switchboard/internal/followers"
 	"github.com/switchboardhq/switchboard/internal/metrics"
 	"github.com/switchboardhq/switchboard/internal/script"
 )
@@ -100,11 +101,7 @@ type Log struct {
 	done     chan struct{}
 	stopOnce sync.Once
 
-	fmu       sync.Mutex
-	following map[string]int // solution → live followers
-	followAll int
-	ending    chan struct{} // closed when followers must end (server stopping)
-	endOnce   sync.Once
+	followers *followers.Slots
 }
 
 // Open creates or updates the log stream with o's bounds and starts the publisher.
@@ -112,7 +109,7 @@ func Open(ctx context.Context, b *bus.Bus, o Options) (*Log, error) {
 	o = o.withDefaults()
 	l := &Log{
 		o: o, queue: make(chan Entry, o.Queue), stop: make(chan struct{}), done: make(chan struct{}), flush: make(chan chan struct{}), wake: make(chan struct{}, 1),
-		following: map[string]int{}, ending: make(chan struct{}),
+		followers: followers.New(o.MaxFollowersPerSolution, o.MaxFollowers, ErrTooManyFollowers, ErrFollowersFull),
 	}
 	l.nc, l.js = b.Conn(), b.JetStream()
 	var err error

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/switchboardhq/switchboard/internal/followers"
 )
 
 // Query selects a solution's entries. The zero value selects them all, from the oldest kept.
@@ -210,28 +212,7 @@ func (l *Log) Follow(ctx context.Context, sol string, q Query, heartbeat time.Du
 		}
 	}()
 	defer it.Stop()
-	tick := time.NewTicker(heartbeat)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-l.ending:
-			return nil
-		case e, ok := <-entries:
-			if !ok {
-				return nil
-			}
-			if err := send(e); err != nil {
-				return err
-			}
-			tick.Reset(heartbeat)
-		case <-tick.C:
-			if err := idle(); err != nil {
-				return err
-			}
-		}
-	}
+	return followers.Pump(ctx, l.followers, heartbeat, entries, send, idle)
 }
 
 // Follower slot errors.
@@ -243,30 +224,13 @@ var (
 // TakeFollower takes one of the live follower slots for sol; release gives it back.
 // ErrTooManyFollowers or ErrFollowersFull when none is free.
 func (l *Log) TakeFollower(sol string) (release func(), err error) {
-	l.fmu.Lock()
-	defer l.fmu.Unlock()
-	switch {
-	case l.following[sol] >= l.o.MaxFollowersPerSolution:
-		return nil, ErrTooManyFollowers
-	case l.followAll >= l.o.MaxFollowers:
-		return nil, ErrFollowersFull
-	}
-	l.following[sol]++
-	l.followAll++
-	return func() {
-		l.fmu.Lock()
-		defer l.fmu.Unlock()
-		if l.following[sol]--; l.following[sol] == 0 {
-			delete(l.following, sol)
-		}
-		l.followAll--
-	}, nil
+	return l.followers.Take(sol)
 }
 
 // EndFollowers ends every live follow (the server is stopping: they would hold its shutdown).
 func (l *Log) EndFollowers() {
 	if l != nil {
-		l.endOnce.Do(func() { close(l.ending) })
+		l.followers.End()
 	}
 }
 
