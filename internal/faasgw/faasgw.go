@@ -351,8 +351,8 @@ func (g *Gateway) invokeAsync(w http.ResponseWriter, r *http.Request, c caller) 
 		}
 		cb = u
 	}
-	// The ticket is held by the run, not the request: its run slot bounds async calls as it
-	// bounds sync ones.
+	// The ticket is held by the run and its callback, not the request: its run slot bounds
+	// async calls, callbacks to slow receivers included, as it bounds sync ones.
 	cl, ticket, aerr := g.read(w, r, c)
 	if aerr != nil {
 		writeError(w, aerr.status, "", "%s", aerr.msg)
@@ -371,9 +371,9 @@ func (g *Gateway) invokeAsync(w http.ResponseWriter, r *http.Request, c caller) 
 	go func() {
 		defer g.wg.Done()
 		start := time.Now()
+		defer ticket.Release()
 		res, err := g.o.Invoker.DispatchTo(ctx, cl.event, cl.h.Name)
 		took := time.Since(start)
-		ticket.Release()
 		if cb != nil {
 			g.post(ctx, cb, cl, took, res, err)
 		}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/switchboardhq/switchboard/internal/hub"
 	"github.com/switchboardhq/switchboard/internal/hubtest"
 )
 
@@ -366,4 +367,57 @@ func TestOpenFaaSConnector(t *testing.T) {
 			}
 		}
 	})
+}
+
+// TestOpenFaaSCallbackHoldsRunSlot: an async call holds its solution's run slot until its
+// result reached the callback, so a slow callback receiver bounds its own solution's calls
+// (429) instead of piling up results in the hub.
+func TestOpenFaaSCallbackHoldsRunSlot(t *testing.T) {
+	s := hubtest.Start(t, func(c *hub.Config) { c.MaxRunsPerSolution = 1 })
+	tok := s.CreateSolution(t, "shop")
+	deployHandler(t, s, "shop", "pay", []string{"payment"}, `return "ok"`)
+	release := make(chan struct{})
+	got := make(chan string, 1)
+	cb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		got <- r.Header.Get("X-Function-Status")
+		<-release
+	}))
+	defer cb.Close()
+	defer close(release)
+	call := func(route string, callback bool) int {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, s.URL+route+"pay.shop", strings.NewReader(`{}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.SetBasicAuth("shop", tok)
+		req.Header.Set("X-Topic", "payment")
+		if callback {
+			req.Header.Set("X-Callback-Url", cb.URL)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if st := call("/async-function/", true); st != http.StatusAccepted {
+		t.Fatalf("async call: %d, want 202", st)
+	}
+	if st := <-got; st != "200" {
+		t.Fatalf("callback X-Function-Status %q, want 200", st)
+	}
+	// The callback receiver has the result and has not answered: the slot is still held.
+	if st := call("/function/", false); st != http.StatusTooManyRequests {
+		t.Fatalf("a call while the callback is held: %d, want 429", st)
+	}
+	release <- struct{}{}
+	deadline := time.Now().Add(10 * time.Second)
+	for call("/function/", false) != http.StatusOK {
+		if time.Now().After(deadline) {
+			t.Fatal("the run slot was not given back once the callback answered")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
