@@ -510,3 +510,24 @@ func TestUndecodableAnswer(t *testing.T) {
 		t.Fatalf("error = %v (%T), want a plain decoding error", err, err)
 	}
 }
+
+// TestStreamBoundsOneEntry: a stream whose entry never ends (data: lines without the blank
+// line closing it) is refused once the entry passes maxResponseBytes, not held whole.
+func TestStreamBoundsOneEntry(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		line := []byte("data: " + strings.Repeat("x", 1<<19) + "\n")
+		for i := 0; i < 2*maxResponseBytes/len(line); i++ {
+			if _, err := w.Write(line); err != nil {
+				return
+			}
+		}
+	}))
+	defer srv.Close()
+	calls := 0
+	err := New(srv.URL, "t").TailEvents(context.Background(), "demo", "", func(TailedEvent) error { calls++; return nil })
+	var ce *ConnectionError
+	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "larger than") || calls != 0 {
+		t.Fatalf("error %v (%T) after %d events, want a *ConnectionError saying the entry is too large", err, err, calls)
+	}
+}

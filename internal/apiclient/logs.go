@@ -147,6 +147,9 @@ func (c *Client) stream(ctx context.Context, p string, f func(data []byte) error
 				return err
 			}
 		case bytes.HasPrefix(line, []byte("data:")):
+			if data.Len()+len(line) > maxResponseBytes {
+				return &ConnectionError{Server: c.server, Method: http.MethodGet, Path: p, Err: fmt.Errorf("a streamed entry is larger than %d bytes", maxResponseBytes)}
+			}
 			if data.Len() > 0 {
 				data.WriteByte('\n')
 			}

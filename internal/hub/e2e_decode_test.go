@@ -227,10 +227,19 @@ func TestManagementBodies(t *testing.T) {
 	})
 
 	t.Run("any-typed fields too large decoded", func(t *testing.T) {
-		params := `{"service":"keystore","parameters":{"p":` + hostileArray(4*mib-100) + `}}`
-		r := s.Do(t, "POST", "/api/v1/solutions/a/services", s.AdminToken, params)
-		if r.Status != http.StatusRequestEntityTooLarge || !strings.Contains(string(r.Body), "decoded") && !strings.Contains(string(r.Body), "values") {
-			t.Errorf("4 MiB of empty objects as parameters: %d %s, want 413 naming the decoded size or the values bound", r.Status, r.Body)
+		// Every route taking a JSON value of any shape: the estimate of its decoded size is
+		// checked before anything decodes it.
+		hostile := hostileArray(4*mib - 100)
+		for _, tc := range []struct{ method, path, body string }{
+			{"POST", "/api/v1/solutions/a/services", `{"service":"keystore","parameters":{"p":` + hostile + `}}`},
+			{"POST", "/api/v1/solutions/a/events", `{"topic":"a.b","data":` + hostile + `}`},
+			{"POST", "/api/v1/solutions/a/run", `{"script":"return 1","body":` + hostile + `}`},
+			{"PUT", "/api/v1/solutions/a/keystore/keys/k", `{"value":` + hostile + `}`},
+		} {
+			r := s.Do(t, tc.method, tc.path, s.AdminToken, tc.body)
+			if r.Status != http.StatusRequestEntityTooLarge || !strings.Contains(string(r.Body), "decoded") && !strings.Contains(string(r.Body), "values") {
+				t.Errorf("%s %s with 4 MiB of empty objects: %d %s, want 413 naming the decoded size or the values bound", tc.method, tc.path, r.Status, r.Body)
+			}
 		}
 	})
 }
