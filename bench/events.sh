@@ -9,7 +9,8 @@
 # at a steady $RATE events/s (default 1000) for $STEADY (default 5s): publish → the consumer
 # has it (raw) against POST sent → the handler starts (switchboard, whose handler records
 # os.clock() first; the hub's clock is set against the wall clock by the sync call with the
-# shortest round trip, to within half of it). Needs go, curl.
+# shortest round trip, to within half of it; it stores that under a key of its own per event).
+# BATCH=100 publishes the throughput run in POSTs of 100 events (a JSON array). Needs go, curl.
 # Usage: bench/events.sh     (PIN=1 keeps the hub on CPU 1 and the load on CPU 0)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -31,12 +32,12 @@ handler() {
 }
 api POST /api/v1/solutions '{"id":"bench"}'
 handler count bench.count 'Keystore.incr({key = \"count\"})'
-handler lat bench.lat 'local t = os.clock()\nKeystore.rpush({key = \"lat\", args = {event.id .. \" \" .. string.format(\"%.6f\", t)}})'
-handler read bench.read 'return {n = tonumber(Keystore.get({key = \"count\"}).value or \"0\"), lat_n = Keystore.llen({key = \"lat\"}).value}'
-handler dump bench.dump 'return Keystore.lrange({key = \"lat\", args = {event.data.from, event.data.to}}).value'
+handler lat bench.lat 'local t = os.clock()\nKeystore.set({key = \"lat:\" .. event.id, value = string.format(\"%.6f\", t)})'
+handler read bench.read 'return {n = tonumber(Keystore.get({key = \"count\"}).value or \"0\")}'
+handler dump bench.dump 'return Keystore.mget({keys = event.data.keys}).values'
 handler clock bench.clock 'return {clock = os.clock()}'
 
 echo "events benchmark: N=${N:-5000}, ${CLIENTS:-16} publishers, steady ${RATE:-1000}/s for ${STEADY:-5s}, $(nproc) CPUs, $(go env GOVERSION), PIN=${PIN:-0}"
 load_cmd=("$work/eventload" -hub "http://$sb_addr" -token "$admin" -nats "$nats_addr" -nats-token-file "$work/data/nats-token" \
-  -n "${N:-5000}" -clients "${CLIENTS:-16}" -rate "${RATE:-1000}" -steady "${STEADY:-5s}")
+  -n "${N:-5000}" -clients "${CLIENTS:-16}" -batch "${BATCH:-1}" -rate "${RATE:-1000}" -steady "${STEADY:-5s}")
 if [[ ${PIN:-0} == 1 ]]; then taskset -c 0 "${load_cmd[@]}"; else "${load_cmd[@]}"; fi

@@ -31,7 +31,7 @@ import (
 type config struct {
 	hub, token, solution string
 	natsAddr, natsToken  string
-	n, clients           int
+	n, clients, batch    int
 	rate                 int
 	steady               time.Duration
 }
@@ -46,6 +46,7 @@ func main() {
 	flag.StringVar(&tokenFile, "nats-token-file", "", "the hub's nats-token file")
 	flag.IntVar(&c.n, "n", 5000, "events per throughput run")
 	flag.IntVar(&c.clients, "clients", 16, "concurrent publishers (HTTP keep-alive clients, or JetStream publishers)")
+	flag.IntVar(&c.batch, "batch", 1, "events per POST in the throughput run (more than 1: a JSON array, stored in one go)")
 	flag.IntVar(&c.rate, "rate", 1000, "events/s of the steady runs")
 	flag.DurationVar(&c.steady, "steady", 5*time.Second, "length of each steady run")
 	flag.Parse()
@@ -87,7 +88,11 @@ func run(ctx context.Context, c config) error {
 	}
 	fmt.Printf("%-34s %10s %10s %10s\n", "run", "events/s", "p50 ms", "p99 ms")
 	fmt.Printf("%-34s %10.0f %10.3f %10.3f   (publish -> consumer has it)\n", "raw JetStream pub+consume+ack", raw.rate, raw.p50, raw.p99)
-	fmt.Printf("%-34s %10.0f %10s %10s   (POST accepted: %.0f events/s)\n", "switchboard POST -> Keystore.incr", thr.rate, "-", "-", thr.acceptRate)
+	label := "switchboard POST -> Keystore.incr"
+	if c.batch > 1 {
+		label = fmt.Sprintf("switchboard POST x%d -> Keystore.incr", c.batch)
+	}
+	fmt.Printf("%-34s %10.0f %10s %10s   (POST accepted: %.0f events/s)\n", label, thr.rate, "-", "-", thr.acceptRate)
 	fmt.Printf("handler run time p99 (switchboard_event_handler_duration_seconds, handler count): <= %s ms\n", hp99)
 	fmt.Printf("ratio switchboard / raw: %.2f (target >= 0.5)\n", thr.rate/raw.rate)
 
@@ -250,8 +255,7 @@ func (h *hub) call(ctx context.Context, path, body string) (int, []byte, error) 
 }
 
 type counts struct {
-	N    int `json:"n"`
-	LatN int `json:"lat_n"`
+	N int `json:"n"`
 }
 
 // waitCount polls the Keystore counters until pick(counts) reaches n.
@@ -278,8 +282,25 @@ type thrResult struct{ rate, acceptRate float64 }
 // "count", and times from the first POST until the counter reaches n.
 func (h *hub) throughput(ctx context.Context) (thrResult, error) {
 	start := time.Now()
-	err := publishAll(ctx, h.c.n, h.c.clients, 0, start, func(i int) error {
-		return h.publish(ctx, "t-"+strconv.Itoa(i), "bench.count")
+	batch := max(1, h.c.batch)
+	err := publishAll(ctx, (h.c.n+batch-1)/batch, h.c.clients, 0, start, func(i int) error {
+		if batch == 1 {
+			return h.publish(ctx, "t-"+strconv.Itoa(i), "bench.count")
+		}
+		var b strings.Builder
+		b.WriteByte('[')
+		for j := i * batch; j < min(h.c.n, (i+1)*batch); j++ {
+			if j > i*batch {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(&b, `{"id":"t-%d","topic":"bench.count","data":{"id":"t-%d"}}`, j, j)
+		}
+		b.WriteByte(']')
+		code, body, err := h.call(ctx, "/events", b.String())
+		if err == nil && code != http.StatusAccepted {
+			err = fmt.Errorf("publish batch %d: %d %s", i, code, body)
+		}
+		return err
 	})
 	if err != nil {
 		return thrResult{}, err
@@ -312,24 +333,36 @@ func (h *hub) steady(ctx context.Context, n int) (steadyResult, error) {
 	if err != nil {
 		return steadyResult{}, err
 	}
-	if err := h.waitCount(ctx, n, func(c counts) int { return c.LatN }); err != nil {
-		return steadyResult{}, err
-	}
+	// Each handler run stored its start under lat:<event id>; read them back until all are in.
 	lat := make([]float64, 0, n)
-	for from := 0; from < n; from += 1000 {
-		var items []string
-		if err := h.sync(ctx, "bench.dump", map[string]int{"from": from, "to": from + 999}, &items); err != nil {
+	deadline := time.Now().Add(120 * time.Second)
+	for from := 0; from < n; {
+		to := min(n, from+500)
+		keys := make([]string, 0, to-from)
+		for i := from; i < to; i++ {
+			keys = append(keys, "lat:s-"+strconv.Itoa(i))
+		}
+		var vals map[string]string // an empty Lua table comes back as []
+		var raw json.RawMessage
+		if err := h.sync(ctx, "bench.dump", map[string]any{"keys": keys}, &raw); err != nil {
 			return steadyResult{}, err
 		}
-		for _, it := range items {
-			id, clock, ok := strings.Cut(it, " ")
-			i, err1 := strconv.Atoi(strings.TrimPrefix(id, "s-"))
-			c, err2 := strconv.ParseFloat(clock, 64)
-			if !ok || err1 != nil || err2 != nil || i < 0 || i >= n {
-				return steadyResult{}, fmt.Errorf("bad latency record %q", it)
+		json.Unmarshal(raw, &vals) //nolint:errcheck // [] (none yet) leaves it empty
+		if len(vals) != len(keys) {
+			if time.Now().After(deadline) {
+				return steadyResult{}, fmt.Errorf("latency records %d..%d not all in after 120s", from, to-1)
 			}
-			lat = append(lat, (offset+c*1e9-float64(sent[i]))/1e6)
+			time.Sleep(10 * time.Millisecond)
+			continue
 		}
+		for j, k := range keys {
+			c, err := strconv.ParseFloat(vals[k], 64)
+			if err != nil {
+				return steadyResult{}, fmt.Errorf("bad latency record %q for %s", vals[k], k)
+			}
+			lat = append(lat, (offset+c*1e9-float64(sent[from+j]))/1e6)
+		}
+		from = to
 	}
 	if len(lat) < n {
 		return steadyResult{}, fmt.Errorf("%d latency records of %d", len(lat), n)

@@ -228,14 +228,14 @@ func waitDrained(t *testing.T, natsAddr, data string, within time.Duration) time
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		cons, err := js.Consumer(ctx, events.WorkStream, events.ConsumerName)
+		cons, err := js.Consumer(ctx, events.EventsStream, events.ConsumerName("crash", "count"))
 		if err == nil {
 			last, err = cons.Info(ctx)
 		}
 		if err == nil && last.NumPending == 0 && last.NumAckPending == 0 {
 			if dlq, err := js.Stream(ctx, events.DLQStream); err == nil {
 				if n := dlq.CachedInfo().State.Msgs; n > 0 {
-					t.Errorf("%d work items were dead-lettered", n)
+					t.Errorf("%d events were dead-lettered", n)
 				}
 			}
 			return time.Since(began)

@@ -18,6 +18,8 @@ import (
 type Events interface {
 	Dispatch(ctx context.Context, e events.Event, slots func(handlers int) int) (any, error)
 	Enqueue(ctx context.Context, e events.Event) error
+	// EnqueueBatch stores many events at once; see events.Dispatcher.EnqueueBatch.
+	EnqueueBatch(ctx context.Context, es []events.Event) []error
 	// Report is a durable event's delivery report; an unknown event is events.ErrNotFound.
 	Report(ctx context.Context, sol, id string) (events.Report, error)
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -234,4 +235,19 @@ func (b *Bus) shutdownServer() {
 		b.server.Shutdown()
 		b.server.WaitForShutdown()
 	}
+}
+
+// ServerAtLeast reports whether the NATS server connected to is version major.minor or
+// later: an outside server may lack what the embedded one has (consumers with several
+// filters since 2.10, priority groups since 2.11).
+func (b *Bus) ServerAtLeast(major, minor int) bool {
+	v := strings.TrimPrefix(b.nc.ConnectedServerVersion(), "v")
+	maj, rest, _ := strings.Cut(v, ".")
+	mnr, _, _ := strings.Cut(rest, ".")
+	x, err1 := strconv.Atoi(maj)
+	y, err2 := strconv.Atoi(mnr)
+	if err1 != nil || err2 != nil {
+		return false
+	}
+	return x > major || (x == major && y >= minor)
 }

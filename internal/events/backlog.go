@@ -2,10 +2,8 @@ package events
 
 import (
 	"context"
-	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -36,7 +34,8 @@ func (b backlog) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// Backlog counts the durable work items waiting, by [solution, handler].
+// Backlog counts the durable events not yet done, by [solution, handler]: waiting, running
+// or waiting for a retry, as each handler's consumer counts them.
 func (d *Dispatcher) Backlog(ctx context.Context) (map[[2]string]uint64, error) {
 	d.setupMu.Lock()
 	ready := d.ready
@@ -46,20 +45,20 @@ func (d *Dispatcher) Backlog(ctx context.Context) (map[[2]string]uint64, error) 
 	}
 	ctx, cancel := context.WithTimeout(ctx, backlogTimeout)
 	defer cancel()
-	st, err := d.o.Bus.JetStream().Stream(ctx, WorkStream)
+	st, err := d.o.Bus.JetStream().Stream(ctx, EventsStream)
 	if err != nil {
 		return nil, err
 	}
-	info, err := st.Info(ctx, jetstream.WithSubjectFilter("sb.work.>"))
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[[2]string]uint64, len(info.State.Subjects))
-	for subj, n := range info.State.Subjects {
-		sol, handler, ok := strings.Cut(strings.TrimPrefix(subj, "sb.work."), ".")
-		if ok && n > 0 {
-			out[[2]string{sol, handler}] += n
+	out := map[[2]string]uint64{}
+	infos := st.ListConsumers(ctx)
+	for info := range infos.Info() {
+		sol, handler, ok := consumerOf(info.Name)
+		if n := info.NumPending + uint64(info.NumAckPending); ok && n > 0 {
+			out[[2]string{sol, handler}] = n
 		}
+	}
+	if err := infos.Err(); err != nil {
+		return nil, err
 	}
 	return out, nil
 }

@@ -108,7 +108,8 @@ func dataBytes(e Event) ([]byte, error) {
 // attribute.
 func FromCloudEvent(sol string, ce cloudevents.Event) (Event, error) {
 	if err := ce.Validate(); err != nil {
-		return Event{}, &solution.FieldError{Field: "cloudevent", Reason: err.Error()}
+		// The SDK lists each problem on a line of its own.
+		return Event{}, &solution.FieldError{Field: "cloudevent", Reason: strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", "; ")}
 	}
 	if ce.SpecVersion() != cloudevents.CloudEventsVersionV1 {
 		return Event{}, &solution.FieldError{Field: "specversion", Reason: fmt.Sprintf("%q: want %q", ce.SpecVersion(), cloudevents.CloudEventsVersionV1)}

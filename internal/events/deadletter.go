@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/switchboardhq/switchboard/internal/solution"
@@ -274,11 +275,12 @@ func getDeadLetter(ctx context.Context, st jetstream.Stream, sol string, seq uin
 func (d *Dispatcher) ReplayDeadLetters(ctx context.Context, sol string, sel DeadLetterSelection) (int, error) {
 	js := d.o.Bus.JetStream()
 	return d.eachSelected(ctx, sol, sel, func(st jetstream.Stream, dl StoredDeadLetter) (bool, error) {
-		item, _ := json.Marshal(workItem{Handler: dl.Handler, Event: dl.Event, Replays: dl.Replays + 1})
+		msg := &nats.Msg{Subject: directSubject(sol, dl.Handler), Data: dl.Event, Header: nats.Header{}}
+		msg.Header.Set(replaysHeader, strconv.Itoa(dl.Replays+1))
 		// The id makes replaying the same dead letter again (after a removal that failed)
-		// store one work item, not two.
+		// store one event, not two.
 		id := "replay/" + strconv.FormatUint(dl.Seq, 10)
-		if _, err := js.Publish(ctx, workSubject(sol, dl.Handler), item, jetstream.WithMsgID(id)); err != nil {
+		if _, err := js.PublishMsg(ctx, msg, jetstream.WithMsgID(id)); err != nil {
 			return false, fmt.Errorf("replay dead letter %d: %w", dl.Seq, err)
 		}
 		return deleteDeadLetter(ctx, st, dl.Seq)

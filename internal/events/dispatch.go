@@ -56,6 +56,15 @@ type Event struct {
 	DataContentType string            `json:"datacontenttype,omitempty"`
 	DataSchema      string            `json:"dataschema,omitempty"`
 	Extensions      map[string]string `json:"extensions,omitempty"`
+	// Reply, when set, asks for the outcome of the one handler the event is for (an async
+	// OpenFaaS call's callback); DispatcherOptions.Reply delivers it.
+	Reply *Reply `json:"reply,omitempty"`
+}
+
+// Reply is where an event's outcome goes once its handler finished with it.
+type Reply struct {
+	URL    string `json:"url"`
+	CallID string `json:"call_id,omitempty"`
 }
 
 // Runner runs a compiled script; *script.Engine is one.
@@ -105,6 +114,10 @@ type DispatcherOptions struct {
 	// Backoff is the wait before each retry of a durable handler run; the last value repeats.
 	// Default 1s, 5s, 30s, 2m.
 	Backoff []time.Duration
+	// Reply receives the outcome of each durable event that asks for one (Event.Reply): its
+	// handler's result, or its last error once dead-lettered. It runs in the handler's run
+	// slot; nil drops replies.
+	Reply func(ctx context.Context, e Event, handler string, res any, err error, took time.Duration)
 	// MaxTails and MaxTailsPerSolution bound the live tails of stored events (Tail).
 	MaxTails, MaxTailsPerSolution int
 }
@@ -120,18 +133,27 @@ var (
 
 // Dispatcher runs the handlers of events.
 type Dispatcher struct {
-	o   DispatcherOptions
-	log *slog.Logger
+	o    DispatcherOptions
+	log  *slog.Logger
+	feat features // of the bus's server
 
-	setupMu    sync.Mutex
-	ready      bool               // the streams and the deliveries bucket exist
-	deliveries jetstream.KeyValue // set once ready
+	setupMu     sync.Mutex
+	ready       bool               // the streams and the deliveries bucket exist
+	deliveries  jetstream.KeyValue // set once ready
+	records     chan record        // to writeRecords, set once ready
+	recordsDone chan struct{}
 
-	mu      sync.Mutex
-	cc      jetstream.ConsumeContext
-	stopped bool
-	stopCtx context.CancelFunc
-	wg      sync.WaitGroup
+	recordsMu     sync.RWMutex
+	recordsClosed bool
+
+	mu       sync.Mutex
+	started  bool
+	stopped  bool
+	runCtx   context.Context
+	stopCtx  context.CancelFunc
+	loopDone chan struct{}
+	workers  map[string]*worker // by consumer name
+	wg       sync.WaitGroup     // runs in flight
 
 	tails *followers.Slots
 }
@@ -153,7 +175,11 @@ func NewDispatcher(o DispatcherOptions) *Dispatcher {
 	if o.MaxTailsPerSolution <= 0 {
 		o.MaxTailsPerSolution = DefaultMaxTailsPerSolution
 	}
-	return &Dispatcher{o: o, log: o.Logger, tails: followers.New(o.MaxTailsPerSolution, o.MaxTails, ErrTooManyTails, ErrTailsFull)}
+	d := &Dispatcher{o: o, log: o.Logger, workers: map[string]*worker{}, tails: followers.New(o.MaxTailsPerSolution, o.MaxTails, ErrTooManyTails, ErrTailsFull)}
+	if o.Bus != nil {
+		d.feat = featuresOf(o.Bus)
+	}
+	return d
 }
 
 // Dispatch runs every handler of e.Solution subscribed to e.Topic now, concurrently, and

@@ -6,26 +6,21 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/switchboardhq/switchboard/internal/bus"
+	"github.com/switchboardhq/switchboard/internal/script"
 )
 
-// drained reports whether every work item was acknowledged (and so removed).
+// drained reports whether every handler acknowledged every event it was sent (so that,
+// with interest retention, the stream let go of them all).
 func drained(t *testing.T, b *bus.Bus) bool {
 	t.Helper()
-	st, err := b.JetStream().Stream(context.Background(), WorkStream)
-	if err != nil {
-		t.Fatalf("work stream: %v", err)
-	}
-	info, err := st.Info(context.Background())
-	if err != nil {
-		t.Fatalf("work stream info: %v", err)
-	}
-	return info.State.Msgs == 0
+	return streamMsgs(t, b, EventsStream) == 0
 }
 
 func streamMsgs(t *testing.T, b *bus.Bus, name string) uint64 {
@@ -72,11 +67,8 @@ func TestEnqueueRunsOnce(t *testing.T) {
 	if err := d.Enqueue(ctx, Event{ID: "e1", Solution: "demo", Topic: "svc.event"}); err != nil {
 		t.Fatalf("enqueue again: %v", err)
 	}
-	if n := streamMsgs(t, b, EventsStream); n != 1 {
-		t.Fatalf("%s holds %d events, want 1", EventsStream, n)
-	}
-	if n := streamMsgs(t, b, WorkStream); n != 0 {
-		t.Fatalf("%s holds %d items after a duplicate, want 0", WorkStream, n)
+	if n := streamMsgs(t, b, EventsStream); n != 0 {
+		t.Fatalf("%s holds %d events after a duplicate, want 0", EventsStream, n)
 	}
 	// A later event runs; by then the duplicate, had it been stored, would have run too.
 	if err := d.Enqueue(ctx, Event{ID: "e2", Solution: "demo", Topic: "svc.event"}); err != nil {
@@ -308,32 +300,34 @@ func TestHandlerNotYetKnown(t *testing.T) {
 	defer b.Close()
 	s := openStore(t, b)
 	rec := newRecorder()
-	d := newDispatcher(t, b, s, rec, nil)
+	var known atomic.Bool
+	known.Store(true)
+	d := newDispatcher(t, b, s, rec, func(o *DispatcherOptions) {
+		// The view of an instance that has not seen the solution yet, once the event is in.
+		o.Limits = func(sol string) (script.Limits, bool) {
+			l, _ := anySolution(sol)
+			return l, known.Load()
+		}
+	})
 	mustPut(t, s, Handler{Solution: "demo", Name: "svc_event", Script: "Recorder['hit_' .. event.id]() return true"})
 	if err := d.Enqueue(ctx, Event{ID: "early", Solution: "demo", Topic: "svc.event"}); err != nil {
 		t.Fatalf("enqueue: %v", err)
 	}
-	// The view of an instance that has not seen the handler yet.
-	s.mu.Lock()
-	saved := s.handlers["demo"]
-	delete(s.handlers, "demo")
-	s.mu.Unlock()
+	known.Store(false)
 	if err := d.Start(ctx); err != nil {
 		t.Fatalf("start: %v", err)
 	}
-	eventually(t, "the item to be delivered again, the handler unknown", func() bool {
-		c, err := b.JetStream().Consumer(ctx, WorkStream, ConsumerName)
+	eventually(t, "the event to be delivered again, the solution unknown", func() bool {
+		c, err := b.JetStream().Consumer(ctx, EventsStream, ConsumerName("demo", "svc_event"))
 		if err != nil {
 			return false
 		}
 		info, err := c.Info(ctx)
 		return err == nil && info.Delivered.Consumer >= 2
 	})
-	if n := rec.count("hit_early"); n != 0 || streamMsgs(t, b, WorkStream) != 1 {
-		t.Fatalf("while unknown: ran %d times, %d items left; want 0 and 1 (not dropped)", n, streamMsgs(t, b, WorkStream))
+	if n := rec.count("hit_early"); n != 0 || streamMsgs(t, b, EventsStream) != 1 {
+		t.Fatalf("while unknown: ran %d times, %d events left; want 0 and 1 (not dropped)", n, streamMsgs(t, b, EventsStream))
 	}
-	s.mu.Lock()
-	s.handlers["demo"] = saved
-	s.mu.Unlock()
+	known.Store(true)
 	eventually(t, "the handler to run once known", func() bool { return rec.count("hit_early") == 1 && drained(t, b) })
 }

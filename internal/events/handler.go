@@ -44,11 +44,15 @@ type Handler struct {
 	// Retry is how durable events' runs of this handler are retried; nil keeps the
 	// dispatcher's defaults.
 	Retry *RetryPolicy `json:"retry,omitempty"`
-	// MaxInFlight bounds this handler's concurrent durable runs on one instance; 0 leaves
-	// only the instance's bound.
-	MaxInFlight int       `json:"max_in_flight,omitempty"`
-	Version     uint64    `json:"version"`
-	UpdatedAt   time.Time `json:"updated_at"`
+	// MaxInFlight bounds this handler's concurrent durable runs on one instance; 0 is
+	// DefaultMaxInFlight.
+	MaxInFlight int `json:"max_in_flight,omitempty"`
+	// OrderBy, when set, runs this handler's durable events one at a time per key, in the
+	// order they were stored: the key is the event's "topic", "subject", "correlation_id" or
+	// a value in its data ("data.device.id"). Different keys still run side by side.
+	OrderBy   string    `json:"order_by,omitempty"`
+	Version   uint64    `json:"version"`
+	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // NormalizeHandler fills Topics from a Murano-style name (<service>_<event> subscribes to
@@ -98,6 +102,9 @@ func normalize(h Handler) (Handler, *script.Program, error) {
 	}
 	if h.MaxInFlight < 0 || h.MaxInFlight > MaxMaxInFlight {
 		return Handler{}, nil, &solution.FieldError{Field: "max_in_flight", Reason: fmt.Sprintf("must be between 1 and %d (0 or absent: no bound of its own)", MaxMaxInFlight)}
+	}
+	if h.OrderBy != "" && !OrderByPattern.MatchString(h.OrderBy) {
+		return Handler{}, nil, &solution.FieldError{Field: "order_by", Reason: `must be "topic", "subject", "correlation_id" or "data." and a path into the event's data such as "data.device.id"`}
 	}
 	if strings.TrimSpace(h.Script) == "" {
 		// A handler that does nothing is almost surely a mistake (an empty upload); deleting

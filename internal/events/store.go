@@ -29,8 +29,13 @@ var ErrNotFound = solution.ErrNotFound
 // Store keeps handlers in KV and serves reads from a view kept fresh by a watch, so every
 // instance sharing the bus sees every change and event paths never read KV.
 type Store struct {
-	kv  jetstream.KeyValue
-	log *slog.Logger
+	kv   jetstream.KeyValue
+	bus  *bus.Bus
+	feat features
+	log  *slog.Logger
+	// changed is signalled after the view changes, for the dispatcher to consume for the
+	// handlers it holds.
+	changed chan struct{}
 
 	mu       sync.RWMutex
 	handlers map[string]map[string]hentry // solution → name → handler
@@ -85,7 +90,7 @@ func OpenStore(ctx context.Context, b *bus.Bus, log *slog.Logger) (*Store, error
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{kv: kv, log: log, handlers: map[string]map[string]hentry{}}
+	s := &Store{kv: kv, bus: b, feat: featuresOf(b), log: log, changed: make(chan struct{}, 1), handlers: map[string]map[string]hentry{}}
 	wctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	if err := bus.Watch(ctx, wctx, &s.wg, s.kv, func(e jetstream.KeyValueEntry) { s.apply(e, nil) }); err != nil {
@@ -109,6 +114,7 @@ func (s *Store) apply(e jetstream.KeyValueEntry, p *script.Program) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	defer s.signal()
 	m := s.handlers[sol]
 	if cur, ok := m[name]; ok && cur.rev >= e.Revision() {
 		return
@@ -131,6 +137,13 @@ func (s *Store) apply(e jetstream.KeyValueEntry, p *script.Program) {
 		s.handlers[sol] = m
 	}
 	m[name] = hentry{rev: e.Revision(), val: h, prog: &compiled{name: programName(sol, name), src: h.Script, p: p}}
+}
+
+func (s *Store) signal() {
+	select {
+	case s.changed <- struct{}{}:
+	default:
+	}
 }
 
 // Check is what Put would refuse of h, or h as Put would store it.
@@ -169,6 +182,15 @@ func (s *Store) Put(ctx context.Context, h Handler) (Handler, bool, error) {
 				prev = &old
 			}
 		}
+		// The consumer comes first: once any instance sees the handler, every event stored
+		// for it reaches it.
+		if err := ensureConsumers(ctx, s.bus.JetStream(), s.bus.Replicas(), s.feat, h); err != nil {
+			var fe *solution.FieldError
+			if errors.As(err, &fe) {
+				return Handler{}, false, err
+			}
+			return Handler{}, false, fmt.Errorf("deploy handler %s: %w", h.Name, err)
+		}
 		if prev != nil && prev.Script == h.Script && slices.Equal(prev.Topics, h.Topics) && sameDelivery(*prev, h) {
 			return *prev, false, nil // not a change: same version
 		}
@@ -204,7 +226,7 @@ func (s *Store) Put(ctx context.Context, h Handler) (Handler, bool, error) {
 
 // sameDelivery reports whether a and b retry and bound their runs alike.
 func sameDelivery(a, b Handler) bool {
-	if a.MaxInFlight != b.MaxInFlight || (a.Retry == nil) != (b.Retry == nil) {
+	if a.MaxInFlight != b.MaxInFlight || a.OrderBy != b.OrderBy || (a.Retry == nil) != (b.Retry == nil) {
 		return false
 	}
 	return a.Retry == nil || *a.Retry == *b.Retry
@@ -253,16 +275,30 @@ func (s *Store) handler(sol, name string) (binding, bool) {
 	return binding{h: e.val, prog: e.prog}, true
 }
 
+// bindings are sol's handlers that keep selects, by name; sol "" is every solution's and a
+// nil keep selects all.
 func (s *Store) bindings(sol string, keep func(Handler) bool) []binding {
 	s.mu.RLock()
-	out := make([]binding, 0, len(s.handlers[sol]))
-	for _, e := range s.handlers[sol] {
-		if !e.gone && keep(e.val) {
-			out = append(out, binding{h: e.val, prog: e.prog})
+	var out []binding
+	add := func(m map[string]hentry) {
+		for _, e := range m {
+			if !e.gone && (keep == nil || keep(e.val)) {
+				out = append(out, binding{h: e.val, prog: e.prog})
+			}
+		}
+	}
+	if sol != "" {
+		add(s.handlers[sol])
+	} else {
+		for _, m := range s.handlers {
+			add(m)
 		}
 	}
 	s.mu.RUnlock()
-	sort.Slice(out, func(i, j int) bool { return out[i].h.Name < out[j].h.Name })
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i].h, out[j].h
+		return a.Solution < b.Solution || (a.Solution == b.Solution && a.Name < b.Name)
+	})
 	return out
 }
 
@@ -283,7 +319,9 @@ func (s *Store) Delete(ctx context.Context, sol, name string) error {
 		return fmt.Errorf("delete handler %s: %w", name, err)
 	}
 	s.forget(sol, name)
-	return nil
+	// After the record: an instance that still sees the handler finds no consumer, asks KV,
+	// and does not make it again.
+	return deleteConsumers(ctx, s.bus.JetStream(), sol, name)
 }
 
 // forget marks a handler gone in the view until the watch delivers its deletion.
@@ -293,6 +331,7 @@ func (s *Store) forget(sol, name string) {
 		s.handlers[sol][name] = hentry{rev: e.rev, gone: true}
 	}
 	s.mu.Unlock()
+	s.signal()
 }
 
 // DropSolution removes every handler of a solution, as when the solution is deleted. It reads
@@ -317,6 +356,9 @@ func (s *Store) DropSolution(ctx context.Context, sol string) error {
 		}
 		_, name, _ := strings.Cut(k, ".")
 		s.forget(sol, name)
+		if err := deleteConsumers(ctx, s.bus.JetStream(), sol, name); err != nil {
+			return err
+		}
 	}
 	return nil
 }

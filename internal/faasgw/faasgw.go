@@ -22,7 +22,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/switchboardhq/switchboard/internal/admission"
@@ -52,9 +51,11 @@ type Handlers interface {
 	Get(sol, name string) (events.Handler, bool)
 }
 
-// Invoker runs one named handler; *events.Dispatcher is one.
+// Invoker runs one named handler now, or stores an event for it alone; *events.Dispatcher
+// is one.
 type Invoker interface {
 	DispatchTo(ctx context.Context, e events.Event, handler string) (any, error)
+	EnqueueTo(ctx context.Context, e events.Event, handler string) error
 }
 
 // Options configure a Gateway.
@@ -78,10 +79,6 @@ type Gateway struct {
 	mux      *http.ServeMux
 	callback *http.Client
 	resolver *net.Resolver
-
-	mu     sync.Mutex
-	closed bool
-	wg     sync.WaitGroup // async invocations in progress
 }
 
 // New returns a gateway serving o.
@@ -104,20 +101,9 @@ func Patterns() []string {
 
 func (g *Gateway) ServeHTTP(w http.ResponseWriter, r *http.Request) { g.mux.ServeHTTP(w, r) }
 
-// Close waits for the async invocations in progress (and their callbacks), or for ctx.
-func (g *Gateway) Close(ctx context.Context) error {
-	g.mu.Lock()
-	g.closed = true
-	g.mu.Unlock()
-	done := make(chan struct{})
-	go func() { g.wg.Wait(); close(done) }()
-	select {
-	case <-done:
-		return nil
-	case <-ctx.Done():
-		return fmt.Errorf("async function calls still running: %w", ctx.Err())
-	}
-}
+// Close returns at once: async calls are durable events, which the dispatcher finishes or
+// hands to another instance.
+func (g *Gateway) Close(context.Context) error { return nil }
 
 // caller is who presented basic auth: the admin (every namespace) or one solution.
 type caller struct {
@@ -341,45 +327,60 @@ func (g *Gateway) invoke(w http.ResponseWriter, r *http.Request, c caller) {
 	w.Write(body) //nolint:errcheck // client gone
 }
 
+// invokeAsync stores the call as an event for the function alone and answers 202 once it
+// is stored: it runs, and is retried, as every durable event is, on whichever instance
+// takes it; Reply then POSTs the outcome to the callback URL, if one was given.
 func (g *Gateway) invokeAsync(w http.ResponseWriter, r *http.Request, c caller) {
-	var cb *url.URL
+	var cb string
 	if raw := r.Header.Get("X-Callback-Url"); raw != "" {
 		u, err := g.checkCallback(r.Context(), raw)
 		if err != nil {
 			writeError(w, http.StatusBadRequest, "X-Callback-Url", "X-Callback-Url: %v", err)
 			return
 		}
-		cb = u
+		cb = u.String()
 	}
-	// The ticket is held by the run and its callback, not the request: its run slot bounds
-	// async calls, callbacks to slow receivers included, as it bounds sync ones.
 	cl, ticket, aerr := g.read(w, r, c)
+	defer ticket.Release()
 	if aerr != nil {
 		writeError(w, aerr.status, "", "%s", aerr.msg)
 		return
 	}
-	g.mu.Lock()
-	if g.closed {
-		g.mu.Unlock()
-		ticket.Release()
-		writeError(w, http.StatusServiceUnavailable, "", "shutting down")
+	if cb != "" {
+		cl.event.Reply = &events.Reply{URL: cb, CallID: cl.id}
+	}
+	if err := g.o.Invoker.EnqueueTo(origin(r, cl.id), cl.event, cl.h.Name); err != nil {
+		status, ct, body := answer(nil, err)
+		if !errors.Is(err, events.ErrNoHandler) {
+			var fe *solution.FieldError
+			if errors.As(err, &fe) {
+				status, ct, body = errorBody(http.StatusBadRequest, map[string]string{"error": fe.Error(), "field": fe.Field})
+			} else {
+				g.o.Logger.Error("async function not stored", "solution", cl.h.Solution, "function", cl.h.Name, "err", err)
+				status, ct, body = errorBody(http.StatusServiceUnavailable, map[string]string{"error": "the call could not be stored; try again"})
+			}
+		}
+		w.Header().Set("Content-Type", ct)
+		w.WriteHeader(status)
+		w.Write(body) //nolint:errcheck // client gone
 		return
 	}
-	g.wg.Add(1)
-	g.mu.Unlock()
-	ctx := context.WithoutCancel(origin(r, cl.id))
-	go func() {
-		defer g.wg.Done()
-		start := time.Now()
-		defer ticket.Release()
-		res, err := g.o.Invoker.DispatchTo(ctx, cl.event, cl.h.Name)
-		took := time.Since(start)
-		if cb != nil {
-			g.post(ctx, cb, cl, took, res, err)
-		}
-	}()
 	w.Header().Set("X-Call-Id", cl.id)
 	w.WriteHeader(http.StatusAccepted)
+}
+
+// Reply POSTs an async call's outcome to its callback URL; the dispatcher calls it once the
+// function finished with the call (succeeded, or failed its last attempt).
+func (g *Gateway) Reply(ctx context.Context, e events.Event, handler string, res any, err error, took time.Duration) {
+	if e.Reply == nil {
+		return
+	}
+	cb, perr := url.Parse(e.Reply.URL)
+	if perr != nil {
+		g.o.Logger.Warn("async function callback", "solution", e.Solution, "function", handler, "call_id", e.Reply.CallID, "err", perr)
+		return
+	}
+	g.post(ctx, cb, call{id: e.Reply.CallID, h: events.Handler{Solution: e.Solution, Name: handler}}, took, res, err)
 }
 
 // checkCallback refuses a callback URL that is not http(s) or resolves to an address the

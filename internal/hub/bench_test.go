@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -73,3 +74,45 @@ func BenchmarkEndpointPrint(b *testing.B) {
 	s.Deploy(b, "demo", "GET", "/print", `print("hello from the benchmark") return {value="x"}`)
 	benchGet(b, s.URL+"/apps/demo/print")
 }
+
+// BenchmarkDurableEvents is events published in batches of 100 (POST …/events with a JSON
+// array) to a handler doing Keystore.incr, until the counter shows them all handled: the
+// whole durable path, HTTP in to handler done, per event.
+func BenchmarkDurableEvents(b *testing.B) {
+	s := hubtest.Start(b)
+	s.CreateSolution(b, "bench")
+	if r := s.Do(b, "POST", "/api/v1/solutions/bench/handlers", s.AdminToken, map[string]any{
+		"name": "count", "topics": []string{"bench.count"}, "script": `Keystore.incr({key = "count"})`, "max_in_flight": benchInFlight}); r.Status != http.StatusCreated {
+		b.Fatalf("deploy: %d %s", r.Status, r.Body)
+	}
+	s.Deploy(b, "bench", "GET", "/count", `return Keystore.get({key = "count"}).value or "0"`)
+	const batch = 100
+	total := (b.N + batch - 1) / batch * batch
+	var body strings.Builder
+	body.WriteByte('[')
+	for i := range batch {
+		if i > 0 {
+			body.WriteByte(',')
+		}
+		body.WriteString(`{"topic":"bench.count"}`)
+	}
+	body.WriteByte(']')
+	b.ResetTimer()
+	for range total / batch {
+		req, _ := http.NewRequest("POST", s.URL+"/api/v1/solutions/bench/events", strings.NewReader(body.String()))
+		req.Header.Set("Authorization", "Bearer "+s.AdminToken)
+		req.Header.Set("Content-Type", "application/json")
+		if r := s.Send(b, req); r.Status != http.StatusAccepted {
+			b.Fatalf("publish: %d %s", r.Status, r.Body)
+		}
+	}
+	want := strconv.Itoa(total)
+	hubtest.Eventually(b, "every event handled", func() bool {
+		r := s.Do(b, "GET", "/apps/bench/count", "", nil)
+		return strings.Trim(string(r.Body), "\"\n") == want
+	})
+	b.StopTimer()
+}
+
+// benchInFlight is the max_in_flight of BenchmarkDurableEvents's handler.
+var benchInFlight = 16

@@ -59,7 +59,7 @@ func TestClusterSharesEvents(t *testing.T) {
 		b.Do(t, "DELETE", "/api/v1/solutions/"+sol, b.AdminToken, nil)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		for stream, subj := range map[string]string{events.EventsStream: "sb.events.", events.WorkStream: "sb.work.", events.DLQStream: "sb.dlq."} {
+		for stream, subj := range map[string]string{events.EventsStream: "sb.events.", events.DLQStream: "sb.dlq."} {
 			if s, err := js.Stream(ctx, stream); err == nil {
 				s.Purge(ctx, jetstream.WithPurgeSubject(subj+sol+".>")) //nolint:errcheck // best effort
 			}
@@ -242,8 +242,8 @@ func outsideJetStream(t *testing.T, url string) jetstream.JetStream {
 	return js
 }
 
-// waitSolutionDrained waits until the shared work stream holds no item of sol: a work queue
-// keeps an item until it is acknowledged, done or parked.
+// waitSolutionDrained waits until no handler of sol has an event left: each one's consumer
+// keeps an event until it is acknowledged, done or parked.
 func waitSolutionDrained(t *testing.T, js jetstream.JetStream, sol string, within time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), within)
@@ -252,23 +252,25 @@ func waitSolutionDrained(t *testing.T, js jetstream.JetStream, sol string, withi
 	defer tick.Stop()
 	left := -1
 	for {
-		s, err := js.Stream(ctx, events.WorkStream)
-		if err == nil {
-			var info *jetstream.StreamInfo
-			info, err = s.Info(ctx, jetstream.WithSubjectFilter("sb.work."+sol+".>"))
-			if err == nil {
-				left = 0
-				for _, c := range info.State.Subjects {
-					left += int(c)
-				}
-				if left == 0 {
-					break
-				}
+		var err error
+		left = 0
+		for _, h := range clusterHandlers {
+			var c jetstream.Consumer
+			if c, err = js.Consumer(ctx, events.EventsStream, events.ConsumerName(sol, h)); err != nil {
+				break
 			}
+			var info *jetstream.ConsumerInfo
+			if info, err = c.Info(ctx); err != nil {
+				break
+			}
+			left += int(info.NumPending) + info.NumAckPending
+		}
+		if err == nil && left == 0 {
+			break
 		}
 		select {
 		case <-ctx.Done():
-			t.Fatalf("work of %s not drained within %v: %d items left, err %v", sol, within, left, err)
+			t.Fatalf("events of %s not drained within %v: %d left, err %v", sol, within, left, err)
 		case <-tick.C:
 		}
 	}

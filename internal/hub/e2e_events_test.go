@@ -1,9 +1,15 @@
 package hub_test
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/switchboardhq/switchboard/internal/api"
 
 	"github.com/switchboardhq/switchboard/internal/hubtest"
 )
@@ -87,6 +93,46 @@ return true`)
 			`{"specversion":"1.0","id":"s1","source":"/web","type":"orders.shipped","correlationid":"c3","data":{"n":3}}`), "s1")
 		seen("s1", "orders.shipped|c3|3|/web")
 	})
+	t.Run("batch", func(t *testing.T) {
+		r := send("application/json", nil, "", `[{"id":"pb1","topic":"orders.created","data":{"n":11}},
+ {"topic":"orders.paid","data":{"n":12},"correlation_id":"c12"}]`)
+		ids, _ := r.Map(t)["ids"].([]any)
+		if r.Status != http.StatusAccepted || len(ids) != 2 || ids[0] != "pb1" || ids[1] == "" {
+			t.Fatalf("plain batch: %d %s, want 202 with both ids", r.Status, r.Body)
+		}
+		seen("pb1", "orders.created|-|11|/solutions/shop")
+		seen(ids[1].(string), "orders.paid|c12|12|/solutions/shop")
+		// CloudEvents' batched mode, as its SDK writes events: an array of structured ones.
+		var batch []cloudevents.Event
+		for i, typ := range []string{"orders.created", "orders.shipped"} {
+			ce := cloudevents.New()
+			ce.SetID(fmt.Sprint("cb", i))
+			ce.SetSource("urn:shop:batch")
+			ce.SetType(typ)
+			if err := ce.SetData(cloudevents.ApplicationJSON, map[string]int{"n": 20 + i}); err != nil {
+				t.Fatal(err)
+			}
+			batch = append(batch, ce)
+		}
+		body, err := json.Marshal(batch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r = send("application/cloudevents-batch+json", nil, "", string(body))
+		if r.Status != http.StatusAccepted || !strings.Contains(string(r.Body), `"ids":["cb0","cb1"]`) {
+			t.Fatalf("CloudEvents batch: %d %s", r.Status, r.Body)
+		}
+		seen("cb0", "orders.created|-|20|urn:shop:batch")
+		seen("cb1", "orders.shipped|-|21|urn:shop:batch")
+		// One event refused refuses the batch: the first one is not stored either.
+		r = send("application/json", nil, "", `[{"id":"pb-ok","topic":"orders.created"},{"topic":"nobody.here"}]`)
+		if r.Status != http.StatusNotFound || r.Map(t)["field"] != "events[1].topic" {
+			t.Fatalf("batch with an unrouted event: %d %s, want 404 on events[1].topic", r.Status, r.Body)
+		}
+		if r := s.Do(t, "GET", "/api/v1/solutions/shop/events/pb-ok", tok, nil); r.Status != http.StatusNotFound {
+			t.Fatalf("an event of a refused batch: %d %s, want 404 (not stored)", r.Status, r.Body)
+		}
+	})
 	t.Run("sync", func(t *testing.T) {
 		r := send("application/json", nil, "?mode=sync", `{"topic":"echo.a.b","data":{"x":1},"correlation_id":"c5"}`)
 		if r.Status != http.StatusOK {
@@ -133,7 +179,13 @@ return true`)
 			{"bad mode", "application/json", "?mode=later", `{"topic":"orders.created"}`, tok, 400, "mode"},
 			{"text body", "text/plain", "", `hello`, tok, 415, ""},
 			{"invalid CloudEvent", "application/cloudevents+json", "", `{"specversion":"1.0","id":"x"}`, tok, 400, "cloudevent"},
-			{"CloudEvent batch", "application/cloudevents-batch+json", "", `[]`, tok, 415, ""},
+			{"empty CloudEvents batch", "application/cloudevents-batch+json", "", `[]`, tok, 400, "events"},
+			{"CloudEvents batch of junk", "application/cloudevents-batch+json", "", `[{"specversion":"1.0","id":"x"}]`, tok, 400, "events[0].cloudevent"},
+			{"CloudEvents batch, not an array", "application/cloudevents-batch+json", "", `{"a":1}`, tok, 400, ""},
+			{"batch without a topic", "application/json", "", `[{"topic":"orders.created"},{"data":1}]`, tok, 400, "events[1].topic"},
+			{"batch, wildcard topic", "application/json", "", `[{"topic":"orders.*"}]`, tok, 400, "events[0].topic"},
+			{"batch, sync", "application/json", "?mode=sync", `[{"topic":"orders.created"}]`, tok, 400, "mode"},
+			{"batch too long", "application/json", "", "[" + strings.Repeat(`{"topic":"orders.created"},`, api.MaxBatch) + `{"topic":"orders.created"}]`, tok, 413, "events"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				req, _ := http.NewRequest("POST", s.URL+"/api/v1/solutions/shop/events"+tc.query, strings.NewReader(tc.body))

@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/switchboardhq/switchboard/internal/hub"
 	"github.com/switchboardhq/switchboard/internal/hubtest"
 )
 
@@ -369,22 +368,26 @@ func TestOpenFaaSConnector(t *testing.T) {
 	})
 }
 
-// TestOpenFaaSCallbackHoldsRunSlot: an async call holds its solution's run slot until its
-// result reached the callback, so a slow callback receiver bounds its own solution's calls
-// (429) instead of piling up results in the hub.
-func TestOpenFaaSCallbackHoldsRunSlot(t *testing.T) {
-	s := hubtest.Start(t, func(c *hub.Config) { c.MaxRunsPerSolution = 1 })
+// TestOpenFaaSAsyncBoundedPerFunction: an async call is a durable event of its function,
+// whose callback is POSTed in the function's own run slot: a slow callback receiver holds up
+// that function's next async call (max_in_flight 1 here), and nothing else of its solution.
+func TestOpenFaaSAsyncBoundedPerFunction(t *testing.T) {
+	s := hubtest.Start(t)
 	tok := s.CreateSolution(t, "shop")
-	deployHandler(t, s, "shop", "pay", []string{"payment"}, `return "ok"`)
+	r := s.Do(t, "POST", "/api/v1/solutions/shop/handlers", s.AdminToken,
+		map[string]any{"name": "pay", "topics": []string{"payment"}, "script": `return "ok"`, "max_in_flight": 1})
+	if r.Status != http.StatusCreated {
+		t.Fatalf("deploy: %d %s", r.Status, r.Body)
+	}
 	release := make(chan struct{})
-	got := make(chan string, 1)
+	got := make(chan string, 2)
 	cb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		got <- r.Header.Get("X-Function-Status")
+		got <- r.Header.Get("X-Call-Id") + " " + r.Header.Get("X-Function-Status")
 		<-release
 	}))
 	defer cb.Close()
 	defer close(release)
-	call := func(route string, callback bool) int {
+	call := func(route string, callback bool) (int, string) {
 		t.Helper()
 		req, err := http.NewRequest(http.MethodPost, s.URL+route+"pay.shop", strings.NewReader(`{}`))
 		if err != nil {
@@ -400,24 +403,29 @@ func TestOpenFaaSCallbackHoldsRunSlot(t *testing.T) {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
-		return resp.StatusCode
+		return resp.StatusCode, resp.Header.Get("X-Call-Id")
 	}
-	if st := call("/async-function/", true); st != http.StatusAccepted {
-		t.Fatalf("async call: %d, want 202", st)
+	st, first := call("/async-function/", true)
+	if st != http.StatusAccepted || first == "" {
+		t.Fatalf("async call: %d, id %q; want 202 and an X-Call-Id", st, first)
 	}
-	if st := <-got; st != "200" {
-		t.Fatalf("callback X-Function-Status %q, want 200", st)
+	if g := <-got; g != first+" 200" {
+		t.Fatalf("callback %q, want %q", g, first+" 200")
 	}
-	// The callback receiver has the result and has not answered: the slot is still held.
-	if st := call("/function/", false); st != http.StatusTooManyRequests {
-		t.Fatalf("a call while the callback is held: %d, want 429", st)
+	// The receiver holds the first result: the second call is stored, and waits.
+	st, second := call("/async-function/", true)
+	if st != http.StatusAccepted {
+		t.Fatalf("second async call: %d, want 202", st)
+	}
+	if st, _ := call("/function/", false); st != http.StatusOK {
+		t.Fatalf("a sync call while the callback is held: %d, want 200 (only the function's async calls wait)", st)
+	}
+	rep := s.Do(t, "GET", "/api/v1/solutions/shop/events/"+second, s.AdminToken, nil)
+	if rep.Status != http.StatusOK || !strings.Contains(string(rep.Body), `"state":"pending"`) {
+		t.Fatalf("second call's report while the first callback is held: %d %s; want pending", rep.Status, rep.Body)
 	}
 	release <- struct{}{}
-	deadline := time.Now().Add(10 * time.Second)
-	for call("/function/", false) != http.StatusOK {
-		if time.Now().After(deadline) {
-			t.Fatal("the run slot was not given back once the callback answered")
-		}
-		time.Sleep(20 * time.Millisecond)
+	if g := <-got; g != second+" 200" {
+		t.Fatalf("second callback %q, want %q", g, second+" 200")
 	}
 }

@@ -218,15 +218,14 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		Logs:       h.logs,
 		MaxDeliver: h.cfg.EventMaxDeliver,
 		Backoff:    retryWaits(h.cfg.EventRetryWait),
+		Reply: func(ctx context.Context, e events.Event, handler string, res any, err error, took time.Duration) {
+			h.faas.Reply(ctx, e, handler, res, err, took)
+		},
 	})
 	h.metrics.Registry.MustRegister(h.dispatcher.BacklogCollector())
 	evSvc := eventsvc.New(h.dispatcher)
 	if err := core.Register(service.Core{Spec: evSvc.Spec(), Caller: evSvc}); err != nil {
 		return err
-	}
-	// Delivery lives until Close, not as long as Start's context.
-	if err := h.dispatcher.Start(context.WithoutCancel(ctx)); err != nil {
-		return fmt.Errorf("start event delivery: %w", err)
 	}
 	drop := func(ctx context.Context, id string) error {
 		if err := h.keystore.Drop(ctx, id); err != nil {
@@ -307,6 +306,11 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		Guard:      guard,
 		Logger:     h.log,
 	})
+	// Delivery lives until Close, not as long as Start's context; it starts once the
+	// gateway exists, as async calls' outcomes go back through it.
+	if err := h.dispatcher.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("start event delivery: %w", err)
+	}
 
 	h.server = &http.Server{
 		Handler:           h.routes(apps, mgmt),

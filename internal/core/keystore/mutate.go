@@ -3,6 +3,7 @@ package keystore
 import (
 	"context"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/switchboardhq/switchboard/internal/service"
@@ -64,34 +65,134 @@ type mutateFunc func(cur current, now int64) (change, any, error)
 
 // mutate runs fn as a compare-and-set on the key's revision, re-reading and re-running it until
 // the write lands on the revision it read, so no concurrent update is lost.
+//
+// Read-modify-writes of one key that arrive while one is being written queue up, and the next
+// write applies them all, in order, each to the value the one before it left: one round trip to
+// JetStream for many increments of a hot counter, each caller still answered with its own
+// result once the write holding it is stored.
 func (s *Store) mutate(ctx context.Context, op string, b *bucket, key string, fn mutateFunc) (any, error) {
+	m := &mutation{op: op, fn: fn, done: make(chan mutationResult, 1)}
+	k := b.solution + "\x00" + key
+	s.combineMu.Lock()
+	c := s.combining[k]
+	if c == nil {
+		if s.combining == nil {
+			s.combining = map[string]*combined{}
+		}
+		c = &combined{}
+		s.combining[k] = c
+		go s.drain(k, c, b, key)
+	}
+	c.queue = append(c.queue, m)
+	s.combineMu.Unlock()
+	select {
+	case r := <-m.done:
+		return r.res, r.err
+	case <-ctx.Done():
+	}
+	s.combineMu.Lock()
+	if i := slices.Index(c.queue, m); i >= 0 {
+		c.queue = slices.Delete(c.queue, i, i+1)
+		s.combineMu.Unlock()
+		return nil, storageErr(ctx, op, ctx.Err())
+	}
+	s.combineMu.Unlock()
+	// Already being written: its outcome is on the way, and is the answer.
+	r := <-m.done
+	return r.res, r.err
+}
+
+// combined is the read-modify-writes of one key waiting for the next write.
+type combined struct{ queue []*mutation }
+
+type mutation struct {
+	op   string
+	fn   mutateFunc
+	done chan mutationResult
+}
+
+type mutationResult struct {
+	res any
+	err error
+}
+
+// mutateTimeout bounds one write of queued read-modify-writes, whose callers may have gone.
+const mutateTimeout = 30 * time.Second
+
+// drain writes the key's queued read-modify-writes until none is left.
+func (s *Store) drain(k string, c *combined, b *bucket, key string) {
+	for {
+		s.combineMu.Lock()
+		batch := c.queue
+		c.queue = nil
+		if len(batch) == 0 {
+			delete(s.combining, k)
+			s.combineMu.Unlock()
+			return
+		}
+		s.combineMu.Unlock()
+		results := s.apply(b, key, batch)
+		for i, m := range batch {
+			m.done <- results[i]
+		}
+	}
+}
+
+// apply runs batch's functions in order on the key's value and writes the outcome once.
+func (s *Store) apply(b *bucket, key string, batch []*mutation) []mutationResult {
 	mu := s.stripe(b.solution, key)
 	mu.Lock()
 	defer mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), mutateTimeout)
+	defer cancel()
+	results := make([]mutationResult, len(batch))
+	// fail gives every function that did not fail on its own the storage error.
+	fail := func(err error) []mutationResult {
+		for i, m := range batch {
+			if results[i].err == nil {
+				results[i] = mutationResult{err: storageErr(ctx, m.op, err)}
+			}
+		}
+		return results
+	}
 	for attempt := 0; attempt < maxAttempts; attempt++ {
 		if attempt > 2 {
 			// Back off a little against writers in other processes.
 			time.Sleep(time.Duration(rand.Int64N(int64(attempt) * int64(time.Millisecond))))
 		}
-		if err := ctx.Err(); err != nil {
-			return nil, storageErr(ctx, op, err)
-		}
 		st, err := b.load(ctx, key)
 		if err != nil {
-			return nil, storageErr(ctx, op, err)
+			return fail(err)
 		}
 		now := s.nowMs()
 		cur := view(st, now)
-		ch, res, err := fn(cur, now)
-		if err != nil {
-			return nil, err
+		was := cur.present
+		final := keep()
+		for i, m := range batch {
+			ch, res, err := m.fn(cur, now)
+			if err == nil && ch.kind == putIt {
+				err = s.checkSize(m.op, len(ch.value))
+			}
+			if err != nil {
+				results[i] = mutationResult{err: err}
+				continue
+			}
+			results[i] = mutationResult{res: res}
+			switch ch.kind {
+			case putIt:
+				cur = current{present: true, typ: ch.value[0], data: ch.value[1:], exp: ch.exp}
+				final = ch
+			case dropIt:
+				cur = current{}
+				final = ch
+			}
 		}
-		switch ch.kind {
+		switch final.kind {
 		case keepIt:
-			return res, nil
+			return results
 		case dropIt:
 			if !st.present {
-				return res, nil
+				return results
 			}
 			rev, err := b.remove(ctx, key, st.rev)
 			if isConflict(err) {
@@ -99,25 +200,24 @@ func (s *Store) mutate(ctx context.Context, op string, b *bucket, key string, fn
 				continue
 			}
 			if err != nil {
-				return nil, storageErr(ctx, op, err)
+				return fail(err)
 			}
 			b.applyOwn(key, rev, true, 0, nil)
-			return res, nil
+			return results
 		case putIt:
-			if err := s.checkSize(op, len(ch.value)); err != nil {
-				return nil, err
-			}
-			reserved := !cur.present
-			if reserved {
-				if err := b.reserve(op, now); err != nil {
-					return nil, err
+			if !was {
+				if err := b.reserve(batch[0].op, now); err != nil {
+					for i := range results {
+						results[i] = mutationResult{err: err}
+					}
+					return results
 				}
 			}
-			rev, err := b.write(ctx, key, ch.value, ch.exp, st.rev)
+			rev, err := b.write(ctx, key, final.value, final.exp, st.rev)
 			if err == nil {
-				b.applyOwn(key, rev, false, ch.exp, ch.value)
+				b.applyOwn(key, rev, false, final.exp, final.value)
 			}
-			if reserved {
+			if !was {
 				b.release(1)
 			}
 			if isConflict(err) {
@@ -125,12 +225,15 @@ func (s *Store) mutate(ctx context.Context, op string, b *bucket, key string, fn
 				continue
 			}
 			if err != nil {
-				return nil, storageErr(ctx, op, err)
+				return fail(err)
 			}
-			return res, nil
+			return results
 		}
 	}
-	return nil, service.Errorf(statusUnavailable, "keystore.%s: key is updated too often concurrently; try again", op)
+	for i, m := range batch {
+		results[i] = mutationResult{err: service.Errorf(statusUnavailable, "keystore.%s: key is updated too often concurrently; try again", m.op)}
+	}
+	return results
 }
 
 // checkSize refuses a stored value (type byte + payload, n bytes in all) whose payload is larger

@@ -103,7 +103,12 @@ type Store struct {
 	// one instance do not burn compare-and-set retries against each other; conflicts with other
 	// instances are still settled by the revision check.
 	stripes [1024]sync.Mutex
-	seed    maphash.Seed
+
+	// combining holds the keys with read-modify-writes queued, each drained by one goroutine
+	// that writes many of them at once (see mutate).
+	combineMu sync.Mutex
+	combining map[string]*combined
+	seed      maphash.Seed
 
 	closed atomic.Bool
 	stop   context.CancelFunc

@@ -1,0 +1,195 @@
+package events
+
+import (
+	"encoding/json"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// OrderByPattern is what a handler's order_by must match: "topic", "subject",
+// "correlation_id", or "data." and a path into the event's data.
+var OrderByPattern = regexp.MustCompile(`^(topic|subject|correlation_id|data(\.[A-Za-z0-9_-]{1,64}){1,8})$`)
+
+// ordered runs an ordered handler's deliveries: those of one key one at a time, in the order
+// the stream holds them, retrying in place; different keys run side by side, up to the
+// handler's max in flight. Deliveries waiting their turn are held here, at most maxHeld, and
+// kept in progress so that the server does not send them again meanwhile.
+type ordered struct {
+	w       *worker
+	maxHeld int
+	held    chan struct{} // a token per delivery held, running or waiting
+	stopped chan struct{} // closed by handBack
+
+	mu        sync.Mutex
+	closed    bool
+	queues    map[string][]jetstream.Msg // waiting deliveries by key
+	scheduled map[string]bool            // keys running or in waiting
+	waiting   []string                   // keys with deliveries and no run slot yet
+	running   int
+}
+
+func newOrdered(w *worker) *ordered {
+	n := max(64, 4*w.h.inFlight())
+	o := &ordered{w: w, maxHeld: n, held: make(chan struct{}, n), stopped: make(chan struct{}),
+		queues: map[string][]jetstream.Msg{}, scheduled: map[string]bool{}}
+	go o.keepAlive()
+	return o
+}
+
+// receive queues a delivery behind those of its key; it waits while maxHeld are held.
+func (o *ordered) receive(m jetstream.Msg) {
+	key := o.w.h.orderKey(m.Data())
+	select {
+	case o.held <- struct{}{}:
+	case <-o.stopped:
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		m.Nak() //nolint:errcheck // redelivered after ackWait anyway
+		return
+	}
+	o.queues[key] = append(o.queues[key], m)
+	if !o.scheduled[key] {
+		o.scheduled[key] = true
+		o.waiting = append(o.waiting, key)
+	}
+	o.dispatch()
+}
+
+// dispatch starts runs for waiting keys while slots are free; o.mu is held.
+func (o *ordered) dispatch() {
+	for o.running < o.w.h.inFlight() && len(o.waiting) > 0 {
+		if !o.w.d.track() {
+			return // closing: handBack returns what is queued
+		}
+		key := o.waiting[0]
+		o.waiting = o.waiting[1:]
+		o.running++
+		go o.run(key)
+	}
+}
+
+// run handles key's deliveries in order; after each it yields its slot to another key
+// waiting, so one busy key does not keep the others out.
+func (o *ordered) run(key string) {
+	defer o.w.d.wg.Done()
+	for {
+		o.mu.Lock()
+		q := o.queues[key]
+		if o.closed || len(q) == 0 {
+			o.running--
+			o.mu.Unlock()
+			return
+		}
+		m := q[0]
+		o.queues[key] = q[1:]
+		o.mu.Unlock()
+
+		o.w.d.handle(o.w.d.runCtx, o.w, m, true)
+		<-o.held
+
+		o.mu.Lock()
+		if len(o.queues[key]) == 0 {
+			delete(o.queues, key)
+			delete(o.scheduled, key)
+			o.running--
+			o.dispatch()
+			o.mu.Unlock()
+			return
+		}
+		if len(o.waiting) > 0 {
+			o.waiting = append(o.waiting, key)
+			o.running--
+			o.dispatch()
+			o.mu.Unlock()
+			return
+		}
+		o.mu.Unlock()
+	}
+}
+
+// handBack returns every delivery not yet started to the server, in order, so that the
+// instance taking over runs them before anything after them.
+func (o *ordered) handBack() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.closed {
+		return
+	}
+	o.closed = true
+	close(o.stopped)
+	for _, q := range o.queues {
+		for _, m := range q {
+			m.Nak() //nolint:errcheck // redelivered after ackWait anyway
+			<-o.held
+		}
+	}
+	o.queues, o.waiting = map[string][]jetstream.Msg{}, nil
+}
+
+// keepAlive tells the server that held deliveries are in progress.
+func (o *ordered) keepAlive() {
+	t := time.NewTicker(ackWait / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-o.stopped:
+			return
+		case <-t.C:
+			o.mu.Lock()
+			for _, q := range o.queues {
+				for _, m := range q {
+					m.InProgress() //nolint:errcheck // at worst the event runs again
+				}
+			}
+			o.mu.Unlock()
+		}
+	}
+}
+
+// orderKey is the key an event (as stored) is ordered by; an event without it has the key
+// "", so such events are ordered among themselves.
+func (h Handler) orderKey(raw []byte) string {
+	var e struct {
+		Topic         string          `json:"topic"`
+		Subject       string          `json:"subject"`
+		CorrelationID string          `json:"correlation_id"`
+		Data          json.RawMessage `json:"data"`
+	}
+	if json.Unmarshal(raw, &e) != nil {
+		return ""
+	}
+	switch h.OrderBy {
+	case "topic":
+		return e.Topic
+	case "subject":
+		return e.Subject
+	case "correlation_id":
+		return e.CorrelationID
+	}
+	var v any
+	if json.Unmarshal(e.Data, &v) != nil {
+		return ""
+	}
+	for seg := range strings.SplitSeq(strings.TrimPrefix(h.OrderBy, "data."), ".") {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return ""
+		}
+		v = m[seg]
+	}
+	switch v := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return "s:" + v
+	default:
+		b, _ := json.Marshal(v)
+		return "j:" + string(b)
+	}
+}
