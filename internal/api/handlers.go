@@ -30,6 +30,7 @@ type handlerBody struct {
 	Script      *string    `json:"script"`
 	Retry       *retryBody `json:"retry"`
 	MaxInFlight int        `json:"max_in_flight"`
+	OrderBy     string     `json:"order_by"`
 }
 
 // retryBody is a handler's retry policy as sent: waits are strings such as "100ms", parsed
@@ -76,7 +77,7 @@ func handlerOf(sol string, body handlerBody) (events.Handler, *Error) {
 	if aerr != nil {
 		return events.Handler{}, aerr
 	}
-	return events.Handler{Solution: sol, Name: *body.Name, Topics: body.Topics, Script: *body.Script, Retry: retry, MaxInFlight: body.MaxInFlight}, nil
+	return events.Handler{Solution: sol, Name: *body.Name, Topics: body.Topics, Script: *body.Script, Retry: retry, MaxInFlight: body.MaxInFlight, OrderBy: body.OrderBy}, nil
 }
 
 // eventReport answers GET /api/v1/solutions/{solution}/events/{id}: where each handler's run

@@ -14,10 +14,11 @@ type handlerDeploy struct {
 	Script      string       `json:"script"`
 	Retry       *RetryPolicy `json:"retry,omitempty"`
 	MaxInFlight int          `json:"max_in_flight,omitempty"`
+	OrderBy     string       `json:"order_by,omitempty"`
 }
 
 func deployOf(h Handler) handlerDeploy {
-	return handlerDeploy{Name: h.Name, Topics: h.Topics, Script: h.Script, Retry: h.Retry, MaxInFlight: h.MaxInFlight}
+	return handlerDeploy{Name: h.Name, Topics: h.Topics, Script: h.Script, Retry: h.Retry, MaxInFlight: h.MaxInFlight, OrderBy: h.OrderBy}
 }
 
 // handlerPath is /api/v1/solutions/{solution}/handlers/{name}.

@@ -234,9 +234,12 @@ type Handler struct {
 	// Retry is how durable events' runs of the handler are retried; nil: the server's
 	// defaults.
 	Retry *RetryPolicy `json:"retry,omitempty"`
-	// MaxInFlight bounds the handler's concurrent durable runs on one server; 0: no bound of
-	// its own.
+	// MaxInFlight bounds the handler's concurrent durable runs on one server; 0: the
+	// server's default (16).
 	MaxInFlight int `json:"max_in_flight,omitempty"`
+	// OrderBy, when set, runs the handler's durable events one at a time per key, in the
+	// order stored: "topic", "subject", "correlation_id" or "data.<path>".
+	OrderBy string `json:"order_by,omitempty"`
 	// Version counts the deployments of this handler, from 1. Set by the server.
 	Version int64 `json:"version,omitempty"`
 	// UpdatedAt is when the script was last deployed. Set by the server.

@@ -35,6 +35,7 @@ func (a *app) newHandlerDeployCmd() *cobra.Command {
 		attempts         int
 		minWait, maxWait time.Duration
 		maxInFlight      int
+		orderBy          string
 	)
 	cmd := &cobra.Command{
 		Use:   "deploy NAME FILE",
@@ -47,12 +48,15 @@ compiler's message.
 
 --retry-attempts, --retry-min-wait and --retry-max-wait set how durable events' runs of
 the handler are retried before they are dead-lettered, and --max-in-flight how many of
-its runs one server does at once. Deploying replaces them too: left out, they are the
-server's defaults.`,
+its runs one server does at once. --order-by runs events of one key one at a time, in the
+order they were stored (different keys side by side): the key is the event's topic,
+subject, correlation_id, or a value in its data (data.device.id). Deploying replaces them
+too: left out, they are the server's defaults.`,
 		Example: `  switchboard handler deploy demoexternalservice_event event.lua -s demo
   switchboard handler deploy audit audit.lua -s demo --topic demoexternalservice.event --topic other.changed
   echo 'return true' | switchboard handler deploy demoexternalservice_event - -s demo
-  switchboard handler deploy audit audit.lua -s demo --topic orders.created --retry-attempts 8 --retry-min-wait 100ms --retry-max-wait 30s`,
+  switchboard handler deploy audit audit.lua -s demo --topic orders.created --retry-attempts 8 --retry-min-wait 100ms --retry-max-wait 30s
+  switchboard handler deploy track track.lua -s demo --topic devices.reading --order-by data.device.id --max-in-flight 8`,
 		Args: exactArgs("NAME", "FILE"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			for _, t := range topics {
@@ -72,7 +76,7 @@ server's defaults.`,
 			if err != nil {
 				return err
 			}
-			in := apiclient.Handler{Name: args[0], Topics: topics, Script: script, MaxInFlight: maxInFlight}
+			in := apiclient.Handler{Name: args[0], Topics: topics, Script: script, MaxInFlight: maxInFlight, OrderBy: orderBy}
 			if f := cmd.Flags(); f.Changed("retry-attempts") || f.Changed("retry-min-wait") || f.Changed("retry-max-wait") {
 				in.Retry = &apiclient.RetryPolicy{Attempts: attempts}
 				if f.Changed("retry-min-wait") {
@@ -109,7 +113,8 @@ server's defaults.`,
 	cmd.Flags().IntVar(&attempts, "retry-attempts", 0, "runs of a durable event before it is dead-lettered, the first included (default 5)")
 	cmd.Flags().DurationVar(&minWait, "retry-min-wait", 0, "wait before the first retry; later ones double it (default 1s)")
 	cmd.Flags().DurationVar(&maxWait, "retry-max-wait", 0, "longest wait between retries (default 2m)")
-	cmd.Flags().IntVar(&maxInFlight, "max-in-flight", 0, "durable runs of this handler one server does at once (default: no bound of its own)")
+	cmd.Flags().IntVar(&maxInFlight, "max-in-flight", 0, "durable runs of this handler one server does at once (default 16)")
+	cmd.Flags().StringVar(&orderBy, "order-by", "", "run events of one key in order: topic, subject, correlation_id or data.<path> (default: no order)")
 	return cmd
 }
 

@@ -1,6 +1,8 @@
 package hub_test
 
 import (
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -26,6 +28,8 @@ func TestDeliveryReportE2E(t *testing.T) {
 		{map[string]any{"retry": map[string]any{"min_wait": "2s", "max_wait": "1s"}}, "retry.max_wait"},
 		{map[string]any{"max_in_flight": -1}, "max_in_flight"},
 		{map[string]any{"retry": map[string]any{"tries": 3}}, "tries"},
+		{map[string]any{"order_by": "data"}, "order_by"},
+		{map[string]any{"order_by": "headers.x"}, "order_by"},
 	} {
 		body := map[string]any{"name": "bad", "topics": []string{"svc.ev"}, "script": "return 1"}
 		for k, v := range c.body {
@@ -109,5 +113,55 @@ func TestDeliveryReportE2E(t *testing.T) {
 	}
 	if r := s.Do(t, "GET", "/api/v1/solutions/demo/events/nope", s.AdminToken, nil); r.Status != http.StatusNotFound {
 		t.Errorf("unknown event: %d %s, want 404", r.Status, r.Body)
+	}
+}
+
+// TestOrderedHandlerE2E: a handler with order_by runs the events of one key in the order they
+// were published, across batches, four keys at a time. (Without order_by, the same handler
+// runs them out of order.)
+func TestOrderedHandlerE2E(t *testing.T) {
+	s := hubtest.Start(t)
+	tok := s.CreateSolution(t, "fleet")
+	r := s.Do(t, "POST", "/api/v1/solutions/fleet/handlers", tok, map[string]any{
+		"name": "track", "topics": []string{"devices.*"}, "order_by": "data.device", "max_in_flight": 4,
+		"script": `Keystore.rpush({key = "seen:" .. event.data.device, args = {tostring(event.data.n)}})`})
+	if r.Status != http.StatusCreated || r.Map(t)["order_by"] != "data.device" {
+		t.Fatalf("deploy: %d %s", r.Status, r.Body)
+	}
+	const per = 40
+	for batch := range 4 {
+		var b strings.Builder
+		b.WriteByte('[')
+		for i := range per / 4 {
+			n := batch*per/4 + i
+			for _, dev := range []string{"a", "b", "c"} {
+				if b.Len() > 1 {
+					b.WriteByte(',')
+				}
+				fmt.Fprintf(&b, `{"topic":"devices.reading","data":{"device":%q,"n":%d}}`, dev, n)
+			}
+		}
+		b.WriteByte(']')
+		req, _ := http.NewRequest("POST", s.URL+"/api/v1/solutions/fleet/events", strings.NewReader(b.String()))
+		req.Header.Set("Authorization", "Bearer "+tok)
+		req.Header.Set("Content-Type", "application/json")
+		if r := s.Send(t, req); r.Status != http.StatusAccepted {
+			t.Fatalf("publish batch %d: %d %s", batch, r.Status, r.Body)
+		}
+	}
+	s.Deploy(t, "fleet", "GET", "/seen", `return Keystore.lrange({key = "seen:" .. request.parameters.device, args = {0, -1}}).value`)
+	for _, dev := range []string{"a", "b", "c"} {
+		var got []string
+		hubtest.Eventually(t, "device "+dev+"'s events to run", func() bool {
+			r := s.Do(t, "GET", "/apps/fleet/seen?device="+dev, "", nil)
+			got = nil
+			json.Unmarshal(r.Body, &got) //nolint:errcheck // [] or {} until the first run
+			return len(got) == per
+		})
+		for i, v := range got {
+			if v != fmt.Sprint(i) {
+				t.Fatalf("device %s ran out of order: %v", dev, got)
+			}
+		}
 	}
 }
