@@ -5,7 +5,7 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 shared=${SHARED_DIR:-$root/../shared}
 work=$(mktemp -d)
 pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
+cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; [[ -n "${KEEP_LOG:-}" ]] && cp "$work/switchboard.log" "$KEEP_LOG"; rm -rf "$work"; }
 trap cleanup EXIT
 
 need() { command -v "$1" >/dev/null || { echo "bench needs $1 ($2)" >&2; exit 2; }; }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
 	"strings"
 	"sync"
@@ -271,7 +272,7 @@ func (d *Dispatcher) Close() {
 // same key, and handle returns once the event succeeded or is parked.
 func (d *Dispatcher) handle(ctx context.Context, w *worker, m jetstream.Msg, inPlace bool) {
 	p := parcel{sol: w.h.Solution, handler: w.h.Name, raw: m.Data()}
-	log := d.log.With("solution", p.sol, "handler", p.handler)
+	log := &eventLog{base: d.log, sol: p.sol, handler: p.handler}
 	md, err := m.Metadata()
 	if err != nil {
 		log.Error("event without metadata", "subject", m.Subject(), "err", err)
@@ -295,7 +296,7 @@ func (d *Dispatcher) handle(ctx context.Context, w *worker, m jetstream.Msg, inP
 	if len(re.Data) > 0 && string(re.Data) != "null" {
 		e.Data = script.Body{Data: string(re.Data), JSON: true}
 	}
-	log = log.With("event", e.ID, "topic", e.Topic)
+	log.event, log.topic = e.ID, e.Topic
 	direct := strings.HasPrefix(m.Subject(), "sb.to.")
 	if w.wide && !direct && !w.h.subscribes(e.Topic) {
 		d.ack(m, log) // its consumer reads more than its topics; not for this handler
@@ -385,30 +386,27 @@ func (d *Dispatcher) handle(ctx context.Context, w *worker, m jetstream.Msg, inP
 // attempt runs the handler once, telling the server it is in progress meanwhile so that a
 // long run is not sent to another instance, and recording it as running once it lasts.
 func (d *Dispatcher) attempt(ctx context.Context, m jetstream.Msg, e Event, b binding, lim script.Limits, attempt uint64) (any, time.Duration, error) {
+	// Most runs end before runningAfter: no goroutine waits on them, only a timer.
 	done := make(chan struct{})
-	go func() {
-		t := time.NewTimer(runningAfter)
-		defer t.Stop()
-		select {
-		case <-done:
-			return
-		case <-t.C:
-			d.record(ctx, e, Delivery{Handler: b.h.Name, State: StateRunning, Attempts: attempt})
-		}
-		tick := time.NewTicker(ackWait / 3)
-		defer tick.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-				m.InProgress() //nolint:errcheck // at worst the event runs again
+	t := time.AfterFunc(runningAfter, func() {
+		d.record(ctx, e, Delivery{Handler: b.h.Name, State: StateRunning, Attempts: attempt})
+		go func() {
+			tick := time.NewTicker(ackWait / 3)
+			defer tick.Stop()
+			for {
+				select {
+				case <-done:
+					return
+				case <-tick.C:
+					m.InProgress() //nolint:errcheck // at worst the event runs again
+				}
 			}
-		}
-	}()
+		}()
+	})
 	start := time.Now()
 	res, err := d.run(ctx, e, b, lim)
 	took := time.Since(start)
+	t.Stop()
 	close(done)
 	return res, took, err
 }
@@ -443,3 +441,22 @@ func (d *Dispatcher) reply(ctx context.Context, e Event, handler string, res any
 	}
 	d.o.Reply(ctx, e, handler, res, err, took)
 }
+
+// eventLog logs with the event's solution, handler, id and topic, putting them together only
+// when something is logged: most deliveries log nothing.
+type eventLog struct {
+	base                       *slog.Logger
+	sol, handler, event, topic string
+}
+
+func (l *eventLog) attrs(args []any) []any {
+	out := append(make([]any, 0, 8+len(args)), "solution", l.sol, "handler", l.handler)
+	if l.event != "" {
+		out = append(out, "event", l.event, "topic", l.topic)
+	}
+	return append(out, args...)
+}
+
+func (l *eventLog) Info(msg string, args ...any)  { l.base.Info(msg, l.attrs(args)...) }
+func (l *eventLog) Warn(msg string, args ...any)  { l.base.Warn(msg, l.attrs(args)...) }
+func (l *eventLog) Error(msg string, args ...any) { l.base.Error(msg, l.attrs(args)...) }

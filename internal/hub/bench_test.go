@@ -106,12 +106,17 @@ func BenchmarkDurableEvents(b *testing.B) {
 			b.Fatalf("publish: %d %s", r.Status, r.Body)
 		}
 	}
-	want := strconv.Itoa(total)
+	// At least once: a run that failed after its increment (a timeout) runs again.
+	var got int
 	hubtest.Eventually(b, "every event handled", func() bool {
 		r := s.Do(b, "GET", "/apps/bench/count", "", nil)
-		return strings.Trim(string(r.Body), "\"\n") == want
+		got, _ = strconv.Atoi(strings.Trim(string(r.Body), "\"\n"))
+		return got >= total
 	})
 	b.StopTimer()
+	if got > total {
+		b.Logf("%d events counted %d times", total, got)
+	}
 }
 
 // benchInFlight is the max_in_flight of BenchmarkDurableEvents's handler.

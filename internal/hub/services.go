@@ -41,6 +41,9 @@ func (r *router) dynamicFor(solution, name string) (*catalog.Entry, catalog.Conf
 func (r *router) Call(ctx context.Context, solution, name, operation string, args any) (any, error) {
 	if c, ok := r.core.Lookup(name); ok {
 		res, err := c.Caller.Call(ctx, solution, operation, args)
+		if err == nil {
+			return res, nil // the common case, without listing the operations
+		}
 		return res, unknownOperation(err, name, operation, specOperations(c.Spec))
 	}
 	e, cfg, ok := r.dynamicFor(solution, name)
