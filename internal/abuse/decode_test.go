@@ -11,10 +11,10 @@ import (
 	"time"
 )
 
-// floodAs sends n copies of body at once to path with the given Authorization header, and
-// counts the answers by status; an answer with no status, or a refusal without Retry-After,
-// fails the test.
-func (s *server) floodAs(t *testing.T, n int, path, auth string, body []byte) map[int]int {
+// floodAs sends n copies of body at once to path with the given Authorization header (and
+// Content-Type, when not ""), and counts the answers by status; an answer with no status, or
+// a refusal without Retry-After, fails the test.
+func (s *server) floodAs(t *testing.T, n int, path, auth, ctype string, body []byte) map[int]int {
 	t.Helper()
 	var (
 		mu     sync.Mutex
@@ -29,7 +29,11 @@ func (s *server) floodAs(t *testing.T, n int, path, auth string, body []byte) ma
 			if body != nil {
 				b = body
 			}
-			r, err := s.try(ctx, "POST", path, "", b, http.Header{"Authorization": {auth}})
+			hdr := http.Header{"Authorization": {auth}}
+			if ctype != "" {
+				hdr.Set("Content-Type", ctype)
+			}
+			r, err := s.try(ctx, "POST", path, "", b, hdr)
 			mu.Lock()
 			defer mu.Unlock()
 			if err != nil {
@@ -87,21 +91,30 @@ func TestDecodeFlood(t *testing.T) {
 
 	idle := s.peak(t)
 	watch := s.watch(t, "other")
+	// Batches of events: as many values as a body may hold, in plain events or in CloudEvents
+	// (whose data is decoded whole), and the most events a batch may hold with big data.
+	bigBatch := shaped(`{"topic":"floodsvc.read","data":{"a":[{},{},{},{}]}}`, 4<<20-1024)
+	ceBatch := shaped(`{"specversion":"1.0","id":"x","source":"/s","type":"floodsvc.read","data":[{},{},{},{},{},{},{},{}]}`, 4<<20-1024)
+	fullBatch := shaped(`{"topic":"floodsvc.ignore","data":"`+strings.Repeat("x", 2000)+`"}`, 500*2040)
 	cases := []struct {
 		name, path, auth string
 		body             []byte
 		want             []int // besides 429 and 503
+		ctype            string
 	}{
 		// 4 MiB of empty objects is over the 100 000 values an API body may hold (413); just
 		// under it, 96k of them would be ~10 MiB of tables, decoded only by a handler that reads.
-		{"trigger, 4 MiB", "/api/v1/trigger/victim/floodsvc/ignore", auth, body, []int{413}},
-		{"trigger, ignored", "/api/v1/trigger/victim/floodsvc/ignore", auth, underCap, []int{200}},
-		{"trigger, read", "/api/v1/trigger/victim/floodsvc/read", auth, underCap, []int{200, 500}},
-		{"call arguments", "/api/v1/call/victim/floodsvc/op", auth, body, []int{413}},
-		{"management parameters", "/api/v1/solutions/victim/services", "Bearer " + adminToken, params, []int{413}},
+		{"trigger, 4 MiB", "/api/v1/trigger/victim/floodsvc/ignore", auth, body, []int{413}, ""},
+		{"trigger, ignored", "/api/v1/trigger/victim/floodsvc/ignore", auth, underCap, []int{200}, ""},
+		{"trigger, read", "/api/v1/trigger/victim/floodsvc/read", auth, underCap, []int{200, 500}, ""},
+		{"call arguments", "/api/v1/call/victim/floodsvc/op", auth, body, []int{413}, ""},
+		{"management parameters", "/api/v1/solutions/victim/services", "Bearer " + adminToken, params, []int{413}, ""},
+		{"event batch, 4 MiB", "/api/v1/solutions/victim/events", "Bearer " + adminToken, bigBatch, []int{413}, ""},
+		{"CloudEvents batch, 4 MiB", "/api/v1/solutions/victim/events", "Bearer " + adminToken, ceBatch, []int{413}, "application/cloudevents-batch+json"},
+		{"event batch of 500, 2 KB each", "/api/v1/solutions/victim/events", "Bearer " + adminToken, fullBatch, []int{202}, ""},
 	}
 	for _, tc := range cases {
-		counts := s.floodAs(t, 30, tc.path, tc.auth, tc.body)
+		counts := s.floodAs(t, 30, tc.path, tc.auth, tc.ctype, tc.body)
 		s.alive(t)
 		t.Logf("%s: answers %v, peak %s above idle", tc.name, counts, mb(s.peak(t)-idle))
 		for code := range counts {

@@ -76,6 +76,10 @@ func writeDeadLetterErr(w http.ResponseWriter, err error) {
 		writeErr(w, errorf(http.StatusNotFound, "seq", "%v", err))
 		return
 	}
+	if errors.Is(err, events.ErrHandlerGone) {
+		writeErr(w, errorf(http.StatusConflict, "seq", "%v", err))
+		return
+	}
 	writeErr(w, err)
 }
 

@@ -18,6 +18,10 @@ import (
 // ErrNoDeadLetter is a dead-letter sequence the solution has no dead letter at.
 var ErrNoDeadLetter = errors.New("no such dead letter")
 
+// ErrHandlerGone is a dead letter of a handler that no longer exists: replaying it would
+// reach nobody.
+var ErrHandlerGone = errors.New("its handler no longer exists; deploy the handler again, or purge the dead letter")
+
 // Dead-letter paging bounds.
 const (
 	DefaultDeadLetterLimit = 100
@@ -269,12 +273,20 @@ func getDeadLetter(ctx context.Context, st jetstream.Stream, sol string, seq uin
 	return dl, nil
 }
 
-// ReplayDeadLetters sends each dead letter sel selects back to its handler as a fresh work
-// item (with every attempt again), then removes the dead letter, and returns how many it
-// replayed. A Seq that names no dead letter of sol is ErrNoDeadLetter (wrapped).
+// ReplayDeadLetters sends each dead letter sel selects back to its handler alone as a fresh
+// event (with every attempt again), then removes the dead letter, and returns how many it
+// replayed. A Seq that names no dead letter of sol is ErrNoDeadLetter (wrapped); one of a
+// handler since deleted is ErrHandlerGone (wrapped), and a filter leaves such dead letters
+// where they are.
 func (d *Dispatcher) ReplayDeadLetters(ctx context.Context, sol string, sel DeadLetterSelection) (int, error) {
 	js := d.o.Bus.JetStream()
 	return d.eachSelected(ctx, sol, sel, func(st jetstream.Stream, dl StoredDeadLetter) (bool, error) {
+		if _, ok := d.o.Store.handler(sol, dl.Handler); !ok {
+			if sel.Seq != 0 {
+				return false, fmt.Errorf("dead letter %d of %s (handler %s): %w", dl.Seq, sol, dl.Handler, ErrHandlerGone)
+			}
+			return false, nil // kept: a selection replays what can run, and leaves the rest
+		}
 		msg := &nats.Msg{Subject: directSubject(sol, dl.Handler), Data: dl.Event, Header: nats.Header{}}
 		msg.Header.Set(replaysHeader, strconv.Itoa(dl.Replays+1))
 		// The id makes replaying the same dead letter again (after a removal that failed)

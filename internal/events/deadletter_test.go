@@ -233,3 +233,34 @@ func TestDropDeadLetters(t *testing.T) {
 		t.Fatalf("other after demo's drop: %+v", p)
 	}
 }
+
+// TestReplayOfDeletedHandler: a dead letter of a handler since deleted is not replayed into
+// nothing: by its sequence it is refused with ErrHandlerGone; a filter leaves it in place.
+func TestReplayOfDeletedHandler(t *testing.T) {
+	ctx := context.Background()
+	b := openBus(t, t.TempDir())
+	defer b.Close()
+	s := openStore(t, b)
+	d := newDispatcher(t, b, s, newRecorder(), func(o *DispatcherOptions) { o.MaxDeliver = 1 })
+	mustPut(t, s, Handler{Solution: "demo", Name: "gone", Topics: []string{"a.one"}, Script: "error('bad')"})
+	if err := d.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Enqueue(ctx, Event{ID: "e1", Solution: "demo", Topic: "a.one"}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a dead letter", func() bool { return streamMsgs(t, b, DLQStream) == 1 })
+	if err := s.Delete(ctx, "demo", "gone"); err != nil {
+		t.Fatal(err)
+	}
+	seq := listDL(t, d, "demo", DeadLetterQuery{}).Items[0].Seq
+	if _, err := d.ReplayDeadLetters(ctx, "demo", DeadLetterSelection{Seq: seq}); !errors.Is(err, ErrHandlerGone) {
+		t.Fatalf("replay by sequence: %v, want ErrHandlerGone", err)
+	}
+	if n, err := d.ReplayDeadLetters(ctx, "demo", DeadLetterSelection{All: true}); n != 0 || err != nil {
+		t.Fatalf("replay all: %d, %v; want 0 and no error", n, err)
+	}
+	if n := streamMsgs(t, b, DLQStream); n != 1 {
+		t.Fatalf("%d dead letters left, want the one kept", n)
+	}
+}
