@@ -17,10 +17,12 @@ import (
 // one of its topics and one of its direct subject. Fan-out is JetStream's, and a slow or
 // failing handler holds up only its own consumers.
 const (
-	// consumerPrefix starts the name of every handler's topic consumer, sbh_<solution>_<handler>,
-	// and directPrefix that of its direct one. A solution id holds no '_', so the name splits
-	// back unambiguously.
+	// consumerPrefix starts the name of every handler's topic consumer, sbh_<solution>_<handler>
+	// (orderedPrefix when the handler orders its events: JetStream keeps a consumer's priority
+	// policy for life), and directPrefix that of its direct one. A solution id holds no '_',
+	// so the name splits back unambiguously.
 	consumerPrefix = "sbh_"
+	orderedPrefix  = "sbo_"
 	directPrefix   = "sbd_"
 	// priorityGroup is the pull group of ordered handlers' consumers, which pin it to one
 	// instance at a time so that events of one key are never run by two at once.
@@ -35,21 +37,33 @@ const (
 	maxAckPending = 4096
 )
 
-// ConsumerName is the durable consumer of the topics of handler name of sol.
+// ConsumerName is the durable consumer of the topics of handler name of sol, when it does not
+// order its events.
 func ConsumerName(sol, name string) string { return consumerPrefix + sol + "_" + name }
+
+// OrderedConsumerName is the durable consumer of the topics of handler name of sol, when it
+// orders its events.
+func OrderedConsumerName(sol, name string) string { return orderedPrefix + sol + "_" + name }
+
+// topicConsumerName is h's topic consumer, and the one it would have with order_by toggled.
+func topicConsumerName(h Handler) (name, other string) {
+	if h.OrderBy != "" {
+		return OrderedConsumerName(h.Solution, h.Name), ConsumerName(h.Solution, h.Name)
+	}
+	return ConsumerName(h.Solution, h.Name), OrderedConsumerName(h.Solution, h.Name)
+}
 
 // directConsumerName is the durable consumer of handler name's direct subject.
 func directConsumerName(sol, name string) string { return directPrefix + sol + "_" + name }
 
 // consumerOf splits a consumer name back into solution and handler.
 func consumerOf(consumer string) (sol, name string, ok bool) {
-	rest, ok := strings.CutPrefix(consumer, consumerPrefix)
-	if !ok {
-		if rest, ok = strings.CutPrefix(consumer, directPrefix); !ok {
-			return "", "", false
+	for _, p := range []string{consumerPrefix, orderedPrefix, directPrefix} {
+		if rest, ok := strings.CutPrefix(consumer, p); ok {
+			return strings.Cut(rest, "_")
 		}
 	}
-	return strings.Cut(rest, "_")
+	return "", "", false
 }
 
 // features are what the NATS server offers that consumers use when it does.
@@ -158,7 +172,7 @@ func topicsCollide(a, b string) bool {
 func consumerConfigs(h Handler, f features) (topics, direct jetstream.ConsumerConfig) {
 	filters, _ := h.filters(f)
 	topics = jetstream.ConsumerConfig{
-		Durable:       ConsumerName(h.Solution, h.Name),
+		Durable:       first(topicConsumerName(h)),
 		Description:   "Switchboard handler " + h.Name + " of " + h.Solution,
 		DeliverPolicy: jetstream.DeliverNewPolicy,
 		AckPolicy:     jetstream.AckExplicitPolicy,
@@ -196,13 +210,35 @@ func ensureConsumers(ctx context.Context, js jetstream.JetStream, replicas int, 
 		return err
 	}
 	topics, direct := consumerConfigs(h, f)
+	// A handler turning ordered (or back) changes consumers: the new one starts where the old
+	// one had done everything, and only then does the old one go, so that no event waiting
+	// for the handler is let go of in between. Events the old one finished out of order run
+	// again.
+	_, other := topicConsumerName(h)
+	old, err := js.Consumer(ctx, EventsStream, other)
+	switch {
+	case err == nil:
+		if _, err := js.Consumer(ctx, EventsStream, topics.Durable); errors.Is(err, jetstream.ErrConsumerNotFound) {
+			topics.DeliverPolicy = jetstream.DeliverByStartSequencePolicy
+			topics.OptStartSeq = old.CachedInfo().AckFloor.Stream + 1
+		}
+	case !errors.Is(err, jetstream.ErrConsumerNotFound):
+		return fmt.Errorf("consumer of handler %s: %w", h.Name, err)
+	}
 	for _, cfg := range []jetstream.ConsumerConfig{topics, direct} {
 		if err := ensureConsumer(ctx, js, cfg); err != nil {
 			return fmt.Errorf("consumer of handler %s: %w", h.Name, err)
 		}
 	}
+	if old != nil {
+		if err := js.DeleteConsumer(ctx, EventsStream, other); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			return fmt.Errorf("consumer of handler %s: %w", h.Name, err)
+		}
+	}
 	return nil
 }
+
+func first(a, _ string) string { return a }
 
 func ensureConsumer(ctx context.Context, js jetstream.JetStream, cfg jetstream.ConsumerConfig) error {
 	c, err := js.Consumer(ctx, EventsStream, cfg.Durable)
@@ -220,15 +256,8 @@ func ensureConsumer(ctx context.Context, js jetstream.JetStream, cfg jetstream.C
 	if sameConsumer(cur, cfg) {
 		return nil
 	}
-	if cur.PriorityPolicy != cfg.PriorityPolicy {
-		// JetStream keeps a consumer's priority policy for life: a handler turning ordered
-		// (or back) gets a new consumer, which starts at the next event.
-		if err := js.DeleteConsumer(ctx, EventsStream, cfg.Durable); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-			return err
-		}
-		_, err = js.CreateConsumer(ctx, EventsStream, cfg)
-		return err
-	}
+	// An update keeps the consumer's place; its deliver policy cannot change.
+	cfg.DeliverPolicy, cfg.OptStartSeq = cur.DeliverPolicy, cur.OptStartSeq
 	_, err = js.UpdateConsumer(ctx, EventsStream, cfg)
 	return err
 }
@@ -241,7 +270,7 @@ func sameConsumer(a, b jetstream.ConsumerConfig) bool {
 // deleteConsumers removes h's consumers with the events waiting in them; none is not an
 // error.
 func deleteConsumers(ctx context.Context, js jetstream.JetStream, sol, name string) error {
-	for _, c := range []string{ConsumerName(sol, name), directConsumerName(sol, name)} {
+	for _, c := range []string{ConsumerName(sol, name), OrderedConsumerName(sol, name), directConsumerName(sol, name)} {
 		err := js.DeleteConsumer(ctx, EventsStream, c)
 		if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) && !errors.Is(err, jetstream.ErrStreamNotFound) {
 			return fmt.Errorf("delete consumer of handler %s: %w", name, err)

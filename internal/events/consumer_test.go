@@ -375,3 +375,30 @@ func TestEventsStreamUpgrade(t *testing.T) {
 		t.Fatalf("stream after upgrade: subjects %v, retention %v", c.Subjects, c.Retention)
 	}
 }
+
+// TestOrderToggleKeepsWaitingEvents: a handler turning ordered, and back, while events wait
+// for it still runs every one of them.
+func TestOrderToggleKeepsWaitingEvents(t *testing.T) {
+	p := newProbe()
+	ctx, s, d, js := newProbeDispatcher(t, p)
+	h := Handler{Solution: "demo", Name: "h", Topics: []string{"t"}, Script: probeScript}
+	mustPut(t, s, h)
+	publishN(t, d, "t", "k", 1, 5)
+	h.OrderBy = "data.k"
+	mustPut(t, s, h)
+	publishN(t, d, "t", "k", 6, 10)
+	if _, err := js().Consumer(ctx, EventsStream, ConsumerName("demo", "h")); !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		t.Fatalf("the unordered consumer after turning ordered: %v, want gone", err)
+	}
+	if err := d.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "all ten to run, in order", func() bool { v, _, _ := p.state("k"); return len(v) == 10 })
+	if v, _, _ := p.state("k"); !slices.IsSorted(v) {
+		t.Fatalf("ran %v, want in order", v)
+	}
+	h.OrderBy = ""
+	mustPut(t, s, h)
+	publishN(t, d, "t", "k", 11, 12)
+	eventually(t, "the two after turning unordered to run", func() bool { v, _, _ := p.state("k"); return len(v) == 12 })
+}
