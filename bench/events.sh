@@ -10,6 +10,7 @@
 # has it (raw) against POST sent → the handler starts (switchboard, whose handler records
 # os.clock() first; the hub's clock is set against the wall clock by the sync call with the
 # shortest round trip, to within half of it; it stores that under a key of its own per event).
+# DIAG=1 prints the 60 slowest events of the steady run with their send times.
 # BATCH=100 publishes the throughput run in POSTs of 100 events (a JSON array). Needs go, curl.
 # Usage: bench/events.sh     (PIN=1 keeps the hub on CPU 1 and the load on CPU 0)
 set -euo pipefail

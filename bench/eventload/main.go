@@ -367,6 +367,16 @@ func (h *hub) steady(ctx context.Context, n int) (steadyResult, error) {
 	if len(lat) < n {
 		return steadyResult{}, fmt.Errorf("%d latency records of %d", len(lat), n)
 	}
+	if os.Getenv("DIAG") != "" { // where the slowest events fall in the run, to tell bursts from noise
+		idx := make([]int, n)
+		for i := range idx {
+			idx[i] = i
+		}
+		sort.Slice(idx, func(a, b int) bool { return lat[idx[a]] > lat[idx[b]] })
+		for _, i := range idx[:60] {
+			fmt.Fprintf(os.Stderr, "slow %5d at %8.1f ms: %.2f ms\n", i, float64(sent[i]-sent[0])/1e6, lat[i])
+		}
+	}
 	return steadyResult{min: pct(lat, 0), p50: pct(lat, 0.50), p99: pct(lat, 0.99), offsetErr: halfRTT / 1e6}, nil
 }
 

@@ -78,7 +78,13 @@ func BenchmarkEndpointPrint(b *testing.B) {
 // BenchmarkDurableEvents is events published in batches of 100 (POST …/events with a JSON
 // array) to a handler doing Keystore.incr, until the counter shows them all handled: the
 // whole durable path, HTTP in to handler done, per event.
-func BenchmarkDurableEvents(b *testing.B) {
+func BenchmarkDurableEvents(b *testing.B) { benchDurableEvents(b, 100) }
+
+// BenchmarkDurableEventsOneByOne is BenchmarkDurableEvents with one event per POST, from one
+// client.
+func BenchmarkDurableEventsOneByOne(b *testing.B) { benchDurableEvents(b, 1) }
+
+func benchDurableEvents(b *testing.B, batch int) {
 	s := hubtest.Start(b)
 	s.CreateSolution(b, "bench")
 	if r := s.Do(b, "POST", "/api/v1/solutions/bench/handlers", s.AdminToken, map[string]any{
@@ -86,7 +92,6 @@ func BenchmarkDurableEvents(b *testing.B) {
 		b.Fatalf("deploy: %d %s", r.Status, r.Body)
 	}
 	s.Deploy(b, "bench", "GET", "/count", `return Keystore.get({key = "count"}).value or "0"`)
-	const batch = 100
 	total := (b.N + batch - 1) / batch * batch
 	var body strings.Builder
 	body.WriteByte('[')
