@@ -36,16 +36,17 @@ type handlerBody struct {
 // retryBody is a handler's retry policy as sent: waits are strings such as "100ms", parsed
 // here so that a bad one is answered naming its field.
 type retryBody struct {
-	Attempts int    `json:"attempts"`
-	MinWait  string `json:"min_wait"`
-	MaxWait  string `json:"max_wait"`
+	Attempts int      `json:"attempts"`
+	MinWait  string   `json:"min_wait"`
+	MaxWait  string   `json:"max_wait"`
+	On       []string `json:"on"`
 }
 
 func (b *retryBody) policy() (*events.RetryPolicy, *Error) {
 	if b == nil {
 		return nil, nil
 	}
-	p := &events.RetryPolicy{Attempts: b.Attempts}
+	p := &events.RetryPolicy{Attempts: b.Attempts, On: b.On}
 	for _, w := range []struct {
 		field, val string
 		to         *events.Duration

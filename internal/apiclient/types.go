@@ -219,6 +219,8 @@ type RetryPolicy struct {
 	Attempts int    `json:"attempts,omitempty"`
 	MinWait  string `json:"min_wait,omitempty"`
 	MaxWait  string `json:"max_wait,omitempty"`
+	// On names the kinds of failure retried ("runtime", "time", …); empty: every one.
+	On []string `json:"on,omitempty"`
 }
 
 // Handler is an event handler of a solution: a Lua script run for each event on its topics.

@@ -36,6 +36,7 @@ func (a *app) newHandlerDeployCmd() *cobra.Command {
 		minWait, maxWait time.Duration
 		maxInFlight      int
 		orderBy          string
+		retryOn          []string
 	)
 	cmd := &cobra.Command{
 		Use:   "deploy NAME FILE",
@@ -47,7 +48,8 @@ topics instead. A script that does not compile is reported as FILE:LINE with the
 compiler's message.
 
 --retry-attempts, --retry-min-wait and --retry-max-wait set how durable events' runs of
-the handler are retried before they are dead-lettered, and --max-in-flight how many of
+the handler are retried before they are dead-lettered, --retry-on which kinds of failure are
+retried at all, and --max-in-flight how many of
 its runs one server does at once. --order-by runs events of one key one at a time, in the
 order they were stored (different keys side by side): the key is the event's topic,
 subject, correlation_id, or a value in its data (data.device.id). Deploying replaces them
@@ -77,8 +79,8 @@ too: left out, they are the server's defaults.`,
 				return err
 			}
 			in := apiclient.Handler{Name: args[0], Topics: topics, Script: script, MaxInFlight: maxInFlight, OrderBy: orderBy}
-			if f := cmd.Flags(); f.Changed("retry-attempts") || f.Changed("retry-min-wait") || f.Changed("retry-max-wait") {
-				in.Retry = &apiclient.RetryPolicy{Attempts: attempts}
+			if f := cmd.Flags(); f.Changed("retry-attempts") || f.Changed("retry-min-wait") || f.Changed("retry-max-wait") || f.Changed("retry-on") {
+				in.Retry = &apiclient.RetryPolicy{Attempts: attempts, On: retryOn}
 				if f.Changed("retry-min-wait") {
 					in.Retry.MinWait = minWait.String()
 				}
@@ -113,6 +115,7 @@ too: left out, they are the server's defaults.`,
 	cmd.Flags().IntVar(&attempts, "retry-attempts", 0, "runs of a durable event before it is dead-lettered, the first included (default 5)")
 	cmd.Flags().DurationVar(&minWait, "retry-min-wait", 0, "wait before the first retry; later ones double it (default 1s)")
 	cmd.Flags().DurationVar(&maxWait, "retry-max-wait", 0, "longest wait between retries (default 2m)")
+	cmd.Flags().StringArrayVar(&retryOn, "retry-on", nil, "a kind of failure to retry (runtime, time, memory, steps, call depth, coroutines, server memory, canceled, internal, compile); repeat for several; others are dead-lettered at once (default: every kind)")
 	cmd.Flags().IntVar(&maxInFlight, "max-in-flight", 0, "durable runs of this handler one server does at once (default 16)")
 	cmd.Flags().StringVar(&orderBy, "order-by", "", "run events of one key in order: topic, subject, correlation_id or data.<path> (default: no order)")
 	return cmd

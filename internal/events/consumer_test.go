@@ -402,3 +402,40 @@ func TestOrderToggleKeepsWaitingEvents(t *testing.T) {
 	publishN(t, d, "t", "k", 11, 12)
 	eventually(t, "the two after turning unordered to run", func() bool { v, _, _ := p.state("k"); return len(v) == 12 })
 }
+
+// TestRetryOnlyOn: a policy's "on" retries the failures of the kinds it names and
+// dead-letters the others at their first attempt; retry_after is retried whatever it names.
+func TestRetryOnlyOn(t *testing.T) {
+	p := newProbe()
+	ctx, s, d, _ := newProbeDispatcher(t, p)
+	policy := func(on ...string) *RetryPolicy {
+		return &RetryPolicy{Attempts: 3, MinWait: Duration(time.Millisecond), MaxWait: Duration(2 * time.Millisecond), On: on}
+	}
+	mustPut(t, s, Handler{Solution: "demo", Name: "raises", Topics: []string{"t"}, Retry: policy("time"),
+		Script: `Probe.visit({k = "raises", n = 1}) error("no retry for this")`})
+	mustPut(t, s, Handler{Solution: "demo", Name: "retried", Topics: []string{"t"}, Retry: policy("runtime"),
+		Script: `Probe.visit({k = "retried", n = 1}) error("retry this")`})
+	mustPut(t, s, Handler{Solution: "demo", Name: "asks", Topics: []string{"t"}, Retry: policy("time"),
+		Script: `Probe.visit({k = "asks", n = 1}) return {retry_after = 0.001}`})
+	if err := d.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	publishN(t, d, "t", "x", 1, 1)
+	eventually(t, "every handler dead-lettered", func() bool {
+		r, err := d.Report(ctx, "demo", "t-x-1")
+		if err != nil || len(r.Handlers) != 3 {
+			return false
+		}
+		for _, h := range r.Handlers {
+			if h.State != StateDeadLettered {
+				return false
+			}
+		}
+		return true
+	})
+	for k, want := range map[string]int{"raises": 1, "retried": 3, "asks": 3} {
+		if v, _, _ := p.state(k); len(v) != want {
+			t.Errorf("%s ran %d times, want %d", k, len(v), want)
+		}
+	}
+}

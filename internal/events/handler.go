@@ -96,7 +96,7 @@ func normalize(h Handler) (Handler, *script.Program, error) {
 		if err := h.Retry.validate(); err != nil {
 			return Handler{}, nil, err
 		}
-		if *h.Retry == (RetryPolicy{}) {
+		if h.Retry.equal(RetryPolicy{}) {
 			h.Retry = nil // {} is the defaults
 		}
 	}

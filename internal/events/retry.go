@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"slices"
+	"strings"
 	"time"
 
+	"github.com/switchboardhq/switchboard/internal/script"
 	"github.com/switchboardhq/switchboard/internal/solution"
 )
 
@@ -43,6 +46,26 @@ type RetryPolicy struct {
 	Attempts int      `json:"attempts,omitempty"`
 	MinWait  Duration `json:"min_wait,omitempty"`
 	MaxWait  Duration `json:"max_wait,omitempty"`
+	// On names the failures that are retried, by kind (FailureKinds); empty: every one. A
+	// failure of another kind is dead-lettered at once. A run that returns retry_after is
+	// always retried: it asked to be.
+	On []string `json:"on,omitempty"`
+}
+
+// FailureKinds are the kinds of failure a retry policy's On may name, as HandlerError.Kind
+// gives them: an error raised by the script (or a service call it did not catch), each run
+// limit, a run cut short, a fault of the hub, and a script that does not compile.
+var FailureKinds = []string{"runtime", script.LimitTime, script.LimitMemory, script.LimitSteps, script.LimitCallDepth,
+	script.LimitCoroutines, script.LimitServerMemory, "canceled", "internal", "compile"}
+
+// retries reports whether a failure of kind is retried under p.
+func (p *RetryPolicy) retries(kind string) bool {
+	return p == nil || len(p.On) == 0 || slices.Contains(p.On, kind)
+}
+
+// equal reports whether p and q are the same policy.
+func (p RetryPolicy) equal(q RetryPolicy) bool {
+	return p.Attempts == q.Attempts && p.MinWait == q.MinWait && p.MaxWait == q.MaxWait && slices.Equal(p.On, q.On)
 }
 
 // Defaults of a RetryPolicy's unset fields.
@@ -60,6 +83,14 @@ func (p RetryPolicy) validate() error {
 		return &solution.FieldError{Field: "retry.min_wait", Reason: fmt.Sprintf("must be between %s and %s", MinRetryWait, MaxRetryWait)}
 	case p.MaxWait != 0 && (time.Duration(p.MaxWait) < MinRetryWait || time.Duration(p.MaxWait) > MaxRetryWait):
 		return &solution.FieldError{Field: "retry.max_wait", Reason: fmt.Sprintf("must be between %s and %s", MinRetryWait, MaxRetryWait)}
+	}
+	if len(p.On) > len(FailureKinds) {
+		return &solution.FieldError{Field: "retry.on", Reason: fmt.Sprintf("at most %d kinds", len(FailureKinds))}
+	}
+	for i, k := range p.On {
+		if !slices.Contains(FailureKinds, k) {
+			return &solution.FieldError{Field: fmt.Sprintf("retry.on[%d]", i), Reason: fmt.Sprintf("%q is not a kind of failure; want one of %s", k, strings.Join(FailureKinds, ", "))}
+		}
 	}
 	if lo, hi := p.withDefaults(DefaultMaxDeliver).waits(); lo > hi {
 		return &solution.FieldError{Field: "retry.max_wait", Reason: fmt.Sprintf("%s is less than min_wait %s", hi, lo)}

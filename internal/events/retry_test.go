@@ -75,7 +75,7 @@ func TestRetryPolicyDefaults(t *testing.T) {
 		{RetryPolicy{MaxWait: Duration(100 * time.Millisecond)}, RetryPolicy{Attempts: 5, MinWait: Duration(100 * time.Millisecond), MaxWait: Duration(100 * time.Millisecond)}},
 		{RetryPolicy{MinWait: Duration(10 * time.Minute)}, RetryPolicy{Attempts: 5, MinWait: Duration(10 * time.Minute), MaxWait: Duration(10 * time.Minute)}},
 	} {
-		if got := c.in.withDefaults(5); got != c.want {
+		if got := c.in.withDefaults(5); !got.equal(c.want) {
 			t.Errorf("%+v with defaults = %+v, want %+v", c.in, got, c.want)
 		}
 		if err := c.in.validate(); err != nil {
@@ -103,6 +103,8 @@ func TestHandlerDeliveryValidation(t *testing.T) {
 		{"negative min_wait", &RetryPolicy{MinWait: ms(-5)}, 0, "retry.min_wait"},
 		{"max_wait too long", &RetryPolicy{MaxWait: Duration(2 * time.Hour)}, 0, "retry.max_wait"},
 		{"max below min", &RetryPolicy{MinWait: ms(500), MaxWait: ms(100)}, 0, "retry.max_wait"},
+		{"retry on kinds", &RetryPolicy{On: []string{"time", "server memory"}}, 0, ""},
+		{"retry on an unknown kind", &RetryPolicy{On: []string{"runtime", "flaky"}}, 0, "retry.on[1]"},
 		{"negative max_in_flight", nil, -1, "max_in_flight"},
 		{"max_in_flight too large", nil, MaxMaxInFlight + 1, "max_in_flight"},
 	} {
@@ -127,7 +129,7 @@ func TestDurationJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(`{"attempts":3,"min_wait":"100ms","max_wait":"30s"}`), &p); err != nil {
 		t.Fatal(err)
 	}
-	if p != (RetryPolicy{Attempts: 3, MinWait: Duration(100 * time.Millisecond), MaxWait: Duration(30 * time.Second)}) {
+	if !p.equal(RetryPolicy{Attempts: 3, MinWait: Duration(100 * time.Millisecond), MaxWait: Duration(30 * time.Second)}) {
 		t.Fatalf("decoded %+v", p)
 	}
 	out, _ := json.Marshal(p)

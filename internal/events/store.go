@@ -229,7 +229,7 @@ func sameDelivery(a, b Handler) bool {
 	if a.MaxInFlight != b.MaxInFlight || a.OrderBy != b.OrderBy || (a.Retry == nil) != (b.Retry == nil) {
 		return false
 	}
-	return a.Retry == nil || *a.Retry == *b.Retry
+	return a.Retry == nil || a.Retry.equal(*b.Retry)
 }
 
 // storedVersion is a handler's version from its record: records written before versions

@@ -344,6 +344,13 @@ func (d *Dispatcher) handle(ctx context.Context, w *worker, m jetstream.Msg, inP
 				dl.ErrorID = he.ErrorID
 			}
 		}
+		final := attempt >= uint64(attempts)
+		if err != nil && !asked && !final {
+			var he *HandlerError
+			if errors.As(err, &he) && !b.h.Retry.retries(he.Kind()) {
+				final = true // a kind of failure the policy does not retry
+			}
+		}
 		switch {
 		case err == nil:
 			dl.State = StateSucceeded
@@ -351,7 +358,7 @@ func (d *Dispatcher) handle(ctx context.Context, w *worker, m jetstream.Msg, inP
 			d.ack(m, log)
 			d.reply(ctx, e, p.handler, res, nil, took)
 			return
-		case attempt >= uint64(attempts):
+		case final:
 			log.Warn("event handler failed for the last time", "attempt", attempt, "err", err)
 			dl.State = StateDeadLettered
 			d.record(ctx, e, dl)

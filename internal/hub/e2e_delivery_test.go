@@ -29,6 +29,7 @@ func TestDeliveryReportE2E(t *testing.T) {
 		{map[string]any{"max_in_flight": -1}, "max_in_flight"},
 		{map[string]any{"retry": map[string]any{"tries": 3}}, "tries"},
 		{map[string]any{"order_by": "data"}, "order_by"},
+		{map[string]any{"retry": map[string]any{"on": []string{"flaky"}}}, "retry.on[0]"},
 		{map[string]any{"order_by": "headers.x"}, "order_by"},
 	} {
 		body := map[string]any{"name": "bad", "topics": []string{"svc.ev"}, "script": "return 1"}
