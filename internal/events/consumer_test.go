@@ -439,3 +439,27 @@ func TestRetryOnlyOn(t *testing.T) {
 		}
 	}
 }
+
+// TestOrderedRestartTakesOver: an ordered handler whose consumption restarts (its
+// max_in_flight changed) goes on at once, not after the pin of its old consumption expires.
+func TestOrderedRestartTakesOver(t *testing.T) {
+	p := newProbe()
+	ctx, s, d, _ := newProbeDispatcher(t, p)
+	h := Handler{Solution: "demo", Name: "h", Topics: []string{"t"}, Script: probeScript, OrderBy: "data.k", MaxInFlight: 2}
+	mustPut(t, s, h)
+	if err := d.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	publishN(t, d, "t", "k", 1, 3)
+	eventually(t, "the first three", func() bool { v, _, _ := p.state("k"); return len(v) == 3 })
+	h.MaxInFlight = 4
+	mustPut(t, s, h)
+	publishN(t, d, "t", "k", 4, 6)
+	deadline := time.Now().Add(pinnedTTL / 2)
+	for v, _, _ := p.state("k"); len(v) < 6; v, _, _ = p.state("k") {
+		if time.Now().After(deadline) {
+			t.Fatalf("after the restart, %d of 6 ran within %s: waiting for the old pin", len(v), pinnedTTL/2)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}

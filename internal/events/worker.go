@@ -200,6 +200,20 @@ func (w *worker) stop() {
 	}
 	if w.ord != nil {
 		w.ord.handBack()
+		// Unpinned now, the next puller (this instance's new worker, or another instance)
+		// takes the handler's events at once instead of after pinnedTTL.
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			st, err := w.d.o.Bus.JetStream().Stream(ctx, EventsStream)
+			if err == nil {
+				err = st.UnpinConsumer(ctx, OrderedConsumerName(w.h.Solution, w.h.Name), priorityGroup)
+			}
+			if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+				w.d.log.Debug("ordered handler not unpinned; another instance takes over after the pin expires",
+					"solution", w.h.Solution, "handler", w.h.Name, "err", err)
+			}
+		}()
 	}
 }
 
