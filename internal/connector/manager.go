@@ -1,0 +1,374 @@
+package connector
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/switchboardhq/switchboard/internal/bus"
+)
+
+// Buckets of running connectors.
+const (
+	// leasesBucket holds, per running connector, which instance runs it and how it is
+	// doing; an entry expires leaseTTL after its last heartbeat, and another instance then
+	// takes the connector over.
+	leasesBucket = "sb_connector_leases"
+	// marksBucket holds connectors' checkpoints.
+	marksBucket = "sb_connector_marks"
+
+	leaseTTL  = 15 * time.Second
+	heartbeat = leaseTTL / 3
+	// reconcileEvery is how often an instance looks for connectors nobody runs.
+	reconcileEvery = 5 * time.Second
+	// Back-off after a failed run: doubling from minBackoff up to maxBackoff, with jitter.
+	minBackoff = 500 * time.Millisecond
+	maxBackoff = 30 * time.Second
+)
+
+// States of a connector.
+const (
+	StateConnecting = "connecting"
+	StateRunning    = "running"
+	StateBackingOff = "backing-off"
+	StatePaused     = "paused"
+	StateFailed     = "failed"  // its config is refused by its type; it waits for a new one
+	StatePending    = "pending" // no instance runs it yet
+)
+
+// Status is how a connector is doing, as the instance running it last said.
+type Status struct {
+	State     string    `json:"state"`
+	Instance  string    `json:"instance,omitempty"`
+	LastError string    `json:"last_error,omitempty"`
+	Since     time.Time `json:"since,omitzero"`
+	Version   uint64    `json:"version,omitempty"` // of the connector it runs
+	Received  uint64    `json:"received"`
+	Published uint64    `json:"published"`
+	Rejected  uint64    `json:"rejected"`
+}
+
+// Publisher stores events; *events.Dispatcher is one (see NewSink).
+type Publisher = eventPublisher
+
+// Manager runs, on this instance, the connectors whose lease it holds.
+type Manager struct {
+	store    *Store
+	leases   jetstream.KeyValue
+	marks    jetstream.KeyValue
+	pub      Publisher
+	instance string
+	log      *slog.Logger
+
+	mu      sync.Mutex
+	running map[string]*runner // by <solution>.<name>
+	closed  bool
+	kick    chan struct{}
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// NewManager opens the buckets connectors run with.
+func NewManager(ctx context.Context, b *bus.Bus, store *Store, pub Publisher, instance string, log *slog.Logger) (*Manager, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	leases, err := b.KeyValue(ctx, jetstream.KeyValueConfig{Bucket: leasesBucket, Description: "Switchboard connector leases", TTL: leaseTTL, History: 1})
+	if err != nil {
+		return nil, err
+	}
+	marks, err := b.KeyValue(ctx, jetstream.KeyValueConfig{Bucket: marksBucket, Description: "Switchboard connector checkpoints", History: 1})
+	if err != nil {
+		return nil, err
+	}
+	m := &Manager{store: store, leases: leases, marks: marks, pub: pub, instance: instance, log: log,
+		running: map[string]*runner{}, kick: make(chan struct{}, 1)}
+	store.OnChange(func() {
+		select {
+		case m.kick <- struct{}{}:
+		default:
+		}
+	})
+	return m, nil
+}
+
+// Start runs connectors until Close.
+func (m *Manager) Start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	m.cancel = cancel
+	m.wg.Go(func() {
+		t := time.NewTicker(reconcileEvery)
+		defer t.Stop()
+		for {
+			m.reconcile(ctx)
+			select {
+			case <-ctx.Done():
+				return
+			case <-m.kick:
+			case <-t.C:
+			}
+		}
+	})
+}
+
+// Close stops every connector running here and gives up their leases, so that another
+// instance takes them over at once.
+func (m *Manager) Close() {
+	m.mu.Lock()
+	m.closed = true
+	rs := m.running
+	m.running = map[string]*runner{}
+	m.mu.Unlock()
+	if m.cancel != nil {
+		m.cancel()
+	}
+	for _, r := range rs {
+		r.stop(true)
+	}
+	m.wg.Wait()
+}
+
+// Status is how a connector is doing, from its lease (any instance's).
+func (m *Manager) Status(ctx context.Context, c Connector) Status {
+	if c.Paused {
+		return Status{State: StatePaused}
+	}
+	if k, ok := KindOf(c.Type); ok && k.Inbound {
+		return Status{State: StateRunning, Version: c.Version} // served by every instance
+	}
+	m.mu.Lock()
+	r := m.running[c.Solution+"."+c.Name]
+	m.mu.Unlock()
+	if r != nil { // run here: its counts as they are now
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return r.status
+	}
+	// Run elsewhere: as its instance last said, at most a heartbeat ago.
+	e, err := m.leases.Get(ctx, c.Solution+"."+c.Name)
+	if err != nil {
+		return Status{State: StatePending}
+	}
+	var st Status
+	if json.Unmarshal(e.Value(), &st) != nil {
+		return Status{State: StatePending}
+	}
+	return st
+}
+
+// reconcile stops what should not run here and takes the leases of what nobody runs.
+func (m *Manager) reconcile(ctx context.Context) {
+	want := map[string]Connector{}
+	for _, c := range m.store.List("") {
+		if k, ok := KindOf(c.Type); ok && !k.Inbound && !c.Paused {
+			want[c.Solution+"."+c.Name] = c
+		}
+	}
+	m.mu.Lock()
+	for key, r := range m.running {
+		if c, ok := want[key]; !ok || c.Version != r.c.Version || r.lost() {
+			delete(m.running, key)
+			go r.stop(true)
+		}
+	}
+	var free []Connector
+	for key, c := range want {
+		if _, ok := m.running[key]; !ok {
+			free = append(free, c)
+		}
+	}
+	m.mu.Unlock()
+	for _, c := range free {
+		r, err := m.take(ctx, c)
+		if err != nil || r == nil {
+			continue
+		}
+		m.mu.Lock()
+		if m.closed {
+			m.mu.Unlock()
+			r.stop(true)
+			return
+		}
+		m.running[c.Solution+"."+c.Name] = r
+		m.mu.Unlock()
+		r.start()
+	}
+}
+
+// take tries for c's lease; nil when another instance holds it.
+func (m *Manager) take(ctx context.Context, c Connector) (*runner, error) {
+	st := Status{State: StateConnecting, Instance: m.instance, Since: time.Now().UTC(), Version: c.Version}
+	data, _ := json.Marshal(st)
+	key := c.Solution + "." + c.Name
+	rev, err := m.leases.Create(ctx, key, data)
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		return nil, nil
+	}
+	if err != nil {
+		m.log.Warn("connector lease not taken", "solution", c.Solution, "connector", c.Name, "err", err)
+		return nil, err
+	}
+	return &runner{m: m, c: c, key: key, rev: rev, status: st, done: make(chan struct{})}, nil
+}
+
+// runner runs one connector while this instance holds its lease.
+type runner struct {
+	m   *Manager
+	c   Connector
+	key string
+
+	mu       sync.Mutex
+	rev      uint64 // of the lease
+	status   Status
+	lostBeat bool
+	cancel   context.CancelFunc
+	done     chan struct{}
+}
+
+func (r *runner) lost() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.lostBeat
+}
+
+func (r *runner) set(f func(*Status)) {
+	r.mu.Lock()
+	f(&r.status)
+	r.mu.Unlock()
+}
+
+func (r *runner) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	log := r.m.log.With("solution", r.c.Solution, "connector", r.c.Name, "type", r.c.Type)
+	go func() {
+		t := time.NewTicker(heartbeat)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if !r.beat(ctx) {
+					log.Warn("connector lease lost; another instance may run it")
+					r.mu.Lock()
+					r.lostBeat = true
+					r.mu.Unlock()
+					cancel()
+					select {
+					case r.m.kick <- struct{}{}:
+					default:
+					}
+					return
+				}
+			}
+		}
+	}()
+	go func() {
+		defer close(r.done)
+		k, _ := KindOf(r.c.Type)
+		src, err := k.New(r.c.Config)
+		if err != nil {
+			// Checked when stored; a type that changed its mind since waits for a new config.
+			r.set(func(s *Status) { s.State, s.LastError, s.Since = StateFailed, err.Error(), time.Now().UTC() })
+			r.beat(ctx)
+			<-ctx.Done()
+			return
+		}
+		sink := &sink{r: r, pub: r.m.pub}
+		cp := &checkpoint{kv: r.m.marks, key: r.key}
+		wait := minBackoff
+		for {
+			r.set(func(s *Status) { s.State, s.Since = StateRunning, time.Now().UTC() })
+			r.beat(ctx)
+			began := time.Now()
+			err := src.Run(ctx, sink, cp)
+			if ctx.Err() != nil {
+				return
+			}
+			if err == nil {
+				err = errors.New("stopped without an error")
+			}
+			if time.Since(began) > maxBackoff {
+				wait = minBackoff // it ran a good while: a new failure starts the back-off anew
+			}
+			d := time.Duration(float64(wait) * (0.5 + rand.Float64()))
+			log.Warn("connector failed; will run again", "err", err, "in", d)
+			r.set(func(s *Status) {
+				s.State, s.LastError, s.Since = StateBackingOff, err.Error(), time.Now().UTC()
+			})
+			r.beat(ctx)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(d):
+			}
+			wait = min(2*wait, maxBackoff)
+		}
+	}()
+}
+
+// beat renews the lease with the current status; false when the lease is no longer ours.
+func (r *runner) beat(ctx context.Context) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	data, _ := json.Marshal(r.status)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), heartbeat)
+	defer cancel()
+	rev, err := r.m.leases.Update(ctx, r.key, data, r.rev)
+	if err != nil {
+		return !errors.Is(err, jetstream.ErrKeyExists) && !errors.Is(err, jetstream.ErrKeyNotFound)
+	}
+	r.rev = rev
+	return true
+}
+
+// stop ends the run and, when release, gives the lease up.
+func (r *runner) stop(release bool) {
+	if r.cancel != nil {
+		r.cancel()
+		<-r.done
+	}
+	if !release || r.lost() {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	r.mu.Lock()
+	rev := r.rev
+	r.mu.Unlock()
+	if err := r.m.leases.Delete(ctx, r.key, jetstream.LastRevision(rev)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		r.m.log.Debug("connector lease not given up; it expires", "connector", r.c.Name, "err", err)
+	}
+}
+
+// checkpoint is a Checkpoint in the marks bucket.
+type checkpoint struct {
+	kv  jetstream.KeyValue
+	key string
+}
+
+func (c *checkpoint) Load(ctx context.Context) ([]byte, error) {
+	e, err := c.kv.Get(ctx, c.key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load checkpoint: %w", err)
+	}
+	return e.Value(), nil
+}
+
+func (c *checkpoint) Save(ctx context.Context, v []byte) error {
+	if _, err := c.kv.Put(ctx, c.key, v); err != nil {
+		return fmt.Errorf("save checkpoint: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,148 @@
+package connector
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/switchboardhq/switchboard/internal/events"
+	"github.com/switchboardhq/switchboard/internal/solution"
+)
+
+// eventPublisher stores events; *events.Dispatcher is one.
+type eventPublisher interface {
+	EnqueueBatch(ctx context.Context, es []events.Event) []error
+}
+
+// MaxMessageBytes bounds one message's data; a larger one is rejected (counted and logged),
+// not stored.
+const MaxMessageBytes = 1 << 20
+
+// sink stores a running connector's messages as events of its topic.
+type sink struct {
+	r   *runner
+	pub eventPublisher
+}
+
+func (s *sink) Publish(ctx context.Context, msgs []Message) error {
+	c := s.r.c
+	es := make([]events.Event, 0, len(msgs))
+	rejected := 0
+	for _, m := range msgs {
+		e, err := EventOf(c, m)
+		if err != nil {
+			rejected++
+			s.r.m.log.Warn("connector message rejected", "solution", c.Solution, "connector", c.Name, "id", m.ID, "err", err)
+			continue
+		}
+		es = append(es, e)
+	}
+	published := 0
+	var failed error
+	if len(es) > 0 {
+		errs := s.pub.EnqueueBatch(ctx, es)
+		refusedOne := false
+		for _, err := range errs {
+			var fe *solution.FieldError
+			if errors.Is(err, events.ErrNoHandler) || errors.As(err, &fe) {
+				refusedOne = true
+			}
+		}
+		if refusedOne {
+			// The batch is stored whole or not at all: store the good ones one by one.
+			errs = make([]error, len(es))
+			for i := range es {
+				errs[i] = s.pub.EnqueueBatch(ctx, es[i:i+1])[0]
+			}
+		}
+		for i, err := range errs {
+			var fe *solution.FieldError
+			switch {
+			case err == nil:
+				published++
+			case errors.Is(err, events.ErrNoHandler), errors.As(err, &fe):
+				rejected++
+				s.r.m.log.Warn("connector message rejected", "solution", c.Solution, "connector", c.Name, "id", es[i].ID, "err", err)
+			default:
+				failed = err
+			}
+		}
+	}
+	s.r.set(func(st *Status) {
+		st.Received += uint64(len(msgs))
+		st.Published += uint64(published)
+		st.Rejected += uint64(rejected)
+	})
+	if failed != nil {
+		return fmt.Errorf("store events of connector %s: %w", c.Name, failed)
+	}
+	return nil
+}
+
+// EventOf is the event a connector makes of a message.
+func EventOf(c Connector, m Message) (events.Event, error) {
+	if len(m.Data) > MaxMessageBytes {
+		return events.Event{}, fmt.Errorf("message of %d bytes is larger than %d", len(m.Data), MaxMessageBytes)
+	}
+	e := events.Event{
+		ID:       eventID(c, m.ID),
+		Solution: c.Solution,
+		Topic:    c.Topic,
+		Time:     m.Time,
+		Source:   "/solutions/" + c.Solution + "/connectors/" + c.Name,
+		Subject:  m.Subject,
+	}
+	ct := m.ContentType
+	switch {
+	case ct == "" && json.Valid(m.Data):
+		e.Data, e.DataContentType = json.RawMessage(m.Data), "application/json"
+	case ct == "application/json" || strings.HasSuffix(ct, "+json"):
+		if !json.Valid(m.Data) {
+			return events.Event{}, fmt.Errorf("content type %s, but the data is not JSON", ct)
+		}
+		e.Data, e.DataContentType = json.RawMessage(m.Data), ct
+	case utf8.Valid(m.Data):
+		e.Data, e.DataContentType = string(m.Data), cmpOr(ct, "text/plain")
+	default:
+		return events.Event{}, fmt.Errorf("data of content type %q is neither JSON nor UTF-8 text", ct)
+	}
+	if len(m.Extensions) > 0 {
+		e.Extensions = m.Extensions
+	}
+	return e, nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
+}
+
+// eventID is the event id of a message: the connector's name and the source's id, made
+// short and printable when it is not; "" (a fresh id) when the source has none.
+func eventID(c Connector, id string) string {
+	if id == "" {
+		return ""
+	}
+	full := c.Name + ":" + id
+	if len(full) <= events.MaxIDBytes && printable(full) {
+		return full
+	}
+	sum := sha256.Sum256([]byte(id))
+	return c.Name + ":sha256:" + hex.EncodeToString(sum[:16])
+}
+
+func printable(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
