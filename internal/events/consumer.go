@@ -278,3 +278,28 @@ func deleteConsumers(ctx context.Context, js jetstream.JetStream, sol, name stri
 	}
 	return nil
 }
+
+// orphanAge is how old a consumer without a handler must be before an instance starting
+// deletes it: a handler being deployed has its consumers a moment before its record.
+const orphanAge = 2 * time.Minute
+
+// sweepConsumers deletes handler consumers whose handler is no longer stored (its deletion
+// cut short, or deleted by a version that kept none): they would hold events for nobody.
+func (d *Dispatcher) sweepConsumers(ctx context.Context) {
+	st, err := d.o.Bus.JetStream().Stream(ctx, EventsStream)
+	if err != nil {
+		return
+	}
+	infos := st.ListConsumers(ctx)
+	for info := range infos.Info() {
+		sol, name, ok := consumerOf(info.Name)
+		if !ok || time.Since(info.Created) < orphanAge || d.o.Store.stored(ctx, sol, name) {
+			continue
+		}
+		if err := st.DeleteConsumer(ctx, info.Name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			d.log.Warn("consumer of a deleted handler not deleted", "consumer", info.Name, "err", err)
+			continue
+		}
+		d.log.Info("deleted the consumer of a deleted handler", "consumer", info.Name)
+	}
+}

@@ -117,6 +117,11 @@ func (p *probe) Call(ctx context.Context, _, op string, args any) (any, error) {
 		select {
 		case <-gate:
 		case <-ctx.Done():
+			// The run timed out while held: it failed, and is not a visit.
+			p.mu.Lock()
+			p.in--
+			p.mu.Unlock()
+			return nil, ctx.Err()
 		}
 	}
 	p.mu.Lock()
@@ -212,7 +217,8 @@ func TestMaxInFlight(t *testing.T) {
 func TestSlowHandlerHoldsUpNoOther(t *testing.T) {
 	p := newProbe()
 	ctx, s, d, _ := newProbeDispatcher(t, p)
-	mustPut(t, s, Handler{Solution: "demo", Name: "slow", Topics: []string{"t"}, MaxInFlight: 1,
+	quick := &RetryPolicy{Attempts: 100, MinWait: Duration(5 * time.Millisecond), MaxWait: Duration(20 * time.Millisecond)}
+	mustPut(t, s, Handler{Solution: "demo", Name: "slow", Topics: []string{"t"}, MaxInFlight: 1, Retry: quick,
 		Script: `Probe.visit({k = "slow", n = event.data.n})`})
 	mustPut(t, s, Handler{Solution: "demo", Name: "fast", Topics: []string{"t"}, MaxInFlight: 1,
 		Script: `Probe.visit({k = "fast", n = event.data.n})`})
@@ -230,7 +236,7 @@ func TestSlowHandlerHoldsUpNoOther(t *testing.T) {
 		t.Fatalf("slow handler finished %d events while held", len(v))
 	}
 	release()
-	eventually(t, "the slow handler to catch up", func() bool { v, _, _ := p.state("slow"); return len(v) == 50 })
+	eventuallyWithin(t, 60*time.Second, "the slow handler to catch up", func() bool { v, _, _ := p.state("slow"); return len(v) == 50 })
 }
 
 // TestOrderedByKey: events of one key run one at a time in the order stored, a failure
@@ -239,7 +245,7 @@ func TestOrderedByKey(t *testing.T) {
 	p := newProbe()
 	ctx, s, d, _ := newProbeDispatcher(t, p)
 	mustPut(t, s, Handler{Solution: "demo", Name: "h", Topics: []string{"t.*"}, Script: probeScript, OrderBy: "data.k", MaxInFlight: 4,
-		Retry: &RetryPolicy{Attempts: 5, MinWait: Duration(5 * time.Millisecond), MaxWait: Duration(20 * time.Millisecond)}})
+		Retry: &RetryPolicy{Attempts: 100, MinWait: Duration(5 * time.Millisecond), MaxWait: Duration(20 * time.Millisecond)}})
 	p.mu.Lock()
 	p.fail[[2]any{"a", 3}] = true
 	p.mu.Unlock()

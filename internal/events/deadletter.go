@@ -287,6 +287,11 @@ func (d *Dispatcher) ReplayDeadLetters(ctx context.Context, sol string, sel Dead
 			}
 			return false, nil // kept: a selection replays what can run, and leaves the rest
 		}
+		// Only into a consumer that exists: with interest retention, an event nobody
+		// reads is let go of at once, and the dead letter would be gone with it.
+		if _, err := js.Consumer(ctx, EventsStream, directConsumerName(sol, dl.Handler)); err != nil {
+			return false, fmt.Errorf("replay dead letter %d: consumer of handler %s: %w", dl.Seq, dl.Handler, err)
+		}
 		msg := &nats.Msg{Subject: directSubject(sol, dl.Handler), Data: dl.Event, Header: nats.Header{}}
 		msg.Header.Set(replaysHeader, strconv.Itoa(dl.Replays+1))
 		// The id makes replaying the same dead letter again (after a removal that failed)

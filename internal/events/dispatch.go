@@ -153,7 +153,9 @@ type Dispatcher struct {
 	stopCtx  context.CancelFunc
 	loopDone chan struct{}
 	workers  map[string]*worker // by consumer name
-	wg       sync.WaitGroup     // runs in flight
+
+	reconcileMu sync.Mutex     // one reconcile at a time
+	wg          sync.WaitGroup // runs in flight
 
 	tails *followers.Slots
 }

@@ -122,6 +122,11 @@ func (d *Dispatcher) EnqueueTo(ctx context.Context, e Event, handler string) err
 	if err := d.setup(ctx); err != nil {
 		return err
 	}
+	// Only into a consumer that exists: with interest retention, an event nobody reads is let
+	// go of at once.
+	if _, err := d.o.Bus.JetStream().Consumer(ctx, EventsStream, directConsumerName(e.Solution, handler)); err != nil {
+		return fmt.Errorf("event %s for handler %s: %w", e.ID, handler, err)
+	}
 	errs := []error{nil}
 	key := dedupKey(e) + "/" + handler
 	d.store(ctx, []pending{

@@ -16,13 +16,15 @@ var OrderByPattern = regexp.MustCompile(`^(topic|subject|correlation_id|data(\.[
 
 // ordered runs an ordered handler's deliveries: those of one key one at a time, in the order
 // the stream holds them, retrying in place; different keys run side by side, up to the
-// handler's max in flight. Deliveries waiting their turn are held here, at most maxHeld, and
-// kept in progress so that the server does not send them again meanwhile.
+// handler's max in flight. Deliveries waiting their turn are held here, at most maxHeld (a
+// token of held each, taken before the delivery is fetched), and kept in progress so that the
+// server does not send them again meanwhile.
 type ordered struct {
 	w       *worker
 	maxHeld int
 	held    chan struct{} // a token per delivery held, running or waiting
-	stopped chan struct{} // closed by handBack
+	stopped chan struct{} // closed by handBack: runs waiting to retry hand their event back
+	runs    sync.WaitGroup
 
 	mu        sync.Mutex
 	closed    bool
@@ -30,28 +32,38 @@ type ordered struct {
 	scheduled map[string]bool            // keys running or in waiting
 	waiting   []string                   // keys with deliveries and no run slot yet
 	running   int
+	seqs      map[uint64]bool // stream sequences held: a delivery sent again meanwhile is dropped
 }
 
 func newOrdered(w *worker) *ordered {
 	n := max(64, 4*w.h.inFlight())
 	o := &ordered{w: w, maxHeld: n, held: make(chan struct{}, n), stopped: make(chan struct{}),
-		queues: map[string][]jetstream.Msg{}, scheduled: map[string]bool{}}
+		queues: map[string][]jetstream.Msg{}, scheduled: map[string]bool{}, seqs: map[uint64]bool{}}
 	go o.keepAlive()
 	return o
 }
 
-// receive queues a delivery behind those of its key; it waits while maxHeld are held.
-func (o *ordered) receive(m jetstream.Msg) {
+// push queues a delivery behind those of its key; the caller holds a token for it.
+func (o *ordered) push(m jetstream.Msg) {
 	key := o.w.h.orderKey(m.Data())
-	select {
-	case o.held <- struct{}{}:
-	case <-o.stopped:
+	var seq uint64
+	if md, err := m.Metadata(); err == nil {
+		seq = md.Sequence.Stream
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.closed {
+		<-o.held
 		m.Nak() //nolint:errcheck // redelivered after ackWait anyway
 		return
+	}
+	if seq != 0 && o.seqs[seq] {
+		// Sent again while held here (it waited longer than ackWait): the copy held runs.
+		<-o.held
+		return
+	}
+	if seq != 0 {
+		o.seqs[seq] = true
 	}
 	o.queues[key] = append(o.queues[key], m)
 	if !o.scheduled[key] {
@@ -63,13 +75,11 @@ func (o *ordered) receive(m jetstream.Msg) {
 
 // dispatch starts runs for waiting keys while slots are free; o.mu is held.
 func (o *ordered) dispatch() {
-	for o.running < o.w.h.inFlight() && len(o.waiting) > 0 {
-		if !o.w.d.track() {
-			return // closing: handBack returns what is queued
-		}
+	for !o.closed && o.running < o.w.h.inFlight() && len(o.waiting) > 0 {
 		key := o.waiting[0]
 		o.waiting = o.waiting[1:]
 		o.running++
+		o.runs.Add(1)
 		go o.run(key)
 	}
 }
@@ -77,7 +87,7 @@ func (o *ordered) dispatch() {
 // run handles key's deliveries in order; after each it yields its slot to another key
 // waiting, so one busy key does not keep the others out.
 func (o *ordered) run(key string) {
-	defer o.w.d.wg.Done()
+	defer o.runs.Done()
 	for {
 		o.mu.Lock()
 		q := o.queues[key]
@@ -91,9 +101,12 @@ func (o *ordered) run(key string) {
 		o.mu.Unlock()
 
 		o.w.d.handle(o.w.d.runCtx, o.w, m, true)
-		<-o.held
 
 		o.mu.Lock()
+		if md, err := m.Metadata(); err == nil {
+			delete(o.seqs, md.Sequence.Stream)
+		}
+		<-o.held
 		if len(o.queues[key]) == 0 {
 			delete(o.queues, key)
 			delete(o.scheduled, key)
@@ -113,23 +126,28 @@ func (o *ordered) run(key string) {
 	}
 }
 
-// handBack returns every delivery not yet started to the server, in order, so that the
-// instance taking over runs them before anything after them.
+// handBack ends the runs (one waiting to retry hands its event back), waits for them, then
+// returns every delivery not started to the server, each key's in order: the instance taking
+// over runs them before anything after them.
 func (o *ordered) handBack() {
 	o.mu.Lock()
-	defer o.mu.Unlock()
 	if o.closed {
+		o.mu.Unlock()
 		return
 	}
 	o.closed = true
 	close(o.stopped)
+	o.mu.Unlock()
+	o.runs.Wait()
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	for _, q := range o.queues {
 		for _, m := range q {
 			m.Nak() //nolint:errcheck // redelivered after ackWait anyway
 			<-o.held
 		}
 	}
-	o.queues, o.waiting = map[string][]jetstream.Msg{}, nil
+	o.queues, o.waiting, o.seqs = map[string][]jetstream.Msg{}, nil, map[uint64]bool{}
 }
 
 // keepAlive tells the server that held deliveries are in progress.

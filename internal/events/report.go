@@ -41,7 +41,9 @@ type Delivery struct {
 	LastError string `json:"last_error,omitempty"`
 	ErrorID   string `json:"error_id,omitempty"`
 	// Duration is how long the last attempt ran.
-	Duration      Duration   `json:"duration"`
+	Duration Duration `json:"duration"`
+	// Replays is how often the event came back from the dead letters before this run.
+	Replays       int        `json:"replays,omitempty"`
 	NextAttemptAt *time.Time `json:"next_attempt_at,omitempty"`
 	UpdatedAt     time.Time  `json:"updated_at"`
 }
@@ -121,6 +123,31 @@ func (d *Dispatcher) record(ctx context.Context, e Event, dl Delivery) {
 	case d.records <- r:
 	case <-ctx.Done():
 	}
+}
+
+// recordNow writes where a run stands and waits for it: what a redelivery reads back.
+func (d *Dispatcher) recordNow(ctx context.Context, e Event, dl Delivery) {
+	dl.Topic = e.Topic
+	dl.UpdatedAt = time.Now().UTC()
+	data, _ := json.Marshal(dl)
+	if _, err := d.deliveries.Put(ctx, deliveryKey(e.Solution, e.ID, dl.Handler, e.Topic), data); err != nil {
+		d.log.Warn("delivery record not written", "solution", e.Solution, "event", e.ID, "handler", dl.Handler, "err", err)
+	}
+}
+
+// attemptsMade reads how many runs of an event the handler has made, and the state its
+// record is in, for a delivery of it in its replays-th life (records of an earlier life do
+// not count).
+func (d *Dispatcher) attemptsMade(ctx context.Context, e Event, p parcel) (uint64, string) {
+	ent, err := d.deliveries.Get(ctx, deliveryKey(e.Solution, e.ID, p.handler, e.Topic))
+	if err != nil {
+		return 0, ""
+	}
+	var dl Delivery
+	if json.Unmarshal(ent.Value(), &dl) != nil || dl.Replays != p.replays {
+		return 0, ""
+	}
+	return dl.Attempts, dl.State
 }
 
 // writeRecords publishes queued records until the queue is closed, waiting for each batch's

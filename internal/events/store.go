@@ -378,6 +378,20 @@ func (s *Store) stored(ctx context.Context, sol, name string) bool {
 	return !errors.Is(err, jetstream.ErrKeyNotFound) && !errors.Is(err, jetstream.ErrKeyDeleted)
 }
 
+// load is handler name of sol as stored in KV now, whatever the view says yet.
+func (s *Store) load(ctx context.Context, sol, name string) (Handler, bool) {
+	e, err := s.kv.Get(ctx, handlerKey(sol, name))
+	if err != nil {
+		return Handler{}, false
+	}
+	var h Handler
+	if json.Unmarshal(e.Value(), &h) != nil {
+		return Handler{}, false
+	}
+	h.Solution, h.Name = sol, name
+	return h, true
+}
+
 // localEntry applies a write to the view at once, so a caller reads its own writes before the
 // watch delivers them; the watch's copy is then ignored by revision.
 type localEntry struct {

@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -30,10 +32,18 @@ type worker struct {
 	d    *Dispatcher
 	h    Handler
 	spec string
-	wide bool // its filter is wider than its topics
-	sem  chan struct{}
-	ccs  []jetstream.ConsumeContext // of its topics, and of its direct subject
-	ord  *ordered                   // nil unless the handler orders its events
+	wide bool          // its filter is wider than its topics
+	sem  chan struct{} // run slots of topic events, unordered handlers
+	// dsem are the run slots of direct events (replays, async calls) of unordered handlers:
+	// their own, so that a quiet topic consumer waiting for its next event with a slot taken
+	// does not keep them out, nor they it.
+	dsem chan struct{}
+	ord  *ordered // nil unless the handler orders its events
+
+	ctx    context.Context // ends when the worker stops fetching
+	cancel context.CancelFunc
+	loops  sync.WaitGroup // the fetch loops
+	dead   atomic.Bool    // a consumer went away under it: reconcile starts it again
 
 	mu       sync.Mutex
 	stopping bool
@@ -53,20 +63,21 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 		d.mu.Unlock()
 		return errors.New("events: dispatcher already started or closed")
 	}
+	d.started = true
 	d.mu.Unlock()
 	if err := d.setup(ctx); err != nil {
 		return err
 	}
-	d.mu.Lock()
-	d.started = true
-	d.runCtx = context.WithoutCancel(ctx) // runs in flight finish; their limits bound them
 	sctx, cancel := context.WithCancel(ctx)
-	d.stopCtx = cancel
+	loopDone := make(chan struct{})
+	d.mu.Lock()
+	d.runCtx = context.WithoutCancel(ctx) // runs in flight finish; their limits bound them
+	d.stopCtx, d.loopDone = cancel, loopDone
 	d.mu.Unlock()
+	d.sweepConsumers(sctx)
 	d.reconcile(sctx)
-	d.loopDone = make(chan struct{})
 	go func() {
-		defer close(d.loopDone)
+		defer close(loopDone)
 		t := time.NewTicker(reconcileEvery)
 		defer t.Stop()
 		for {
@@ -84,8 +95,11 @@ func (d *Dispatcher) Start(ctx context.Context) error {
 }
 
 // reconcile consumes for every handler in the view, with its current settings, and stops
-// consuming for those gone.
+// consuming for those gone. Workers are stopped outside d.mu: stopping an ordered one waits
+// for its runs.
 func (d *Dispatcher) reconcile(ctx context.Context) {
+	d.reconcileMu.Lock()
+	defer d.reconcileMu.Unlock()
 	want := d.o.Store.bindings("", nil)
 	d.mu.Lock()
 	if d.stopped {
@@ -94,26 +108,30 @@ func (d *Dispatcher) reconcile(ctx context.Context) {
 	}
 	keep := make(map[string]bool, len(want))
 	var start []Handler
+	var stop []*worker
 	for _, b := range want {
 		name := ConsumerName(b.h.Solution, b.h.Name)
 		keep[name] = true
 		w := d.workers[name]
-		if w != nil && w.spec == spec(b.h, d.feat) {
+		if w != nil && w.spec == spec(b.h, d.feat) && !w.dead.Load() {
 			continue
 		}
 		if w != nil {
-			w.stop()
+			stop = append(stop, w)
 			delete(d.workers, name)
 		}
 		start = append(start, b.h)
 	}
 	for name, w := range d.workers {
 		if !keep[name] {
-			w.stop()
+			stop = append(stop, w)
 			delete(d.workers, name)
 		}
 	}
 	d.mu.Unlock()
+	for _, w := range stop {
+		w.stop()
+	}
 	for _, h := range start {
 		w, err := d.startWorker(ctx, h)
 		if err != nil {
@@ -125,15 +143,18 @@ func (d *Dispatcher) reconcile(ctx context.Context) {
 		}
 		d.mu.Lock()
 		if d.stopped {
+			d.mu.Unlock()
 			w.stop()
-		} else {
-			d.workers[ConsumerName(h.Solution, h.Name)] = w
+			continue
 		}
+		d.workers[ConsumerName(h.Solution, h.Name)] = w
 		d.mu.Unlock()
 	}
 }
 
-// startWorker starts consuming h's events; nil without error when h is no longer stored.
+// startWorker starts consuming h's events; nil without error when h, as stored now, is not
+// what this instance's view says yet (it waits for the view rather than make consumers of a
+// stale copy).
 func (d *Dispatcher) startWorker(ctx context.Context, h Handler) (*worker, error) {
 	js := d.o.Bus.JetStream()
 	topics, direct := consumerConfigs(h, d.feat)
@@ -141,9 +162,10 @@ func (d *Dispatcher) startWorker(ctx context.Context, h Handler) (*worker, error
 	for _, name := range []string{topics.Durable, direct.Durable} {
 		c, err := js.Consumer(ctx, EventsStream, name)
 		if errors.Is(err, jetstream.ErrConsumerNotFound) {
-			// Stored by a version without consumers per handler, or lost: made again,
-			// unless the handler went away meanwhile.
-			if !d.o.Store.stored(ctx, h.Solution, h.Name) {
+			// Stored by a version without consumers per handler, or lost: made again from
+			// the handler as stored, and only if this view agrees with it.
+			cur, ok := d.o.Store.load(ctx, h.Solution, h.Name)
+			if !ok || cur.OrderBy != h.OrderBy || !slices.Equal(cur.Topics, h.Topics) {
 				return nil, nil
 			}
 			if err := ensureConsumers(ctx, js, d.o.Bus.Replicas(), d.feat, h); err != nil {
@@ -157,63 +179,133 @@ func (d *Dispatcher) startWorker(ctx context.Context, h Handler) (*worker, error
 		cons = append(cons, c)
 	}
 	_, wide := h.filters(d.feat)
-	w := &worker{d: d, h: h, spec: spec(h, d.feat), wide: wide, sem: make(chan struct{}, h.inFlight())}
-	log := d.log.With("solution", h.Solution, "handler", h.Name)
-	opts := []jetstream.PullConsumeOpt{
-		jetstream.PullMaxMessages(h.inFlight()),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
-				return // the handler is going away; reconcile stops this
-			}
-			log.Warn("event consumer", "err", err)
-		}),
-	}
-	receive := w.receive
+	wctx, cancel := context.WithCancel(context.Background())
+	w := &worker{d: d, h: h, spec: spec(h, d.feat), wide: wide, sem: make(chan struct{}, h.inFlight()),
+		dsem: make(chan struct{}, max(1, h.inFlight()/4)), ctx: wctx, cancel: cancel}
 	if h.OrderBy != "" {
 		w.ord = newOrdered(w)
-		receive = w.ord.receive
 	}
 	for i, c := range cons {
-		o := opts
-		if i == 0 && h.OrderBy != "" {
-			o = append(o, jetstream.PullPriorityGroup(priorityGroup), jetstream.PullMaxMessages(w.ord.maxHeld))
+		// The client fetches ahead no more than the slots can take, so events do not wait
+		// in it long enough to be sent again. Short pull expiries and heartbeats bound a
+		// stall seen now and then (about one run in twenty of TestSlowHandlerHoldsUpNoOther
+		// under -race): the client believes a pull is outstanding that the server no longer
+		// holds, until it misses two heartbeats and pulls again.
+		opts := []jetstream.PullMessagesOpt{jetstream.PullMaxMessages(max(2, h.inFlight())),
+			jetstream.PullExpiry(10 * time.Second), jetstream.PullHeartbeat(2 * time.Second)}
+		if i == 0 && w.ord != nil {
+			opts = append(opts, jetstream.PullPriorityGroup(priorityGroup))
 		}
-		cc, err := c.Consume(receive, o...)
+		it, err := c.Messages(opts...)
 		if err != nil {
 			w.stop()
 			return nil, fmt.Errorf("consume: %w", err)
 		}
-		w.ccs = append(w.ccs, cc)
+		w.loops.Add(1)
+		go w.fetch(it, i == 0)
 	}
 	return w, nil
 }
 
-// stop ends fetching; runs in flight go on (Close waits for them). Events already fetched
-// are handed back rather than dropped: a dropped one waits out ackWait before any other
-// instance may run it.
+// fetch takes the worker's events from one consumer: a slot first, then an event, so that no
+// event waits in the worker's hands for a slot.
+func (w *worker) fetch(it jetstream.MessagesContext, topics bool) {
+	defer w.loops.Done()
+	defer func() {
+		// What the client fetched ahead is handed back, so that another instance runs it
+		// now rather than after ackWait.
+		it.Drain()
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		for {
+			m, err := it.Next(jetstream.NextContext(ctx))
+			if err != nil {
+				it.Stop() // its consumer gone, say: what is left expires instead
+				return
+			}
+			m.Nak() //nolint:errcheck // redelivered after ackWait anyway
+		}
+	}()
+	slots := w.sem
+	switch {
+	case w.ord != nil:
+		slots = w.ord.held // plenty: a quiet consumer holding one keeps no other out
+	case !topics:
+		slots = w.dsem
+	}
+	go func() {
+		<-w.ctx.Done()
+		it.Drain() // ends a Next waiting for an event; the rest is handed back below
+	}()
+	for {
+		select {
+		case slots <- struct{}{}:
+		case <-w.ctx.Done():
+			return
+		}
+		m, err := it.Next()
+		if err != nil {
+			<-slots
+			if errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound) {
+				w.dead.Store(true) // reconcile starts it again, or drops it with its handler
+				w.d.o.Store.signal()
+				return
+			}
+			if errors.Is(err, jetstream.ErrMsgIteratorClosed) || w.ctx.Err() != nil {
+				return
+			}
+			w.d.log.Warn("event consumer", "solution", w.h.Solution, "handler", w.h.Name, "err", err)
+			continue
+		}
+		if w.isStopping() {
+			<-slots
+			m.Nak() //nolint:errcheck // redelivered after ackWait anyway
+			continue
+		}
+		if w.ord != nil {
+			w.ord.push(m) // holds the slot taken until the event is done
+			continue
+		}
+		if !w.d.track() {
+			<-slots
+			m.Nak() //nolint:errcheck // redelivered after ackWait anyway
+			continue
+		}
+		go func() {
+			defer w.d.wg.Done()
+			defer func() { <-slots }()
+			w.d.handle(w.d.runCtx, w, m, false)
+		}()
+	}
+}
+
+// stop ends fetching and hands back what was fetched and not started. An ordered worker
+// first lets its runs end (a run waiting to retry hands its event back), then hands back the
+// events behind them, in order, and unpins its consumer, so that whoever takes over runs them
+// in order and at once. Runs of an unordered worker go on (Close waits for them).
 func (w *worker) stop() {
 	w.mu.Lock()
+	if w.stopping {
+		w.mu.Unlock()
+		return
+	}
 	w.stopping = true
 	w.mu.Unlock()
-	for _, cc := range w.ccs {
-		cc.Drain()
+	w.cancel()
+	w.loops.Wait()
+	if w.ord == nil {
+		return
 	}
-	if w.ord != nil {
-		w.ord.handBack()
-		// Unpinned now, the next puller (this instance's new worker, or another instance)
-		// takes the handler's events at once instead of after pinnedTTL.
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			st, err := w.d.o.Bus.JetStream().Stream(ctx, EventsStream)
-			if err == nil {
-				err = st.UnpinConsumer(ctx, OrderedConsumerName(w.h.Solution, w.h.Name), priorityGroup)
-			}
-			if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
-				w.d.log.Debug("ordered handler not unpinned; another instance takes over after the pin expires",
-					"solution", w.h.Solution, "handler", w.h.Name, "err", err)
-			}
-		}()
+	w.ord.handBack()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	st, err := w.d.o.Bus.JetStream().Stream(ctx, EventsStream)
+	if err == nil {
+		err = st.UnpinConsumer(ctx, OrderedConsumerName(w.h.Solution, w.h.Name), priorityGroup)
+	}
+	if err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		w.d.log.Debug("ordered handler not unpinned; another instance takes over after the pin expires",
+			"solution", w.h.Solution, "handler", w.h.Name, "err", err)
 	}
 }
 
@@ -221,26 +313,6 @@ func (w *worker) isStopping() bool {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.stopping
-}
-
-// receive takes one delivery of an unordered handler: it waits for one of the handler's
-// run slots here, so the handler's consumer slows to its pace and no other's does.
-func (w *worker) receive(m jetstream.Msg) {
-	if w.isStopping() {
-		m.Nak() //nolint:errcheck // redelivered after ackWait anyway
-		return
-	}
-	w.sem <- struct{}{}
-	if !w.d.track() {
-		<-w.sem
-		m.Nak() //nolint:errcheck // redelivered after ackWait anyway
-		return
-	}
-	go func() {
-		defer w.d.wg.Done()
-		defer func() { <-w.sem }()
-		w.d.handle(w.d.runCtx, w, m, false)
-	}()
 }
 
 // track counts a run about to start, unless the dispatcher is closing.
@@ -260,9 +332,11 @@ func (d *Dispatcher) stop() {
 	ws := d.workers
 	d.workers = map[string]*worker{}
 	d.mu.Unlock()
+	var wg sync.WaitGroup
 	for _, w := range ws {
-		w.stop()
+		wg.Go(w.stop)
 	}
+	wg.Wait()
 }
 
 // Close stops durable processing, waits for the runs in flight and writes their records.
@@ -316,41 +390,74 @@ func (d *Dispatcher) handle(ctx context.Context, w *worker, m jetstream.Msg, inP
 		d.ack(m, log) // its consumer reads more than its topics; not for this handler
 		return
 	}
-	lim, ok := d.o.Limits(e.Solution)
-	b, found := d.o.Store.handler(p.sol, p.handler)
-	if !ok || !found {
-		if d.o.Store.stored(ctx, p.sol, p.handler) {
-			// This instance has not yet seen what another wrote (a solution created just
-			// before the event came): not gone, so run it once the view catches up.
-			log.Info("event handler not known here yet; will retry")
-			if err := m.NakWithDelay(notYetKnownWait); err != nil {
-				log.Warn("event retry not scheduled; redelivered after the ack wait", "err", err)
-			}
-			return
+	var (
+		lim   script.Limits
+		b     binding
+		known bool
+	)
+	for {
+		var ok bool
+		lim, ok = d.o.Limits(e.Solution)
+		b, known = d.o.Store.handler(p.sol, p.handler)
+		if known = known && ok; known || !d.o.Store.stored(ctx, p.sol, p.handler) {
+			break
 		}
+		// This instance has not yet seen what another wrote (a solution created just before
+		// the event came): not gone, so run it once the view catches up. An ordered handler
+		// waits here, holding back the events behind it.
+		log.Info("event handler not known here yet; will retry")
+		if inPlace {
+			if !w.wait(m, notYetKnownWait) {
+				m.Nak() //nolint:errcheck // redelivered after ackWait anyway
+				return
+			}
+			continue
+		}
+		if err := m.NakWithDelay(notYetKnownWait); err != nil {
+			log.Warn("event retry not scheduled; redelivered after the ack wait", "err", err)
+		}
+		return
+	}
+	if !known {
 		log.Info("event dropped: its handler is gone")
-		d.record(ctx, e, Delivery{Handler: p.handler, State: StateDropped, Attempts: attempt - 1})
+		d.record(ctx, e, Delivery{Handler: p.handler, State: StateDropped, Attempts: attempt - 1, Replays: p.replays})
 		d.ack(m, log)
 		return
 	}
 	attempts, wait := d.retryPlan(b.h)
+	if attempt > 1 {
+		// Delivered again: the server counts every delivery, runs or not (an event handed
+		// back by a stopping instance, one waiting for a view to catch up); the record counts
+		// the runs.
+		made, state := d.attemptsMade(ctx, e, p)
+		switch {
+		case state == StateSucceeded || state == StateDeadLettered:
+			d.ack(m, log) // its outcome stands: the ack that said so was lost
+			return
+		case attempt > uint64(attempts)*4+16:
+			// Sent again and again without an outcome or a record: the instances running it
+			// stop, perhaps because of this very event.
+		default:
+			attempt = made + 1
+		}
+	}
 	for {
 		if attempt > uint64(attempts) {
 			// Delivered again after its last attempt without an outcome: the instance
 			// running it stopped, perhaps because of this very event.
 			err := fmt.Errorf("no outcome after %d deliveries", attempt-1)
-			d.record(ctx, e, Delivery{Handler: p.handler, State: StateDeadLettered, Attempts: attempt - 1, LastError: err.Error()})
+			d.record(ctx, e, Delivery{Handler: p.handler, State: StateDeadLettered, Attempts: attempt - 1, LastError: err.Error(), Replays: p.replays})
 			if d.park(ctx, m, p, dedupKey(e), err, attempt-1) {
 				d.reply(ctx, e, p.handler, nil, err, 0)
 			}
 			return
 		}
-		res, took, err := d.attempt(ctx, m, e, b, lim, attempt)
+		res, took, err := d.attempt(ctx, m, e, b, lim, attempt, p.replays)
 		after, asked := retryAfter(res)
 		if err == nil && asked {
 			err = fmt.Errorf("handler %s asked to retry after %s", p.handler, after)
 		}
-		dl := Delivery{Handler: p.handler, Attempts: attempt, Duration: Duration(took)}
+		dl := Delivery{Handler: p.handler, Attempts: attempt, Duration: Duration(took), Replays: p.replays}
 		if err != nil {
 			dl.LastError = err.Error()
 			var he *HandlerError
@@ -384,7 +491,9 @@ func (d *Dispatcher) handle(ctx context.Context, w *worker, m jetstream.Msg, inP
 		delay := wait(int(attempt), after)
 		next := time.Now().Add(delay).UTC()
 		dl.State, dl.NextAttemptAt = StateRetrying, &next
-		d.record(ctx, e, dl)
+		// Written before the retry is scheduled: the attempt it counts is what the next
+		// delivery reads.
+		d.recordNow(ctx, e, dl)
 		log.Info("event handler failed; will retry", "attempt", attempt, "retry_in", delay, "err", err)
 		if d.o.Metrics != nil {
 			d.o.Metrics.HandlerRetries.WithLabelValues(e.Solution, p.handler).Inc()
@@ -406,11 +515,18 @@ func (d *Dispatcher) handle(ctx context.Context, w *worker, m jetstream.Msg, inP
 
 // attempt runs the handler once, telling the server it is in progress meanwhile so that a
 // long run is not sent to another instance, and recording it as running once it lasts.
-func (d *Dispatcher) attempt(ctx context.Context, m jetstream.Msg, e Event, b binding, lim script.Limits, attempt uint64) (any, time.Duration, error) {
+func (d *Dispatcher) attempt(ctx context.Context, m jetstream.Msg, e Event, b binding, lim script.Limits, attempt uint64, replays int) (any, time.Duration, error) {
 	// Most runs end before runningAfter: no goroutine waits on them, only a timer.
 	done := make(chan struct{})
+	var mu sync.Mutex // the running record is written before the outcome's, or not at all
+	ended := false
 	t := time.AfterFunc(runningAfter, func() {
-		d.record(ctx, e, Delivery{Handler: b.h.Name, State: StateRunning, Attempts: attempt})
+		mu.Lock()
+		defer mu.Unlock()
+		if ended {
+			return
+		}
+		d.recordNow(ctx, e, Delivery{Handler: b.h.Name, State: StateRunning, Attempts: attempt, Replays: replays})
 		go func() {
 			tick := time.NewTicker(ackWait / 3)
 			defer tick.Stop()
@@ -428,6 +544,9 @@ func (d *Dispatcher) attempt(ctx context.Context, m jetstream.Msg, e Event, b bi
 	res, err := d.run(ctx, e, b, lim)
 	took := time.Since(start)
 	t.Stop()
+	mu.Lock()
+	ended = true
+	mu.Unlock()
 	close(done)
 	return res, took, err
 }

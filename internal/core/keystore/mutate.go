@@ -3,6 +3,7 @@ package keystore
 import (
 	"context"
 	"math/rand/v2"
+	"net/http"
 	"slices"
 	"time"
 
@@ -169,7 +170,7 @@ func (s *Store) apply(b *bucket, key string, batch []*mutation) []mutationResult
 		was := cur.present
 		final := keep()
 		for i, m := range batch {
-			ch, res, err := m.fn(cur, now)
+			ch, res, err := safely(m, cur, now)
 			if err == nil && ch.kind == putIt {
 				err = s.checkSize(m.op, len(ch.value))
 			}
@@ -326,4 +327,19 @@ func (s *Store) exists(solution string) bool {
 
 func goneErr(op, solution string) error {
 	return service.Errorf(404, "keystore.%s: solution %s does not exist (any more)", op, solution)
+}
+
+// safely runs m's function; a panic in it fails that caller's operation, not the others in
+// its batch, nor the hub.
+func safely(m *mutation, cur current, now int64) (ch change, res any, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			ch, res, err = keep(), nil, service.Errorf(http.StatusInternalServerError, "keystore.%s: internal error: %v", m.op, r)
+		}
+	}()
+	ch, res, err = m.fn(cur, now)
+	if err == nil && ch.kind == putIt && len(ch.value) == 0 {
+		err = service.Errorf(http.StatusInternalServerError, "keystore.%s: internal error: empty value", m.op)
+	}
+	return ch, res, err
 }
