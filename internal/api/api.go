@@ -74,6 +74,9 @@ type Options struct {
 	// Tails follows a solution's events live (GET …/events?follow=1); nil serves no such
 	// route. Its quiet streams send a comment line every LogsHeartbeat too.
 	Tails EventTails
+	// Connectors serves the connector types and solutions' connectors; nil serves no such
+	// routes.
+	Connectors Connectors
 }
 
 // EventTails follows the events stored for solutions; *events.Dispatcher is one.
@@ -88,6 +91,8 @@ type Server struct {
 	mux *http.ServeMux
 	// added serializes adding, updating and removing one service of one solution.
 	added keyLocks
+	// connectorLocks serializes creating, replacing, pausing and deleting one connector.
+	connectorLocks keyLocks
 	// routes are the patterns registered on mux, in order (for the OpenAPI coverage test); only
 	// Handle adds to mux, so every route served is listed.
 	routes []string
@@ -144,6 +149,9 @@ func New(o Options) *Server {
 	}
 	if o.DeadLetters != nil {
 		s.handleDeadLetters()
+	}
+	if o.Connectors != nil {
+		s.handleConnectors()
 	}
 	if o.Keystore != nil {
 		s.handle("GET /api/v1/solutions/{solution}/keystore/info", s.owner(s.keystoreInfo))

@@ -26,7 +26,7 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 		t.Fatalf("openapi.json does not validate: %v", err)
 	}
 	// Every optional part on, so every route is registered.
-	s := New(Options{Catalog: &catalog.Catalog{}, Handlers: &events.Store{}, Keystore: service.CallerFunc(nil), Runs: &webapp.Handler{}, Logs: &solutionlog.Log{}, DeadLetters: &events.Dispatcher{}, Tails: &events.Dispatcher{}})
+	s := New(Options{Catalog: &catalog.Catalog{}, Handlers: &events.Store{}, Keystore: service.CallerFunc(nil), Runs: &webapp.Handler{}, Logs: &solutionlog.Log{}, DeadLetters: &events.Dispatcher{}, Tails: &events.Dispatcher{}, Connectors: newFakeConnectors()})
 	rest := regexp.MustCompile(`\{([a-z]+)\.\.\.\}`)
 	served := map[string]bool{}
 	if len(s.Routes()) < 20 {

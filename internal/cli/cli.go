@@ -212,6 +212,7 @@ func (a *app) newRootCmd() *cobra.Command {
 		a.newHandlerCmd(),
 		a.newEventCmd(),
 		a.newDeadLetterCmd(),
+		a.newConnectorCmd(),
 		a.newServiceCmd(),
 		a.newDeployCmd(),
 		a.newKeystoreCmd(),

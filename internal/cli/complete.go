@@ -59,6 +59,14 @@ func (a *app) addCompletions(root *cobra.Command) {
 		items, err := c.ListHandlers(ctx, sol)
 		return names(items, func(h apiclient.Handler) string { return h.Name }), err
 	}
+	connectors := func(ctx context.Context, c *apiclient.Client, sol string, _ []string) ([]string, error) {
+		items, err := c.ListConnectors(ctx, sol)
+		return names(items, func(k apiclient.Connector) string { return k.Name }), err
+	}
+	connectorTypes := func(ctx context.Context, c *apiclient.Client, _ string, _ []string) ([]string, error) {
+		items, err := c.ConnectorTypes(ctx)
+		return names(items, func(k apiclient.ConnectorType) string { return k.Type }), err
+	}
 	// The listers of each command's arguments, by position.
 	byCommand := map[string][]lister{
 		"solution get":            {solutions},
@@ -75,6 +83,12 @@ func (a *app) addCompletions(root *cobra.Command) {
 		"endpoint deploy":         {allMethods, anyPath},
 		"handler get":             {handlers},
 		"handler delete":          {handlers},
+		"connector types":         {connectorTypes},
+		"connector show":          {connectors},
+		"connector update":        {connectors},
+		"connector delete":        {connectors},
+		"connector pause":         {connectors},
+		"connector resume":        {connectors},
 		"keystore get":            {keys},
 		"keystore set":            {keys},
 		"keystore del":            {keys},
@@ -89,6 +103,9 @@ func (a *app) addCompletions(root *cobra.Command) {
 			cmd.ValidArgsFunction = func(*cobra.Command, []string, string) ([]string, cobra.ShellCompDirective) {
 				return nil, cobra.ShellCompDirectiveFilterDirs
 			}
+		}
+		if strings.HasPrefix(path, "connector ") && cmd.LocalFlags().Lookup("type") != nil {
+			_ = cmd.RegisterFlagCompletionFunc("type", a.complete(connectorTypes))
 		}
 		if cmd.LocalFlags().Lookup("solution") != nil {
 			_ = cmd.RegisterFlagCompletionFunc("solution", a.complete(solutions))

@@ -56,6 +56,8 @@ func TestDuplicateKeys(t *testing.T) {
 		{"POST", "/api/v1/solutions/{solution}/events", "/api/v1/solutions/demo/events", "admin", `{"topic":"a.b","data":{"k":1,"k":2}}`, "data.k"},
 		{"PUT", "/api/v1/solutions/{solution}/keystore/keys/{key}", "/api/v1/solutions/demo/keystore/keys/k", "admin", `{"value":"a","value":"b"}`, "value"},
 		{"POST", "/api/v1/solutions/{solution}/deadletters/replay", "/api/v1/solutions/demo/deadletters/replay", "admin", `{"handler":"a","handler":"b"}`, "handler"},
+		{"POST", "/api/v1/solutions/{solution}/connectors", "/api/v1/solutions/demo/connectors", "admin", `{"name":"c","type":"cron","topic":"a.b","config":{"schedule":"@every 1s","schedule":"@daily"}}`, "config.schedule"},
+		{"PUT", "/api/v1/solutions/{solution}/connectors/{name}", "/api/v1/solutions/demo/connectors/c", "admin", `{"type":"cron","topic":"a.b","topic":"c.d"}`, "topic"},
 	}
 	covered := map[string]bool{}
 	for _, tc := range tests {

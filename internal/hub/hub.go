@@ -21,6 +21,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/api"
 	"github.com/switchboardhq/switchboard/internal/bus"
 	"github.com/switchboardhq/switchboard/internal/catalog"
+	"github.com/switchboardhq/switchboard/internal/connector"
 	"github.com/switchboardhq/switchboard/internal/core/config"
 	"github.com/switchboardhq/switchboard/internal/core/eventsvc"
 	"github.com/switchboardhq/switchboard/internal/core/keystore"
@@ -51,6 +52,9 @@ type Hub struct {
 	catalog                    *catalog.Catalog
 	handlers                   *events.Store
 	dispatcher                 *events.Dispatcher
+	connectors                 *connector.Store
+	connectorRuns              *connector.Manager
+	webhooks                   *connector.Webhooks
 	faas                       *faasgw.Gateway
 	logs                       *solutionlog.Log
 	engine                     *script.Engine
@@ -223,11 +227,26 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		},
 	})
 	h.metrics.Registry.MustRegister(h.dispatcher.BacklogCollector())
+	h.connectors, err = connector.OpenStore(ctx, h.bus, h.log)
+	if err != nil {
+		return fmt.Errorf("open connectors: %w", err)
+	}
+	// Connectors run on whichever instance holds their lease, named as on the bus.
+	h.connectorRuns, err = connector.NewManager(ctx, h.bus, h.connectors, h.dispatcher, h.cfg.InstanceName, h.log)
+	if err != nil {
+		return fmt.Errorf("open connector leases: %w", err)
+	}
+	// Webhook connectors receive on every instance, at POST /hooks/{solution}/{name}.
+	h.webhooks = connector.NewWebhooks(h.connectors, h.dispatcher, h.log, h.cfg.MaxBodyBytes)
 	evSvc := eventsvc.New(h.dispatcher)
 	if err := core.Register(service.Core{Spec: evSvc.Spec(), Caller: evSvc}); err != nil {
 		return err
 	}
 	drop := func(ctx context.Context, id string) error {
+		// Connectors first: none may publish to the solution while its state goes.
+		if err := h.connectors.DropSolution(ctx, id); err != nil {
+			return err
+		}
 		if err := h.keystore.Drop(ctx, id); err != nil {
 			return err
 		}
@@ -292,6 +311,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		Runs:              apps,
 		Logs:              h.logs,
 		Tails:             h.dispatcher,
+		Connectors:        connectorsAPI{h.connectors, h.connectorRuns},
 	})
 	// OpenFaaS connectors invoke handlers through it; async results are POSTed through the
 	// guard, so a callback URL cannot reach the hub's own listeners.
@@ -311,6 +331,8 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	if err := h.dispatcher.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("start event delivery: %w", err)
 	}
+	// Connectors publish through delivery, so they start after it.
+	h.connectorRuns.Start()
 
 	h.server = &http.Server{
 		Handler:           h.routes(apps, mgmt),
@@ -421,6 +443,7 @@ func (h *Hub) routes(apps *webapp.Handler, mgmt *api.Server) http.Handler {
 		mux.Handle("GET /metrics", h.metricsHandler(true))
 	}
 	mux.Handle("/api/v1/", mgmt)
+	mux.Handle("/hooks/{solution}/{name}", h.webhooks)
 	for _, p := range faasgw.Patterns() {
 		mux.Handle(p, h.faas)
 	}
@@ -538,6 +561,14 @@ func (h *Hub) Close(ctx context.Context) error {
 	if h.store != nil {
 		h.store.Close()
 	}
+	if h.connectorRuns != nil {
+		// Before delivery closes: a connector stopped here acknowledges nothing more, and its
+		// leases go at once, so another instance takes its connectors over.
+		h.connectorRuns.Close()
+	}
+	if h.connectors != nil {
+		h.connectors.Close()
+	}
 	if h.dispatcher != nil {
 		h.dispatcher.Close()
 	}
@@ -568,6 +599,17 @@ func (h *Hub) Close(ctx context.Context) error {
 		h.log.Info("switchboard stopped")
 	}
 	return errors.Join(errs...)
+}
+
+// connectorsAPI is what the API serves of connectors: the store, with each one's status from
+// the manager.
+type connectorsAPI struct {
+	*connector.Store
+	runs *connector.Manager
+}
+
+func (c connectorsAPI) Status(ctx context.Context, cn connector.Connector) connector.Status {
+	return c.runs.Status(ctx, cn)
 }
 
 // dropperFunc adapts a function to api.Dropper.

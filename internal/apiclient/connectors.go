@@ -1,0 +1,161 @@
+package apiclient
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"time"
+)
+
+// ConnectorType is a kind of connector the server runs (GET /api/v1/connector-types).
+type ConnectorType struct {
+	// Type names it in a connector ("cron").
+	Type        string `json:"type"`
+	Description string `json:"description"`
+	// Schema is the JSON Schema (draft 2020-12) of its config.
+	Schema json.RawMessage `json:"schema"`
+	// Secrets are the config fields never shown back: answers show "(set)" in their place.
+	Secrets []string `json:"secrets"`
+	// Inbound types receive on the server's own listeners (webhooks), on every instance.
+	Inbound bool `json:"inbound"`
+}
+
+// ConnectorSpec is what creating or replacing a connector sends.
+type ConnectorSpec struct {
+	// Name is the connector's name in its solution; sent on create only.
+	Name string `json:"name,omitempty"`
+	// Type is one of the server's ConnectorTypes.
+	Type string `json:"type"`
+	// Topic is the topic its events are published on.
+	Topic string `json:"topic"`
+	// Config is the type's config (nil: {}), checked against the type's schema.
+	Config json.RawMessage `json:"config,omitempty"`
+}
+
+// ConnectorStatus is how a connector is doing, as the instance running it last said.
+type ConnectorStatus struct {
+	// State is connecting, running, backing-off, paused, failed or pending.
+	State string `json:"state"`
+	// Instance is the server instance running it.
+	Instance  string    `json:"instance,omitempty"`
+	LastError string    `json:"last_error,omitempty"`
+	Since     time.Time `json:"since,omitzero"`
+	// Version is the version of the connector it runs.
+	Version   uint64 `json:"version,omitempty"`
+	Received  uint64 `json:"received"`
+	Published uint64 `json:"published"`
+	Rejected  uint64 `json:"rejected"`
+}
+
+// Connector is a source of events for one topic of a solution, as the API shows it: the
+// secrets of its config replaced by "(set)".
+type Connector struct {
+	Name      string          `json:"name"`
+	Type      string          `json:"type"`
+	Topic     string          `json:"topic"`
+	Config    json.RawMessage `json:"config"`
+	Paused    bool            `json:"paused"`
+	Version   uint64          `json:"version"`
+	UpdatedAt time.Time       `json:"updated_at,omitzero"`
+	Status    ConnectorStatus `json:"status"`
+}
+
+// connectorPath is /api/v1/solutions/{solution}/connectors/{name} followed by elems.
+func connectorPath(solution, name string, elems ...string) (string, error) {
+	if name == "" {
+		return "", errors.New("apiclient: empty connector name")
+	}
+	return solutionPath(solution, append([]string{"connectors", url.PathEscape(name)}, elems...)...)
+}
+
+// ConnectorTypes lists the connector types the server runs, each with the schema of its
+// config (GET /api/v1/connector-types).
+func (c *Client) ConnectorTypes(ctx context.Context) ([]ConnectorType, error) {
+	return getList[ConnectorType](ctx, c, "/api/v1/connector-types")
+}
+
+// CreateConnector creates the connector spec.Name of a solution
+// (POST /api/v1/solutions/{solution}/connectors). One of that name already there is Status
+// 409; a refused field (config.schedule, type, topic) is Status 400 naming it in Field.
+func (c *Client) CreateConnector(ctx context.Context, solution string, spec ConnectorSpec) (Connector, error) {
+	var out Connector
+	p, err := solutionPath(solution, "connectors")
+	if err != nil {
+		return out, err
+	}
+	if spec.Name == "" {
+		return out, errors.New("apiclient: empty connector name")
+	}
+	_, err = c.do(ctx, http.MethodPost, p, spec, &out)
+	return out, err
+}
+
+// ListConnectors returns a solution's connectors with their status
+// (GET /api/v1/solutions/{solution}/connectors).
+func (c *Client) ListConnectors(ctx context.Context, solution string) ([]Connector, error) {
+	p, err := solutionPath(solution, "connectors")
+	if err != nil {
+		return nil, err
+	}
+	return getList[Connector](ctx, c, p)
+}
+
+// GetConnector returns one connector with its status
+// (GET /api/v1/solutions/{solution}/connectors/{name}); Status 404 if there is none.
+func (c *Client) GetConnector(ctx context.Context, solution, name string) (Connector, error) {
+	var out Connector
+	p, err := connectorPath(solution, name)
+	if err != nil {
+		return out, err
+	}
+	_, err = c.do(ctx, http.MethodGet, p, nil, &out)
+	return out, err
+}
+
+// UpdateConnector replaces the type, topic and config of a connector
+// (PUT /api/v1/solutions/{solution}/connectors/{name}); spec.Name is not sent. A paused
+// connector stays paused. Status 404 if there is none.
+func (c *Client) UpdateConnector(ctx context.Context, solution, name string, spec ConnectorSpec) (Connector, error) {
+	var out Connector
+	p, err := connectorPath(solution, name)
+	if err != nil {
+		return out, err
+	}
+	spec.Name = ""
+	_, err = c.do(ctx, http.MethodPut, p, spec, &out)
+	return out, err
+}
+
+// DeleteConnector removes a connector (DELETE /api/v1/solutions/{solution}/connectors/{name}).
+func (c *Client) DeleteConnector(ctx context.Context, solution, name string) error {
+	p, err := connectorPath(solution, name)
+	if err != nil {
+		return err
+	}
+	_, err = c.do(ctx, http.MethodDelete, p, nil, nil)
+	return err
+}
+
+// PauseConnector stops a connector wherever it runs, keeping it
+// (POST /api/v1/solutions/{solution}/connectors/{name}/pause).
+func (c *Client) PauseConnector(ctx context.Context, solution, name string) (Connector, error) {
+	return c.setPaused(ctx, solution, name, "pause")
+}
+
+// ResumeConnector runs a paused connector again
+// (POST /api/v1/solutions/{solution}/connectors/{name}/resume).
+func (c *Client) ResumeConnector(ctx context.Context, solution, name string) (Connector, error) {
+	return c.setPaused(ctx, solution, name, "resume")
+}
+
+func (c *Client) setPaused(ctx context.Context, solution, name, verb string) (Connector, error) {
+	var out Connector
+	p, err := connectorPath(solution, name, verb)
+	if err != nil {
+		return out, err
+	}
+	_, err = c.do(ctx, http.MethodPost, p, nil, &out)
+	return out, err
+}

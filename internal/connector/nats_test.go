@@ -1,0 +1,207 @@
+package connector
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/switchboardhq/switchboard/internal/bus"
+	"github.com/switchboardhq/switchboard/internal/solution"
+)
+
+// natsServer is an embedded NATS server listening on a free port, with a token.
+func natsServer(t *testing.T) (url string, nc *nats.Conn) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	b, err := bus.Open(context.Background(), bus.Config{DataDir: t.TempDir(), Name: "src", Listen: addr, Token: "source-token-0123456789"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	url = "nats://" + b.ListenAddr()
+	nc, err = nats.Connect(url, nats.Token("source-token-0123456789"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return url, nc
+}
+
+// collect is a sink keeping what it stores; fail makes its next Publish fail.
+type collect struct {
+	mu   sync.Mutex
+	msgs []Message
+	fail int
+}
+
+func (c *collect) Publish(_ context.Context, ms []Message) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.fail > 0 {
+		c.fail--
+		return errors.New("storage unavailable")
+	}
+	c.msgs = append(c.msgs, ms...)
+	return nil
+}
+
+func (c *collect) got() []Message {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]Message(nil), c.msgs...)
+}
+
+func TestNATSConfig(t *testing.T) {
+	for _, tc := range []struct {
+		cfg, field string
+	}{
+		{`{"url":"nats://127.0.0.1:4222","subjects":["orders.>"],"queue":"q1"}`, ""},
+		{`{"url":"nats://127.0.0.1:4222","jetstream":{"stream":"ORDERS","consumer":"sb","deliver":"all"}}`, ""},
+		{`{"subjects":["a"]}`, "config"},
+		{`{"url":"http://x","subjects":["a"]}`, "config.url"},
+		{`{"url":"nats://x"}`, "config"},
+		{`{"url":"nats://x","subjects":["a"],"jetstream":{"stream":"S","consumer":"c"}}`, "config"},
+		{`{"url":"nats://x","jetstream":{"stream":"S","consumer":"c"},"queue":"q"}`, "config.queue"},
+		{`{"url":"nats://x","subjects":["a"],"connect_timeout":"forever"}`, "config.connect_timeout"},
+		{`{"url":"nats://x","subjects":["a"],"max_in_flight":0}`, "config.max_in_flight"},
+	} {
+		_, err := Check(Connector{Solution: "demo", Name: "n", Type: "nats", Topic: "t", Config: json.RawMessage(tc.cfg)})
+		var fe *solution.FieldError
+		switch {
+		case tc.field == "" && err != nil:
+			t.Errorf("%s: refused: %v", tc.cfg, err)
+		case tc.field != "" && (!errors.As(err, &fe) || fe.Field != tc.field):
+			t.Errorf("%s: %v, want an error naming %s", tc.cfg, err, tc.field)
+		}
+	}
+	r := Connector{Type: "nats", Config: json.RawMessage(`{"url":"nats://x","token":"secret-token","subjects":["a"]}`)}.Redacted()
+	if string(r.Config) != `{"subjects":["a"],"token":"(set)","url":"nats://x"}` {
+		t.Errorf("redacted %s", r.Config)
+	}
+}
+
+func runSource(t *testing.T, cfg string, sink Sink) (stop func() error) {
+	t.Helper()
+	src, err := newNATSSource(json.RawMessage(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- src.Run(ctx, sink, &memCheckpoint{}) }()
+	return func() error {
+		cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(10 * time.Second):
+			t.Fatal("Run did not return after its context ended")
+			return nil
+		}
+	}
+}
+
+func TestNATSCore(t *testing.T) {
+	url, nc := natsServer(t)
+	sink := &collect{}
+	stop := runSource(t, fmt.Sprintf(`{"url":%q,"token":"source-token-0123456789","subjects":["orders.>"],"queue":"sb"}`, url), sink)
+	// Core NATS keeps nothing for a subscriber not there yet: publish until one arrives.
+	eventually(t, "a first message", func() bool {
+		nc.Publish("orders.warmup", []byte(`{}`)) //nolint:errcheck // retried
+		return len(sink.got()) > 0
+	})
+	m := nats.NewMsg("orders.created")
+	m.Header.Set(nats.MsgIdHdr, "o-1")
+	m.Data = []byte(`{"n":1}`)
+	if err := nc.PublishMsg(m); err != nil {
+		t.Fatal(err)
+	}
+	nc.Publish("other.thing", []byte(`{}`)) //nolint:errcheck // must not arrive
+	eventually(t, "the message", func() bool {
+		for _, g := range sink.got() {
+			if g.ID == "o-1" {
+				return g.Subject == "orders.created" && string(g.Data) == `{"n":1}`
+			}
+		}
+		return false
+	})
+	for _, g := range sink.got() {
+		if g.Subject == "other.thing" {
+			t.Fatal("a message of another subject arrived")
+		}
+	}
+	if err := stop(); err != nil {
+		t.Fatalf("Run after its context ended: %v", err)
+	}
+}
+
+// TestNATSJetStream: a durable consumer's messages are acknowledged only once stored: a
+// failed Publish leaves the message to come again, with the same id.
+func TestNATSJetStream(t *testing.T) {
+	url, nc := natsServer(t)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "ORDERS", Subjects: []string{"orders.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(ctx, "orders.created", []byte(`{"n":1}`)); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`{"url":%q,"token":"source-token-0123456789","jetstream":{"stream":"ORDERS","consumer":"sb","deliver":"all"}}`, url)
+	sink := &collect{fail: 1}
+	src, err := newNATSSource(json.RawMessage(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Run(ctx, sink, &memCheckpoint{}); err == nil {
+		t.Fatal("Run went on after its sink failed")
+	}
+	stop := runSource(t, cfg, sink)
+	eventually(t, "the message again", func() bool { return len(sink.got()) == 1 })
+	if g := sink.got()[0]; g.ID != "ORDERS:1" || g.Subject != "orders.created" {
+		t.Fatalf("message %+v", g)
+	}
+	c, err := js.Consumer(ctx, "ORDERS", "sb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the ack", func() bool {
+		info, err := c.Info(ctx)
+		return err == nil && info.NumAckPending == 0 && info.NumPending == 0
+	})
+	if err := stop(); err != nil {
+		t.Fatalf("Run after its context ended: %v", err)
+	}
+}
+
+func TestNATSRefused(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	src, err := newNATSSource(json.RawMessage(fmt.Sprintf(`{"url":"nats://%s","subjects":["a"],"connect_timeout":"1s"}`, addr)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := src.Run(context.Background(), &collect{}, &memCheckpoint{}); err == nil {
+		t.Fatal("Run against a closed port succeeded")
+	}
+}

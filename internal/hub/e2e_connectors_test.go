@@ -1,0 +1,270 @@
+package hub_test
+
+import (
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboardhq/switchboard/internal/hubtest"
+)
+
+type connectorAnswer struct {
+	Name   string         `json:"name"`
+	Type   string         `json:"type"`
+	Topic  string         `json:"topic"`
+	Config map[string]any `json:"config"`
+	Paused bool           `json:"paused"`
+	Status struct {
+		State     string `json:"state"`
+		Instance  string `json:"instance"`
+		LastError string `json:"last_error"`
+		Received  uint64 `json:"received"`
+		Published uint64 `json:"published"`
+		Rejected  uint64 `json:"rejected"`
+	} `json:"status"`
+}
+
+// TestConnectorCron: a cron connector publishes a tick every second to the solution's handler
+// until it is paused; a config its type refuses is a 400 naming the field; another
+// solution's token reaches none of it; deleting the solution deletes its connectors.
+func TestConnectorCron(t *testing.T) {
+	t.Parallel()
+	s := hubtest.Start(t)
+	token := createSolution(t, s, "demo", nil)
+	otherToken := createSolution(t, s, "other", nil)
+	if r := s.Do(t, "POST", "/api/v1/solutions/demo/handlers", token, map[string]any{
+		"name": "count", "topics": []string{"ticks.second"},
+		"script": `Keystore.incr({key = "ticks"}); Keystore.set({key = "last", value = event.data.scheduled_at})`,
+	}); r.Status != http.StatusCreated {
+		t.Fatalf("deploy handler: %d %s", r.Status, r.Body)
+	}
+
+	r := s.Do(t, "GET", "/api/v1/connector-types", otherToken, nil)
+	if r.Status != http.StatusOK || !strings.Contains(string(r.Body), `"type":"cron"`) || !strings.Contains(string(r.Body), `"schedule":{`) {
+		t.Fatalf("connector-types: %d %s", r.Status, r.Body)
+	}
+
+	tick := map[string]any{"name": "tick", "type": "cron", "topic": "ticks.second", "config": map[string]any{"schedule": "@every 1s"}}
+	r = s.Do(t, "POST", "/api/v1/solutions/demo/connectors", token, tick)
+	if r.Status != http.StatusCreated {
+		t.Fatalf("create connector: %d %s", r.Status, r.Body)
+	}
+	var c connectorAnswer
+	r.JSON(t, &c)
+	if c.Name != "tick" || c.Type != "cron" || c.Topic != "ticks.second" || c.Config["schedule"] != "@every 1s" || c.Status.State == "" {
+		t.Errorf("created: %s", r.Body)
+	}
+	if r := s.Do(t, "POST", "/api/v1/solutions/demo/connectors", token, tick); r.Status != http.StatusConflict || r.Map(t)["field"] != "name" {
+		t.Errorf("create again: %d %s; want 409 naming name", r.Status, r.Body)
+	}
+
+	ticks := func() int {
+		r := s.Do(t, "GET", "/api/v1/solutions/demo/keystore/keys/ticks", token, nil)
+		if r.Status == http.StatusNotFound {
+			return 0
+		}
+		if r.Status != http.StatusOK {
+			t.Fatalf("read ticks: %d %s", r.Status, r.Body)
+		}
+		n, _ := strconv.Atoi(r.Map(t)["value"].(string))
+		return n
+	}
+	hubtest.Eventually(t, "two ticks handled", func() bool { return ticks() >= 2 })
+
+	get := func(path string) connectorAnswer {
+		t.Helper()
+		r := s.Do(t, "GET", path, token, nil)
+		if r.Status != http.StatusOK {
+			t.Fatalf("GET %s: %d %s", path, r.Status, r.Body)
+		}
+		var c connectorAnswer
+		r.JSON(t, &c)
+		return c
+	}
+	hubtest.Eventually(t, "the status to count what was published", func() bool {
+		c := get("/api/v1/solutions/demo/connectors/tick")
+		return c.Status.State == "running" && c.Status.Published >= 2 && c.Status.Received >= c.Status.Published && c.Status.Instance != ""
+	})
+	r = s.Do(t, "GET", "/api/v1/solutions/demo/connectors", token, nil)
+	var l struct{ Items []connectorAnswer }
+	r.JSON(t, &l)
+	if r.Status != http.StatusOK || len(l.Items) != 1 || l.Items[0].Name != "tick" || l.Items[0].Status.State != "running" {
+		t.Errorf("list: %d %s", r.Status, r.Body)
+	}
+
+	// Paused, it stops ticking.
+	r = s.Do(t, "POST", "/api/v1/solutions/demo/connectors/tick/pause", token, nil)
+	r.JSON(t, &c)
+	if r.Status != http.StatusOK || !c.Paused || c.Status.State != "paused" {
+		t.Fatalf("pause: %d %s", r.Status, r.Body)
+	}
+	if c := get("/api/v1/solutions/demo/connectors/tick"); c.Status.State != "paused" {
+		t.Errorf("paused connector's state: %q", c.Status.State)
+	}
+	// A tick may have been on its way as the pause came; none comes after that.
+	atPause := ticks()
+	time.Sleep(2500 * time.Millisecond)
+	if n := ticks(); n > atPause+1 {
+		t.Errorf("%d ticks handled in the 2.5s after the pause", n-atPause)
+	}
+
+	// Bad config: the field at fault is named.
+	for _, tc := range []struct {
+		config any
+		field  string
+	}{
+		{map[string]any{"schedule": "nonsense"}, "config.schedule"},
+		{map[string]any{"schedule": "@every 1s", "nope": true}, "config"},
+		{map[string]any{"schedule": "@every 1s", "timezone": "Mars/Olympus"}, "config.timezone"},
+	} {
+		r := s.Do(t, "PUT", "/api/v1/solutions/demo/connectors/tick", token, map[string]any{"type": "cron", "topic": "ticks.second", "config": tc.config})
+		if r.Status != http.StatusBadRequest || r.Map(t)["field"] != tc.field {
+			t.Errorf("PUT config %v: %d %s; want 400 naming %s", tc.config, r.Status, r.Body, tc.field)
+		}
+	}
+	if r := s.Do(t, "POST", "/api/v1/solutions/demo/connectors", token, map[string]any{"name": "x", "type": "nope", "topic": "a.b"}); r.Status != http.StatusBadRequest || r.Map(t)["field"] != "type" {
+		t.Errorf("unknown type: %d %s", r.Status, r.Body)
+	}
+	if r := s.Do(t, "PUT", "/api/v1/solutions/demo/connectors/missing", token, map[string]any{"type": "cron", "topic": "a.b", "config": map[string]any{"schedule": "@every 1s"}}); r.Status != http.StatusNotFound {
+		t.Errorf("PUT a missing connector: %d %s", r.Status, r.Body)
+	}
+
+	// Another solution's token reaches none of it.
+	for _, rq := range []struct{ method, path string }{
+		{"GET", "/api/v1/solutions/demo/connectors"},
+		{"GET", "/api/v1/solutions/demo/connectors/tick"},
+		{"POST", "/api/v1/solutions/demo/connectors/tick/resume"},
+		{"DELETE", "/api/v1/solutions/demo/connectors/tick"},
+	} {
+		if r := s.Do(t, rq.method, rq.path, otherToken, nil); r.Status != http.StatusForbidden && r.Status != http.StatusNotFound {
+			t.Errorf("%s %s with another solution's token: %d %s", rq.method, rq.path, r.Status, r.Body)
+		}
+	}
+	if r := s.Do(t, "GET", "/api/v1/solutions/other/connectors", otherToken, nil); r.Status != http.StatusOK || strings.Contains(string(r.Body), "tick") {
+		t.Errorf("other's connectors: %d %s", r.Status, r.Body)
+	}
+
+	// Resumed, it ticks again.
+	if r := s.Do(t, "POST", "/api/v1/solutions/demo/connectors/tick/resume", token, nil); r.Status != http.StatusOK {
+		t.Fatalf("resume: %d %s", r.Status, r.Body)
+	}
+	paused := ticks()
+	hubtest.Eventually(t, "a tick after resuming", func() bool { return ticks() > paused })
+
+	if r := s.Do(t, "DELETE", "/api/v1/solutions/demo/connectors/tick", token, nil); r.Status != http.StatusNoContent {
+		t.Fatalf("delete: %d %s", r.Status, r.Body)
+	}
+	if r := s.Do(t, "GET", "/api/v1/solutions/demo/connectors/tick", token, nil); r.Status != http.StatusNotFound {
+		t.Errorf("get deleted: %d %s", r.Status, r.Body)
+	}
+	if r := s.Do(t, "DELETE", "/api/v1/solutions/demo/connectors/tick", token, nil); r.Status != http.StatusNotFound {
+		t.Errorf("delete again: %d %s", r.Status, r.Body)
+	}
+
+	// A deleted solution's connectors go with it: one of that name made afresh starts empty.
+	if r := s.Do(t, "POST", "/api/v1/solutions/demo/connectors", token, tick); r.Status != http.StatusCreated {
+		t.Fatalf("create again: %d %s", r.Status, r.Body)
+	}
+	if r := s.Do(t, "DELETE", "/api/v1/solutions/demo", s.AdminToken, nil); r.Status != http.StatusNoContent {
+		t.Fatalf("delete solution: %d %s", r.Status, r.Body)
+	}
+	token = createSolution(t, s, "demo", nil)
+	r = s.Do(t, "GET", "/api/v1/solutions/demo/connectors", token, nil)
+	if r.Status != http.StatusOK || strings.TrimSpace(string(r.Body)) != `{"items":[]}` {
+		t.Errorf("connectors of the solution made afresh: %d %s", r.Status, r.Body)
+	}
+}
+
+// TestOpenAPIConnectors: the connector routes answer as openapi.json says.
+func TestOpenAPIConnectors(t *testing.T) {
+	t.Parallel()
+	s := hubtest.Start(t)
+	createSolution(t, s, "demo", nil)
+	doc := loadOpenAPI(t, s)
+	admin := "Bearer " + s.AdminToken
+	const base = "/api/v1/solutions/{solution}/connectors"
+	exchanges := []struct {
+		name, method, template, path, body string
+		status                             int
+	}{
+		{"types", "GET", "/api/v1/connector-types", "/api/v1/connector-types", "", 200},
+		{"create", "POST", base, "/api/v1/solutions/demo/connectors", `{"name":"tick","type":"cron","topic":"ticks.minute","config":{"schedule":"@every 1m"}}`, 201},
+		{"create again", "POST", base, "/api/v1/solutions/demo/connectors", `{"name":"tick","type":"cron","topic":"ticks.minute","config":{"schedule":"@every 1m"}}`, 409},
+		{"create with a bad schedule", "POST", base, "/api/v1/solutions/demo/connectors", `{"name":"bad","type":"cron","topic":"ticks.minute","config":{"schedule":"nonsense"}}`, 400},
+		{"list", "GET", base, "/api/v1/solutions/demo/connectors", "", 200},
+		{"get", "GET", base + "/{name}", "/api/v1/solutions/demo/connectors/tick", "", 200},
+		{"get unknown", "GET", base + "/{name}", "/api/v1/solutions/demo/connectors/nope", "", 404},
+		{"replace", "PUT", base + "/{name}", "/api/v1/solutions/demo/connectors/tick", `{"type":"cron","topic":"ticks.hour","config":{"schedule":"@hourly","timezone":"Europe/Berlin"}}`, 200},
+		{"replace unknown", "PUT", base + "/{name}", "/api/v1/solutions/demo/connectors/nope", `{"type":"cron","topic":"ticks.hour","config":{"schedule":"@hourly"}}`, 404},
+		{"pause", "POST", base + "/{name}/pause", "/api/v1/solutions/demo/connectors/tick/pause", "", 200},
+		{"resume", "POST", base + "/{name}/resume", "/api/v1/solutions/demo/connectors/tick/resume", "", 200},
+		{"delete", "DELETE", base + "/{name}", "/api/v1/solutions/demo/connectors/tick", "", 204},
+		{"delete unknown", "DELETE", base + "/{name}", "/api/v1/solutions/demo/connectors/tick", "", 404},
+	}
+	for _, ex := range exchanges {
+		t.Run(ex.name, func(t *testing.T) {
+			newReq := func() *http.Request {
+				req, _ := http.NewRequest(ex.method, s.URL+ex.path, strings.NewReader(ex.body))
+				if ex.body != "" {
+					req.Header.Set("Content-Type", "application/json")
+				}
+				req.Header.Set("Authorization", admin)
+				return req
+			}
+			r := s.Send(t, newReq())
+			if r.Status != ex.status {
+				t.Fatalf("%d %s, want %d", r.Status, r.Body, ex.status)
+			}
+			validateExchange(t, doc, ex.template, newReq(), r)
+		})
+	}
+}
+
+// TestConnectorWebhook: a webhook connector's calls, with the shared secret, become events
+// its solution's handler runs for; the secret is never shown back, and a call without it is
+// refused.
+func TestConnectorWebhook(t *testing.T) {
+	t.Parallel()
+	s := hubtest.Start(t)
+	token := createSolution(t, s, "demo", nil)
+	if r := s.Do(t, "POST", "/api/v1/solutions/demo/handlers", token, map[string]any{
+		"name": "hook", "topics": []string{"hooks.in"}, "script": `Keystore.set({key = "got", value = event.data.n})`,
+	}); r.Status != http.StatusCreated {
+		t.Fatalf("deploy handler: %d %s", r.Status, r.Body)
+	}
+	r := s.Do(t, "POST", "/api/v1/solutions/demo/connectors", token, map[string]any{
+		"name": "in", "type": "webhook", "topic": "hooks.in", "config": map[string]any{"style": "shared", "secret": "s3cret-value"},
+	})
+	if r.Status != http.StatusCreated {
+		t.Fatalf("create webhook: %d %s", r.Status, r.Body)
+	}
+	var c connectorAnswer
+	r.JSON(t, &c)
+	if c.Config["secret"] != "(set)" || strings.Contains(string(r.Body), "s3cret-value") {
+		t.Errorf("created webhook shows its secret: %s", r.Body)
+	}
+	if r := s.Do(t, "GET", "/api/v1/solutions/demo/connectors", token, nil); strings.Contains(string(r.Body), "s3cret-value") {
+		t.Errorf("listed webhook shows its secret: %s", r.Body)
+	}
+
+	call := func(secret string) hubtest.Response {
+		req, _ := http.NewRequest("POST", s.URL+"/hooks/demo/in", strings.NewReader(`{"n": 7}`))
+		req.Header.Set("Content-Type", "application/json")
+		if secret != "" {
+			req.Header.Set("X-Webhook-Secret", secret)
+		}
+		return s.Send(t, req)
+	}
+	if r := call("wrong-secret"); r.Status != http.StatusUnauthorized {
+		t.Errorf("call with a wrong secret: %d %s", r.Status, r.Body)
+	}
+	if r := call("s3cret-value"); r.Status != http.StatusAccepted {
+		t.Fatalf("call: %d %s", r.Status, r.Body)
+	}
+	hubtest.Eventually(t, "the handler to run", func() bool {
+		r := s.Do(t, "GET", "/api/v1/solutions/demo/keystore/keys/got", token, nil)
+		return r.Status == http.StatusOK && r.Map(t)["value"] == "7"
+	})
+}
