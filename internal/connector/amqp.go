@@ -21,6 +21,7 @@ import (
 func init() {
 	Register(Kind{
 		Type:        "amqp",
+		Dials:       true,
 		Description: "Messages consumed from a queue of an AMQP 0-9-1 broker (RabbitMQ), optionally declared and bound to exchanges; each is acknowledged once stored.",
 		Secrets:     []string{"url", "password"},
 		Schema: `{

@@ -27,6 +27,7 @@ import (
 func init() {
 	Register(Kind{
 		Type:        "mqtt",
+		Dials:       true,
 		Description: "Events from MQTT 3.1.1 or 5 subscriptions (QoS 0, 1 or 2; shared subscriptions as $share/<group>/<filter>), acknowledged once stored.",
 		Secrets:     []string{"password"},
 		Schema: `{

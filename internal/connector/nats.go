@@ -19,6 +19,7 @@ import (
 func init() {
 	Register(Kind{
 		Type:        "nats",
+		Dials:       true,
 		Description: "Messages of core NATS subjects (wildcards, a queue group) or of a durable JetStream consumer, from any NATS server.",
 		Secrets:     []string{"token", "password"},
 		Schema: `{

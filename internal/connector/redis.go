@@ -25,6 +25,7 @@ import (
 func init() {
 	Register(Kind{
 		Type:        "redis",
+		Dials:       true,
 		Description: "Events from the entries of a Redis stream, read in a consumer group (XREADGROUP) and acknowledged (XACK) once stored; entries left pending by a consumer gone quiet are claimed (XAUTOCLAIM).",
 		Secrets:     []string{"url", "password"},
 		Schema: `{

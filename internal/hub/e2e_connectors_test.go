@@ -268,3 +268,26 @@ func TestConnectorWebhook(t *testing.T) {
 		return r.Status == http.StatusOK && r.Map(t)["value"] == "7"
 	})
 }
+
+// TestConnectorBrokerTypesAdminOnly: a connector that connects to an address of its config
+// (a broker) is configured by the admin only; a solution's token gets 403 naming the type.
+func TestConnectorBrokerTypesAdminOnly(t *testing.T) {
+	s := hubtest.Start(t)
+	tok := s.CreateSolution(t, "iot")
+	body := map[string]any{"name": "bus", "type": "nats", "topic": "nats.in",
+		"config": map[string]any{"url": "nats://127.0.0.1:1", "subjects": []string{"a.>"}}}
+	r := s.Do(t, "POST", "/api/v1/solutions/iot/connectors", tok, body)
+	if r.Status != http.StatusForbidden || r.Map(t)["field"] != "type" {
+		t.Fatalf("a solution's token: %d %s, want 403 naming type", r.Status, r.Body)
+	}
+	if r := s.Do(t, "POST", "/api/v1/solutions/iot/connectors", s.AdminToken, body); r.Status != http.StatusCreated {
+		t.Fatalf("the admin: %d %s, want 201", r.Status, r.Body)
+	}
+	if r := s.Do(t, "PUT", "/api/v1/solutions/iot/connectors/bus", tok, body); r.Status != http.StatusForbidden {
+		t.Fatalf("a solution's token replacing it: %d %s, want 403", r.Status, r.Body)
+	}
+	r = s.Do(t, "GET", "/api/v1/connector-types", tok, nil)
+	if !strings.Contains(string(r.Body), `"type":"nats"`) || !strings.Contains(string(r.Body), `"admin_only":true`) {
+		t.Fatalf("types: %s", r.Body)
+	}
+}
