@@ -151,50 +151,6 @@ func newMQTTSource(t *testing.T, cfg map[string]any) *mqttSource {
 	return src.(*mqttSource)
 }
 
-// mqttRecorder is a sink that records what it stored; fail, when set, decides per call
-// whether Publish fails.
-type mqttRecorder struct {
-	mu    sync.Mutex
-	calls int
-	msgs  []Message
-	fail  func(call int, ms []Message) error
-}
-
-func (r *mqttRecorder) Publish(_ context.Context, ms []Message) error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.calls++
-	if r.fail != nil {
-		if err := r.fail(r.calls, ms); err != nil {
-			return err
-		}
-	}
-	for _, m := range ms {
-		// As the connector sink does: a message it cannot store is counted, not failed.
-		if _, err := EventOf(Connector{Solution: "demo", Name: "m1", Topic: "sensors"}, m); err != nil {
-			continue
-		}
-		r.msgs = append(r.msgs, m)
-	}
-	return nil
-}
-
-func (r *mqttRecorder) got() []Message {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]Message(nil), r.msgs...)
-}
-
-func (r *mqttRecorder) count(data string) int {
-	n := 0
-	for _, m := range r.got() {
-		if string(m.Data) == data {
-			n++
-		}
-	}
-	return n
-}
-
 type mqttRun struct {
 	cancel context.CancelFunc
 	done   chan error
@@ -240,7 +196,7 @@ func (r *mqttRun) stop(t *testing.T) {
 // forgetMQTTSession removes a test's session from the broker (clean start, no expiry).
 func forgetMQTTSession(t *testing.T, protocol, clientID string) {
 	src := newMQTTSource(t, map[string]any{"topics": []string{"sbtest/none"}, "protocol": protocol, "client_id": clientID, "clean_start": true, "qos": 0})
-	startMQTT(t, src, &mqttRecorder{}).stop(t)
+	startMQTT(t, src, &recordSink{}).stop(t)
 }
 
 // TestMQTTDelivers: messages published by the broker's client reach the sink with their
@@ -258,7 +214,7 @@ func TestMQTTDelivers(t *testing.T) {
 				cfg["id_property"] = "message-id"
 			}
 			src := newMQTTSource(t, cfg)
-			rec := &mqttRecorder{}
+			rec := &recordSink{}
 			run := startMQTT(t, src, rec)
 			mqttPublish(t, base+"/kitchen/temp", 2, []byte(`{"c":21.5}`), nil, "message-id", "m-1")
 			mqttPublish(t, base+"/kitchen/humidity", 2, []byte(`{"rh":40}`), nil) // not subscribed
@@ -300,7 +256,7 @@ func TestMQTTRedelivery(t *testing.T) {
 			}
 			src := newMQTTSource(t, cfg)
 
-			failing := &mqttRecorder{fail: func(int, []Message) error { return errors.New("store down") }}
+			failing := &recordSink{fail: func(int, []Message) error { return errors.New("store down") }}
 			run := startMQTT(t, src, failing)
 			mqttPublish(t, base+"/orders", 1, []byte("order 1"), nil, "message-id", "o-1")
 			select {
@@ -313,7 +269,7 @@ func TestMQTTRedelivery(t *testing.T) {
 			}
 
 			// The same source runs again, as the manager does after its back-off.
-			rec := &mqttRecorder{}
+			rec := &recordSink{}
 			run = startMQTT(t, src, rec)
 			eventually(t, "the message again", func() bool { return rec.count("order 1") == 1 })
 			m := rec.got()[0]
@@ -323,7 +279,7 @@ func TestMQTTRedelivery(t *testing.T) {
 			run.stop(t)
 
 			// Acknowledged: a third run sees only what is new.
-			rec = &mqttRecorder{}
+			rec = &recordSink{}
 			run = startMQTT(t, src, rec)
 			mqttPublish(t, base+"/marker", 1, []byte("marker"), nil)
 			eventually(t, "the marker", func() bool { return rec.count("marker") == 1 })
@@ -345,7 +301,7 @@ func TestMQTTRejectedAcked(t *testing.T) {
 			clientID := "sbtest-" + randSuffix()
 			t.Cleanup(func() { forgetMQTTSession(t, protocol, clientID) })
 			src := newMQTTSource(t, map[string]any{"topics": []string{base + "/#"}, "protocol": protocol, "qos": 1, "client_id": clientID})
-			rec := &mqttRecorder{}
+			rec := &recordSink{}
 			run := startMQTT(t, src, rec)
 			big := bytes.Repeat([]byte("x"), MaxMessageBytes+1)
 			mqttPublish(t, base+"/big", 1, big, nil)
@@ -359,7 +315,7 @@ func TestMQTTRejectedAcked(t *testing.T) {
 				t.Fatalf("%d calls, stored %d", calls, len(rec.got()))
 			}
 
-			rec = &mqttRecorder{}
+			rec = &recordSink{}
 			run = startMQTT(t, src, rec)
 			mqttPublish(t, base+"/marker", 1, []byte("marker"), nil)
 			eventually(t, "the marker", func() bool { return rec.count("marker") == 1 })
@@ -383,9 +339,9 @@ func TestMQTTSharedSubscription(t *testing.T) {
 		t.Run(protocol, func(t *testing.T) {
 			base := "sbtest/" + randSuffix()
 			filter := "$share/g" + randSuffix() + "/" + base + "/#"
-			var recs []*mqttRecorder
+			var recs []*recordSink
 			for range 2 {
-				rec := &mqttRecorder{}
+				rec := &recordSink{}
 				recs = append(recs, rec)
 				run := startMQTT(t, newMQTTSource(t, map[string]any{"topics": []string{filter}, "protocol": protocol, "qos": 1, "clean_start": true}), rec)
 				defer run.stop(t)
@@ -461,7 +417,7 @@ func TestMQTTConnectFails(t *testing.T) {
 				}
 				began := time.Now()
 				done := make(chan error, 1)
-				go func() { done <- src.Run(context.Background(), &mqttRecorder{}, &memCheckpoint{}) }()
+				go func() { done <- src.Run(context.Background(), &recordSink{}, &memCheckpoint{}) }()
 				select {
 				case err := <-done:
 					if err == nil || !strings.Contains(err.Error(), "mqtt "+target) {
@@ -478,7 +434,7 @@ func TestMQTTConnectFails(t *testing.T) {
 			src, _ := newMQTT(raw)
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
-			go func() { done <- src.Run(ctx, &mqttRecorder{}, &memCheckpoint{}) }()
+			go func() { done <- src.Run(ctx, &recordSink{}, &memCheckpoint{}) }()
 			eventually(t, "the connection", func() bool {
 				mu.Lock()
 				defer mu.Unlock()
@@ -505,8 +461,8 @@ func TestMQTTConnectionLost(t *testing.T) {
 		t.Run(protocol, func(t *testing.T) {
 			clientID := "sbtest-" + randSuffix()
 			cfg := map[string]any{"topics": []string{"sbtest/" + randSuffix()}, "protocol": protocol, "client_id": clientID, "clean_start": true}
-			first := startMQTT(t, newMQTTSource(t, cfg), &mqttRecorder{})
-			second := startMQTT(t, newMQTTSource(t, cfg), &mqttRecorder{})
+			first := startMQTT(t, newMQTTSource(t, cfg), &recordSink{})
+			second := startMQTT(t, newMQTTSource(t, cfg), &recordSink{})
 			select {
 			case err := <-first.done:
 				if err == nil || !strings.Contains(err.Error(), "mqtt ") {

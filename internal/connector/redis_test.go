@@ -153,41 +153,6 @@ func (e *redisEnv) pending(t *testing.T) int64 {
 	return p.Count
 }
 
-// redisSink stores what Publish is given as the hub's sink does: an oversized message is
-// counted as rejected and does not fail the batch. fail, when set, may refuse a call.
-type redisSink struct {
-	mu       sync.Mutex
-	calls    int
-	msgs     []Message
-	rejected int
-	fail     func(call int, ms []Message) error
-}
-
-func (s *redisSink) Publish(_ context.Context, ms []Message) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.calls++
-	if s.fail != nil {
-		if err := s.fail(s.calls, ms); err != nil {
-			return err
-		}
-	}
-	for _, m := range ms {
-		if _, err := EventOf(Connector{Solution: "demo", Name: "r1", Topic: "orders"}, m); err != nil {
-			s.rejected++
-			continue
-		}
-		s.msgs = append(s.msgs, m)
-	}
-	return nil
-}
-
-func (s *redisSink) got() ([]Message, int) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]Message(nil), s.msgs...), s.rejected
-}
-
 // redisRun runs src until the returned stop, which says what Run returned; done is closed
 // once Run returned.
 func redisRun(src Source, sink Sink) (stop func() error, done <-chan struct{}) {
@@ -205,13 +170,13 @@ func TestRedisDelivers(t *testing.T) {
 	e := newRedisEnv(t)
 	src := e.source(t, `,"start":"0","field":"body"`)
 	before := e.add(t, "body", `{"n":1}`, "kind", "order")
-	sink := &redisSink{}
+	sink := &recordSink{}
 	stop, _ := redisRun(src, sink)
 	defer stop()
 	after := e.add(t, "body", "plain", "kind", "note")
 	whole := e.add(t, "x", "1")
-	eventually(t, "three messages", func() bool { ms, _ := sink.got(); return len(ms) == 3 })
-	ms, _ := sink.got()
+	eventually(t, "three messages", func() bool { ms, _ := sink.stored(); return len(ms) == 3 })
+	ms, _ := sink.stored()
 	for i, want := range []struct{ id, data, kind string }{{before, `{"n":1}`, "order"}, {after, "plain", "note"}, {whole, `{"x":"1"}`, ""}} {
 		m := ms[i]
 		if m.ID != want.id || string(m.Data) != want.data || m.Subject != e.stream || m.Extensions["kind"] != want.kind || m.Time.IsZero() {
@@ -231,7 +196,7 @@ func TestRedisRedelivers(t *testing.T) {
 	src := e.source(t, `,"start":"0"`)
 	id := e.add(t, "n", "1")
 	var pendingAtSuccess int64 = -1
-	sink := &redisSink{fail: func(call int, _ []Message) error {
+	sink := &recordSink{fail: func(call int, _ []Message) error {
 		if call == 1 {
 			return errors.New("store down")
 		}
@@ -250,8 +215,8 @@ func TestRedisRedelivers(t *testing.T) {
 	}
 	stop, _ := redisRun(src, sink)
 	defer stop()
-	eventually(t, "the redelivery", func() bool { ms, _ := sink.got(); return len(ms) == 1 })
-	if ms, _ := sink.got(); ms[0].ID != id {
+	eventually(t, "the redelivery", func() bool { ms, _ := sink.stored(); return len(ms) == 1 })
+	if ms, _ := sink.stored(); ms[0].ID != id {
 		t.Fatalf("redelivered %+v, want id %s", ms[0], id)
 	}
 	eventually(t, "the acknowledgement", func() bool { return e.pending(t) == 0 })
@@ -278,11 +243,11 @@ func TestRedisClaims(t *testing.T) {
 	if err != nil || len(read) != 1 || len(read[0].Messages) != 1 {
 		t.Fatalf("ghost read %v, %v", read, err)
 	}
-	sink := &redisSink{}
+	sink := &recordSink{}
 	stop, _ := redisRun(e.source(t, `,"claim_idle":"1s","block":"200ms"`), sink)
 	defer stop()
-	eventually(t, "the claimed entry", func() bool { ms, _ := sink.got(); return len(ms) == 1 })
-	if ms, _ := sink.got(); ms[0].ID != id {
+	eventually(t, "the claimed entry", func() bool { ms, _ := sink.stored(); return len(ms) == 1 })
+	if ms, _ := sink.stored(); ms[0].ID != id {
 		t.Fatalf("claimed %+v, want id %s", ms[0], id)
 	}
 	eventually(t, "the acknowledgement", func() bool { return e.pending(t) == 0 })
@@ -297,9 +262,9 @@ func TestRedisOversized(t *testing.T) {
 	src := e.source(t, `,"start":"0","field":"body"`)
 	e.add(t, "body", strings.Repeat("x", MaxMessageBytes+1))
 	small := e.add(t, "body", "small")
-	sink := &redisSink{}
+	sink := &recordSink{}
 	stop, _ := redisRun(src, sink)
-	eventually(t, "the small one", func() bool { ms, rej := sink.got(); return len(ms) == 1 && rej == 1 })
+	eventually(t, "the small one", func() bool { ms, rej := sink.stored(); return len(ms) == 1 && rej == 1 })
 	eventually(t, "acknowledgements", func() bool { return e.pending(t) == 0 })
 	if err := stop(); err != nil {
 		t.Fatalf("run: %v", err)
@@ -307,8 +272,8 @@ func TestRedisOversized(t *testing.T) {
 	stop, _ = redisRun(src, sink)
 	defer stop()
 	last := e.add(t, "body", "last")
-	eventually(t, "the last one", func() bool { ms, _ := sink.got(); return len(ms) == 2 })
-	ms, rej := sink.got()
+	eventually(t, "the last one", func() bool { ms, _ := sink.stored(); return len(ms) == 2 })
+	ms, rej := sink.stored()
 	if rej != 1 || ms[0].ID != small || ms[1].ID != last {
 		t.Fatalf("messages %+v, %d rejected", ms, rej)
 	}
@@ -319,7 +284,7 @@ func TestRedisOversized(t *testing.T) {
 func TestRedisStops(t *testing.T) {
 	e := newRedisEnv(t)
 	src := e.source(t, `,"block":"1m"`)
-	stop, done := redisRun(src, &redisSink{})
+	stop, done := redisRun(src, &recordSink{})
 	ctx := context.Background()
 	eventually(t, "the read to block", func() bool {
 		cs, err := e.admin.XInfoConsumers(ctx, e.stream, "sb").Result()
@@ -369,7 +334,7 @@ func TestRedisRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = runWithin(t, src, &redisSink{}, 15*time.Second)
+	err = runWithin(t, src, &recordSink{}, 15*time.Second)
 	if err == nil || !strings.Contains(err.Error(), addr) || strings.Contains(err.Error(), "hunter2") {
 		t.Fatalf("run against a closed port: %v", err)
 	}
@@ -408,7 +373,7 @@ func TestRedisSilentBroker(t *testing.T) {
 		t.Fatal(err)
 	}
 	src.(*redisSource).timeout = 200 * time.Millisecond
-	if err := runWithin(t, src, &redisSink{}, 10*time.Second); err == nil {
+	if err := runWithin(t, src, &recordSink{}, 10*time.Second); err == nil {
 		t.Fatal("run against a silent server returned nil")
 	}
 }
