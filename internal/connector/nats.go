@@ -221,6 +221,7 @@ func (s *natsSource) runJetStream(ctx context.Context, nc *nats.Conn, sink Sink,
 		msg := Message{ID: id, Data: m.Data(), Subject: m.Subject(), ContentType: m.Headers().Get("Content-Type")}
 		if err := sink.Publish(ctx, []Message{msg}); err != nil {
 			m.Nak() //nolint:errcheck // redelivered after the ack wait anyway
+			handBack(it)
 			return err
 		}
 		if err := m.DoubleAck(ctx); err != nil && ctx.Err() == nil {
@@ -234,4 +235,19 @@ func natsMessage(m *nats.Msg, id string) Message {
 		id = m.Header.Get(nats.MsgIdHdr)
 	}
 	return Message{ID: id, Data: m.Data, Subject: m.Subject, ContentType: m.Header.Get("Content-Type")}
+}
+
+// handBack returns what the client fetched ahead to the server, so that the next run gets it
+// at once rather than after the ack wait.
+func handBack(it jetstream.MessagesContext) {
+	it.Drain()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	for {
+		m, err := it.Next(jetstream.NextContext(ctx))
+		if err != nil {
+			return
+		}
+		m.Nak() //nolint:errcheck // redelivered after the ack wait anyway
+	}
 }
