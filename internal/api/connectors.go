@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"strings"
 
@@ -16,6 +17,9 @@ type Connectors interface {
 	List(sol string) []connector.Connector
 	// Put creates or replaces a connector after connector.Check; created reports a new one.
 	Put(ctx context.Context, c connector.Connector) (connector.Connector, bool, error)
+	// Create stores a new one; an existing name is connector.ErrExists, even when written
+	// by another instance an instant before.
+	Create(ctx context.Context, c connector.Connector) (connector.Connector, error)
 	SetPaused(ctx context.Context, sol, name string, paused bool) (connector.Connector, error)
 	Delete(ctx context.Context, sol, name string) error
 	Status(ctx context.Context, c connector.Connector) connector.Status
@@ -144,12 +148,13 @@ func (s *Server) createConnector(w http.ResponseWriter, r *http.Request, p princ
 		writeErr(w, aerr)
 		return
 	}
-	defer s.connectorLocks.lock(sol + "/" + c.Name)()
-	if _, ok := s.opt.Connectors.Get(sol, c.Name); ok {
-		writeErr(w, errorf(http.StatusConflict, "name", "connector %q exists; PUT /api/v1/solutions/%s/connectors/%s replaces it", c.Name, sol, c.Name))
+	name := c.Name
+	defer s.connectorLocks.lock(sol + "/" + name)()
+	c, err = s.opt.Connectors.Create(r.Context(), c)
+	if errors.Is(err, connector.ErrExists) {
+		writeErr(w, errorf(http.StatusConflict, "name", "connector %q exists; PUT /api/v1/solutions/%s/connectors/%s replaces it", name, sol, name))
 		return
 	}
-	c, _, err = s.opt.Connectors.Put(r.Context(), c)
 	if err != nil {
 		writeErr(w, err)
 		return

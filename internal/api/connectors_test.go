@@ -69,6 +69,14 @@ func (f *fakeConnectors) Put(_ context.Context, c connector.Connector) (connecto
 	return c, !ok, nil
 }
 
+func (f *fakeConnectors) Create(ctx context.Context, c connector.Connector) (connector.Connector, error) {
+	if _, ok := f.Get(c.Solution, c.Name); ok {
+		return connector.Connector{}, fmt.Errorf("connector %s: %w", c.Name, connector.ErrExists)
+	}
+	c, _, err := f.Put(ctx, c)
+	return c, err
+}
+
 func (f *fakeConnectors) SetPaused(_ context.Context, sol, name string, paused bool) (connector.Connector, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

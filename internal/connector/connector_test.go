@@ -380,3 +380,41 @@ func TestWebhookBounds(t *testing.T) {
 		t.Fatalf("%d events stored", n)
 	}
 }
+
+// TestCreateOnce: two instances creating one name at once: one succeeds, the other is told it
+// exists, and the first one's connector stands.
+func TestCreateOnce(t *testing.T) {
+	ctx := context.Background()
+	b := openBus(t)
+	a, other := openStore(t, b), openStore(t, b)
+	c := Connector{Solution: "demo", Name: "tick", Type: "cron", Topic: "ticks", Config: json.RawMessage(`{"schedule":"@hourly"}`)}
+	errs := make(chan error, 2)
+	var wg sync.WaitGroup
+	for i, s := range []*Store{a, other} {
+		wg.Go(func() {
+			cc := c
+			cc.Topic = fmt.Sprintf("ticks.n%d", i)
+			_, err := s.Create(ctx, cc)
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	var ok, exists int
+	for err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case errors.Is(err, ErrExists):
+			exists++
+		default:
+			t.Fatalf("create: %v", err)
+		}
+	}
+	if ok != 1 || exists != 1 {
+		t.Fatalf("%d created, %d told it exists; want 1 and 1", ok, exists)
+	}
+	if _, err := a.Create(ctx, c); !errors.Is(err, ErrExists) {
+		t.Fatalf("create again: %v, want ErrExists", err)
+	}
+}

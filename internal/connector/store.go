@@ -222,6 +222,25 @@ func (s *Store) Put(ctx context.Context, c Connector) (Connector, bool, error) {
 	})
 }
 
+// ErrExists is a connector created under a name a connector of the solution already has.
+var ErrExists = errors.New("a connector of that name exists")
+
+// Create stores a new connector after Check; one of that name, written by any instance even
+// an instant before, is ErrExists (wrapped).
+func (s *Store) Create(ctx context.Context, c Connector) (Connector, error) {
+	c, err := Check(c)
+	if err != nil {
+		return Connector{}, err
+	}
+	c, _, err = s.update(ctx, c.Solution, c.Name, func(prev *Connector) (Connector, error) {
+		if prev != nil {
+			return Connector{}, fmt.Errorf("connector %s: %w", c.Name, ErrExists)
+		}
+		return c, nil
+	})
+	return c, err
+}
+
 // SetPaused pauses or resumes a connector.
 func (s *Store) SetPaused(ctx context.Context, sol, name string, paused bool) (Connector, error) {
 	c, _, err := s.update(ctx, sol, name, func(prev *Connector) (Connector, error) {
