@@ -272,7 +272,7 @@ func TestWebhookSignatures(t *testing.T) {
 	s := openStore(t, openBus(t))
 	pub := &publisher{}
 	now := time.Unix(1_790_000_000, 0)
-	h := NewWebhooks(s, pub, quiet(), 1<<20)
+	h := NewWebhooks(WebhookOptions{Store: s, Publisher: pub, Logger: quiet(), MaxBody: 1 << 20})
 	h.now = func() time.Time { return now }
 	mux := http.NewServeMux()
 	mux.Handle("/hooks/{solution}/{name}", h)
@@ -353,7 +353,7 @@ func TestWebhookBounds(t *testing.T) {
 	s := openStore(t, openBus(t))
 	pub := &publisher{}
 	mux := http.NewServeMux()
-	mux.Handle("/hooks/{solution}/{name}", NewWebhooks(s, pub, quiet(), 1024))
+	mux.Handle("/hooks/{solution}/{name}", NewWebhooks(WebhookOptions{Store: s, Publisher: pub, Logger: quiet(), MaxBody: 1024}))
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	if _, _, err := s.Put(ctx, Connector{Solution: "demo", Name: "open", Type: "webhook", Topic: "t", Config: json.RawMessage(`{"style":"none"}`)}); err != nil {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -38,30 +37,6 @@ func natsServer(t *testing.T) (url string, nc *nats.Conn) {
 	}
 	t.Cleanup(nc.Close)
 	return url, nc
-}
-
-// collect is a sink keeping what it stores; fail makes its next Publish fail.
-type collect struct {
-	mu   sync.Mutex
-	msgs []Message
-	fail int
-}
-
-func (c *collect) Publish(_ context.Context, ms []Message) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.fail > 0 {
-		c.fail--
-		return errors.New("storage unavailable")
-	}
-	c.msgs = append(c.msgs, ms...)
-	return nil
-}
-
-func (c *collect) got() []Message {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]Message(nil), c.msgs...)
 }
 
 func TestNATSConfig(t *testing.T) {
@@ -116,7 +91,7 @@ func runSource(t *testing.T, cfg string, sink Sink) (stop func() error) {
 
 func TestNATSCore(t *testing.T) {
 	url, nc := natsServer(t)
-	sink := &collect{}
+	sink := &recordSink{}
 	stop := runSource(t, fmt.Sprintf(`{"url":%q,"token":"source-token-0123456789","subjects":["orders.>"],"queue":"sb"}`, url), sink)
 	// Core NATS keeps nothing for a subscriber not there yet: publish until one arrives.
 	eventually(t, "a first message", func() bool {
@@ -164,7 +139,12 @@ func TestNATSJetStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	cfg := fmt.Sprintf(`{"url":%q,"token":"source-token-0123456789","jetstream":{"stream":"ORDERS","consumer":"sb","deliver":"all"}}`, url)
-	sink := &collect{fail: 1}
+	sink := &recordSink{fail: func(call int, _ []Message) error {
+		if call == 1 {
+			return errors.New("storage unavailable")
+		}
+		return nil
+	}}
 	src, err := newNATSSource(json.RawMessage(cfg))
 	if err != nil {
 		t.Fatal(err)
@@ -201,7 +181,7 @@ func TestNATSRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := src.Run(context.Background(), &collect{}, &memCheckpoint{}); err == nil {
+	if err := src.Run(context.Background(), &recordSink{}, &memCheckpoint{}); err == nil {
 		t.Fatal("Run against a closed port succeeded")
 	}
 }

@@ -8,14 +8,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"mime"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/switchboardhq/switchboard/internal/admission"
 	"github.com/switchboardhq/switchboard/internal/events"
 	"github.com/switchboardhq/switchboard/internal/solution"
 )
@@ -98,20 +99,30 @@ const (
 // Webhooks serves POST /hooks/{solution}/{name} for the webhook connectors of every
 // solution.
 type Webhooks struct {
-	store   *Store
-	pub     eventPublisher
-	log     *slog.Logger
-	maxBody int64
-	slots   chan struct{}
-	now     func() time.Time
+	o     WebhookOptions
+	slots chan struct{}
+	now   func() time.Time
 }
 
-// NewWebhooks returns the handler of webhook calls; a body over maxBody is refused (413).
-func NewWebhooks(store *Store, pub eventPublisher, log *slog.Logger, maxBody int64) *Webhooks {
-	if log == nil {
-		log = slog.Default()
+// WebhookOptions configure Webhooks.
+type WebhookOptions struct {
+	Store     *Store
+	Publisher eventPublisher
+	Logger    *slog.Logger
+	// MaxBody bounds one call's body (413 beyond). Gate and Pace bound bodies as every other
+	// route's are: what one solution, and all together, may hold (429/503), and how slowly a
+	// body may come (408).
+	MaxBody int64
+	Gate    *admission.Gate // nil: no bound but maxWebhooksInFlight
+	Pace    admission.Pace
+}
+
+// NewWebhooks returns the handler of webhook calls.
+func NewWebhooks(o WebhookOptions) *Webhooks {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
 	}
-	return &Webhooks{store: store, pub: pub, log: log, maxBody: maxBody, slots: make(chan struct{}, maxWebhooksInFlight), now: time.Now}
+	return &Webhooks{o: o, slots: make(chan struct{}, maxWebhooksInFlight), now: time.Now}
 }
 
 func (h *Webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -121,7 +132,7 @@ func (h *Webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sol, name := r.PathValue("solution"), r.PathValue("name")
-	c, ok := h.store.Get(sol, name)
+	c, ok := h.o.Store.Get(sol, name)
 	if !ok || c.Type != "webhook" {
 		hookError(w, http.StatusNotFound, "no webhook "+name+" in solution "+sol)
 		return
@@ -141,13 +152,29 @@ func (h *Webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	cfg, tol, err := checkWebhook(c.Config)
 	if err != nil {
-		h.log.Error("webhook connector with a config its type refuses", "solution", sol, "connector", name, "err", err)
+		h.o.Logger.Error("webhook connector with a config its type refuses", "solution", sol, "connector", name, "err", err)
 		hookError(w, http.StatusServiceUnavailable, "webhook "+name+" is misconfigured")
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, h.maxBody))
+	var ticket *admission.Ticket
+	if h.o.Gate != nil {
+		ticket = h.o.Gate.Open(sol)
+	}
+	defer ticket.Release()
+	body, err := h.o.Pace.ReadRequest(w, r, ticket, h.o.MaxBody)
 	var tooBig *http.MaxBytesError
+	var refused *admission.Error
 	switch {
+	case errors.As(err, &refused):
+		// As the API answers a refusal: the bound reached, and when to try again.
+		w.Header().Set("Retry-After", strconv.Itoa(int(admission.RetryAfter/time.Second)))
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(refused.Status())
+		json.NewEncoder(w).Encode(map[string]string{"error": refused.Error(), "bound": refused.Reason}) //nolint:errcheck // client gone
+		return
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		hookError(w, http.StatusRequestTimeout, "the body came too slowly")
+		return
 	case errors.As(err, &tooBig):
 		hookError(w, http.StatusRequestEntityTooLarge, fmt.Sprintf("body larger than %d bytes", tooBig.Limit))
 		return
@@ -157,7 +184,7 @@ func (h *Webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if err := verify(cfg, tol, r.Header, body, h.now()); err != nil {
 		// The reason stays in the log: a caller guessing secrets learns nothing from it.
-		h.log.Info("webhook call refused", "solution", sol, "connector", name, "err", err)
+		h.o.Logger.Info("webhook call refused", "solution", sol, "connector", name, "err", err)
 		hookError(w, http.StatusUnauthorized, "signature missing or not valid")
 		return
 	}
@@ -185,7 +212,7 @@ func (h *Webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if e.ID == "" {
 		e.ID = events.NewID()
 	}
-	err = h.pub.EnqueueBatch(r.Context(), []events.Event{e})[0]
+	err = h.o.Publisher.EnqueueBatch(r.Context(), []events.Event{e})[0]
 	var fe *solution.FieldError
 	switch {
 	case err == nil:
@@ -197,7 +224,7 @@ func (h *Webhooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case errors.As(err, &fe):
 		hookError(w, http.StatusBadRequest, fe.Error())
 	default:
-		h.log.Error("webhook call not stored", "solution", sol, "connector", name, "err", err)
+		h.o.Logger.Error("webhook call not stored", "solution", sol, "connector", name, "err", err)
 		w.Header().Set("Retry-After", "1")
 		hookError(w, http.StatusServiceUnavailable, "not stored; try again")
 	}

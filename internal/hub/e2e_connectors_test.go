@@ -1,12 +1,14 @@
 package hub_test
 
 import (
+	"bytes"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/switchboardhq/switchboard/internal/hub"
 	"github.com/switchboardhq/switchboard/internal/hubtest"
 )
 
@@ -289,5 +291,50 @@ func TestConnectorBrokerTypesAdminOnly(t *testing.T) {
 	r = s.Do(t, "GET", "/api/v1/connector-types", tok, nil)
 	if !strings.Contains(string(r.Body), `"type":"nats"`) || !strings.Contains(string(r.Body), `"admin_only":true`) {
 		t.Fatalf("types: %s", r.Body)
+	}
+}
+
+// TestWebhookBodiesBounded: a webhook's body is read as every other body is: a stalled one is
+// 408 and gives its admission back, and bodies a solution holds beyond its bound are refused
+// (429 with Retry-After) while another solution's webhook is served.
+func TestWebhookBodiesBounded(t *testing.T) {
+	const mib = 1 << 20
+	s := hubtest.Start(t, func(c *hub.Config) {
+		c.BodyReadTimeout = 500 * time.Millisecond
+		c.BodyGrace = 500 * time.Millisecond
+		c.MaxBodyHeldPerSolution = 8 * mib
+	})
+	for _, sol := range []string{"a", "b"} {
+		s.CreateSolution(t, sol)
+		if r := s.Do(t, "POST", "/api/v1/solutions/"+sol+"/handlers", s.AdminToken, map[string]any{"name": "h", "topics": []string{"hooks.in"}, "script": "return 1"}); r.Status != http.StatusCreated {
+			t.Fatalf("handler: %d %s", r.Status, r.Body)
+		}
+		if r := s.Do(t, "POST", "/api/v1/solutions/"+sol+"/connectors", s.AdminToken, map[string]any{"name": "open", "type": "webhook", "topic": "hooks.in", "config": map[string]any{"style": "none"}}); r.Status != http.StatusCreated {
+			t.Fatalf("webhook: %d %s", r.Status, r.Body)
+		}
+	}
+	start := time.Now()
+	h := holdRequest(t, s, "/hooks/a/open", 1000)
+	var r hubtest.Response
+	select {
+	case r = <-h.done:
+	case <-time.After(20 * time.Second):
+		t.Fatal("a stalled webhook body was not answered within 20s")
+	}
+	if r.Status != http.StatusRequestTimeout {
+		t.Fatalf("stalled webhook body: %d %s after %s, want 408", r.Status, r.Body, time.Since(start))
+	}
+	h.conn.Close()
+
+	big := holdRequest(t, s, "/hooks/a/open", 4*mib)
+	big.send(t, 4*mib-2)
+	waitHeld(t, s, "a", 4*mib)
+	wantRefused(t, func() hubtest.Response {
+		req, _ := http.NewRequest("POST", s.URL+"/hooks/a/open", bytes.NewReader(bytes.Repeat([]byte(" "), 3*mib)))
+		return s.Send(t, req)
+	}, http.StatusTooManyRequests, "solution_body_bytes")
+	req, _ := http.NewRequest("POST", s.URL+"/hooks/b/open", strings.NewReader(`{"n":1}`))
+	if r := s.Send(t, req); r.Status != http.StatusAccepted {
+		t.Fatalf("another solution's webhook while a's bodies are held: %d %s", r.Status, r.Body)
 	}
 }

@@ -237,7 +237,8 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("open connector leases: %w", err)
 	}
 	// Webhook connectors receive on every instance, at POST /hooks/{solution}/{name}.
-	h.webhooks = connector.NewWebhooks(h.connectors, h.dispatcher, h.log, h.cfg.MaxBodyBytes)
+	h.webhooks = connector.NewWebhooks(connector.WebhookOptions{Store: h.connectors, Publisher: h.dispatcher, Logger: h.log,
+		MaxBody: h.cfg.MaxBodyBytes, Gate: h.gate, Pace: h.bodyPace()})
 	evSvc := eventsvc.New(h.dispatcher)
 	if err := core.Register(service.Core{Spec: evSvc.Spec(), Caller: evSvc}); err != nil {
 		return err
