@@ -43,8 +43,6 @@ type connectorType struct {
 	Schema      json.RawMessage `json:"schema"`
 	Secrets     []string        `json:"secrets"`
 	Inbound     bool            `json:"inbound"`
-	// AdminOnly types connect to an address of their config: only the admin configures them.
-	AdminOnly bool `json:"admin_only"`
 }
 
 // connectorView is a connector as the API shows it: its secrets replaced, with its status.
@@ -108,7 +106,7 @@ func (s *Server) connectorTypes(w http.ResponseWriter, _ *http.Request, _ princi
 		if !json.Valid(schema) {
 			schema = json.RawMessage(`{}`)
 		}
-		out.Items = append(out.Items, connectorType{Type: k.Type, Description: k.Description, Schema: schema, Secrets: secrets, Inbound: k.Inbound, AdminOnly: k.Dials})
+		out.Items = append(out.Items, connectorType{Type: k.Type, Description: k.Description, Schema: schema, Secrets: secrets, Inbound: k.Inbound})
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -131,7 +129,7 @@ func (s *Server) getConnector(w http.ResponseWriter, r *http.Request, _ principa
 }
 
 // createConnector answers POST …/connectors: a new connector (201), never one replaced (409).
-func (s *Server) createConnector(w http.ResponseWriter, r *http.Request, p principal) {
+func (s *Server) createConnector(w http.ResponseWriter, r *http.Request, _ principal) {
 	var body connectorBody
 	release, err := s.decode(w, r, &body)
 	defer release()
@@ -141,9 +139,6 @@ func (s *Server) createConnector(w http.ResponseWriter, r *http.Request, p princ
 	}
 	sol := r.PathValue("solution")
 	c, aerr := connectorOf(sol, "", body)
-	if aerr == nil {
-		aerr = mayConfigure(p, c.Type)
-	}
 	if aerr != nil {
 		writeErr(w, aerr)
 		return
@@ -165,7 +160,7 @@ func (s *Server) createConnector(w http.ResponseWriter, r *http.Request, p princ
 
 // updateConnector answers PUT …/connectors/{name}: its type, topic and config replaced; a
 // paused connector stays paused.
-func (s *Server) updateConnector(w http.ResponseWriter, r *http.Request, p principal) {
+func (s *Server) updateConnector(w http.ResponseWriter, r *http.Request, _ principal) {
 	var body connectorBody
 	release, err := s.decode(w, r, &body)
 	defer release()
@@ -175,9 +170,6 @@ func (s *Server) updateConnector(w http.ResponseWriter, r *http.Request, p princ
 	}
 	sol, name := r.PathValue("solution"), r.PathValue("name")
 	c, aerr := connectorOf(sol, name, body)
-	if aerr == nil {
-		aerr = mayConfigure(p, c.Type)
-	}
 	if aerr != nil {
 		writeErr(w, aerr)
 		return
@@ -229,14 +221,4 @@ func (s *Server) pauseConnector(paused bool) func(http.ResponseWriter, *http.Req
 		s.opt.Logger.Info("connector "+map[bool]string{true: "paused", false: "resumed"}[paused], "solution", sol, "connector", name)
 		writeJSON(w, http.StatusOK, s.connectorView(r.Context(), c))
 	}
-}
-
-// mayConfigure refuses a solution's token a connector type that connects to an address its
-// config names: until those connections go through the hub's service guard (as service calls
-// do), such a connector could reach what the hub reaches, so only the admin configures one.
-func mayConfigure(p principal, typ string) *Error {
-	if k, ok := connector.KindOf(typ); ok && k.Dials && !p.admin {
-		return errorf(http.StatusForbidden, "type", "only the admin may configure a %s connector: it connects to an address of its config", typ)
-	}
-	return nil
 }

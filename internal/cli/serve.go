@@ -27,6 +27,7 @@ type serveOptions struct {
 	instanceName                        string
 	appsDomain                          string
 	serviceNetworks                     string
+	connectorNetworks                   string
 	shutdownTimeout                     time.Duration
 	maxBodyBytes                        byteSize
 	runsMemory                          byteSize
@@ -60,6 +61,8 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 		"serve each solution's endpoints at {solution}.<domain> by Host header, e.g. apps.example.com")
 	stringFlag(fs, &o.serviceNetworks, "service-networks", "", "", "SWITCHBOARD_SERVICE_NETWORKS",
 		"comma-separated CIDRs dynamic services may live in, e.g. 10.0.0.0/8; empty allows any address but the hub's own listeners and link-local/metadata ones")
+	stringFlag(fs, &o.connectorNetworks, "connector-networks", "", "", "SWITCHBOARD_CONNECTOR_NETWORKS",
+		"comma-separated CIDRs connectors may connect to (their brokers), e.g. 10.0.0.0/8; empty allows any address but the hub's own listeners and link-local/metadata ones")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 15*time.Second,
 		"how long in-flight requests may take to finish after SIGINT/SIGTERM"+envSuffix("SWITCHBOARD_SHUTDOWN_TIMEOUT"))
 	bindEnv(fs, "shutdown-timeout", "SWITCHBOARD_SHUTDOWN_TIMEOUT")
@@ -118,6 +121,7 @@ func (o *serveOptions) config(dataDir string) hub.Config {
 		InstanceName:           o.instanceName,
 		AppsDomain:             o.appsDomain,
 		ServiceNetworks:        o.serviceNetworks,
+		ConnectorNetworks:      o.connectorNetworks,
 		ShutdownTimeout:        o.shutdownTimeout,
 		MaxBodyBytes:           int64(o.maxBodyBytes),
 		RunsMemory:             int64(o.runsMemory),

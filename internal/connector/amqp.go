@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"mime"
+	"net"
 	"net/url"
 	"strings"
 	"time"
@@ -21,7 +22,6 @@ import (
 func init() {
 	Register(Kind{
 		Type:        "amqp",
-		Dials:       true,
 		Description: "Messages consumed from a queue of an AMQP 0-9-1 broker (RabbitMQ), optionally declared and bound to exchanges; each is acknowledged once stored.",
 		Secrets:     []string{"url", "password"},
 		Schema: `{
@@ -285,13 +285,30 @@ func (s *amqpSource) Run(ctx context.Context, sink Sink, _ Checkpoint) error {
 	}
 }
 
+// guardedAMQPDial is amqp.DefaultDial through the run's dialer: the deadline it sets bounds
+// the TLS and AMQP handshakes too (the client clears it once connected).
+func guardedAMQPDial(ctx context.Context, timeout time.Duration) func(network, addr string) (net.Conn, error) {
+	d := dialer(ctx, timeout)
+	return func(network, addr string) (net.Conn, error) {
+		conn, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		if err := conn.SetDeadline(time.Now().Add(timeout)); err != nil {
+			conn.Close()
+			return nil, err
+		}
+		return conn, nil
+	}
+}
+
 // dial connects within the connect timeout; nil, nil when ctx ended first.
 func (s *amqpSource) dial(ctx context.Context) (*amqp.Connection, error) {
 	props := amqp.NewConnectionProperties()
 	props.SetClientConnectionName("switchboard connector")
 	cfg := amqp.Config{
 		SASL:       []amqp.Authentication{s.auth},
-		Dial:       amqp.DefaultDial(s.timeout), // bounds the TLS and AMQP handshakes too
+		Dial:       guardedAMQPDial(ctx, s.timeout),
 		Heartbeat:  10 * time.Second,
 		Properties: props,
 	}

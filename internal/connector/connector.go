@@ -80,9 +80,6 @@ type Kind struct {
 	New func(cfg json.RawMessage) (Source, error)
 	// Check refuses, for an inbound type, what the schema cannot say (as New does).
 	Check func(cfg json.RawMessage) error
-	// Dials is a type that connects to an address its config names (a broker): only the
-	// admin configures one (see the API).
-	Dials bool
 
 	schema *jsonschema.Schema
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"regexp"
 	"strconv"
 	"strings"
@@ -25,7 +26,6 @@ import (
 func init() {
 	Register(Kind{
 		Type:        "kafka",
-		Dials:       true,
 		Description: "Records of Kafka topics (a list or a regular expression), read in a consumer group; offsets are committed once the events are stored.",
 		Secrets:     []string{"sasl_password"},
 		Schema: `{
@@ -117,12 +117,23 @@ func newKafkaSource(raw json.RawMessage) (Source, error) {
 	return &kafkaSource{cfg: cfg, timeout: timeout}, nil
 }
 
-func (s *kafkaSource) opts() []kgo.Opt {
+func (s *kafkaSource) opts(ctx context.Context) []kgo.Opt {
 	c := s.cfg
+	// Through the run's dialer; kgo leaves TLS to a dialer of one's own.
+	d := dialer(ctx, s.timeout)
+	var tlsCfg *tls.Config
+	if c.TLS {
+		tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
 	opts := []kgo.Opt{
 		kgo.SeedBrokers(c.Brokers...),
 		kgo.ClientID("switchboard"),
-		kgo.DialTimeout(s.timeout),
+		kgo.Dialer(func(ctx context.Context, network, host string) (net.Conn, error) {
+			if tlsCfg != nil {
+				return dialTLS(ctx, d, host, tlsCfg)
+			}
+			return d.DialContext(ctx, network, host)
+		}),
 		kgo.ConsumerGroup(c.Group),
 		// Offsets are committed by hand once the records are stored; blocking rebalances
 		// while a batch is being stored keeps a commit from landing after its partition moved.
@@ -142,9 +153,6 @@ func (s *kafkaSource) opts() []kgo.Opt {
 		opts = append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	} else {
 		opts = append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()))
-	}
-	if c.TLS {
-		opts = append(opts, kgo.DialTLSConfig(&tls.Config{MinVersion: tls.VersionTLS12}))
 	}
 	if c.SASL != nil {
 		var m sasl.Mechanism
@@ -169,7 +177,7 @@ func (s *kafkaSource) opts() []kgo.Opt {
 // records' ids store each of them once.
 func (s *kafkaSource) Run(ctx context.Context, sink Sink, _ Checkpoint) error {
 	where := strings.Join(s.cfg.Brokers, ",")
-	cl, err := kgo.NewClient(s.opts()...)
+	cl, err := kgo.NewClient(s.opts(ctx)...)
 	if err != nil {
 		return fmt.Errorf("kafka %s: %w", where, err)
 	}

@@ -66,6 +66,7 @@ type Manager struct {
 	pub      Publisher
 	instance string
 	log      *slog.Logger
+	guard    Guard // where sources may connect; nil dials anywhere
 
 	mu      sync.Mutex
 	running map[string]*runner // by <solution>.<name>
@@ -98,6 +99,10 @@ func NewManager(ctx context.Context, b *bus.Bus, store *Store, pub Publisher, in
 	})
 	return m, nil
 }
+
+// UseGuard makes every source run by m connect through g (see WithGuard); call it before
+// Start.
+func (m *Manager) UseGuard(g Guard) { m.guard = g }
 
 // Start runs connectors until Close.
 func (m *Manager) Start() {
@@ -289,7 +294,7 @@ func (r *runner) start() {
 			r.set(func(s *Status) { s.State, s.Since = StateRunning, time.Now().UTC() })
 			r.beat(ctx)
 			began := time.Now()
-			err := src.Run(ctx, sink, cp)
+			err := src.Run(WithGuard(ctx, r.m.guard), sink, cp)
 			if ctx.Err() != nil {
 				return
 			}

@@ -27,7 +27,6 @@ import (
 func init() {
 	Register(Kind{
 		Type:        "mqtt",
-		Dials:       true,
 		Description: "Events from MQTT 3.1.1 or 5 subscriptions (QoS 0, 1 or 2; shared subscriptions as $share/<group>/<filter>), acknowledged once stored.",
 		Secrets:     []string{"password"},
 		Schema: `{
@@ -360,6 +359,10 @@ func (s *mqttSource) connect5(ctx context.Context, deliver func(mqttDelivery), f
 		},
 		ConnectUsername: s.username,
 		ConnectPassword: []byte(s.password),
+		// Through the run's dialer, for every scheme.
+		AttemptConnection: func(actx context.Context, _ autopaho.ClientConfig, u *url.URL) (net.Conn, error) {
+			return mqttDial(actx, dialer(ctx, s.timeout), u)
+		},
 		ConnectPacketBuilder: func(cp *paho.Connect, _ *url.URL) (*paho.Connect, error) {
 			if cp.Properties == nil {
 				cp.Properties = &paho.ConnectProperties{}
@@ -482,6 +485,10 @@ func (s *mqttSource) connect311(ctx context.Context, deliver func(mqttDelivery),
 		}).
 		SetConnectionLostHandler(func(_ mqtt311.Client, err error) {
 			fail(fmt.Errorf("connection lost: %w", err))
+		}).
+		// Through the run's dialer, for every scheme.
+		SetCustomOpenConnectionFn(func(u *url.URL, _ mqtt311.ClientOptions) (net.Conn, error) {
+			return mqttDial(ctx, dialer(ctx, s.timeout), u)
 		})
 	if s.username != "" {
 		opts.SetUsername(s.username).SetPassword(s.password)

@@ -19,7 +19,6 @@ import (
 func init() {
 	Register(Kind{
 		Type:        "nats",
-		Dials:       true,
 		Description: "Messages of core NATS subjects (wildcards, a queue group) or of a durable JetStream consumer, from any NATS server.",
 		Secrets:     []string{"token", "password"},
 		Schema: `{
@@ -101,6 +100,7 @@ func (s *natsSource) Run(ctx context.Context, sink Sink, _ Checkpoint) error {
 	closed := make(chan error, 1)
 	opts := []nats.Option{
 		nats.Name("switchboard connector"), nats.Timeout(s.timeout), nats.NoReconnect(),
+		nats.SetCustomDialer(dialer(ctx, s.timeout)),
 		nats.ClosedHandler(func(nc *nats.Conn) {
 			select {
 			case closed <- nc.LastError():

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"regexp"
 	"slices"
@@ -25,7 +26,6 @@ import (
 func init() {
 	Register(Kind{
 		Type:        "redis",
-		Dials:       true,
 		Description: "Events from the entries of a Redis stream, read in a consumer group (XREADGROUP) and acknowledged (XACK) once stored; entries left pending by a consumer gone quiet are claimed (XAUTOCLAIM).",
 		Secrets:     []string{"url", "password"},
 		Schema: `{
@@ -142,7 +142,7 @@ func redisDuration(s string, def, lo, hi time.Duration) (time.Duration, error) {
 
 // client is a connection of its own (a pool of one): the blocking read gets one it can
 // close to end at once, leaving the other free for acknowledgements.
-func (s *redisSource) client() *redis.Client {
+func (s *redisSource) client(ctx context.Context) *redis.Client {
 	o := s.opts
 	o.PoolSize, o.MinIdleConns, o.MaxIdleConns = 1, 0, 1
 	if o.DialTimeout <= 0 {
@@ -158,6 +158,14 @@ func (s *redisSource) client() *redis.Client {
 		o.MaxRetries = 1 // a broker that does not answer is given up on in two timeouts
 	}
 	o.ContextTimeoutEnabled = true
+	// Through the run's dialer; go-redis leaves TLS to a dialer of one's own.
+	d, tlsCfg := dialer(ctx, o.DialTimeout), o.TLSConfig
+	o.Dialer = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if tlsCfg != nil {
+			return dialTLS(ctx, d, addr, tlsCfg)
+		}
+		return d.DialContext(ctx, network, addr)
+	}
 	o.MaintNotificationsConfig = &maintnotifications.Config{Mode: maintnotifications.ModeDisabled}
 	return redis.NewClient(&o)
 }
@@ -171,9 +179,9 @@ func (s *redisSource) fail(what string, err error) error {
 // ones. An entry is acknowledged once Publish stored it (or refused it for good); a failed
 // Publish ends the run with its entries pending, to be read again by the next.
 func (s *redisSource) Run(ctx context.Context, sink Sink, _ Checkpoint) error {
-	rdb := s.client()
+	rdb := s.client(ctx)
 	defer rdb.Close()
-	reader := s.client()
+	reader := s.client(ctx)
 	defer reader.Close()
 	// XREADGROUP BLOCK does not end with its context: closing its connection does.
 	stop := context.AfterFunc(ctx, func() { reader.Close() })

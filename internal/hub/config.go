@@ -40,6 +40,9 @@ type Config struct {
 	// ServiceNetworks, comma-separated CIDRs, are the only networks dynamic services may live
 	// in; empty allows any address but the hub's own listeners and link-local/metadata ones.
 	ServiceNetworks string
+	// ConnectorNetworks, comma-separated CIDRs, are the only networks connectors may connect
+	// to (their brokers); empty allows any address but those no service may have either.
+	ConnectorNetworks string
 	// MaxRuns and MaxRunsPerSolution bound requests running scripts at once (endpoints,
 	// triggered events), in all and per solution; MaxBodyHeld and MaxBodyHeldPerSolution bound
 	// the request body bytes they hold. Beyond a solution's bound: 429; beyond the server's: 503.
@@ -155,6 +158,9 @@ func (c Config) Validate() error {
 	}
 	if _, err := servicenet.ParseNetworks(c.ServiceNetworks); err != nil {
 		return fmt.Errorf("--service-networks: %w", err)
+	}
+	if _, err := servicenet.ParseNetworks(c.ConnectorNetworks); err != nil {
+		return fmt.Errorf("--connector-networks: %w", err)
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

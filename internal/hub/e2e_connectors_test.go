@@ -271,26 +271,45 @@ func TestConnectorWebhook(t *testing.T) {
 	})
 }
 
-// TestConnectorBrokerTypesAdminOnly: a connector that connects to an address of its config
-// (a broker) is configured by the admin only; a solution's token gets 403 naming the type.
-func TestConnectorBrokerTypesAdminOnly(t *testing.T) {
-	s := hubtest.Start(t)
+// TestConnectorDialsThroughGuard: a solution's token configures broker connectors, and their
+// connections go through the connector guard: the hub's own listeners (its NATS first of all),
+// link-local metadata addresses and, with --connector-networks, addresses outside those
+// networks are refused on the address dialed, shown as the connector's last error.
+func TestConnectorDialsThroughGuard(t *testing.T) {
+	natsAddr := hubtest.FreeAddr(t)
+	s := hubtest.Start(t, func(c *hub.Config) {
+		c.NATSListen = natsAddr
+		c.ConnectorNetworks = "127.0.0.0/8, 169.254.0.0/16"
+	})
 	tok := s.CreateSolution(t, "iot")
-	body := map[string]any{"name": "bus", "type": "nats", "topic": "nats.in",
-		"config": map[string]any{"url": "nats://127.0.0.1:1", "subjects": []string{"a.>"}}}
-	r := s.Do(t, "POST", "/api/v1/solutions/iot/connectors", tok, body)
-	if r.Status != http.StatusForbidden || r.Map(t)["field"] != "type" {
-		t.Fatalf("a solution's token: %d %s, want 403 naming type", r.Status, r.Body)
-	}
-	if r := s.Do(t, "POST", "/api/v1/solutions/iot/connectors", s.AdminToken, body); r.Status != http.StatusCreated {
-		t.Fatalf("the admin: %d %s, want 201", r.Status, r.Body)
-	}
-	if r := s.Do(t, "PUT", "/api/v1/solutions/iot/connectors/bus", tok, body); r.Status != http.StatusForbidden {
-		t.Fatalf("a solution's token replacing it: %d %s, want 403", r.Status, r.Body)
-	}
-	r = s.Do(t, "GET", "/api/v1/connector-types", tok, nil)
-	if !strings.Contains(string(r.Body), `"type":"nats"`) || !strings.Contains(string(r.Body), `"admin_only":true`) {
+	r := s.Do(t, "GET", "/api/v1/connector-types", tok, nil)
+	if !strings.Contains(string(r.Body), `"type":"nats"`) || strings.Contains(string(r.Body), "admin_only") {
 		t.Fatalf("types: %s", r.Body)
+	}
+	cases := []struct{ name, url, want string }{
+		{"own-nats", "nats://" + natsAddr, "hub's own listeners"},
+		{"own-api", strings.Replace(s.URL, "http://", "nats://", 1), "hub's own listeners"},
+		{"metadata", "nats://169.254.169.254:4222", "link-local"},
+		{"outside", "nats://10.0.0.1:4222", "outside"},
+	}
+	for _, c := range cases {
+		body := map[string]any{"name": c.name, "type": "nats", "topic": "nats.in",
+			"config": map[string]any{"url": c.url, "subjects": []string{"a.>"}, "connect_timeout": "2s"}}
+		if r := s.Do(t, "POST", "/api/v1/solutions/iot/connectors", tok, body); r.Status != http.StatusCreated {
+			t.Fatalf("%s: a solution's token: %d %s, want 201", c.name, r.Status, r.Body)
+		}
+	}
+	for _, c := range cases {
+		var last string
+		waitFor(t, c.name+" refused by the guard", 30*time.Second, func() bool {
+			r := s.Do(t, "GET", "/api/v1/solutions/iot/connectors/"+c.name, tok, nil)
+			st, _ := r.Map(t)["status"].(map[string]any)
+			last, _ = st["last_error"].(string)
+			return strings.Contains(last, "not allowed")
+		})
+		if !strings.Contains(last, c.want) {
+			t.Errorf("%s: last_error %q, want it to name %q", c.name, last, c.want)
+		}
 	}
 }
 

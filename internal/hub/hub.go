@@ -236,6 +236,11 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("open connector leases: %w", err)
 	}
+	cguard, err := h.connectorGuard(ctx)
+	if err != nil {
+		return err
+	}
+	h.connectorRuns.UseGuard(cguard)
 	// Webhook connectors receive on every instance, at POST /hooks/{solution}/{name}.
 	h.webhooks = connector.NewWebhooks(connector.WebhookOptions{Store: h.connectors, Publisher: h.dispatcher, Logger: h.log,
 		MaxBody: h.cfg.MaxBodyBytes, Gate: h.gate, Pace: h.bodyPace()})
@@ -387,9 +392,19 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 // serviceGuard is the guard of the connections to services: never one of the hub's own
 // listeners (add each new listener here), nor outside --service-networks when it is set.
 func (h *Hub) serviceGuard(ctx context.Context) (*servicenet.Guard, error) {
-	nets, err := servicenet.ParseNetworks(h.cfg.ServiceNetworks)
+	return h.guard(ctx, "--service-networks", h.cfg.ServiceNetworks)
+}
+
+// connectorGuard is the guard of connectors' connections to their brokers: the same
+// addresses are never allowed as for services, and --connector-networks limits the rest.
+func (h *Hub) connectorGuard(ctx context.Context) (*servicenet.Guard, error) {
+	return h.guard(ctx, "--connector-networks", h.cfg.ConnectorNetworks)
+}
+
+func (h *Hub) guard(ctx context.Context, flag, networks string) (*servicenet.Guard, error) {
+	nets, err := servicenet.ParseNetworks(networks)
 	if err != nil {
-		return nil, fmt.Errorf("--service-networks: %w", err)
+		return nil, fmt.Errorf("%s: %w", flag, err)
 	}
 	own := []string{h.listener.Addr().String()}
 	if a := h.bus.ListenAddr(); a != "" {
@@ -401,7 +416,7 @@ func (h *Hub) serviceGuard(ctx context.Context) (*servicenet.Guard, error) {
 	own = append(own, natsHosts(h.cfg.NATSURL)...)
 	g, err := servicenet.New(ctx, servicenet.Options{Networks: nets, Own: own})
 	if err != nil {
-		return nil, fmt.Errorf("service network guard: %w", err)
+		return nil, fmt.Errorf("%s guard: %w", flag, err)
 	}
 	return g, nil
 }

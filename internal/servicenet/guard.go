@@ -108,7 +108,7 @@ type DeniedError struct {
 }
 
 func (e *DeniedError) Error() string {
-	return fmt.Sprintf("address %s is not allowed for a service: %s", e.Addr, e.Reason)
+	return fmt.Sprintf("address %s is not allowed: %s", e.Addr, e.Reason)
 }
 
 // Addresses no service may have, besides those netip classifies (unspecified, link-local,
