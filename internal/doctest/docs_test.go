@@ -78,7 +78,8 @@ func build(t *testing.T, root, pkg string) string {
 	return bin
 }
 
-// TestDocs runs every code block of README.md and docs/*.md, each file on its own server.
+// TestDocs runs every code block of README.md, docs/*.md and docs/*/*.md, each file on its own
+// server.
 func TestDocs(t *testing.T) {
 	for _, tool := range []string{"bash", "curl"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -86,9 +87,13 @@ func TestDocs(t *testing.T) {
 		}
 	}
 	root := repoRoot(t)
-	files, err := filepath.Glob(filepath.Join(root, "docs", "*.md"))
-	if err != nil {
-		t.Fatal(err)
+	var files []string
+	for _, pattern := range []string{"*.md", "*/*.md"} {
+		fs, err := filepath.Glob(filepath.Join(root, "docs", pattern))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, fs...)
 	}
 	sort.Strings(files)
 	files = append([]string{filepath.Join(root, "README.md")}, files...)
@@ -129,6 +134,9 @@ func runDocs(t *testing.T, root, bin string, files ...string) {
 			t.Fatal(err)
 		}
 		blocks = append(blocks, bs...)
+	}
+	for _, note := range applyNeeds(blocks, missing) {
+		t.Log(note)
 	}
 	seen := counts{}
 	var examples []string

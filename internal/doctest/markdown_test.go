@@ -15,12 +15,16 @@ type block struct {
 	lang   string   // the first word of the fence's info string
 	lines  []string // the lines between the fences
 	marker marker
+	// unmet says why a shell or console block is not run here: a need of it, or of an
+	// earlier block of its file, is missing (see applyNeeds).
+	unmet string
 }
 
 // marker is the doctest comment before a block's fence.
 type marker struct {
-	kind    string // "", "skip" or "example"
-	example string // the program under examples/, for "example"
+	kind    string   // "", "skip", "example" or "needs"
+	example string   // the program under examples/, for "example"
+	needs   []string // for "needs": environment variables and programs
 	reason  string
 }
 
@@ -44,6 +48,22 @@ func (b *block) kind() (string, error) {
 	case "example":
 		return kindExample, nil
 	}
+	k, err := b.langKind()
+	if err != nil {
+		return "", err
+	}
+	runnable := k == kindShell || k == kindConsole
+	if b.marker.kind == "needs" && !runnable {
+		return "", fmt.Errorf("%s: a needs marker goes before a sh or console block, not ```%s", b.where(), b.lang)
+	}
+	if runnable && b.unmet != "" {
+		return kindSkip, nil
+	}
+	return k, nil
+}
+
+// langKind is how the test treats a block of b's language.
+func (b *block) langKind() (string, error) {
 	switch b.lang {
 	case "sh", "bash", "shell":
 		return kindShell, nil
@@ -63,6 +83,7 @@ var (
 	fenceRE      = regexp.MustCompile("^(```+|~~~+)\\s*([^`\\s]*)")
 	markerRE     = regexp.MustCompile(`^<!--\s*doctest:\s*(.*?)\s*-->$`)
 	markerBodyRE = regexp.MustCompile(`^(skip|example)(?:\s+([a-z0-9][a-z0-9-]*))?\s+\((.+)\)$`)
+	needsRE      = regexp.MustCompile(`^needs((?:\s+[^\s(]+)+)(?:\s+\((.+)\))?$`)
 )
 
 // parseMarkdown returns the fenced code blocks of a Markdown document with their markers.
@@ -79,9 +100,19 @@ func parseMarkdown(file, text string) ([]block, error) {
 			if pending != nil {
 				return nil, fmt.Errorf("%s:%d: doctest marker not followed by a fenced block", file, pendAt)
 			}
+			if n := needsRE.FindStringSubmatch(m[1]); n != nil {
+				needs := strings.Fields(n[1])
+				for _, w := range needs {
+					if !envNameRE.MatchString(w) && !programRE.MatchString(w) {
+						return nil, fmt.Errorf("%s:%d: doctest marker %q: %q is neither an environment variable (SWITCHBOARD_TEST_MQTT_URL) nor a program (mosquitto_pub)", file, i+1, m[1], w)
+					}
+				}
+				pending, pendAt = &marker{kind: "needs", needs: needs, reason: n[2]}, i+1
+				continue
+			}
 			body := markerBodyRE.FindStringSubmatch(m[1])
 			if body == nil {
-				return nil, fmt.Errorf("%s:%d: doctest marker %q: want \"skip (reason)\" or \"example NAME (reason)\"", file, i+1, m[1])
+				return nil, fmt.Errorf("%s:%d: doctest marker %q: want \"skip (reason)\", \"example NAME (reason)\" or \"needs VAR-OR-PROGRAM...\"", file, i+1, m[1])
 			}
 			if (body[1] == "example") != (body[2] != "") {
 				return nil, fmt.Errorf("%s:%d: doctest marker %q: only example takes a name, and it needs one", file, i+1, m[1])
@@ -327,8 +358,9 @@ var (
 	spaceRE     = regexp.MustCompile(`\s+`)
 )
 
-// expectRE matches output holding the expected lines in order: "…" stands for any text, a
-// timestamp for any timestamp, and a run of white space for any run of white space.
+// expectRE matches output holding the expected lines in order: "…" stands for any text (the
+// spaces around it included), a timestamp for any timestamp, and a run of white space for any
+// run of white space.
 func expectRE(lines []string) *regexp.Regexp {
 	var parts []string
 	for _, l := range lines {
@@ -337,9 +369,15 @@ func expectRE(lines []string) *regexp.Regexp {
 			continue
 		}
 		var b strings.Builder
-		for i, piece := range strings.Split(l, "…") {
+		pieces := strings.Split(l, "…")
+		for i, piece := range pieces {
+			// The spaces around … belong to the text it stands for: "a … b" matches "a\tb".
 			if i > 0 {
 				b.WriteString(`.*?`)
+				piece = strings.TrimLeft(piece, " \t")
+			}
+			if i < len(pieces)-1 {
+				piece = strings.TrimRight(piece, " \t")
 			}
 			rest := piece
 			for rest != "" {

@@ -23,6 +23,18 @@ func TestParseMarkdown(t *testing.T) {
 				{file: "d.md", n: 3, line: 13, lang: "console", lines: []string{"$ x", "```"}, marker: marker{kind: "example", example: "demoexternalservice", reason: "long-running"}},
 			},
 		},
+		{
+			name: "needs marker",
+			doc: "<!-- doctest: needs SWITCHBOARD_TEST_MQTT_URL mosquitto_pub -->\n```sh\nmosquitto_pub -t a -m b\n```\n" +
+				"<!-- doctest: needs SWITCHBOARD_TEST_AMQP_URL (a broker) -->\n```console\n$ x\n```\n",
+			want: []block{
+				{file: "d.md", n: 1, line: 2, lang: "sh", lines: []string{"mosquitto_pub -t a -m b"}, marker: marker{kind: "needs", needs: []string{"SWITCHBOARD_TEST_MQTT_URL", "mosquitto_pub"}}},
+				{file: "d.md", n: 2, line: 6, lang: "console", lines: []string{"$ x"}, marker: marker{kind: "needs", needs: []string{"SWITCHBOARD_TEST_AMQP_URL"}, reason: "a broker"}},
+			},
+		},
+		{name: "needs nothing", doc: "<!-- doctest: needs -->\n```sh\n```\n", wantErr: `doctest marker "needs": want`},
+		{name: "needs an odd word", doc: "<!-- doctest: needs $HOME -->\n```sh\n```\n", wantErr: `"$HOME" is neither an environment variable`},
+		{name: "needs a mixed-case word", doc: "<!-- doctest: needs Mosquitto -->\n```sh\n```\n", wantErr: `"Mosquitto" is neither`},
 		{name: "marker before prose", doc: "<!-- doctest: skip (x) -->\ntext\n```sh\n```\n", wantErr: "d.md:1: doctest marker not followed by a fenced block"},
 		{name: "marker at the end", doc: "```sh\n```\n<!-- doctest: skip (x) -->\n", wantErr: "d.md:3: doctest marker not followed"},
 		{name: "marker without reason", doc: "<!-- doctest: skip -->\n```sh\n```\n", wantErr: `d.md:1: doctest marker "skip": want`},
@@ -65,6 +77,9 @@ func TestBlockKind(t *testing.T) {
 		{lang: "text", want: kindText},
 		{lang: "go", marker: "skip", want: kindSkip},
 		{lang: "sh", marker: "example", want: kindExample},
+		{lang: "sh", marker: "needs", want: kindShell},
+		{lang: "console", marker: "needs", want: kindConsole},
+		{lang: "lua", marker: "needs", wantErr: "d.md:4 (block 2): a needs marker goes before a sh or console block, not ```lua"},
 		{lang: "", wantErr: "d.md:4 (block 2): the block has no language: tag it sh, console, lua, text or http, or put <!-- doctest: skip (reason) --> before it"},
 		{lang: "yaml", wantErr: "d.md:4 (block 2): ```yaml blocks are not run: put <!-- doctest: skip (reason) --> before it"},
 	}
@@ -79,6 +94,102 @@ func TestBlockKind(t *testing.T) {
 		}
 		if err != nil || got != tc.want {
 			t.Errorf("%q %q: kind = %q, %v; want %q", tc.lang, tc.marker, got, err, tc.want)
+		}
+	}
+}
+
+func TestApplyNeeds(t *testing.T) {
+	doc := "```sh\necho before\n```\n" + // 1: runs: before any needs
+		"<!-- doctest: needs BROKER_URL broker-cli -->\n```sh\nbroker-cli pub\n```\n" + // 2
+		"```lua\nreturn 1\n```\n" + // 3: compiled whatever the needs
+		"```console\n$ switchboard keystore get k\n```\n" + // 4: builds on 2
+		"<!-- doctest: skip (x) -->\n```sh\n```\n" + // 5: skipped anyway
+		"```text\nout\n```\n" // 6
+	other := "```sh\necho other file\n```\n"
+	tests := []struct {
+		name      string
+		have      map[string]bool
+		wantKinds []string // of doc's blocks, then other's
+		wantNotes []string
+	}{
+		{
+			name:      "all there",
+			have:      map[string]bool{"BROKER_URL": true, "broker-cli": true},
+			wantKinds: []string{kindShell, kindShell, kindLua, kindConsole, kindSkip, kindText, kindShell},
+		},
+		{
+			name:      "no variable",
+			have:      map[string]bool{"broker-cli": true},
+			wantKinds: []string{kindShell, kindSkip, kindLua, kindSkip, kindSkip, kindText, kindShell},
+			wantNotes: []string{"d.md:5 (block 2): BROKER_URL is missing: it and the file's later sh and console blocks are not run"},
+		},
+		{
+			name:      "no program",
+			have:      map[string]bool{"BROKER_URL": true},
+			wantKinds: []string{kindShell, kindSkip, kindLua, kindSkip, kindSkip, kindText, kindShell},
+			wantNotes: []string{"d.md:5 (block 2): broker-cli is missing: it and the file's later sh and console blocks are not run"},
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			blocks, err := parseMarkdown("d.md", doc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			more, err := parseMarkdown("e.md", other)
+			if err != nil {
+				t.Fatal(err)
+			}
+			blocks = append(blocks, more...)
+			notes := applyNeeds(blocks, func(n string) string {
+				if tc.have[n] {
+					return ""
+				}
+				return n + " is missing"
+			})
+			if !reflect.DeepEqual(notes, tc.wantNotes) {
+				t.Errorf("notes = %q, want %q", notes, tc.wantNotes)
+			}
+			var kinds []string
+			for i := range blocks {
+				k, err := blocks[i].kind()
+				if err != nil {
+					t.Fatal(err)
+				}
+				kinds = append(kinds, k)
+			}
+			if !reflect.DeepEqual(kinds, tc.wantKinds) {
+				t.Errorf("kinds = %q, want %q", kinds, tc.wantKinds)
+			}
+			// The session holds only what runs.
+			s, err := buildSession(blocks, "x")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := tc.have["BROKER_URL"] && tc.have["broker-cli"]; strings.Contains(s.script, "broker-cli pub") != want ||
+				strings.Contains(s.script, "keystore get k") != want {
+				t.Errorf("the session should run the blocks that need the broker: %v; it is:\n%s", want, s.script)
+			}
+			if !strings.Contains(s.script, "echo before") || !strings.Contains(s.script, "echo other file") {
+				t.Errorf("the blocks before the needs, and another file's, must run:\n%s", s.script)
+			}
+		})
+	}
+}
+
+func TestMissing(t *testing.T) {
+	t.Setenv("DOCTEST_UNIT_SET", "x")
+	t.Setenv("DOCTEST_UNIT_EMPTY", "")
+	tests := []struct{ need, want string }{
+		{"DOCTEST_UNIT_SET", ""},
+		{"DOCTEST_UNIT_EMPTY", "DOCTEST_UNIT_EMPTY is not set"},
+		{"DOCTEST_UNIT_NEVER_SET_ANYWHERE", "DOCTEST_UNIT_NEVER_SET_ANYWHERE is not set"},
+		{"bash", ""},
+		{"no-such-program-anywhere", "no-such-program-anywhere is not installed"},
+	}
+	for _, tc := range tests {
+		if got := missing(tc.need); got != tc.want {
+			t.Errorf("missing(%q) = %q, want %q", tc.need, got, tc.want)
 		}
 	}
 }
@@ -172,6 +283,11 @@ func TestExpect(t *testing.T) {
 		{[]string{"token:  sbs_…"}, "token:  sbs_0123abcd", true},
 		{[]string{"(version …)"}, "(version 12)", true},
 		{[]string{"a.b"}, "axb", false},
+		{[]string{"from sensors/1 … {\"temp\":21}"}, "from sensors/1\t{\"temp\":21}", true},
+		{[]string{"a … b"}, "a b", true},
+		{[]string{"a … b"}, "ab", true},
+		{[]string{"a … b c"}, "a x b  c", true},
+		{[]string{"a … b c"}, "a x bc", false},
 	}
 	for _, tc := range tests {
 		if got := expectRE(tc.expect).MatchString(tc.out); got != tc.want {
