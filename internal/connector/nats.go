@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -92,6 +94,17 @@ func newNATSSource(raw json.RawMessage) (Source, error) {
 	}
 	if cfg.Queue != "" && cfg.JetStream != nil {
 		return nil, &solution.FieldError{Field: "config.queue", Reason: "only with subjects (core NATS)"}
+	}
+	// The URL is shown back and named in errors: credentials go in the secret fields. The
+	// reason never repeats the URL.
+	for _, one := range strings.Split(cfg.URL, ",") {
+		u, err := url.Parse(strings.TrimSpace(one))
+		if err != nil || u.Host == "" {
+			return nil, &solution.FieldError{Field: "config.url", Reason: "want nats://host:port, several separated by commas"}
+		}
+		if u.User != nil {
+			return nil, &solution.FieldError{Field: "config.url", Reason: "credentials go in user and password, or token, not the URL"}
+		}
 	}
 	return &natsSource{cfg: cfg, timeout: timeout}, nil
 }

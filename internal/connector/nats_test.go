@@ -52,6 +52,9 @@ func TestNATSConfig(t *testing.T) {
 		{`{"url":"nats://x","jetstream":{"stream":"S","consumer":"c"},"queue":"q"}`, "config.queue"},
 		{`{"url":"nats://x","subjects":["a"],"connect_timeout":"forever"}`, "config.connect_timeout"},
 		{`{"url":"nats://x","subjects":["a"],"max_in_flight":0}`, "config.max_in_flight"},
+		{`{"url":"nats://sb:hunter2@x:4222","subjects":["a"]}`, "config.url"},
+		{`{"url":"nats://a:4222, nats://tok@b:4222","subjects":["a"]}`, "config.url"},
+		{`{"url":"nats://a:4222,nats://b:4222","subjects":["a"]}`, ""},
 	} {
 		_, err := Check(Connector{Solution: "demo", Name: "n", Type: "nats", Topic: "t", Config: json.RawMessage(tc.cfg)})
 		var fe *solution.FieldError
