@@ -222,6 +222,7 @@ func (s *amqpSource) Run(ctx context.Context, sink Sink, _ Checkpoint) error {
 	if err != nil {
 		return fail("consume queue "+s.cfg.Queue, err)
 	}
+	ready(sink)
 	batch := make([]amqp.Delivery, 0, s.cfg.Prefetch)
 	msgs := make([]Message, 0, s.cfg.Prefetch)
 	for {

@@ -70,6 +70,7 @@ func newCron(raw json.RawMessage) (Source, error) {
 // missed while no instance ran the connector can be fired once on start (catch_up), and a
 // tick is fired once even when the connector moves between instances.
 func (s *cronSource) Run(ctx context.Context, sink Sink, cp Checkpoint) error {
+	ready(sink)
 	var last time.Time
 	if b, err := cp.Load(ctx); err != nil {
 		return err

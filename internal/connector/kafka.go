@@ -201,6 +201,7 @@ func (s *kafkaSource) Run(ctx context.Context, sink Sink, _ Checkpoint) error {
 	if err != nil {
 		return fmt.Errorf("kafka %s: %w", where, err)
 	}
+	ready(sink)
 
 	for {
 		fs := cl.PollRecords(ctx, s.cfg.MaxInFlight)

@@ -291,7 +291,8 @@ func (r *runner) start() {
 		cp := &checkpoint{kv: r.m.marks, key: r.key}
 		wait := minBackoff
 		for {
-			r.set(func(s *Status) { s.State, s.Since = StateRunning, time.Now().UTC() })
+			// Connecting until the source says it is connected and subscribed (sink.Ready).
+			r.set(func(s *Status) { s.State, s.Since = StateConnecting, time.Now().UTC() })
 			r.beat(ctx)
 			began := time.Now()
 			err := src.Run(WithGuard(ctx, r.m.guard), sink, cp)

@@ -279,6 +279,7 @@ func (s *mqttSource) Run(ctx context.Context, sink Sink, _ Checkpoint) error {
 		return fmt.Errorf("mqtt %s: %w", s.url, err)
 	}
 	defer disconnect()
+	ready(sink)
 	if s.subscribed != nil {
 		s.subscribed()
 	}

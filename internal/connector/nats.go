@@ -156,6 +156,7 @@ func (s *natsSource) runCore(ctx context.Context, nc *nats.Conn, sink Sink, clos
 	if err := nc.FlushTimeout(s.timeout); err != nil {
 		return fmt.Errorf("nats %s: %w", s.cfg.URL, err)
 	}
+	ready(sink)
 	for {
 		select {
 		case <-ctx.Done():
@@ -208,6 +209,7 @@ func (s *natsSource) runJetStream(ctx context.Context, nc *nats.Conn, sink Sink,
 		return fmt.Errorf("nats jetstream consume %s: %w", j.Consumer, err)
 	}
 	defer it.Stop()
+	ready(sink)
 	for {
 		select {
 		case err := <-closed:

@@ -189,6 +189,7 @@ func (s *redisSource) Run(ctx context.Context, sink Sink, _ Checkpoint) error {
 
 	err := s.setup(ctx, rdb)
 	if err == nil {
+		ready(sink)
 		err = s.pending(ctx, rdb, sink)
 	}
 	lastClaim := time.Now()

@@ -2,7 +2,9 @@ package hub_test
 
 import (
 	"bytes"
+	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -355,5 +357,50 @@ func TestWebhookBodiesBounded(t *testing.T) {
 	req, _ := http.NewRequest("POST", s.URL+"/hooks/b/open", strings.NewReader(`{"n":1}`))
 	if r := s.Send(t, req); r.Status != http.StatusAccepted {
 		t.Fatalf("another solution's webhook while a's bodies are held: %d %s", r.Status, r.Body)
+	}
+}
+
+// TestConnectorConnectingUntilSubscribed: a connector is running only once its source is
+// connected and subscribed; one whose broker accepts the connection and never answers stays
+// connecting until its connect timeout ends the attempt, then backs off with that error.
+func TestConnectorConnectingUntilSubscribed(t *testing.T) {
+	t.Parallel()
+	silent, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { silent.Close() })
+	go func() {
+		var held []net.Conn // kept open and never answered
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := silent.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	s := hubtest.Start(t)
+	tok := s.CreateSolution(t, "iot")
+	if r := s.Do(t, "POST", "/api/v1/solutions/iot/connectors", tok, map[string]any{"name": "mute", "type": "nats", "topic": "nats.in",
+		"config": map[string]any{"url": "nats://" + silent.Addr().String(), "subjects": []string{"a"}, "connect_timeout": "3s"}}); r.Status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.Status, r.Body)
+	}
+	var seen []string
+	waitFor(t, "the attempt to end", 30*time.Second, func() bool {
+		var c connectorAnswer
+		s.Do(t, "GET", "/api/v1/solutions/iot/connectors/mute", tok, nil).JSON(t, &c)
+		if len(seen) == 0 || seen[len(seen)-1] != c.Status.State {
+			seen = append(seen, c.Status.State)
+		}
+		return c.Status.State == "backing-off"
+	})
+	if slices.Contains(seen, "running") || !slices.Contains(seen, "connecting") {
+		t.Errorf("states seen %v: want connecting then backing-off, never running", seen)
 	}
 }
