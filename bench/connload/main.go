@@ -191,8 +191,12 @@ func printTable(c config, rows []row) {
 	fmt.Printf("%-8s %10s %10s %6s %9s %9s %9s %9s  %s\n",
 		"broker", "raw msg/s", "sb msg/s", "ratio", "raw p50", "raw p99", "sb p50", "sb p99", "notes (latency in ms: publish -> consumer has it / handler starts)")
 	for _, r := range rows {
-		if r.skipped != "" || r.failed != "" {
-			fmt.Printf("%-8s %s\n", r.broker, cmpOr(r.skipped, "failed: "+r.failed))
+		if r.skipped != "" {
+			fmt.Printf("%-8s skipped: %s\n", r.broker, r.skipped)
+			continue
+		}
+		if r.failed != "" {
+			fmt.Printf("%-8s failed: %s\n", r.broker, r.failed)
 			continue
 		}
 		var notes []string
@@ -218,13 +222,6 @@ func printTable(c config, rows []row) {
 		fmt.Printf("%-8s %10.0f %10.0f %6.2f %9.3f %9.3f %9.3f %9.3f  %s\n",
 			r.broker, r.raw.rate, r.sb.rate, r.sb.rate/r.raw.rate, r.rawLat.p50, r.rawLat.p99, r.sbLat.p50, r.sbLat.p99, strings.Join(notes, "; "))
 	}
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // pct is the p-quantile of v (nearest rank); NaN when empty.
