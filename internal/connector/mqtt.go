@@ -73,11 +73,13 @@ type mqttConfig struct {
 
 // MQTT bounds and defaults.
 const (
-	mqttDefaultInFlight  = 16
-	mqttMaxInFlight      = 1024
-	mqttKeepAlive        = 30 // seconds
-	mqttDefaultExpiry    = time.Hour
-	mqttAckInterval      = 10 * time.Millisecond
+	mqttDefaultInFlight = 16
+	mqttMaxInFlight     = 1024
+	mqttKeepAlive       = 30 // seconds
+	mqttDefaultExpiry   = time.Hour
+	// paho.golang sends manual acknowledgements on a ticker; the broker sends no more than
+	// the receive maximum until they come, so the tick bounds the rate: keep it short.
+	mqttAckInterval      = time.Millisecond
 	mqttDisconnectLinger = 5 * time.Second
 )
 

@@ -54,6 +54,13 @@ func init() {
 	})
 }
 
+// What a core NATS connector may hold in its client, messages waiting for the sink, shared
+// by its subjects.
+const (
+	natsPendingMsgs  = 64 << 10
+	natsPendingBytes = 32 << 20
+)
+
 type natsConfig struct {
 	URL       string   `json:"url"`
 	Token     string   `json:"token"`
@@ -139,18 +146,45 @@ func (s *natsSource) Run(ctx context.Context, sink Sink, _ Checkpoint) error {
 }
 
 // runCore takes messages as core NATS delivers them: at most once, so a message that cannot
-// be stored is lost (and logged by the caller through the error).
+// be stored is lost (and logged by the caller through the error). Core NATS cannot be asked
+// to wait: what arrives while the sink is busy waits in the client, up to natsPendingMsgs
+// messages and natsPendingBytes bytes shared by the subjects; beyond that the client drops it, and the
+// drops are counted as rejected and logged.
 func (s *natsSource) runCore(ctx context.Context, nc *nats.Conn, sink Sink, closed <-chan error) error {
 	ch := make(chan *nats.Msg, s.cfg.MaxInFlight)
+	handle := func(m *nats.Msg) {
+		select {
+		case ch <- m:
+		case <-ctx.Done():
+		}
+	}
+	var subs []*nats.Subscription
 	for _, subj := range s.cfg.Subjects {
+		var sub *nats.Subscription
 		var err error
 		if s.cfg.Queue != "" {
-			_, err = nc.ChanQueueSubscribe(subj, s.cfg.Queue, ch)
+			sub, err = nc.QueueSubscribe(subj, s.cfg.Queue, handle)
 		} else {
-			_, err = nc.ChanSubscribe(subj, ch)
+			sub, err = nc.Subscribe(subj, handle)
 		}
 		if err != nil {
 			return fmt.Errorf("nats subscribe %q: %w", subj, err)
+		}
+		if err := sub.SetPendingLimits(natsPendingMsgs/len(s.cfg.Subjects), natsPendingBytes/len(s.cfg.Subjects)); err != nil {
+			return fmt.Errorf("nats subscribe %q: %w", subj, err)
+		}
+		subs = append(subs, sub)
+	}
+	dropped := 0
+	countDrops := func() {
+		n := 0
+		for _, sub := range subs {
+			d, _ := sub.Dropped()
+			n += d
+		}
+		if n > dropped {
+			dropMessages(sink, n-dropped, "the client's buffer for messages not yet stored is full (core NATS cannot be asked to wait)")
+			dropped = n
 		}
 	}
 	if err := nc.FlushTimeout(s.timeout); err != nil {
@@ -177,6 +211,7 @@ func (s *natsSource) runCore(ctx context.Context, nc *nats.Conn, sink Sink, clos
 			if err := sink.Publish(ctx, batch); err != nil {
 				return err
 			}
+			countDrops()
 		}
 	}
 }
@@ -227,22 +262,49 @@ func (s *natsSource) runJetStream(ctx context.Context, nc *nats.Conn, sink Sink,
 		case err != nil:
 			return fmt.Errorf("nats jetstream consume %s: %w", j.Consumer, err)
 		}
-		id := m.Headers().Get(jetstream.MsgIDHeader)
-		if id == "" {
-			if md, err := m.Metadata(); err == nil {
-				id = j.Stream + ":" + strconv.FormatUint(md.Sequence.Stream, 10)
+		// What else the client holds already goes in the same batch: one store, one
+		// confirmed acknowledgement for all.
+		ms := []jetstream.Msg{m}
+		for len(ms) < s.cfg.MaxInFlight {
+			more, err := it.Next(jetstream.NextMaxWait(50 * time.Microsecond))
+			if err != nil {
+				break
 			}
+			ms = append(ms, more)
 		}
-		msg := Message{ID: id, Data: m.Data(), Subject: m.Subject(), ContentType: m.Headers().Get("Content-Type")}
-		if err := sink.Publish(ctx, []Message{msg}); err != nil {
-			m.Nak() //nolint:errcheck // redelivered after the ack wait anyway
+		batch := make([]Message, len(ms))
+		for i, m := range ms {
+			batch[i] = jsMessage(j.Stream, m)
+		}
+		if err := sink.Publish(ctx, batch); err != nil {
+			for _, m := range ms {
+				m.Nak() //nolint:errcheck // redelivered after the ack wait anyway
+			}
 			handBack(it)
 			return err
 		}
-		if err := m.DoubleAck(ctx); err != nil && ctx.Err() == nil {
+		// The server takes acknowledgements in order: the last one confirmed, all are.
+		for _, m := range ms[:len(ms)-1] {
+			if err := m.Ack(); err != nil && ctx.Err() == nil {
+				return fmt.Errorf("nats jetstream ack: %w", err)
+			}
+		}
+		if err := ms[len(ms)-1].DoubleAck(ctx); err != nil && ctx.Err() == nil {
 			return fmt.Errorf("nats jetstream ack: %w", err)
 		}
 	}
+}
+
+// jsMessage is a JetStream message as the sink takes it: its id is the publisher's
+// Nats-Msg-Id, else the stream and sequence, so a redelivery is stored once.
+func jsMessage(stream string, m jetstream.Msg) Message {
+	id := m.Headers().Get(jetstream.MsgIDHeader)
+	if id == "" {
+		if md, err := m.Metadata(); err == nil {
+			id = stream + ":" + strconv.FormatUint(md.Sequence.Stream, 10)
+		}
+	}
+	return Message{ID: id, Data: m.Data(), Subject: m.Subject(), ContentType: m.Headers().Get("Content-Type")}
 }
 
 func natsMessage(m *nats.Msg, id string) Message {
