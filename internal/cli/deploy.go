@@ -28,6 +28,9 @@ type syncer struct {
 	del func(ctx context.Context, it item) error
 	// check fails as put would, changing nothing (deploy --dry-run).
 	check func(ctx context.Context, it item) error
+	// prepare, when set, checks the folder's items of this kind against what the server
+	// says of them before anything changes; their problems are *sourceErrors.
+	prepare func(ctx context.Context, local []item) error
 }
 
 // syncers returns the syncers of every item kind, for solution sol.
@@ -258,17 +261,19 @@ service names are lowercase letters and digits; event names are letters, digits 
 --#CONNECTOR declares a connector (see "switchboard connector types") that publishes on
 topic. It has no script: its config is JSON on the "--" comment lines right below it, up
 to the first blank line (none is {}); only comments may follow, up to the next
-annotation. A string of the config may take ${NAME} from the environment of this command
-(an unset or empty NAME is an error naming it; $${ is a literal ${), so that no secret
-has to be written in the file:
+annotation. A secret of the config (a top-level field its type lists as secret, see
+"switchboard connector types TYPE") may take ${NAME} from the environment of this
+command, so that no secret has to be written in the file: an unset or empty NAME is an
+error naming it, and $${ is a literal ${. Other fields may not, as the server shows them
+back to whoever reads the solution's connectors:
 
   --#CONNECTOR hook webhook hooks.github
   -- {"style": "github", "secret": "${GITHUB_HOOK_SECRET}"}
 
 The folder is checked first: a malformed annotation, an unknown method, a path not
 starting with "/", a bad service, event or connector name, a config that is not a JSON
-object, an unset ${NAME}, or the same endpoint, event or connector twice is reported as
-FILE:LINE and nothing is sent. Then deploy adds the endpoints, handlers and connectors
+object, a ${NAME} unset or outside a secret, or the same endpoint, event or connector
+twice is reported as FILE:LINE and nothing is sent. Then deploy adds the endpoints, handlers and connectors
 missing on the server, updates those whose script (or a connector's type, topic or
 config) differs, leaves the others alone and removes the server's ones that are not in
 the folder (unless --keep). A connector whose config sets a secret is always updated:
@@ -357,7 +362,11 @@ func (a *app) newDeployCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			steps, err := planDeploy(cmd.Context(), syncers(c, sol), local, keep)
+			syncs := syncers(c, sol)
+			if err := prepareDeploy(cmd.Context(), syncs, local); err != nil {
+				return err
+			}
+			steps, err := planDeploy(cmd.Context(), syncs, local, keep)
 			if err != nil {
 				return err
 			}
@@ -374,6 +383,22 @@ func (a *app) newDeployCmd() *cobra.Command {
 	cmd.Flags().BoolVar(&keep, "keep", false, "keep the server's endpoints, handlers and connectors that are not in the folder")
 	cmd.Flags().BoolVar(&prune, "prune", false, "allow a deploy that removes every endpoint, handler and connector of the solution (an empty folder), or every connector")
 	return cmd
+}
+
+// prepareDeploy runs the syncers' prepare on the folder's items.
+func prepareDeploy(ctx context.Context, syncs []syncer, local []item) error {
+	var errs []error
+	for _, s := range syncs {
+		if s.prepare == nil {
+			continue
+		}
+		err := s.prepare(ctx, local)
+		if err != nil && !itemsFault(err) {
+			return err
+		}
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }
 
 // planDeploy lists the server's items and plans the steps that make them match local.

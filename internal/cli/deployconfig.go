@@ -42,12 +42,20 @@ func lineIndex(text string, off int64) int {
 	return strings.Count(text[:off], "\n")
 }
 
+// envField is a top-level field of a config whose string takes ${NAME} from the environment,
+// and its offset in the config's text.
+type envField struct {
+	key string
+	off int64
+}
+
 // parseConfigText reads a connector's config as written: nothing (the config {}) or a JSON
 // object, each object's keys once, and each "${" in a string value a well-formed ${NAME} (or
-// "$${", a literal "${").
-func parseConfigText(text string) (jsonObject, error) {
+// "$${", a literal "${"). It returns the object and its fields that take ${NAME}: only
+// top-level ones may, as only those can be secrets of the type, never shown back.
+func parseConfigText(text string) (jsonObject, []envField, error) {
 	if strings.TrimSpace(text) == "" {
-		return jsonObject{}, nil
+		return jsonObject{}, nil, nil
 	}
 	// Unmarshal first: its syntax errors carry their offset, and its nesting bound keeps the
 	// walk below shallow.
@@ -55,7 +63,7 @@ func parseConfigText(text string) (jsonObject, error) {
 	if err := json.Unmarshal([]byte(text), &v); err != nil {
 		var se *json.SyntaxError
 		if !errors.As(err, &se) {
-			return nil, &configError{msg: "not JSON: " + err.Error()}
+			return nil, nil, &configError{msg: "not JSON: " + err.Error()}
 		}
 		msg := "not JSON: " + se.Error()
 		if strings.Contains(msg, "after top-level value") {
@@ -63,21 +71,77 @@ func parseConfigText(text string) (jsonObject, error) {
 		} else if strings.Contains(msg, "unexpected end of JSON input") {
 			msg += " (the config ends at the first blank line)"
 		}
-		return nil, &configError{off: se.Offset - 1, msg: msg}
+		return nil, nil, &configError{off: se.Offset - 1, msg: msg}
 	}
 	if _, ok := v.(map[string]any); !ok {
-		return nil, &configError{msg: `the config must be a JSON object, such as {"schedule": "@every 1m"}`}
+		return nil, nil, &configError{msg: `the config must be a JSON object, such as {"schedule": "@every 1m"}`}
 	}
 	dec := json.NewDecoder(strings.NewReader(text))
 	dec.UseNumber()
 	val, err := readJSON(dec, "config")
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	obj := val.(jsonObject)
-	_, err = encodeConfig(obj, func(string) (string, bool) { return "", true })
-	return obj, err
+	var fields []envField
+	for _, m := range obj {
+		if s, ok := m.val.(jsonString); ok {
+			refs, err := envRefs(s, "config."+m.key)
+			if err != nil {
+				return nil, nil, err
+			}
+			if refs {
+				fields = append(fields, envField{m.key, s.off})
+			}
+			continue
+		}
+		if err := noEnvRefs(m.val, "config."+m.key); err != nil {
+			return nil, nil, err
+		}
+	}
+	return obj, fields, nil
 }
+
+// envRefs reports whether s takes a ${NAME} from the environment, or why its "${" is
+// malformed.
+func envRefs(s jsonString, path string) (bool, error) {
+	refs := false
+	_, err := expandEnv(s.s, func(string) (string, bool) { refs = true; return "", true })
+	if err != nil {
+		return false, &configError{off: s.off, msg: path + ": " + err.Error()}
+	}
+	return refs, nil
+}
+
+// noEnvRefs refuses a ${NAME} in v, a value below the config's top level.
+func noEnvRefs(v any, path string) error {
+	switch v := v.(type) {
+	case jsonObject:
+		for _, m := range v {
+			if err := noEnvRefs(m.val, path+"."+m.key); err != nil {
+				return err
+			}
+		}
+	case []any:
+		for i, e := range v {
+			if err := noEnvRefs(e, fmt.Sprintf("%s[%d]", path, i)); err != nil {
+				return err
+			}
+		}
+	case jsonString:
+		refs, err := envRefs(v, path)
+		if err == nil && refs {
+			err = &configError{off: v.off, msg: path + ": " + secretFieldsOnly}
+		}
+		return err
+	}
+	return nil
+}
+
+// secretFieldsOnly says where ${NAME} may be, and why.
+const secretFieldsOnly = "${NAME} is taken from the environment only in a top-level secret field of the connector's type " +
+	"(\"connector types TYPE\" lists them): the server never shows a secret back, where another field would show what " +
+	"the environment holds to whoever reads the solution's connectors"
 
 // readJSON reads the next value of dec (valid JSON), refusing an object's key given twice.
 func readJSON(dec *json.Decoder, path string) (any, error) {
@@ -262,7 +326,7 @@ func resolveConfigs(items []item, getenv func(string) (string, bool)) ([]item, e
 			out = append(out, it)
 			continue
 		}
-		obj, err := parseConfigText(it.ConfigText)
+		obj, _, err := parseConfigText(it.ConfigText)
 		if err == nil {
 			it.Config, err = encodeConfig(obj, lookup)
 		}

@@ -67,7 +67,8 @@ func connectorBody(it *item, lines []string, first int) (int, error) {
 		}
 	}
 	it.ConfigText = strings.Join(cfg, "\n")
-	if _, err := parseConfigText(it.ConfigText); err != nil {
+	_, fields, err := parseConfigText(it.ConfigText)
+	if err != nil {
 		var ce *configError
 		line := it.ConfigLine
 		if errors.As(err, &ce) {
@@ -75,7 +76,17 @@ func connectorBody(it *item, lines []string, first int) (int, error) {
 		}
 		return line, err
 	}
+	for _, f := range fields {
+		it.EnvFields = append(it.EnvFields, envFieldLine{Key: f.key, Line: it.ConfigLine + lineIndex(it.ConfigText, f.off)})
+	}
 	return 0, nil
+}
+
+// envFieldLine is a top-level field of a connector's config that takes ${NAME} from the
+// environment, and its file line.
+type envFieldLine struct {
+	Key  string
+	Line int
 }
 
 // connectorSyncer is the server side of connectors, as the deploy command syncs them. A
@@ -90,29 +101,33 @@ func connectorSyncer(c *apiclient.Client, sol string) syncer {
 			if err != nil {
 				return nil, err
 			}
-			if len(ks) > 0 {
-				// same needs the types' secrets.
-				if err := types.load(ctx); err != nil {
-					return nil, err
-				}
-			}
 			items := make([]item, len(ks))
 			for i, k := range ks {
 				items[i] = item{Kind: kindConnector, Name: k.Name, Type: k.Type, Topic: k.Topic, Config: k.Config}
 			}
 			return items, nil
 		},
+		// same is called for the folder's connectors only, after prepare listed the types.
 		same: func(remote, local item) bool {
 			return remote.Type == local.Type && remote.Topic == local.Topic &&
 				len(types.secretsSet(local)) == 0 && jsonEqual(remote.Config, local.Config)
 		},
-		put: func(ctx context.Context, it item, update bool) error {
+		prepare: func(ctx context.Context, local []item) error {
+			if !slices.ContainsFunc(local, func(it item) bool { return it.Kind == kindConnector }) {
+				return nil
+			}
 			if err := types.load(ctx); err != nil {
 				return err
 			}
-			if err := types.checkSecrets(it); err != nil {
-				return err
+			var errs []error
+			for _, it := range local {
+				if it.Kind == kindConnector {
+					errs = append(errs, types.checkSecrets(it))
+				}
 			}
+			return errors.Join(errs...)
+		},
+		put: func(ctx context.Context, it item, update bool) error {
 			spec := apiclient.ConnectorSpec{Name: it.Name, Type: it.Type, Topic: it.Topic, Config: it.Config}
 			var err error
 			if update {
@@ -176,20 +191,36 @@ func (t *connectorTypes) secretsSet(it item) []string {
 	return set
 }
 
-// checkSecrets refuses a secret written as the server shows one: sent, "(set)" would become
-// the secret.
+// checkSecrets refuses a ${NAME} in a field that is not a secret of the connector's type (the
+// value would be shown back to whoever reads the solution's connectors), and a secret written
+// as the server shows one (sent, "(set)" would become the secret). A type the server does not
+// have is left for the server to refuse.
 func (t *connectorTypes) checkSecrets(it item) error {
-	var cfg map[string]any
-	if json.Unmarshal(it.Config, &cfg) != nil {
+	k, ok := t.byType[it.Type]
+	if !ok {
 		return nil
 	}
-	for _, s := range t.secretsSet(it) {
-		if cfg[s] == "(set)" {
-			return &sourceError{File: it.File, Line: it.Line, Msg: fmt.Sprintf(
-				`%s: config.%s: "(set)" is how the server shows a secret it keeps; write the secret, or ${NAME} to take it from the environment`, it.label(), s)}
+	var errs []error
+	for _, f := range it.EnvFields {
+		if !slices.Contains(k.Secrets, f.Key) {
+			secrets := "none"
+			if len(k.Secrets) > 0 {
+				secrets = strings.Join(k.Secrets, ", ")
+			}
+			errs = append(errs, &sourceError{File: it.File, Line: f.Line, Msg: fmt.Sprintf(
+				"%s: config.%s: not a secret of %s (its secrets: %s): %s", it.label(), f.Key, it.Type, secrets, secretFieldsOnly)})
 		}
 	}
-	return nil
+	var cfg map[string]any
+	if json.Unmarshal(it.Config, &cfg) == nil {
+		for _, s := range t.secretsSet(it) {
+			if cfg[s] == "(set)" {
+				errs = append(errs, &sourceError{File: it.File, Line: it.Line, Msg: fmt.Sprintf(
+					`%s: config.%s: "(set)" is how the server shows a secret it keeps; write the secret, or ${NAME} to take it from the environment`, it.label(), s)})
+			}
+		}
+	}
+	return errors.Join(errs...)
 }
 
 var schemaPrinter = message.NewPrinter(language.English)
@@ -202,9 +233,6 @@ func (t *connectorTypes) check(it item) error {
 	if !ok {
 		return &sourceError{File: it.File, Line: it.Line, Msg: fmt.Sprintf("%s: type %q is not a connector type of the server; want one of %s",
 			it.label(), it.Type, strings.Join(t.names, ", "))}
-	}
-	if err := t.checkSecrets(it); err != nil {
-		return err
 	}
 	schema, ok := t.schemas[it.Type]
 	if !ok {

@@ -53,7 +53,20 @@ func TestParseConnectors(t *testing.T) {
 		{
 			name: "${NAME} and $${ are kept as written",
 			src:  "--#CONNECTOR hook webhook hooks.in\n-- {\"style\": \"shared\", \"secret\": \"${HOOK_SECRET}\", \"header\": \"$${x}\"}\n",
-			want: []item{conn(1, "hook", "webhook", "hooks.in", 2, ` {"style": "shared", "secret": "${HOOK_SECRET}", "header": "$${x}"}`)},
+			want: []item{func() item {
+				it := conn(1, "hook", "webhook", "hooks.in", 2, ` {"style": "shared", "secret": "${HOOK_SECRET}", "header": "$${x}"}`)
+				it.EnvFields = []envFieldLine{{Key: "secret", Line: 2}}
+				return it
+			}()},
+		},
+		{
+			name: "${NAME} below the top level",
+			src: "--#CONNECTOR a webhook h.a\n-- {\"style\": \"shared\",\n--  \"headers\": [\"X-${HDR}\"]}\n" +
+				"--#CONNECTOR b cron t.b\n-- {\"schedule\": \"@daily\", \"data\": {\"token\": \"${TOKEN}\", \"ok\": \"$${x}\"}}\n",
+			wantErr: []string{
+				`f.lua:3: CONNECTOR a: config.headers[0]: ${NAME} is taken from the environment only in a top-level secret field of the connector's type`,
+				`f.lua:5: CONNECTOR b: config.data.token: ${NAME} is taken from the environment only in a top-level secret field`,
+			},
 		},
 		{
 			name:    "missing words",
@@ -194,25 +207,25 @@ func TestExpandEnv(t *testing.T) {
 
 func TestResolveConfigs(t *testing.T) {
 	src := "--#ENDPOINT GET /a\nreturn 1\n" +
-		"--#CONNECTOR hook webhook hooks.in\n-- {\"style\": \"shared\",\n--  \"secret\": \"${HOOK_SECRET}\",\n--  \"headers\": [\"X-${HDR}\"]}\n" +
+		"--#CONNECTOR hook webhook hooks.in\n-- {\"style\": \"shared\",\n--  \"secret\": \"${HOOK_SECRET}-${PART}\",\n--  \"headers\": [\"X-Event\"]}\n" +
 		"--#CONNECTOR open webhook hooks.open\n-- {\"style\": \"none\", \"id_header\": \"$${X}\"}\n" +
 		"--#CONNECTOR tick cron ticks.minute\n" +
-		"--#CONNECTOR quoted cron ticks.quoted\n-- {\"schedule\": \"@daily\", \"data\": {\"n\": 1.50, \"q\": \"${QUOTE}\", \"html\": \"<&>\"}}\n"
+		"--#CONNECTOR quoted webhook hooks.quoted\n-- {\"style\": \"shared\", \"secret\": \"${QUOTE}\", \"header\": \"<&>\", \"n\": 1.50}\n"
 	items, err := parseFile("f.lua", []byte(src))
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := map[string]string{"HOOK_SECRET": "s3cret-value", "HDR": "Event", "QUOTE": `", "style": "none`, "EMPTY": ""}
+	env := map[string]string{"HOOK_SECRET": "s3cret-value", "PART": "two", "QUOTE": `", "style": "none`, "EMPTY": ""}
 	getenv := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
 	got, err := resolveConfigs(items, getenv)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := map[string]string{
-		"hook":   `{"style":"shared","secret":"s3cret-value","headers":["X-Event"]}`,
+		"hook":   `{"style":"shared","secret":"s3cret-value-two","headers":["X-Event"]}`,
 		"open":   `{"style":"none","id_header":"${X}"}`,
 		"tick":   `{}`,
-		"quoted": `{"schedule":"@daily","data":{"n":1.50,"q":"\", \"style\": \"none","html":"<&>"}}`,
+		"quoted": `{"style":"shared","secret":"\", \"style\": \"none","header":"<&>","n":1.50}`,
 	}
 	if len(got) != 5 {
 		t.Fatalf("got %d items, want 5", len(got))
@@ -231,7 +244,7 @@ func TestResolveConfigs(t *testing.T) {
 	env["QUOTE"] = ""
 	got, err = resolveConfigs(items, getenv)
 	wantErr := "f.lua:5: CONNECTOR hook: config.secret: ${HOOK_SECRET}: the environment variable HOOK_SECRET is not set (or is empty)\n" +
-		"f.lua:11: CONNECTOR quoted: config.data.q: ${QUOTE}: the environment variable QUOTE is not set (or is empty)"
+		"f.lua:11: CONNECTOR quoted: config.secret: ${QUOTE}: the environment variable QUOTE is not set (or is empty)"
 	if err == nil || err.Error() != wantErr {
 		t.Errorf("error:\n%v\nwant:\n%s", err, wantErr)
 	}
@@ -294,11 +307,12 @@ func connectorFixture(t *testing.T) (*fakeAPI, map[string]string, string) {
 	return fake, clientEnv(t, url, "SWITCHBOARD_SOLUTION", "demo", "HOOK_SECRET", "new-secret-2"), dir
 }
 
+// connectorLists are the requests of a deploy of a folder with connectors before any change.
 var connectorLists = []string{
+	"GET /api/v1/connector-types",
 	"GET /api/v1/solutions/demo/endpoints",
 	"GET /api/v1/solutions/demo/handlers",
 	"GET /api/v1/solutions/demo/connectors",
-	"GET /api/v1/connector-types",
 }
 
 func TestDeployConnectors(t *testing.T) {
@@ -477,7 +491,6 @@ func TestDeployConnectorRefused(t *testing.T) {
 		"a.lua": "--#ENDPOINT GET /same\nreturn 'same'\n" +
 			"--#CONNECTOR typo crom ticks.a\n-- {\"schedule\": \"@daily\"}\n" +
 			"--#CONNECTOR bad cron ticks.b\n-- {\"schedule\": \"nonsense\"}\n" +
-			"--#CONNECTOR shown webhook hooks.b\n-- {\"style\": \"shared\", \"secret\": \"(set)\"}\n" +
 			"--#CONNECTOR big cron ticks.c\n-- {\"schedule\": \"@daily\", \"data\": \"" + strings.Repeat("x", 70<<10) + "\"}\n" +
 			"--#CONNECTOR good cron ticks.d\n-- {\"schedule\": \"@daily\"}\n",
 	})
@@ -486,24 +499,49 @@ func TestDeployConnectorRefused(t *testing.T) {
 	r.check(t, ExitFailure, []string{"+ CONNECTOR good\n"}, []string{
 		"switchboard: " + a + `:3: CONNECTOR typo: type: "crom" is not a connector type; want one of amqp, cron,`,
 		"switchboard: " + a + `:5: CONNECTOR bad: config.schedule: `,
-		"switchboard: " + a + `:7: CONNECTOR shown: config.secret: "(set)" is how the server shows a secret it keeps; write the secret, or ${NAME} to take it from the environment`,
-		"switchboard: " + a + `:9: CONNECTOR big: config: larger than 65536 bytes (HTTP 400, field config)`,
-		"switchboard: deploy failed: 4 of 5 changes failed\n",
+		"switchboard: " + a + `:7: CONNECTOR big: config: larger than 65536 bytes (HTTP 400, field config)`,
+		"switchboard: deploy failed: 3 of 4 changes failed\n",
 	})
 	if _, ok := fake.connectorConfigs("demo")["good cron ticks.d"]; !ok {
 		t.Error("the good connector was not created")
 	}
-	if _, ok := fake.connectorConfigs("demo")["shown webhook hooks.b"]; ok {
-		t.Error(`a secret "(set)" was sent`)
-	}
 
-	// The dry run tells the type and the schema's refusals, and the secret written as shown.
+	// The dry run tells the unknown type; the schedule and the size only the server judges.
 	r = runCLI(t, env, "", "deploy", dir, "--keep", "--dry-run")
 	r.check(t, ExitFailure, nil, []string{
 		"switchboard: " + a + `:3: CONNECTOR typo: type "crom" is not a connector type of the server; want one of amqp, cron,`,
-		"switchboard: " + a + `:7: CONNECTOR shown: config.secret: "(set)" is how the server shows a secret`,
-		"switchboard: dry run: 2 of 4 changes would fail; nothing was changed\n",
+		"switchboard: dry run: 1 of 3 changes would fail; nothing was changed\n",
 	})
+}
+
+// TestDeployConnectorSecretsChecked: ${NAME} in a field that is not a secret of the type, and a
+// secret written as the server shows it, stop the deploy (and the dry run) before any change.
+func TestDeployConnectorSecretsChecked(t *testing.T) {
+	fake, env, _ := connectorFixture(t)
+	env["SCHEDULE"] = "@daily"
+	dir := writeTree(t, map[string]string{
+		"a.lua": "--#ENDPOINT GET /new\nreturn 1\n" +
+			"--#CONNECTOR leak cron ticks.a\n-- {\"schedule\": \"${SCHEDULE}\"}\n" +
+			"--#CONNECTOR shown webhook hooks.b\n-- {\"style\": \"shared\",\n--  \"secret\": \"(set)\"}\n" +
+			"--#CONNECTOR good webhook hooks.c\n-- {\"style\": \"shared\", \"secret\": \"${HOOK_SECRET}\"}\n",
+	})
+	a := filepath.Join(dir, "a.lua")
+	for _, args := range [][]string{{"deploy", dir, "--keep"}, {"deploy", dir, "--keep", "--dry-run"}} {
+		r := runCLI(t, env, "", args...)
+		r.check(t, ExitFailure, nil, []string{
+			"switchboard: " + a + ":4: CONNECTOR leak: config.schedule: not a secret of cron (its secrets: none): ${NAME} is taken from the environment only in a top-level secret field",
+			"switchboard: " + a + `:5: CONNECTOR shown: config.secret: "(set)" is how the server shows a secret it keeps; write the secret, or ${NAME} to take it from the environment`,
+		})
+		if r.stdout != "" {
+			t.Errorf("%v: stdout %q", args, r.stdout)
+		}
+		// The dry run checks the sound items against the server; nothing is written.
+		for _, req := range fake.takeRequests() {
+			if !strings.HasPrefix(req, "GET ") && !strings.Contains(req, "/check/") {
+				t.Errorf("%v: request %s was sent", args, req)
+			}
+		}
+	}
 }
 
 func TestDeployConnectorDryRunSchema(t *testing.T) {
@@ -546,7 +584,8 @@ func TestDeployRefusesToRemoveEveryConnector(t *testing.T) {
 			"switchboard:   - CONNECTOR changed\n", "switchboard:   - CONNECTOR same\n",
 			"switchboard: declare them in the folder (--#CONNECTOR name type topic); to remove them anyway give --prune, or --keep to add without removing\n",
 		})
-		if got := fake.takeRequests(); !reflect.DeepEqual(got, connectorLists) {
+		// A folder without connectors needs no connector types.
+		if got := fake.takeRequests(); !reflect.DeepEqual(got, connectorLists[1:]) {
 			t.Errorf("%v: requests %q, want only the lists", args, got)
 		}
 	}

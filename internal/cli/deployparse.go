@@ -78,10 +78,12 @@ type item struct {
 	// JSON of the comment lines, "--" cut off, joined by "\n"; "" for none) and ConfigLine the
 	// file line of ConfigText's first line. Config is what is sent: ConfigText with ${NAME}
 	// taken from the environment (resolveConfigs), or the server's config as it shows it.
+	// EnvFields are the top-level fields of ConfigText that take ${NAME}.
 	Type, Topic string
 	ConfigText  string
 	ConfigLine  int
 	Config      json.RawMessage
+	EnvFields   []envFieldLine
 }
 
 // key identifies the item among all items of a deploy.

@@ -421,8 +421,13 @@ func FuzzParse(f *testing.F) {
 				if it.ConfigLine < it.Line || it.ConfigLine > lines {
 					t.Fatalf("bad config line in %+v", it)
 				}
-				if _, err := parseConfigText(it.ConfigText); err != nil {
+				if _, _, err := parseConfigText(it.ConfigText); err != nil {
 					t.Fatalf("config of %+v: %v", it, err)
+				}
+				for _, f := range it.EnvFields {
+					if f.Line < it.ConfigLine || f.Line > lines || f.Key == "" {
+						t.Fatalf("bad ${NAME} field in %+v", it)
+					}
 				}
 				continue
 			default:

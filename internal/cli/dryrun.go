@@ -23,6 +23,11 @@ func (a *app) dryRun(ctx context.Context, sol, dir string, keep, prune bool) err
 		return err
 	}
 	syncs := syncers(c, sol)
+	prepared := prepareDeploy(ctx, syncs, local)
+	if prepared != nil && !itemsFault(prepared) {
+		return prepared
+	}
+	problems = errors.Join(problems, prepared)
 	if problems == nil {
 		steps, err := planDeploy(ctx, syncs, local, keep)
 		if err != nil {
