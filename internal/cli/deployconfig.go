@@ -339,7 +339,7 @@ func resolveConfigs(items []item, getenv func(string) (string, bool)) ([]item, e
 	return out, errors.Join(errs...)
 }
 
-// configSourceError places a problem of it's config at its file line.
+// configSourceError places a problem of its config at its file line.
 func configSourceError(it item, err error) error {
 	line := it.ConfigLine
 	var ce *configError

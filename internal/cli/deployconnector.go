@@ -176,7 +176,7 @@ func (t *connectorTypes) load(ctx context.Context) error {
 	return nil
 }
 
-// secretsSet are the secret fields of its type that it's config sets.
+// secretsSet are the secret fields of its type that its config sets.
 func (t *connectorTypes) secretsSet(it item) []string {
 	var cfg map[string]json.RawMessage
 	if json.Unmarshal(it.Config, &cfg) != nil {
