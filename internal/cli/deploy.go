@@ -19,12 +19,18 @@ type syncer struct {
 	kind itemKind
 	// list returns the server's items of this kind (without File and Line).
 	list func(ctx context.Context) ([]item, error)
-	// put creates or replaces an item.
-	put func(ctx context.Context, it item) error
+	// same reports whether the server's item is the folder's, so needs no update; nil
+	// compares the script and topics.
+	same func(remote, local item) bool
+	// put creates an item, or replaces the server's when update.
+	put func(ctx context.Context, it item, update bool) error
 	// del removes an item.
 	del func(ctx context.Context, it item) error
 	// check fails as put would, changing nothing (deploy --dry-run).
 	check func(ctx context.Context, it item) error
+	// prepare, when set, checks the folder's items of this kind against what the server
+	// says of them before anything changes; their problems are *sourceErrors.
+	prepare func(ctx context.Context, local []item) error
 }
 
 // syncers returns the syncers of every item kind, for solution sol.
@@ -42,7 +48,7 @@ func syncers(c *apiclient.Client, sol string) []syncer {
 			}
 			return items, nil
 		},
-		put: func(ctx context.Context, it item) error {
+		put: func(ctx context.Context, it item, _ bool) error {
 			_, _, err := c.DeployEndpoint(ctx, sol, apiclient.Endpoint{Method: it.Method, Path: it.Path, Script: it.Script})
 			return err
 		},
@@ -67,7 +73,7 @@ func syncers(c *apiclient.Client, sol string) []syncer {
 			}
 			return items, nil
 		},
-		put: func(ctx context.Context, it item) error {
+		put: func(ctx context.Context, it item, _ bool) error {
 			_, _, err := c.DeployHandler(ctx, sol, apiclient.Handler{Name: it.Name, Topics: it.Topics, Script: it.Script})
 			return err
 		},
@@ -78,7 +84,7 @@ func syncers(c *apiclient.Client, sol string) []syncer {
 			_, err := c.CheckHandler(ctx, sol, apiclient.Handler{Name: it.Name, Topics: it.Topics, Script: it.Script})
 			return err
 		},
-	}}
+	}, connectorSyncer(c, sol)}
 }
 
 // Deploy actions.
@@ -101,8 +107,13 @@ type step struct {
 }
 
 // plan compares the folder's items with the server's and returns the steps: the folder's items
-// in folder order, then the server's items missing from the folder, sorted.
+// in folder order, connectors last (so that the handlers of their topics are there first),
+// then the server's items missing from the folder, connectors first, sorted.
 func plan(local []item, remote map[itemKind][]item, syncs []syncer, keep bool) []step {
+	local = slices.Clone(local)
+	slices.SortStableFunc(local, func(a, b item) int {
+		return boolRank(a.Kind == kindConnector) - boolRank(b.Kind == kindConnector)
+	})
 	byKind := map[itemKind]*syncer{}
 	for i := range syncs {
 		byKind[syncs[i].kind] = &syncs[i]
@@ -118,13 +129,15 @@ func plan(local []item, remote map[itemKind][]item, syncs []syncer, keep bool) [
 	for _, it := range local {
 		inFolder[it.key()] = true
 		r, exists := remoteByKey[it.key()]
+		sync := byKind[it.Kind]
 		switch {
 		case !exists:
-			steps = append(steps, step{actAdd, it, byKind[it.Kind]})
-		case r.Script != it.Script, !slices.Equal(r.Topics, it.Topics):
-			steps = append(steps, step{actUpdate, it, byKind[it.Kind]})
+			steps = append(steps, step{actAdd, it, sync})
+		case sync.same != nil && !sync.same(r, it),
+			sync.same == nil && (r.Script != it.Script || !slices.Equal(r.Topics, it.Topics)):
+			steps = append(steps, step{actUpdate, it, sync})
 		default:
-			steps = append(steps, step{actUnchanged, it, byKind[it.Kind]})
+			steps = append(steps, step{actUnchanged, it, sync})
 		}
 	}
 	var gone []item
@@ -135,6 +148,9 @@ func plan(local []item, remote map[itemKind][]item, syncs []syncer, keep bool) [
 	}
 	sort.Slice(gone, func(i, j int) bool {
 		a, b := gone[i], gone[j]
+		if ra, rb := boolRank(a.Kind != kindConnector), boolRank(b.Kind != kindConnector); ra != rb {
+			return ra < rb // a connector stops before the handlers of its topic go
+		}
 		if a.Kind != b.Kind {
 			return a.Kind < b.Kind
 		}
@@ -156,6 +172,14 @@ func plan(local []item, remote map[itemKind][]item, syncs []syncer, keep bool) [
 	return steps
 }
 
+// boolRank is 1 for true, 0 for false: a sort key.
+func boolRank(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
 // deployAction is one line of the deploy command's JSON output.
 type deployAction struct {
 	Action string `json:"action"`
@@ -163,10 +187,13 @@ type deployAction struct {
 	// Method and Path identify an endpoint.
 	Method string `json:"method,omitempty"`
 	Path   string `json:"path,omitempty"`
-	// Name identifies a handler; Service and Event are set for a handler "<service>_<event>".
+	// Name identifies a handler or a connector; Service and Event are set for a handler
+	// "<service>_<event>", Type and Topic for a connector.
 	Name    string `json:"name,omitempty"`
 	Service string `json:"service,omitempty"`
 	Event   string `json:"event,omitempty"`
+	Type    string `json:"type,omitempty"`
+	Topic   string `json:"topic,omitempty"`
 	File    string `json:"file,omitempty"`
 	Line    int    `json:"line,omitempty"`
 }
@@ -212,13 +239,14 @@ func (r *deployResult) summary() string {
 	return s
 }
 
-const deployLong = `Make a solution's endpoints and event handlers match a folder of Lua files.
+const deployLong = `Make a solution's endpoints, event handlers and connectors match a folder of Lua files.
 
 Every .lua file under DIR is read, recursively and in lexical order (files and folders
 whose names start with "." are skipped). In each file, an annotation line
 
   --#ENDPOINT METHOD /path
   --#EVENT service event
+  --#CONNECTOR name type topic
 
 starts an item whose script is the lines that follow, up to the next annotation or the
 end of the file; one file may hold several items. --#ENDPOINT starts an HTTP endpoint.
@@ -230,31 +258,50 @@ service names are lowercase letters and digits; event names are letters, digits 
 "_". A line starting with "--#" and a letter is always read as an annotation; write
 "-- #" for a plain comment.
 
+--#CONNECTOR declares a connector (see "switchboard connector types") that publishes on
+topic. It has no script: its config is JSON on the "--" comment lines right below it, up
+to the first blank line (none is {}); only comments may follow, up to the next
+annotation. A secret of the config (a top-level field its type lists as secret, see
+"switchboard connector types TYPE") may take ${NAME} from the environment of this
+command, so that no secret has to be written in the file: an unset or empty NAME is an
+error naming it, and $${ is a literal ${. Other fields may not, as the server shows them
+back to whoever reads the solution's connectors:
+
+  --#CONNECTOR hook webhook hooks.github
+  -- {"style": "github", "secret": "${GITHUB_HOOK_SECRET}"}
+
 The folder is checked first: a malformed annotation, an unknown method, a path not
-starting with "/", a bad service or event name, or the same endpoint or event twice is
-reported as FILE:LINE and nothing is sent. Then deploy adds the endpoints and handlers
-missing on the server, updates those whose script differs, leaves the others alone and
-removes the server's endpoints and handlers that are not in the folder (unless --keep).
-A deploy that would remove every endpoint and handler of the solution (an empty or
-wrong folder, or the wrong -s) is refused, naming what it would remove, unless --prune
-is given.
+starting with "/", a bad service, event or connector name, a config that is not a JSON
+object, a ${NAME} unset or outside a secret, or the same endpoint, event or connector
+twice is reported as FILE:LINE and nothing is sent. Then deploy adds the endpoints, handlers and connectors
+missing on the server, updates those whose script (or a connector's type, topic or
+config) differs, leaves the others alone and removes the server's ones that are not in
+the folder (unless --keep). A connector whose config sets a secret is always updated:
+the server never shows a secret back, so it cannot be compared. Connectors are added
+after the handlers and removed before them. A paused connector stays paused.
+A deploy that would remove every endpoint, handler and connector of the solution (an
+empty or wrong folder, or the wrong -s), or every connector of the solution while the
+folder declares none, is refused, naming what it would remove, unless --prune is given.
 It prints one line per change:
 
   + GET /new                         added
   ~ GET /changed                     updated
   - GET /gone                        removed
   + EVENT demoexternalservice event  added
+  + CONNECTOR tick                   added
 
-and a summary counting endpoints and handlers together. A script the server does not
-compile is reported at its FILE:LINE; when a change fails, the others are still tried
-but nothing is removed. With --dry-run nothing changes: the server checks each add
-and update as it would deploy it, and every problem is reported at its FILE:LINE.`
+and a summary counting endpoints, handlers and connectors together. A script or config
+the server refuses is reported at its FILE:LINE; when a change fails, the others are
+still tried but nothing is removed. With --dry-run nothing changes: the server checks
+each add and update of an endpoint or handler as it would deploy it, a connector's type
+and config are checked against the server's connector types, and every problem is
+reported at its FILE:LINE.`
 
 const deployExample = `  # Preview, then deploy the folder ./api to the solution demo
   switchboard deploy ./api -s demo --dry-run
   switchboard deploy ./api -s demo
 
-  # Add and update only; keep endpoints and handlers that are not in the folder
+  # Add and update only; keep endpoints, handlers and connectors that are not in the folder
   switchboard deploy ./api -s demo --keep
 
   # Empty the solution: deploy an empty folder, which needs --prune
@@ -275,15 +322,21 @@ const deployExample = `  # Preview, then deploy the folder ./api to the solution
   #   Keystore.delete({key = "user:" .. request.parameters.id})
   #   response.code = 204
 
-  # A file ./api/events.lua may hold event handlers:
+  # A file ./api/events.lua may hold event handlers, and connectors publishing events:
   #   --#EVENT demoexternalservice event
-  #   Keystore.set({key = "last-event", value = "seen"})`
+  #   Keystore.set({key = "last-event", value = "seen"})
+  #
+  #   --#CONNECTOR tick cron ticks.minute
+  #   -- {"schedule": "@every 1m"}
+  #
+  #   --#EVENT ticks minute
+  #   Keystore.incr({key = "ticks"})`
 
 func (a *app) newDeployCmd() *cobra.Command {
 	var dryRun, keep, prune bool
 	cmd := &cobra.Command{
 		Use:     "deploy DIR",
-		Short:   "Sync a folder of annotated Lua files to a solution's endpoints and event handlers",
+		Short:   "Sync a folder of annotated Lua files to a solution's endpoints, event handlers and connectors",
 		Long:    deployLong,
 		Example: deployExample,
 		Args:    exactArgs("DIR"),
@@ -302,11 +355,18 @@ func (a *app) newDeployCmd() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if local, err = resolveConfigs(local, a.getenv); err != nil {
+				return err
+			}
 			c, err := a.client()
 			if err != nil {
 				return err
 			}
-			steps, err := planDeploy(cmd.Context(), syncers(c, sol), local, keep)
+			syncs := syncers(c, sol)
+			if err := prepareDeploy(cmd.Context(), syncs, local); err != nil {
+				return err
+			}
+			steps, err := planDeploy(cmd.Context(), syncs, local, keep)
 			if err != nil {
 				return err
 			}
@@ -320,9 +380,25 @@ func (a *app) newDeployCmd() *cobra.Command {
 	}
 	a.solutionFlag(cmd)
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print what would change and have the server check every change, changing nothing")
-	cmd.Flags().BoolVar(&keep, "keep", false, "keep the server's endpoints and handlers that are not in the folder")
-	cmd.Flags().BoolVar(&prune, "prune", false, "allow a deploy that removes every endpoint and handler of the solution (an empty folder)")
+	cmd.Flags().BoolVar(&keep, "keep", false, "keep the server's endpoints, handlers and connectors that are not in the folder")
+	cmd.Flags().BoolVar(&prune, "prune", false, "allow a deploy that removes every endpoint, handler and connector of the solution (an empty folder), or every connector")
 	return cmd
+}
+
+// prepareDeploy runs the syncers' prepare on the folder's items.
+func prepareDeploy(ctx context.Context, syncs []syncer, local []item) error {
+	var errs []error
+	for _, s := range syncs {
+		if s.prepare == nil {
+			continue
+		}
+		err := s.prepare(ctx, local)
+		if err != nil && !itemsFault(err) {
+			return err
+		}
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
 }
 
 // planDeploy lists the server's items and plans the steps that make them match local.
@@ -338,32 +414,56 @@ func planDeploy(ctx context.Context, syncs []syncer, local []item, keep bool) ([
 	return plan(local, remote, syncs, keep), nil
 }
 
-// refuseEmptying fails when steps would remove every endpoint and handler of the solution:
-// almost always an empty or wrong folder rather than the wish to empty the solution.
+// refuseEmptying fails when steps would remove every endpoint, handler and connector of the
+// solution: almost always an empty or wrong folder rather than the wish to empty the solution.
+// It fails too when they would remove every connector of a folder that declares none: a folder
+// written before it could, or connectors made with "connector create".
 func refuseEmptying(steps []step, sol, dir string) error {
-	var gone []string
+	var gone, goneConnectors []string
 	counts := map[itemKind]int{}
+	stays, connectorStays := false, false
 	for _, st := range steps {
 		switch st.action {
 		case actRemove:
 			gone = append(gone, "  - "+st.item.label())
 			counts[st.item.Kind]++
-		case actUnchanged, actUpdate, actKeep:
-			return nil // something of the server's stays
+			if st.item.Kind == kindConnector {
+				goneConnectors = append(goneConnectors, "  - "+st.item.label())
+			}
+		case actUnchanged, actUpdate, actKeep, actAdd:
+			if st.action != actAdd {
+				stays = true // something of the server's stays
+			}
+			if st.item.Kind == kindConnector {
+				connectorStays = true
+			}
 		}
 	}
-	if len(gone) == 0 {
-		return nil
-	}
-	what := []string{}
-	for _, k := range []itemKind{kindEndpoint, kindHandler} {
-		if n := counts[k]; n > 0 {
-			what = append(what, plural(n, k.String()))
+	if len(gone) > 0 && !stays {
+		what := []string{}
+		for _, k := range []itemKind{kindEndpoint, kindHandler, kindConnector} {
+			if n := counts[k]; n > 0 {
+				what = append(what, plural(n, k.String()))
+			}
 		}
+		return fmt.Errorf("refusing to deploy %s: it has none of solution %s's %s, so deploying it would remove them all:\n%s\n"+
+			"check the folder and -s; to remove them anyway give --prune, or --keep to add without removing",
+			dir, sol, joinAnd(what), strings.Join(gone, "\n"))
 	}
-	return fmt.Errorf("refusing to deploy %s: it has none of solution %s's %s, so deploying it would remove them all:\n%s\n"+
-		"check the folder and -s; to remove them anyway give --prune, or --keep to add without removing",
-		dir, sol, strings.Join(what, " and "), strings.Join(gone, "\n"))
+	if len(goneConnectors) > 0 && !connectorStays {
+		return fmt.Errorf("refusing to deploy %s: it declares none of solution %s's %s, so deploying it would remove them all:\n%s\n"+
+			"declare them in the folder (--#CONNECTOR name type topic); to remove them anyway give --prune, or --keep to add without removing",
+			dir, sol, plural(len(goneConnectors), "connector"), strings.Join(goneConnectors, "\n"))
+	}
+	return nil
+}
+
+// joinAnd is "a", "a and b" or "a, b and c".
+func joinAnd(words []string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " and " + words[len(words)-1]
 }
 
 // plural is "1 endpoint" or "3 endpoints".
@@ -381,7 +481,8 @@ func (a *app) deploy(ctx context.Context, sol string, steps []step, dryRun bool)
 		res.count(action)
 		res.Actions = append(res.Actions, deployAction{
 			Action: action, Kind: it.Kind.String(), Method: it.Method, Path: it.Path,
-			Name: it.Name, Service: it.Service, Event: it.Event, File: it.File, Line: it.Line,
+			Name: it.Name, Service: it.Service, Event: it.Event, Type: it.Type, Topic: it.Topic,
+			File: it.File, Line: it.Line,
 		})
 		if sym := actionSymbols[action]; sym != "" && !a.jsonOutput() {
 			fmt.Fprintf(a.stdout, "%s %s\n", sym, it.label())
@@ -407,7 +508,7 @@ func (a *app) deploy(ctx context.Context, sol string, steps []step, dryRun bool)
 			err = locateItemError(st.sync.check(ctx, st.item), st.item)
 		case dryRun:
 		case st.action == actAdd, st.action == actUpdate:
-			err = locateItemError(st.sync.put(ctx, st.item), st.item)
+			err = locateItemError(st.sync.put(ctx, st.item, st.action == actUpdate), st.item)
 		case st.action == actRemove:
 			err = st.sync.del(ctx, st.item)
 			if apiclient.StatusOf(err) == http.StatusNotFound {
@@ -419,8 +520,7 @@ func (a *app) deploy(ctx context.Context, sol string, steps []step, dryRun bool)
 			record(st.action, st.item)
 			return nil
 		}
-		var le *locatedError
-		if errors.As(err, &le) {
+		if itemsFault(err) {
 			failed = append(failed, err) // this item's fault: try the others
 			return nil
 		}
@@ -464,7 +564,16 @@ func (a *app) deploy(ctx context.Context, sol string, steps []step, dryRun bool)
 	return nil
 }
 
-// locateItemError places the server's refusal of an item's content (400, 413 or 422) at the
+// itemsFault reports whether err is an item's own problem, placed at its file and line (the
+// others are still tried), rather than the server's or the connection's (deploy stops).
+func itemsFault(err error) bool {
+	var le *locatedError
+	var se *sourceError
+	return errors.As(err, &le) || errors.As(err, &se)
+}
+
+// locateItemError places the server's refusal of an item's content (400, 413 or 422; for a
+// connector also 403, a type only the admin configures, and 409, one created meanwhile) at the
 // item's annotation, or at the script line the server names. Other errors are returned as they
 // are: they are not the item's fault.
 func locateItemError(err error, it item) error {
@@ -474,6 +583,10 @@ func locateItemError(err error, it item) error {
 	}
 	switch apiErr.Status {
 	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnprocessableEntity:
+	case http.StatusForbidden, http.StatusConflict:
+		if it.Kind != kindConnector || (apiErr.Field != "type" && apiErr.Field != "name") {
+			return err
+		}
 	default:
 		return err
 	}

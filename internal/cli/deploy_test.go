@@ -39,6 +39,7 @@ func TestDeploy(t *testing.T) {
 	wantRequests := []string{
 		"GET /api/v1/solutions/demo/endpoints",
 		"GET /api/v1/solutions/demo/handlers",
+		"GET /api/v1/solutions/demo/connectors",
 		"POST /api/v1/solutions/demo/endpoints",
 		"POST /api/v1/solutions/demo/endpoints",
 		"DELETE /api/v1/solutions/demo/endpoints/DELETE/gone",
@@ -53,7 +54,7 @@ func TestDeploy(t *testing.T) {
 	if r.stdout != "deployed: 0 added, 0 updated, 0 removed, 3 unchanged\n" {
 		t.Errorf("second run stdout:\n%s", r.stdout)
 	}
-	if got := fake.takeRequests(); len(got) != 2 {
+	if got := fake.takeRequests(); len(got) != 3 {
 		t.Errorf("second run made requests %q, want only the lists", got)
 	}
 }
@@ -67,7 +68,7 @@ func TestDeployDryRun(t *testing.T) {
 		t.Errorf("stdout:\n%s\nwant:\n%s", r.stdout, want)
 	}
 	// The server checks each change; nothing is written.
-	wantRequests := []string{"GET /api/v1/solutions/demo/endpoints", "GET /api/v1/solutions/demo/handlers",
+	wantRequests := []string{"GET /api/v1/solutions/demo/endpoints", "GET /api/v1/solutions/demo/handlers", "GET /api/v1/solutions/demo/connectors",
 		"POST /api/v1/solutions/demo/check/endpoint", "POST /api/v1/solutions/demo/check/endpoint"}
 	if got := fake.takeRequests(); !reflect.DeepEqual(got, wantRequests) {
 		t.Errorf("requests = %q, want %q", got, wantRequests)
@@ -181,7 +182,7 @@ func TestDeployServerFailsHalfWay(t *testing.T) {
 	fake.setFailing(false, true) // the listing works, every change fails
 	r := runCLI(t, env, "", "deploy", dir)
 	r.check(t, ExitUnavailable, nil, []string{"switchboard: deploy stopped after 0 of 3 changes: internal error: engine down (HTTP 500)\n"})
-	if got := fake.takeRequests(); len(got) != 3 {
+	if got := fake.takeRequests(); len(got) != 4 {
 		t.Errorf("requests = %q, want the lists and the first change only", got)
 	}
 }
@@ -211,7 +212,7 @@ func TestDeployHandlers(t *testing.T) {
 		args         []string
 		want         string
 		wantHandlers map[string]string // "name topics" → script
-		wantWrites   []string          // requests other than the two lists
+		wantWrites   []string          // requests other than the three lists
 	}{
 		{
 			name: "sync",
@@ -277,7 +278,7 @@ func TestDeployHandlers(t *testing.T) {
 			if got := fake.handlerScripts("demo"); !reflect.DeepEqual(got, tt.wantHandlers) {
 				t.Errorf("handlers = %q, want %q", got, tt.wantHandlers)
 			}
-			wantRequests := append([]string{"GET /api/v1/solutions/demo/endpoints", "GET /api/v1/solutions/demo/handlers"}, tt.wantWrites...)
+			wantRequests := append([]string{"GET /api/v1/solutions/demo/endpoints", "GET /api/v1/solutions/demo/handlers", "GET /api/v1/solutions/demo/connectors"}, tt.wantWrites...)
 			if got := fake.takeRequests(); !reflect.DeepEqual(got, wantRequests) {
 				t.Errorf("requests = %q, want %q", got, wantRequests)
 			}
@@ -290,7 +291,7 @@ func TestDeployHandlers(t *testing.T) {
 			if r.stdout != "deployed: 0 added, 0 updated, 0 removed, 5 unchanged\n" {
 				t.Errorf("second run stdout:\n%s", r.stdout)
 			}
-			if got := fake.takeRequests(); len(got) != 2 {
+			if got := fake.takeRequests(); len(got) != 3 {
 				t.Errorf("second run made requests %q, want only the lists", got)
 			}
 		})
@@ -394,7 +395,7 @@ func TestDeployRefusesToRemoveEverything(t *testing.T) {
 			if r.stdout != "" {
 				t.Errorf("stdout: %q", r.stdout)
 			}
-			if got := fake.takeRequests(); len(got) != 2 {
+			if got := fake.takeRequests(); len(got) != 3 {
 				t.Errorf("requests %q, want only the lists", got)
 			}
 			if got := fake.scripts("demo"); !reflect.DeepEqual(got, all) {

@@ -1,9 +1,8 @@
 package cli
 
 import (
-	"github.com/switchboardhq/switchboard/internal/catalog"
-
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,6 +13,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/switchboardhq/switchboard/internal/catalog"
 	"github.com/switchboardhq/switchboard/internal/service"
 )
 
@@ -21,9 +21,11 @@ import (
 //
 //	--#ENDPOINT GET /users/{id}
 //	--#EVENT demoexternalservice event
+//	--#CONNECTOR tick cron ticks.minute
 //
 // Each annotation starts an item whose script is the lines that follow it, up to the next
-// annotation or the end of the file. A line is an annotation when, after optional indentation,
+// annotation or the end of the file; a connector has no script but its config, JSON on the
+// "--" lines below it (see deployconnector.go). A line is an annotation when, after optional indentation,
 // it starts with "--#" directly followed by a letter; "-- #" and "--##" lines are plain comments.
 // Before a file's first annotation only blank lines and comments may appear.
 //
@@ -39,6 +41,9 @@ const (
 	// kindHandler is an event handler: --#EVENT service event, Murano's form. It is the
 	// handler named "<service>_<event>", subscribed to the topic "<service>.<event>".
 	kindHandler
+	// kindConnector is a connector: --#CONNECTOR name type topic, its config as JSON on the
+	// comment lines below.
+	kindConnector
 )
 
 func (k itemKind) String() string {
@@ -47,6 +52,8 @@ func (k itemKind) String() string {
 		return "endpoint"
 	case kindHandler:
 		return "handler"
+	case kindConnector:
+		return "connector"
 	}
 	return fmt.Sprintf("itemKind(%d)", int(k))
 }
@@ -59,7 +66,7 @@ type item struct {
 	Line int
 	// Method (upper case) and Path identify a kindEndpoint item.
 	Method, Path string
-	// Name identifies a kindHandler item. Service and Event are set when Name has the form
+	// Name identifies a kindHandler or kindConnector item. Service and Event are set when Name has the form
 	// "<service>_<event>" (always for a handler from a deploy folder); Topics are the handler's
 	// topics, ["<service>.<event>"] for one from a deploy folder.
 	Name, Service, Event string
@@ -67,18 +74,28 @@ type item struct {
 	// Script is the Lua source: the lines after the annotation without trailing blank lines,
 	// each ending in "\n".
 	Script string
+	// Type and Topic are a kindConnector item's. ConfigText is its config as written (the
+	// JSON of the comment lines, "--" cut off, joined by "\n"; "" for none) and ConfigLine the
+	// file line of ConfigText's first line. Config is what is sent: ConfigText with ${NAME}
+	// taken from the environment (resolveConfigs), or the server's config as it shows it.
+	// EnvFields are the top-level fields of ConfigText that take ${NAME}.
+	Type, Topic string
+	ConfigText  string
+	ConfigLine  int
+	Config      json.RawMessage
+	EnvFields   []envFieldLine
 }
 
 // key identifies the item among all items of a deploy.
 func (it item) key() string {
-	if it.Kind == kindHandler {
+	if it.Kind == kindHandler || it.Kind == kindConnector {
 		return it.Kind.String() + " " + it.Name
 	}
 	return it.Kind.String() + " " + it.label()
 }
 
-// label names the item for people: "GET /users/{id}", "EVENT demoexternalservice event", or
-// "HANDLER name" for a handler whose name is not "<service>_<event>".
+// label names the item for people: "GET /users/{id}", "EVENT demoexternalservice event",
+// "HANDLER name" for a handler whose name is not "<service>_<event>", or "CONNECTOR name".
 func (it item) label() string {
 	switch it.Kind {
 	case kindEndpoint:
@@ -88,6 +105,8 @@ func (it item) label() string {
 			return "EVENT " + it.Service + " " + it.Event
 		}
 		return "HANDLER " + it.Name
+	case kindConnector:
+		return "CONNECTOR " + it.Name
 	}
 	return it.Kind.String()
 }
@@ -98,12 +117,21 @@ type annotation struct {
 	usage string
 	// parse makes the item (Kind and identity fields) from the words after the keyword.
 	parse func(args []string) (item, error)
+	// body, when set, reads the lines below the annotation (trailing blank lines dropped;
+	// the first is file line first) into it instead of a script. A problem is returned with
+	// the file line it is at.
+	body func(it *item, lines []string, first int) (line int, err error)
 }
 
 // annotations maps upper-case keywords to their annotation.
 var annotations = map[string]annotation{
 	"ENDPOINT": {usage: "--#ENDPOINT METHOD /path", parse: parseEndpointAnnotation},
 	"EVENT":    {usage: "--#EVENT service event", parse: parseEventAnnotation},
+	"CONNECTOR": {
+		usage: "--#CONNECTOR name type topic",
+		parse: parseConnectorAnnotation,
+		body:  connectorBody,
+	},
 }
 
 // annotationUsage lists the known annotations for messages.
@@ -113,7 +141,7 @@ func annotationUsage() string {
 		u = append(u, a.usage)
 	}
 	sort.Strings(u)
-	return strings.Join(u, " or ")
+	return strings.Join(u[:len(u)-1], ", ") + " or " + u[len(u)-1]
 }
 
 func parseEndpointAnnotation(args []string) (item, error) {
@@ -268,8 +296,9 @@ func parseFile(file string, src []byte) ([]item, error) {
 		items    []item
 		errs     []error
 		cur      *item // the item whose script is being read; nil before the first annotation
-		bad      bool  // the current annotation was rejected: skip its script
-		start    int   // index of the current script's first line
+		curAnn   annotation
+		bad      bool // the current annotation was rejected: skip its script
+		start    int  // index of the current script's first line
 		pre      preamble
 		preErred bool
 	)
@@ -283,6 +312,14 @@ func parseFile(file string, src []byte) ([]item, error) {
 		body := lines[start:end]
 		for len(body) > 0 && strings.TrimSpace(body[len(body)-1]) == "" {
 			body = body[:len(body)-1]
+		}
+		if curAnn.body != nil {
+			if line, err := curAnn.body(cur, body, start+1); err != nil {
+				fail(line, "%s: %v", cur.label(), err)
+				return
+			}
+			items = append(items, *cur)
+			return
 		}
 		if len(body) == 0 {
 			fail(cur.Line, "%s has no script below it", cur.label())
@@ -324,7 +361,7 @@ func parseFile(file string, src []byte) ([]item, error) {
 			continue
 		}
 		it.File, it.Line = file, n
-		cur, bad = &it, false
+		cur, curAnn, bad = &it, ann, false
 	}
 	finish(len(lines))
 	if len(errs) > 0 {

@@ -7,6 +7,9 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/switchboardhq/switchboard/internal/connector"
+	"github.com/switchboardhq/switchboard/internal/events"
 )
 
 func ep(line int, method, path, script string) item {
@@ -158,7 +161,7 @@ func TestParseFile(t *testing.T) {
 		{
 			name:    "unknown annotation",
 			src:     "--#ENDPIONT GET /a\nreturn 1\n",
-			wantErr: []string{`f.lua:1: unknown annotation --#ENDPIONT; want --#ENDPOINT METHOD /path or --#EVENT service event (write "-- #" for a plain comment)`},
+			wantErr: []string{`f.lua:1: unknown annotation --#ENDPIONT; want --#CONNECTOR name type topic, --#ENDPOINT METHOD /path or --#EVENT service event (write "-- #" for a plain comment)`},
 		},
 		{
 			name:    "annotation without a script",
@@ -353,6 +356,13 @@ func render(items []item) string {
 			b.WriteString("--#ENDPOINT " + it.Method + " " + it.Path + "\n" + it.Script)
 		case kindHandler:
 			b.WriteString("--#EVENT " + it.Service + " " + it.Event + "\n" + it.Script)
+		case kindConnector:
+			b.WriteString("--#CONNECTOR " + it.Name + " " + it.Type + " " + it.Topic + "\n")
+			if it.ConfigText != "" {
+				for _, l := range strings.Split(it.ConfigText, "\n") {
+					b.WriteString("--" + l + "\n")
+				}
+			}
 		}
 	}
 	return b.String()
@@ -369,6 +379,9 @@ func FuzzParse(f *testing.F) {
 		"\ufeff  --#ENDPOINT OPTIONS /x?y\n\xff\n",
 		"--#EVENT demoexternalservice event\nreturn 1\n--#ENDPOINT GET /a\nreturn 2\n",
 		"--#event websocket websocket_info\r\nreturn 1\r\n--#EVENT Demo X\n--#EVENT a\n",
+		"--#CONNECTOR tick cron ticks.minute\n-- {\"schedule\": \"@every 1m\"}\n\n-- c\n--#EVENT ticks minute\nreturn 1\n",
+		"--#connector hook webhook hooks.in\r\n--{\"secret\": \"${S}\",\r\n--  \"a\": [1, {\"b\": null}]}\r\n--#CONNECTOR open webhook h.x\n",
+		"--#CONNECTOR a b\n--#CONNECTOR x cron t\n-- {\"a\":1,\"a\":2}\n--#CONNECTOR y cron t\n-- [\"${\"]\nx = 1\n",
 	} {
 		f.Add([]byte(seed))
 	}
@@ -400,6 +413,23 @@ func FuzzParse(f *testing.F) {
 					!reflect.DeepEqual(it.Topics, []string{svc + "." + event}) {
 					t.Fatalf("bad handler %+v", it)
 				}
+			case kindConnector:
+				if !connector.NamePattern.MatchString(it.Name) || events.ValidateTopic(it.Topic) != nil ||
+					it.Type == "" || strings.ContainsAny(it.Type, " \t") || it.Script != "" {
+					t.Fatalf("bad connector %+v", it)
+				}
+				if it.ConfigLine < it.Line || it.ConfigLine > lines {
+					t.Fatalf("bad config line in %+v", it)
+				}
+				if _, _, err := parseConfigText(it.ConfigText); err != nil {
+					t.Fatalf("config of %+v: %v", it, err)
+				}
+				for _, f := range it.EnvFields {
+					if f.Line < it.ConfigLine || f.Line > lines || f.Key == "" {
+						t.Fatalf("bad ${NAME} field in %+v", it)
+					}
+				}
+				continue
 			default:
 				t.Fatalf("bad kind in %+v", it)
 			}
@@ -417,7 +447,8 @@ func FuzzParse(f *testing.F) {
 		}
 		for i := range items {
 			a, b := items[i], again[i]
-			if a.Kind != b.Kind || a.Method != b.Method || a.Path != b.Path || a.Name != b.Name || a.Script != b.Script {
+			if a.Kind != b.Kind || a.Method != b.Method || a.Path != b.Path || a.Name != b.Name || a.Script != b.Script ||
+				a.Type != b.Type || a.Topic != b.Topic || a.ConfigText != b.ConfigText {
 				t.Fatalf("re-parse: item %d = %+v, want %+v", i, b, a)
 			}
 		}

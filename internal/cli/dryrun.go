@@ -8,18 +8,26 @@ import (
 
 // dryRun is deploy --dry-run: every problem the deploy of dir would meet, changing nothing.
 // A folder whose files are sound is planned against the server and each change is checked by
-// it (compiled, and held to its limits); with problems in the files, the items that have
-// none are still checked, so one run reports everything.
+// it (compiled, and held to its limits; a connector against the server's connector types);
+// with problems in the files, the items that have none are still checked, so one run reports
+// everything.
 func (a *app) dryRun(ctx context.Context, sol, dir string, keep, prune bool) error {
 	local, problems, err := scanDir(dir)
 	if err != nil {
 		return err
 	}
+	local, unresolved := resolveConfigs(local, a.getenv)
+	problems = errors.Join(problems, unresolved)
 	c, err := a.client()
 	if err != nil {
 		return err
 	}
 	syncs := syncers(c, sol)
+	prepared := prepareDeploy(ctx, syncs, local)
+	if prepared != nil && !itemsFault(prepared) {
+		return prepared
+	}
+	problems = errors.Join(problems, prepared)
 	if problems == nil {
 		steps, err := planDeploy(ctx, syncs, local, keep)
 		if err != nil {
@@ -39,9 +47,8 @@ func (a *app) dryRun(ctx context.Context, sol, dir string, keep, prune bool) err
 				continue
 			}
 			err := locateItemError(s.check(ctx, it), it)
-			var le *locatedError
 			switch {
-			case errors.As(err, &le):
+			case itemsFault(err):
 				errs = append(errs, err)
 			case err != nil:
 				return errors.Join(append(errs, fmt.Errorf("dry run stopped: %w", err))...)

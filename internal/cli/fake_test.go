@@ -24,15 +24,16 @@ const fakeToken = "fake-admin-token-0123456789"
 // fakeAPI is a small in-memory stand-in for the management API. A script "compiles" unless a
 // line contains "syntax error".
 type fakeAPI struct {
-	mu        sync.Mutex
-	solutions map[string]apiclient.Solution
-	endpoints map[string]map[string]apiclient.Endpoint      // solution → "METHOD path"
-	catalog   map[string]apiclient.Service                  // name → service, with its document
-	added     map[string]map[string]apiclient.ServiceConfig // solution → service
-	handlers  map[string]map[string]apiclient.Handler       // solution → name
-	requests  []string                                      // "METHOD /escaped/path", in order
-	failing   bool                                          // answer 500 to everything
-	failWrite bool                                          // answer 500 to all but GET requests
+	mu         sync.Mutex
+	solutions  map[string]apiclient.Solution
+	endpoints  map[string]map[string]apiclient.Endpoint      // solution → "METHOD path"
+	catalog    map[string]apiclient.Service                  // name → service, with its document
+	added      map[string]map[string]apiclient.ServiceConfig // solution → service
+	handlers   map[string]map[string]apiclient.Handler       // solution → name
+	requests   []string                                      // "METHOD /escaped/path", in order
+	failing    bool                                          // answer 500 to everything
+	failWrite  bool                                          // answer 500 to all but GET requests
+	connectors *fakeConnectors
 }
 
 func newFakeAPI(t *testing.T) (*fakeAPI, string) {
@@ -58,6 +59,7 @@ func newFakeAPI(t *testing.T) (*fakeAPI, string) {
 	mux.HandleFunc("POST /api/v1/solutions/{solution}/handlers", f.deployHandler)
 	mux.HandleFunc("GET /api/v1/solutions/{solution}/handlers", f.listHandlers)
 	mux.HandleFunc("/api/v1/solutions/{solution}/handlers/{name}", f.handler)
+	f.handleConnectors(mux)
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 		defer f.mu.Unlock()
