@@ -573,7 +573,7 @@ func itemsFault(err error) bool {
 }
 
 // locateItemError places the server's refusal of an item's content (400, 413 or 422; for a
-// connector also 403, a type only the admin configures, and 409, one created meanwhile) at the
+// connector also 403 and 409, one created meanwhile) at the
 // item's annotation, or at the script line the server names. Other errors are returned as they
 // are: they are not the item's fault.
 func locateItemError(err error, it item) error {

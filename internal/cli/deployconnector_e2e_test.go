@@ -163,8 +163,8 @@ func TestDeployConnectorsAgainstServer(t *testing.T) {
 }
 
 // TestDeployConnectorsBoundsAgainstServer: what the server refuses of a connector — an unknown
-// type, a schedule it cannot read, a config beyond its bound, a type only the admin configures
-// — is reported at its file and line; a solution's token reaches no other solution.
+// type, a schedule it cannot read, a config beyond its bound, a broker URL with credentials
+// in it — is reported at its file and line; a solution's token reaches no other solution.
 func TestDeployConnectorsBoundsAgainstServer(t *testing.T) {
 	t.Parallel()
 	s, env := realEnv(t)
@@ -173,19 +173,19 @@ func TestDeployConnectorsBoundsAgainstServer(t *testing.T) {
 		"--#CONNECTOR typo crom ticks.second\n-- {\"schedule\": \"@daily\"}\n" +
 		"--#CONNECTOR bad cron ticks.second\n-- {\"schedule\": \"nonsense\"}\n" +
 		"--#CONNECTOR big cron ticks.second\n-- {\"schedule\": \"@daily\", \"data\": \"" + strings.Repeat("x", 70<<10) + "\"}\n" +
-		"--#CONNECTOR bus nats nats.in\n-- {\"url\": \"nats://127.0.0.1:1\", \"subjects\": [\"a.>\"]}\n" +
+		"--#CONNECTOR bus nats nats.in\n-- {\"url\": \"nats://sb:pw@127.0.0.1:1\", \"subjects\": [\"a.>\"]}\n" +
 		"--#CONNECTOR good cron ticks.second\n-- {\"schedule\": \"@daily\"}\n",
 	})
 	a := filepath.Join(dir, "a.lua")
 	other := map[string]string{"SWITCHBOARD_SERVER": s.URL, "SWITCHBOARD_TOKEN": token, "SWITCHBOARD_DATA": t.TempDir(), "SWITCHBOARD_SOLUTION": "other"}
 
-	// The solution's own token: the nats connector is the admin's to configure.
+	// The solution's own token.
 	r := runCLI(t, other, "", "deploy", dir)
 	r.check(t, ExitFailure, []string{"+ EVENT ticks second\n", "+ CONNECTOR good\n"}, []string{
 		"switchboard: " + a + `:3: CONNECTOR typo: type: "crom" is not a connector type; want one of `,
 		"switchboard: " + a + ":5: CONNECTOR bad: config.schedule: ",
 		"switchboard: " + a + ":7: CONNECTOR big: config: larger than 65536 bytes (HTTP 400, field config)\n",
-		"switchboard: " + a + ":9: CONNECTOR bus: only the admin may configure a nats connector: it connects to an address of its config (HTTP 403, field type)\n",
+		"switchboard: " + a + ":9: CONNECTOR bus: config.url: credentials go in user and password, or token, not the URL (HTTP 400, field config.url)\n",
 		"switchboard: deploy failed: 4 of 6 changes failed\n",
 	})
 	if _, ok := showConnector(t, other, "good"); !ok {
