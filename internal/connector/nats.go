@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -72,6 +74,7 @@ type natsConfig struct {
 type natsSource struct {
 	cfg     natsConfig
 	timeout time.Duration
+	lagProbe
 }
 
 func newNATSSource(raw json.RawMessage) (Source, error) {
@@ -101,6 +104,16 @@ func (s *natsSource) Run(ctx context.Context, sink Sink, _ Checkpoint) error {
 	opts := []nats.Option{
 		nats.Name("switchboard connector"), nats.Timeout(s.timeout), nats.NoReconnect(),
 		nats.SetCustomDialer(dialer(ctx, s.timeout)),
+		// A slow consumer's drops are counted (see runCore) rather than printed.
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			if !errors.Is(err, nats.ErrSlowConsumer) {
+				subj := ""
+				if sub != nil {
+					subj = sub.Subject
+				}
+				slog.Warn("nats connector: the server reported an error", "subject", subj, "err", err)
+			}
+		}),
 		nats.ClosedHandler(func(nc *nats.Conn) {
 			select {
 			case closed <- nc.LastError():
@@ -129,17 +142,56 @@ func (s *natsSource) Run(ctx context.Context, sink Sink, _ Checkpoint) error {
 // be stored is lost (and logged by the caller through the error).
 func (s *natsSource) runCore(ctx context.Context, nc *nats.Conn, sink Sink, closed <-chan error) error {
 	ch := make(chan *nats.Msg, s.cfg.MaxInFlight)
+	subs := make([]*nats.Subscription, 0, len(s.cfg.Subjects))
 	for _, subj := range s.cfg.Subjects {
-		var err error
+		var (
+			sub *nats.Subscription
+			err error
+		)
 		if s.cfg.Queue != "" {
-			_, err = nc.ChanQueueSubscribe(subj, s.cfg.Queue, ch)
+			sub, err = nc.ChanQueueSubscribe(subj, s.cfg.Queue, ch)
 		} else {
-			_, err = nc.ChanSubscribe(subj, ch)
+			sub, err = nc.ChanSubscribe(subj, ch)
 		}
 		if err != nil {
 			return fmt.Errorf("nats subscribe %q: %w", subj, err)
 		}
+		subs = append(subs, sub)
 	}
+	// Core NATS has no back-pressure: what arrives while ch is full is dropped by the client
+	// (a slow consumer). The drops are counted every dropsEvery, also while Publish waits.
+	var dropsMu sync.Mutex
+	dropped := 0
+	countDrops := func() {
+		dropsMu.Lock()
+		defer dropsMu.Unlock()
+		n := 0
+		for _, sub := range subs {
+			if d, err := sub.Dropped(); err == nil {
+				n += d
+			}
+		}
+		if dc, ok := sink.(dropCounter); ok && n > dropped {
+			dc.Dropped(n - dropped)
+		}
+		dropped = max(dropped, n)
+	}
+	var counting sync.WaitGroup
+	defer counting.Wait()
+	cctx, stopCounting := context.WithCancel(ctx)
+	defer stopCounting()
+	counting.Go(func() {
+		t := time.NewTicker(dropsEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-cctx.Done():
+				return
+			case <-t.C:
+				countDrops()
+			}
+		}
+	})
 	if err := nc.FlushTimeout(s.timeout); err != nil {
 		return fmt.Errorf("nats %s: %w", s.cfg.URL, err)
 	}
@@ -163,6 +215,7 @@ func (s *natsSource) runCore(ctx context.Context, nc *nats.Conn, sink Sink, clos
 			if err := sink.Publish(ctx, batch); err != nil {
 				return err
 			}
+			countDrops()
 		}
 	}
 }
@@ -195,6 +248,15 @@ func (s *natsSource) runJetStream(ctx context.Context, nc *nats.Conn, sink Sink,
 		return fmt.Errorf("nats jetstream consume %s: %w", j.Consumer, err)
 	}
 	defer it.Stop()
+	// The lag is what the consumer has not delivered yet.
+	s.setLag(func(ctx context.Context) (uint64, bool) {
+		info, err := cons.Info(ctx)
+		if err != nil {
+			return 0, false
+		}
+		return info.NumPending, true
+	})
+	defer s.setLag(nil)
 	for {
 		select {
 		case err := <-closed:
@@ -229,6 +291,9 @@ func (s *natsSource) runJetStream(ctx context.Context, nc *nats.Conn, sink Sink,
 		}
 	}
 }
+
+// dropsEvery is how often core NATS drops are counted.
+const dropsEvery = time.Second
 
 func natsMessage(m *nats.Msg, id string) Message {
 	if id == "" {
