@@ -221,13 +221,13 @@ func (r *runner) hold(ctx context.Context) error {
 		})
 		if why == "" {
 			if held {
-				r.m.log.Info("connector takes messages again", "solution", r.c.Solution, "connector", r.c.Name, "pending", pending)
+				r.m.log.Debug("connector takes messages again", "solution", r.c.Solution, "connector", r.c.Name, "pending", pending)
 			}
 			return nil
 		}
 		if !held {
 			held = true
-			r.m.log.Info("connector waits: "+why, "solution", r.c.Solution, "connector", r.c.Name)
+			r.m.log.Debug("connector waits: "+why, "solution", r.c.Solution, "connector", r.c.Name)
 		}
 		if err := g.wait(ctx, g.nextCount()); err != nil {
 			return err
