@@ -57,6 +57,8 @@ type connectorBody struct {
 	Type   *string         `json:"type"`
 	Topic  *string         `json:"topic"`
 	Config json.RawMessage `json:"config"`
+	// MaxPending is 0 (the server's bound) when absent.
+	MaxPending int `json:"max_pending"`
 }
 
 // connectorOf is the connector body names; name is the name in the path ("" on create).
@@ -75,7 +77,7 @@ func connectorOf(sol, name string, body connectorBody) (connector.Connector, *Er
 	if body.Topic == nil {
 		return connector.Connector{}, errorf(http.StatusBadRequest, "topic", "topic: required (the topic its events are published on, such as ticks.second)")
 	}
-	return connector.Connector{Solution: sol, Name: name, Type: *body.Type, Topic: *body.Topic, Config: body.Config}, nil
+	return connector.Connector{Solution: sol, Name: name, Type: *body.Type, Topic: *body.Topic, Config: body.Config, MaxPending: body.MaxPending}, nil
 }
 
 func connectorTypeNames() string {
@@ -158,8 +160,8 @@ func (s *Server) createConnector(w http.ResponseWriter, r *http.Request, _ princ
 	writeJSON(w, http.StatusCreated, s.connectorView(r.Context(), c))
 }
 
-// updateConnector answers PUT …/connectors/{name}: its type, topic and config replaced; a
-// paused connector stays paused.
+// updateConnector answers PUT …/connectors/{name}: its type, topic, config and max_pending
+// replaced; a paused connector stays paused.
 func (s *Server) updateConnector(w http.ResponseWriter, r *http.Request, _ principal) {
 	var body connectorBody
 	release, err := s.decode(w, r, &body)

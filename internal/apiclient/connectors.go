@@ -32,6 +32,9 @@ type ConnectorSpec struct {
 	Topic string `json:"topic"`
 	// Config is the type's config (nil: {}), checked against the type's schema.
 	Config json.RawMessage `json:"config,omitempty"`
+	// MaxPending is how many events of the topic may wait for handlers before the connector
+	// stops taking messages from its source (1 to 1,000,000); 0 is the server's bound.
+	MaxPending int `json:"max_pending,omitempty"`
 }
 
 // ConnectorStatus is how a connector is doing, as the instance running it last said.
@@ -47,19 +50,34 @@ type ConnectorStatus struct {
 	Received  uint64 `json:"received"`
 	Published uint64 `json:"published"`
 	Rejected  uint64 `json:"rejected"`
+	// Dropped counts messages the source lost before handing them over (core NATS).
+	Dropped uint64 `json:"dropped,omitempty"`
+	// Held is true while the connector takes nothing from its source because its handlers
+	// are behind (State stays running); HeldReason says by how much.
+	Held       bool   `json:"held,omitempty"`
+	HeldReason string `json:"held_reason,omitempty"`
+	// Pending is how many events of its topic wait for handlers, as last counted (nil when
+	// not counted); MaxPending is the bound it is held at.
+	Pending    *uint64 `json:"pending,omitempty"`
+	MaxPending uint64  `json:"max_pending,omitempty"`
+	// Lag is how many messages its source holds that it has not taken yet; nil when the
+	// source does not tell.
+	Lag *uint64 `json:"lag,omitempty"`
 }
 
 // Connector is a source of events for one topic of a solution, as the API shows it: the
 // secrets of its config replaced by "(set)".
 type Connector struct {
-	Name      string          `json:"name"`
-	Type      string          `json:"type"`
-	Topic     string          `json:"topic"`
-	Config    json.RawMessage `json:"config"`
-	Paused    bool            `json:"paused"`
-	Version   uint64          `json:"version"`
-	UpdatedAt time.Time       `json:"updated_at,omitzero"`
-	Status    ConnectorStatus `json:"status"`
+	Name   string          `json:"name"`
+	Type   string          `json:"type"`
+	Topic  string          `json:"topic"`
+	Config json.RawMessage `json:"config"`
+	// MaxPending is its own bound on pending events; 0 is the server's.
+	MaxPending int             `json:"max_pending,omitempty"`
+	Paused     bool            `json:"paused"`
+	Version    uint64          `json:"version"`
+	UpdatedAt  time.Time       `json:"updated_at,omitzero"`
+	Status     ConnectorStatus `json:"status"`
 }
 
 // connectorPath is /api/v1/solutions/{solution}/connectors/{name} followed by elems.
@@ -114,7 +132,7 @@ func (c *Client) GetConnector(ctx context.Context, solution, name string) (Conne
 	return out, err
 }
 
-// UpdateConnector replaces the type, topic and config of a connector
+// UpdateConnector replaces the type, topic, config and max_pending of a connector
 // (PUT /api/v1/solutions/{solution}/connectors/{name}); spec.Name is not sent. A paused
 // connector stays paused. Status 404 if there is none.
 func (c *Client) UpdateConnector(ctx context.Context, solution, name string, spec ConnectorSpec) (Connector, error) {

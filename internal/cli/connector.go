@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -101,25 +102,29 @@ func typeNames(items []apiclient.ConnectorType) string {
 // newConnectorPutCmd is "connector create" (create) or "connector update".
 func (a *app) newConnectorPutCmd(create bool) *cobra.Command {
 	var typ, topic, config string
+	var maxPending int
 	cmd := &cobra.Command{
-		Use:   "create NAME --type TYPE --topic TOPIC [--config JSON]",
+		Use:   "create NAME --type TYPE --topic TOPIC [--config JSON] [--max-pending N]",
 		Short: "Create a connector",
 		Long: `Create the connector NAME of --type TYPE, publishing its events on --topic TOPIC.
 --config is the type's config: JSON text, @FILE for a file's JSON, or "-" for standard input
 (default {}); "switchboard connector types TYPE" shows what it takes. A config the type refuses
 is reported with the field at fault, such as config.schedule. A connector of that name already
-there is an error: "connector update" replaces one.`,
+there is an error: "connector update" replaces one. --max-pending is how many events of the
+topic may wait for its handlers before the connector stops taking messages from its source
+(default: the server's --connector-max-pending).`,
 		Example: `  switchboard connector create tick --type cron --topic ticks.minute --config '{"schedule": "@every 1m"}' -s demo
   switchboard connector create nightly --type cron --topic reports.nightly --config @nightly.json -s demo`,
 		Args: exactArgs("NAME"),
 	}
 	if !create {
-		cmd.Use = "update NAME --config JSON [--type TYPE] [--topic TOPIC]"
-		cmd.Short = "Replace a connector's config, type or topic"
+		cmd.Use = "update NAME --config JSON [--type TYPE] [--topic TOPIC] [--max-pending N]"
+		cmd.Short = "Replace a connector's config, type, topic or max-pending"
 		cmd.Long = `Replace the config of the connector NAME with --config (JSON text, @FILE or "-" for standard
-input) and, when given, its --type and --topic (by default they stay). The config is replaced
-whole, secrets included: the server never shows them back, so give them again. A paused
-connector stays paused; a running one starts again with what was given.`
+input) and, when given, its --type, --topic and --max-pending (by default they stay;
+--max-pending 0 goes back to the server's bound). The config is replaced whole, secrets
+included: the server never shows them back, so give them again. A paused connector stays
+paused; a running one starts again with what was given.`
 		cmd.Example = `  switchboard connector update tick --config '{"schedule": "*/30 * * * * *"}' -s demo
   switchboard connector update tick --topic ticks.half-minute --config @tick.json -s demo`
 	}
@@ -134,7 +139,7 @@ connector stays paused; a running one starts again with what was given.`
 		if !create && !f.Changed("config") {
 			return usagef("--config: required; it replaces the connector's whole config")
 		}
-		spec := apiclient.ConnectorSpec{Name: args[0], Type: typ, Topic: topic}
+		spec := apiclient.ConnectorSpec{Name: args[0], Type: typ, Topic: topic, MaxPending: maxPending}
 		if f.Changed("config") {
 			text, err := a.readText("--config", config)
 			if err != nil {
@@ -153,12 +158,15 @@ connector stays paused; a running one starts again with what was given.`
 		if create {
 			out, err = c.CreateConnector(cmd.Context(), sol, spec)
 		} else {
-			if spec.Type == "" || spec.Topic == "" {
+			if spec.Type == "" || spec.Topic == "" || !f.Changed("max-pending") {
 				cur, err := c.GetConnector(cmd.Context(), sol, args[0])
 				if err != nil {
 					return err
 				}
 				spec.Type, spec.Topic = either(spec.Type, cur.Type), either(spec.Topic, cur.Topic)
+				if !f.Changed("max-pending") {
+					spec.MaxPending = cur.MaxPending
+				}
 			}
 			out, err = c.UpdateConnector(cmd.Context(), sol, args[0], spec)
 		}
@@ -179,6 +187,7 @@ connector stays paused; a running one starts again with what was given.`
 	cmd.Flags().StringVar(&typ, "type", "", `the connector's type, such as cron ("switchboard connector types" lists them)`)
 	cmd.Flags().StringVar(&topic, "topic", "", "the topic its events are published on, such as ticks.minute")
 	cmd.Flags().StringVar(&config, "config", "", `the type's config: JSON text, @FILE, or "-" for standard input`)
+	cmd.Flags().IntVar(&maxPending, "max-pending", 0, "events of the topic that may wait for handlers before the connector stops taking messages (1 to 1000000; 0: the server's bound)")
 	return cmd
 }
 
@@ -196,8 +205,10 @@ func (a *app) newConnectorListCmd() *cobra.Command {
 		Aliases: []string{"ls"},
 		Short:   "List a solution's connectors and how each is doing",
 		Long: `List a solution's connectors: type, topic, state (connecting, running, backing-off,
-paused, failed or pending) and the messages the instance running each has received, published
-as events and rejected. With -o json, each connector whole, with its config (secrets shown as
+paused, failed or pending; "running (held)" while its handlers are behind and it takes nothing
+from its source), the messages the instance running each has received, published as events
+and rejected, and its lag (messages its source holds that it has not taken yet; - when the
+source does not tell). With -o json, each connector whole, with its config (secrets shown as
 "(set)") and status.`,
 		Example: "  switchboard connector list -s demo\n  switchboard connector list -s demo -o json",
 		Args:    noArgs,
@@ -218,9 +229,9 @@ as events and rejected. With -o json, each connector whole, with its config (sec
 				return nil
 			}
 			t := newTable(a.stdout)
-			fmt.Fprintln(t, "NAME\tTYPE\tTOPIC\tSTATE\tRECEIVED\tPUBLISHED\tREJECTED")
+			fmt.Fprintln(t, "NAME\tTYPE\tTOPIC\tSTATE\tRECEIVED\tPUBLISHED\tREJECTED\tLAG")
 			for _, k := range items {
-				fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%d\t%d\t%d\n", k.Name, k.Type, k.Topic, k.Status.State, k.Status.Received, k.Status.Published, k.Status.Rejected)
+				fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", k.Name, k.Type, k.Topic, connectorState(k.Status), k.Status.Received, k.Status.Published, k.Status.Rejected, countOrDash(k.Status.Lag))
 			}
 			return t.Flush()
 		},
@@ -235,7 +246,10 @@ func (a *app) newConnectorShowCmd() *cobra.Command {
 		Aliases: []string{"get"},
 		Short:   "Show a connector: its config and how it is doing",
 		Long: `Show the connector NAME: its type, topic and config (secrets shown as "(set)"), its state,
-the instance running it, its last error, and the messages received, published and rejected.`,
+the instance running it, its last error, the messages received, published and rejected (and
+dropped, for core NATS), its lag (messages its source holds that it has not taken yet), and
+the events of its topic waiting for handlers against the bound it is held at ("held" says
+why, while it takes nothing from its source).`,
 		Example: "  switchboard connector show tick -s demo\n  switchboard connector show tick -s demo -o json",
 		Args:    exactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -256,6 +270,11 @@ the instance running it, its last error, and the messages received, published an
 			fmt.Fprintf(t, "type:\t%s\n", k.Type)
 			fmt.Fprintf(t, "topic:\t%s\n", k.Topic)
 			fmt.Fprintf(t, "config:\t%s\n", compactJSON(k.Config))
+			if k.MaxPending > 0 {
+				fmt.Fprintf(t, "max pending:\t%d\n", k.MaxPending)
+			} else {
+				fmt.Fprintln(t, "max pending:\tthe server's bound")
+			}
 			fmt.Fprintf(t, "state:\t%s\n", st.State)
 			fmt.Fprintf(t, "since:\t%s\n", formatTime(st.Since))
 			fmt.Fprintf(t, "instance:\t%s\n", either(st.Instance, "-"))
@@ -263,6 +282,16 @@ the instance running it, its last error, and the messages received, published an
 			fmt.Fprintf(t, "received:\t%d\n", st.Received)
 			fmt.Fprintf(t, "published:\t%d\n", st.Published)
 			fmt.Fprintf(t, "rejected:\t%d\n", st.Rejected)
+			if st.Dropped > 0 {
+				fmt.Fprintf(t, "dropped:\t%d\n", st.Dropped)
+			}
+			fmt.Fprintf(t, "lag:\t%s\n", countOrDash(st.Lag))
+			if st.MaxPending > 0 {
+				fmt.Fprintf(t, "pending:\t%s of %d\n", countOrDash(st.Pending), st.MaxPending)
+			}
+			if st.Held {
+				fmt.Fprintf(t, "held:\t%s\n", st.HeldReason)
+			}
 			fmt.Fprintf(t, "version:\t%d\n", k.Version)
 			fmt.Fprintf(t, "updated:\t%s\n", formatTime(k.UpdatedAt))
 			return t.Flush()
@@ -270,6 +299,22 @@ the instance running it, its last error, and the messages received, published an
 	}
 	a.solutionFlag(cmd)
 	return cmd
+}
+
+// connectorState is a status's state, "running (held)" while its handlers are behind.
+func connectorState(st apiclient.ConnectorStatus) string {
+	if st.Held {
+		return st.State + " (held)"
+	}
+	return st.State
+}
+
+// countOrDash is *n, or "-" when unknown.
+func countOrDash(n *uint64) string {
+	if n == nil {
+		return "-"
+	}
+	return strconv.FormatUint(*n, 10)
 }
 
 // compactJSON is raw on one line ("{}" when empty).

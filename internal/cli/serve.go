@@ -12,6 +12,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/switchboardhq/switchboard/internal/admission"
+	"github.com/switchboardhq/switchboard/internal/connector"
 	"github.com/switchboardhq/switchboard/internal/hub"
 	"github.com/switchboardhq/switchboard/internal/script"
 	"github.com/switchboardhq/switchboard/internal/solutionlog"
@@ -28,6 +29,8 @@ type serveOptions struct {
 	appsDomain                          string
 	serviceNetworks                     string
 	connectorNetworks                   string
+	connectorMaxPending                 int
+	connectorMaxPendingPerSolution      int
 	shutdownTimeout                     time.Duration
 	maxBodyBytes                        byteSize
 	runsMemory                          byteSize
@@ -63,6 +66,10 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 		"comma-separated CIDRs dynamic services may live in, e.g. 10.0.0.0/8; empty allows any address but the hub's own listeners and link-local/metadata ones")
 	stringFlag(fs, &o.connectorNetworks, "connector-networks", "", "", "SWITCHBOARD_CONNECTOR_NETWORKS",
 		"comma-separated CIDRs connectors may connect to (their brokers), e.g. 10.0.0.0/8; empty allows any address but the hub's own listeners and link-local/metadata ones")
+	intFlag(fs, &o.connectorMaxPending, "connector-max-pending", connector.DefaultMaxPending, "SWITCHBOARD_CONNECTOR_MAX_PENDING",
+		"events of its topic that may wait for handlers before a connector stops taking messages from its source (a connector's own max_pending overrides it)")
+	intFlag(fs, &o.connectorMaxPendingPerSolution, "connector-max-pending-per-solution", connector.DefaultMaxPendingPerSolution, "SWITCHBOARD_CONNECTOR_MAX_PENDING_PER_SOLUTION",
+		"events of all of a solution's topics together that may wait for handlers before every connector of the solution stops taking messages")
 	fs.DurationVar(&o.shutdownTimeout, "shutdown-timeout", 15*time.Second,
 		"how long in-flight requests may take to finish after SIGINT/SIGTERM"+envSuffix("SWITCHBOARD_SHUTDOWN_TIMEOUT"))
 	bindEnv(fs, "shutdown-timeout", "SWITCHBOARD_SHUTDOWN_TIMEOUT")
@@ -112,33 +119,35 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 // config is the hub configuration for these options and the data directory. It starts nothing.
 func (o *serveOptions) config(dataDir string) hub.Config {
 	return hub.Config{
-		Addr:                   o.addr,
-		DataDir:                dataDir,
-		NATSURL:                o.natsURL,
-		NATSListen:             o.natsListen,
-		AdminToken:             o.adminToken,
-		RegistrationToken:      o.registrationToken,
-		InstanceName:           o.instanceName,
-		AppsDomain:             o.appsDomain,
-		ServiceNetworks:        o.serviceNetworks,
-		ConnectorNetworks:      o.connectorNetworks,
-		ShutdownTimeout:        o.shutdownTimeout,
-		MaxBodyBytes:           int64(o.maxBodyBytes),
-		RunsMemory:             int64(o.runsMemory),
-		MaxRuns:                o.maxRuns,
-		MaxRunsPerSolution:     o.maxRunsPerSolution,
-		MaxBodyHeld:            int64(o.maxBodyHeld),
-		MaxBodyHeldPerSolution: int64(o.maxBodyHeldPerSolution),
-		BodyReadTimeout:        o.bodyReadTimeout,
-		BodyGrace:              o.bodyGrace,
-		BodyMinRate:            int64(o.bodyMinRate),
-		MetricsAddr:            o.metricsAddr,
-		MetricsToken:           o.metricsToken,
-		LogsMaxAge:             o.logsMaxAge,
-		LogsMaxBytes:           int64(o.logsMaxBytes),
-		LogsPerSolution:        o.logsPerSolution,
-		LogLevel:               o.logLevel,
-		LogFormat:              o.logFormat,
+		Addr:                           o.addr,
+		DataDir:                        dataDir,
+		NATSURL:                        o.natsURL,
+		NATSListen:                     o.natsListen,
+		AdminToken:                     o.adminToken,
+		RegistrationToken:              o.registrationToken,
+		InstanceName:                   o.instanceName,
+		AppsDomain:                     o.appsDomain,
+		ServiceNetworks:                o.serviceNetworks,
+		ConnectorNetworks:              o.connectorNetworks,
+		ConnectorMaxPending:            o.connectorMaxPending,
+		ConnectorMaxPendingPerSolution: o.connectorMaxPendingPerSolution,
+		ShutdownTimeout:                o.shutdownTimeout,
+		MaxBodyBytes:                   int64(o.maxBodyBytes),
+		RunsMemory:                     int64(o.runsMemory),
+		MaxRuns:                        o.maxRuns,
+		MaxRunsPerSolution:             o.maxRunsPerSolution,
+		MaxBodyHeld:                    int64(o.maxBodyHeld),
+		MaxBodyHeldPerSolution:         int64(o.maxBodyHeldPerSolution),
+		BodyReadTimeout:                o.bodyReadTimeout,
+		BodyGrace:                      o.bodyGrace,
+		BodyMinRate:                    int64(o.bodyMinRate),
+		MetricsAddr:                    o.metricsAddr,
+		MetricsToken:                   o.metricsToken,
+		LogsMaxAge:                     o.logsMaxAge,
+		LogsMaxBytes:                   int64(o.logsMaxBytes),
+		LogsPerSolution:                o.logsPerSolution,
+		LogLevel:                       o.logLevel,
+		LogFormat:                      o.logFormat,
 	}
 }
 

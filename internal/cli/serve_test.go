@@ -45,6 +45,7 @@ func TestServeConfig(t *testing.T) {
 		MaxBodyHeld: 128 << 20, MaxBodyHeldPerSolution: 32 << 20,
 		BodyReadTimeout: 30 * time.Second, BodyGrace: 5 * time.Second, BodyMinRate: 8 << 10,
 		LogsMaxAge: 7 * 24 * time.Hour, LogsMaxBytes: 256 << 20, LogsPerSolution: 10_000,
+		ConnectorMaxPending: 10_000, ConnectorMaxPendingPerSolution: 100_000,
 	}
 	with := func(f func(*hub.Config)) hub.Config {
 		c := defaults
@@ -70,6 +71,7 @@ func TestServeConfig(t *testing.T) {
 		BodyReadTimeout: 5 * time.Second, BodyGrace: 2 * time.Second, BodyMinRate: 16 << 10,
 		MetricsAddr: "127.0.0.1:9100", MetricsToken: "metrics-token-0123456789",
 		LogsMaxAge: 24 * time.Hour, LogsMaxBytes: 1 << 30, LogsPerSolution: 500,
+		ConnectorMaxPending: 500, ConnectorMaxPendingPerSolution: 5000,
 	}
 	tests := []struct {
 		name string
@@ -89,6 +91,7 @@ func TestServeConfig(t *testing.T) {
 				"--max-runs", "100", "--max-runs-per-solution", "10", "--max-body-held", "64MiB", "--max-body-held-per-solution", "8MiB",
 				"--body-read-timeout", "5s", "--body-grace", "2s", "--body-min-rate", "16KiB", "--metrics-addr", "127.0.0.1:9100", "--metrics-token", "metrics-token-0123456789",
 				"--logs-max-age", "24h", "--logs-max-bytes", "1GiB", "--logs-per-solution", "500",
+				"--connector-max-pending", "500", "--connector-max-pending-per-solution", "5000",
 			},
 			want: full,
 		},
@@ -105,6 +108,7 @@ func TestServeConfig(t *testing.T) {
 				"SWITCHBOARD_MAX_BODY_HELD_PER_SOLUTION": "8MiB", "SWITCHBOARD_BODY_READ_TIMEOUT": "5s", "SWITCHBOARD_BODY_GRACE": "2s", "SWITCHBOARD_BODY_MIN_RATE": "16KiB",
 				"SWITCHBOARD_METRICS_ADDR": "127.0.0.1:9100", "SWITCHBOARD_METRICS_TOKEN": "metrics-token-0123456789",
 				"SWITCHBOARD_LOGS_MAX_AGE": "24h", "SWITCHBOARD_LOGS_MAX_BYTES": "1GiB", "SWITCHBOARD_LOGS_PER_SOLUTION": "500",
+				"SWITCHBOARD_CONNECTOR_MAX_PENDING": "500", "SWITCHBOARD_CONNECTOR_MAX_PENDING_PER_SOLUTION": "5000",
 			},
 			want: full,
 		},
@@ -175,6 +179,10 @@ func TestServeErrors(t *testing.T) {
 		{
 			name: "tiny runs memory", args: []string{"--runs-memory", "64KiB"},
 			code: ExitUsage, wantErr: "--runs-memory 65536: must be at least 1MiB",
+		},
+		{
+			name: "connector max pending out of range", args: []string{"--connector-max-pending", "-5"},
+			code: ExitUsage, wantErr: "--connector-max-pending -5: want 1 to 1000000 events",
 		},
 		{
 			name: "short admin token", args: []string{"--admin-token", "short"},

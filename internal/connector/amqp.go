@@ -99,6 +99,7 @@ type amqpSource struct {
 	auth     *amqp.PlainAuth
 	args     amqp.Table
 	timeout  time.Duration
+	lagProbe
 }
 
 func newAMQP(raw json.RawMessage) (Source, error) {
@@ -217,6 +218,8 @@ func (s *amqpSource) Run(ctx context.Context, sink Sink, _ Checkpoint) error {
 	if err := s.topology(ch); err != nil {
 		return fail("queue "+s.cfg.Queue, err)
 	}
+	s.setLag(func(context.Context) (uint64, bool) { return s.lag(conn) })
+	defer s.setLag(nil)
 	cancelled := ch.NotifyCancel(make(chan string, 1))
 	deliveries, err := ch.Consume(s.cfg.Queue, s.cfg.ConsumerTag, false, false, false, false, nil)
 	if err != nil {
@@ -284,6 +287,22 @@ func (s *amqpSource) Run(ctx context.Context, sink Sink, _ Checkpoint) error {
 			}
 		}
 	}
+}
+
+// lag is the queue's messages ready to be delivered (those delivered and not yet
+// acknowledged are not counted), asked on a channel of its own: a failed passive declare
+// closes the channel it was asked on.
+func (s *amqpSource) lag(conn *amqp.Connection) (uint64, bool) {
+	ch, err := conn.Channel()
+	if err != nil {
+		return 0, false
+	}
+	defer ch.Close()
+	q, err := ch.QueueDeclarePassive(s.cfg.Queue, false, false, false, false, nil)
+	if err != nil || q.Messages < 0 {
+		return 0, false
+	}
+	return uint64(q.Messages), true
 }
 
 // guardedAMQPDial is amqp.DefaultDial through the run's dialer: the deadline it sets bounds

@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
@@ -79,6 +80,7 @@ type kafkaConfig struct {
 type kafkaSource struct {
 	cfg     kafkaConfig
 	timeout time.Duration
+	lagProbe
 }
 
 // kafkaMaxKey bounds the record key copied into the kafkakey extension.
@@ -201,6 +203,8 @@ func (s *kafkaSource) Run(ctx context.Context, sink Sink, _ Checkpoint) error {
 	if err != nil {
 		return fmt.Errorf("kafka %s: %w", where, err)
 	}
+	s.setLag(func(ctx context.Context) (uint64, bool) { return s.lag(ctx, cl) })
+	defer s.setLag(nil)
 	ready(sink)
 
 	for {
@@ -247,6 +251,30 @@ func (s *kafkaSource) Run(ctx context.Context, sink Sink, _ Checkpoint) error {
 		}
 		cl.AllowRebalance()
 	}
+}
+
+// lag is, over the group's partitions, the records after its committed offsets (the high
+// watermark less the commit). A partition without a commit yet counts from its start only
+// when the group starts at the earliest record; one starting at the latest has none behind.
+func (s *kafkaSource) lag(ctx context.Context, cl *kgo.Client) (uint64, bool) {
+	lags, err := kadm.NewClient(cl).Lag(ctx, s.cfg.Group)
+	if err != nil {
+		return 0, false
+	}
+	l, ok := lags[s.cfg.Group]
+	if !ok || l.Error() != nil {
+		return 0, false
+	}
+	var n uint64
+	for _, ps := range l.Lag {
+		for _, p := range ps {
+			if p.Err != nil || p.Lag < 0 || (p.Commit.At < 0 && s.cfg.Start != "earliest") {
+				continue
+			}
+			n += uint64(p.Lag)
+		}
+	}
+	return n, true
 }
 
 func kafkaMessage(r *kgo.Record) Message {

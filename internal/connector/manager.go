@@ -53,6 +53,20 @@ type Status struct {
 	Received  uint64    `json:"received"`
 	Published uint64    `json:"published"`
 	Rejected  uint64    `json:"rejected"`
+	// Dropped counts messages the source lost before handing them over (core NATS drops
+	// what a subscriber too slow to take them cannot hold).
+	Dropped uint64 `json:"dropped,omitempty"`
+	// Held is true while the connector takes nothing from its source because its handlers
+	// are behind (its state stays running); HeldReason says by how much.
+	Held       bool   `json:"held,omitempty"`
+	HeldReason string `json:"held_reason,omitempty"`
+	// Pending is how many events of its topic wait for handlers, as last counted; MaxPending
+	// is the bound it waits at.
+	Pending    *uint64 `json:"pending,omitempty"`
+	MaxPending uint64  `json:"max_pending,omitempty"`
+	// Lag is how many messages the source holds that the connector has not taken yet, for
+	// types whose source can tell (see Lagger).
+	Lag *uint64 `json:"lag,omitempty"`
 }
 
 // Publisher stores events; *events.Dispatcher is one (see NewSink).
@@ -67,6 +81,8 @@ type Manager struct {
 	instance string
 	log      *slog.Logger
 	guard    Guard // where sources may connect; nil dials anywhere
+	bounds   Bounds
+	stored   *tally // by the connectors running here
 
 	mu      sync.Mutex
 	running map[string]*runner // by <solution>.<name>
@@ -90,7 +106,7 @@ func NewManager(ctx context.Context, b *bus.Bus, store *Store, pub Publisher, in
 		return nil, err
 	}
 	m := &Manager{store: store, leases: leases, marks: marks, pub: pub, instance: instance, log: log,
-		running: map[string]*runner{}, kick: make(chan struct{}, 1)}
+		running: map[string]*runner{}, kick: make(chan struct{}, 1), stored: newTally()}
 	store.OnChange(func() {
 		select {
 		case m.kick <- struct{}{}:
@@ -103,6 +119,10 @@ func NewManager(ctx context.Context, b *bus.Bus, store *Store, pub Publisher, in
 // UseGuard makes every source run by m connect through g (see WithGuard); call it before
 // Start.
 func (m *Manager) UseGuard(g Guard) { m.guard = g }
+
+// UseBounds makes every connector run by m wait while its handlers are behind by the bounds
+// of b (see Bounds); call it before Start. Without it nothing is held back.
+func (m *Manager) UseBounds(b Bounds) { m.bounds = b }
 
 // Start runs connectors until Close.
 func (m *Manager) Start() {
@@ -189,7 +209,13 @@ func (m *Manager) reconcile(ctx context.Context) {
 			free = append(free, c)
 		}
 	}
+	runs := map[string]bool{}
+	for _, r := range m.running {
+		runs[r.c.Solution] = true
+	}
 	m.mu.Unlock()
+	// What the connectors of a solution no longer running here stored is counted by now.
+	m.stored.keep(func(sol string) bool { return runs[sol] })
 	for _, c := range free {
 		r, err := m.take(ctx, c)
 		if err != nil || r == nil {
@@ -220,7 +246,11 @@ func (m *Manager) take(ctx context.Context, c Connector) (*runner, error) {
 		m.log.Warn("connector lease not taken", "solution", c.Solution, "connector", c.Name, "err", err)
 		return nil, err
 	}
-	return &runner{m: m, c: c, key: key, rev: rev, status: st, done: make(chan struct{})}, nil
+	r := &runner{m: m, c: c, key: key, rev: rev, status: st, done: make(chan struct{}), gauge: newGauge(m.bounds, c, m.stored)}
+	if r.gauge != nil {
+		r.status.MaxPending = r.gauge.limit()
+	}
+	return r, nil
 }
 
 // runner runs one connector while this instance holds its lease.
@@ -228,6 +258,8 @@ type runner struct {
 	m   *Manager
 	c   Connector
 	key string
+	// gauge counts its pending events; nil holds nothing back.
+	gauge *gauge
 
 	mu       sync.Mutex
 	rev      uint64 // of the lease
@@ -287,6 +319,11 @@ func (r *runner) start() {
 			<-ctx.Done()
 			return
 		}
+		if l, ok := src.(Lagger); ok || r.gauge != nil {
+			var watching sync.WaitGroup
+			defer watching.Wait()
+			watching.Go(func() { r.watch(ctx, l) })
+		}
 		sink := &sink{r: r, pub: r.m.pub}
 		cp := &checkpoint{kv: r.m.marks, key: r.key}
 		wait := minBackoff
@@ -309,6 +346,7 @@ func (r *runner) start() {
 			log.Warn("connector failed; will run again", "err", err, "in", d)
 			r.set(func(s *Status) {
 				s.State, s.LastError, s.Since = StateBackingOff, err.Error(), time.Now().UTC()
+				s.Held, s.HeldReason, s.Lag = false, "", nil
 			})
 			r.beat(ctx)
 			select {

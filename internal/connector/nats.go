@@ -5,9 +5,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -81,6 +83,9 @@ type natsConfig struct {
 type natsSource struct {
 	cfg     natsConfig
 	timeout time.Duration
+	// pendingMsgs and pendingBytes bound what core NATS messages wait in the client.
+	pendingMsgs, pendingBytes int
+	lagProbe
 }
 
 func newNATSSource(raw json.RawMessage) (Source, error) {
@@ -113,7 +118,7 @@ func newNATSSource(raw json.RawMessage) (Source, error) {
 			return nil, &solution.FieldError{Field: "config.url", Reason: "credentials go in user and password, or token, not the URL"}
 		}
 	}
-	return &natsSource{cfg: cfg, timeout: timeout}, nil
+	return &natsSource{cfg: cfg, timeout: timeout, pendingMsgs: natsPendingMsgs, pendingBytes: natsPendingBytes}, nil
 }
 
 func (s *natsSource) Run(ctx context.Context, sink Sink, _ Checkpoint) error {
@@ -121,6 +126,16 @@ func (s *natsSource) Run(ctx context.Context, sink Sink, _ Checkpoint) error {
 	opts := []nats.Option{
 		nats.Name("switchboard connector"), nats.Timeout(s.timeout), nats.NoReconnect(),
 		nats.SetCustomDialer(dialer(ctx, s.timeout)),
+		// A slow consumer's drops are counted (see runCore) rather than printed.
+		nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+			if !errors.Is(err, nats.ErrSlowConsumer) {
+				subj := ""
+				if sub != nil {
+					subj = sub.Subject
+				}
+				slog.Warn("nats connector: the server reported an error", "subject", subj, "err", err)
+			}
+		}),
 		nats.ClosedHandler(func(nc *nats.Conn) {
 			select {
 			case closed <- nc.LastError():
@@ -148,8 +163,8 @@ func (s *natsSource) Run(ctx context.Context, sink Sink, _ Checkpoint) error {
 // runCore takes messages as core NATS delivers them: at most once, so a message that cannot
 // be stored is lost (and logged by the caller through the error). Core NATS cannot be asked
 // to wait: what arrives while the sink is busy waits in the client, up to natsPendingMsgs
-// messages and natsPendingBytes bytes shared by the subjects; beyond that the client drops it, and the
-// drops are counted as rejected and logged.
+// messages and natsPendingBytes bytes shared by the subjects; beyond that the client drops
+// them, and the drops are counted (the status's dropped) and logged.
 func (s *natsSource) runCore(ctx context.Context, nc *nats.Conn, sink Sink, closed <-chan error) error {
 	ch := make(chan *nats.Msg, s.cfg.MaxInFlight)
 	handle := func(m *nats.Msg) {
@@ -170,23 +185,44 @@ func (s *natsSource) runCore(ctx context.Context, nc *nats.Conn, sink Sink, clos
 		if err != nil {
 			return fmt.Errorf("nats subscribe %q: %w", subj, err)
 		}
-		if err := sub.SetPendingLimits(natsPendingMsgs/len(s.cfg.Subjects), natsPendingBytes/len(s.cfg.Subjects)); err != nil {
+		if err := sub.SetPendingLimits(max(1, s.pendingMsgs/len(s.cfg.Subjects)), max(1, s.pendingBytes/len(s.cfg.Subjects))); err != nil {
 			return fmt.Errorf("nats subscribe %q: %w", subj, err)
 		}
 		subs = append(subs, sub)
 	}
+	// The drops are counted every dropsEvery, also while Publish waits.
+	var dropsMu sync.Mutex
 	dropped := 0
 	countDrops := func() {
+		dropsMu.Lock()
+		defer dropsMu.Unlock()
 		n := 0
 		for _, sub := range subs {
-			d, _ := sub.Dropped()
-			n += d
+			if d, err := sub.Dropped(); err == nil {
+				n += d
+			}
 		}
-		if n > dropped {
-			dropMessages(sink, n-dropped, "the client's buffer for messages not yet stored is full (core NATS cannot be asked to wait)")
-			dropped = n
+		if dc, ok := sink.(dropCounter); ok && n > dropped {
+			dc.Dropped(n - dropped)
 		}
+		dropped = max(dropped, n)
 	}
+	var counting sync.WaitGroup
+	defer counting.Wait()
+	cctx, stopCounting := context.WithCancel(ctx)
+	defer stopCounting()
+	counting.Go(func() {
+		t := time.NewTicker(dropsEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-cctx.Done():
+				return
+			case <-t.C:
+				countDrops()
+			}
+		}
+	})
 	if err := nc.FlushTimeout(s.timeout); err != nil {
 		return fmt.Errorf("nats %s: %w", s.cfg.URL, err)
 	}
@@ -244,6 +280,15 @@ func (s *natsSource) runJetStream(ctx context.Context, nc *nats.Conn, sink Sink,
 		return fmt.Errorf("nats jetstream consume %s: %w", j.Consumer, err)
 	}
 	defer it.Stop()
+	// The lag is what the consumer has not delivered yet.
+	s.setLag(func(ctx context.Context) (uint64, bool) {
+		info, err := cons.Info(ctx)
+		if err != nil {
+			return 0, false
+		}
+		return info.NumPending, true
+	})
+	defer s.setLag(nil)
 	ready(sink)
 	for {
 		select {
@@ -306,6 +351,9 @@ func jsMessage(stream string, m jetstream.Msg) Message {
 	}
 	return Message{ID: id, Data: m.Data(), Subject: m.Subject(), ContentType: m.Headers().Get("Content-Type")}
 }
+
+// dropsEvery is how often core NATS drops are counted.
+const dropsEvery = time.Second
 
 func natsMessage(m *nats.Msg, id string) Message {
 	if id == "" {

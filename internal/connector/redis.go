@@ -85,6 +85,7 @@ type redisSource struct {
 	block     time.Duration
 	claimIdle time.Duration
 	timeout   time.Duration
+	lagProbe
 }
 
 func newRedis(raw json.RawMessage) (Source, error) {
@@ -189,6 +190,8 @@ func (s *redisSource) Run(ctx context.Context, sink Sink, _ Checkpoint) error {
 
 	err := s.setup(ctx, rdb)
 	if err == nil {
+		s.setLag(func(ctx context.Context) (uint64, bool) { return s.lag(ctx, rdb) })
+		defer s.setLag(nil)
 		ready(sink)
 		err = s.pending(ctx, rdb, sink)
 	}
@@ -238,6 +241,35 @@ func (s *redisSource) setup(ctx context.Context, rdb *redis.Client) error {
 		return s.fail("create", err)
 	}
 	return nil
+}
+
+// lag is the group's entries not yet delivered to it, as XINFO GROUPS says: Redis 7 and
+// later, and not when deleted entries hide it (lag is then null). Read raw, as the client's
+// XInfoGroups gives 0 for a lag Redis 6 does not send at all.
+func (s *redisSource) lag(ctx context.Context, rdb *redis.Client) (uint64, bool) {
+	groups, err := rdb.Do(ctx, "XINFO", "GROUPS", s.cfg.Stream).Slice()
+	if err != nil {
+		return 0, false
+	}
+	for _, g := range groups {
+		fields := map[string]any{}
+		switch g := g.(type) {
+		case map[any]any: // RESP3
+			for k, v := range g {
+				fields[fmt.Sprint(k)] = v
+			}
+		case []any: // RESP2: name, value, …
+			for i := 0; i+1 < len(g); i += 2 {
+				fields[fmt.Sprint(g[i])] = g[i+1]
+			}
+		}
+		if fields["name"] != s.cfg.Group {
+			continue
+		}
+		n, ok := fields["lag"].(int64)
+		return uint64(max(n, 0)), ok && n >= 0
+	}
+	return 0, false
 }
 
 // pending delivers the entries read by this consumer before and never acknowledged.

@@ -45,6 +45,11 @@ func (s *sink) Publish(ctx context.Context, msgs []Message) error {
 	published := 0
 	var failed error
 	if len(es) > 0 {
+		// While the handlers are behind, wait: the source acknowledges nothing meanwhile, so
+		// it stops pulling rather than the hub buffering without end.
+		if err := s.r.hold(ctx); err != nil {
+			return fmt.Errorf("connector %s: %w", c.Name, err)
+		}
 		errs := s.pub.EnqueueBatch(ctx, es)
 		refusedOne := false
 		for _, err := range errs {
@@ -73,6 +78,9 @@ func (s *sink) Publish(ctx context.Context, msgs []Message) error {
 			}
 		}
 	}
+	if s.r.gauge != nil {
+		s.r.gauge.added(published)
+	}
 	s.r.set(func(st *Status) {
 		st.Received += uint64(len(msgs))
 		st.Published += uint64(published)
@@ -83,6 +91,17 @@ func (s *sink) Publish(ctx context.Context, msgs []Message) error {
 	}
 	return nil
 }
+
+// Dropped counts n messages the source lost before handing them over: core NATS drops what
+// a subscriber too slow to take them cannot hold.
+func (s *sink) Dropped(n int) {
+	c := s.r.c
+	s.r.m.log.Warn("connector messages dropped: the source sent them faster than they were stored", "solution", c.Solution, "connector", c.Name, "dropped", n)
+	s.r.set(func(st *Status) { st.Dropped += uint64(n) })
+}
+
+// dropCounter is a Sink that counts what a source lost (see sink.Dropped).
+type dropCounter interface{ Dropped(n int) }
 
 // EventOf is the event a connector makes of a message.
 func EventOf(c Connector, m Message) (events.Event, error) {

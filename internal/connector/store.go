@@ -41,6 +41,9 @@ type Connector struct {
 	Type     string          `json:"type"`
 	Topic    string          `json:"topic"`
 	Config   json.RawMessage `json:"config"`
+	// MaxPending bounds the events of its topic waiting for handlers before it stops taking
+	// messages from its source; 0 is the server's bound (see Bounds).
+	MaxPending int `json:"max_pending,omitempty"`
 	// Paused connectors are kept, and not run.
 	Paused    bool      `json:"paused"`
 	Version   uint64    `json:"version"`
@@ -82,6 +85,9 @@ func Check(c Connector) (Connector, error) {
 	if !ok {
 		return Connector{}, &solution.FieldError{Field: "type", Reason: fmt.Sprintf("%q is not a connector type; want one of %s", c.Type, typeNames())}
 	}
+	if err := checkMaxPending(c.MaxPending, k); err != nil {
+		return Connector{}, err
+	}
 	if len(c.Config) == 0 || string(c.Config) == "null" {
 		c.Config = json.RawMessage(`{}`)
 	}
@@ -102,6 +108,17 @@ func Check(c Connector) (Connector, error) {
 		}
 	}
 	return c, nil
+}
+
+// checkMaxPending refuses a max_pending out of range, or one of a type that takes no bound.
+func checkMaxPending(n int, k Kind) error {
+	switch {
+	case n < 0 || n > MaxMaxPending:
+		return &solution.FieldError{Field: "max_pending", Reason: fmt.Sprintf("%d: want 1 to %d events, or 0 for the server's bound", n, MaxMaxPending)}
+	case n > 0 && k.Inbound:
+		return &solution.FieldError{Field: "max_pending", Reason: fmt.Sprintf("a %s connector is called rather than pulling from a source: it takes no max_pending", k.Type)}
+	}
+	return nil
 }
 
 // Store keeps connectors in KV, with a view every instance keeps fresh by a watch.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/switchboardhq/switchboard/internal/admission"
+	"github.com/switchboardhq/switchboard/internal/connector"
 	"github.com/switchboardhq/switchboard/internal/script"
 	"github.com/switchboardhq/switchboard/internal/servicenet"
 	"github.com/switchboardhq/switchboard/internal/solutionlog"
@@ -43,6 +44,10 @@ type Config struct {
 	// ConnectorNetworks, comma-separated CIDRs, are the only networks connectors may connect
 	// to (their brokers); empty allows any address but those no service may have either.
 	ConnectorNetworks string
+	// ConnectorMaxPending is how many events of its topic may wait for handlers before a
+	// connector (without a max_pending of its own) stops taking messages from its source;
+	// ConnectorMaxPendingPerSolution bounds the same over all of a solution's topics.
+	ConnectorMaxPending, ConnectorMaxPendingPerSolution int
 	// MaxRuns and MaxRunsPerSolution bound requests running scripts at once (endpoints,
 	// triggered events), in all and per solution; MaxBodyHeld and MaxBodyHeldPerSolution bound
 	// the request body bytes they hold. Beyond a solution's bound: 429; beyond the server's: 503.
@@ -105,6 +110,12 @@ func (c Config) Defaults() Config {
 	}
 	if c.BodyMinRate == 0 {
 		c.BodyMinRate = 8 << 10
+	}
+	if c.ConnectorMaxPending == 0 {
+		c.ConnectorMaxPending = connector.DefaultMaxPending
+	}
+	if c.ConnectorMaxPendingPerSolution == 0 {
+		c.ConnectorMaxPendingPerSolution = connector.DefaultMaxPendingPerSolution
 	}
 	if c.RunsMemory == 0 {
 		c.RunsMemory = script.DefaultRunsMemory
@@ -184,6 +195,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--max-body-held %d >= --max-body-held-per-solution %d >= 2 x --max-body-bytes %d must hold, else a body of the largest size could never be admitted",
 			c.MaxBodyHeld, c.MaxBodyHeldPerSolution, c.MaxBodyBytes)
 	}
+	if c.ConnectorMaxPending < 1 || c.ConnectorMaxPending > connector.MaxMaxPending {
+		return fmt.Errorf("--connector-max-pending %d: want 1 to %d events", c.ConnectorMaxPending, connector.MaxMaxPending)
+	}
+	if c.ConnectorMaxPendingPerSolution < c.ConnectorMaxPending || c.ConnectorMaxPendingPerSolution > maxPendingPerSolution {
+		return fmt.Errorf("--connector-max-pending-per-solution %d: want --connector-max-pending (%d) to %d events", c.ConnectorMaxPendingPerSolution, c.ConnectorMaxPending, maxPendingPerSolution)
+	}
 	if c.BodyReadTimeout < 0 || c.BodyGrace < 0 {
 		return fmt.Errorf("--body-read-timeout %s, --body-grace %s: must not be negative", c.BodyReadTimeout, c.BodyGrace)
 	}
@@ -207,6 +224,9 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
+
+// maxPendingPerSolution is the largest --connector-max-pending-per-solution.
+const maxPendingPerSolution = 100_000_000
 
 // domainPattern is a DNS name: dot-separated labels of letters, digits and inner hyphens.
 var domainPattern = regexp.MustCompile(`^(?i)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$`)

@@ -47,6 +47,12 @@ func TestConfigValidate(t *testing.T) {
 		{"logs kept less than a minute", func(c *Config) { c.LogsMaxAge = time.Second }, "--logs-max-age"},
 		{"logs smaller than 1MiB", func(c *Config) { c.LogsMaxBytes = 1 << 10 }, "--logs-max-bytes"},
 		{"negative logs per solution", func(c *Config) { c.LogsPerSolution = -1 }, "--logs-per-solution"},
+		{"negative connector max pending", func(c *Config) { c.ConnectorMaxPending = -1 }, "--connector-max-pending"},
+		{"connector max pending over a million", func(c *Config) { c.ConnectorMaxPending = 1_000_001 }, "--connector-max-pending"},
+		{"connector max pending per solution below a connector's", func(c *Config) { c.ConnectorMaxPending, c.ConnectorMaxPendingPerSolution = 500, 499 },
+			"--connector-max-pending-per-solution"},
+		{"connector max pending per solution too large", func(c *Config) { c.ConnectorMaxPendingPerSolution = 1 << 40 }, "--connector-max-pending-per-solution"},
+		{"connector bounds ok", func(c *Config) { c.ConnectorMaxPending, c.ConnectorMaxPendingPerSolution = 1, 1 }, ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

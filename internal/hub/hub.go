@@ -241,6 +241,9 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		return err
 	}
 	h.connectorRuns.UseGuard(cguard)
+	// A connector whose handlers are behind stops taking messages from its source.
+	h.connectorRuns.UseBounds(connector.Bounds{MaxPending: h.cfg.ConnectorMaxPending, MaxPendingPerSolution: h.cfg.ConnectorMaxPendingPerSolution,
+		Count: events.NewPendingCounter(h.bus.JetStream()).Count})
 	// Webhook connectors receive on every instance, at POST /hooks/{solution}/{name}.
 	h.webhooks = connector.NewWebhooks(connector.WebhookOptions{Store: h.connectors, Publisher: h.dispatcher, Logger: h.log,
 		MaxBody: h.cfg.MaxBodyBytes, Gate: h.gate, Pace: h.bodyPace()})
