@@ -45,6 +45,7 @@ func TestServeConfig(t *testing.T) {
 		MaxBodyHeld: 128 << 20, MaxBodyHeldPerSolution: 32 << 20,
 		BodyReadTimeout: 30 * time.Second, BodyGrace: 5 * time.Second, BodyMinRate: 8 << 10,
 		LogsMaxAge: 7 * 24 * time.Hour, LogsMaxBytes: 256 << 20, LogsPerSolution: 10_000,
+		MQTTMaxConnections: 1024, MQTTMaxConnectionsPerSolution: 64, MQTTStoragePerSolution: 64 << 20,
 	}
 	with := func(f func(*hub.Config)) hub.Config {
 		c := defaults
@@ -70,6 +71,7 @@ func TestServeConfig(t *testing.T) {
 		BodyReadTimeout: 5 * time.Second, BodyGrace: 2 * time.Second, BodyMinRate: 16 << 10,
 		MetricsAddr: "127.0.0.1:9100", MetricsToken: "metrics-token-0123456789",
 		LogsMaxAge: 24 * time.Hour, LogsMaxBytes: 1 << 30, LogsPerSolution: 500,
+		MQTTListen: "0.0.0.0:1883", MQTTMaxConnections: 5000, MQTTMaxConnectionsPerSolution: 50, MQTTStoragePerSolution: 32 << 20,
 	}
 	tests := []struct {
 		name string
@@ -89,6 +91,7 @@ func TestServeConfig(t *testing.T) {
 				"--max-runs", "100", "--max-runs-per-solution", "10", "--max-body-held", "64MiB", "--max-body-held-per-solution", "8MiB",
 				"--body-read-timeout", "5s", "--body-grace", "2s", "--body-min-rate", "16KiB", "--metrics-addr", "127.0.0.1:9100", "--metrics-token", "metrics-token-0123456789",
 				"--logs-max-age", "24h", "--logs-max-bytes", "1GiB", "--logs-per-solution", "500",
+				"--mqtt-listen", "0.0.0.0:1883", "--mqtt-max-connections", "5000", "--mqtt-max-connections-per-solution", "50", "--mqtt-storage-per-solution", "32MiB",
 			},
 			want: full,
 		},
@@ -105,6 +108,8 @@ func TestServeConfig(t *testing.T) {
 				"SWITCHBOARD_MAX_BODY_HELD_PER_SOLUTION": "8MiB", "SWITCHBOARD_BODY_READ_TIMEOUT": "5s", "SWITCHBOARD_BODY_GRACE": "2s", "SWITCHBOARD_BODY_MIN_RATE": "16KiB",
 				"SWITCHBOARD_METRICS_ADDR": "127.0.0.1:9100", "SWITCHBOARD_METRICS_TOKEN": "metrics-token-0123456789",
 				"SWITCHBOARD_LOGS_MAX_AGE": "24h", "SWITCHBOARD_LOGS_MAX_BYTES": "1GiB", "SWITCHBOARD_LOGS_PER_SOLUTION": "500",
+				"SWITCHBOARD_MQTT_LISTEN": "0.0.0.0:1883", "SWITCHBOARD_MQTT_MAX_CONNECTIONS": "5000",
+				"SWITCHBOARD_MQTT_MAX_CONNECTIONS_PER_SOLUTION": "50", "SWITCHBOARD_MQTT_STORAGE_PER_SOLUTION": "32MiB",
 			},
 			want: full,
 		},
@@ -171,6 +176,22 @@ func TestServeErrors(t *testing.T) {
 		{
 			name: "nats-listen with nats-url", args: []string{"--nats-url", "nats://x:4222", "--nats-listen", "127.0.0.1:4222"},
 			code: ExitUsage, wantErr: "--nats-listen applies to the embedded server only",
+		},
+		{
+			name: "mqtt-listen with nats-url", args: []string{"--nats-url", "nats://x:4222", "--mqtt-listen", "127.0.0.1:1883"},
+			code: ExitUsage, wantErr: "--mqtt-listen applies to the embedded server only; with --nats-url, configure MQTT on your NATS server",
+		},
+		{
+			name: "mqtt-listen not an address", env: map[string]string{"SWITCHBOARD_MQTT_LISTEN": "1883"},
+			code: ExitUsage, wantErr: `--mqtt-listen "1883"`,
+		},
+		{
+			name: "more mqtt connections per solution than in all", args: []string{"--mqtt-max-connections", "10", "--mqtt-max-connections-per-solution", "11"},
+			code: ExitUsage, wantErr: "--mqtt-max-connections 10 >= --mqtt-max-connections-per-solution 11 >= 1 must hold",
+		},
+		{
+			name: "tiny mqtt storage", args: []string{"--mqtt-storage-per-solution", "1MiB"},
+			code: ExitUsage, wantErr: "--mqtt-storage-per-solution 1048576: must be at least 4MiB",
 		},
 		{
 			name: "tiny runs memory", args: []string{"--runs-memory", "64KiB"},

@@ -66,7 +66,8 @@ type Manager struct {
 	pub      Publisher
 	instance string
 	log      *slog.Logger
-	guard    Guard // where sources may connect; nil dials anywhere
+	guard    Guard    // where sources may connect; nil dials anywhere
+	listener Listener // the hub's own MQTT listener; nil without one
 
 	mu      sync.Mutex
 	running map[string]*runner // by <solution>.<name>
@@ -294,7 +295,7 @@ func (r *runner) start() {
 			r.set(func(s *Status) { s.State, s.Since = StateRunning, time.Now().UTC() })
 			r.beat(ctx)
 			began := time.Now()
-			err := src.Run(WithGuard(ctx, r.m.guard), sink, cp)
+			err := src.Run(withListener(WithGuard(ctx, r.m.guard), r.m.listener, r.c.Solution), sink, cp)
 			if ctx.Err() != nil {
 				return
 			}
