@@ -51,8 +51,8 @@ type MQTTConfig struct {
 	Logger *slog.Logger
 }
 
-// Per-account bounds that are not settings: a device's subscriptions and the JetStream
-// consumers they make (one per QoS 1 or 2 subscription).
+// Per-account bounds that are not settings: a device's subscriptions, and the JetStream
+// consumers the account's QoS 1 and 2 subscriptions make (one each).
 const (
 	mqttMaxSubsPerAccount      = 10000
 	mqttMaxConsumersPerAccount = 1000
@@ -74,6 +74,8 @@ type mqttAuth struct {
 	token  string // the hub's NATS clients'
 	secret []byte // keys the hub's own MQTT clients' passwords
 	log    *slog.Logger
+	// maxSubs and maxConsumers are the per-account bounds (tests lower them).
+	maxSubs, maxConsumers int64
 
 	mu       sync.Mutex
 	srv      *server.Server
@@ -89,7 +91,8 @@ func newMQTTAuth(cfg MQTTConfig, token string) (*mqttAuth, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &mqttAuth{cfg: cfg, token: token, secret: secret, log: log, accounts: map[string]*server.Account{}}, nil
+	return &mqttAuth{cfg: cfg, token: token, secret: secret, log: log, accounts: map[string]*server.Account{},
+		maxSubs: mqttMaxSubsPerAccount, maxConsumers: mqttMaxConsumersPerAccount}, nil
 }
 
 // ownPassword is the password of the hub's own MQTT client of tenant user.
@@ -115,7 +118,7 @@ func (a *mqttAuth) Check(c server.ClientAuthentication) bool {
 		name = a.cfg.Login(user, password)
 	}
 	if name == "" {
-		a.log.Info("mqtt login refused", "user", user, "remote", remote(c))
+		a.log.Debug("mqtt login refused", "user", user, "remote", remote(c))
 		return false
 	}
 	// Counting and joining under one lock: two devices cannot both take the last place.
@@ -179,14 +182,14 @@ func (a *mqttAuth) account(name string) (*server.Account, error) {
 	// payload and subscriptions besides its JetStream.
 	claims := jwt.NewAccountClaims(name)
 	claims.Limits.Payload = a.cfg.MaxPayload
-	claims.Limits.Subs = mqttMaxSubsPerAccount
+	claims.Limits.Subs = a.maxSubs
 	claims.Limits.Imports, claims.Limits.Exports = 0, 0
 	claims.Limits.LeafNodeConn = 0
 	claims.Limits.JetStreamLimits = jwt.JetStreamLimits{
 		DiskStorage:   a.cfg.StoragePerAccount,
 		MemoryStorage: 0,
 		Streams:       -1,
-		Consumer:      mqttMaxConsumersPerAccount,
+		Consumer:      a.maxConsumers,
 		MaxAckPending: -1,
 	}
 	a.srv.UpdateAccountClaims(acc, claims)

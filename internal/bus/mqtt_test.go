@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -307,19 +308,42 @@ func TestMQTTBounds(t *testing.T) {
 			return err == nil
 		})
 	})
+	t.Run("subscriptions", func(t *testing.T) {
+		d := mustDevice(t, b, "subscriber", "office")
+		filters := map[string]byte{}
+		for i := range mqttMaxSubsPerAccount + 1 {
+			filters["q0/"+strconv.Itoa(i)] = 0
+		}
+		if refused := subscribe(t, d, filters); refused == 0 {
+			t.Errorf("%d subscriptions of one device all granted", len(filters))
+		}
+	})
 	t.Run("storage", func(t *testing.T) {
+		// A session subscribed at QoS 1 and gone: the server keeps every message for it.
+		keeper := mqtt.NewClient(mqtt.NewClientOptions().AddBroker("tcp://" + b.MQTTDialAddr()).SetProtocolVersion(4).
+			SetClientID("keeper").SetUsername("plant").SetPassword(testTenants["plant"].password).SetCleanSession(false))
+		if err := wait(keeper.Connect()); err != nil {
+			t.Fatal(err)
+		}
+		if err := wait(keeper.Subscribe("kept/#", 1, nil)); err != nil {
+			t.Fatal(err)
+		}
+		keeper.Disconnect(250)
 		d := mustDevice(t, b, "hoarder", "plant")
-		// Retained messages are kept whatever subscribes: 4 MiB of them is the account's all.
 		chunk := make([]byte, 60<<10)
 		for i := 0; i < 200 && d.IsConnectionOpen(); i++ {
-			_ = wait(d.Publish("retained/"+string(rune('a'+i%26))+"/"+string(rune('a'+i/26)), 1, true, chunk))
+			_ = wait(d.Publish("kept/x", 1, false, chunk))
+		}
+		// A message that cannot be stored gets no PUBACK: the device's connection closes, and
+		// the device sends it again later.
+		if d.IsConnectionOpen() {
+			t.Error("12 MiB offered, and the device is still connected")
 		}
 		b.mqtt.mu.Lock()
 		acc := b.mqtt.accounts["sb_plant_1"]
 		b.mqtt.mu.Unlock()
-		// 12 MiB offered: the account filled up to its bound, not beyond.
 		if used := acc.JetStreamUsage().Store; used > 4<<20 || used < 3<<20 {
-			t.Errorf("the account stores %d bytes of the 12 MiB offered, want its 4 MiB at most, and nearly", used)
+			t.Errorf("the account stores %d bytes, want its 4 MiB at most, and nearly", used)
 		}
 		// Its neighbour stores on.
 		office := mustDevice(t, b, "office-b", "office")
@@ -327,6 +351,45 @@ func TestMQTTBounds(t *testing.T) {
 			t.Fatalf("the other account: %v", err)
 		}
 	})
+}
+
+// TestMQTTConsumers: the JetStream consumers an account's QoS 1 subscriptions make are
+// bounded, over all its sessions (a session has at most 63 of them at the server's default
+// ack pending, so the bound is lowered here).
+func TestMQTTConsumers(t *testing.T) {
+	b := openMQTT(t, t.TempDir(), nil)
+	b.mqtt.mu.Lock()
+	b.mqtt.maxConsumers = 50
+	b.mqtt.mu.Unlock()
+	granted, refused := 0, 0
+	for d := range 2 {
+		dev := mustDevice(t, b, "dev-"+strconv.Itoa(d), "plant")
+		filters := map[string]byte{}
+		for i := range 30 {
+			filters["d"+strconv.Itoa(d)+"/"+strconv.Itoa(i)] = 1
+		}
+		r := subscribe(t, dev, filters)
+		granted, refused = granted+len(filters)-r, refused+r
+	}
+	if granted > 50 || refused == 0 {
+		t.Errorf("%d QoS 1 subscriptions granted, %d refused; want at most 50 granted", granted, refused)
+	}
+}
+
+// subscribe subscribes d to filters and returns how many were refused.
+func subscribe(t *testing.T, d mqtt.Client, filters map[string]byte) int {
+	t.Helper()
+	tok := d.SubscribeMultiple(filters, nil)
+	if err := wait(tok); err != nil {
+		t.Fatalf("subscribe to %d filters: %v", len(filters), err)
+	}
+	refused := 0
+	for _, q := range tok.(*mqtt.SubscribeToken).Result() {
+		if q == 0x80 {
+			refused++
+		}
+	}
+	return refused
 }
 
 // TestMQTTDrop: dropping a tenant's accounts disconnects its devices and deletes what was

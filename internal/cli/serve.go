@@ -178,7 +178,10 @@ const serveExample = `  # Local server with state in ./data
   switchboard serve --addr :8080 --data /var/lib/switchboard
 
   # Use an outside NATS, JSON logs, configured from the environment
-  SWITCHBOARD_NATS_URL=nats://nats:4222 SWITCHBOARD_LOG_FORMAT=json switchboard serve`
+  SWITCHBOARD_NATS_URL=nats://nats:4222 SWITCHBOARD_LOG_FORMAT=json switchboard serve
+
+  # Let devices publish over MQTT to Switchboard itself (user: solution id, password: its token)
+  switchboard serve --mqtt-listen :1883`
 
 func (a *app) newServeCmd() *cobra.Command {
 	var o serveOptions

@@ -381,3 +381,26 @@ func TestMQTTListenLifecycle(t *testing.T) {
 		t.Errorf("accounts on disk: %v, want the new solution's one", got)
 	}
 }
+
+// TestMQTTListenGuarded: the listener is one of the hub's own listeners: an mqtt connector
+// whose url points at it is refused by the connector guard (reading it is "listener": true).
+func TestMQTTListenGuarded(t *testing.T) {
+	t.Parallel()
+	s := mqttListen(t)
+	tok := createSolution(t, s, "plant", nil)
+	if r := s.Do(t, "POST", "/api/v1/solutions/plant/connectors", tok, map[string]any{"name": "sneaky", "type": "mqtt", "topic": "sensors.reading",
+		"config": map[string]any{"url": "mqtt://" + s.Hub.MQTTAddr(), "topics": []string{"#"}, "username": "plant", "password": tok, "connect_timeout": "2s"}}); r.Status != http.StatusCreated {
+		t.Fatalf("create: %d %s", r.Status, r.Body)
+	}
+	var last string
+	waitFor(t, "the guard to refuse the listener's address", 30*time.Second, func() bool {
+		r := s.Do(t, "GET", "/api/v1/solutions/plant/connectors/sneaky", tok, nil)
+		var c connectorAnswer
+		r.JSON(t, &c)
+		last = c.Status.LastError
+		return last != ""
+	})
+	if !strings.Contains(last, "hub's own listeners") {
+		t.Errorf("last_error %q, want the guard's refusal", last)
+	}
+}
