@@ -42,12 +42,13 @@ type Config struct {
 
 // Bus is a live connection to NATS with JetStream.
 type Bus struct {
-	cfg    Config
-	server *server.Server // nil when URL is set
-	mqtt   *mqttAuth      // nil without an MQTT listener
-	nc     *nats.Conn
-	js     jetstream.JetStream
-	closed chan struct{} // closed when the connection is closed, after a drain finished
+	cfg      Config
+	server   *server.Server // nil when URL is set
+	mqtt     *mqttAuth      // nil without an MQTT listener
+	mqttAddr string         // where it is bound
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	closed   chan struct{} // closed when the connection is closed, after a drain finished
 }
 
 // Open starts the embedded server (unless cfg.URL is set), connects and checks JetStream answers.
@@ -78,6 +79,12 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 			return nil, err
 		}
 		b.server, b.mqtt = ns, auth
+		if auth != nil {
+			if b.mqttAddr, err = boundMQTTAddr(ns); err != nil {
+				b.shutdownServer()
+				return nil, err
+			}
+		}
 		opts = append(opts, nats.InProcessServer(ns))
 		if cfg.Listen != "" || cfg.MQTT != nil {
 			opts = append(opts, nats.Token(cfg.Token))

@@ -274,15 +274,15 @@ func mqttListen(addr string) (string, int, error) {
 
 // MQTTAddr is the address the MQTT listener is bound to (host:port, port 0 resolved);
 // empty without one.
-func (b *Bus) MQTTAddr() string {
-	if b.server == nil || b.cfg.MQTT == nil {
-		return ""
-	}
-	v, err := b.server.Varz(nil)
+func (b *Bus) MQTTAddr() string { return b.mqttAddr }
+
+// boundMQTTAddr asks the started server where its MQTT listener is.
+func boundMQTTAddr(ns *server.Server) (string, error) {
+	v, err := ns.Varz(nil)
 	if err != nil {
-		return ""
+		return "", fmt.Errorf("mqtt listener: %w", err)
 	}
-	return net.JoinHostPort(v.MQTT.Host, strconv.Itoa(v.MQTT.Port))
+	return net.JoinHostPort(v.MQTT.Host, strconv.Itoa(v.MQTT.Port)), nil
 }
 
 // MQTTDialAddr is where a client on this host reaches the MQTT listener: its address, with a

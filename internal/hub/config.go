@@ -164,6 +164,11 @@ func (c Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.MQTTListen); err != nil {
 			return fmt.Errorf("--mqtt-listen %q: %w", c.MQTTListen, err)
 		}
+		for flag, addr := range map[string]string{"--addr": c.Addr, "--nats-listen": c.NATSListen, "--metrics-addr": c.MetricsAddr} {
+			if addr == c.MQTTListen {
+				return fmt.Errorf("--mqtt-listen %q: %s listens there", c.MQTTListen, flag)
+			}
+		}
 	}
 	if c.MQTTMaxConnections < 1 || c.MQTTMaxConnectionsPerSolution < 1 || c.MQTTMaxConnectionsPerSolution > c.MQTTMaxConnections {
 		return fmt.Errorf("--mqtt-max-connections %d >= --mqtt-max-connections-per-solution %d >= 1 must hold",
