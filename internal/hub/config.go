@@ -161,11 +161,12 @@ func (c Config) Validate() error {
 		if c.NATSURL != "" {
 			return errors.New("--mqtt-listen applies to the embedded server only; with --nats-url, configure MQTT on your NATS server (its mqtt block) and read it with an mqtt connector")
 		}
-		if _, _, err := net.SplitHostPort(c.MQTTListen); err != nil {
+		_, port, err := net.SplitHostPort(c.MQTTListen)
+		if err != nil {
 			return fmt.Errorf("--mqtt-listen %q: %w", c.MQTTListen, err)
 		}
 		for flag, addr := range map[string]string{"--addr": c.Addr, "--nats-listen": c.NATSListen, "--metrics-addr": c.MetricsAddr} {
-			if addr == c.MQTTListen {
+			if addr == c.MQTTListen && port != "0" { // port 0: any free port, for each
 				return fmt.Errorf("--mqtt-listen %q: %s listens there", c.MQTTListen, flag)
 			}
 		}

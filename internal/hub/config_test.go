@@ -25,6 +25,7 @@ func TestConfigValidate(t *testing.T) {
 		{"mqtt listen with nats listen", func(c *Config) { c.MQTTListen, c.NATSListen = "127.0.0.1:1883", "127.0.0.1:4222" }, ""},
 		{"mqtt listen on nats listen", func(c *Config) { c.MQTTListen, c.NATSListen = "127.0.0.1:4222", "127.0.0.1:4222" }, "--nats-listen listens there"},
 		{"mqtt listen on addr", func(c *Config) { c.MQTTListen = c.Addr }, "--addr listens there"},
+		{"mqtt listen and addr on free ports", func(c *Config) { c.MQTTListen, c.Addr = "127.0.0.1:0", "127.0.0.1:0" }, ""},
 		{"negative mqtt connections", func(c *Config) { c.MQTTMaxConnections = -1 }, "--mqtt-max-connections"},
 		{"negative mqtt connections per solution", func(c *Config) { c.MQTTMaxConnectionsPerSolution = -1 }, "--mqtt-max-connections-per-solution"},
 		{"more mqtt connections per solution than in all", func(c *Config) { c.MQTTMaxConnections, c.MQTTMaxConnectionsPerSolution = 10, 11 }, "--mqtt-max-connections"},
