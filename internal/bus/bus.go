@@ -4,6 +4,8 @@ package bus
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -34,15 +36,19 @@ type Config struct {
 	Token string
 	// Replicas for streams and buckets this instance creates; 0 means 1.
 	Replicas int
+	// MQTT, when set, opens the embedded server's MQTT listener (see MQTTConfig).
+	MQTT *MQTTConfig
 }
 
 // Bus is a live connection to NATS with JetStream.
 type Bus struct {
-	cfg    Config
-	server *server.Server // nil when URL is set
-	nc     *nats.Conn
-	js     jetstream.JetStream
-	closed chan struct{} // closed when the connection is closed, after a drain finished
+	cfg      Config
+	server   *server.Server // nil when URL is set
+	mqtt     *mqttAuth      // nil without an MQTT listener
+	mqttAddr string         // where it is bound
+	nc       *nats.Conn
+	js       jetstream.JetStream
+	closed   chan struct{} // closed when the connection is closed, after a drain finished
 }
 
 // Open starts the embedded server (unless cfg.URL is set), connects and checks JetStream answers.
@@ -58,15 +64,33 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 		nats.ReconnectWait(250 * time.Millisecond),
 	}
 	if cfg.URL == "" {
-		ns, err := startEmbedded(cfg)
+		if cfg.MQTT != nil && cfg.Token == "" {
+			// With devices logging in, every client authenticates, the hub's own in-process
+			// one too: with a token no one else ever sees.
+			raw := make([]byte, 24)
+			if _, err := rand.Read(raw); err != nil {
+				return nil, fmt.Errorf("bus token: %w", err)
+			}
+			cfg.Token = hex.EncodeToString(raw)
+			b.cfg.Token = cfg.Token
+		}
+		ns, auth, err := startEmbedded(cfg)
 		if err != nil {
 			return nil, err
 		}
-		b.server = ns
+		b.server, b.mqtt = ns, auth
+		if auth != nil {
+			if b.mqttAddr, err = boundMQTTAddr(ns); err != nil {
+				b.shutdownServer()
+				return nil, err
+			}
+		}
 		opts = append(opts, nats.InProcessServer(ns))
-		if cfg.Listen != "" {
+		if cfg.Listen != "" || cfg.MQTT != nil {
 			opts = append(opts, nats.Token(cfg.Token))
 		}
+	} else if cfg.MQTT != nil {
+		return nil, errors.New("an MQTT listener needs the embedded server: configure MQTT on the outside NATS server instead")
 	}
 	nc, err := nats.Connect(cfg.URL, opts...)
 	if err != nil {
@@ -87,17 +111,17 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 	return b, nil
 }
 
-func startEmbedded(cfg Config) (*server.Server, error) {
+func startEmbedded(cfg Config) (*server.Server, *mqttAuth, error) {
 	dir := cfg.DataDir
 	if dir == "" {
 		dir = "data"
 	}
 	storeDir, err := filepath.Abs(filepath.Join(dir, "jetstream"))
 	if err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
+		return nil, nil, fmt.Errorf("data dir: %w", err)
 	}
 	if err := os.MkdirAll(storeDir, 0o750); err != nil {
-		return nil, fmt.Errorf("create data dir: %w", err)
+		return nil, nil, fmt.Errorf("create data dir: %w", err)
 	}
 	o := &server.Options{
 		ServerName: cfg.Name,
@@ -112,29 +136,49 @@ func startEmbedded(cfg Config) (*server.Server, error) {
 	if cfg.Listen != "" {
 		host, portStr, err := net.SplitHostPort(cfg.Listen)
 		if err != nil {
-			return nil, fmt.Errorf("nats-listen %q: %w", cfg.Listen, err)
+			return nil, nil, fmt.Errorf("nats-listen %q: %w", cfg.Listen, err)
 		}
 		port, err := strconv.Atoi(portStr)
 		if err != nil {
-			return nil, fmt.Errorf("nats-listen %q: port: %w", cfg.Listen, err)
+			return nil, nil, fmt.Errorf("nats-listen %q: port: %w", cfg.Listen, err)
 		}
 		if len(cfg.Token) < 16 {
-			return nil, errors.New("nats-listen: a token of at least 16 characters is required")
+			return nil, nil, errors.New("nats-listen: a token of at least 16 characters is required")
 		}
 		o.DontListen = false
 		o.Host, o.Port = host, port
 		o.Authorization = cfg.Token
 	}
+	var auth *mqttAuth
+	if cfg.MQTT != nil {
+		host, port, err := mqttListen(cfg.MQTT.Listen)
+		if err != nil {
+			return nil, nil, err
+		}
+		auth, err = newMQTTAuth(*cfg.MQTT, cfg.Token)
+		if err != nil {
+			return nil, nil, err
+		}
+		// The MQTT listener accepts connections even with DontListen (which is about the
+		// NATS client port); every client, NATS or MQTT, goes through auth.
+		o.MQTT.Host, o.MQTT.Port = host, port
+		o.MQTT.AckWait = cfg.MQTT.AckWait
+		o.Authorization = ""
+		o.CustomClientAuthentication = auth
+	}
 	ns, err := server.NewServer(o)
 	if err != nil {
-		return nil, fmt.Errorf("embedded nats: %w", err)
+		return nil, nil, fmt.Errorf("embedded nats: %w", err)
+	}
+	if auth != nil {
+		auth.srv = ns
 	}
 	go ns.Start()
 	if !ns.ReadyForConnections(10 * time.Second) {
 		ns.Shutdown()
-		return nil, errors.New("embedded nats did not become ready in 10s")
+		return nil, nil, errors.New("embedded nats did not become ready in 10s")
 	}
-	return ns, nil
+	return ns, auth, nil
 }
 
 func (b *Bus) describe() string {

@@ -23,6 +23,9 @@ type serveOptions struct {
 	addr                                string
 	natsURL                             string
 	natsListen                          string
+	mqttListen                          string
+	mqttMaxConns, mqttMaxConnsPerSol    int
+	mqttStoragePerSolution              byteSize
 	adminToken                          string
 	registrationToken                   string
 	instanceName                        string
@@ -54,6 +57,15 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 		"URL of an outside NATS with JetStream, e.g. nats://127.0.0.1:4222; empty runs an embedded NATS server")
 	stringFlag(fs, &o.natsListen, "nats-listen", "", "", "SWITCHBOARD_NATS_LISTEN",
 		"client address (host:port) on which the embedded NATS server accepts outside programs; empty keeps it in-process")
+	stringFlag(fs, &o.mqttListen, "mqtt-listen", "", "", "SWITCHBOARD_MQTT_LISTEN",
+		"address (host:port) of the embedded NATS server's MQTT 3.1.1 listener, where devices publish with their solution's id and token; empty opens none")
+	intFlag(fs, &o.mqttMaxConns, "mqtt-max-connections", hub.DefaultMQTTMaxConnections, "SWITCHBOARD_MQTT_MAX_CONNECTIONS",
+		"devices connected to --mqtt-listen at once, in all; more are refused")
+	intFlag(fs, &o.mqttMaxConnsPerSol, "mqtt-max-connections-per-solution", hub.DefaultMQTTMaxConnectionsPerSolution, "SWITCHBOARD_MQTT_MAX_CONNECTIONS_PER_SOLUTION",
+		"devices of one solution connected to --mqtt-listen at once (its listener connectors count); more are refused")
+	o.mqttStoragePerSolution = hub.DefaultMQTTStoragePerSolution
+	varFlag(fs, &o.mqttStoragePerSolution, "mqtt-storage-per-solution", "SWITCHBOARD_MQTT_STORAGE_PER_SOLUTION",
+		"what --mqtt-listen keeps for one solution's devices at most: sessions, retained messages, QoS 1 and 2 messages not yet acknowledged")
 	stringFlag(fs, &o.adminToken, "admin-token", "", "", "SWITCHBOARD_ADMIN_TOKEN",
 		"admin API token (at least 16 characters); empty reads <data>/admin-token, generating it on first start")
 	stringFlag(fs, &o.registrationToken, "registration-token", "", "", "SWITCHBOARD_REGISTRATION_TOKEN",
@@ -148,6 +160,10 @@ func (o *serveOptions) config(dataDir string) hub.Config {
 		LogsPerSolution:                o.logsPerSolution,
 		LogLevel:                       o.logLevel,
 		LogFormat:                      o.logFormat,
+		MQTTListen:                     o.mqttListen,
+		MQTTMaxConnections:             o.mqttMaxConns,
+		MQTTMaxConnectionsPerSolution:  o.mqttMaxConnsPerSol,
+		MQTTStoragePerSolution:         int64(o.mqttStoragePerSolution),
 	}
 }
 
@@ -171,7 +187,10 @@ const serveExample = `  # Local server with state in ./data
   switchboard serve --addr :8080 --data /var/lib/switchboard
 
   # Use an outside NATS, JSON logs, configured from the environment
-  SWITCHBOARD_NATS_URL=nats://nats:4222 SWITCHBOARD_LOG_FORMAT=json switchboard serve`
+  SWITCHBOARD_NATS_URL=nats://nats:4222 SWITCHBOARD_LOG_FORMAT=json switchboard serve
+
+  # Let devices publish over MQTT to Switchboard itself (user: solution id, password: its token)
+  switchboard serve --mqtt-listen :1883`
 
 func (a *app) newServeCmd() *cobra.Command {
 	var o serveOptions

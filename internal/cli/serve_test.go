@@ -46,6 +46,7 @@ func TestServeConfig(t *testing.T) {
 		BodyReadTimeout: 30 * time.Second, BodyGrace: 5 * time.Second, BodyMinRate: 8 << 10,
 		LogsMaxAge: 7 * 24 * time.Hour, LogsMaxBytes: 256 << 20, LogsPerSolution: 10_000,
 		ConnectorMaxPending: 10_000, ConnectorMaxPendingPerSolution: 100_000,
+		MQTTMaxConnections: 1024, MQTTMaxConnectionsPerSolution: 64, MQTTStoragePerSolution: 64 << 20,
 	}
 	with := func(f func(*hub.Config)) hub.Config {
 		c := defaults
@@ -72,6 +73,7 @@ func TestServeConfig(t *testing.T) {
 		MetricsAddr: "127.0.0.1:9100", MetricsToken: "metrics-token-0123456789",
 		LogsMaxAge: 24 * time.Hour, LogsMaxBytes: 1 << 30, LogsPerSolution: 500,
 		ConnectorMaxPending: 500, ConnectorMaxPendingPerSolution: 5000,
+		MQTTListen: "0.0.0.0:1883", MQTTMaxConnections: 5000, MQTTMaxConnectionsPerSolution: 50, MQTTStoragePerSolution: 32 << 20,
 	}
 	tests := []struct {
 		name string
@@ -92,6 +94,7 @@ func TestServeConfig(t *testing.T) {
 				"--body-read-timeout", "5s", "--body-grace", "2s", "--body-min-rate", "16KiB", "--metrics-addr", "127.0.0.1:9100", "--metrics-token", "metrics-token-0123456789",
 				"--logs-max-age", "24h", "--logs-max-bytes", "1GiB", "--logs-per-solution", "500",
 				"--connector-max-pending", "500", "--connector-max-pending-per-solution", "5000",
+				"--mqtt-listen", "0.0.0.0:1883", "--mqtt-max-connections", "5000", "--mqtt-max-connections-per-solution", "50", "--mqtt-storage-per-solution", "32MiB",
 			},
 			want: full,
 		},
@@ -109,6 +112,8 @@ func TestServeConfig(t *testing.T) {
 				"SWITCHBOARD_METRICS_ADDR": "127.0.0.1:9100", "SWITCHBOARD_METRICS_TOKEN": "metrics-token-0123456789",
 				"SWITCHBOARD_LOGS_MAX_AGE": "24h", "SWITCHBOARD_LOGS_MAX_BYTES": "1GiB", "SWITCHBOARD_LOGS_PER_SOLUTION": "500",
 				"SWITCHBOARD_CONNECTOR_MAX_PENDING": "500", "SWITCHBOARD_CONNECTOR_MAX_PENDING_PER_SOLUTION": "5000",
+				"SWITCHBOARD_MQTT_LISTEN": "0.0.0.0:1883", "SWITCHBOARD_MQTT_MAX_CONNECTIONS": "5000",
+				"SWITCHBOARD_MQTT_MAX_CONNECTIONS_PER_SOLUTION": "50", "SWITCHBOARD_MQTT_STORAGE_PER_SOLUTION": "32MiB",
 			},
 			want: full,
 		},
@@ -175,6 +180,22 @@ func TestServeErrors(t *testing.T) {
 		{
 			name: "nats-listen with nats-url", args: []string{"--nats-url", "nats://x:4222", "--nats-listen", "127.0.0.1:4222"},
 			code: ExitUsage, wantErr: "--nats-listen applies to the embedded server only",
+		},
+		{
+			name: "mqtt-listen with nats-url", args: []string{"--nats-url", "nats://x:4222", "--mqtt-listen", "127.0.0.1:1883"},
+			code: ExitUsage, wantErr: "--mqtt-listen applies to the embedded server only; with --nats-url, configure MQTT on your NATS server",
+		},
+		{
+			name: "mqtt-listen not an address", env: map[string]string{"SWITCHBOARD_MQTT_LISTEN": "1883"},
+			code: ExitUsage, wantErr: `--mqtt-listen "1883"`,
+		},
+		{
+			name: "more mqtt connections per solution than in all", args: []string{"--mqtt-max-connections", "10", "--mqtt-max-connections-per-solution", "11"},
+			code: ExitUsage, wantErr: "--mqtt-max-connections 10 >= --mqtt-max-connections-per-solution 11 >= 1 must hold",
+		},
+		{
+			name: "tiny mqtt storage", args: []string{"--mqtt-storage-per-solution", "1MiB"},
+			code: ExitUsage, wantErr: "--mqtt-storage-per-solution 1048576: must be at least 4MiB",
 		},
 		{
 			name: "tiny runs memory", args: []string{"--runs-memory", "64KiB"},

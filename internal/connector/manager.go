@@ -80,7 +80,8 @@ type Manager struct {
 	pub      Publisher
 	instance string
 	log      *slog.Logger
-	guard    Guard // where sources may connect; nil dials anywhere
+	guard    Guard    // where sources may connect; nil dials anywhere
+	listener Listener // the hub's own MQTT listener; nil without one
 	bounds   Bounds
 	stored   *tally // by the connectors running here
 
@@ -332,7 +333,7 @@ func (r *runner) start() {
 			r.set(func(s *Status) { s.State, s.Since = StateConnecting, time.Now().UTC() })
 			r.beat(ctx)
 			began := time.Now()
-			err := src.Run(WithGuard(ctx, r.m.guard), sink, cp)
+			err := src.Run(withListener(WithGuard(ctx, r.m.guard), r.m.listener, r.c.Solution), sink, cp)
 			if ctx.Err() != nil {
 				return
 			}

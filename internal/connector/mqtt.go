@@ -27,15 +27,18 @@ import (
 func init() {
 	Register(Kind{
 		Type:        "mqtt",
-		Description: "Events from MQTT 3.1.1 or 5 subscriptions (QoS 0, 1 or 2; shared subscriptions as $share/<group>/<filter>), acknowledged once stored.",
+		Description: "Events from MQTT 3.1.1 or 5 subscriptions (QoS 0, 1 or 2; shared subscriptions as $share/<group>/<filter>), acknowledged once stored; with listener, from the solution's devices publishing to this Switchboard's own MQTT listener.",
 		Secrets:     []string{"password"},
 		Schema: `{
   "type": "object",
   "additionalProperties": false,
-  "required": ["url", "topics"],
+  "required": ["topics"],
+  "anyOf": [{"required": ["url"]}, {"required": ["listener"]}],
   "properties": {
     "url": {"type": "string", "minLength": 1, "maxLength": 2048,
       "description": "the broker: mqtt://host:1883 (or tcp://), mqtts://host:8883 (or ssl://, tls://), ws://host/mqtt, wss://host/mqtt"},
+    "listener": {"type": "boolean",
+      "description": "true: read what the solution's devices publish to this Switchboard's own MQTT listener (--mqtt-listen, MQTT 3.1.1) instead of a broker; no url, credentials, client_id or session settings then"},
     "topics": {"type": "array", "minItems": 1, "maxItems": 16, "items": {"type": "string", "minLength": 1, "maxLength": 1024},
       "description": "topic filters (+ and # wildcards); $share/<group>/<filter> shares the messages among the subscribers of the group"},
     "qos": {"enum": [0, 1, 2], "description": "the subscriptions' QoS; default 1"},
@@ -58,6 +61,7 @@ func init() {
 
 type mqttConfig struct {
 	URL            string   `json:"url"`
+	Listener       bool     `json:"listener"`
 	Topics         []string `json:"topics"`
 	QoS            *int     `json:"qos"`
 	Protocol       string   `json:"protocol"`
@@ -109,6 +113,9 @@ func newMQTT(raw json.RawMessage) (Source, error) {
 	var cfg mqttConfig
 	if err := json.Unmarshal(raw, &cfg); err != nil {
 		return nil, &solution.FieldError{Field: "config", Reason: err.Error()}
+	}
+	if cfg.Listener {
+		return newMQTTListener(cfg, raw)
 	}
 	s := &mqttSource{
 		topics:     cfg.Topics,

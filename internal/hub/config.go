@@ -26,6 +26,14 @@ type Config struct {
 	NATSURL string
 	// NATSListen is the embedded server's client address for outside programs; empty = in-process only.
 	NATSListen string
+	// MQTTListen is the embedded server's MQTT listener (host:port), where the solutions'
+	// devices publish to Switchboard itself; empty = none.
+	MQTTListen string
+	// MQTTMaxConnections and MQTTMaxConnectionsPerSolution bound the devices connected to it
+	// at once, in all and per solution; MQTTStoragePerSolution bounds what the server keeps
+	// for one solution's devices (sessions, retained and unacknowledged messages).
+	MQTTMaxConnections, MQTTMaxConnectionsPerSolution int
+	MQTTStoragePerSolution                            int64
 	// AdminToken may do everything; empty = read <data>/admin-token, or generate it there.
 	AdminToken string
 	// RegistrationToken lets dynamic services register; empty = read or generate <data>/registration-token.
@@ -97,6 +105,15 @@ func (c Config) Defaults() Config {
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 15 * time.Second
 	}
+	if c.MQTTMaxConnections == 0 {
+		c.MQTTMaxConnections = DefaultMQTTMaxConnections
+	}
+	if c.MQTTMaxConnectionsPerSolution == 0 {
+		c.MQTTMaxConnectionsPerSolution = DefaultMQTTMaxConnectionsPerSolution
+	}
+	if c.MQTTStoragePerSolution == 0 {
+		c.MQTTStoragePerSolution = DefaultMQTTStoragePerSolution
+	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 4 << 20
 	}
@@ -150,6 +167,27 @@ func (c Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.NATSListen); err != nil {
 			return fmt.Errorf("--nats-listen %q: %w", c.NATSListen, err)
 		}
+	}
+	if c.MQTTListen != "" {
+		if c.NATSURL != "" {
+			return errors.New("--mqtt-listen applies to the embedded server only; with --nats-url, configure MQTT on your NATS server (its mqtt block) and read it with an mqtt connector")
+		}
+		_, port, err := net.SplitHostPort(c.MQTTListen)
+		if err != nil {
+			return fmt.Errorf("--mqtt-listen %q: %w", c.MQTTListen, err)
+		}
+		for flag, addr := range map[string]string{"--addr": c.Addr, "--nats-listen": c.NATSListen, "--metrics-addr": c.MetricsAddr} {
+			if addr == c.MQTTListen && port != "0" { // port 0: any free port, for each
+				return fmt.Errorf("--mqtt-listen %q: %s listens there", c.MQTTListen, flag)
+			}
+		}
+	}
+	if c.MQTTMaxConnections < 1 || c.MQTTMaxConnectionsPerSolution < 1 || c.MQTTMaxConnectionsPerSolution > c.MQTTMaxConnections {
+		return fmt.Errorf("--mqtt-max-connections %d >= --mqtt-max-connections-per-solution %d >= 1 must hold",
+			c.MQTTMaxConnections, c.MQTTMaxConnectionsPerSolution)
+	}
+	if c.MQTTStoragePerSolution < minMQTTStorage {
+		return fmt.Errorf("--mqtt-storage-per-solution %d: must be at least 4MiB", c.MQTTStoragePerSolution)
 	}
 	if c.NATSURL != "" && !strings.Contains(c.NATSURL, "://") {
 		return fmt.Errorf("--nats-url %q: want a URL such as nats://127.0.0.1:4222", c.NATSURL)
@@ -227,6 +265,15 @@ func (c Config) Validate() error {
 
 // maxPendingPerSolution is the largest --connector-max-pending-per-solution.
 const maxPendingPerSolution = 100_000_000
+
+// Defaults of the MQTT listener's bounds.
+const (
+	DefaultMQTTMaxConnections            = 1024
+	DefaultMQTTMaxConnectionsPerSolution = 64
+	DefaultMQTTStoragePerSolution        = 64 << 20
+	// minMQTTStorage leaves room for a session and a message of the largest size.
+	minMQTTStorage = 4 << 20
+)
 
 // domainPattern is a DNS name: dot-separated labels of letters, digits and inner hyphens.
 var domainPattern = regexp.MustCompile(`^(?i)[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$`)

@@ -55,6 +55,8 @@ type Hub struct {
 	connectors                 *connector.Store
 	connectorRuns              *connector.Manager
 	webhooks                   *connector.Webhooks
+	mqtt                       mqttTenants                 // the MQTT listener's logins
+	listenerSessions           *connector.ListenerSessions // nil without --mqtt-listen
 	faas                       *faasgw.Gateway
 	logs                       *solutionlog.Log
 	engine                     *script.Engine
@@ -150,6 +152,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	}
 	h.bus, err = bus.Open(ctx, bus.Config{
 		URL: h.cfg.NATSURL, DataDir: h.cfg.DataDir, Listen: h.cfg.NATSListen, Token: natsToken, Name: h.cfg.InstanceName,
+		MQTT: h.mqttBusConfig(),
 	})
 	if err != nil {
 		return err
@@ -158,6 +161,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("open solutions: %w", err)
 	}
+	h.mqtt.store.Store(h.store) // devices may log in from now on
 	h.keystore = keystore.New(h.bus, keystore.Options{
 		// A run still going when its solution is deleted must not bring its keystore back.
 		Exists: func(id string) bool { _, ok := h.store.Get(id); return ok },
@@ -244,6 +248,9 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	// A connector whose handlers are behind stops taking messages from its source.
 	h.connectorRuns.UseBounds(connector.Bounds{MaxPending: h.cfg.ConnectorMaxPending, MaxPendingPerSolution: h.cfg.ConnectorMaxPendingPerSolution,
 		Count: events.NewPendingCounter(h.bus.JetStream()).Count})
+	if h.cfg.MQTTListen != "" {
+		h.connectorRuns.UseListener(mqttListener{h})
+	}
 	// Webhook connectors receive on every instance, at POST /hooks/{solution}/{name}.
 	h.webhooks = connector.NewWebhooks(connector.WebhookOptions{Store: h.connectors, Publisher: h.dispatcher, Logger: h.log,
 		MaxBody: h.cfg.MaxBodyBytes, Gate: h.gate, Pace: h.bodyPace()})
@@ -254,6 +261,10 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	drop := func(ctx context.Context, id string) error {
 		// Connectors first: none may publish to the solution while its state goes.
 		if err := h.connectors.DropSolution(ctx, id); err != nil {
+			return err
+		}
+		// Then its devices: disconnected, and what the MQTT listener kept for them deleted.
+		if err := h.bus.DropMQTTAccounts(mqttAccountPrefix(id)); err != nil {
 			return err
 		}
 		if err := h.keystore.Drop(ctx, id); err != nil {
@@ -342,6 +353,9 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	}
 	// Connectors publish through delivery, so they start after it.
 	h.connectorRuns.Start()
+	if h.cfg.MQTTListen != "" {
+		h.listenerSessions = connector.StartListenerSessions(h.connectorRuns, mqttListener{h}, h.log)
+	}
 
 	h.server = &http.Server{
 		Handler:           h.routes(apps, mgmt),
@@ -379,6 +393,9 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		if u := h.bus.ClientURL(); u != "" {
 			attrs = append(attrs, "nats_listen", u, "nats_token_file", h.natsTokenFile)
 		}
+		if a := h.bus.MQTTAddr(); a != "" {
+			attrs = append(attrs, "mqtt_listen", "mqtt://"+a)
+		}
 	} else {
 		attrs = append(attrs, "nats", h.cfg.NATSURL)
 	}
@@ -411,6 +428,9 @@ func (h *Hub) guard(ctx context.Context, flag, networks string) (*servicenet.Gua
 	}
 	own := []string{h.listener.Addr().String()}
 	if a := h.bus.ListenAddr(); a != "" {
+		own = append(own, a)
+	}
+	if a := h.bus.MQTTAddr(); a != "" {
 		own = append(own, a)
 	}
 	if h.metricsListener != nil {
@@ -579,6 +599,9 @@ func (h *Hub) Close(ctx context.Context) error {
 	}
 	if h.store != nil {
 		h.store.Close()
+	}
+	if h.listenerSessions != nil {
+		h.listenerSessions.Close()
 	}
 	if h.connectorRuns != nil {
 		// Before delivery closes: a connector stopped here acknowledges nothing more, and its

@@ -1,0 +1,91 @@
+package hub
+
+import (
+	"crypto/subtle"
+	"fmt"
+	"sync/atomic"
+
+	"github.com/switchboardhq/switchboard/internal/bus"
+	"github.com/switchboardhq/switchboard/internal/connector"
+	"github.com/switchboardhq/switchboard/internal/solution"
+)
+
+// mqttTenants answers the MQTT listener's logins from the solutions: a device logs in with
+// its solution's id and token, into that solution's account.
+type mqttTenants struct {
+	// store is set once the solutions are open; until then every login is refused.
+	store atomic.Pointer[solution.Store]
+}
+
+// mqttAccountPrefix starts the names of a solution's MQTT accounts. The solution's token
+// hash ends them, so that a solution made again under a deleted one's id gets a new account
+// (the server keeps an account's MQTT state in memory until it stops).
+func mqttAccountPrefix(id string) string { return "sb_" + id + "_" }
+
+func mqttAccount(sol solution.Solution) string {
+	return mqttAccountPrefix(sol.ID) + sol.TokenHash[:16]
+}
+
+// login is the account of the device logging in as user (a solution id) with password (that
+// solution's token); "" for a wrong token and for an unknown solution alike.
+func (t *mqttTenants) login(user, password string) string {
+	st := t.store.Load()
+	if st == nil {
+		return ""
+	}
+	id, ok := st.ByToken(password)
+	if !ok || subtle.ConstantTimeCompare([]byte(id), []byte(user)) != 1 {
+		return ""
+	}
+	return t.account(id)
+}
+
+// account is the account of solution id, "" when there is none.
+func (t *mqttTenants) account(id string) string {
+	st := t.store.Load()
+	if st == nil {
+		return ""
+	}
+	sol, ok := st.Get(id)
+	if !ok || len(sol.TokenHash) < 16 {
+		return ""
+	}
+	return mqttAccount(sol)
+}
+
+// mqttBusConfig is the bus's MQTT listener for cfg; nil without --mqtt-listen.
+func (h *Hub) mqttBusConfig() *bus.MQTTConfig {
+	if h.cfg.MQTTListen == "" {
+		return nil
+	}
+	return &bus.MQTTConfig{
+		Listen:                   h.cfg.MQTTListen,
+		Login:                    h.mqtt.login,
+		Account:                  h.mqtt.account,
+		MaxConnections:           h.cfg.MQTTMaxConnections,
+		MaxConnectionsPerAccount: h.cfg.MQTTMaxConnectionsPerSolution,
+		// What a connector stores of a message at most: a larger one could not become an event.
+		MaxPayload:        connector.MaxMessageBytes,
+		StoragePerAccount: h.cfg.MQTTStoragePerSolution,
+		Logger:            h.log,
+	}
+}
+
+// mqttListener is the listener as listener connectors read it: through the hub's own client
+// of each solution.
+type mqttListener struct{ h *Hub }
+
+func (l mqttListener) Login(sol string) (addr, username, password string, err error) {
+	if l.h.mqtt.account(sol) == "" {
+		return "", "", "", fmt.Errorf("solution %s: %w", sol, solution.ErrNotFound)
+	}
+	return l.h.bus.MQTTDialAddr(), sol, l.h.bus.MQTTOwnPassword(sol), nil
+}
+
+// MQTTAddr is the address of the MQTT listener (useful with port 0), "" without one.
+func (h *Hub) MQTTAddr() string {
+	if h.bus == nil {
+		return ""
+	}
+	return h.bus.MQTTAddr()
+}
