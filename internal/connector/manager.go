@@ -53,6 +53,8 @@ type Status struct {
 	Received  uint64    `json:"received"`
 	Published uint64    `json:"published"`
 	Rejected  uint64    `json:"rejected"`
+	// Failed counts, for an outbound connector, the publishes that failed on this instance.
+	Failed uint64 `json:"failed,omitempty"`
 }
 
 // Publisher stores events; *events.Dispatcher is one (see NewSink).
@@ -172,7 +174,7 @@ func (m *Manager) Status(ctx context.Context, c Connector) Status {
 func (m *Manager) reconcile(ctx context.Context) {
 	want := map[string]Connector{}
 	for _, c := range m.store.List("") {
-		if k, ok := KindOf(c.Type); ok && !k.Inbound && !c.Paused {
+		if k, ok := KindOf(c.Type); ok && !k.Inbound && !c.Paused && c.Direction != DirectionOut {
 			want[c.Solution+"."+c.Name] = c
 		}
 	}
