@@ -256,6 +256,9 @@ func (s *amqpSender) Send(ctx context.Context, m Outgoing) (Receipt, error) {
 	}
 	acked, err := dc.WaitContext(ctx)
 	if err != nil {
+		// A broker that does not confirm in time may be behind a half-open connection: the
+		// next attempt connects anew.
+		s.conn.drop(gen)
 		return Receipt{}, fmt.Errorf("%s: waiting for the confirm: %w", where, err)
 	}
 	if !acked {

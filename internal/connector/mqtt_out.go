@@ -247,7 +247,8 @@ func (s *mqttSender) send5(ctx context.Context, topic string, qos byte, retain b
 		err = errors.New("refused") // a PUBREC's failure is not an error to the client
 	}
 	if err != nil {
-		if !l.alive() {
+		// Lost, or silent: a half-open connection looks alive until its pings go unanswered.
+		if !l.alive() || errors.Is(err, context.DeadlineExceeded) {
 			s.v5.drop(gen)
 		}
 		switch {
@@ -309,7 +310,7 @@ func (s *mqttSender) send311(ctx context.Context, topic string, qos byte, retain
 		return Receipt{}, err
 	}
 	if err := waitToken(ctx, c.Publish(topic, qos, retain, m.Data)); err != nil {
-		if !c.IsConnectionOpen() {
+		if !c.IsConnectionOpen() || errors.Is(err, context.DeadlineExceeded) {
 			s.v311.drop(gen)
 		}
 		return Receipt{}, fmt.Errorf("mqtt %s: publish to %s: %w", s.src.url, topic, err)

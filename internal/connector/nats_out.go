@@ -202,9 +202,10 @@ func (s *natsSender) Send(ctx context.Context, m Outgoing) (Receipt, error) {
 }
 
 // fail is err of a publish to subj, marked permanent when the server refused the message,
-// the connection dropped when lost.
+// the connection dropped when lost or silent (a half-open connection looks alive until its
+// pings go unanswered: the next attempt had better connect anew).
 func (s *natsSender) fail(l natsLink, gen uint64, subj string, err error) error {
-	if !l.nc.IsConnected() {
+	if !l.nc.IsConnected() || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
 		s.conn.drop(gen)
 	}
 	var api *jetstream.APIError

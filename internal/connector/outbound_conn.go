@@ -18,6 +18,7 @@ type lazyConn[C any] struct {
 	cur    *C
 	gen    uint64 // of cur: a drop names the connection it found broken
 	closed bool
+	shuts  sync.WaitGroup // connections dropped, being closed
 }
 
 func newLazyConn[C any](open func(ctx context.Context) (C, error), shut func(C)) *lazyConn[C] {
@@ -71,7 +72,9 @@ func (l *lazyConn[C]) get(ctx context.Context) (C, uint64, error) {
 	return c, g, nil
 }
 
-// drop closes the connection of generation g, if it is still the one held.
+// drop closes the connection of generation g, if it is still the one held. The closing goes
+// on apart (a close handshake with a broker gone silent takes its while), so that the caller
+// may open another at once; close waits for it.
 func (l *lazyConn[C]) drop(g uint64) {
 	l.mu.Lock()
 	if l.cur == nil || l.gen != g {
@@ -80,11 +83,16 @@ func (l *lazyConn[C]) drop(g uint64) {
 	}
 	c := *l.cur
 	l.cur = nil
+	l.shuts.Add(1)
 	l.mu.Unlock()
-	l.shut(c)
+	go func() {
+		defer l.shuts.Done()
+		l.shut(c)
+	}()
 }
 
-// close closes the connection held, and makes every later get fail.
+// close closes the connection held, and makes every later get fail; it returns once every
+// connection it had is closed.
 func (l *lazyConn[C]) close() {
 	l.mu.Lock()
 	l.closed = true
@@ -94,6 +102,7 @@ func (l *lazyConn[C]) close() {
 	if c != nil {
 		l.shut(*c)
 	}
+	l.shuts.Wait()
 }
 
 // connectWithin is how long a connection may take to open: the connector's connect timeout,

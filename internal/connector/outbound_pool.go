@@ -31,6 +31,10 @@ type OutboundOptions struct {
 	PerSolution int
 	// Total bounds the publishes of every solution under way at once. Default 256.
 	Total int
+	// Connections bounds the connections one solution's outbound connectors keep open on
+	// this instance: one more closes the one unused longest, or, all in use, is refused as
+	// busy. Default 16.
+	Connections int
 	// Idle is how long a connection is kept unused before it is closed. Default 3m.
 	Idle time.Duration
 }
@@ -39,6 +43,7 @@ type OutboundOptions struct {
 const (
 	DefaultOutPerSolution = 32
 	DefaultOutTotal       = 256
+	DefaultOutConnections = 16
 	DefaultOutIdle        = 3 * time.Minute
 )
 
@@ -87,6 +92,9 @@ func NewOutbound(o OutboundOptions) *Outbound {
 	if o.Total <= 0 {
 		o.Total = DefaultOutTotal
 	}
+	if o.Connections <= 0 {
+		o.Connections = DefaultOutConnections
+	}
 	if o.Idle <= 0 {
 		o.Idle = DefaultOutIdle
 	}
@@ -124,10 +132,15 @@ var ErrPaused = errors.New("the connector is paused")
 type BusyError struct {
 	// Solution is true when the calling solution's bound was reached, false for the server's.
 	Solution bool
-	Limit    int
+	// Connections is true when the bound reached is the solution's open connections.
+	Connections bool
+	Limit       int
 }
 
 func (e *BusyError) Error() string {
+	if e.Connections {
+		return fmt.Sprintf("busy: the %d connections this solution's outbound connectors may keep open on this instance are all in use; try again shortly", e.Limit)
+	}
 	if e.Solution {
 		return fmt.Sprintf("busy: %d publishes of this solution are under way on this instance, the most at once; try again shortly", e.Limit)
 	}
@@ -241,9 +254,12 @@ func (p *Outbound) Publish(ctx context.Context, sol, name string, m Outgoing) (R
 			break
 		}
 	}
-	var ae *ArgError
-	if errors.As(last, &ae) || errors.Is(last, ErrNoOutbound) || errors.Is(last, ErrPaused) {
-		return Receipt{}, last
+	var (
+		ae   *ArgError
+		busy *BusyError
+	)
+	if errors.As(last, &ae) || errors.As(last, &busy) || errors.Is(last, ErrNoOutbound) || errors.Is(last, ErrPaused) {
+		return Receipt{}, last // not the broker's doing
 	}
 	p.count(c, last)
 	p.opt.Logger.Debug("outbound publish failed", "solution", sol, "connector", name, "attempts", attempts, "err", last)
@@ -312,6 +328,9 @@ func (p *Outbound) acquire(c Connector, k OutKind) (*outEntry, error) {
 		e = nil
 	}
 	if e == nil {
+		if err := p.makeRoomLocked(c.Solution); err != nil {
+			return nil, err
+		}
 		s, err := k.New(c.Config) // connects nowhere
 		if err != nil {
 			return nil, permanent(err)
@@ -322,6 +341,31 @@ func (p *Outbound) acquire(c Connector, k OutKind) (*outEntry, error) {
 	e.users++
 	e.last = time.Now()
 	return e, nil
+}
+
+// makeRoomLocked closes, when sol has as many senders as it may, the one unused longest; all in
+// use, it refuses.
+func (p *Outbound) makeRoomLocked(sol string) error {
+	n := 0
+	var lru string
+	for key, e := range p.senders {
+		if e.sol != sol {
+			continue
+		}
+		n++
+		if e.users == 0 && (lru == "" || e.last.Before(p.senders[lru].last)) {
+			lru = key
+		}
+	}
+	if n < p.opt.Connections {
+		return nil
+	}
+	if lru == "" {
+		return &BusyError{Solution: true, Connections: true, Limit: p.opt.Connections}
+	}
+	p.closeLater(p.senders[lru].s)
+	delete(p.senders, lru)
+	return nil
 }
 
 func (p *Outbound) release(e *outEntry) {

@@ -393,3 +393,67 @@ func TestOutboundConnections(t *testing.T) {
 		t.Fatal("a publish after Close went out")
 	}
 }
+
+// TestOutboundConnectionsBound: a solution keeps at most Connections senders open on an
+// instance: one more closes the one unused longest; with all in use it is refused as busy,
+// while another solution goes on.
+func TestOutboundConnectionsBound(t *testing.T) {
+	e := newOutEnv(t, OutboundOptions{Connections: 2})
+	ctx := context.Background()
+	a := e.fake("demo", "a", "", nil)
+	b := e.fake("demo", "b", "", nil)
+	c := e.fake("demo", "c", "", nil)
+	for _, name := range []string{"a", "b", "a", "c"} {
+		if _, err := e.out.Publish(ctx, "demo", name, Outgoing{Data: []byte("x")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// c's took b's place: b was unused longest.
+	eventually(t, "b's sender closed", func() bool { _, closed, _ := b.counts(); return closed == 1 })
+	if _, closed, _ := a.counts(); closed != 0 {
+		t.Fatalf("a's sender closed, though used after b's")
+	}
+	// With a and c held, b finds no room.
+	release := make(chan struct{})
+	started := make(chan struct{}, 2)
+	hold := func(ctx context.Context, _ int, m Outgoing) (Receipt, error) {
+		started <- struct{}{}
+		select {
+		case <-release:
+			return Receipt{ID: m.ID}, nil
+		case <-ctx.Done():
+			return Receipt{}, ctx.Err()
+		}
+	}
+	a.mu.Lock()
+	a.send = hold
+	a.mu.Unlock()
+	c.mu.Lock()
+	c.send = hold
+	c.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, name := range []string{"a", "c"} {
+		wg.Go(func() { e.out.Publish(ctx, "demo", name, Outgoing{Data: []byte("x")}) }) //nolint:errcheck // released below
+	}
+	for range 2 {
+		select {
+		case <-started:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the held publishes did not start")
+		}
+	}
+	_, err := e.out.Publish(ctx, "demo", "b", Outgoing{Data: []byte("x")})
+	var be *BusyError
+	if !errors.As(err, &be) || !be.Connections || be.Limit != 2 {
+		t.Errorf("b with a and c in use: %v, want busy for connections", err)
+	}
+	e.fake("other", "x", "", nil)
+	if _, err := e.out.Publish(ctx, "other", "x", Outgoing{Data: []byte("x")}); err != nil {
+		t.Errorf("another solution: %v", err)
+	}
+	close(release)
+	wg.Wait()
+	if _, err := e.out.Publish(ctx, "demo", "b", Outgoing{Data: []byte("x")}); err != nil {
+		t.Errorf("b once a and c are done: %v", err)
+	}
+}

@@ -115,6 +115,7 @@ func TestPublishErrors(t *testing.T) {
 		{"the publisher refuses an argument", "a", map[string]any{"connector": "alerts", "data": big}, &connector.ArgError{Arg: "data", Reason: "larger than 1048576 bytes"}, 400, "outbound.publish: data: larger than 1048576 bytes"},
 		{"paused", "a", map[string]any{"connector": "alerts", "data": "x"}, fmt.Errorf("connector alerts: %w", connector.ErrPaused), 409, "outbound.publish: connector: alerts is paused"},
 		{"busy, the solution", "a", map[string]any{"connector": "alerts", "data": "x"}, &connector.BusyError{Solution: true, Limit: 32}, 429, "outbound.publish: busy: 32 publishes of this solution"},
+		{"busy, connections", "a", map[string]any{"connector": "alerts", "data": "x"}, &connector.BusyError{Solution: true, Connections: true, Limit: 16}, 429, "outbound.publish: busy: the 16 connections"},
 		{"busy, the instance", "a", map[string]any{"connector": "alerts", "data": "x"}, &connector.BusyError{Limit: 256}, 503, "outbound.publish: busy: 256 publishes are under way"},
 		{"the broker", "a", map[string]any{"connector": "alerts", "data": "x"}, &connector.PublishError{Attempts: 3, Err: errors.New("mqtt mqtt://b:1883: connection refused")}, 502, "outbound.publish: alerts: mqtt mqtt://b:1883: connection refused (3 attempts)"},
 		{"out of time", "a", map[string]any{"connector": "alerts", "data": "x"}, &connector.PublishError{Attempts: 2, Timeout: true, Err: context.DeadlineExceeded}, 504, "outbound.publish: alerts: context deadline exceeded (2 attempts)"},
