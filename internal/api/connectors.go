@@ -43,6 +43,17 @@ type connectorType struct {
 	Schema      json.RawMessage `json:"schema"`
 	Secrets     []string        `json:"secrets"`
 	Inbound     bool            `json:"inbound"`
+	// Outbound is what the type does as an outbound connector; absent when it cannot publish.
+	Outbound *outboundType `json:"outbound,omitempty"`
+}
+
+// outboundType is what a connector type does as an outbound connector (direction out).
+type outboundType struct {
+	Description string          `json:"description"`
+	Schema      json.RawMessage `json:"schema"`
+	Secrets     []string        `json:"secrets"`
+	// Arguments are those of Outbound.publish it takes.
+	Arguments []string `json:"arguments"`
 }
 
 // connectorView is a connector as the API shows it: its secrets replaced, with its status.
@@ -53,16 +64,18 @@ type connectorView struct {
 
 // connectorBody is what creating (with its name) or replacing a connector sends.
 type connectorBody struct {
-	Name   *string         `json:"name"`
-	Type   *string         `json:"type"`
-	Topic  *string         `json:"topic"`
-	Config json.RawMessage `json:"config"`
+	Name      *string         `json:"name"`
+	Type      *string         `json:"type"`
+	Direction *string         `json:"direction"`
+	Topic     *string         `json:"topic"`
+	Config    json.RawMessage `json:"config"`
 	// MaxPending is 0 (the server's bound) when absent.
 	MaxPending int `json:"max_pending"`
 }
 
-// connectorOf is the connector body names; name is the name in the path ("" on create).
-func connectorOf(sol, name string, body connectorBody) (connector.Connector, *Error) {
+// connectorOf is the connector body names; name is the name in the path ("" on create), and
+// dir the direction of the connector replaced ("" on create), kept when the body gives none.
+func connectorOf(sol, name, dir string, body connectorBody) (connector.Connector, *Error) {
 	if name == "" {
 		if body.Name == nil {
 			return connector.Connector{}, errorf(http.StatusBadRequest, "name", "name: required")
@@ -74,10 +87,22 @@ func connectorOf(sol, name string, body connectorBody) (connector.Connector, *Er
 	if body.Type == nil {
 		return connector.Connector{}, errorf(http.StatusBadRequest, "type", "type: required; want one of %s", connectorTypeNames())
 	}
+	if body.Direction != nil {
+		dir = *body.Direction
+		if dir != connector.DirectionIn && dir != connector.DirectionOut {
+			return connector.Connector{}, errorf(http.StatusBadRequest, "direction", "direction: %q: want in (a source's messages become events on topic) or out (scripts publish through it with Outbound.publish)", dir)
+		}
+	}
+	if dir == connector.DirectionOut {
+		if body.Topic != nil && *body.Topic != "" {
+			return connector.Connector{}, errorf(http.StatusBadRequest, "topic", "topic: an outbound connector (direction out) has none: scripts say where each message goes")
+		}
+		return connector.Connector{Solution: sol, Name: name, Type: *body.Type, Direction: dir, Config: body.Config}, nil
+	}
 	if body.Topic == nil {
 		return connector.Connector{}, errorf(http.StatusBadRequest, "topic", "topic: required (the topic its events are published on, such as ticks.second)")
 	}
-	return connector.Connector{Solution: sol, Name: name, Type: *body.Type, Topic: *body.Topic, Config: body.Config, MaxPending: body.MaxPending}, nil
+	return connector.Connector{Solution: sol, Name: name, Type: *body.Type, Direction: dir, Topic: *body.Topic, Config: body.Config, MaxPending: body.MaxPending}, nil
 }
 
 func connectorTypeNames() string {
@@ -108,7 +133,17 @@ func (s *Server) connectorTypes(w http.ResponseWriter, _ *http.Request, _ princi
 		if !json.Valid(schema) {
 			schema = json.RawMessage(`{}`)
 		}
-		out.Items = append(out.Items, connectorType{Type: k.Type, Description: k.Description, Schema: schema, Secrets: secrets, Inbound: k.Inbound})
+		ct := connectorType{Type: k.Type, Description: k.Description, Schema: schema, Secrets: secrets, Inbound: k.Inbound}
+		if ok, can := connector.OutKindOf(k.Type); can {
+			ct.Outbound = &outboundType{Description: ok.Description, Schema: json.RawMessage(ok.Schema), Secrets: ok.Secrets, Arguments: ok.Arguments()}
+			if ct.Outbound.Secrets == nil {
+				ct.Outbound.Secrets = []string{}
+			}
+			if !json.Valid(ct.Outbound.Schema) {
+				ct.Outbound.Schema = json.RawMessage(`{}`)
+			}
+		}
+		out.Items = append(out.Items, ct)
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -140,7 +175,7 @@ func (s *Server) createConnector(w http.ResponseWriter, r *http.Request, _ princ
 		return
 	}
 	sol := r.PathValue("solution")
-	c, aerr := connectorOf(sol, "", body)
+	c, aerr := connectorOf(sol, "", "", body)
 	if aerr != nil {
 		writeErr(w, aerr)
 		return
@@ -156,7 +191,7 @@ func (s *Server) createConnector(w http.ResponseWriter, r *http.Request, _ princ
 		writeErr(w, err)
 		return
 	}
-	s.opt.Logger.Info("connector created", "solution", sol, "connector", c.Name, "type", c.Type, "topic", c.Topic)
+	s.opt.Logger.Info("connector created", "solution", sol, "connector", c.Name, "type", c.Type, "direction", c.Direction, "topic", c.Topic)
 	writeJSON(w, http.StatusCreated, s.connectorView(r.Context(), c))
 }
 
@@ -171,14 +206,15 @@ func (s *Server) updateConnector(w http.ResponseWriter, r *http.Request, _ princ
 		return
 	}
 	sol, name := r.PathValue("solution"), r.PathValue("name")
-	c, aerr := connectorOf(sol, name, body)
-	if aerr != nil {
-		writeErr(w, aerr)
+	defer s.connectorLocks.lock(sol + "/" + name)()
+	cur, ok := s.opt.Connectors.Get(sol, name)
+	if !ok {
+		writeErr(w, noConnector(name))
 		return
 	}
-	defer s.connectorLocks.lock(sol + "/" + name)()
-	if _, ok := s.opt.Connectors.Get(sol, name); !ok {
-		writeErr(w, noConnector(name))
+	c, aerr := connectorOf(sol, name, cur.Direction, body)
+	if aerr != nil {
+		writeErr(w, aerr)
 		return
 	}
 	c, _, err = s.opt.Connectors.Put(r.Context(), c)

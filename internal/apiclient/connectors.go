@@ -20,6 +20,19 @@ type ConnectorType struct {
 	Secrets []string `json:"secrets"`
 	// Inbound types receive on the server's own listeners (webhooks), on every instance.
 	Inbound bool `json:"inbound"`
+	// Outbound is what the type does as an outbound connector; nil when it cannot publish.
+	Outbound *OutboundType `json:"outbound,omitempty"`
+}
+
+// OutboundType is what a connector type does as an outbound connector (direction "out"),
+// which scripts publish through with Outbound.publish.
+type OutboundType struct {
+	Description string `json:"description"`
+	// Schema is the JSON Schema (draft 2020-12) of an outbound connector's config.
+	Schema  json.RawMessage `json:"schema"`
+	Secrets []string        `json:"secrets"`
+	// Arguments are those of Outbound.publish it takes.
+	Arguments []string `json:"arguments"`
 }
 
 // ConnectorSpec is what creating or replacing a connector sends.
@@ -28,8 +41,11 @@ type ConnectorSpec struct {
 	Name string `json:"name,omitempty"`
 	// Type is one of the server's ConnectorTypes.
 	Type string `json:"type"`
-	// Topic is the topic its events are published on.
-	Topic string `json:"topic"`
+	// Direction is "in" (a source's messages become events on Topic) or "out" (scripts
+	// publish through it); "" is "in" on create, the connector's own on update.
+	Direction string `json:"direction,omitempty"`
+	// Topic is the topic its events are published on (direction in only).
+	Topic string `json:"topic,omitempty"`
 	// Config is the type's config (nil: {}), checked against the type's schema.
 	Config json.RawMessage `json:"config,omitempty"`
 	// MaxPending is how many events of the topic may wait for handlers before the connector
@@ -39,7 +55,8 @@ type ConnectorSpec struct {
 
 // ConnectorStatus is how a connector is doing, as the instance running it last said.
 type ConnectorStatus struct {
-	// State is connecting, running, backing-off, paused, failed or pending.
+	// State is connecting, running, backing-off, paused, failed or pending; an outbound
+	// connector is ready, failing or paused.
 	State string `json:"state"`
 	// Instance is the server instance running it.
 	Instance  string    `json:"instance,omitempty"`
@@ -63,15 +80,19 @@ type ConnectorStatus struct {
 	// Lag is how many messages its source holds that it has not taken yet; nil when the
 	// source does not tell.
 	Lag *uint64 `json:"lag,omitempty"`
+	// Failed counts, for an outbound connector, the publishes that failed on the instance
+	// answering (Published those that went out there).
+	Failed uint64 `json:"failed,omitempty"`
 }
 
 // Connector is a source of events for one topic of a solution, as the API shows it: the
 // secrets of its config replaced by "(set)".
 type Connector struct {
-	Name   string          `json:"name"`
-	Type   string          `json:"type"`
-	Topic  string          `json:"topic"`
-	Config json.RawMessage `json:"config"`
+	Name      string          `json:"name"`
+	Type      string          `json:"type"`
+	Direction string          `json:"direction"`
+	Topic     string          `json:"topic,omitempty"`
+	Config    json.RawMessage `json:"config"`
 	// MaxPending is its own bound on pending events; 0 is the server's.
 	MaxPending int             `json:"max_pending,omitempty"`
 	Paused     bool            `json:"paused"`

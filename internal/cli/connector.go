@@ -20,6 +20,9 @@ connector has a NAME, a --type (see "switchboard connector types"), the --topic 
 are published on, and a --config checked against its type's schema; secrets in the config
 are stored but never shown back. One server instance runs each connector and, should it stop,
 another takes it over. "connector list" and "connector show" tell how each is doing.
+With --direction out, a connector goes the other way: the solution's scripts publish to its
+broker with Outbound.publish{connector=NAME, …}; it has no topic, and its --config follows the
+type's outbound schema.
 The solution comes from -s/--solution or SWITCHBOARD_SOLUTION.`)
 	cmd.Aliases = []string{"connectors"}
 	cmd.AddCommand(
@@ -68,12 +71,15 @@ type with its schema.`,
 					if k.Inbound {
 						fmt.Fprintln(a.stdout, "inbound: receives on the server's own listeners, on every instance")
 					}
-					var schema bytes.Buffer
-					if json.Indent(&schema, k.Schema, "", "  ") != nil {
-						schema.Reset()
-						schema.Write(k.Schema)
+					fmt.Fprintf(a.stdout, "config schema:\n%s\n", indentJSON(k.Schema))
+					if o := k.Outbound; o != nil {
+						fmt.Fprintf(a.stdout, "outbound (--direction out): %s\n", o.Description)
+						fmt.Fprintf(a.stdout, "Outbound.publish arguments: %s\n", strings.Join(o.Arguments, ", "))
+						if len(o.Secrets) > 0 {
+							fmt.Fprintf(a.stdout, "outbound secrets: %s\n", strings.Join(o.Secrets, ", "))
+						}
+						fmt.Fprintf(a.stdout, "outbound config schema:\n%s\n", indentJSON(o.Schema))
 					}
-					fmt.Fprintf(a.stdout, "config schema:\n%s\n", schema.String())
 					return nil
 				}
 				return fmt.Errorf("no connector type %q; want one of %s", args[0], typeNames(items))
@@ -82,13 +88,26 @@ type with its schema.`,
 				return a.printJSON(map[string]any{"items": items})
 			}
 			t := newTable(a.stdout)
-			fmt.Fprintln(t, "TYPE\tSECRETS\tDESCRIPTION")
+			fmt.Fprintln(t, "TYPE\tDIRECTIONS\tSECRETS\tDESCRIPTION")
 			for _, k := range items {
-				fmt.Fprintf(t, "%s\t%s\t%s\n", k.Type, listOrDash(k.Secrets), k.Description)
+				dirs := "in"
+				if k.Outbound != nil {
+					dirs = "in, out"
+				}
+				fmt.Fprintf(t, "%s\t%s\t%s\t%s\n", k.Type, dirs, listOrDash(k.Secrets), k.Description)
 			}
 			return t.Flush()
 		},
 	}
+}
+
+// indentJSON is raw indented, or as it is when it is not JSON.
+func indentJSON(raw json.RawMessage) string {
+	var b bytes.Buffer
+	if json.Indent(&b, raw, "", "  ") != nil {
+		return string(raw)
+	}
+	return b.String()
 }
 
 func typeNames(items []apiclient.ConnectorType) string {
@@ -101,10 +120,10 @@ func typeNames(items []apiclient.ConnectorType) string {
 
 // newConnectorPutCmd is "connector create" (create) or "connector update".
 func (a *app) newConnectorPutCmd(create bool) *cobra.Command {
-	var typ, topic, config string
+	var typ, topic, config, direction string
 	var maxPending int
 	cmd := &cobra.Command{
-		Use:   "create NAME --type TYPE --topic TOPIC [--config JSON] [--max-pending N]",
+		Use:   "create NAME --type TYPE (--topic TOPIC | --direction out) [--config JSON] [--max-pending N]",
 		Short: "Create a connector",
 		Long: `Create the connector NAME of --type TYPE, publishing its events on --topic TOPIC.
 --config is the type's config: JSON text, @FILE for a file's JSON, or "-" for standard input
@@ -112,19 +131,24 @@ func (a *app) newConnectorPutCmd(create bool) *cobra.Command {
 is reported with the field at fault, such as config.schedule. A connector of that name already
 there is an error: "connector update" replaces one. --max-pending is how many events of the
 topic may wait for its handlers before the connector stops taking messages from its source
-(default: the server's --connector-max-pending).`,
+(default: the server's --connector-max-pending).
+With --direction out, the connector is one the solution's scripts publish through
+(Outbound.publish{connector=NAME, …}): it takes no --topic nor --max-pending, and --config
+follows the type's outbound schema.`,
 		Example: `  switchboard connector create tick --type cron --topic ticks.minute --config '{"schedule": "@every 1m"}' -s demo
-  switchboard connector create nightly --type cron --topic reports.nightly --config @nightly.json -s demo`,
+  switchboard connector create nightly --type cron --topic reports.nightly --config @nightly.json -s demo
+  switchboard connector create alerts --type mqtt --direction out --config '{"url": "mqtt://broker:1883", "topic": "alerts"}' -s demo`,
 		Args: exactArgs("NAME"),
 	}
 	if !create {
-		cmd.Use = "update NAME --config JSON [--type TYPE] [--topic TOPIC] [--max-pending N]"
-		cmd.Short = "Replace a connector's config, type, topic or max-pending"
+		cmd.Use = "update NAME --config JSON [--type TYPE] [--topic TOPIC] [--direction in|out] [--max-pending N]"
+		cmd.Short = "Replace a connector's config, type, topic, direction or max-pending"
 		cmd.Long = `Replace the config of the connector NAME with --config (JSON text, @FILE or "-" for standard
-input) and, when given, its --type, --topic and --max-pending (by default they stay;
---max-pending 0 goes back to the server's bound). The config is replaced whole, secrets
+input) and, when given, its --type, --topic, --direction and --max-pending (by default they
+stay; --max-pending 0 goes back to the server's bound). The config is replaced whole, secrets
 included: the server never shows them back, so give them again. A paused connector stays
-paused; a running one starts again with what was given.`
+paused; a running one starts again with what was given, and an outbound one's connections are
+opened again with it.`
 		cmd.Example = `  switchboard connector update tick --config '{"schedule": "*/30 * * * * *"}' -s demo
   switchboard connector update tick --topic ticks.half-minute --config @tick.json -s demo`
 	}
@@ -133,13 +157,19 @@ paused; a running one starts again with what was given.`
 		if create && !f.Changed("type") {
 			return usagef("--type: required; \"switchboard connector types\" lists them")
 		}
-		if create && !f.Changed("topic") {
-			return usagef("--topic: required (the topic its events are published on, such as ticks.minute)")
+		if f.Changed("direction") && direction != "in" && direction != "out" {
+			return usagef("--direction: want in or out")
+		}
+		if create && !f.Changed("topic") && direction != "out" {
+			return usagef("--topic: required (the topic its events are published on, such as ticks.minute), or --direction out for a connector scripts publish through")
+		}
+		if direction == "out" && topic != "" {
+			return usagef("--topic: an outbound connector (--direction out) has none: scripts say where each message goes")
 		}
 		if !create && !f.Changed("config") {
 			return usagef("--config: required; it replaces the connector's whole config")
 		}
-		spec := apiclient.ConnectorSpec{Name: args[0], Type: typ, Topic: topic, MaxPending: maxPending}
+		spec := apiclient.ConnectorSpec{Name: args[0], Type: typ, Topic: topic, Direction: direction, MaxPending: maxPending}
 		if f.Changed("config") {
 			text, err := a.readText("--config", config)
 			if err != nil {
@@ -158,14 +188,17 @@ paused; a running one starts again with what was given.`
 		if create {
 			out, err = c.CreateConnector(cmd.Context(), sol, spec)
 		} else {
-			if spec.Type == "" || spec.Topic == "" || !f.Changed("max-pending") {
+			if spec.Type == "" || spec.Topic == "" && spec.Direction != "out" || !f.Changed("max-pending") {
 				cur, err := c.GetConnector(cmd.Context(), sol, args[0])
 				if err != nil {
 					return err
 				}
-				spec.Type, spec.Topic = either(spec.Type, cur.Type), either(spec.Topic, cur.Topic)
-				if !f.Changed("max-pending") {
-					spec.MaxPending = cur.MaxPending
+				spec.Type = either(spec.Type, cur.Type)
+				if either(spec.Direction, cur.Direction) != "out" {
+					spec.Topic = either(spec.Topic, cur.Topic)
+					if !f.Changed("max-pending") {
+						spec.MaxPending = cur.MaxPending
+					}
 				}
 			}
 			out, err = c.UpdateConnector(cmd.Context(), sol, args[0], spec)
@@ -180,12 +213,21 @@ paused; a running one starts again with what was given.`
 		if create {
 			verb = "created"
 		}
+		if out.Direction == "out" {
+			fmt.Fprintf(a.stdout, "%s connector %s (%s, outbound, version %d)\n", verb, out.Name, out.Type, out.Version)
+			return nil
+		}
 		fmt.Fprintf(a.stdout, "%s connector %s (%s on %s, version %d)\n", verb, out.Name, out.Type, out.Topic, out.Version)
 		return nil
 	}
 	a.solutionFlag(cmd)
 	cmd.Flags().StringVar(&typ, "type", "", `the connector's type, such as cron ("switchboard connector types" lists them)`)
 	cmd.Flags().StringVar(&topic, "topic", "", "the topic its events are published on, such as ticks.minute")
+	dirHelp := `in (a source's messages become events on --topic; the default) or out (scripts publish through it)`
+	if !create {
+		dirHelp = `in or out; by default the connector's stays`
+	}
+	cmd.Flags().StringVar(&direction, "direction", "", dirHelp)
 	cmd.Flags().StringVar(&config, "config", "", `the type's config: JSON text, @FILE, or "-" for standard input`)
 	cmd.Flags().IntVar(&maxPending, "max-pending", 0, "events of the topic that may wait for handlers before the connector stops taking messages (1 to 1000000; 0: the server's bound)")
 	return cmd
@@ -204,12 +246,13 @@ func (a *app) newConnectorListCmd() *cobra.Command {
 		Use:     "list",
 		Aliases: []string{"ls"},
 		Short:   "List a solution's connectors and how each is doing",
-		Long: `List a solution's connectors: type, topic, state (connecting, running, backing-off,
-paused, failed or pending; "running (held)" while its handlers are behind and it takes nothing
-from its source), the messages the instance running each has received, published as events
-and rejected, and its lag (messages its source holds that it has not taken yet; - when the
-source does not tell). With -o json, each connector whole, with its config (secrets shown as
-"(set)") and status.`,
+		Long: `List a solution's connectors: type, direction, topic, state (connecting, running,
+backing-off, paused, failed or pending; "running (held)" while its handlers are behind and it
+takes nothing from its source), the messages the instance running each has received,
+published as events and rejected, and its lag (messages its source holds that it has not taken
+yet; - when the source does not tell). An outbound connector (direction out) is ready, failing
+or paused, with the publishes that went out and failed on the instance answering. With -o
+json, each connector whole, with its config (secrets shown as "(set)") and status.`,
 		Example: "  switchboard connector list -s demo\n  switchboard connector list -s demo -o json",
 		Args:    noArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -229,9 +272,14 @@ source does not tell). With -o json, each connector whole, with its config (secr
 				return nil
 			}
 			t := newTable(a.stdout)
-			fmt.Fprintln(t, "NAME\tTYPE\tTOPIC\tSTATE\tRECEIVED\tPUBLISHED\tREJECTED\tLAG")
+			fmt.Fprintln(t, "NAME\tTYPE\tDIRECTION\tTOPIC\tSTATE\tRECEIVED\tPUBLISHED\tREJECTED\tFAILED\tLAG")
 			for _, k := range items {
-				fmt.Fprintf(t, "%s\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", k.Name, k.Type, k.Topic, connectorState(k.Status), k.Status.Received, k.Status.Published, k.Status.Rejected, countOrDash(k.Status.Lag))
+				st := k.Status
+				if k.Direction == "out" {
+					fmt.Fprintf(t, "%s\t%s\tout\t-\t%s\t-\t%d\t-\t%d\t-\n", k.Name, k.Type, st.State, st.Published, st.Failed)
+					continue
+				}
+				fmt.Fprintf(t, "%s\t%s\tin\t%s\t%s\t%d\t%d\t%d\t-\t%s\n", k.Name, k.Type, k.Topic, connectorState(st), st.Received, st.Published, st.Rejected, countOrDash(st.Lag))
 			}
 			return t.Flush()
 		},
@@ -245,11 +293,12 @@ func (a *app) newConnectorShowCmd() *cobra.Command {
 		Use:     "show NAME",
 		Aliases: []string{"get"},
 		Short:   "Show a connector: its config and how it is doing",
-		Long: `Show the connector NAME: its type, topic and config (secrets shown as "(set)"), its state,
-the instance running it, its last error, the messages received, published and rejected (and
-dropped, for core NATS), its lag (messages its source holds that it has not taken yet), and
-the events of its topic waiting for handlers against the bound it is held at ("held" says
-why, while it takes nothing from its source).`,
+		Long: `Show the connector NAME: its type, direction, topic and config (secrets shown as "(set)"),
+its state, the instance running it, its last error, the messages received, published and
+rejected (and dropped, for core NATS), its lag (messages its source holds that it has not
+taken yet), and the events of its topic waiting for handlers against the bound it is held at
+("held" says why, while it takes nothing from its source). For an outbound connector, the
+publishes that went out and failed on the instance answering, and the last error there.`,
 		Example: "  switchboard connector show tick -s demo\n  switchboard connector show tick -s demo -o json",
 		Args:    exactArgs("NAME"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -268,29 +317,39 @@ why, while it takes nothing from its source).`,
 			t := newTable(a.stdout)
 			fmt.Fprintf(t, "name:\t%s\n", k.Name)
 			fmt.Fprintf(t, "type:\t%s\n", k.Type)
-			fmt.Fprintf(t, "topic:\t%s\n", k.Topic)
+			fmt.Fprintf(t, "direction:\t%s\n", either(k.Direction, "in"))
+			if k.Direction != "out" {
+				fmt.Fprintf(t, "topic:\t%s\n", k.Topic)
+			}
 			fmt.Fprintf(t, "config:\t%s\n", compactJSON(k.Config))
-			if k.MaxPending > 0 {
+			switch {
+			case k.Direction == "out":
+			case k.MaxPending > 0:
 				fmt.Fprintf(t, "max pending:\t%d\n", k.MaxPending)
-			} else {
+			default:
 				fmt.Fprintln(t, "max pending:\tthe server's bound")
 			}
 			fmt.Fprintf(t, "state:\t%s\n", st.State)
 			fmt.Fprintf(t, "since:\t%s\n", formatTime(st.Since))
 			fmt.Fprintf(t, "instance:\t%s\n", either(st.Instance, "-"))
 			fmt.Fprintf(t, "last error:\t%s\n", either(st.LastError, "-"))
-			fmt.Fprintf(t, "received:\t%d\n", st.Received)
-			fmt.Fprintf(t, "published:\t%d\n", st.Published)
-			fmt.Fprintf(t, "rejected:\t%d\n", st.Rejected)
-			if st.Dropped > 0 {
-				fmt.Fprintf(t, "dropped:\t%d\n", st.Dropped)
-			}
-			fmt.Fprintf(t, "lag:\t%s\n", countOrDash(st.Lag))
-			if st.MaxPending > 0 {
-				fmt.Fprintf(t, "pending:\t%s of %d\n", countOrDash(st.Pending), st.MaxPending)
-			}
-			if st.Held {
-				fmt.Fprintf(t, "held:\t%s\n", st.HeldReason)
+			if k.Direction == "out" {
+				fmt.Fprintf(t, "published:\t%d\n", st.Published)
+				fmt.Fprintf(t, "failed:\t%d\n", st.Failed)
+			} else {
+				fmt.Fprintf(t, "received:\t%d\n", st.Received)
+				fmt.Fprintf(t, "published:\t%d\n", st.Published)
+				fmt.Fprintf(t, "rejected:\t%d\n", st.Rejected)
+				if st.Dropped > 0 {
+					fmt.Fprintf(t, "dropped:\t%d\n", st.Dropped)
+				}
+				fmt.Fprintf(t, "lag:\t%s\n", countOrDash(st.Lag))
+				if st.MaxPending > 0 {
+					fmt.Fprintf(t, "pending:\t%s of %d\n", countOrDash(st.Pending), st.MaxPending)
+				}
+				if st.Held {
+					fmt.Fprintf(t, "held:\t%s\n", st.HeldReason)
+				}
 			}
 			fmt.Fprintf(t, "version:\t%d\n", k.Version)
 			fmt.Fprintf(t, "updated:\t%s\n", formatTime(k.UpdatedAt))

@@ -324,11 +324,16 @@ func guardedAMQPDial(ctx context.Context, timeout time.Duration) func(network, a
 
 // dial connects within the connect timeout; nil, nil when ctx ended first.
 func (s *amqpSource) dial(ctx context.Context) (*amqp.Connection, error) {
+	return s.dialWithin(ctx, s.timeout)
+}
+
+// dialWithin is dial with a connect timeout of its own.
+func (s *amqpSource) dialWithin(ctx context.Context, timeout time.Duration) (*amqp.Connection, error) {
 	props := amqp.NewConnectionProperties()
 	props.SetClientConnectionName("switchboard connector")
 	cfg := amqp.Config{
 		SASL:       []amqp.Authentication{s.auth},
-		Dial:       guardedAMQPDial(ctx, s.timeout),
+		Dial:       guardedAMQPDial(ctx, timeout),
 		Heartbeat:  10 * time.Second,
 		Properties: props,
 	}

@@ -67,6 +67,8 @@ type Status struct {
 	// Lag is how many messages the source holds that the connector has not taken yet, for
 	// types whose source can tell (see Lagger).
 	Lag *uint64 `json:"lag,omitempty"`
+	// Failed counts, for an outbound connector, the publishes that failed on this instance.
+	Failed uint64 `json:"failed,omitempty"`
 }
 
 // Publisher stores events; *events.Dispatcher is one (see NewSink).
@@ -193,7 +195,7 @@ func (m *Manager) Status(ctx context.Context, c Connector) Status {
 func (m *Manager) reconcile(ctx context.Context) {
 	want := map[string]Connector{}
 	for _, c := range m.store.List("") {
-		if k, ok := KindOf(c.Type); ok && !k.Inbound && !c.Paused {
+		if k, ok := KindOf(c.Type); ok && !k.Inbound && !c.Paused && c.Direction != DirectionOut {
 			want[c.Solution+"."+c.Name] = c
 		}
 	}

@@ -34,33 +34,44 @@ var NamePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,62}$`)
 // both alike.
 var ErrNotFound = solution.ErrNotFound
 
-// Connector is a source of events for one topic of a solution.
+// Connector is a source of events for one topic of a solution (direction in), or a broker
+// its scripts publish to (direction out).
 type Connector struct {
-	Solution string          `json:"-"`
-	Name     string          `json:"name"`
-	Type     string          `json:"type"`
-	Topic    string          `json:"topic"`
-	Config   json.RawMessage `json:"config"`
+	Solution string `json:"-"`
+	Name     string `json:"name"`
+	Type     string `json:"type"`
+	// Topic is where an inbound connector's events go; an outbound one has none.
+	Topic  string          `json:"topic,omitempty"`
+	Config json.RawMessage `json:"config"`
 	// MaxPending bounds the events of its topic waiting for handlers before it stops taking
 	// messages from its source; 0 is the server's bound (see Bounds).
 	MaxPending int `json:"max_pending,omitempty"`
-	// Paused connectors are kept, and not run.
-	Paused    bool      `json:"paused"`
-	Version   uint64    `json:"version"`
+	// Paused connectors are kept, and not run (inbound) or not published through (outbound).
+	Paused  bool   `json:"paused"`
+	Version uint64 `json:"version"`
+	// Direction is DirectionIn or DirectionOut; records older than directions are inbound.
+	Direction string    `json:"direction"`
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
 // Redacted is c with the secrets of its config replaced by "(set)": what is shown back.
 func (c Connector) Redacted() Connector {
-	k, ok := KindOf(c.Type)
-	if !ok || len(k.Secrets) == 0 {
+	var secrets []string
+	if c.Direction == DirectionOut {
+		k, _ := OutKindOf(c.Type)
+		secrets = k.Secrets
+	} else {
+		k, _ := KindOf(c.Type)
+		secrets = k.Secrets
+	}
+	if len(secrets) == 0 {
 		return c
 	}
 	var m map[string]any
 	if json.Unmarshal(c.Config, &m) != nil {
 		return c
 	}
-	for _, s := range k.Secrets {
+	for _, s := range secrets {
 		if _, set := m[s]; set {
 			m[s] = "(set)"
 		}
@@ -69,8 +80,8 @@ func (c Connector) Redacted() Connector {
 	return c
 }
 
-// Check is what Put would refuse of c, or c with its defaults: the name, the topic, the type
-// and its config. Invalid input is a *solution.FieldError naming the field.
+// Check is what Put would refuse of c, or c with its defaults: the name, the direction, the
+// topic, the type and its config. Invalid input is a *solution.FieldError naming the field.
 func Check(c Connector) (Connector, error) {
 	if err := solution.ValidateID(c.Solution); err != nil {
 		return Connector{}, &solution.FieldError{Field: "solution", Reason: err.Error()}
@@ -78,12 +89,24 @@ func Check(c Connector) (Connector, error) {
 	if !NamePattern.MatchString(c.Name) {
 		return Connector{}, &solution.FieldError{Field: "name", Reason: "must match " + NamePattern.String() + " (lower-case letters, digits, '_' and '-', 1 to 63 characters)"}
 	}
-	if err := events.ValidateTopic(c.Topic); err != nil {
-		return Connector{}, &solution.FieldError{Field: "topic", Reason: err.Error()}
+	switch c.Direction {
+	case "":
+		c.Direction = DirectionIn
+	case DirectionIn, DirectionOut:
+	default:
+		return Connector{}, &solution.FieldError{Field: "direction", Reason: fmt.Sprintf("%q: want in (messages of a source become events) or out (scripts publish through it)", c.Direction)}
+	}
+	if c.Direction == DirectionIn {
+		if err := events.ValidateTopic(c.Topic); err != nil {
+			return Connector{}, &solution.FieldError{Field: "topic", Reason: err.Error()}
+		}
 	}
 	k, ok := KindOf(c.Type)
 	if !ok {
 		return Connector{}, &solution.FieldError{Field: "type", Reason: fmt.Sprintf("%q is not a connector type; want one of %s", c.Type, typeNames())}
+	}
+	if c.Direction == DirectionOut && c.MaxPending != 0 {
+		return Connector{}, &solution.FieldError{Field: "max_pending", Reason: "an outbound connector takes no bound: it stores no events"}
 	}
 	if err := checkMaxPending(c.MaxPending, k); err != nil {
 		return Connector{}, err
@@ -93,6 +116,12 @@ func Check(c Connector) (Connector, error) {
 	}
 	if len(c.Config) > MaxConfigBytes {
 		return Connector{}, &solution.FieldError{Field: "config", Reason: fmt.Sprintf("larger than %d bytes", MaxConfigBytes)}
+	}
+	if c.Direction == DirectionOut {
+		if err := checkOut(c); err != nil {
+			return Connector{}, err
+		}
+		return c, nil
 	}
 	if err := k.validate(c.Config); err != nil {
 		return Connector{}, err
@@ -192,6 +221,9 @@ func (s *Store) apply(e jetstream.KeyValueEntry) {
 			return
 		}
 		c.Solution, c.Name = sol, name
+		if c.Direction == "" {
+			c.Direction = DirectionIn
+		}
 		s.view[e.Key()] = entry{rev: e.Revision(), c: c}
 	}
 	watch := s.watch

@@ -25,6 +25,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/core/config"
 	"github.com/switchboardhq/switchboard/internal/core/eventsvc"
 	"github.com/switchboardhq/switchboard/internal/core/keystore"
+	"github.com/switchboardhq/switchboard/internal/core/outbound"
 	"github.com/switchboardhq/switchboard/internal/dynamic"
 	"github.com/switchboardhq/switchboard/internal/events"
 	"github.com/switchboardhq/switchboard/internal/faasgw"
@@ -54,6 +55,7 @@ type Hub struct {
 	dispatcher                 *events.Dispatcher
 	connectors                 *connector.Store
 	connectorRuns              *connector.Manager
+	outbound                   *connector.Outbound
 	webhooks                   *connector.Webhooks
 	mqtt                       mqttTenants                 // the MQTT listener's logins
 	listenerSessions           *connector.ListenerSessions // nil without --mqtt-listen
@@ -258,6 +260,13 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	if err := core.Register(service.Core{Spec: evSvc.Spec(), Caller: evSvc}); err != nil {
 		return err
 	}
+	// Outbound connectors publish from whichever instance runs the script, through the same
+	// guard as every connector.
+	h.outbound = connector.NewOutbound(connector.OutboundOptions{Store: h.connectors, Guard: cguard, Instance: h.cfg.InstanceName, Logger: h.log})
+	outSvc := outbound.New(h.outbound)
+	if err := core.Register(service.Core{Spec: outSvc.Spec(), Caller: outSvc}); err != nil {
+		return err
+	}
 	drop := func(ctx context.Context, id string) error {
 		// Connectors first: none may publish to the solution while its state goes.
 		if err := h.connectors.DropSolution(ctx, id); err != nil {
@@ -331,7 +340,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		Runs:              apps,
 		Logs:              h.logs,
 		Tails:             h.dispatcher,
-		Connectors:        connectorsAPI{h.connectors, h.connectorRuns},
+		Connectors:        connectorsAPI{h.connectors, h.connectorRuns, h.outbound},
 	})
 	// OpenFaaS connectors invoke handlers through it; async results are POSTed through the
 	// guard, so a callback URL cannot reach the hub's own listeners.
@@ -614,6 +623,10 @@ func (h *Hub) Close(ctx context.Context) error {
 	if h.dispatcher != nil {
 		h.dispatcher.Close()
 	}
+	if h.outbound != nil {
+		// After delivery: a handler still running publishes to the end.
+		h.outbound.Close()
+	}
 	if h.handlers != nil {
 		h.handlers.Close()
 	}
@@ -644,13 +657,17 @@ func (h *Hub) Close(ctx context.Context) error {
 }
 
 // connectorsAPI is what the API serves of connectors: the store, with each one's status from
-// the manager.
+// the manager (inbound) or from this instance's outbound publishes (outbound).
 type connectorsAPI struct {
 	*connector.Store
 	runs *connector.Manager
+	out  *connector.Outbound
 }
 
 func (c connectorsAPI) Status(ctx context.Context, cn connector.Connector) connector.Status {
+	if cn.Direction == connector.DirectionOut {
+		return c.out.Status(cn)
+	}
 	return c.runs.Status(ctx, cn)
 }
 
