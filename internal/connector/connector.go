@@ -1,6 +1,8 @@
 // Package connector runs solutions' connectors: sources outside the hub (brokers, schedules,
-// webhooks) whose messages become events on a topic of the solution. A connector type is one
-// file that calls Register; the hub, the API and the CLI know types only through Kinds.
+// webhooks) whose messages become events on a topic of the solution, and (direction out)
+// brokers the solution's scripts publish to through the Outbound service. A connector type is
+// one file that calls Register (and one that calls RegisterOut for publishing); the hub, the
+// API and the CLI know types only through Kinds and OutKinds.
 //
 // A source hands messages to a Sink and acknowledges them to where they came from only once
 // Publish returned nil: by then the events are stored, so a crash in between sends them again,
