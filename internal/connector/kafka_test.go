@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -372,40 +371,8 @@ func TestKafkaOversized(t *testing.T) {
 // TestKafkaUnreachable: a refused port, or a listener that never answers, fails Run within
 // the connect timeout instead of retrying forever.
 func TestKafkaUnreachable(t *testing.T) {
-	refused, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	refusedAddr := refused.Addr().String()
-	refused.Close()
-
-	silent, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer silent.Close()
-	var conns []net.Conn
-	var mu sync.Mutex
-	go func() {
-		for {
-			c, err := silent.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	defer func() {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
-
-	for name, addr := range map[string]string{"refused": refusedAddr, "silent": silent.Addr().String()} {
+	silent, _ := silentListener(t)
+	for name, addr := range map[string]string{"refused": freeAddr(t), "silent": silent} {
 		t.Run(name, func(t *testing.T) {
 			src, err := newKafkaSource(json.RawMessage(fmt.Sprintf(`{"brokers":[%q],"topics":["orders"],"group":"sb","connect_timeout":"1s"}`, addr)))
 			if err != nil {

@@ -8,13 +8,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -380,33 +378,9 @@ func TestMQTTConnectFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var held []net.Conn
-	var mu sync.Mutex
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			held = append(held, c) // accepted, never answered
-			mu.Unlock()
-		}
-	}()
-	defer func() {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range held {
-			c.Close()
-		}
-	}()
+	silentAddr, accepted := silentListener(t)
 	refused := "mqtt://" + u.Hostname() + ":1"
-	silent := "mqtt://" + ln.Addr().String()
+	silent := "mqtt://" + silentAddr
 	for _, protocol := range []string{"5", "3.1.1"} {
 		for _, target := range []string{refused, silent} {
 			t.Run(protocol+" "+target, func(t *testing.T) {
@@ -434,12 +408,9 @@ func TestMQTTConnectFails(t *testing.T) {
 			src, _ := newMQTT(raw)
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
+			before := accepted()
 			go func() { done <- src.Run(ctx, &recordSink{}, &memCheckpoint{}) }()
-			eventually(t, "the connection", func() bool {
-				mu.Lock()
-				defer mu.Unlock()
-				return len(held) > 0
-			})
+			eventually(t, "the connection", func() bool { return accepted() > before })
 			cancel()
 			select {
 			case err := <-done:

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"testing"
 	"time"
 
@@ -19,12 +18,7 @@ import (
 // natsServer is an embedded NATS server listening on a free port, with a token.
 func natsServer(t *testing.T) (url string, nc *nats.Conn) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	b, err := bus.Open(context.Background(), bus.Config{DataDir: t.TempDir(), Name: "src", Listen: addr, Token: "source-token-0123456789"})
 	if err != nil {
 		t.Fatal(err)
@@ -171,12 +165,7 @@ func TestNATSJetStream(t *testing.T) {
 }
 
 func TestNATSRefused(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	src, err := newNATSSource(json.RawMessage(fmt.Sprintf(`{"url":"nats://%s","subjects":["a"],"connect_timeout":"1s"}`, addr)))
 	if err != nil {
 		t.Fatal(err)
