@@ -61,6 +61,28 @@ func (r *recordSink) count(data string) int {
 	return n
 }
 
+// lockedCheckpoint is a Checkpoint in memory, safe for a source that saves from goroutines of
+// its client.
+type lockedCheckpoint struct {
+	mu sync.Mutex
+	v  []byte
+}
+
+func (c *lockedCheckpoint) Load(context.Context) ([]byte, error) { return c.get(), nil }
+
+func (c *lockedCheckpoint) Save(_ context.Context, v []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.v = append([]byte(nil), v...)
+	return nil
+}
+
+func (c *lockedCheckpoint) get() []byte {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]byte(nil), c.v...)
+}
+
 // freeAddr is a loopback address (127.0.0.1:port) nothing listens on: dialling it is refused,
 // and a server may be started on it.
 func freeAddr(t *testing.T) string {
