@@ -206,6 +206,7 @@ func (s *natsSource) runJetStream(ctx context.Context, nc *nats.Conn, sink Sink,
 		ncancel()
 		switch {
 		case ctx.Err() != nil:
+			handBack(it) // what was fetched ahead goes to the next run now, not after the ack wait
 			return nil
 		case errors.Is(err, context.DeadlineExceeded):
 			continue // nothing for a second: look at ctx and the connection again
@@ -224,7 +225,11 @@ func (s *natsSource) runJetStream(ctx context.Context, nc *nats.Conn, sink Sink,
 			handBack(it)
 			return err
 		}
-		if err := m.DoubleAck(ctx); err != nil && ctx.Err() == nil {
+		// Stored: acknowledged even when the run is ending, or it comes again after the ack wait.
+		actx, acancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
+		err = m.DoubleAck(actx)
+		acancel()
+		if err != nil && ctx.Err() == nil {
 			return fmt.Errorf("nats jetstream ack: %w", err)
 		}
 	}

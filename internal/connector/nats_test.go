@@ -174,3 +174,65 @@ func TestNATSRefused(t *testing.T) {
 		t.Fatal("Run against a closed port succeeded")
 	}
 }
+
+// TestNATSJetStreamStopHandsBack: a run that stops mid-stream (its instance closing) still
+// acknowledges the message it stored, and hands back what it fetched ahead, so that the next
+// run gets every message at once rather than after the consumer's ack wait (30s).
+func TestNATSJetStreamStopHandsBack(t *testing.T) {
+	url, nc := natsServer(t)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "ORDERS", Subjects: []string{"orders.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 40
+	for i := range n {
+		if _, err := js.Publish(ctx, "orders.created", fmt.Appendf(nil, `{"n":%d}`, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cfg := fmt.Sprintf(`{"url":%q,"token":"source-token-0123456789","jetstream":{"stream":"ORDERS","consumer":"sb","deliver":"all"}}`, url)
+	src, err := newNATSSource(json.RawMessage(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	sink := &recordSink{fail: func(call int, _ []Message) error {
+		if call == 3 {
+			stopRun() // the hub closes while this message is being stored; it is stored
+		}
+		return nil
+	}}
+	if err := src.Run(rctx, sink, &memCheckpoint{}); err != nil {
+		t.Fatalf("Run after its context ended: %v", err)
+	}
+	if got := len(sink.got()); got != 3 {
+		t.Fatalf("first run stored %d messages, want 3", got)
+	}
+	stop := runSource(t, cfg, sink)
+	eventually(t, "every message, well within the ack wait", func() bool {
+		seen := map[string]bool{}
+		for _, m := range sink.got() {
+			seen[m.ID] = true
+		}
+		return len(seen) == n
+	})
+	if err := stop(); err != nil {
+		t.Fatalf("Run after its context ended: %v", err)
+	}
+	for id, c := range func() map[string]int {
+		count := map[string]int{}
+		for _, m := range sink.got() {
+			count[m.ID]++
+		}
+		return count
+	}() {
+		if c > 1 {
+			t.Errorf("message %s stored %d times: its ack was lost", id, c)
+		}
+	}
+}
