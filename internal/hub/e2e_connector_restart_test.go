@@ -100,8 +100,8 @@ func TestConnectorHubRestart(t *testing.T) {
 				s.Restart(t)
 
 				// A dead hub's lease expires within 15s and is taken within 5s more; then the
-				// stream goes on, with what the dead hub held at its broker (a Kafka group
-				// member of 45s's session) given up at once.
+				// stream goes on, what the dead hub held at its broker given up at once (a
+				// Kafka group member would hold its partitions for its 45s session).
 				after := st.pub.published()
 				st.waitHandled(t, "messages published after the restart", 40*time.Second, after+20)
 				st.finish(t)
