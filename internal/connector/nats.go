@@ -167,7 +167,10 @@ func (s *natsSource) runCore(ctx context.Context, nc *nats.Conn, sink Sink, clos
 	}
 }
 
-// runJetStream reads a durable consumer, acknowledging each message once stored.
+// runJetStream reads a durable consumer a batch at a time, acknowledging each message once
+// stored. A batch is read to its end even when the run stops or a store fails: what was not
+// stored is handed back (nak), so that the next run, here or on another instance, has it at
+// once rather than after the ack wait. Only a crash leaves messages to the ack wait.
 func (s *natsSource) runJetStream(ctx context.Context, nc *nats.Conn, sink Sink, closed <-chan error) error {
 	j := s.cfg.JetStream
 	js, err := jetstream.New(nc)
@@ -190,49 +193,63 @@ func (s *natsSource) runJetStream(ctx context.Context, nc *nats.Conn, sink Sink,
 	if err != nil {
 		return fmt.Errorf("nats jetstream consumer %s of %s: %w", j.Consumer, j.Stream, err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(s.cfg.MaxInFlight))
-	if err != nil {
-		return fmt.Errorf("nats jetstream consume %s: %w", j.Consumer, err)
-	}
-	defer it.Stop()
 	for {
 		select {
 		case err := <-closed:
 			return fmt.Errorf("nats %s: connection closed: %v", s.cfg.URL, err)
 		default:
 		}
-		nctx, ncancel := context.WithTimeout(ctx, time.Second)
-		m, err := it.Next(jetstream.NextContext(nctx))
-		ncancel()
-		switch {
-		case ctx.Err() != nil:
-			handBack(it) // what was fetched ahead goes to the next run now, not after the ack wait
+		if ctx.Err() != nil {
 			return nil
-		case errors.Is(err, context.DeadlineExceeded):
-			continue // nothing for a second: look at ctx and the connection again
-		case err != nil:
-			return fmt.Errorf("nats jetstream consume %s: %w", j.Consumer, err)
 		}
-		id := m.Headers().Get(jetstream.MsgIDHeader)
-		if id == "" {
-			if md, err := m.Metadata(); err == nil {
-				id = j.Stream + ":" + strconv.FormatUint(md.Sequence.Stream, 10)
+		// Up to a second for the batch to fill: how long a stop or a lost connection waits.
+		batch, err := cons.Fetch(s.cfg.MaxInFlight, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("nats jetstream fetch %s: %w", j.Consumer, err)
+		}
+		var failed error
+		for m := range batch.Messages() {
+			if failed != nil || ctx.Err() != nil {
+				m.Nak() //nolint:errcheck // at worst it comes again after the ack wait
+				continue
+			}
+			if err := sink.Publish(ctx, []Message{s.jetStreamMessage(m)}); err != nil {
+				m.Nak() //nolint:errcheck // at worst it comes again after the ack wait
+				failed = err
+				continue
+			}
+			// Stored: acknowledged even when the run is ending, or it comes again after the ack wait.
+			actx, acancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
+			err := m.DoubleAck(actx)
+			acancel()
+			if err != nil && ctx.Err() == nil {
+				failed = fmt.Errorf("nats jetstream ack: %w", err)
 			}
 		}
-		msg := Message{ID: id, Data: m.Data(), Subject: m.Subject(), ContentType: m.Headers().Get("Content-Type")}
-		if err := sink.Publish(ctx, []Message{msg}); err != nil {
-			m.Nak() //nolint:errcheck // redelivered after the ack wait anyway
-			handBack(it)
-			return err
-		}
-		// Stored: acknowledged even when the run is ending, or it comes again after the ack wait.
-		actx, acancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
-		err = m.DoubleAck(actx)
-		acancel()
-		if err != nil && ctx.Err() == nil {
-			return fmt.Errorf("nats jetstream ack: %w", err)
+		switch {
+		case ctx.Err() != nil:
+			return nil
+		case failed != nil:
+			return failed
+		case batch.Error() != nil:
+			return fmt.Errorf("nats jetstream fetch %s: %w", j.Consumer, batch.Error())
 		}
 	}
+}
+
+// jetStreamMessage is the Message of a JetStream message: its id is its Nats-Msg-Id, else its
+// place in the stream.
+func (s *natsSource) jetStreamMessage(m jetstream.Msg) Message {
+	id := m.Headers().Get(jetstream.MsgIDHeader)
+	if id == "" {
+		if md, err := m.Metadata(); err == nil {
+			id = s.cfg.JetStream.Stream + ":" + strconv.FormatUint(md.Sequence.Stream, 10)
+		}
+	}
+	return Message{ID: id, Data: m.Data(), Subject: m.Subject(), ContentType: m.Headers().Get("Content-Type")}
 }
 
 func natsMessage(m *nats.Msg, id string) Message {
@@ -240,19 +257,4 @@ func natsMessage(m *nats.Msg, id string) Message {
 		id = m.Header.Get(nats.MsgIdHdr)
 	}
 	return Message{ID: id, Data: m.Data, Subject: m.Subject, ContentType: m.Header.Get("Content-Type")}
-}
-
-// handBack returns what the client fetched ahead to the server, so that the next run gets it
-// at once rather than after the ack wait.
-func handBack(it jetstream.MessagesContext) {
-	it.Drain()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	for {
-		m, err := it.Next(jetstream.NextContext(ctx))
-		if err != nil {
-			return
-		}
-		m.Nak() //nolint:errcheck // redelivered after the ack wait anyway
-	}
 }
