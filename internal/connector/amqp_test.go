@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"strings"
@@ -428,16 +427,11 @@ func TestAMQPWrongCredentials(t *testing.T) {
 
 // TestAMQPRefused: nothing listening is an error, soon.
 func TestAMQPRefused(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	src := newAMQPSource(t, fmt.Sprintf(`{"url":"amqp://guest:guest@%s/","queue":"q","connect_timeout":"2s"}`, addr))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	err = src.Run(ctx, sinkFunc(func([]Message) error { return nil }), &memCheckpoint{})
+	err := src.Run(ctx, sinkFunc(func([]Message) error { return nil }), &memCheckpoint{})
 	t.Logf("Run returned: %v", err)
 	if err == nil || ctx.Err() != nil || !strings.Contains(err.Error(), addr) {
 		t.Fatalf("Run returned %v", err)
@@ -447,25 +441,12 @@ func TestAMQPRefused(t *testing.T) {
 // TestAMQPSilentBroker: a server that accepts and never answers fails the handshake within
 // connect_timeout rather than holding Run.
 func TestAMQPSilentBroker(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
-	src := newAMQPSource(t, fmt.Sprintf(`{"url":"amqp://%s/","queue":"q","connect_timeout":"1s"}`, l.Addr()))
+	addr, _ := silentListener(t)
+	src := newAMQPSource(t, fmt.Sprintf(`{"url":"amqp://%s/","queue":"q","connect_timeout":"1s"}`, addr))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	began := time.Now()
-	err = src.Run(ctx, sinkFunc(func([]Message) error { return nil }), &memCheckpoint{})
+	err := src.Run(ctx, sinkFunc(func([]Message) error { return nil }), &memCheckpoint{})
 	t.Logf("Run returned: %v", err)
 	if err == nil || ctx.Err() != nil {
 		t.Fatalf("Run returned %v", err)
@@ -475,7 +456,7 @@ func TestAMQPSilentBroker(t *testing.T) {
 	}
 	// And a context ending during the handshake ends Run at once, with nil.
 	ctx, cancel = context.WithCancel(context.Background())
-	src = newAMQPSource(t, fmt.Sprintf(`{"url":"amqp://%s/","queue":"q","connect_timeout":"2m"}`, l.Addr()))
+	src = newAMQPSource(t, fmt.Sprintf(`{"url":"amqp://%s/","queue":"q","connect_timeout":"2m"}`, addr))
 	done := make(chan error, 1)
 	go func() { done <- src.Run(ctx, sinkFunc(func([]Message) error { return nil }), &memCheckpoint{}) }()
 	cancel()

@@ -15,6 +15,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
@@ -177,9 +178,25 @@ func (s *kafkaSource) opts(ctx context.Context) []kgo.Opt {
 // committing their offsets. A batch that cannot be stored is not committed: the next Run
 // (this instance or another in the group) reads it again from the committed offset, and the
 // records' ids store each of them once.
-func (s *kafkaSource) Run(ctx context.Context, sink Sink, _ Checkpoint) error {
+//
+// The checkpoint keeps the run's member id in the group. A run that ended without leaving
+// (its broker was away, its instance died) leaves a member the group waits for, a whole
+// session timeout (45s), before handing its partitions on; the next run tells the group that
+// member left.
+func (s *kafkaSource) Run(ctx context.Context, sink Sink, cp Checkpoint) error {
 	where := strings.Join(s.cfg.Brokers, ",")
-	cl, err := kgo.NewClient(s.opts(ctx)...)
+	prev, _ := cp.Load(ctx) // before the client may save; none known is only slower
+	saved := string(prev)
+	remember := kgo.OnPartitionsAssigned(func(ctx context.Context, cl *kgo.Client, _ map[string][]int32) {
+		if id, _ := cl.GroupMetadata(); id != "" && id != saved {
+			sctx, cancel := context.WithTimeout(ctx, s.timeout)
+			defer cancel()
+			if cp.Save(sctx, []byte(id)) == nil {
+				saved = id
+			}
+		}
+	})
+	cl, err := kgo.NewClient(append(s.opts(ctx), remember)...)
 	if err != nil {
 		return fmt.Errorf("kafka %s: %w", where, err)
 	}
@@ -202,6 +219,9 @@ func (s *kafkaSource) Run(ctx context.Context, sink Sink, _ Checkpoint) error {
 	}
 	if err != nil {
 		return fmt.Errorf("kafka %s: %w", where, err)
+	}
+	if len(prev) > 0 {
+		s.leave(ctx, cl, string(prev))
 	}
 	s.setLag(func(ctx context.Context) (uint64, bool) { return s.lag(ctx, cl) })
 	defer s.setLag(nil)
@@ -275,6 +295,20 @@ func (s *kafkaSource) lag(ctx context.Context, cl *kgo.Client) (uint64, bool) {
 		}
 	}
 	return n, true
+}
+
+// leave tells the group that the member of an earlier run left; one that did leave already
+// is unknown to it, which is as good.
+func (s *kafkaSource) leave(ctx context.Context, cl *kgo.Client, member string) {
+	req := kmsg.NewPtrLeaveGroupRequest()
+	req.Group, req.MemberID = s.cfg.Group, member // MemberID for versions before 3
+	m := kmsg.NewLeaveGroupRequestMember()
+	m.MemberID = member
+	m.Reason = kmsg.StringPtr("switchboard connector running again")
+	req.Members = append(req.Members, m)
+	lctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	req.RequestWith(lctx, cl) //nolint:errcheck // at worst the group waits for the member's session to end
 }
 
 func kafkaMessage(r *kgo.Record) Message {

@@ -7,16 +7,18 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/switchboardhq/switchboard/internal/solution"
 )
@@ -372,40 +374,8 @@ func TestKafkaOversized(t *testing.T) {
 // TestKafkaUnreachable: a refused port, or a listener that never answers, fails Run within
 // the connect timeout instead of retrying forever.
 func TestKafkaUnreachable(t *testing.T) {
-	refused, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	refusedAddr := refused.Addr().String()
-	refused.Close()
-
-	silent, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer silent.Close()
-	var conns []net.Conn
-	var mu sync.Mutex
-	go func() {
-		for {
-			c, err := silent.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	defer func() {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
-
-	for name, addr := range map[string]string{"refused": refusedAddr, "silent": silent.Addr().String()} {
+	silent, _ := silentListener(t)
+	for name, addr := range map[string]string{"refused": freeAddr(t), "silent": silent} {
 		t.Run(name, func(t *testing.T) {
 			src, err := newKafkaSource(json.RawMessage(fmt.Sprintf(`{"brokers":[%q],"topics":["orders"],"group":"sb","connect_timeout":"1s"}`, addr)))
 			if err != nil {
@@ -450,5 +420,55 @@ func TestKafkaTopicRegex(t *testing.T) {
 		if m.Subject != p+"-eu" && m.Subject != p+"-us" {
 			t.Fatalf("read %s from %s", m.Data, m.Subject)
 		}
+	}
+}
+
+// TestKafkaLeavesStaleMember: a run that ended without leaving its group (its LeaveGroup
+// lost, as when its broker was away or its instance died) left a member the group waits a
+// session timeout (45s) for; the next run, reading that member's id from the checkpoint,
+// tells the group it left, and reads on at once.
+func TestKafkaLeavesStaleMember(t *testing.T) {
+	topic, group := kafkaName("orders"), kafkaName("sb")
+	e := newKafkaEnv(t, 1, topic)
+	var dropLeaves atomic.Bool
+	e.c.ControlKey(kmsg.LeaveGroup.Int16(), func(kmsg.Request) (kmsg.Response, error, bool) {
+		e.c.KeepControl()
+		if dropLeaves.Load() {
+			return nil, errors.New("leave lost"), true // the connection is closed unanswered
+		}
+		return nil, nil, false
+	})
+	cp := &lockedCheckpoint{}
+	runFor := func(data string) {
+		t.Helper()
+		sink := &kafkaRecorder{}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- e.source(topic, group, `,"connect_timeout":"2s"`).Run(ctx, sink, cp) }()
+		e.produce(&kgo.Record{Topic: topic, Value: []byte(data)})
+		eventually(t, data+" read", func() bool {
+			ms, _ := sink.got()
+			return slices.ContainsFunc(ms, func(m Message) bool { return string(m.Data) == data })
+		})
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatalf("run: %v", err)
+		}
+	}
+	dropLeaves.Store(true)
+	runFor(`"first"`)
+	stale := string(cp.get())
+	if stale == "" {
+		t.Fatal("the run saved no member id")
+	}
+	if g := e.c.GroupInfo(group); g == nil || len(g.Members) != 1 || g.Members[0].MemberID != stale {
+		t.Fatalf("after a run whose leave was lost: %+v, want its member %s still there", g, stale)
+	}
+	dropLeaves.Store(false)
+	// Without the leave, the group would wait for the stale member's session (45s) before
+	// assigning the partition: longer than eventually waits.
+	runFor(`"second"`)
+	if next := string(cp.get()); next == stale || next == "" {
+		t.Fatalf("member id saved by the second run: %q (the first was %q)", next, stale)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"math"
 	"net"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -44,7 +45,7 @@ func init() {
     "qos": {"enum": [0, 1, 2], "description": "the subscriptions' QoS; default 1"},
     "protocol": {"enum": ["5", "3.1.1"], "description": "MQTT version; default 5"},
     "client_id": {"type": "string", "minLength": 1, "maxLength": 256,
-      "description": "the client id; default switchboard-<random>, new each time an instance starts the connector: set it so that the broker's session (and the messages it keeps for it) outlives a move to another instance"},
+      "description": "the client id; default switchboard-<random>, made once for the connector and its topics (new topics, new id) and kept, so that the broker's session (and the messages it keeps for it) outlives a restart or a move to another instance"},
     "username": {"type": "string", "maxLength": 1024},
     "password": {"type": "string", "maxLength": 1024},
     "clean_start": {"type": "boolean", "description": "start without the broker's session; default false for QoS 1 and 2 (messages not yet acknowledged are sent again), true for QoS 0"},
@@ -94,6 +95,7 @@ type mqttSource struct {
 	qos        byte
 	v5         bool
 	clientID   string
+	ownID      bool // clientID is the config's, not made up
 	username   string
 	password   string
 	cleanStart bool
@@ -102,6 +104,8 @@ type mqttSource struct {
 	timeout    time.Duration
 	idProperty string
 
+	// idKept: clientID is the one the connector's checkpoint keeps (see keepClientID).
+	idKept bool
 	// session is the v5 client's view of the session, kept across runs so that a message
 	// the broker sends again after a reconnection is recognised (QoS 2).
 	session *state.State
@@ -122,6 +126,7 @@ func newMQTT(raw json.RawMessage) (Source, error) {
 		qos:        1,
 		v5:         cfg.Protocol != "3.1.1",
 		clientID:   cfg.ClientID,
+		ownID:      cfg.ClientID != "",
 		username:   cfg.Username,
 		password:   cfg.Password,
 		inFlight:   mqttDefaultInFlight,
@@ -206,8 +211,8 @@ func newMQTT(raw json.RawMessage) (Source, error) {
 		return nil, &solution.FieldError{Field: "config.id_property", Reason: "only for protocol 5 (3.1.1 messages carry no properties)"}
 	}
 	if s.clientID == "" {
-		// New learns only the config, not which connector it is: a random id, kept for the
-		// life of this source (its runs), so that a reconnection resumes the session.
+		// New learns only the config, not which connector it is: a random id, which the
+		// first run keeps in the connector's checkpoint when the session is to be resumed.
 		var b [5]byte
 		rand.Read(b[:])
 		s.clientID = "switchboard-" + hex.EncodeToString(b[:])
@@ -254,7 +259,13 @@ type mqttDelivery struct {
 // Run connects, subscribes and hands messages to the sink in batches of what arrived,
 // acknowledging them (in the order received, as MQTT wants) once Publish returned nil. An
 // unacknowledged message is sent again by the broker when the session resumes.
-func (s *mqttSource) Run(ctx context.Context, sink Sink, _ Checkpoint) error {
+func (s *mqttSource) Run(ctx context.Context, sink Sink, cp Checkpoint) error {
+	if err := s.keepClientID(ctx, cp); err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return fmt.Errorf("mqtt %s: keep the client id: %w", s.url, err)
+	}
 	in := make(chan mqttDelivery, s.inFlight)
 	stop := make(chan struct{})
 	defer close(stop)
@@ -330,6 +341,38 @@ func (s *mqttSource) Run(ctx context.Context, sink Sink, _ Checkpoint) error {
 			}
 		}
 	}
+}
+
+// mqttKept is what the checkpoint keeps of a connector with a made-up client id.
+type mqttKept struct {
+	ClientID string   `json:"client_id"`
+	Topics   []string `json:"topics"`
+}
+
+// keepClientID makes a made-up client id the connector's for as long as its topics stay: the
+// broker's session for it, and the messages the broker keeps there while the connector is
+// down (a restart, a move to another instance), are the next run's. Without it a restart
+// starts a new session, and what the old one held is lost. New topics get a new session, as
+// the old one's subscriptions would still deliver.
+func (s *mqttSource) keepClientID(ctx context.Context, cp Checkpoint) error {
+	if s.ownID || s.cleanStart || s.idKept {
+		return nil
+	}
+	raw, err := cp.Load(ctx)
+	if err != nil {
+		return err
+	}
+	var kept mqttKept
+	if json.Unmarshal(raw, &kept) == nil && kept.ClientID != "" && slices.Equal(kept.Topics, s.topics) {
+		s.clientID = kept.ClientID
+	} else {
+		data, _ := json.Marshal(mqttKept{ClientID: s.clientID, Topics: s.topics}) // strings always marshal
+		if err := cp.Save(ctx, data); err != nil {
+			return err
+		}
+	}
+	s.idKept = true
+	return nil
 }
 
 func (s *mqttSource) subscriptionsQoS() []byte {

@@ -181,6 +181,7 @@ func (s *mqttListenerSource) Run(ctx context.Context, sink Sink, cp Checkpoint) 
 		topics:     s.topics,
 		qos:        s.qos,
 		clientID:   want.ClientID,
+		idKept:     true, // in the listener's own mark, above
 		username:   user,
 		password:   password,
 		inFlight:   s.inFlight,

@@ -8,13 +8,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -93,6 +91,65 @@ func TestMQTTConfig(t *testing.T) {
 		t.Fatalf("secrets %v", k.Secrets)
 	}
 }
+
+// TestMQTTKeepsClientID: a made-up client id is kept in the connector's checkpoint when the
+// broker's session is to be resumed, so that the next source (a restart, another instance)
+// resumes it; new topics get a new id; a configured id, or a clean start, leaves the
+// checkpoint alone.
+func TestMQTTKeepsClientID(t *testing.T) {
+	source := func(cfg string) *mqttSource {
+		t.Helper()
+		src, err := newMQTT(json.RawMessage(cfg))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return src.(*mqttSource)
+	}
+	keep := func(s *mqttSource, cp Checkpoint) string {
+		t.Helper()
+		if err := s.keepClientID(context.Background(), cp); err != nil {
+			t.Fatal(err)
+		}
+		return s.clientID
+	}
+	const plain = `{"url":"mqtt://b","topics":["a/#","b"]}`
+	for _, tc := range []struct {
+		name, first, next string
+		sameID            bool // the next source takes the first's id
+		saved             bool // the first source saved to the checkpoint
+	}{
+		{"made up, resumed", plain, plain, true, true},
+		{"made up, protocol 3.1.1", `{"url":"mqtt://b","topics":["a"],"protocol":"3.1.1"}`, `{"url":"mqtt://b","topics":["a"],"protocol":"3.1.1"}`, true, true},
+		{"new topics, new session", plain, `{"url":"mqtt://b","topics":["b"]}`, false, true},
+		{"configured", `{"url":"mqtt://b","topics":["a"],"client_id":"mine"}`, `{"url":"mqtt://b","topics":["a"],"client_id":"mine"}`, true, false},
+		{"clean start", `{"url":"mqtt://b","topics":["a"],"qos":0}`, `{"url":"mqtt://b","topics":["a"],"qos":0}`, false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cp := &memCheckpoint{}
+			first := keep(source(tc.first), cp)
+			if saved := cp.v != nil; saved != tc.saved {
+				t.Fatalf("saved %q, want saved %v", cp.v, tc.saved)
+			}
+			next := source(tc.next)
+			made := next.clientID
+			if got := keep(next, cp); (got == first) != tc.sameID {
+				t.Fatalf("next id %q, first %q: want the same %v", got, first, tc.sameID)
+			}
+			if !tc.sameID && tc.saved && !strings.Contains(string(cp.v), made) {
+				t.Fatalf("checkpoint %s does not keep the new id %s", cp.v, made)
+			}
+		})
+	}
+	// A checkpoint that fails fails the run's start: the id could not be kept.
+	if err := source(plain).keepClientID(context.Background(), failingCheckpoint{}); err == nil {
+		t.Fatal("a failing checkpoint was not an error")
+	}
+}
+
+type failingCheckpoint struct{}
+
+func (failingCheckpoint) Load(context.Context) ([]byte, error) { return nil, errors.New("kv down") }
+func (failingCheckpoint) Save(context.Context, []byte) error   { return errors.New("kv down") }
 
 func mqttTestURL(t *testing.T) string {
 	t.Helper()
@@ -380,33 +437,9 @@ func TestMQTTConnectFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	var held []net.Conn
-	var mu sync.Mutex
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			held = append(held, c) // accepted, never answered
-			mu.Unlock()
-		}
-	}()
-	defer func() {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range held {
-			c.Close()
-		}
-	}()
+	silentAddr, accepted := silentListener(t)
 	refused := "mqtt://" + u.Hostname() + ":1"
-	silent := "mqtt://" + ln.Addr().String()
+	silent := "mqtt://" + silentAddr
 	for _, protocol := range []string{"5", "3.1.1"} {
 		for _, target := range []string{refused, silent} {
 			t.Run(protocol+" "+target, func(t *testing.T) {
@@ -434,12 +467,9 @@ func TestMQTTConnectFails(t *testing.T) {
 			src, _ := newMQTT(raw)
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan error, 1)
+			before := accepted()
 			go func() { done <- src.Run(ctx, &recordSink{}, &memCheckpoint{}) }()
-			eventually(t, "the connection", func() bool {
-				mu.Lock()
-				defer mu.Unlock()
-				return len(held) > 0
-			})
+			eventually(t, "the connection", func() bool { return accepted() > before })
 			cancel()
 			select {
 			case err := <-done:

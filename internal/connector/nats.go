@@ -252,7 +252,10 @@ func (s *natsSource) runCore(ctx context.Context, nc *nats.Conn, sink Sink, clos
 	}
 }
 
-// runJetStream reads a durable consumer, acknowledging each message once stored.
+// runJetStream reads a durable consumer a batch at a time, acknowledging each message once
+// stored. A batch is read to its end even when the run stops or a store fails: what was not
+// stored is handed back (nak), so that the next run, here or on another instance, has it at
+// once rather than after the ack wait. Only a crash leaves messages to the ack wait.
 func (s *natsSource) runJetStream(ctx context.Context, nc *nats.Conn, sink Sink, closed <-chan error) error {
 	j := s.cfg.JetStream
 	js, err := jetstream.New(nc)
@@ -275,11 +278,6 @@ func (s *natsSource) runJetStream(ctx context.Context, nc *nats.Conn, sink Sink,
 	if err != nil {
 		return fmt.Errorf("nats jetstream consumer %s of %s: %w", j.Consumer, j.Stream, err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(s.cfg.MaxInFlight))
-	if err != nil {
-		return fmt.Errorf("nats jetstream consume %s: %w", j.Consumer, err)
-	}
-	defer it.Stop()
 	// The lag is what the consumer has not delivered yet.
 	s.setLag(func(ctx context.Context) (uint64, bool) {
 		info, err := cons.Info(ctx)
@@ -296,60 +294,88 @@ func (s *natsSource) runJetStream(ctx context.Context, nc *nats.Conn, sink Sink,
 			return fmt.Errorf("nats %s: connection closed: %v", s.cfg.URL, err)
 		default:
 		}
-		nctx, ncancel := context.WithTimeout(ctx, time.Second)
-		m, err := it.Next(jetstream.NextContext(nctx))
-		ncancel()
+		if ctx.Err() != nil {
+			return nil
+		}
+		// Up to a second for the batch to fill: how long a stop or a lost connection waits.
+		batch, err := cons.Fetch(s.cfg.MaxInFlight, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("nats jetstream fetch %s: %w", j.Consumer, err)
+		}
+		var failed error
+		msgs := batch.Messages()
+		for m := range msgs {
+			// What else has arrived goes in the same store, with one confirmed
+			// acknowledgement for all.
+			group := []jetstream.Msg{m}
+		more:
+			for len(group) < s.cfg.MaxInFlight {
+				select {
+				case m, ok := <-msgs:
+					if !ok {
+						break more
+					}
+					group = append(group, m)
+				default:
+					break more
+				}
+			}
+			if failed != nil || ctx.Err() != nil {
+				nakAll(group)
+				continue
+			}
+			stored := make([]Message, len(group))
+			for i, m := range group {
+				stored[i] = s.jetStreamMessage(m)
+			}
+			if err := sink.Publish(ctx, stored); err != nil {
+				nakAll(group)
+				failed = err
+				continue
+			}
+			// Stored: acknowledged even when the run is ending, or they come again after the
+			// ack wait. The server takes acknowledgements in order: the last one confirmed, all are.
+			for _, m := range group[:len(group)-1] {
+				m.Ack() //nolint:errcheck // the confirmed one below fails too if the connection went
+			}
+			actx, acancel := context.WithTimeout(context.WithoutCancel(ctx), s.timeout)
+			err := group[len(group)-1].DoubleAck(actx)
+			acancel()
+			if err != nil && ctx.Err() == nil {
+				failed = fmt.Errorf("nats jetstream ack: %w", err)
+			}
+		}
 		switch {
 		case ctx.Err() != nil:
 			return nil
-		case errors.Is(err, context.DeadlineExceeded):
-			continue // nothing for a second: look at ctx and the connection again
-		case err != nil:
-			return fmt.Errorf("nats jetstream consume %s: %w", j.Consumer, err)
-		}
-		// What else the client holds already goes in the same batch: one store, one
-		// confirmed acknowledgement for all.
-		ms := []jetstream.Msg{m}
-		for len(ms) < s.cfg.MaxInFlight {
-			more, err := it.Next(jetstream.NextMaxWait(50 * time.Microsecond))
-			if err != nil {
-				break
-			}
-			ms = append(ms, more)
-		}
-		batch := make([]Message, len(ms))
-		for i, m := range ms {
-			batch[i] = jsMessage(j.Stream, m)
-		}
-		if err := sink.Publish(ctx, batch); err != nil {
-			for _, m := range ms {
-				m.Nak() //nolint:errcheck // redelivered after the ack wait anyway
-			}
-			handBack(it)
-			return err
-		}
-		// The server takes acknowledgements in order: the last one confirmed, all are.
-		for _, m := range ms[:len(ms)-1] {
-			if err := m.Ack(); err != nil && ctx.Err() == nil {
-				return fmt.Errorf("nats jetstream ack: %w", err)
-			}
-		}
-		if err := ms[len(ms)-1].DoubleAck(ctx); err != nil && ctx.Err() == nil {
-			return fmt.Errorf("nats jetstream ack: %w", err)
+		case failed != nil:
+			return failed
+		case batch.Error() != nil:
+			return fmt.Errorf("nats jetstream fetch %s: %w", j.Consumer, batch.Error())
 		}
 	}
 }
 
-// jsMessage is a JetStream message as the sink takes it: its id is the publisher's
-// Nats-Msg-Id, else the stream and sequence, so a redelivery is stored once.
-func jsMessage(stream string, m jetstream.Msg) Message {
+// jetStreamMessage is the Message of a JetStream message: its id is its Nats-Msg-Id, else its
+// place in the stream.
+func (s *natsSource) jetStreamMessage(m jetstream.Msg) Message {
 	id := m.Headers().Get(jetstream.MsgIDHeader)
 	if id == "" {
 		if md, err := m.Metadata(); err == nil {
-			id = stream + ":" + strconv.FormatUint(md.Sequence.Stream, 10)
+			id = s.cfg.JetStream.Stream + ":" + strconv.FormatUint(md.Sequence.Stream, 10)
 		}
 	}
 	return Message{ID: id, Data: m.Data(), Subject: m.Subject(), ContentType: m.Headers().Get("Content-Type")}
+}
+
+// nakAll hands messages back, so that they come again at once rather than after the ack wait.
+func nakAll(ms []jetstream.Msg) {
+	for _, m := range ms {
+		m.Nak() //nolint:errcheck // at worst it comes again after the ack wait
+	}
 }
 
 // dropsEvery is how often core NATS drops are counted.
@@ -360,19 +386,4 @@ func natsMessage(m *nats.Msg, id string) Message {
 		id = m.Header.Get(nats.MsgIdHdr)
 	}
 	return Message{ID: id, Data: m.Data, Subject: m.Subject, ContentType: m.Header.Get("Content-Type")}
-}
-
-// handBack returns what the client fetched ahead to the server, so that the next run gets it
-// at once rather than after the ack wait.
-func handBack(it jetstream.MessagesContext) {
-	it.Drain()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	for {
-		m, err := it.Next(jetstream.NextContext(ctx))
-		if err != nil {
-			return
-		}
-		m.Nak() //nolint:errcheck // redelivered after the ack wait anyway
-	}
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"testing"
 	"time"
 
@@ -19,12 +18,7 @@ import (
 // natsServer is an embedded NATS server listening on a free port, with a token.
 func natsServer(t *testing.T) (url string, nc *nats.Conn) {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	b, err := bus.Open(context.Background(), bus.Config{DataDir: t.TempDir(), Name: "src", Listen: addr, Token: "source-token-0123456789"})
 	if err != nil {
 		t.Fatal(err)
@@ -174,17 +168,78 @@ func TestNATSJetStream(t *testing.T) {
 }
 
 func TestNATSRefused(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	src, err := newNATSSource(json.RawMessage(fmt.Sprintf(`{"url":"nats://%s","subjects":["a"],"connect_timeout":"1s"}`, addr)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if err := src.Run(context.Background(), &recordSink{}, &memCheckpoint{}); err == nil {
 		t.Fatal("Run against a closed port succeeded")
+	}
+}
+
+// TestNATSJetStreamStopHandsBack: a run that stops mid-stream (its instance closing) still
+// acknowledges the message it stored, and hands back what it fetched ahead, so that the next
+// run gets every message at once rather than after the consumer's ack wait (30s).
+func TestNATSJetStreamStopHandsBack(t *testing.T) {
+	url, nc := natsServer(t)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "ORDERS", Subjects: []string{"orders.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 40
+	for i := range n {
+		if _, err := js.Publish(ctx, "orders.created", fmt.Appendf(nil, `{"n":%d}`, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	const inFlight = 4 // stored (and fetched) up to 4 at a time
+	cfg := fmt.Sprintf(`{"url":%q,"token":"source-token-0123456789","max_in_flight":%d,"jetstream":{"stream":"ORDERS","consumer":"sb","deliver":"all"}}`, url, inFlight)
+	src, err := newNATSSource(json.RawMessage(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rctx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	sink := &recordSink{fail: func(call int, _ []Message) error {
+		if call == 3 {
+			stopRun() // the hub closes while this message is being stored; it is stored
+		}
+		return nil
+	}}
+	if err := src.Run(rctx, sink, &memCheckpoint{}); err != nil {
+		t.Fatalf("Run after its context ended: %v", err)
+	}
+	sink.mu.Lock()
+	calls := sink.calls
+	sink.mu.Unlock()
+	if got := len(sink.got()); calls != 3 || got < 3 || got > 3*inFlight {
+		t.Fatalf("first run stored %d messages in %d calls, want 3 calls of 1 to %d", got, calls, inFlight)
+	}
+	stop := runSource(t, cfg, sink)
+	eventually(t, "every message, well within the ack wait", func() bool {
+		seen := map[string]bool{}
+		for _, m := range sink.got() {
+			seen[m.ID] = true
+		}
+		return len(seen) == n
+	})
+	if err := stop(); err != nil {
+		t.Fatalf("Run after its context ended: %v", err)
+	}
+	for id, c := range func() map[string]int {
+		count := map[string]int{}
+		for _, m := range sink.got() {
+			count[m.ID]++
+		}
+		return count
+	}() {
+		if c > 1 {
+			t.Errorf("message %s stored %d times: its ack was lost", id, c)
+		}
 	}
 }

@@ -5,10 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,43 +29,6 @@ var outCases = []struct{ name, typ, cfg string }{
 	{"rediss", "redis", `{"url":"rediss://%s/0","stream":"s"}`},
 	{"kafka", "kafka", `{"brokers":["%s"],"topic":"t"}`},
 	{"kafka-tls", "kafka", `{"brokers":["%s"],"topic":"t","tls":true}`},
-}
-
-// silentListener accepts connections and never says a word on them; accepted counts them.
-func silentListener(t *testing.T) (addr string, accepted func() int) {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	t.Cleanup(func() {
-		l.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	return l.Addr().String(), func() int {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(conns)
-	}
 }
 
 // TestSendersDialThroughGuard: every outbound type connects through the guard of its

@@ -7,11 +7,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -324,12 +322,7 @@ func TestRedisRefused(t *testing.T) {
 	if os.Getenv("SWITCHBOARD_TEST_REDIS_URL") == "" {
 		t.Skip("SWITCHBOARD_TEST_REDIS_URL not set")
 	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := freeAddr(t)
 	src, err := newRedis(json.RawMessage(`{"url":"redis://u:hunter2@` + addr + `/0","stream":"s","group":"g"}`))
 	if err != nil {
 		t.Fatal(err)
@@ -343,32 +336,8 @@ func TestRedisRefused(t *testing.T) {
 // TestRedisSilentBroker: a server that accepts connections and never answers fails the run
 // within its timeouts.
 func TestRedisSilentBroker(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	defer func() {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
-	src, err := newRedis(json.RawMessage(`{"url":"redis://` + l.Addr().String() + `/0","stream":"s","group":"g"}`))
+	addr, _ := silentListener(t)
+	src, err := newRedis(json.RawMessage(`{"url":"redis://` + addr + `/0","stream":"s","group":"g"}`))
 	if err != nil {
 		t.Fatal(err)
 	}

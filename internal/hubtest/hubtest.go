@@ -29,6 +29,7 @@ type Server struct {
 
 	cfg    hub.Config
 	closed bool
+	proc   *process // the child process the hub runs in (StartProcess); nil when in-process
 }
 
 // Start runs a hub on a free port with its own data directory; it is closed when the test ends.
@@ -80,6 +81,11 @@ func (s *Server) Close(t testing.TB) {
 		return
 	}
 	s.closed = true
+	if s.proc != nil {
+		s.proc.stop(t)
+		s.proc = nil
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := s.Hub.Close(ctx); err != nil {
@@ -87,8 +93,9 @@ func (s *Server) Close(t testing.TB) {
 	}
 }
 
-// Restart closes the hub and starts a new one on the same data directory and port; opts
-// change its config (and that of later restarts).
+// Restart closes the hub (unless closed or killed already) and starts a new one, in this
+// process, on the same data directory and port; opts change its config (and that of later
+// restarts).
 func (s *Server) Restart(t testing.TB, opts ...func(*hub.Config)) {
 	t.Helper()
 	s.Close(t)
