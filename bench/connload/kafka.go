@@ -82,6 +82,9 @@ func (d *kafkaDest) consume(ctx context.Context, inFlight int, got func([]byte))
 	return func() {
 		cancel()
 		<-done
+		// A poll left unreleased (the loop ended between poll and commit) blocks leaving
+		// the group, and so Close, for ever.
+		cl.AllowRebalance()
 		lctx, lcancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer lcancel()
 		cl.LeaveGroupContext(lctx) //nolint:errcheck // closing anyway
