@@ -418,3 +418,33 @@ func TestCreateOnce(t *testing.T) {
 		t.Fatalf("create again: %v, want ErrExists", err)
 	}
 }
+
+// TestStoreBoundsConnectorsPerSolution: a solution has at most MaxPerSolution connectors; one
+// more is refused naming the bound, replacing one is not, and another solution is not held back.
+func TestStoreBoundsConnectorsPerSolution(t *testing.T) {
+	defer func(n int) { MaxPerSolution = n }(MaxPerSolution)
+	MaxPerSolution = 3
+	ctx := context.Background()
+	s := openStore(t, openBus(t))
+	tick := func(sol, name string) Connector {
+		return Connector{Solution: sol, Name: name, Type: "cron", Topic: "ticks", Config: json.RawMessage(`{"schedule":"@hourly"}`)}
+	}
+	for i := range 3 {
+		if _, err := s.Create(ctx, tick("demo", fmt.Sprintf("t%d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var fe *solution.FieldError
+	if _, err := s.Create(ctx, tick("demo", "t3")); !errors.As(err, &fe) || fe.Field != "name" || !strings.Contains(fe.Reason, "3 connectors") {
+		t.Fatalf("a fourth by Create: %v, want a refusal naming the bound", err)
+	}
+	if _, _, err := s.Put(ctx, tick("demo", "t3")); !errors.As(err, &fe) {
+		t.Fatalf("a fourth by Put: %v, want a refusal", err)
+	}
+	if _, created, err := s.Put(ctx, tick("demo", "t0")); err != nil || created {
+		t.Fatalf("replacing one: created %v, %v", created, err)
+	}
+	if _, err := s.Create(ctx, tick("other", "t0")); err != nil {
+		t.Fatalf("another solution's first: %v", err)
+	}
+}

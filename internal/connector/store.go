@@ -266,9 +266,22 @@ func (s *Store) Put(ctx context.Context, c Connector) (Connector, bool, error) {
 	return s.update(ctx, c.Solution, c.Name, func(prev *Connector) (Connector, error) {
 		if prev != nil {
 			c.Paused = prev.Paused // pausing is its own act
+			return c, nil
 		}
-		return c, nil
+		return c, s.roomFor(c.Solution)
 	})
+}
+
+// MaxPerSolution bounds a solution's connectors, each of which holds a connection, goroutines
+// and buffers on some instance. Instances creating at the same moment may pass it by a few.
+var MaxPerSolution = 100
+
+// roomFor refuses one more connector to a solution that has MaxPerSolution.
+func (s *Store) roomFor(sol string) error {
+	if n := len(s.List(sol)); n >= MaxPerSolution {
+		return &solution.FieldError{Field: "name", Reason: fmt.Sprintf("solution %s has %d connectors, the most it may have; delete one first", sol, n)}
+	}
+	return nil
 }
 
 // ErrExists is a connector created under a name a connector of the solution already has.
@@ -285,7 +298,7 @@ func (s *Store) Create(ctx context.Context, c Connector) (Connector, error) {
 		if prev != nil {
 			return Connector{}, fmt.Errorf("connector %s: %w", c.Name, ErrExists)
 		}
-		return c, nil
+		return c, s.roomFor(c.Solution)
 	})
 	return c, err
 }
