@@ -62,20 +62,71 @@ func init() {
 	})
 }
 
-type kafkaConfig struct {
-	Brokers     []string `json:"brokers"`
-	Topics      []string `json:"topics"`
-	TopicRegex  string   `json:"topic_regex"`
-	Group       string   `json:"group"`
-	Start       string   `json:"start"`
-	MaxInFlight int      `json:"max_in_flight"`
-	SASL        *struct {
+// kafkaConn is how a kafka config, reading or publishing, reaches its brokers.
+type kafkaConn struct {
+	Brokers []string `json:"brokers"`
+	SASL    *struct {
 		Mechanism string `json:"mechanism"`
 		Username  string `json:"username"`
 	} `json:"sasl"`
-	SASLPassword   string `json:"sasl_password"`
-	TLS            bool   `json:"tls"`
-	ConnectTimeout string `json:"connect_timeout"`
+	SASLPassword string `json:"sasl_password"`
+	TLS          bool   `json:"tls"`
+}
+
+// check refuses what the schema cannot say of a connection.
+func (c kafkaConn) check() error {
+	switch {
+	case c.SASL != nil && c.SASLPassword == "":
+		return &solution.FieldError{Field: "config.sasl_password", Reason: "required with sasl"}
+	case c.SASL == nil && c.SASLPassword != "":
+		return &solution.FieldError{Field: "config.sasl_password", Reason: "only with sasl"}
+	}
+	return nil
+}
+
+// opts are a client's options to reach the brokers through the dialer of ctx (see dialer),
+// connecting within timeout; kgo leaves TLS to a dialer of one's own.
+func (c kafkaConn) opts(ctx context.Context, timeout time.Duration) []kgo.Opt {
+	d := dialer(ctx, timeout)
+	var tlsCfg *tls.Config
+	if c.TLS {
+		tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(c.Brokers...),
+		kgo.ClientID("switchboard"),
+		kgo.Dialer(func(ctx context.Context, network, host string) (net.Conn, error) {
+			if tlsCfg != nil {
+				return dialTLS(ctx, d, host, tlsCfg)
+			}
+			return d.DialContext(ctx, network, host)
+		}),
+	}
+	if c.SASL != nil {
+		var m sasl.Mechanism
+		switch c.SASL.Mechanism {
+		case "plain":
+			m = plain.Auth{User: c.SASL.Username, Pass: c.SASLPassword}.AsMechanism()
+		case "scram-sha-256":
+			m = scram.Auth{User: c.SASL.Username, Pass: c.SASLPassword}.AsSha256Mechanism()
+		case "scram-sha-512":
+			m = scram.Auth{User: c.SASL.Username, Pass: c.SASLPassword}.AsSha512Mechanism()
+		}
+		if m != nil {
+			opts = append(opts, kgo.SASL(m))
+		}
+	}
+	return opts
+}
+
+type kafkaConfig struct {
+	kafkaConn
+	Topics         []string `json:"topics"`
+	TopicRegex     string   `json:"topic_regex"`
+	Group          string   `json:"group"`
+	Start          string   `json:"start"`
+	MaxInFlight    int      `json:"max_in_flight"`
+	ConnectTimeout string   `json:"connect_timeout"`
 }
 
 type kafkaSource struct {
@@ -111,41 +162,24 @@ func newKafkaSource(raw json.RawMessage) (Source, error) {
 			return nil, &solution.FieldError{Field: "config.topic_regex", Reason: err.Error()}
 		}
 	}
-	switch {
-	case cfg.SASL != nil && cfg.SASLPassword == "":
-		return nil, &solution.FieldError{Field: "config.sasl_password", Reason: "required with sasl"}
-	case cfg.SASL == nil && cfg.SASLPassword != "":
-		return nil, &solution.FieldError{Field: "config.sasl_password", Reason: "only with sasl"}
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
 	return &kafkaSource{cfg: cfg, timeout: timeout}, nil
 }
 
 func (s *kafkaSource) opts(ctx context.Context) []kgo.Opt {
 	c := s.cfg
-	// Through the run's dialer; kgo leaves TLS to a dialer of one's own.
-	d := dialer(ctx, s.timeout)
-	var tlsCfg *tls.Config
-	if c.TLS {
-		tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12}
-	}
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(c.Brokers...),
-		kgo.ClientID("switchboard"),
-		kgo.Dialer(func(ctx context.Context, network, host string) (net.Conn, error) {
-			if tlsCfg != nil {
-				return dialTLS(ctx, d, host, tlsCfg)
-			}
-			return d.DialContext(ctx, network, host)
-		}),
+	opts := append(c.kafkaConn.opts(ctx, s.timeout),
 		kgo.ConsumerGroup(c.Group),
 		// Offsets are committed by hand once the records are stored; blocking rebalances
 		// while a batch is being stored keeps a commit from landing after its partition moved.
 		kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(),
 		// A bound on what is fetched ahead of the sink.
-		kgo.FetchMaxBytes(8 << 20),
-		kgo.FetchMaxPartitionBytes(1 << 20),
-	}
+		kgo.FetchMaxBytes(8<<20),
+		kgo.FetchMaxPartitionBytes(1<<20),
+	)
 	if c.TopicRegex != "" {
 		// Anchored: the expression names whole topics, as the description says.
 		opts = append(opts, kgo.ConsumeRegex(), kgo.ConsumeTopics("^(?:"+c.TopicRegex+")$"))
@@ -156,20 +190,6 @@ func (s *kafkaSource) opts(ctx context.Context) []kgo.Opt {
 		opts = append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	} else {
 		opts = append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()))
-	}
-	if c.SASL != nil {
-		var m sasl.Mechanism
-		switch c.SASL.Mechanism {
-		case "plain":
-			m = plain.Auth{User: c.SASL.Username, Pass: c.SASLPassword}.AsMechanism()
-		case "scram-sha-256":
-			m = scram.Auth{User: c.SASL.Username, Pass: c.SASLPassword}.AsSha256Mechanism()
-		case "scram-sha-512":
-			m = scram.Auth{User: c.SASL.Username, Pass: c.SASLPassword}.AsSha512Mechanism()
-		}
-		if m != nil {
-			opts = append(opts, kgo.SASL(m))
-		}
 	}
 	return opts
 }

@@ -2,12 +2,10 @@ package connector
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
-	"net"
 	"regexp"
 	"slices"
 	"strconv"
@@ -16,9 +14,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
-	"github.com/twmb/franz-go/pkg/sasl"
-	"github.com/twmb/franz-go/pkg/sasl/plain"
-	"github.com/twmb/franz-go/pkg/sasl/scram"
 
 	"github.com/switchboardhq/switchboard/internal/solution"
 )
@@ -59,14 +54,8 @@ func init() {
 }
 
 type kafkaOutConfig struct {
-	Brokers []string `json:"brokers"`
-	Topic   string   `json:"topic"`
-	SASL    *struct {
-		Mechanism string `json:"mechanism"`
-		Username  string `json:"username"`
-	} `json:"sasl"`
-	SASLPassword   string `json:"sasl_password"`
-	TLS            bool   `json:"tls"`
+	kafkaConn
+	Topic          string `json:"topic"`
 	ConnectTimeout string `json:"connect_timeout"`
 }
 
@@ -101,11 +90,8 @@ func newKafkaSender(raw json.RawMessage) (Sender, error) {
 		}
 		s.connect = d
 	}
-	switch {
-	case cfg.SASL != nil && cfg.SASLPassword == "":
-		return nil, &solution.FieldError{Field: "config.sasl_password", Reason: "required with sasl"}
-	case cfg.SASL == nil && cfg.SASLPassword != "":
-		return nil, &solution.FieldError{Field: "config.sasl_password", Reason: "only with sasl"}
+	if err := cfg.check(); err != nil {
+		return nil, err
 	}
 	// kgo keeps its connections and dials again by itself: the client is made on the first
 	// publish (which brings the guard) and kept once a broker answered.
@@ -114,42 +100,14 @@ func newKafkaSender(raw json.RawMessage) (Sender, error) {
 }
 
 func (s *kafkaSender) open(ctx context.Context) (*kgo.Client, error) {
-	c := s.cfg
-	d := dialer(ctx, s.connect)
-	var tlsCfg *tls.Config
-	if c.TLS {
-		tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12}
-	}
-	opts := []kgo.Opt{
-		kgo.SeedBrokers(c.Brokers...),
-		kgo.ClientID("switchboard"),
-		kgo.Dialer(func(ctx context.Context, network, host string) (net.Conn, error) {
-			if tlsCfg != nil {
-				return dialTLS(ctx, d, host, tlsCfg)
-			}
-			return d.DialContext(ctx, network, host)
-		}),
+	opts := append(s.cfg.kafkaConn.opts(ctx, s.connect),
 		kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.ProducerLinger(0),
 		kgo.MaxBufferedRecords(kafkaOutBuffered),
 		kgo.RecordDeliveryTimeout(kafkaOutDelivery),
 		// The broker's message.max.bytes decides; the client's own default is below 1 MiB.
-		kgo.ProducerBatchMaxBytes(int32(MaxMessageBytes + 64<<10)),
-	}
-	if c.SASL != nil {
-		var m sasl.Mechanism
-		switch c.SASL.Mechanism {
-		case "plain":
-			m = plain.Auth{User: c.SASL.Username, Pass: c.SASLPassword}.AsMechanism()
-		case "scram-sha-256":
-			m = scram.Auth{User: c.SASL.Username, Pass: c.SASLPassword}.AsSha256Mechanism()
-		case "scram-sha-512":
-			m = scram.Auth{User: c.SASL.Username, Pass: c.SASLPassword}.AsSha512Mechanism()
-		}
-		if m != nil {
-			opts = append(opts, kgo.SASL(m))
-		}
-	}
+		kgo.ProducerBatchMaxBytes(int32(MaxMessageBytes+64<<10)),
+	)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		return nil, permanent(fmt.Errorf("kafka %s: %w", s.where, err))
