@@ -77,6 +77,8 @@ type Options struct {
 	// Connectors serves the connector types and solutions' connectors; nil serves no such
 	// routes.
 	Connectors Connectors
+	// Automations publishes Kaa automation invocations; nil serves no such route.
+	Automations Automations
 }
 
 // EventTails follows the events stored for solutions; *events.Dispatcher is one.
@@ -152,6 +154,9 @@ func New(o Options) *Server {
 	}
 	if o.Connectors != nil {
 		s.handleConnectors()
+	}
+	if o.Automations != nil {
+		s.handle("POST /api/v1/solutions/{solution}/automations/{type}", s.owner(s.invokeAutomation))
 	}
 	if o.Keystore != nil {
 		s.handle("GET /api/v1/solutions/{solution}/keystore/info", s.owner(s.keystoreInfo))

@@ -8,6 +8,7 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 
+	"github.com/switchboardhq/switchboard/internal/automation"
 	"github.com/switchboardhq/switchboard/internal/catalog"
 	"github.com/switchboardhq/switchboard/internal/events"
 	"github.com/switchboardhq/switchboard/internal/service"
@@ -26,7 +27,7 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 		t.Fatalf("openapi.json does not validate: %v", err)
 	}
 	// Every optional part on, so every route is registered.
-	s := New(Options{Catalog: &catalog.Catalog{}, Handlers: &events.Store{}, Keystore: service.CallerFunc(nil), Runs: &webapp.Handler{}, Logs: &solutionlog.Log{}, DeadLetters: &events.Dispatcher{}, Tails: &events.Dispatcher{}, Connectors: newFakeConnectors()})
+	s := New(Options{Catalog: &catalog.Catalog{}, Handlers: &events.Store{}, Keystore: service.CallerFunc(nil), Runs: &webapp.Handler{}, Logs: &solutionlog.Log{}, DeadLetters: &events.Dispatcher{}, Tails: &events.Dispatcher{}, Connectors: newFakeConnectors(), Automations: &automation.Trigger{}})
 	rest := regexp.MustCompile(`\{([a-z]+)\.\.\.\}`)
 	served := map[string]bool{}
 	if len(s.Routes()) < 20 {

@@ -29,6 +29,9 @@ type serveOptions struct {
 	adminToken                          string
 	registrationToken                   string
 	instanceName                        string
+	kaaInstanceName                     string
+	kaaExecutor                         bool
+	kaaTriggers, kaaTypes               string
 	appsDomain                          string
 	serviceNetworks                     string
 	connectorNetworks                   string
@@ -72,6 +75,15 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 		"token dynamic services register with (at least 16 characters); empty reads or generates <data>/registration-token")
 	stringFlag(fs, &o.instanceName, "instance-name", "", "", "SWITCHBOARD_INSTANCE_NAME",
 		"this instance's name on the bus; empty uses the host name")
+	stringFlag(fs, &o.kaaInstanceName, "kaa-instance-name", "", "switchboard", "SWITCHBOARD_KAA_INSTANCE_NAME",
+		"Kaa service instance name (23/AIP automations): the originator in the subjects invocations are published on, and the queue group that every instance's executor shares")
+	fs.BoolVar(&o.kaaExecutor, "kaa-executor", true,
+		"execute Kaa automation invocations from kaa.v1.events.*.service.automation.* on the bus"+envSuffix("SWITCHBOARD_KAA_EXECUTOR"))
+	bindEnv(fs, "kaa-executor", "SWITCHBOARD_KAA_EXECUTOR")
+	stringFlag(fs, &o.kaaTriggers, "kaa-triggers", "", "*", "SWITCHBOARD_KAA_TRIGGERS",
+		"comma-separated trigger service instance names whose automation invocations are executed; * any")
+	stringFlag(fs, &o.kaaTypes, "kaa-types", "", "*", "SWITCHBOARD_KAA_TYPES",
+		"comma-separated automation types executed, e.g. email-notification; * any")
 	stringFlag(fs, &o.appsDomain, "apps-domain", "", "", "SWITCHBOARD_APPS_DOMAIN",
 		"serve each solution's endpoints at {solution}.<domain> by Host header, e.g. apps.example.com")
 	stringFlag(fs, &o.serviceNetworks, "service-networks", "", "", "SWITCHBOARD_SERVICE_NETWORKS",
@@ -138,6 +150,10 @@ func (o *serveOptions) config(dataDir string) hub.Config {
 		AdminToken:                     o.adminToken,
 		RegistrationToken:              o.registrationToken,
 		InstanceName:                   o.instanceName,
+		KaaInstanceName:                o.kaaInstanceName,
+		KaaExecutorOff:                 !o.kaaExecutor,
+		KaaTriggers:                    o.kaaTriggers,
+		KaaTypes:                       o.kaaTypes,
 		AppsDomain:                     o.appsDomain,
 		ServiceNetworks:                o.serviceNetworks,
 		ConnectorNetworks:              o.connectorNetworks,

@@ -59,6 +59,10 @@ type Event struct {
 	// Reply, when set, asks for the outcome of the one handler the event is for (an async
 	// OpenFaaS call's callback); DispatcherOptions.Reply delivers it.
 	Reply *Reply `json:"reply,omitempty"`
+	// Expires, when set, is when the event stops being worth running (a Kaa automation
+	// invocation's timestamp + timeout): a durable run not begun by then never begins, and
+	// its delivery ends expired.
+	Expires *time.Time `json:"expires,omitempty"`
 }
 
 // Reply is where an event's outcome goes once its handler finished with it.
@@ -120,6 +124,10 @@ type DispatcherOptions struct {
 	Reply func(ctx context.Context, e Event, handler string, res any, err error, took time.Duration)
 	// MaxTails and MaxTailsPerSolution bound the live tails of stored events (Tail).
 	MaxTails, MaxTailsPerSolution int
+	// Finished, when set, is told each durable delivery's final state (StateSucceeded,
+	// StateDeadLettered, StateExpired, StateDropped), once per handler, on the instance that
+	// ended it; it must not block.
+	Finished func(e Event, handler, state string)
 }
 
 // Defaults of DispatcherOptions.
@@ -333,6 +341,9 @@ func eventVar(e Event) map[string]any {
 	}
 	if e.CorrelationID != "" {
 		v["correlation_id"] = e.CorrelationID
+	}
+	if e.Expires != nil {
+		v["expires"] = float64(e.Expires.UnixMilli()) / 1000
 	}
 	if len(e.Headers) > 0 {
 		v["headers"] = e.Headers

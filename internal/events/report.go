@@ -28,6 +28,7 @@ const (
 	StateRetrying     = "retrying"      // failed; another attempt is due at next_attempt_at
 	StateDeadLettered = "dead-lettered" // failed its last attempt; parked in SB_DLQ
 	StateDropped      = "dropped"       // not run: its handler was deleted or left the topic
+	StateExpired      = "expired"       // not run (again): its Expires had passed
 )
 
 // Delivery is where one handler's run of a durable event stands.

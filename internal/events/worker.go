@@ -422,6 +422,7 @@ func (d *Dispatcher) handle(ctx context.Context, w *worker, m jetstream.Msg, inP
 		log.Info("event dropped: its handler is gone")
 		d.record(ctx, e, Delivery{Handler: p.handler, State: StateDropped, Attempts: attempt - 1, Replays: p.replays})
 		d.ack(m, log)
+		d.finished(e, p.handler, StateDropped)
 		return
 	}
 	attempts, wait := d.retryPlan(b.h)
@@ -431,7 +432,7 @@ func (d *Dispatcher) handle(ctx context.Context, w *worker, m jetstream.Msg, inP
 		// the runs.
 		made, state := d.attemptsMade(ctx, e, p)
 		switch {
-		case state == StateSucceeded || state == StateDeadLettered:
+		case state == StateSucceeded || state == StateDeadLettered || state == StateExpired:
 			d.ack(m, log) // its outcome stands: the ack that said so was lost
 			return
 		case attempt > uint64(attempts)*4+16:
@@ -450,6 +451,15 @@ func (d *Dispatcher) handle(ctx context.Context, w *worker, m jetstream.Msg, inP
 			if d.park(ctx, m, p, dedupKey(e), err, attempt-1) {
 				d.reply(ctx, e, p.handler, nil, err, 0)
 			}
+			d.finished(e, p.handler, StateDeadLettered)
+			return
+		}
+		if e.Expires != nil && time.Now().After(*e.Expires) {
+			// Too late to be of use: never begun (or begun again), as its sender asked.
+			log.Info("event expired before its handler ran", "expires", e.Expires.Format(time.RFC3339Nano), "attempt", attempt)
+			d.record(ctx, e, Delivery{Handler: p.handler, State: StateExpired, Attempts: attempt - 1, Replays: p.replays})
+			d.ack(m, log)
+			d.finished(e, p.handler, StateExpired)
 			return
 		}
 		res, took, err := d.attempt(ctx, m, e, b, lim, attempt, p.replays)
@@ -478,6 +488,7 @@ func (d *Dispatcher) handle(ctx context.Context, w *worker, m jetstream.Msg, inP
 			d.record(ctx, e, dl)
 			d.ack(m, log)
 			d.reply(ctx, e, p.handler, res, nil, took)
+			d.finished(e, p.handler, StateSucceeded)
 			return
 		case final:
 			log.Warn("event handler failed for the last time", "attempt", attempt, "err", err)
@@ -486,6 +497,7 @@ func (d *Dispatcher) handle(ctx context.Context, w *worker, m jetstream.Msg, inP
 			if d.park(ctx, m, p, dedupKey(e), err, attempt) {
 				d.reply(ctx, e, p.handler, nil, err, took)
 			}
+			d.finished(e, p.handler, StateDeadLettered)
 			return
 		}
 		delay := wait(int(attempt), after)
@@ -580,6 +592,13 @@ func (d *Dispatcher) reply(ctx context.Context, e Event, handler string, res any
 		return
 	}
 	d.o.Reply(ctx, e, handler, res, err, took)
+}
+
+// finished tells DispatcherOptions.Finished a delivery's final state.
+func (d *Dispatcher) finished(e Event, handler, state string) {
+	if d.o.Finished != nil {
+		d.o.Finished(e, handler, state)
+	}
 }
 
 // eventLog logs with the event's solution, handler, id and topic, putting them together only

@@ -10,7 +10,9 @@ import (
 	"time"
 
 	"github.com/switchboardhq/switchboard/internal/admission"
+	"github.com/switchboardhq/switchboard/internal/automation"
 	"github.com/switchboardhq/switchboard/internal/connector"
+	"github.com/switchboardhq/switchboard/internal/kaa"
 	"github.com/switchboardhq/switchboard/internal/script"
 	"github.com/switchboardhq/switchboard/internal/servicenet"
 	"github.com/switchboardhq/switchboard/internal/solutionlog"
@@ -40,6 +42,16 @@ type Config struct {
 	RegistrationToken string
 	// InstanceName is this instance's name on the bus.
 	InstanceName string
+	// KaaInstanceName is the Kaa service instance name of Switchboard's automation trigger
+	// and executor (23/AIP): the originator of the subjects it publishes on, and the queue
+	// group its executors share. Unlike InstanceName, every instance of one deployment has
+	// the same. Default "switchboard".
+	KaaInstanceName string
+	// KaaExecutorOff stops this instance from executing Kaa automations; KaaTriggers and
+	// KaaTypes, comma-separated, are the trigger instance names and automation types it
+	// accepts (empty or "*": any).
+	KaaExecutorOff        bool
+	KaaTriggers, KaaTypes string
 	// AppsDomain, when set, serves solution endpoints at {solution}.{AppsDomain} by Host header.
 	AppsDomain string
 	// ShutdownTimeout bounds how long in-flight requests may take to finish on SIGINT/SIGTERM.
@@ -101,6 +113,9 @@ func (c Config) Defaults() Config {
 			host = "switchboard"
 		}
 		c.InstanceName = sanitizeName(host)
+	}
+	if c.KaaInstanceName == "" {
+		c.KaaInstanceName = "switchboard"
 	}
 	if c.ShutdownTimeout == 0 {
 		c.ShutdownTimeout = 15 * time.Second
@@ -211,6 +226,12 @@ func (c Config) Validate() error {
 	if _, err := servicenet.ParseNetworks(c.ConnectorNetworks); err != nil {
 		return fmt.Errorf("--connector-networks: %w", err)
 	}
+	if _, err := kaa.InvocationSubject(c.KaaInstanceName, "x"); err != nil {
+		return fmt.Errorf("--kaa-instance-name: %w", err)
+	}
+	if _, err := automation.Subjects(splitList(c.KaaTriggers), splitList(c.KaaTypes)); err != nil {
+		return fmt.Errorf("--kaa-triggers, --kaa-types: %w", err)
+	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":
 	default:
@@ -290,4 +311,15 @@ func sanitizeName(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// splitList is a comma-separated list's items, trimmed, without empty ones.
+func splitList(s string) []string {
+	var out []string
+	for _, it := range strings.Split(s, ",") {
+		if it = strings.TrimSpace(it); it != "" {
+			out = append(out, it)
+		}
+	}
+	return out
 }

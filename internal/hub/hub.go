@@ -19,9 +19,11 @@ import (
 
 	"github.com/switchboardhq/switchboard/internal/admission"
 	"github.com/switchboardhq/switchboard/internal/api"
+	"github.com/switchboardhq/switchboard/internal/automation"
 	"github.com/switchboardhq/switchboard/internal/bus"
 	"github.com/switchboardhq/switchboard/internal/catalog"
 	"github.com/switchboardhq/switchboard/internal/connector"
+	"github.com/switchboardhq/switchboard/internal/core/automationsvc"
 	"github.com/switchboardhq/switchboard/internal/core/config"
 	"github.com/switchboardhq/switchboard/internal/core/eventsvc"
 	"github.com/switchboardhq/switchboard/internal/core/keystore"
@@ -56,6 +58,8 @@ type Hub struct {
 	connectors                 *connector.Store
 	connectorRuns              *connector.Manager
 	outbound                   *connector.Outbound
+	automations                *automation.Trigger
+	executor                   *automation.Executor // nil with --kaa-executor=false
 	webhooks                   *connector.Webhooks
 	mqtt                       mqttTenants                 // the MQTT listener's logins
 	listenerSessions           *connector.ListenerSessions // nil without --mqtt-listen
@@ -214,6 +218,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("open handlers: %w", err)
 	}
+	autoMetrics := automation.NewMetrics(h.metrics.Registry)
 	h.dispatcher = events.NewDispatcher(events.DispatcherOptions{
 		Store:    h.handlers,
 		Runner:   h.engine,
@@ -231,6 +236,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		Reply: func(ctx context.Context, e events.Event, handler string, res any, err error, took time.Duration) {
 			h.faas.Reply(ctx, e, handler, res, err, took)
 		},
+		Finished: autoMetrics.Finished,
 	})
 	h.metrics.Registry.MustRegister(h.dispatcher.BacklogCollector())
 	h.connectors, err = connector.OpenStore(ctx, h.bus, h.log)
@@ -265,6 +271,13 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	h.outbound = connector.NewOutbound(connector.OutboundOptions{Store: h.connectors, Guard: cguard, Instance: h.cfg.InstanceName, Logger: h.log})
 	outSvc := outbound.New(h.outbound)
 	if err := core.Register(service.Core{Spec: outSvc.Spec(), Caller: outSvc}); err != nil {
+		return err
+	}
+	// Kaa automations (23/AIP) go out on the bus under the deployment's Kaa instance name,
+	// for Switchboard's executors or Kaa's.
+	h.automations = automation.NewTrigger(h.bus.Conn(), h.cfg.KaaInstanceName, autoMetrics)
+	autoSvc := automationsvc.New(h.automations)
+	if err := core.Register(service.Core{Spec: autoSvc.Spec(), Caller: autoSvc}); err != nil {
 		return err
 	}
 	drop := func(ctx context.Context, id string) error {
@@ -341,6 +354,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		Logs:              h.logs,
 		Tails:             h.dispatcher,
 		Connectors:        connectorsAPI{h.connectors, h.connectorRuns, h.outbound},
+		Automations:       h.automations,
 	})
 	// OpenFaaS connectors invoke handlers through it; async results are POSTed through the
 	// guard, so a callback URL cannot reach the hub's own listeners.
@@ -364,6 +378,19 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	h.connectorRuns.Start()
 	if h.cfg.MQTTListen != "" {
 		h.listenerSessions = connector.StartListenerSessions(h.connectorRuns, mqttListener{h}, h.log)
+	}
+	if !h.cfg.KaaExecutorOff {
+		// Like connectors, it stores through delivery.
+		h.executor, err = automation.StartExecutor(ctx, automation.ExecutorOptions{
+			Conn: h.bus.Conn(), Queue: h.cfg.KaaInstanceName,
+			Triggers: splitList(h.cfg.KaaTriggers), Types: splitList(h.cfg.KaaTypes),
+			Store:     h.dispatcher,
+			Solutions: func(id string) bool { _, ok := h.store.Get(id); return ok },
+			Metrics:   autoMetrics, Logger: h.log,
+		})
+		if err != nil {
+			return err
+		}
 	}
 
 	h.server = &http.Server{
@@ -611,6 +638,10 @@ func (h *Hub) Close(ctx context.Context) error {
 	}
 	if h.listenerSessions != nil {
 		h.listenerSessions.Close()
+	}
+	if h.executor != nil {
+		// Before delivery closes: what it took off the bus is stored first.
+		h.executor.Close()
 	}
 	if h.connectorRuns != nil {
 		// Before delivery closes: a connector stopped here acknowledges nothing more, and its

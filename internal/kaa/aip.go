@@ -49,8 +49,12 @@ func (inv Invocation) Expired(nowMillis int64) bool {
 	return inv.Timeout > 0 && inv.Timestamp+inv.Timeout < nowMillis
 }
 
-// ErrMalformed is an encoded invocation that is not an AutomationInvocation.
-var ErrMalformed = errors.New("not an AutomationInvocation")
+// ErrMalformed is an encoded invocation that is not an AutomationInvocation; ErrTooLarge one
+// larger than MaxMessageBytes, or whose payload is larger than MaxPayloadBytes.
+var (
+	ErrMalformed = errors.New("not an AutomationInvocation")
+	ErrTooLarge  = errors.New("AutomationInvocation too large")
+)
 
 // Encode is inv as raw binary Avro, no container header.
 func Encode(inv Invocation) ([]byte, error) {
@@ -71,11 +75,15 @@ func Encode(inv Invocation) ([]byte, error) {
 func Decode(data []byte) (Invocation, error) {
 	var inv Invocation
 	if len(data) > MaxMessageBytes {
-		return inv, fmt.Errorf("%w: %d bytes, at most %d", ErrMalformed, len(data), MaxMessageBytes)
+		return inv, fmt.Errorf("%w: %d bytes, at most %d", ErrTooLarge, len(data), MaxMessageBytes)
 	}
 	r := avro.NewReader(nil, 0, avro.WithReaderConfig(codec)).Reset(data)
 	r.ReadVal(invocationSchema, &inv)
 	if r.Error != nil {
+		if len(data) > MaxPayloadBytes {
+			// What fails to read at this size is the payload over its bound.
+			return partial(data, inv), fmt.Errorf("%w: payload over %d bytes: %v", ErrTooLarge, MaxPayloadBytes, r.Error)
+		}
 		return partial(data, inv), fmt.Errorf("%w: %v", ErrMalformed, r.Error)
 	}
 	r.Peek()

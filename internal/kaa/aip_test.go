@@ -2,6 +2,8 @@ package kaa
 
 import (
 	"bytes"
+	"cmp"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"strings"
@@ -48,14 +50,20 @@ func TestEncodeWire(t *testing.T) {
 	}
 }
 
-// TestDecodeMalformed: what is not an AutomationInvocation is ErrMalformed, never a panic nor
-// an allocation its length prefix asks for; the correlation id is kept when it could be read.
+// TestDecodeMalformed: what is not an AutomationInvocation is ErrMalformed (ErrTooLarge when
+// it is over the bounds), never a panic nor an allocation its length prefix asks for; the
+// correlation id is kept when it could be read.
 func TestDecodeMalformed(t *testing.T) {
 	good, _ := hex.DecodeString("046331d00f00027400")
+	// A well-formed record whose payload is one byte over MaxPayloadBytes.
+	bigPayload, _ := hex.DecodeString("046331d00f000274" + "02")
+	bigPayload = binary.AppendVarint(bigPayload, MaxPayloadBytes+1) // Avro longs are zig-zag varints
+	bigPayload = append(bigPayload, make([]byte, MaxPayloadBytes+1)...)
 	for _, tc := range []struct {
 		name, hex string
 		data      []byte
 		id        string
+		want      error
 	}{
 		{name: "empty", hex: ""},
 		{name: "truncated after the id", hex: "046331d00f", id: "c1"},
@@ -65,7 +73,8 @@ func TestDecodeMalformed(t *testing.T) {
 		{name: "huge string length", hex: "8080808080808001"},
 		{name: "negative string length", hex: "01"},
 		{name: "huge payload length", hex: "046331d00f0002740280808080808001", id: "c1"},
-		{name: "over the message bound", data: make([]byte, MaxMessageBytes+1)},
+		{name: "over the message bound", data: make([]byte, MaxMessageBytes+1), want: ErrTooLarge},
+		{name: "payload over its bound", data: bigPayload, id: "c1", want: ErrTooLarge},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			data := tc.data
@@ -73,8 +82,9 @@ func TestDecodeMalformed(t *testing.T) {
 				data, _ = hex.DecodeString(tc.hex)
 			}
 			inv, err := Decode(data)
-			if !errors.Is(err, ErrMalformed) {
-				t.Fatalf("Decode: %v, want ErrMalformed", err)
+			want := cmp.Or(tc.want, ErrMalformed)
+			if !errors.Is(err, want) {
+				t.Fatalf("Decode: %v, want %v", err, want)
 			}
 			if inv.CorrelationID != tc.id {
 				t.Errorf("correlation id %q, want %q", inv.CorrelationID, tc.id)
