@@ -5,6 +5,7 @@ package hubtest
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -36,12 +37,7 @@ type Server struct {
 // Options change the config before start.
 func Start(t testing.TB, opts ...func(*hub.Config)) *Server {
 	t.Helper()
-	cfg := hub.Config{
-		Addr:       "127.0.0.1:0",
-		DataDir:    t.TempDir(),
-		AdminToken: "test-admin-token-0123456789",
-		LogLevel:   "debug",
-	}
+	cfg := testConfig(t, "127.0.0.1:0")
 	for _, o := range opts {
 		o(&cfg)
 	}
@@ -49,6 +45,19 @@ func Start(t testing.TB, opts ...func(*hub.Config)) *Server {
 	s.start(t)
 	t.Cleanup(func() { s.Close(t) })
 	return s
+}
+
+// testConfig is a test hub's config before its options.
+func testConfig(t testing.TB, addr string) hub.Config {
+	return hub.Config{
+		Addr:       addr,
+		DataDir:    t.TempDir(),
+		AdminToken: "test-admin-token-0123456789",
+		LogLevel:   "debug",
+		// Hubs of other tests on an outside NATS must not share the Kaa executor's queue
+		// group: one would take another's automation invocations.
+		KaaInstanceName: "test-" + rand.Text()[:12],
+	}
 }
 
 func (s *Server) start(t testing.TB) {

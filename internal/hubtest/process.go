@@ -66,12 +66,7 @@ func ServeIfChild() {
 // hub on the same data directory and port. opts change the config as for Start.
 func StartProcess(t testing.TB, opts ...func(*hub.Config)) *Server {
 	t.Helper()
-	cfg := hub.Config{
-		Addr:       FreeAddr(t),
-		DataDir:    t.TempDir(),
-		AdminToken: "test-admin-token-0123456789",
-		LogLevel:   "debug",
-	}
+	cfg := testConfig(t, FreeAddr(t))
 	for _, o := range opts {
 		o(&cfg)
 	}
