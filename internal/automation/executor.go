@@ -34,14 +34,18 @@ const sourcePrefix = "/kaa/"
 const (
 	// maxSubjects bounds the subscriptions one configuration makes (triggers × types).
 	maxSubjects = 256
-	// pendingMsgs and pendingBytes bound what waits in the client while invocations are being
-	// stored, all subjects together; beyond that core NATS drops them, and they are counted.
-	pendingMsgs  = 64 << 10
-	pendingBytes = 64 << 20
 	// maxBatch is how many invocations are stored at once.
 	maxBatch = 256
 	// dropsEvery is how often drops are counted while nothing else happens.
 	dropsEvery = 5 * time.Second
+)
+
+// pendingMsgs and pendingBytes bound what waits in the client while invocations are being
+// stored, all subjects together; beyond that core NATS drops them, and they are counted.
+// Variables so that a test can make them small.
+var (
+	pendingMsgs  = 64 << 10
+	pendingBytes = 64 << 20
 )
 
 // Publisher stores events for their handlers; *events.Dispatcher is one.

@@ -8,6 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/hamba/avro/v2"
 )
@@ -96,12 +99,19 @@ func Decode(data []byte) (Invocation, error) {
 // partial is what Decode could tell of a malformed invocation: its correlation id, the first
 // field, when that much reads as a string.
 func partial(data []byte, got Invocation) Invocation {
-	if got.CorrelationID != "" {
-		return Invocation{CorrelationID: got.CorrelationID}
+	id := got.CorrelationID
+	if id == "" {
+		r := avro.NewReader(nil, 0, avro.WithReaderConfig(codec)).Reset(data)
+		if id = r.ReadString(); r.Error != nil {
+			return Invocation{}
+		}
 	}
-	r := avro.NewReader(nil, 0, avro.WithReaderConfig(codec)).Reset(data)
-	if id := r.ReadString(); r.Error == nil {
-		return Invocation{CorrelationID: id}
+	// What is not text was no correlation id: bytes that happened to read as a length.
+	if len(id) > maxPartialID || !utf8.ValidString(id) || strings.ContainsFunc(id, unicode.IsControl) {
+		return Invocation{}
 	}
-	return Invocation{}
+	return Invocation{CorrelationID: id}
 }
+
+// maxPartialID bounds the correlation id kept of a malformed invocation, for its log line.
+const maxPartialID = 256
