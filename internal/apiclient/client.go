@@ -179,7 +179,10 @@ func (e *ConnectionError) Unwrap() error { return e.Err }
 // status code of a successful answer.
 func (c *Client) do(ctx context.Context, method, path string, in, out any) (int, error) {
 	var body io.Reader
-	if in != nil {
+	contentType := "application/json"
+	if raw, ok := in.(rawBody); ok {
+		body, contentType = bytes.NewReader(raw.data), raw.contentType
+	} else if in != nil {
 		b, err := json.Marshal(in)
 		if err != nil {
 			return 0, fmt.Errorf("apiclient: encoding %s %s request: %w", method, path, err)
@@ -196,8 +199,8 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) (int,
 		return 0, fmt.Errorf("apiclient: server %q: %w", c.server, err)
 	}
 	req.Header.Set("Accept", "application/json")
-	if body != nil {
-		req.Header.Set("Content-Type", "application/json")
+	if body != nil && contentType != "" {
+		req.Header.Set("Content-Type", contentType)
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
@@ -227,6 +230,12 @@ func (c *Client) do(ctx context.Context, method, path string, in, out any) (int,
 		return resp.StatusCode, fmt.Errorf("apiclient: %s %s: decoding the answer (HTTP %d): %w", method, path, resp.StatusCode, err)
 	}
 	return resp.StatusCode, nil
+}
+
+// rawBody is a request body sent as it is, not as JSON.
+type rawBody struct {
+	data        []byte
+	contentType string
 }
 
 // errorFromBody makes the *Error for a failed answer. A body that is not the API's JSON error

@@ -211,6 +211,7 @@ func (a *app) newRootCmd() *cobra.Command {
 		a.newEndpointCmd(),
 		a.newHandlerCmd(),
 		a.newEventCmd(),
+		a.newAutomationCmd(),
 		a.newDeadLetterCmd(),
 		a.newConnectorCmd(),
 		a.newServiceCmd(),
