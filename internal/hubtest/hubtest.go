@@ -248,3 +248,6 @@ func FreeAddr(t testing.TB) string {
 	defer l.Close()
 	return l.Addr().String()
 }
+
+// Config is the hub's config as it was started (before the hub's defaults).
+func (s *Server) Config() hub.Config { return s.cfg }
