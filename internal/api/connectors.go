@@ -43,6 +43,8 @@ type connectorType struct {
 	Schema      json.RawMessage `json:"schema"`
 	Secrets     []string        `json:"secrets"`
 	Inbound     bool            `json:"inbound"`
+	// OutOnly types only publish: direction out is the only one they take.
+	OutOnly bool `json:"out_only,omitempty"`
 	// Outbound is what the type does as an outbound connector; absent when it cannot publish.
 	Outbound *outboundType `json:"outbound,omitempty"`
 }
@@ -93,6 +95,9 @@ func connectorOf(sol, name, dir string, body connectorBody) (connector.Connector
 			return connector.Connector{}, errorf(http.StatusBadRequest, "direction", "direction: %q: want in (a source's messages become events on topic) or out (scripts publish through it with Outbound.publish)", dir)
 		}
 	}
+	if err := connector.CheckDirection(*body.Type, dir); err != nil {
+		return connector.Connector{}, toAPIError(err)
+	}
 	if dir == connector.DirectionOut {
 		if body.Topic != nil && *body.Topic != "" {
 			return connector.Connector{}, errorf(http.StatusBadRequest, "topic", "topic: an outbound connector (direction out) has none: scripts say where each message goes")
@@ -133,7 +138,7 @@ func (s *Server) connectorTypes(w http.ResponseWriter, _ *http.Request, _ princi
 		if !json.Valid(schema) {
 			schema = json.RawMessage(`{}`)
 		}
-		ct := connectorType{Type: k.Type, Description: k.Description, Schema: schema, Secrets: secrets, Inbound: k.Inbound}
+		ct := connectorType{Type: k.Type, Description: k.Description, Schema: schema, Secrets: secrets, Inbound: k.Inbound, OutOnly: k.OutOnly}
 		if ok, can := connector.OutKindOf(k.Type); can {
 			ct.Outbound = &outboundType{Description: ok.Description, Schema: json.RawMessage(ok.Schema), Secrets: ok.Secrets, Arguments: ok.Arguments()}
 			if ct.Outbound.Secrets == nil {

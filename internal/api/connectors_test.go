@@ -129,6 +129,8 @@ func TestConnectorTypes(t *testing.T) {
 			Schema      map[string]any `json:"schema"`
 			Secrets     []string       `json:"secrets"`
 			Inbound     bool           `json:"inbound"`
+			OutOnly     bool           `json:"out_only"`
+			Outbound    map[string]any `json:"outbound"`
 		} `json:"items"`
 	}
 	if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil {
@@ -149,10 +151,18 @@ func TestConnectorTypes(t *testing.T) {
 			if len(k.Secrets) != 1 || k.Secrets[0] != "password" || !k.Inbound {
 				t.Errorf("apitest shown as %+v", k)
 			}
+		case "smtp":
+			if !k.OutOnly || k.Inbound || k.Outbound == nil {
+				t.Errorf("smtp shown as %+v; want it outbound only", k)
+			}
+		default:
+			if k.OutOnly {
+				t.Errorf("%s shown as outbound only", k.Type)
+			}
 		}
 	}
-	if !seen["cron"] || !seen["apitest"] {
-		t.Errorf("types listed: %v; want cron and apitest among them", seen)
+	if !seen["cron"] || !seen["apitest"] || !seen["smtp"] {
+		t.Errorf("types listed: %v; want cron, apitest and smtp among them", seen)
 	}
 }
 
@@ -220,6 +230,8 @@ func TestConnectorHandlers(t *testing.T) {
 		{"no topic", map[string]any{"name": "b", "type": "cron", "config": map[string]any{"schedule": "@every 1s"}}, "topic"},
 		{"bad topic", map[string]any{"name": "b", "type": "cron", "topic": "t.*", "config": map[string]any{"schedule": "@every 1s"}}, "topic"},
 		{"unknown field", `{"name":"b","type":"cron","topic":"t.x","paused":true}`, "paused"},
+		{"smtp inbound", map[string]any{"name": "b", "type": "smtp", "direction": "in", "topic": "t.x", "config": map[string]any{"host": "h"}}, "direction"},
+		{"smtp without direction", map[string]any{"name": "b", "type": "smtp", "config": map[string]any{"host": "h"}}, "direction"},
 	} {
 		code, m := call(t, s, s.createConnector, "POST", "", tc.body)
 		if code != http.StatusBadRequest || m["field"] != tc.field {

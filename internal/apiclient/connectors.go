@@ -20,6 +20,8 @@ type ConnectorType struct {
 	Secrets []string `json:"secrets"`
 	// Inbound types receive on the server's own listeners (webhooks), on every instance.
 	Inbound bool `json:"inbound"`
+	// OutOnly types only publish: direction out is the only one they take.
+	OutOnly bool `json:"out_only,omitempty"`
 	// Outbound is what the type does as an outbound connector; nil when it cannot publish.
 	Outbound *OutboundType `json:"outbound,omitempty"`
 }

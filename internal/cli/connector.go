@@ -71,7 +71,9 @@ type with its schema.`,
 					if k.Inbound {
 						fmt.Fprintln(a.stdout, "inbound: receives on the server's own listeners, on every instance")
 					}
-					fmt.Fprintf(a.stdout, "config schema:\n%s\n", indentJSON(k.Schema))
+					if !k.OutOnly { // its only config is the outbound one, below
+						fmt.Fprintf(a.stdout, "config schema:\n%s\n", indentJSON(k.Schema))
+					}
 					if o := k.Outbound; o != nil {
 						fmt.Fprintf(a.stdout, "outbound (--direction out): %s\n", o.Description)
 						fmt.Fprintf(a.stdout, "Outbound.publish arguments: %s\n", strings.Join(o.Arguments, ", "))
@@ -91,7 +93,10 @@ type with its schema.`,
 			fmt.Fprintln(t, "TYPE\tDIRECTIONS\tSECRETS\tDESCRIPTION")
 			for _, k := range items {
 				dirs := "in"
-				if k.Outbound != nil {
+				switch {
+				case k.OutOnly:
+					dirs = "out"
+				case k.Outbound != nil:
 					dirs = "in, out"
 				}
 				fmt.Fprintf(t, "%s\t%s\t%s\t%s\n", k.Type, dirs, listOrDash(k.Secrets), k.Description)

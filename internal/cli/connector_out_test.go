@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -38,6 +39,21 @@ func TestConnectorOutAgainstServer(t *testing.T) {
 	if strings.Contains(r.stdout, "outbound") {
 		t.Errorf("cron shows an outbound schema:\n%s", r.stdout)
 	}
+
+	// smtp only sends: the one direction it lists, and its one schema the outbound one.
+	r = runCLI(t, env, "", "connector", "types")
+	if !slices.ContainsFunc(strings.Split(r.stdout, "\n"), func(l string) bool { f := strings.Fields(l); return len(f) > 1 && f[0] == "smtp" && f[1] == "out" }) {
+		t.Errorf("types lists no smtp of direction out alone:\n%s", r.stdout)
+	}
+	r = runCLI(t, env, "", "connector", "types", "smtp")
+	r.check(t, 0, []string{"outbound (--direction out): ", "Outbound.publish arguments: connector, data, recipient", "outbound config schema:"}, nil)
+	if strings.Contains(r.stdout, "\nconfig schema:") {
+		t.Errorf("smtp shows an inbound schema:\n%s", r.stdout)
+	}
+	runCLI(t, env, "", "connector", "create", "mail", "--type", "smtp", "--direction", "in", "--topic", "mails", "--config", `{"host": "smtp.example.com"}`, "-s", "demo").
+		check(t, ExitFailure, nil, []string{"HTTP 400, field direction"})
+	runCLI(t, env, "", "connector", "create", "mail", "--type", "smtp", "--direction", "out", "--config", `{"host": "smtp.example.com", "password": "pw-5678", "username": "u"}`, "-s", "demo").
+		check(t, 0, []string{"created connector mail (smtp, outbound, version 1)"}, nil)
 
 	runCLI(t, env, "", "connector", "create", "alerts", "--type", "mqtt", "--direction", "out", "--config", `{"url": "mqtt://127.0.0.1:1883", "topic": "alerts", "username": "u", "password": "pw-1234"}`, "-s", "demo").
 		check(t, 0, []string{"created connector alerts (mqtt, outbound, version 1)"}, nil)

@@ -82,6 +82,9 @@ type Kind struct {
 	New func(cfg json.RawMessage) (Source, error)
 	// Check refuses, for an inbound type, what the schema cannot say (as New does).
 	Check func(cfg json.RawMessage) error
+	// OutOnly types only publish (see RegisterOut): a connector of theirs of direction in is
+	// refused naming direction, and New is never called. Schema is their outbound one.
+	OutOnly bool
 
 	schema *jsonschema.Schema
 }

@@ -310,11 +310,16 @@ func checkOutgoing(m Outgoing) error {
 
 // headerToken reports whether s is an HTTP token: what every broker takes as a header name.
 func headerToken(s string) bool {
+	return asciiWord(s, "!#$%&'*+-.^_`|~")
+}
+
+// asciiWord reports whether s has only ASCII letters, digits and bytes of punct.
+func asciiWord(s, punct string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
 		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9':
-		case strings.IndexByte("!#$%&'*+-.^_`|~", c) >= 0:
+		case strings.IndexByte(punct, c) >= 0:
 		default:
 			return false
 		}

@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
+	"net"
 	"net/netip"
 	"strings"
 	"testing"
@@ -29,7 +29,19 @@ var outCases = []struct{ name, typ, cfg string }{
 	{"rediss", "redis", `{"url":"rediss://%s/0","stream":"s"}`},
 	{"kafka", "kafka", `{"brokers":["%s"],"topic":"t"}`},
 	{"kafka-tls", "kafka", `{"brokers":["%s"],"topic":"t","tls":true}`},
+	{"smtp", "smtp", `{"host":"{host}","port":{port},"tls":"none"}`},
+	{"smtp-starttls", "smtp", `{"host":"{host}","port":{port}}`},
+	{"smtp-tls", "smtp", `{"host":"{host}","port":{port},"tls":"tls"}`},
 }
+
+// outConfig is cfg for a broker at addr: %s is addr, {host} and {port} its parts.
+func outConfig(cfg, addr string) string {
+	host, port, _ := net.SplitHostPort(addr)
+	return strings.NewReplacer("%s", addr, "{host}", host, "{port}", port).Replace(cfg)
+}
+
+// outData is what the tests publish: an e-mail as smtp takes it, bytes to every other type.
+var outData = []byte(`{"recipient":"ops@example.com","sender":"hub@example.com","message":"x"}`)
 
 // TestSendersDialThroughGuard: every outbound type connects through the guard of its
 // publish, whatever the scheme, so an address the guard refuses is never connected to, and
@@ -43,11 +55,11 @@ func TestSendersDialThroughGuard(t *testing.T) {
 	e := newOutEnv(t, OutboundOptions{Guard: g})
 	for _, c := range outCases {
 		t.Run(c.name, func(t *testing.T) {
-			cfg := strings.Replace(fmt.Sprintf(c.cfg, addr), "{", `{"timeout":"5s","retry":{"attempts":3,"backoff":"1ms"},`, 1)
+			cfg := strings.Replace(outConfig(c.cfg, addr), "{", `{"timeout":"5s","retry":{"attempts":3,"backoff":"1ms"},`, 1)
 			if _, _, err := e.store.Put(context.Background(), Connector{Solution: "demo", Name: c.name, Type: c.typ, Direction: DirectionOut, Config: json.RawMessage(cfg)}); err != nil {
 				t.Fatal(err)
 			}
-			_, err := e.out.Publish(context.Background(), "demo", c.name, Outgoing{Data: []byte("x")})
+			_, err := e.out.Publish(context.Background(), "demo", c.name, Outgoing{Data: outData})
 			var pe *PublishError
 			if !errors.As(err, &pe) || !strings.Contains(err.Error(), "not allowed") {
 				t.Fatalf("publish: %v, want the guard's refusal", err)
@@ -78,14 +90,14 @@ func TestSendersSilentBroker(t *testing.T) {
 		if strings.Contains(c.name, "tls") || strings.HasSuffix(c.name, "amqps") || strings.HasSuffix(c.name, "rediss") || strings.HasSuffix(c.name, "wss") {
 			continue // a TLS handshake that never answers is the same silence
 		}
-		cfg := strings.Replace(fmt.Sprintf(c.cfg, addr), "{", `{"timeout":"2s","retry":{"attempts":2,"backoff":"10ms"},`, 1)
+		cfg := strings.Replace(outConfig(c.cfg, addr), "{", `{"timeout":"2s","retry":{"attempts":2,"backoff":"10ms"},`, 1)
 		if _, _, err := e.store.Put(context.Background(), Connector{Solution: "demo", Name: c.name, Type: c.typ, Direction: DirectionOut, Config: json.RawMessage(cfg)}); err != nil {
 			t.Fatal(err)
 		}
 		n++
 		// All at once: each is bounded by its own timeout, not by the others.
 		go func() {
-			_, err := e.out.Publish(context.Background(), "demo", c.name, Outgoing{Data: []byte("x")})
+			_, err := e.out.Publish(context.Background(), "demo", c.name, Outgoing{Data: outData})
 			results <- result{c.name, err}
 		}()
 	}

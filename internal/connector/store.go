@@ -96,6 +96,9 @@ func Check(c Connector) (Connector, error) {
 	default:
 		return Connector{}, &solution.FieldError{Field: "direction", Reason: fmt.Sprintf("%q: want in (messages of a source become events) or out (scripts publish through it)", c.Direction)}
 	}
+	if err := CheckDirection(c.Type, c.Direction); err != nil {
+		return Connector{}, err
+	}
 	if c.Direction == DirectionIn {
 		if err := events.ValidateTopic(c.Topic); err != nil {
 			return Connector{}, &solution.FieldError{Field: "topic", Reason: err.Error()}
@@ -137,6 +140,15 @@ func Check(c Connector) (Connector, error) {
 		}
 	}
 	return c, nil
+}
+
+// CheckDirection refuses direction in ("" is in) for a type that only publishes (OutOnly);
+// the API asks it before wanting the topic such a connector would have.
+func CheckDirection(typ, dir string) error {
+	if k, ok := KindOf(typ); ok && k.OutOnly && dir != DirectionOut {
+		return &solution.FieldError{Field: "direction", Reason: fmt.Sprintf("a connector of type %s only sends (scripts publish through it with Outbound.publish): want direction out", typ)}
+	}
+	return nil
 }
 
 // checkMaxPending refuses a max_pending out of range, or one of a type that takes no bound.

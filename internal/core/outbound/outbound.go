@@ -37,17 +37,17 @@ func (s *Service) Spec() service.Spec {
 	return service.Spec{
 		Name:        "outbound",
 		Kind:        service.KindCore,
-		Description: "Publishes messages to brokers (NATS, MQTT, AMQP, Redis streams, Kafka) through this solution's outbound connectors.",
+		Description: "Publishes messages to brokers (NATS, MQTT, AMQP, Redis streams, Kafka) and e-mail (SMTP) through this solution's outbound connectors.",
 		Operations: []service.Operation{
 			{Name: "publish", Description: "Publishes one message through an outbound connector and waits for the broker to take it: " +
-				"{connector=\"alerts\", subject=…|topic=…|routing_key=…|stream=… (as the connector's type names it; default its config's), data=… (a table is sent as JSON, a string as it is), " +
+				"{connector=\"alerts\", subject=…|topic=…|routing_key=…|stream=…|recipient=… (as the connector's type names it; default its config's), data=… (a table is sent as JSON, a string as it is), " +
 				"headers={…}, content_type=…, key=… (kafka), qos=…, retain=… (mqtt)}; returns {ok=true, id=…} or {error=…, status=…}."},
 		},
 	}
 }
 
 // argNames are every argument some type takes, for the message naming one a type does not.
-var argNames = []string{"connector", "data", "subject", "topic", "routing_key", "stream", "key", "headers", "content_type", "qos", "retain"}
+var argNames = []string{"connector", "data", "subject", "topic", "routing_key", "stream", "recipient", "key", "headers", "content_type", "qos", "retain"}
 
 // Call runs one Outbound operation, always for the calling script's own solution: a
 // connector name is looked up in that solution alone.
