@@ -18,6 +18,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/switchboardhq/switchboard/internal/events"
 	"github.com/switchboardhq/switchboard/internal/kaa"
@@ -36,6 +37,11 @@ const (
 	maxSubjects = 256
 	// maxBatch is how many invocations are stored at once.
 	maxBatch = 256
+	// maxHeldBytes bounds the invocations taken off the subscriptions and not yet stored;
+	// while it is reached, what comes waits in the client, up to the pending bounds.
+	maxHeldBytes = 16 << 20
+	// msgOverhead is what a message holds besides its data (its subject, the *nats.Msg).
+	msgOverhead = 256
 	// dropsEvery is how often drops are counted while nothing else happens.
 	dropsEvery = 5 * time.Second
 )
@@ -80,6 +86,7 @@ type Executor struct {
 	log     *slog.Logger
 	subs    []*nats.Subscription
 	ch      chan *nats.Msg
+	held    *semaphore.Weighted // bytes of the invocations taken, not yet stored
 	stop    context.CancelFunc
 	done    sync.WaitGroup
 	mu      sync.Mutex
@@ -126,13 +133,23 @@ func StartExecutor(ctx context.Context, o ExecutorOptions) (*Executor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("automation executor: %w", err)
 	}
-	x := &Executor{o: o, log: o.Logger.With("component", "automation-executor"), ch: make(chan *nats.Msg, maxBatch)}
+	x := &Executor{o: o, log: o.Logger.With("component", "automation-executor"), ch: make(chan *nats.Msg, maxBatch),
+		held: semaphore.NewWeighted(maxHeldBytes)}
 	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	x.stop = cancel
 	take := func(m *nats.Msg) {
+		if len(m.Data) > kaa.MaxMessageBytes {
+			// Refused before it is held: counted here, never queued.
+			x.accept(m, time.Now())
+			return
+		}
+		if x.held.Acquire(rctx, weight(m)) != nil {
+			return // stopping
+		}
 		select {
 		case x.ch <- m:
 		case <-rctx.Done():
+			x.held.Release(weight(m))
 		}
 	}
 	for _, subj := range subjects {
@@ -222,7 +239,15 @@ type invocation struct {
 	tenantLabel  string
 }
 
+// weight is what m counts against maxHeldBytes.
+func weight(m *nats.Msg) int64 { return int64(len(m.Data) + len(m.Subject) + msgOverhead) }
+
 func (x *Executor) store(ctx context.Context, batch []*nats.Msg) {
+	var w int64
+	for _, m := range batch {
+		w += weight(m)
+	}
+	defer x.held.Release(w)
 	now := x.o.Now()
 	es := make([]events.Event, 0, len(batch))
 	invs := make([]invocation, 0, len(batch))
@@ -285,6 +310,9 @@ func (x *Executor) accept(m *nats.Msg, now time.Time) (invocation, events.Event,
 	case err != nil:
 		x.reject(inv, "malformed", err)
 		return inv, events.Event{}, false
+	case inv.Timestamp < 0 || inv.Timestamp > maxMillis || inv.Timeout < 0:
+		x.reject(inv, "malformed", fmt.Errorf("timestamp %d or timeout %d out of range", inv.Timestamp, inv.Timeout))
+		return inv, events.Event{}, false
 	case inv.tenantLabel == unknownTenant:
 		x.reject(inv, "unknown_tenant", fmt.Errorf("tenant %q is no solution here", inv.TenantID))
 		return inv, events.Event{}, false
@@ -301,6 +329,9 @@ func (x *Executor) accept(m *nats.Msg, now time.Time) (invocation, events.Event,
 	}
 	return inv, EventOf(inv.Invocation, trigger, typ, now), true
 }
+
+// maxMillis is the last millisecond of year 9999, the last time an event can carry.
+var maxMillis = time.Date(9999, 12, 31, 23, 59, 59, 999e6, time.UTC).UnixMilli()
 
 // EventOf is the event an invocation of type typ from trigger instance trigger becomes.
 func EventOf(inv kaa.Invocation, trigger, typ string, now time.Time) events.Event {
@@ -319,7 +350,8 @@ func EventOf(inv kaa.Invocation, trigger, typ string, now time.Time) events.Even
 	if inv.Timestamp <= 0 {
 		e.Time = now.UTC()
 	}
-	if inv.Timeout > 0 {
+	if inv.Timeout > 0 && inv.Timeout <= maxMillis-inv.Timestamp {
+		// Beyond maxMillis is never, as far as a time can say.
 		exp := time.UnixMilli(inv.Timestamp + inv.Timeout).UTC()
 		e.Expires = &exp
 	}

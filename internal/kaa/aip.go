@@ -49,7 +49,8 @@ type Invocation struct {
 
 // Expired reports whether inv has a timeout that had passed at nowMillis.
 func (inv Invocation) Expired(nowMillis int64) bool {
-	return inv.Timeout > 0 && inv.Timestamp+inv.Timeout < nowMillis
+	// Written so that no sum overflows, whatever a sender put in the fields.
+	return inv.Timeout > 0 && nowMillis-inv.Timeout > inv.Timestamp
 }
 
 // ErrMalformed is an encoded invocation that is not an AutomationInvocation; ErrTooLarge one

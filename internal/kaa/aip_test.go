@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
+	"math"
 	"strings"
 	"testing"
 )
@@ -110,7 +111,9 @@ func TestExpired(t *testing.T) {
 		{1000, 0, 1 << 50, false}, // 0: never
 		{1000, 500, 1500, false},  // at the limit: not yet
 		{1000, 500, 1501, true},
-		{1000, -5, 1 << 50, false}, // not a timeout
+		{1000, -5, 1 << 50, false},                     // not a timeout
+		{1000, math.MaxInt64, 1 << 50, false},          // a sum would overflow: still never
+		{math.MaxInt64, math.MaxInt64, 1 << 50, false}, // from far in the future
 	} {
 		if got := (Invocation{Timestamp: tc.ts, Timeout: tc.timeout}).Expired(tc.now); got != tc.want {
 			t.Errorf("timestamp %d timeout %d at %d: expired %v, want %v", tc.ts, tc.timeout, tc.now, got, tc.want)
