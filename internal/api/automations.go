@@ -2,8 +2,10 @@ package api
 
 import (
 	"context"
+	"mime"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/switchboardhq/switchboard/internal/automation"
@@ -16,7 +18,8 @@ type Automations interface {
 }
 
 // invokeAutomation answers POST /api/v1/solutions/{solution}/automations/{type}: the body,
-// as it is, is the invocation's payload (none: null); ?timeout= (milliseconds, 0 never
+// as it is, is the invocation's payload (none: null; said to be JSON, it must be JSON without
+// a repeated key); ?timeout= (milliseconds, 0 never
 // expires) and ?correlation_id= are optional. 202 with what was published.
 func (s *Server) invokeAutomation(w http.ResponseWriter, r *http.Request, _ principal) {
 	sol := r.PathValue("solution")
@@ -47,6 +50,13 @@ func (s *Server) invokeAutomation(w http.ResponseWriter, r *http.Request, _ prin
 	if len(body) > kaa.MaxPayloadBytes {
 		writeErr(w, errorf(http.StatusRequestEntityTooLarge, "payload", "%d bytes, at most %d", len(body), kaa.MaxPayloadBytes))
 		return
+	}
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); len(body) > 0 && (mt == "application/json" || strings.HasSuffix(mt, "+json")) {
+		// Said to be JSON: it must be, once — Switchboard's executor reads it as the event's data.
+		if aerr := checkJSON(body); aerr != nil {
+			writeErr(w, aerr)
+			return
+		}
 	}
 	if len(body) > 0 {
 		req.Payload = &body

@@ -57,6 +57,7 @@ func TestDuplicateKeys(t *testing.T) {
 		{"PUT", "/api/v1/solutions/{solution}/keystore/keys/{key}", "/api/v1/solutions/demo/keystore/keys/k", "admin", `{"value":"a","value":"b"}`, "value"},
 		{"POST", "/api/v1/solutions/{solution}/deadletters/replay", "/api/v1/solutions/demo/deadletters/replay", "admin", `{"handler":"a","handler":"b"}`, "handler"},
 		{"POST", "/api/v1/solutions/{solution}/connectors", "/api/v1/solutions/demo/connectors", "admin", `{"name":"c","type":"cron","topic":"a.b","config":{"schedule":"@every 1s","schedule":"@daily"}}`, "config.schedule"},
+		{"POST", "/api/v1/solutions/{solution}/automations/{type}", "/api/v1/solutions/demo/automations/x", "admin", `{"recipient":"a@example.com","recipient":"b@example.com"}`, "recipient"},
 		{"PUT", "/api/v1/solutions/{solution}/connectors/{name}", "/api/v1/solutions/demo/connectors/c", "admin", `{"type":"cron","topic":"a.b","topic":"c.d"}`, "topic"},
 	}
 	covered := map[string]bool{}
