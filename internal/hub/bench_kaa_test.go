@@ -156,7 +156,7 @@ func (k *kaaBench) clock() float64 { return time.Since(k.origin).Seconds() }
 func (k *kaaBench) run(b *testing.B, c kaaConsumer, rate int) {
 	k.runs++
 	run, n := k.runs, b.N
-	step := max(1, n/kaaSamples) // steady runs: the invocations whose latency is taken
+	step := (n + kaaSamples - 1) / kaaSamples // steady runs: every step-th has its latency taken
 	msg := func(i int) []byte {
 		p := map[string]any{"device": "dev-" + strconv.Itoa(i%100), "n": i, "run": run}
 		if rate > 0 && i%step == 0 {
