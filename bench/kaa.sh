@@ -10,6 +10,8 @@
 #              payload's JSON): the peer baseline
 # $N invocations (default 20000) as fast as they go, at most 4,096 out at a time; then $STEADY_N
 # (default 3000) at 1,000/s for publish → the handler starts (the subscriber has it), p50/p99.
+# "stalls" are the times the handler's event consumer missed heartbeats and delivered nothing
+# for ~4s (the hub logs "no heartbeat received"); a run with one is slower by that much.
 # Buses: embedded (the hub's NATS in-process; publisher and subscriber on --nats-listen) and
 # outside ($NATS_URL, default $SWITCHBOARD_TEST_NATS_URL, else nats://127.0.0.1:4222 when it
 # answers; it needs JetStream).
@@ -46,12 +48,13 @@ awk '
   }
   function f(x, fmt) { return x == "" ? "-" : sprintf(fmt, x) }
   END {
-    printf "%-9s %-16s %10s %9s %9s\n", "bus", "run", "inv/s", "p50 ms", "p99 ms"
+    printf "%-9s %-16s %10s %9s %9s %7s\n", "bus", "run", "inv/s", "p50 ms", "p99 ms", "stalls"
     split("Executor RawNATS ExecutorSteady RawNATSSteady", runs, " ")
     for (b = 1; b <= nb; b++) for (r = 1; r <= 4; r++) {
       bus = order[b]; run = runs[r]
       if ((bus, run, "inv/s") in v)
-        printf "%-9s %-16s %10.0f %9s %9s\n", bus, run, v[bus, run, "inv/s"], f(v[bus, run, "p50-ms"], "%.3f"), f(v[bus, run, "p99-ms"], "%.3f")
+        printf "%-9s %-16s %10.0f %9s %9s %7s\n", bus, run, v[bus, run, "inv/s"], f(v[bus, run, "p50-ms"], "%.3f"), f(v[bus, run, "p99-ms"], "%.3f"),
+          run ~ /^Executor/ ? v[bus, run, "stalls"] + 0 : "-"
     }
     for (b = 1; b <= nb; b++) {
       bus = order[b]

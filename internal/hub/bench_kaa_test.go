@@ -99,6 +99,8 @@ type kaaConsumer struct {
 	done    func() int
 	// wait blocks until done() >= n, failing the benchmark when progress stalls.
 	wait func(n int)
+	// stalls counts the hub's event consumer stalls so far; nil for the raw subscriber.
+	stalls func() int
 	// latencies are the steady run's, in ms, for the invocations sampled (index → ms).
 	latencies func(n, step int) []float64
 }
@@ -178,6 +180,10 @@ func (k *kaaBench) run(b *testing.B, c kaaConsumer, rate int) {
 		}
 	}
 	base, known := c.done(), 0
+	var stalls int
+	if c.stalls != nil {
+		stalls = c.stalls()
+	}
 	b.ResetTimer()
 	start := time.Now()
 	for i := range n {
@@ -209,6 +215,9 @@ func (k *kaaBench) run(b *testing.B, c kaaConsumer, rate int) {
 	took := time.Since(start)
 	b.StopTimer()
 	b.ReportMetric(float64(n)/took.Seconds(), "inv/s")
+	if c.stalls != nil {
+		b.ReportMetric(float64(c.stalls()-stalls), "stalls")
+	}
 	if rate > 0 {
 		lat := c.latencies(n, step)
 		slices.Sort(lat)
@@ -224,6 +233,19 @@ func percentile(sorted []float64, p float64) float64 {
 	return sorted[min(len(sorted)-1, int(p*float64(len(sorted))))]
 }
 
+// stalls counts the times the handler's event consumer has reported a missed heartbeat: its
+// pull had ended at the server unbeknown to the client, and no event was delivered for about
+// two heartbeats (4 s, see internal/events/worker.go) until it pulled again.
+func (k *kaaBench) stalls() int {
+	n := 0
+	for line := range strings.Lines(k.s.Logs.String()) {
+		if strings.Contains(line, "no heartbeat received") && strings.Contains(line, k.sol) {
+			n++
+		}
+	}
+	return n
+}
+
 // executor is the hub's executor and solution kaabench's handler: done counts the handler's
 // successful runs of automation.bench, read from /metrics every 5 ms while waiting.
 func (k *kaaBench) executor(b *testing.B) kaaConsumer {
@@ -234,7 +256,7 @@ func (k *kaaBench) executor(b *testing.B) kaaConsumer {
 	executed := func() int {
 		return int(k.metric(b, "switchboard_automation_invocations_executed_total{", `tenant="`+k.sol+`"`))
 	}
-	c := kaaConsumer{subject: subject, done: executed}
+	c := kaaConsumer{subject: subject, done: executed, stalls: k.stalls}
 	c.wait = func(n int) {
 		last, progressed := executed(), time.Now()
 		for last < n {
@@ -286,7 +308,8 @@ func (k *kaaBench) raw(b *testing.B) kaaConsumer {
 		made    string              // the message the handler would make, last one
 		lat     = map[int]float64{} // sample → ms
 	)
-	sub, err := k.connect(b).Subscribe(subject, func(m *nats.Msg) {
+	nc := k.connect(b)
+	sub, err := nc.Subscribe(subject, func(m *nats.Msg) {
 		got := k.clock()
 		inv, err := kaa.Decode(m.Data)
 		var d struct {
@@ -317,7 +340,7 @@ func (k *kaaBench) raw(b *testing.B) kaaConsumer {
 	if err := sub.SetPendingLimits(-1, -1); err != nil {
 		b.Fatal(err)
 	}
-	if err := k.pub.Flush(); err != nil { // the subscription is in place before publishing
+	if err := nc.Flush(); err != nil { // the server has the subscription before anything is published
 		b.Fatal(err)
 	}
 	c := kaaConsumer{subject: subject, done: func() int { mu.Lock(); defer mu.Unlock(); return count }}
