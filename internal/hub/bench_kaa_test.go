@@ -101,7 +101,7 @@ type kaaConsumer struct {
 	wait func(n int)
 	// stalls counts the hub's event consumer stalls so far; nil for the raw subscriber.
 	stalls func() int
-	// latencies are the steady run's, in ms, for the invocations sampled (index → ms).
+	// latencies are the steady run's, in ms, of the invocations sampled (every step-th of n).
 	latencies func(n, step int) []float64
 }
 
