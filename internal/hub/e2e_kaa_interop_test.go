@@ -188,7 +188,10 @@ func switchboardToKaa(t *testing.T, s *hubtest.Server, peer kaaPeer, sol string)
 	wants := map[string]want{}
 
 	apiID, binary := "api-"+randomHex(), []byte{0x00, 0xff, 'K', 0xc3, 0x28, '\n'}
-	r := s.Do(t, "POST", "/api/v1/solutions/"+sol+"/automations/"+typ+"?timeout=30000&correlation_id="+apiID, s.AdminToken, binary)
+	req, _ := http.NewRequest("POST", s.URL+"/api/v1/solutions/"+sol+"/automations/"+typ+"?timeout=30000&correlation_id="+apiID, bytes.NewReader(binary))
+	req.Header.Set("Authorization", "Bearer "+s.AdminToken)
+	req.Header.Set("Content-Type", "application/octet-stream")
+	r := s.Send(t, req)
 	if r.Status != http.StatusAccepted {
 		t.Fatalf("invoke over the API: %d %s", r.Status, r.Body)
 	}
