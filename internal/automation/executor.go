@@ -172,10 +172,21 @@ func StartExecutor(ctx context.Context, o ExecutorOptions) (*Executor, error) {
 	return x, nil
 }
 
-// Close unsubscribes and waits for the invocations being stored.
+// drainWait bounds how long Close waits for what the client holds to be handed over.
+const drainWait = 5 * time.Second
+
+// Close unsubscribes and stores what it took off the bus before it returns: the client's
+// pending invocations are drained (up to drainWait), not dropped.
 func (x *Executor) Close() {
 	for _, s := range x.subs {
-		s.Unsubscribe() //nolint:errcheck // the connection may be closing too
+		closed := s.StatusChanged(nats.SubscriptionClosed)
+		if s.Drain() != nil {
+			continue // the connection is closing: nothing more comes
+		}
+		select {
+		case <-closed:
+		case <-time.After(drainWait):
+		}
 	}
 	if x.stop != nil {
 		x.stop()
@@ -189,6 +200,14 @@ func (x *Executor) run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
+			// Stopping: what was taken is stored, as nobody else has it.
+			var rest []*nats.Msg
+			for len(x.ch) > 0 {
+				rest = append(rest, <-x.ch)
+			}
+			if len(rest) > 0 {
+				x.store(context.WithoutCancel(ctx), rest)
+			}
 			return
 		case <-t.C:
 			x.countDrops()

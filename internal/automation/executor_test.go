@@ -383,3 +383,43 @@ func TestExecutorHeldBytes(t *testing.T) {
 		st.next(t) // all stored in the end: the bound delays, it does not drop
 	}
 }
+
+// TestExecutorCloseStores: what the executor took off the bus, and what waits in its
+// client, is stored before Close returns — even while the store is slow.
+func TestExecutorCloseStores(t *testing.T) {
+	b := openBus(t)
+	st := newFakeStore()
+	st.gate = make(chan struct{})
+	m := NewMetrics(prometheus.NewRegistry())
+	x, err := StartExecutor(context.Background(), ExecutorOptions{Conn: b.Conn(), Store: st, Metrics: m, Queue: "switchboard",
+		Solutions: func(id string) bool { return id == "plant" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc := b.Conn()
+	const n = 600 // more than the executor's channel and one batch
+	for i := range n {
+		if err := nc.Publish(subj, encode(t, kaa.Invocation{CorrelationID: fmt.Sprint("c", i), TenantID: "plant"})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan struct{})
+	go func() {
+		x.Close()
+		close(closed)
+	}()
+	close(st.gate)
+	select {
+	case <-closed:
+	case <-time.After(20 * time.Second):
+		t.Fatal("Close did not return")
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if len(st.stored) != n {
+		t.Errorf("stored %d of %d taken before Close", len(st.stored), n)
+	}
+}
