@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -401,7 +402,7 @@ func printable(s string) bool {
 
 // validType checks that an automation type can be the last segment of a topic.
 func validType(t string) error {
-	if err := events.ValidateTopic(TopicPrefix + "." + t); err != nil || t == "" {
+	if err := events.ValidateTopic(TopicPrefix + "." + t); err != nil || t == "" || strings.Contains(t, ".") {
 		return fmt.Errorf("automation type %q cannot be a topic segment (lower-case letters, digits, '_' and '-', starting with a letter or digit)", t)
 	}
 	return nil
