@@ -29,9 +29,10 @@ import (
 type MQTTConfig struct {
 	// Listen is host:port; port 0 picks a free port (see Bus.MQTTAddr).
 	Listen string
-	// Login is the account of the device logging in with user and password, or "" to refuse
-	// it. It must answer alike, in time too, for an unknown user and a wrong password.
-	Login func(user, password string) (account string)
+	// Login is what the client logging in with user and password may do: its account ("" to
+	// refuse it) and, for a client confined to some topics, those topics. It must answer
+	// alike, in time too, for an unknown user and a wrong password.
+	Login func(user, password string) Grant
 	// Account is the account of the tenant named user, for the hub's own clients (see
 	// MQTTOwnPassword); "" when there is none.
 	Account func(user string) (account string)
@@ -49,6 +50,17 @@ type MQTTConfig struct {
 	AckWait time.Duration
 	// Logger gets refusals and failures; nil discards them.
 	Logger *slog.Logger
+}
+
+// Grant is what a login may do in the embedded server.
+type Grant struct {
+	// Account is the tenant's account it joins; "" refuses the login.
+	Account string
+	// Subjects, when not nil, are the only subjects it may publish and subscribe to, as NATS
+	// spells the MQTT topics (shop/order/v1 is shop.order.v1; shop/# is shop.> and shop): an
+	// application publishing its own events, say. nil leaves every subject of the account but
+	// the reserved ones.
+	Subjects []string
 }
 
 // Per-account bounds that are not settings: a device's subscriptions, and the JetStream
@@ -111,12 +123,13 @@ func (a *mqttAuth) Check(c server.ClientAuthentication) bool {
 	}
 	user, password := o.Username, o.Password
 	own := strings.HasPrefix(password, mqttOwnPrefix) && subtle.ConstantTimeCompare([]byte(password), []byte(a.ownPassword(user))) == 1
-	var name string
+	var g Grant
 	if own {
-		name = a.cfg.Account(user)
+		g = Grant{Account: a.cfg.Account(user)}
 	} else {
-		name = a.cfg.Login(user, password)
+		g = a.cfg.Login(user, password)
 	}
+	name := g.Account
 	if name == "" {
 		a.log.Debug("mqtt login refused", "user", user, "remote", remote(c))
 		return false
@@ -143,14 +156,15 @@ func (a *mqttAuth) Check(c server.ClientAuthentication) bool {
 			return false
 		}
 	}
-	c.RegisterUser(&server.User{
-		Username: user,
-		Account:  acc,
-		Permissions: &server.Permissions{
-			Publish:   &server.SubjectPermission{Deny: append([]string{"$MQTT.>"}, mqttReserved...)},
-			Subscribe: &server.SubjectPermission{Deny: mqttReserved},
-		},
-	})
+	perms := &server.Permissions{
+		Publish:   &server.SubjectPermission{Allow: g.Subjects, Deny: append([]string{"$MQTT.>"}, mqttReserved...)},
+		Subscribe: &server.SubjectPermission{Allow: g.Subjects, Deny: mqttReserved},
+	}
+	if g.Subjects != nil && len(g.Subjects) == 0 {
+		// Confined to nothing: an empty allow list would allow everything.
+		perms.Publish.Allow, perms.Subscribe.Allow = []string{"$nothing"}, []string{"$nothing"}
+	}
+	c.RegisterUser(&server.User{Username: user, Account: acc, Permissions: perms})
 	return true
 }
 

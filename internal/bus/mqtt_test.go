@@ -27,11 +27,15 @@ const testBusToken = "bus-token-0123456789"
 func mqttConfig(change func(*MQTTConfig)) *MQTTConfig {
 	c := &MQTTConfig{
 		Listen: "127.0.0.1:0",
-		Login: func(user, password string) string {
+		Login: func(user, password string) Grant {
 			if t, ok := testTenants[user]; ok && t.password == password {
-				return t.account
+				return Grant{Account: t.account}
 			}
-			return ""
+			// An application of the plant, confined to its own topics.
+			if user == "plant-shop" && password == "shop-secret-0123456789" {
+				return Grant{Account: testTenants["plant"].account, Subjects: []string{"shop.>"}}
+			}
+			return Grant{}
 		},
 		Account: func(user string) string {
 			return testTenants[user].account
@@ -471,5 +475,41 @@ func TestMQTTOpenErrors(t *testing.T) {
 				t.Fatalf("error %v, want one naming %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// TestMQTTConfinedLogin: a login granted some subjects (an application of a tenant) publishes
+// and subscribes there only; its tenant's devices see what it publishes there.
+func TestMQTTConfinedLogin(t *testing.T) {
+	b := openMQTT(t, t.TempDir(), nil)
+	in := &inbox{}
+	plant := mustDevice(t, b, "dev-1", "plant")
+	if err := wait(plant.Subscribe("#", 1, in.handler)); err != nil {
+		t.Fatal(err)
+	}
+	shop, err := device(b, "shop-1", "plant-shop", "shop-secret-0123456789")
+	if err != nil {
+		t.Fatalf("the confined login: %v", err)
+	}
+	t.Cleanup(func() { shop.Disconnect(0) })
+	for _, filter := range []string{"#", "other/#", "sensors/boiler"} {
+		tok := shop.Subscribe(filter, 0, in.handler)
+		if err := wait(tok); err != nil {
+			t.Fatal(err)
+		}
+		if got := tok.(*mqtt.SubscribeToken).Result()[filter]; got != 0x80 {
+			t.Errorf("confined subscribe %s: granted %d, want refused (128)", filter, got)
+		}
+	}
+	// Outside its subjects a publish goes nowhere (MQTT 3.1.1 cannot say so); its own arrive.
+	if err := wait(shop.Publish("sensors/boiler", 1, false, "forged")); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait(shop.Publish("shop/order.created/v1", 1, false, "mine")); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the application's own message", func() bool { return in.has("shop/order.created/v1 mine") })
+	if in.has("sensors/boiler forged") {
+		t.Error("a confined login published outside its subjects")
 	}
 }

@@ -28,16 +28,16 @@ func mqttAccount(sol solution.Solution) string {
 
 // login is the account of the device logging in as user (a solution id) with password (that
 // solution's token); "" for a wrong token and for an unknown solution alike.
-func (t *mqttTenants) login(user, password string) string {
+func (t *mqttTenants) login(user, password string) bus.Grant {
 	st := t.store.Load()
 	if st == nil {
-		return ""
+		return bus.Grant{}
 	}
 	id, ok := st.ByToken(password)
 	if !ok || subtle.ConstantTimeCompare([]byte(id), []byte(user)) != 1 {
-		return ""
+		return bus.Grant{}
 	}
-	return t.account(id)
+	return bus.Grant{Account: t.account(id)}
 }
 
 // account is the account of solution id, "" when there is none.
