@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hamba/avro/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
@@ -138,6 +139,7 @@ func TestExecutorDrops(t *testing.T) {
 		reason  string // "" expired
 	}{
 		{subj, []byte("not avro at all, far too long for it"), "email-notification", unknownTenant, "malformed"},
+		{subj, otherRecord(t), "email-notification", unknownTenant, "malformed"}, // another record: wrong schema
 		{subj, big, "email-notification", unknownTenant, "oversize"},
 		{subj, encode(t, kaa.Invocation{CorrelationID: "c-unknown", TenantID: "nobody", Timestamp: now.UnixMilli()}), "email-notification", unknownTenant, "unknown_tenant"},
 		{"kaa.v1.events.kaa-trigger.service.automation.Email", encode(t, kaa.Invocation{CorrelationID: "c-upper", TenantID: "plant"}), invalidType, "plant", "invalid_type"},
@@ -176,8 +178,8 @@ func TestExecutorDrops(t *testing.T) {
 			t.Errorf("stored %q: it should have been dropped", e.ID)
 		}
 	}
-	if n := testutil.ToFloat64(m.Received.WithLabelValues("email-notification", "plant")); n != 21 {
-		t.Errorf("received for plant: %v, want 21 (18 good, 2 malformed, 1 expired)", n)
+	if n := testutil.ToFloat64(m.Received.WithLabelValues("email-notification", "plant")); n != 23 {
+		t.Errorf("received for plant: %v, want 23 (20 good, 2 malformed, 1 expired)", n)
 	}
 }
 
@@ -422,4 +424,19 @@ func TestExecutorCloseStores(t *testing.T) {
 	if len(st.stored) != n {
 		t.Errorf("stored %d of %d taken before Close", len(st.stored), n)
 	}
+}
+
+// otherRecord is a record of another schema (a Kaa endpoint's metadata update, say), in raw
+// binary Avro: what an executor may be sent on the subject by mistake.
+func otherRecord(t *testing.T) []byte {
+	t.Helper()
+	schema := avro.MustParse(`{"type":"record","name":"EndpointMetadataUpdated","fields":[
+		{"name":"correlationId","type":"string"},{"name":"timestamp","type":"long"},
+		{"name":"endpointId","type":"string"},{"name":"metadata","type":{"type":"map","values":"string"}}]}`)
+	b, err := avro.Marshal(schema, map[string]any{"correlationId": "c-other", "timestamp": int64(1796000000000),
+		"endpointId": "ep-1", "metadata": map[string]any{"location": "basement", "model": "b-7"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
