@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"slices"
 	"time"
@@ -59,4 +60,13 @@ func CheckClientCert(peer []*x509.Certificate, want CertIdentity, now time.Time)
 		return fmt.Errorf("%w: no URI %q", ErrCertSubject, want.URI)
 	}
 	return nil
+}
+
+// CheckRequestCert is CheckClientCert of the certificates r's TLS client presented. The
+// listener must ask for them (tls.RequestClientCert or stronger).
+func CheckRequestCert(r *http.Request, want CertIdentity, now time.Time) error {
+	if r.TLS == nil {
+		return fmt.Errorf("%w: not a TLS connection", ErrNoClientCert)
+	}
+	return CheckClientCert(r.TLS.PeerCertificates, want, now)
 }

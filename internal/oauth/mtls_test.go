@@ -4,10 +4,13 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
 	"math/big"
+	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"testing"
 	"time"
@@ -35,15 +38,41 @@ func newCA(t *testing.T, name string) *certAuthority {
 	return &certAuthority{cert: cert, key: key}
 }
 
+// intermediate is a CA under ca.
+func (ca *certAuthority) intermediate(t *testing.T, name string) *certAuthority {
+	t.Helper()
+	key := mustKey(t, elliptic.P256())
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(24 * time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	return &certAuthority{cert: cert, key: key}
+}
+
 func (ca *certAuthority) pool() *x509.CertPool {
 	p := x509.NewCertPool()
 	p.AddCert(ca.cert)
 	return p
 }
 
+func (ca *certAuthority) leafFor(t *testing.T, pub *ecdsa.PublicKey, cn string) *x509.Certificate {
+	t.Helper()
+	return ca.sign(t, pub, cn, time.Now().Add(time.Hour), x509.ExtKeyUsageClientAuth, nil)
+}
+
 func (ca *certAuthority) leaf(t *testing.T, cn string, notAfter time.Time, usage x509.ExtKeyUsage, dns []string, uris ...string) *x509.Certificate {
 	t.Helper()
-	key := mustKey(t, elliptic.P256())
+	return ca.sign(t, &mustKey(t, elliptic.P256()).PublicKey, cn, notAfter, usage, dns, uris...)
+}
+
+func (ca *certAuthority) sign(t *testing.T, pub *ecdsa.PublicKey, cn string, notAfter time.Time, usage x509.ExtKeyUsage, dns []string, uris ...string) *x509.Certificate {
+	t.Helper()
 	var us []*url.URL
 	for _, u := range uris {
 		p, _ := url.Parse(u)
@@ -55,7 +84,7 @@ func (ca *certAuthority) leaf(t *testing.T, cn string, notAfter time.Time, usage
 		ExtKeyUsage: []x509.ExtKeyUsage{usage}, KeyUsage: x509.KeyUsageDigitalSignature,
 		DNSNames: dns, URIs: us,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, pub, ca.key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,6 +96,8 @@ func TestCheckClientCert(t *testing.T) {
 	ca, other := newCA(t, "apps CA"), newCA(t, "other CA")
 	later := time.Now().Add(time.Hour)
 	good := ca.leaf(t, "orders", later, x509.ExtKeyUsageClientAuth, []string{"orders.apps.example"}, "spiffe://example.org/orders")
+	inter := ca.intermediate(t, "apps issuing CA")
+	viaInter := inter.leaf(t, "orders", later, x509.ExtKeyUsageClientAuth, nil)
 	for _, tc := range []struct {
 		name string
 		peer []*x509.Certificate
@@ -77,6 +108,8 @@ func TestCheckClientCert(t *testing.T) {
 		{"by DNS name", []*x509.Certificate{good}, CertIdentity{Roots: ca.pool(), DNSName: "orders.apps.example"}, nil},
 		{"by URI", []*x509.Certificate{good}, CertIdentity{Roots: ca.pool(), URI: "spiffe://example.org/orders"}, nil},
 		{"all must match", []*x509.Certificate{good}, CertIdentity{Roots: ca.pool(), CommonName: "orders", URI: "spiffe://example.org/billing"}, ErrCertSubject},
+		{"through an intermediate the client sends", []*x509.Certificate{viaInter, inter.cert}, CertIdentity{Roots: ca.pool(), CommonName: "orders"}, nil},
+		{"intermediate not sent", []*x509.Certificate{viaInter}, CertIdentity{Roots: ca.pool(), CommonName: "orders"}, ErrCertUntrusted},
 		{"other common name", []*x509.Certificate{good}, CertIdentity{Roots: ca.pool(), CommonName: "billing"}, ErrCertSubject},
 		{"other DNS name", []*x509.Certificate{good}, CertIdentity{Roots: ca.pool(), DNSName: "billing.apps.example"}, ErrCertSubject},
 		{"wrong CA", []*x509.Certificate{other.leaf(t, "orders", later, x509.ExtKeyUsageClientAuth, nil)}, CertIdentity{Roots: ca.pool(), CommonName: "orders"}, ErrCertUntrusted},
@@ -93,5 +126,49 @@ func TestCheckClientCert(t *testing.T) {
 	}
 	if err := CheckClientCert([]*x509.Certificate{good}, CertIdentity{Roots: ca.pool()}, time.Now()); err == nil {
 		t.Fatal("an identity without an expected subject accepted a certificate")
+	}
+}
+
+// Over a real TLS connection: the listener takes any certificate, the check decides.
+func TestCheckRequestCert(t *testing.T) {
+	ca, other := newCA(t, "apps CA"), newCA(t, "other CA")
+	want := CertIdentity{Roots: ca.pool(), CommonName: "orders"}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := CheckRequestCert(r, want, time.Now()); err != nil {
+			http.Error(w, err.Error(), http.StatusUnauthorized)
+		}
+	}))
+	srv.TLS = &tls.Config{ClientAuth: tls.RequestClientCert}
+	srv.StartTLS()
+	t.Cleanup(srv.Close)
+	for _, tc := range []struct {
+		name   string
+		ca     *certAuthority
+		status int
+	}{
+		{"application's certificate", ca, 200},
+		{"other CA's", other, 401},
+		{"none", nil, 401},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tr := srv.Client().Transport.(*http.Transport).Clone()
+			if tc.ca != nil {
+				key := mustKey(t, elliptic.P256())
+				cert := tc.ca.leafFor(t, &key.PublicKey, "orders")
+				tr.TLSClientConfig.Certificates = []tls.Certificate{{Certificate: [][]byte{cert.Raw}, PrivateKey: key, Leaf: cert}}
+			}
+			resp, err := (&http.Client{Transport: tr}).Get(srv.URL)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d", resp.StatusCode, tc.status)
+			}
+		})
+	}
+	r := httptest.NewRequest(http.MethodGet, "/", nil)
+	if err := CheckRequestCert(r, want, time.Now()); !errors.Is(err, ErrNoClientCert) {
+		t.Fatalf("plain HTTP: %v", err)
 	}
 }
