@@ -69,6 +69,8 @@ type AuthError struct {
 	Status int
 	// Reason says why, without telling secrets: "token expired", "wrong audience", …
 	Reason string
+	// Challenge is the WWW-Authenticate value of a 401; "" is a plain Bearer challenge.
+	Challenge string
 }
 
 func (e *AuthError) Error() string { return e.Reason }
@@ -132,10 +134,10 @@ type incoming struct {
 // refusal is why an event is not taken: an HTTP status, the field at fault, a reason for
 // the metrics and a message for the sender.
 type refusal struct {
-	status          int
-	field, reason   string
-	message         string
-	wwwAuthenticate bool
+	status        int
+	field, reason string
+	message       string
+	challenge     string // WWW-Authenticate of a 401
 }
 
 func (r *refusal) Error() string { return r.message }
@@ -152,14 +154,18 @@ func (g *Gateway) accept(r *http.Request) (Application, *refusal) {
 		var ae *AuthError
 		if errors.As(err, &ae) {
 			rf := refuse(ae.Status, "", "unauthenticated", "%s", ae.Reason)
-			rf.wwwAuthenticate = ae.Status == http.StatusUnauthorized
+			if ae.Status == http.StatusUnauthorized {
+				rf.challenge = cmpOr(ae.Challenge, `Bearer realm="`+Realm+`"`)
+			}
 			if ae.Status == http.StatusForbidden {
 				rf.reason = "forbidden"
 			}
 			g.countRefused(rf.reason)
 			return Application{}, rf
 		}
-		return Application{}, refuse(http.StatusInternalServerError, "", "internal", "authentication failed: %v", err)
+		// The credentials could not be checked (the bus is away): nothing said of them.
+		g.o.Logger.Error("gateway authentication failed", "err", err)
+		return Application{}, refuse(http.StatusServiceUnavailable, "", "auth_unavailable", "the credentials could not be checked now; try again")
 	}
 	// Credentials are for one application: another's path is refused as if it did not exist
 	// for them, so they learn nothing of it.
@@ -273,4 +279,11 @@ func UndeclaredTopic(application, eventType, version string) (string, error) {
 		return "", err
 	}
 	return topic, nil
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }

@@ -188,8 +188,8 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 }
 
 func authenticateHeader(w http.ResponseWriter, rf *refusal) {
-	if rf.wwwAuthenticate {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="switchboard-gateway"`)
+	if rf.challenge != "" {
+		w.Header().Set("WWW-Authenticate", rf.challenge)
 	}
 }
 
