@@ -31,7 +31,7 @@ func graphqlCode(status int) string {
 // statuses (401 without a valid token) with a GraphQL errors body, so GraphQL clients read them.
 func (s *Server) graphql(w http.ResponseWriter, r *http.Request) {
 	refuse := func(e *Error) {
-		compass.WriteError(w, e.Status, graphqlCode(e.Status), e.Message)
+		compass.WriteError(w, e.Status, graphqlCode(e.Status), e.Field, e.Message)
 	}
 	p, aerr := s.authenticate(r)
 	if aerr != nil {

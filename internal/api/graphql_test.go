@@ -21,19 +21,19 @@ func TestGraphQLRoute(t *testing.T) {
 		seen = append(seen, string(body))
 		w.Write([]byte(`{"data":{}}`))
 	})
-	s := New(Options{AdminToken: admin, MaxBody: 256, GraphQL: compass.New(compass.Options{}), Logger: nil})
+	s := New(Options{AdminToken: admin, MaxBody: 256, GraphQL: compass.New(compass.Options{})})
 	s.opt.GraphQL = caller(t, gql)
 	query := `{"query":"{ applications { totalCount } }"}`
 	cases := []struct {
 		name, token, body string
 		status            int
-		code              string
+		code, field       string
 	}{
-		{"no token", "", query, http.StatusUnauthorized, compass.CodeUnauthenticated},
-		{"wrong scheme", "Basic x", query, http.StatusUnauthorized, compass.CodeUnauthenticated},
-		{"too large", "Bearer " + admin, `{"query":"` + strings.Repeat(" ", 300) + `{ a }"}`, http.StatusRequestEntityTooLarge, compass.CodeBadUserInput},
-		{"repeated key", "Bearer " + admin, `{"query":"{ a }","query":"{ b }"}`, http.StatusBadRequest, compass.CodeBadUserInput},
-		{"admin", "Bearer " + admin, query, http.StatusOK, ""},
+		{"no token", "", query, http.StatusUnauthorized, compass.CodeUnauthenticated, ""},
+		{"wrong scheme", "Basic x", query, http.StatusUnauthorized, compass.CodeUnauthenticated, ""},
+		{"too large", "Bearer " + admin, `{"query":"` + strings.Repeat(" ", 300) + `{ a }"}`, http.StatusRequestEntityTooLarge, compass.CodeBadUserInput, ""},
+		{"repeated key", "Bearer " + admin, `{"query":"{ a }","query":"{ b }"}`, http.StatusBadRequest, compass.CodeBadUserInput, "query"},
+		{"admin", "Bearer " + admin, query, http.StatusOK, "", ""},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -60,8 +60,8 @@ func TestGraphQLRoute(t *testing.T) {
 					Extensions map[string]string
 				}
 			}
-			if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil || len(out.Errors) != 1 || out.Errors[0].Extensions["code"] != c.code {
-				t.Fatalf("body %s (%v); want one error with code %s", w.Body, err, c.code)
+			if err := json.Unmarshal(w.Body.Bytes(), &out); err != nil || len(out.Errors) != 1 || out.Errors[0].Extensions["code"] != c.code || out.Errors[0].Extensions["field"] != c.field {
+				t.Fatalf("body %s (%v); want one error with code %s, field %q", w.Body, err, c.code, c.field)
 			}
 			if len(seen) != 0 {
 				t.Fatal("the GraphQL handler ran for a refused request")

@@ -109,17 +109,17 @@ func Page(endpoint string) http.Handler {
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c, ok := r.Context().Value(callerKey{}).(Caller)
 	if !ok {
-		WriteError(w, http.StatusUnauthorized, CodeUnauthenticated, "missing Authorization header; want Authorization: Bearer <token>")
+		WriteError(w, http.StatusUnauthorized, CodeUnauthenticated, "", "missing Authorization header; want Authorization: Bearer <token>")
 		return
 	}
 	sc := scope{caller: c, solution: c.Solution}
 	if want := r.Header.Get(SolutionHeader); want != "" {
 		switch {
 		case !c.Admin && want != c.Solution:
-			WriteError(w, http.StatusForbidden, CodeForbidden, SolutionHeader+": this token belongs to another solution")
+			WriteError(w, http.StatusForbidden, CodeForbidden, SolutionHeader, SolutionHeader+": this token belongs to another solution")
 			return
 		case c.Admin && (h.opt.SolutionExists == nil || !h.opt.SolutionExists(want)):
-			WriteError(w, http.StatusNotFound, CodeNotFound, SolutionHeader+": no solution "+quote(want))
+			WriteError(w, http.StatusNotFound, CodeNotFound, SolutionHeader, SolutionHeader+": no solution "+quote(want))
 			return
 		}
 		sc.solution = want
@@ -128,13 +128,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.srv.ServeHTTP(w, r.WithContext(ctx))
 }
 
-// WriteError answers a request refused before GraphQL runs, in GraphQL's error shape.
-func WriteError(w http.ResponseWriter, status int, code, msg string) {
+// WriteError answers a request refused before GraphQL runs, in GraphQL's error shape; field,
+// if any, names the part of the request at fault (extensions.field).
+func WriteError(w http.ResponseWriter, status int, code, field, msg string) {
+	ext := map[string]any{"code": code}
+	if field != "" {
+		ext["field"] = field
+	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]any{"errors": []any{map[string]any{ //nolint:errcheck // client gone
-		"message": msg, "extensions": map[string]any{"code": code},
-	}}})
+	json.NewEncoder(w).Encode(map[string]any{"errors": []any{map[string]any{"message": msg, "extensions": ext}}}) //nolint:errcheck // client gone
 }
 
 // scope is what a request may see: one solution's applications, or every one (an admin

@@ -45,6 +45,17 @@ func (a gqlAnswer) into(t *testing.T, key string, v any) {
 func graphql(t *testing.T, s *hubtest.Server, token, solution, query string, vars map[string]any) gqlAnswer {
 	t.Helper()
 	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	return graphqlRequest(t, s, token, solution, body)
+}
+
+// graphqlBody posts body as it is.
+func graphqlBody(t *testing.T, s *hubtest.Server, token, body string) gqlAnswer {
+	t.Helper()
+	return graphqlRequest(t, s, token, "", []byte(body))
+}
+
+func graphqlRequest(t *testing.T, s *hubtest.Server, token, solution string, body []byte) gqlAnswer {
+	t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, s.URL+"/api/v1/graphql", bytes.NewReader(body))
 	req.Header.Set("Content-Type", "application/json")
 	if token != "" {
