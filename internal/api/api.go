@@ -14,6 +14,7 @@ import (
 
 	"github.com/switchboardhq/switchboard/internal/admission"
 	"github.com/switchboardhq/switchboard/internal/catalog"
+	"github.com/switchboardhq/switchboard/internal/compass"
 	"github.com/switchboardhq/switchboard/internal/events"
 	"github.com/switchboardhq/switchboard/internal/metrics"
 	"github.com/switchboardhq/switchboard/internal/script"
@@ -79,6 +80,9 @@ type Options struct {
 	Connectors Connectors
 	// Automations publishes Kaa automation invocations; nil serves no such route.
 	Automations Automations
+	// GraphQL serves the applications' GraphQL API (compass.Handler) at /api/v1/graphql,
+	// with its GraphiQL page on GET; nil serves no such route.
+	GraphQL http.Handler
 }
 
 // EventTails follows the events stored for solutions; *events.Dispatcher is one.
@@ -157,6 +161,10 @@ func New(o Options) *Server {
 	}
 	if o.Automations != nil {
 		s.handle("POST /api/v1/solutions/{solution}/automations/{type}", s.owner(s.invokeAutomation))
+	}
+	if o.GraphQL != nil {
+		s.handle("POST /api/v1/graphql", s.graphql)
+		s.Handle("GET /api/v1/graphql", compass.Page("/api/v1/graphql"))
 	}
 	if o.Keystore != nil {
 		s.handle("GET /api/v1/solutions/{solution}/keystore/info", s.owner(s.keystoreInfo))

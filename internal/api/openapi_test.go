@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"net/http"
 	"regexp"
 	"strings"
 	"testing"
@@ -27,7 +28,7 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 		t.Fatalf("openapi.json does not validate: %v", err)
 	}
 	// Every optional part on, so every route is registered.
-	s := New(Options{Catalog: &catalog.Catalog{}, Handlers: &events.Store{}, Keystore: service.CallerFunc(nil), Runs: &webapp.Handler{}, Logs: &solutionlog.Log{}, DeadLetters: &events.Dispatcher{}, Tails: &events.Dispatcher{}, Connectors: newFakeConnectors(), Automations: &automation.Trigger{}})
+	s := New(Options{Catalog: &catalog.Catalog{}, Handlers: &events.Store{}, Keystore: service.CallerFunc(nil), Runs: &webapp.Handler{}, Logs: &solutionlog.Log{}, DeadLetters: &events.Dispatcher{}, Tails: &events.Dispatcher{}, Connectors: newFakeConnectors(), Automations: &automation.Trigger{}, GraphQL: http.NotFoundHandler()})
 	rest := regexp.MustCompile(`\{([a-z]+)\.\.\.\}`)
 	served := map[string]bool{}
 	if len(s.Routes()) < 20 {

@@ -81,6 +81,14 @@ func TestDuplicateKeys(t *testing.T) {
 			}
 		})
 	}
+	// GraphQL answers in its own errors shape, with the field in extensions.
+	covered["POST /api/v1/graphql"] = true
+	t.Run("POST /api/v1/graphql", func(t *testing.T) {
+		a := graphqlBody(t, s, s.AdminToken, `{"query":"{ applications { totalCount } }","query":"{ __typename }"}`)
+		if a.Status != http.StatusBadRequest || a.code() != "BAD_USER_INPUT" || a.Errors[0].Extensions["field"] != "query" || !strings.Contains(a.Errors[0].Message, `duplicate key "query"`) {
+			t.Errorf("status %d, errors %+v; want the duplicate query named", a.Status, a.Errors)
+		}
+	})
 	// Every documented operation that takes a body is in the table.
 	for path, item := range doc.Paths.Map() {
 		for method, op := range item.Operations() {

@@ -19,9 +19,11 @@ import (
 
 	"github.com/switchboardhq/switchboard/internal/admission"
 	"github.com/switchboardhq/switchboard/internal/api"
+	"github.com/switchboardhq/switchboard/internal/application"
 	"github.com/switchboardhq/switchboard/internal/automation"
 	"github.com/switchboardhq/switchboard/internal/bus"
 	"github.com/switchboardhq/switchboard/internal/catalog"
+	"github.com/switchboardhq/switchboard/internal/compass"
 	"github.com/switchboardhq/switchboard/internal/connector"
 	"github.com/switchboardhq/switchboard/internal/core/automationsvc"
 	"github.com/switchboardhq/switchboard/internal/core/config"
@@ -56,6 +58,7 @@ type Hub struct {
 	handlers                   *events.Store
 	dispatcher                 *events.Dispatcher
 	connectors                 *connector.Store
+	applications               *application.Store // the GraphQL API's applications
 	connectorRuns              *connector.Manager
 	outbound                   *connector.Outbound
 	automations                *automation.Trigger
@@ -280,9 +283,22 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	if err := core.Register(service.Core{Spec: autoSvc.Spec(), Caller: autoSvc}); err != nil {
 		return err
 	}
+	// --- applications (GraphQL management API) ---
+	// Specs are fetched through the connectors' guard: the URLs are the applications' side.
+	h.applications, err = application.OpenStore(ctx, h.bus, application.Options{Logger: h.log,
+		Fetcher: application.HTTPFetcher{Client: cguard.HTTPClient(30 * time.Second)}})
+	if err != nil {
+		return err
+	}
+	graphqlAPI := compass.New(compass.Options{Store: h.applications, Logger: h.log,
+		SolutionExists: func(id string) bool { _, ok := h.store.Get(id); return ok }})
+	// --- end applications ---
 	drop := func(ctx context.Context, id string) error {
 		// Connectors first: none may publish to the solution while its state goes.
 		if err := h.connectors.DropSolution(ctx, id); err != nil {
+			return err
+		}
+		if err := h.applications.DropSolution(ctx, id); err != nil {
 			return err
 		}
 		// Then its devices: disconnected, and what the MQTT listener kept for them deleted.
@@ -355,6 +371,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		Tails:             h.dispatcher,
 		Connectors:        connectorsAPI{h.connectors, h.connectorRuns, h.outbound},
 		Automations:       h.automations,
+		GraphQL:           graphqlAPI,
 	})
 	// OpenFaaS connectors invoke handlers through it; async results are POSTed through the
 	// guard, so a callback URL cannot reach the hub's own listeners.
@@ -650,6 +667,9 @@ func (h *Hub) Close(ctx context.Context) error {
 	}
 	if h.connectors != nil {
 		h.connectors.Close()
+	}
+	if h.applications != nil {
+		h.applications.Close()
 	}
 	if h.dispatcher != nil {
 		h.dispatcher.Close()
