@@ -35,7 +35,7 @@ func TestOwnTokens(t *testing.T) {
 	srv := httptest.NewServer(mux)
 	defer srv.Close()
 
-	creds, err := auth.Issue(ctx, "demo", "shop")
+	creds, err := auth.Issue(ctx, "demo", "id-shop")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -36,7 +36,9 @@ type Target struct {
 
 // Application is a registered application, as the gateway needs it.
 type Application struct {
-	Solution, Name string
+	// ID is the application's lasting id: credentials are for it, so an application
+	// registered again under the same name does not inherit the old one's.
+	Solution, ID, Name string
 	// AllowUndeclared lets through events of types no spec declares, to the topic
 	// UndeclaredTopic makes.
 	AllowUndeclared bool
@@ -53,7 +55,8 @@ type Registry interface {
 	Application(solution, name string) (Application, bool)
 }
 
-// Caller is whom a request's credentials are for.
+// Caller is whom a request's credentials are for: a solution and the id of one of its
+// applications.
 type Caller struct {
 	Solution, Application string
 }
@@ -167,16 +170,22 @@ func (g *Gateway) accept(r *http.Request) (Application, *refusal) {
 		g.o.Logger.Error("gateway authentication failed", "err", err)
 		return Application{}, refuse(http.StatusServiceUnavailable, "", "auth_unavailable", "the credentials could not be checked now; try again")
 	}
-	// Credentials are for one application: another's path is refused as if it did not exist
-	// for them, so they learn nothing of it.
-	if caller.Application != name {
-		g.countRefused("forbidden")
-		return Application{}, refuse(http.StatusForbidden, "application", "forbidden", "these credentials are for application %q, not %q", caller.Application, name)
-	}
+	return g.applicationOf(caller, name)
+}
+
+// applicationOf is the application name of caller's solution, when the caller's credentials
+// are for it.
+func (g *Gateway) applicationOf(caller Caller, name string) (Application, *refusal) {
 	app, ok := g.o.Registry.Application(caller.Solution, name)
 	if !ok {
 		g.countRefused("unknown_application")
 		return Application{}, refuse(http.StatusNotFound, "application", "unknown_application", "no application %q", name)
+	}
+	// Credentials are for one application (by id: one registered again under the name is
+	// another).
+	if app.ID != caller.Application {
+		g.countRefused("forbidden")
+		return Application{}, refuse(http.StatusForbidden, "application", "forbidden", "these credentials are not for application %q", name)
 	}
 	return app, nil
 }

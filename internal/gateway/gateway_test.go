@@ -33,7 +33,7 @@ func (fakeRegistry) Application(sol, name string) (Application, bool) {
 		}
 		return nil
 	}
-	return Application{Solution: sol, Name: name, AllowUndeclared: name == "lenient", MarkInvalid: name == "lenient",
+	return Application{Solution: sol, ID: "id-" + name, Name: name, AllowUndeclared: name == "lenient", MarkInvalid: name == "lenient",
 		Resolve: func(typ, version string) (Target, bool) {
 			switch {
 			case typ == "order.created" && version == "v1":
@@ -64,7 +64,7 @@ func (fakeAuth) Authenticate(r *http.Request) (Caller, error) {
 	if !ok {
 		return Caller{}, &AuthError{Status: http.StatusUnauthorized, Reason: "bad signature"}
 	}
-	return Caller{Solution: "demo", Application: app}, nil
+	return Caller{Solution: "demo", Application: "id-" + app}, nil
 }
 
 // fakeStore keeps what is stored; topic *.order.quiet.v1 has no handler, *.order.broken.v1

@@ -45,15 +45,9 @@ func (g *Gateway) DeliverMQTT(ctx context.Context, caller Caller, topic string, 
 		return events.Event{}, &MQTTError{Field: "topic", Reason: "bad_topic",
 			Message: fmt.Sprintf("MQTT topic %q: want {application}/{event-type}/{version}, such as shop/order.created/v1", clip(topic))}
 	}
-	if name != caller.Application {
-		g.countRefused("forbidden")
-		return events.Event{}, &MQTTError{Field: "application", Reason: "forbidden",
-			Message: fmt.Sprintf("these credentials are for application %q, not %q", caller.Application, name)}
-	}
-	app, ok := g.o.Registry.Application(caller.Solution, name)
-	if !ok {
-		g.countRefused("unknown_application")
-		return events.Event{}, &MQTTError{Field: "application", Reason: "unknown_application", Message: fmt.Sprintf("no application %q", name)}
+	app, rf := g.applicationOf(caller, name)
+	if rf != nil {
+		return events.Event{}, &MQTTError{Field: rf.field, Reason: rf.reason, Message: rf.message}
 	}
 	if int64(len(payload)) > g.o.MaxBody {
 		g.count(app, "-", "too_large")

@@ -29,7 +29,7 @@ func TestParseMQTTTopic(t *testing.T) {
 func TestDeliverMQTT(t *testing.T) {
 	st := &fakeStore{}
 	g := New(Options{Registry: fakeRegistry{}, Auth: fakeAuth{}, Store: st, MaxBody: 64})
-	shop := Caller{Solution: "demo", Application: "shop"}
+	shop := Caller{Solution: "demo", Application: "id-shop"}
 	e, err := g.DeliverMQTT(context.Background(), shop, "shop/order/created/v1", []byte(`{"orderId":"o-9"}`))
 	if err != nil || e.Topic != "shop.order.created.v1" || e.Extensions[ExtEventTypeVersion] != "v1" || e.ID == "" {
 		t.Fatalf("deliver: %+v, %v", e, err)
@@ -42,7 +42,7 @@ func TestDeliverMQTT(t *testing.T) {
 	}{
 		{shop, "shop/order.created", `{}`, "bad_topic"},
 		{shop, "lenient/order.created/v1", `{}`, "forbidden"},
-		{Caller{Solution: "demo", Application: "ghost"}, "ghost/order.created/v1", `{}`, "unknown_application"},
+		{Caller{Solution: "demo", Application: "id-ghost"}, "ghost/order.created/v1", `{}`, "unknown_application"},
 		{shop, "shop/order.created/v1", `{"orderId":`, "bad_body"},
 		{shop, "shop/order.created/v1", `{"n":1}`, "invalid_payload"},
 		{shop, "shop/order.deleted/v1", `{}`, "undeclared_type"},
