@@ -33,6 +33,7 @@ type serveOptions struct {
 	kaaExecutor                         bool
 	kaaTriggers, kaaTypes               string
 	appsDomain                          string
+	publicURL                           string
 	serviceNetworks                     string
 	connectorNetworks                   string
 	connectorMaxPending                 int
@@ -84,6 +85,8 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 		"comma-separated trigger service instance names whose automation invocations are executed; * any")
 	stringFlag(fs, &o.kaaTypes, "kaa-types", "", "*", "SWITCHBOARD_KAA_TYPES",
 		"comma-separated automation types executed, e.g. email-notification; * any")
+	stringFlag(fs, &o.publicURL, "public-url", "", "", "SWITCHBOARD_PUBLIC_URL",
+		"the base URL clients reach this server at, e.g. https://switchboard.example.com: the issuer of the event gateway's access tokens; empty is http://<--addr>")
 	stringFlag(fs, &o.appsDomain, "apps-domain", "", "", "SWITCHBOARD_APPS_DOMAIN",
 		"serve each solution's endpoints at {solution}.<domain> by Host header, e.g. apps.example.com")
 	stringFlag(fs, &o.serviceNetworks, "service-networks", "", "", "SWITCHBOARD_SERVICE_NETWORKS",
@@ -155,6 +158,7 @@ func (o *serveOptions) config(dataDir string) hub.Config {
 		KaaTriggers:                    o.kaaTriggers,
 		KaaTypes:                       o.kaaTypes,
 		AppsDomain:                     o.appsDomain,
+		PublicURL:                      o.publicURL,
 		ServiceNetworks:                o.serviceNetworks,
 		ConnectorNetworks:              o.connectorNetworks,
 		ConnectorMaxPending:            o.connectorMaxPending,

@@ -75,6 +75,7 @@ func TestServeConfig(t *testing.T) {
 		LogsMaxAge: 24 * time.Hour, LogsMaxBytes: 1 << 30, LogsPerSolution: 500,
 		ConnectorMaxPending: 500, ConnectorMaxPendingPerSolution: 5000,
 		MQTTListen: "0.0.0.0:1883", MQTTMaxConnections: 5000, MQTTMaxConnectionsPerSolution: 50, MQTTStoragePerSolution: 32 << 20,
+		PublicURL:       "https://switchboard.example.com",
 		KaaInstanceName: "plant-kaa", KaaExecutorOff: true, KaaTriggers: "kaa-rules,kaa-alerts", KaaTypes: "email-notification",
 	}
 	tests := []struct {
@@ -97,6 +98,7 @@ func TestServeConfig(t *testing.T) {
 				"--logs-max-age", "24h", "--logs-max-bytes", "1GiB", "--logs-per-solution", "500",
 				"--connector-max-pending", "500", "--connector-max-pending-per-solution", "5000",
 				"--mqtt-listen", "0.0.0.0:1883", "--mqtt-max-connections", "5000", "--mqtt-max-connections-per-solution", "50", "--mqtt-storage-per-solution", "32MiB",
+				"--public-url", "https://switchboard.example.com",
 				"--kaa-instance-name", "plant-kaa", "--kaa-executor=false", "--kaa-triggers", "kaa-rules,kaa-alerts", "--kaa-types", "email-notification",
 			},
 			want: full,
@@ -117,7 +119,7 @@ func TestServeConfig(t *testing.T) {
 				"SWITCHBOARD_CONNECTOR_MAX_PENDING": "500", "SWITCHBOARD_CONNECTOR_MAX_PENDING_PER_SOLUTION": "5000",
 				"SWITCHBOARD_MQTT_LISTEN": "0.0.0.0:1883", "SWITCHBOARD_MQTT_MAX_CONNECTIONS": "5000",
 				"SWITCHBOARD_MQTT_MAX_CONNECTIONS_PER_SOLUTION": "50", "SWITCHBOARD_MQTT_STORAGE_PER_SOLUTION": "32MiB",
-				"SWITCHBOARD_KAA_INSTANCE_NAME": "plant-kaa", "SWITCHBOARD_KAA_EXECUTOR": "false",
+				"SWITCHBOARD_PUBLIC_URL": "https://switchboard.example.com", "SWITCHBOARD_KAA_INSTANCE_NAME": "plant-kaa", "SWITCHBOARD_KAA_EXECUTOR": "false",
 				"SWITCHBOARD_KAA_TRIGGERS": "kaa-rules,kaa-alerts", "SWITCHBOARD_KAA_TYPES": "email-notification",
 			},
 			want: full,

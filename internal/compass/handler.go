@@ -66,7 +66,10 @@ type Options struct {
 	SolutionExists func(id string) bool
 	// Issuer issues client credentials; nil refuses requestClientCredentialsForApplication.
 	Issuer CredentialIssuer
-	Logger *slog.Logger
+	// Unregistered, when set, is told of each application unregistered, once it is gone
+	// (its credentials are revoked there); an error is logged.
+	Unregistered func(ctx context.Context, a application.Application) error
+	Logger       *slog.Logger
 	// Endpoint is where the GraphiQL page sends queries.
 	Endpoint string
 }

@@ -164,6 +164,11 @@ func (m mutation) UnregisterApplication(ctx context.Context, id string) (*genera
 		return nil, err
 	}
 	m.opt.Logger.Info("application unregistered", "solution", out.Solution, "application", out.Name, "id", out.ID)
+	if m.opt.Unregistered != nil {
+		if err := m.opt.Unregistered(ctx, out); err != nil {
+			m.opt.Logger.Error("clean-up of an unregistered application failed", "solution", out.Solution, "application", out.Name, "err", err)
+		}
+	}
 	return toApplication(out), nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"regexp"
 	"strings"
@@ -54,6 +55,9 @@ type Config struct {
 	KaaTriggers, KaaTypes string
 	// AppsDomain, when set, serves solution endpoints at {solution}.{AppsDomain} by Host header.
 	AppsDomain string
+	// PublicURL is the base URL clients reach this server at: the issuer of the event
+	// gateway's access tokens and the origin of its token endpoint; default http://<Addr>.
+	PublicURL string
 	// ShutdownTimeout bounds how long in-flight requests may take to finish on SIGINT/SIGTERM.
 	ShutdownTimeout time.Duration
 	// MaxBodyBytes bounds management API and endpoint request bodies.
@@ -219,6 +223,11 @@ func (c Config) Validate() error {
 	}
 	if c.AppsDomain != "" && !domainPattern.MatchString(c.AppsDomain) {
 		return fmt.Errorf("--apps-domain %q: want a bare domain such as apps.example.com", c.AppsDomain)
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+			return fmt.Errorf("--public-url %q: want an http(s) URL such as https://switchboard.example.com", c.PublicURL)
+		}
 	}
 	if _, err := servicenet.ParseNetworks(c.ServiceNetworks); err != nil {
 		return fmt.Errorf("--service-networks: %w", err)

@@ -34,6 +34,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/events"
 	"github.com/switchboardhq/switchboard/internal/faasgw"
 	"github.com/switchboardhq/switchboard/internal/metrics"
+	"github.com/switchboardhq/switchboard/internal/oauth"
 	"github.com/switchboardhq/switchboard/internal/script"
 	"github.com/switchboardhq/switchboard/internal/service"
 	"github.com/switchboardhq/switchboard/internal/servicenet"
@@ -59,6 +60,7 @@ type Hub struct {
 	dispatcher                 *events.Dispatcher
 	connectors                 *connector.Store
 	applications               *application.Store // the GraphQL API's applications
+	oauth                      *oauth.Authority   // the event gateway's client credentials and tokens
 	connectorRuns              *connector.Manager
 	outbound                   *connector.Outbound
 	automations                *automation.Trigger
@@ -290,8 +292,18 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	// Applications authenticate to the event gateway with OAuth2 client credentials, each
+	// bound to an application's id; its tokens are signed with keys every instance shares.
+	h.oauth, err = oauth.Open(ctx, h.bus, oauth.Config{Issuer: h.publicURL(), Log: h.log})
+	if err != nil {
+		return err
+	}
 	graphqlAPI := compass.New(compass.Options{Store: h.applications, Logger: h.log,
-		SolutionExists: func(id string) bool { _, ok := h.store.Get(id); return ok }})
+		SolutionExists: func(id string) bool { _, ok := h.store.Get(id); return ok },
+		Issuer:         credentialIssuer{auth: h.oauth, tokenURL: h.publicURL() + oauth.TokenPath},
+		Unregistered: func(ctx context.Context, a application.Application) error {
+			return h.oauth.DropApplication(ctx, a.Solution, a.ID)
+		}})
 	// --- end applications ---
 	drop := func(ctx context.Context, id string) error {
 		// Connectors first: none may publish to the solution while its state goes.
@@ -299,6 +311,9 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 			return err
 		}
 		if err := h.applications.DropSolution(ctx, id); err != nil {
+			return err
+		}
+		if err := h.oauth.DropSolution(ctx, id); err != nil {
 			return err
 		}
 		// Then its devices: disconnected, and what the MQTT listener kept for them deleted.
@@ -535,6 +550,8 @@ func (h *Hub) routes(apps *webapp.Handler, mgmt *api.Server) http.Handler {
 		mux.Handle("GET /metrics", h.metricsHandler(true))
 	}
 	mux.Handle("/api/v1/", mgmt)
+	mux.Handle("POST "+oauth.TokenPath, h.oauth.TokenHandler())
+	mux.Handle("GET /.well-known/jwks.json", h.oauth.JWKSHandler())
 	mux.Handle("/hooks/{solution}/{name}", h.webhooks)
 	for _, p := range faasgw.Patterns() {
 		mux.Handle(p, h.faas)
@@ -670,6 +687,9 @@ func (h *Hub) Close(ctx context.Context) error {
 	}
 	if h.applications != nil {
 		h.applications.Close()
+	}
+	if h.oauth != nil {
+		h.oauth.Close()
 	}
 	if h.dispatcher != nil {
 		h.dispatcher.Close()
