@@ -261,6 +261,14 @@ func TestParseRecursivePayload(t *testing.T) {
 	}
 }
 
+func TestParseECMAScriptPattern(t *testing.T) {
+	_, err := Parse(readFile(t, "differences/ecmascript-pattern.yml"))
+	ps := problemsOf(t, err)
+	if ps[0].Pointer != "/channels/a/subscribe/message/payload/pattern" || !strings.Contains(ps[0].Message, "Go RE2 syntax") {
+		t.Errorf("problem %q", ps[0])
+	}
+}
+
 func TestParseVersions(t *testing.T) {
 	for _, v := range Versions {
 		t.Run(v, func(t *testing.T) {

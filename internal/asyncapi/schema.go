@@ -158,6 +158,13 @@ func addLeaves(ve *jsonschema.ValidationError, ps *problems) {
 			}
 			continue
 		}
+		// Patterns are Go regular expressions, which run in linear time; the ECMAScript
+		// lookaround and backreferences that @asyncapi/parser accepts are refused here,
+		// rather than left unchecked when events are validated.
+		if f, ok := leaf.ErrorKind.(*kind.Format); ok && f.Want == "regex" {
+			ps.add(leaf.InstanceLocation, "pattern %v is not supported: patterns use Go RE2 syntax, without lookaround or backreferences", f.Got)
+			continue
+		}
 		ps.add(leaf.InstanceLocation, "%s", leaf.ErrorKind.LocalizedString(printer))
 	}
 }
