@@ -1,0 +1,6 @@
+package asyncapi
+
+// For the tests of package asyncapi_test.
+var TopicPattern = topicPattern
+
+const MaxTopicBytes = maxTopicBytes
