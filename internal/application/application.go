@@ -57,7 +57,9 @@ type Spec struct {
 	DataSize int    `json:"data_size,omitempty"`
 	Type     string `json:"type"`
 	Format   string `json:"format,omitempty"`
-	// Topics are what the SpecParser found in Data (nil without a parser).
+	// Topics are what the SpecParser found in Data (nil without a parser): the topics of the
+	// spec's channels below the application's, so that the event topic is
+	// {application}.{topic}.
 	Topics       []string      `json:"topics,omitempty"`
 	FetchRequest *FetchRequest `json:"fetch_request,omitempty"`
 }

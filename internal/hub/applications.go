@@ -4,6 +4,7 @@ import (
 	"context"
 	"strings"
 
+	"github.com/switchboardhq/switchboard/internal/asyncapi"
 	"github.com/switchboardhq/switchboard/internal/compass"
 	"github.com/switchboardhq/switchboard/internal/oauth"
 )
@@ -31,4 +32,28 @@ func (h *Hub) publicURL() string {
 		return strings.TrimSuffix(h.cfg.PublicURL, "/")
 	}
 	return "http://" + h.listener.Addr().String()
+}
+
+// asyncAPIParser checks event API specs as AsyncAPI 2 documents; the topics it names are
+// those of the spec's channels below the application's own: the event topic of channel
+// order/created of application shop is shop.order.created, whatever the application is
+// named later.
+type asyncAPIParser struct{}
+
+// topicBase stands for the application in the topics asyncAPIParser names, and is cut off.
+const topicBase = "app"
+
+func (asyncAPIParser) Parse(data []byte) ([]string, error) {
+	spec, err := asyncapi.Parse(data)
+	if err != nil {
+		return nil, err
+	}
+	topics, err := spec.Topics(topicBase)
+	if err != nil {
+		return nil, err
+	}
+	for i, t := range topics {
+		topics[i] = strings.TrimPrefix(t, topicBase+".")
+	}
+	return topics, nil
 }

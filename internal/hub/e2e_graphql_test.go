@@ -104,7 +104,7 @@ const appFields = `id name eventAPIs { totalCount data { id group spec { data fo
 func TestGraphQLApplications(t *testing.T) {
 	t.Parallel()
 	var fetches atomic.Int32
-	spec := `{"asyncapi":"2.0.0","info":{"title":"shop","version":"1"},"channels":{"order/created":{}}}`
+	spec := `{"asyncapi":"2.0.0","info":{"title":"shop","version":"1"},"channels":{"order/created":{"subscribe":{"message":{"payload":{"type":"object"}}}}}}`
 	appSide := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if u, p, ok := r.BasicAuth(); !ok || u != "shop" || p != "pw" {
 			http.Error(w, "who?", http.StatusUnauthorized)
@@ -171,14 +171,20 @@ func TestGraphQLApplications(t *testing.T) {
 		t.Fatalf("updated %+v", up)
 	}
 	var added gqlEventAPI
-	graphql(t, s, tokA, "", `mutation($id: ID!) { addEventAPI(applicationID: $id, in: {group: "returns", spec: {eventSpecType: ASYNC_API, data: "asyncapi: 2.0.0"}}) { id group spec { format } } }`,
-		map[string]any{"id": app.ID}).into(t, "addEventAPI", &added)
+	returns := "asyncapi: 2.0.0\ninfo: {title: returns, version: '1'}\nchannels:\n  return/requested:\n    subscribe:\n      message:\n        payload: {type: object}\n"
+	graphql(t, s, tokA, "", `mutation($id: ID!, $spec: CLOB) { addEventAPI(applicationID: $id, in: {group: "returns", spec: {eventSpecType: ASYNC_API, data: $spec}}) { id group spec { format } } }`,
+		map[string]any{"id": app.ID, "spec": returns}).into(t, "addEventAPI", &added)
 	if added.Spec.Format != "YAML" {
 		t.Fatalf("added %+v", added)
 	}
+	// What is not an AsyncAPI 2 document is refused, naming the field and what is missing.
+	if a := graphql(t, s, tokA, "", `mutation($id: ID!) { updateEventAPI(id: $id, in: {group: "returns-v2", spec: {eventSpecType: ASYNC_API, data: "{}"}}) { id group } }`,
+		map[string]any{"id": added.ID}); a.code() != "BAD_USER_INPUT" || a.Errors[0].Extensions["field"] != "in.spec.data" || !strings.Contains(a.Errors[0].Message, "asyncapi") {
+		t.Fatalf("an empty spec: %+v", a.Errors)
+	}
 	var changed gqlEventAPI
-	graphql(t, s, tokA, "", `mutation($id: ID!) { updateEventAPI(id: $id, in: {group: "returns-v2", spec: {eventSpecType: ASYNC_API, data: "{}"}}) { id group } }`,
-		map[string]any{"id": added.ID}).into(t, "updateEventAPI", &changed)
+	graphql(t, s, tokA, "", `mutation($id: ID!, $spec: CLOB) { updateEventAPI(id: $id, in: {group: "returns-v2", spec: {eventSpecType: ASYNC_API, data: $spec}}) { id group } }`,
+		map[string]any{"id": added.ID, "spec": returns}).into(t, "updateEventAPI", &changed)
 	if changed.ID != added.ID || changed.Group != "returns-v2" {
 		t.Fatalf("updated event API %+v", changed)
 	}
