@@ -52,7 +52,9 @@ func TestApplicationCredentials(t *testing.T) {
 	if status != http.StatusOK || m["token_type"] != "Bearer" || m["access_token"] == nil {
 		t.Fatalf("token: %d %v", status, m)
 	}
-	var jwks struct{ Keys []struct{ Kid, Alg, Use string } }
+	var jwks struct {
+		Keys []struct{ Kid, Alg, Use string }
+	}
 	if r := s.Do(t, "GET", "/.well-known/jwks.json", "", nil); r.Status != http.StatusOK {
 		t.Fatalf("jwks: %d %s", r.Status, r.Body)
 	} else {
