@@ -17,6 +17,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/switchboardhq/switchboard/internal/admission"
 	"github.com/switchboardhq/switchboard/internal/events"
 	"github.com/switchboardhq/switchboard/internal/solution"
 )
@@ -90,6 +91,10 @@ type Options struct {
 	Store    Publisher
 	// MaxBody bounds a request's body; 0 is DefaultMaxBody.
 	MaxBody int64
+	// Gate bounds the bodies held at once, per solution and in all, as for every other
+	// caller of the hub; Pace how slowly one may arrive. A nil Gate bounds nothing more.
+	Gate    *admission.Gate
+	Pace    admission.Pace
 	Metrics *Metrics // may be nil
 	Logger  *slog.Logger
 }

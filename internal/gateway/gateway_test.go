@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/switchboardhq/switchboard/internal/admission"
 	"github.com/switchboardhq/switchboard/internal/events"
 )
 
@@ -282,5 +283,31 @@ func TestUndeclaredTopic(t *testing.T) {
 		if (err != nil) != (tc.want == "") || got != tc.want {
 			t.Errorf("UndeclaredTopic(%q, %q, %q) = %q, %v; want %q", tc.app, tc.typ, tc.version, got, err, tc.want)
 		}
+	}
+}
+
+// TestGatewayHeldBytes: what a solution's applications send at once is bounded by the
+// admission gate, as every caller's body is: beyond, 429 with Retry-After, nothing stored.
+func TestGatewayHeldBytes(t *testing.T) {
+	st := &fakeStore{}
+	gate := admission.New(admission.Limits{Runs: 100, RunsPerSolution: 100, Bytes: 1 << 20, BytesPerSolution: 1 << 10}, nil)
+	g := New(Options{Registry: fakeRegistry{}, Auth: fakeAuth{}, Store: st, MaxBody: 64 << 10, Gate: gate})
+	mux := http.NewServeMux()
+	g.Register(mux)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	body := legacyBody("order.created", "v1", `{"orderId":"`+strings.Repeat("x", 4<<10)+`"}`)
+	req, _ := http.NewRequest("POST", srv.URL+"/gateway/shop/v1/events", strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer tok-shop")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("a body over the solution's share: %d (Retry-After %q), want 429", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	if _, n := st.last(); n != 0 {
+		t.Errorf("%d events stored", n)
 	}
 }

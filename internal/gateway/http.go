@@ -6,13 +6,16 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
 	cebinding "github.com/cloudevents/sdk-go/v2/binding"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
+	"github.com/switchboardhq/switchboard/internal/admission"
 	"github.com/switchboardhq/switchboard/internal/events"
 	"github.com/switchboardhq/switchboard/internal/solution"
 	"github.com/switchboardhq/switchboard/internal/strictjson"
@@ -28,7 +31,9 @@ func (g *Gateway) publish(w http.ResponseWriter, r *http.Request) {
 		writeRefusal(w, rf)
 		return
 	}
-	body, rf := g.readBody(w, r)
+	ticket := g.ticket(app)
+	defer ticket.Release()
+	body, rf := g.readBody(w, r, ticket)
 	if rf != nil {
 		g.count(app, "-", rf.reason)
 		writeRefusal(w, rf)
@@ -71,7 +76,9 @@ func (g *Gateway) legacy(w http.ResponseWriter, r *http.Request) {
 		writeLegacyRefusal(w, rf)
 		return
 	}
-	body, rf := g.readBody(w, r)
+	ticket := g.ticket(app)
+	defer ticket.Release()
+	body, rf := g.readBody(w, r, ticket)
 	if rf == nil {
 		var in incoming
 		in, rf = legacyEventOf(body)
@@ -89,11 +96,26 @@ func (g *Gateway) legacy(w http.ResponseWriter, r *http.Request) {
 	writeLegacyRefusal(w, rf)
 }
 
-// readBody reads a request's body, up to MaxBody; JSON must not repeat a key.
-func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request) ([]byte, *refusal) {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, g.o.MaxBody))
+// ticket holds what app's request holds against the gate (nil without one).
+func (g *Gateway) ticket(app Application) *admission.Ticket {
+	if g.o.Gate == nil {
+		return nil
+	}
+	return g.o.Gate.Open(app.Solution)
+}
+
+// readBody reads a request's body, up to MaxBody, at the pace asked and within what the
+// gate lets the solution hold.
+func (g *Gateway) readBody(w http.ResponseWriter, r *http.Request, t *admission.Ticket) ([]byte, *refusal) {
+	body, err := g.o.Pace.ReadRequest(w, r, t, g.o.MaxBody)
 	var tooLarge *http.MaxBytesError
+	var held *admission.Error
 	switch {
+	case errors.As(err, &held):
+		w.Header().Set("Retry-After", strconv.Itoa(int(admission.RetryAfter/time.Second)))
+		return nil, refuse(held.Status(), "", "admission", "%v; try again later", held)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return nil, refuse(http.StatusRequestTimeout, "", "too_slow", "the body came too slowly")
 	case errors.As(err, &tooLarge):
 		return nil, refuse(http.StatusRequestEntityTooLarge, "", "too_large", "the body is larger than %d bytes", g.o.MaxBody)
 	case err != nil:
