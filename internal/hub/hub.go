@@ -33,6 +33,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/dynamic"
 	"github.com/switchboardhq/switchboard/internal/events"
 	"github.com/switchboardhq/switchboard/internal/faasgw"
+	"github.com/switchboardhq/switchboard/internal/gateway"
 	"github.com/switchboardhq/switchboard/internal/metrics"
 	"github.com/switchboardhq/switchboard/internal/oauth"
 	"github.com/switchboardhq/switchboard/internal/script"
@@ -61,6 +62,7 @@ type Hub struct {
 	connectors                 *connector.Store
 	applications               *application.Store // the GraphQL API's applications
 	oauth                      *oauth.Authority   // the event gateway's client credentials and tokens
+	gateway                    *gateway.Gateway   // where applications publish their events
 	connectorRuns              *connector.Manager
 	outbound                   *connector.Outbound
 	automations                *automation.Trigger
@@ -292,6 +294,13 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	registry := newGatewayRegistry(h.applications, h.log)
+	// Applications publish their events to the gateway (Kyma's paths), with an access token
+	// of their client credentials; bodies are bounded as every caller's.
+	h.gateway = gateway.New(gateway.Options{Registry: registry, Store: h.dispatcher,
+		Auth:    gateway.OwnTokens{Verify: func(ctx context.Context, raw string) (oauth.Claims, error) { return h.oauth.Verify(ctx, raw) }},
+		MaxBody: h.cfg.MaxBodyBytes, Gate: h.gate, Pace: h.bodyPace(),
+		Metrics: gateway.NewMetrics(h.metrics.Registry), Logger: h.log})
 	// Applications authenticate to the event gateway with OAuth2 client credentials, each
 	// bound to an application's id; its tokens are signed with keys every instance shares.
 	h.oauth, err = oauth.Open(ctx, h.bus, oauth.Config{Issuer: h.publicURL(), Log: h.log})
@@ -302,6 +311,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		SolutionExists: func(id string) bool { _, ok := h.store.Get(id); return ok },
 		Issuer:         credentialIssuer{auth: h.oauth, tokenURL: h.publicURL() + oauth.TokenPath},
 		Unregistered: func(ctx context.Context, a application.Application) error {
+			registry.forget(a)
 			return h.oauth.DropApplication(ctx, a.Solution, a.ID)
 		}})
 	// --- end applications ---
@@ -552,6 +562,7 @@ func (h *Hub) routes(apps *webapp.Handler, mgmt *api.Server) http.Handler {
 	mux.Handle("/api/v1/", mgmt)
 	mux.Handle("POST "+oauth.TokenPath, h.oauth.TokenHandler())
 	mux.Handle("GET /.well-known/jwks.json", h.oauth.JWKSHandler())
+	h.gateway.Register(mux)
 	mux.Handle("/hooks/{solution}/{name}", h.webhooks)
 	for _, p := range faasgw.Patterns() {
 		mux.Handle(p, h.faas)

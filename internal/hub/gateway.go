@@ -1,0 +1,206 @@
+package hub
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/switchboardhq/switchboard/internal/application"
+	"github.com/switchboardhq/switchboard/internal/asyncapi"
+	"github.com/switchboardhq/switchboard/internal/gateway"
+)
+
+// Application labels that set how the event gateway treats an application's events.
+const (
+	// labelUndeclared true lets through events of types no spec declares.
+	labelUndeclared = "allow_undeclared_events"
+	// labelInvalidPayload "mark" accepts events whose data does not match the payload
+	// schema, marked payloadvalid=false; anything else refuses them.
+	labelInvalidPayload = "invalid_payload"
+)
+
+// gatewayRegistry is the event gateway's view of the registered applications: the types each
+// declares are its event APIs' channels (topic {application}.{channel}), with the payload
+// schemas of the messages the application sends there.
+type gatewayRegistry struct {
+	apps *application.Store
+	log  *slog.Logger
+
+	mu    sync.Mutex
+	specs map[string]*compiledSpec // by event API id
+}
+
+// compiledSpec is what an event API's spec declares, compiled once per version of the
+// application.
+type compiledSpec struct {
+	updated time.Time
+	// validators of each channel's topic below the application's, from the messages the
+	// application sends on it; a channel with none declares no schema.
+	validators map[string][]*asyncapi.Validator
+}
+
+func newGatewayRegistry(apps *application.Store, log *slog.Logger) *gatewayRegistry {
+	return &gatewayRegistry{apps: apps, log: log, specs: map[string]*compiledSpec{}}
+}
+
+// Application implements gateway.Registry.
+func (r *gatewayRegistry) Application(sol, name string) (gateway.Application, bool) {
+	var app application.Application
+	found := false
+	for _, a := range r.apps.List(sol) {
+		if a.Name == name {
+			app, found = a, true
+			break
+		}
+	}
+	if !found {
+		return gateway.Application{}, false
+	}
+	undeclared, _ := app.Labels[labelUndeclared].(bool)
+	policy, _ := app.Labels[labelInvalidPayload].(string)
+	return gateway.Application{
+		Solution: app.Solution, ID: app.ID, Name: app.Name,
+		AllowUndeclared: undeclared, MarkInvalid: policy == "mark",
+		Resolve: func(typ, version string) (gateway.Target, bool) { return r.resolve(app, typ, version) },
+	}, true
+}
+
+// resolve finds the channel an event of type typ and version declares: one named
+// {type}.{version} (order/created/v1), or {type} in an event API of that version; without a
+// version, {type} in any event API, whose version the event then carries.
+func (r *gatewayRegistry) resolve(app application.Application, typ, version string) (gateway.Target, bool) {
+	base := strings.ToLower(strings.ReplaceAll(typ, "/", "."))
+	for _, e := range app.EventAPIs {
+		apiVersion := ""
+		if e.Version != nil {
+			apiVersion = e.Version.Value
+		}
+		var candidates []string
+		switch {
+		case version == "":
+			candidates = []string{base}
+		case strings.EqualFold(apiVersion, version):
+			candidates = []string{base + "." + strings.ToLower(version), base}
+		default:
+			candidates = []string{base + "." + strings.ToLower(version)}
+		}
+		for _, rel := range candidates {
+			if !contains(e.Spec.Topics, rel) {
+				continue
+			}
+			t := gateway.Target{Topic: app.Name + "." + rel, Version: version, Deprecated: e.Version != nil && e.Version.Deprecated}
+			if t.Version == "" {
+				t.Version = apiVersion
+			}
+			if vs := r.validators(app, e, rel); len(vs) > 0 {
+				t.Validate = func(data []byte) error { return anyValid(vs, data) }
+			}
+			return t, true
+		}
+	}
+	return gateway.Target{}, false
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// anyValid accepts data that one of the messages' schemas accepts (a channel may carry
+// several messages).
+func anyValid(vs []*asyncapi.Validator, data []byte) error {
+	var first error
+	for _, v := range vs {
+		err := v.Validate(jsonOrNull(data))
+		if err == nil {
+			return nil
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return first
+}
+
+// jsonOrNull is data as JSON text for a validator; no data is JSON null.
+func jsonOrNull(data []byte) any {
+	if len(data) == 0 {
+		return nil
+	}
+	return json.RawMessage(data)
+}
+
+// validators are the payload validators of channel rel of event API e, compiled from its spec
+// when the application changed since; nil when the spec cannot be read now (logged: events
+// are then not checked rather than refused).
+func (r *gatewayRegistry) validators(app application.Application, e application.EventAPI, rel string) []*asyncapi.Validator {
+	r.mu.Lock()
+	c, ok := r.specs[e.ID]
+	r.mu.Unlock()
+	if !ok || !c.updated.Equal(app.UpdatedAt) {
+		var err error
+		if c, err = r.compile(app, e); err != nil {
+			r.log.Error("event API spec not compiled; its events are not checked against it", "solution", app.Solution, "application", app.Name, "event_api", e.ID, "err", err)
+			return nil
+		}
+		r.mu.Lock()
+		r.specs[e.ID] = c
+		r.mu.Unlock()
+	}
+	return c.validators[rel]
+}
+
+func (r *gatewayRegistry) compile(app application.Application, e application.EventAPI) (*compiledSpec, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	data, err := r.apps.SpecData(ctx, app.Solution, e.ID)
+	if err != nil {
+		return nil, err
+	}
+	if data == "" {
+		return nil, errors.New("the event API has no spec document")
+	}
+	spec, err := asyncapi.Parse([]byte(data))
+	if err != nil {
+		return nil, err
+	}
+	c := &compiledSpec{updated: app.UpdatedAt, validators: map[string][]*asyncapi.Validator{}}
+	for _, ch := range spec.Channels {
+		topic, err := asyncapi.Topic(topicBase, ch.Name)
+		if err != nil {
+			return nil, err
+		}
+		rel := strings.TrimPrefix(topic, topicBase+".")
+		for _, m := range ch.Messages {
+			if !m.SentByApplication() {
+				continue
+			}
+			v, err := asyncapi.CompilePayload(m)
+			if err != nil {
+				return nil, fmt.Errorf("channel %s: %w", ch.Name, err)
+			}
+			if v.Skipped() == "" {
+				c.validators[rel] = append(c.validators[rel], v)
+			}
+		}
+	}
+	return c, nil
+}
+
+// forget drops what was compiled for the event APIs of an application gone.
+func (r *gatewayRegistry) forget(a application.Application) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range a.EventAPIs {
+		delete(r.specs, e.ID)
+	}
+}
