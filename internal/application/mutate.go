@@ -157,6 +157,9 @@ func (s *Store) Unregister(ctx context.Context, sol, id string) (Application, er
 	}
 	s.mu.Unlock()
 	s.releaseName(ctx, a.Solution, a.Name, id)
+	gone := a
+	gone.EventAPIs = nil
+	s.sync(ctx, gone)
 	return a, nil
 }
 

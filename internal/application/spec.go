@@ -2,8 +2,11 @@ package application
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"unicode/utf8"
+
+	"github.com/switchboardhq/switchboard/internal/solution"
 )
 
 // prepare checks an event API given by a caller and fills its spec: the format and topics of
@@ -12,6 +15,17 @@ func (s *Store) prepare(ctx context.Context, field string, e EventAPI) (EventAPI
 	e.Spec.Topics, e.Spec.Format, e.Spec.DataSize = nil, "", 0
 	if err := checkEventAPI(field, e); err != nil {
 		return EventAPI{}, err
+	}
+	if s.opt.Subscriptions != nil {
+		for i, sub := range e.ExternalSubscriptions {
+			if err := s.opt.Subscriptions.Check(sub); err != nil {
+				var fe *solution.FieldError
+				if errors.As(err, &fe) {
+					return EventAPI{}, fieldErr(join(field, fmt.Sprintf("externalSubscriptions[%d].%s", i, fe.Field)), "%s", fe.Reason)
+				}
+				return EventAPI{}, err
+			}
+		}
 	}
 	if fr := e.Spec.FetchRequest; fr != nil {
 		e.Spec = s.fetch(ctx, e.Spec)

@@ -27,6 +27,15 @@ type SpecParser interface {
 	Parse(data []byte) (topics []string, err error)
 }
 
+// Subscriptions bridges applications' external subscriptions (the hub's makes connectors).
+type Subscriptions interface {
+	// Check refuses a subscription that could not be bridged, with a *solution.FieldError
+	// naming its field (url, topic, auth, attributes.<key>) within the subscription.
+	Check(s Subscription) error
+	// Sync makes the bridges of a follow its event APIs (a with none: remove them all).
+	Sync(ctx context.Context, a Application) error
+}
+
 // Fetcher fetches a spec document from a fetch request's URL, with its auth, reading at most
 // max bytes (more is an error). The hub's goes through its network guard.
 type Fetcher interface {
@@ -37,7 +46,11 @@ type Fetcher interface {
 type Options struct {
 	Parser  SpecParser
 	Fetcher Fetcher
-	Logger  *slog.Logger
+	// Subscriptions checks the external subscriptions of each event API given, and is told of
+	// every application written or unregistered, so that what bridges those buses follows;
+	// nil does neither.
+	Subscriptions Subscriptions
+	Logger        *slog.Logger
 	// Now is the clock of fetch statuses and timestamps (time.Now when nil).
 	Now func() time.Time
 }
@@ -225,6 +238,7 @@ func (s *Store) write(ctx context.Context, a Application, rev uint64) (Applicati
 	}
 	s.apply(bus.Put{K: appKey(a.Solution, a.ID), V: data, Rev: rev})
 	a.Revision = rev
+	s.sync(ctx, a)
 	return a, nil
 }
 
@@ -235,4 +249,15 @@ func newID() string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+// sync tells Subscriptions of a written (or, without event APIs, unregistered) application;
+// a failure is logged: the application is stored, and the next write syncs again.
+func (s *Store) sync(ctx context.Context, a Application) {
+	if s.opt.Subscriptions == nil {
+		return
+	}
+	if err := s.opt.Subscriptions.Sync(ctx, a); err != nil {
+		s.opt.Logger.Error("external subscriptions of an application not bridged", "solution", a.Solution, "application", a.Name, "err", err)
+	}
 }

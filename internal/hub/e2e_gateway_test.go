@@ -34,7 +34,9 @@ func gatewayToken(t *testing.T, s *hubtest.Server, tok, name string) string {
 			map[string]any{"group": "orders", "spec": map[string]any{"eventSpecType": "ASYNC_API", "data": commerceV0Spec}, "version": map[string]any{"value": "v0", "deprecated": true}},
 		}}}).into(t, "registerApplication", &app)
 	var sa struct {
-		Auth struct{ Credential struct{ ClientID, ClientSecret, URL string } }
+		Auth struct {
+			Credential struct{ ClientID, ClientSecret, URL string }
+		}
 	}
 	graphql(t, s, tok, "", `mutation($id: ID!) { requestClientCredentialsForApplication(id: $id) {
 		auth { credential { ... on OAuthCredentialData { clientId clientSecret url } } } } }`, map[string]any{"id": app.ID}).into(t, "requestClientCredentialsForApplication", &sa)

@@ -290,7 +290,8 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	// --- applications (GraphQL management API) ---
 	// Specs are fetched through the connectors' guard: the URLs are the applications' side.
 	h.applications, err = application.OpenStore(ctx, h.bus, application.Options{Logger: h.log, Parser: asyncAPIParser{},
-		Fetcher: application.HTTPFetcher{Client: cguard.HTTPClient(30 * time.Second)}})
+		Subscriptions: extSubs{connectors: h.connectors},
+		Fetcher:       application.HTTPFetcher{Client: cguard.HTTPClient(30 * time.Second)}})
 	if err != nil {
 		return err
 	}
