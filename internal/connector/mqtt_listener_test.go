@@ -68,11 +68,11 @@ func listenerBus(t *testing.T) *bus.Bus {
 	t.Helper()
 	b, err := bus.Open(context.Background(), bus.Config{DataDir: t.TempDir(), Name: "test", MQTT: &bus.MQTTConfig{
 		Listen: "127.0.0.1:0",
-		Login: func(user, password string) string {
+		Login: func(user, password string) bus.Grant {
 			if user == "demo" && password == "demo-token" {
-				return "sb_demo_1"
+				return bus.Grant{Account: "sb_demo_1"}
 			}
-			return ""
+			return bus.Grant{}
 		},
 		Account: func(user string) string {
 			if user == "demo" {
