@@ -84,6 +84,7 @@ type Manager struct {
 	log      *slog.Logger
 	guard    Guard    // where sources may connect; nil dials anywhere
 	listener Listener // the hub's own MQTT listener; nil without one
+	gateway  Gateway  // takes applications' events from the listener; nil without one
 	bounds   Bounds
 	stored   *tally // by the connectors running here
 
@@ -327,7 +328,7 @@ func (r *runner) start() {
 			defer watching.Wait()
 			watching.Go(func() { r.watch(ctx, l) })
 		}
-		sink := &sink{r: r, pub: r.m.pub}
+		sink := &sink{r: r, pub: r.m.pub, app: applicationOf(r.c)}
 		cp := &checkpoint{kv: r.m.marks, key: r.key}
 		wait := minBackoff
 		for {

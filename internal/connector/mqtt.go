@@ -40,6 +40,8 @@ func init() {
       "description": "the broker: mqtt://host:1883 (or tcp://), mqtts://host:8883 (or ssl://, tls://), ws://host/mqtt, wss://host/mqtt"},
     "listener": {"type": "boolean",
       "description": "true: read what the solution's devices publish to this Switchboard's own MQTT listener (--mqtt-listen, MQTT 3.1.1) instead of a broker; no url, credentials, client_id or session settings then"},
+    "application": {"type": "string", "minLength": 1, "maxLength": 64,
+      "description": "with listener: the id of an application of the solution, whose events (topics {application}/{event-type}/{version}) go through the event gateway's checks to their declared topics instead of to this connector's topic"},
     "topics": {"type": "array", "minItems": 1, "maxItems": 16, "items": {"type": "string", "minLength": 1, "maxLength": 1024},
       "description": "topic filters (+ and # wildcards); $share/<group>/<filter> shares the messages among the subscribers of the group"},
     "qos": {"enum": [0, 1, 2], "description": "the subscriptions' QoS; default 1"},
@@ -74,6 +76,7 @@ type mqttConfig struct {
 	MaxInFlight    int      `json:"max_in_flight"`
 	ConnectTimeout string   `json:"connect_timeout"`
 	IDProperty     string   `json:"id_property"`
+	Application    string   `json:"application"`
 }
 
 // MQTT bounds and defaults.
@@ -117,6 +120,9 @@ func newMQTT(raw json.RawMessage) (Source, error) {
 	var cfg mqttConfig
 	if err := json.Unmarshal(raw, &cfg); err != nil {
 		return nil, &solution.FieldError{Field: "config", Reason: err.Error()}
+	}
+	if cfg.Application != "" && !cfg.Listener {
+		return nil, &solution.FieldError{Field: "config.application", Reason: "only with listener: applications publish to this Switchboard's own MQTT listener"}
 	}
 	if cfg.Listener {
 		return newMQTTListener(cfg, raw)

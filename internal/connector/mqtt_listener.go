@@ -34,6 +34,38 @@ type Listener interface {
 // UseListener lets the mqtt connectors run by m read l; call it before Start.
 func (m *Manager) UseListener(l Listener) { m.listener = l }
 
+// Gateway takes what an application published on the listener through the event gateway's
+// checks; a message it refuses for what it is, is a *RefusedError.
+type Gateway interface {
+	DeliverMQTT(ctx context.Context, sol, appID, topic string, payload []byte) error
+}
+
+// RefusedError is a message the gateway refused for what it is (an undeclared type, data its
+// schema refuses): counted and logged as rejected, not tried again.
+type RefusedError struct{ Reason string }
+
+func (e *RefusedError) Error() string { return e.Reason }
+
+// UseGateway lets the listener connectors of applications (config application) hand their
+// messages to g; call it before Start.
+func (m *Manager) UseGateway(g Gateway) { m.gateway = g }
+
+// applicationOf is the application whose events a connector reads from the listener, "" for
+// none.
+func applicationOf(c Connector) string {
+	if c.Type != "mqtt" {
+		return ""
+	}
+	var cfg struct {
+		Listener    bool   `json:"listener"`
+		Application string `json:"application"`
+	}
+	if json.Unmarshal(c.Config, &cfg) != nil || !cfg.Listener {
+		return ""
+	}
+	return cfg.Application
+}
+
 // ErrNoListener is the error of a listener connector on a server without --mqtt-listen.
 var ErrNoListener = errors.New("this Switchboard has no MQTT listener: start it with --mqtt-listen")
 

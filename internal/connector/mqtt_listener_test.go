@@ -28,6 +28,7 @@ func TestMQTTListenerConfig(t *testing.T) {
 		{"username", `{"listener":true,"topics":["a"],"username":"u"}`, "config.username"},
 		{"password", `{"listener":true,"topics":["a"],"password":"p"}`, "config.password"},
 		{"client_id", `{"listener":true,"topics":["a"],"client_id":"c"}`, "config.client_id"},
+		{"application without listener", `{"url":"mqtt://b","topics":["a"],"application":"id-1"}`, "config.application"},
 		{"clean_start", `{"listener":true,"topics":["a"],"clean_start":true}`, "config.clean_start"},
 		{"session_expiry", `{"listener":true,"topics":["a"],"session_expiry":"1h"}`, "config.session_expiry"},
 		{"id_property", `{"listener":true,"topics":["a"],"id_property":"x"}`, "config.id_property"},

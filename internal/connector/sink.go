@@ -27,9 +27,15 @@ const MaxMessageBytes = 1 << 20
 type sink struct {
 	r   *runner
 	pub eventPublisher
+	// app, when set, is the application whose events the connector reads: they go through
+	// the manager's gateway instead of to the connector's topic.
+	app string
 }
 
 func (s *sink) Publish(ctx context.Context, msgs []Message) error {
+	if s.app != "" {
+		return s.publishApplication(ctx, msgs)
+	}
 	c := s.r.c
 	es := make([]events.Event, 0, len(msgs))
 	rejected := 0
@@ -164,4 +170,38 @@ func printable(s string) bool {
 		}
 	}
 	return true
+}
+
+// publishApplication hands an application's messages to the gateway, one by one: each is
+// stored for the handlers of its declared topic, or refused (counted and logged).
+func (s *sink) publishApplication(ctx context.Context, msgs []Message) error {
+	c := s.r.c
+	g := s.r.m.gateway
+	if g == nil {
+		return fmt.Errorf("connector %s: this Switchboard has no event gateway for application %s", c.Name, s.app)
+	}
+	published, rejected := 0, 0
+	var failed error
+	for _, m := range msgs {
+		err := g.DeliverMQTT(ctx, c.Solution, s.app, m.Subject, m.Data)
+		var refused *RefusedError
+		switch {
+		case err == nil:
+			published++
+		case errors.As(err, &refused):
+			rejected++
+			s.r.m.log.Warn("application event refused by the gateway", "solution", c.Solution, "connector", c.Name, "topic", m.Subject, "err", err)
+		default:
+			failed = err
+		}
+	}
+	s.r.set(func(st *Status) {
+		st.Received += uint64(len(msgs))
+		st.Published += uint64(published)
+		st.Rejected += uint64(rejected)
+	})
+	if failed != nil {
+		return fmt.Errorf("store events of connector %s: %w", c.Name, failed)
+	}
+	return nil
 }

@@ -23,9 +23,9 @@ const (
 	commerceV0Spec = "asyncapi: 2.0.0\ninfo: {title: commerce, version: '0'}\nchannels:\n  order/created:\n    subscribe:\n      message:\n        payload: {type: object}\n"
 )
 
-// gatewayToken registers application name of solution sol (token tok) with the commerce
-// specs, and gets an access token of its client credentials.
-func gatewayToken(t *testing.T, s *hubtest.Server, tok, name string) string {
+// gatewayCredentials registers application name of solution sol (token tok) with the
+// commerce specs, and gives it client credentials.
+func gatewayCredentials(t *testing.T, s *hubtest.Server, tok, name string) (clientID, secret, tokenURL string) {
 	t.Helper()
 	var app struct{ ID string }
 	graphql(t, s, tok, "", `mutation($in: ApplicationInput!) { registerApplication(in: $in) { id } }`, map[string]any{"in": map[string]any{
@@ -41,8 +41,22 @@ func gatewayToken(t *testing.T, s *hubtest.Server, tok, name string) string {
 	graphql(t, s, tok, "", `mutation($id: ID!) { requestClientCredentialsForApplication(id: $id) {
 		auth { credential { ... on OAuthCredentialData { clientId clientSecret url } } } } }`, map[string]any{"id": app.ID}).into(t, "requestClientCredentialsForApplication", &sa)
 	c := sa.Auth.Credential
-	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {c.ClientID}, "client_secret": {c.ClientSecret}}
-	req, _ := http.NewRequest("POST", c.URL, strings.NewReader(form.Encode()))
+	return c.ClientID, c.ClientSecret, c.URL
+}
+
+// gatewayToken registers application name as gatewayCredentials does, and gets an access
+// token of its client credentials.
+func gatewayToken(t *testing.T, s *hubtest.Server, tok, name string) string {
+	t.Helper()
+	id, secret, tokenURL := gatewayCredentials(t, s, tok, name)
+	return accessToken(t, s, id, secret, tokenURL)
+}
+
+// accessToken exchanges client credentials at the token endpoint.
+func accessToken(t *testing.T, s *hubtest.Server, id, secret, tokenURL string) string {
+	t.Helper()
+	form := url.Values{"grant_type": {"client_credentials"}, "client_id": {id}, "client_secret": {secret}}
+	req, _ := http.NewRequest("POST", tokenURL, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	r := s.Send(t, req)
 	var tk struct {

@@ -2,6 +2,7 @@ package hub
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/asyncapi"
 	"github.com/switchboardhq/switchboard/internal/connector"
 	"github.com/switchboardhq/switchboard/internal/extsub"
+	"github.com/switchboardhq/switchboard/internal/gateway"
 	"github.com/switchboardhq/switchboard/internal/solution"
 )
 
@@ -18,6 +20,9 @@ import (
 // bus's messages to the topic {application}.{the subscription's topic}.
 type extSubs struct {
 	connectors *connector.Store
+	// listener: the MQTT listener is on, where an application with event APIs also publishes,
+	// read by a connector gw-<application> that hands its events to the gateway.
+	listener bool
 }
 
 // Check implements application.Subscriptions.
@@ -30,8 +35,16 @@ func (x extSubs) Check(s application.Subscription) error {
 // Sync implements application.Subscriptions: the application's connectors become those its
 // event APIs' subscriptions ask for.
 func (x extSubs) Sync(ctx context.Context, a application.Application) error {
-	prefix := "ext-" + short(a.ID) + "-"
+	prefix, gw := "ext-"+short(a.ID)+"-", "gw-"+short(a.ID)
 	want := map[string]connector.Connector{}
+	if x.listener && len(a.EventAPIs) > 0 {
+		cfg, _ := json.Marshal(map[string]any{"listener": true, "topics": []string{a.Name + "/#"}, "application": a.ID})
+		c, err := connector.Check(connector.Connector{Solution: a.Solution, Name: gw, Type: "mqtt", Topic: a.Name, Config: cfg})
+		if err != nil {
+			return fmt.Errorf("the MQTT connector of application %s: %w", a.Name, err)
+		}
+		want[c.Name] = c
+	}
 	for _, e := range a.EventAPIs {
 		for i, s := range e.ExternalSubscriptions {
 			c, err := x.connector(a.Solution, "", a.Name, a.ID, e.ID, i, s)
@@ -43,7 +56,7 @@ func (x extSubs) Sync(ctx context.Context, a application.Application) error {
 	}
 	var errs []error
 	for _, c := range x.connectors.List(a.Solution) {
-		if _, keep := want[c.Name]; strings.HasPrefix(c.Name, prefix) && !keep {
+		if _, keep := want[c.Name]; (strings.HasPrefix(c.Name, prefix) || c.Name == gw) && !keep {
 			if err := x.connectors.Delete(ctx, a.Solution, c.Name); err != nil && !errors.Is(err, connector.ErrNotFound) {
 				errs = append(errs, err)
 			}
@@ -104,4 +117,16 @@ func subscriptionTopic(app, topic string) (string, error) {
 func short(id string) string {
 	id = strings.ReplaceAll(id, "-", "")
 	return id[:min(8, len(id))]
+}
+
+// listenerGateway hands what applications publish on the MQTT listener to the event gateway.
+type listenerGateway struct{ g *gateway.Gateway }
+
+func (l listenerGateway) DeliverMQTT(ctx context.Context, sol, appID, topic string, payload []byte) error {
+	_, err := l.g.DeliverMQTT(ctx, gateway.Caller{Solution: sol, Application: appID}, topic, payload)
+	var me *gateway.MQTTError
+	if errors.As(err, &me) && me.Reason != "store_failed" {
+		return &connector.RefusedError{Reason: me.Message}
+	}
+	return err
 }

@@ -290,7 +290,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	// --- applications (GraphQL management API) ---
 	// Specs are fetched through the connectors' guard: the URLs are the applications' side.
 	h.applications, err = application.OpenStore(ctx, h.bus, application.Options{Logger: h.log, Parser: asyncAPIParser{},
-		Subscriptions: extSubs{connectors: h.connectors},
+		Subscriptions: extSubs{connectors: h.connectors, listener: h.cfg.MQTTListen != ""},
 		Fetcher:       application.HTTPFetcher{Client: cguard.HTTPClient(30 * time.Second)}})
 	if err != nil {
 		return err
@@ -307,6 +307,12 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	h.oauth, err = oauth.Open(ctx, h.bus, oauth.Config{Issuer: h.publicURL(), Log: h.log})
 	if err != nil {
 		return err
+	}
+	if h.cfg.MQTTListen != "" {
+		// Applications publish on the listener too, with their client credentials, read by
+		// their gw- connectors into the gateway.
+		h.mqtt.apps.Store(&appLogins{auth: h.oauth, apps: h.applications})
+		h.connectorRuns.UseGateway(listenerGateway{h.gateway})
 	}
 	graphqlAPI := compass.New(compass.Options{Store: h.applications, Logger: h.log,
 		SolutionExists: func(id string) bool { _, ok := h.store.Get(id); return ok },

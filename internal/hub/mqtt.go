@@ -1,12 +1,17 @@
 package hub
 
 import (
+	"context"
 	"crypto/subtle"
 	"fmt"
+	"strings"
 	"sync/atomic"
+	"time"
 
+	"github.com/switchboardhq/switchboard/internal/application"
 	"github.com/switchboardhq/switchboard/internal/bus"
 	"github.com/switchboardhq/switchboard/internal/connector"
+	"github.com/switchboardhq/switchboard/internal/oauth"
 	"github.com/switchboardhq/switchboard/internal/solution"
 )
 
@@ -15,6 +20,43 @@ import (
 type mqttTenants struct {
 	// store is set once the solutions are open; until then every login is refused.
 	store atomic.Pointer[solution.Store]
+	// apps logs applications in, with their client credentials, once set.
+	apps atomic.Pointer[appLogins]
+}
+
+// appLogins logs applications in to the listener: user is an application's client id, the
+// password its secret or an access token of it; the application may publish (and subscribe)
+// on its own topics only, {application}/…, in its solution's account.
+type appLogins struct {
+	auth *oauth.Authority
+	apps *application.Store
+}
+
+// clientIDPrefix starts the client ids Switchboard issues.
+const clientIDPrefix = "sbc_"
+
+func (l *appLogins) login(t *mqttTenants, user, password string) bus.Grant {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	var sol, appID string
+	if strings.Count(password, ".") == 2 {
+		c, err := l.auth.Verify(ctx, password)
+		if err != nil || c.ClientID != user {
+			return bus.Grant{}
+		}
+		sol, appID = c.Solution, c.Application
+	} else {
+		sa, err := l.auth.Authenticate(ctx, user, password)
+		if err != nil {
+			return bus.Grant{}
+		}
+		sol, appID = sa.Solution, sa.Application
+	}
+	a, ok := l.apps.Get(sol, appID)
+	if !ok {
+		return bus.Grant{}
+	}
+	return bus.Grant{Account: t.account(sol), Subjects: []string{a.Name + ".>"}}
 }
 
 // mqttAccountPrefix starts the names of a solution's MQTT accounts. The solution's token
@@ -31,6 +73,12 @@ func mqttAccount(sol solution.Solution) string {
 func (t *mqttTenants) login(user, password string) bus.Grant {
 	st := t.store.Load()
 	if st == nil {
+		return bus.Grant{}
+	}
+	if strings.HasPrefix(user, clientIDPrefix) {
+		if l := t.apps.Load(); l != nil {
+			return l.login(t, user, password)
+		}
 		return bus.Grant{}
 	}
 	id, ok := st.ByToken(password)

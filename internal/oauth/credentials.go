@@ -205,3 +205,16 @@ func (a *Authority) authenticate(ctx context.Context, clientID, secret string) (
 	match := hmac.Equal(secretHash(salt, secret), want)
 	return rec, ok && match, nil
 }
+
+// Authenticate is the credential of clientID when secret is its secret (an MQTT login of an
+// application, say); a wrong pair is ErrNotClient, answered as slowly for an unknown client.
+func (a *Authority) Authenticate(ctx context.Context, clientID, secret string) (SystemAuth, error) {
+	rec, ok, err := a.authenticate(ctx, clientID, secret)
+	if err != nil {
+		return SystemAuth{}, err
+	}
+	if !ok {
+		return SystemAuth{}, &TokenError{Reason: ErrNotClient, Detail: "unknown client or wrong secret"}
+	}
+	return rec.SystemAuth, nil
+}
