@@ -8,7 +8,7 @@ import (
 	"regexp"
 	"strings"
 
-	"sigs.k8s.io/yaml"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/switchboardhq/switchboard/internal/solution"
 )
@@ -219,12 +219,14 @@ func checkURL(s string, schemes ...string) error {
 }
 
 // formatOf is the format of a spec document: JSON when it parses as JSON, YAML when as YAML.
+// The YAML is read into nodes only, aliases left unexpanded: what the document means (and
+// how large it grows) is the spec parser's to bound.
 func formatOf(data string) (string, error) {
 	if json.Valid([]byte(data)) {
 		return FormatJSON, nil
 	}
-	var v any
-	if err := yaml.Unmarshal([]byte(data), &v); err != nil {
+	var n yaml.Node
+	if err := yaml.Unmarshal([]byte(data), &n); err != nil {
 		return "", fmt.Errorf("neither JSON nor YAML: %v", err)
 	}
 	return FormatYAML, nil
