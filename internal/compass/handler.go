@@ -105,7 +105,14 @@ func New(o Options) *Handler {
 
 // Page is the GraphiQL page (it loads GraphiQL from a CDN in the browser).
 func Page(endpoint string) http.Handler {
-	return playground.Handler("Switchboard applications", endpoint)
+	page := playground.Handler("Switchboard applications", endpoint)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Tokens are typed into it: no other site may frame it to watch them being typed.
+		w.Header().Set("X-Frame-Options", "DENY")
+		w.Header().Set("Content-Security-Policy", "frame-ancestors 'none'")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		page.ServeHTTP(w, r)
+	})
 }
 
 // ServeHTTP answers a GraphQL request of the caller in r's context.
