@@ -165,6 +165,19 @@ func (s *Store) EventAPI(sol, id string) (Application, EventAPI, bool) {
 	return a, e, ok
 }
 
+// ByName is the application of sol called name, its specs' data left out: the event gateway
+// asks it on every request, so it neither copies nor sorts the solution's others.
+func (s *Store) ByName(sol, name string) (Application, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for _, a := range s.apps {
+		if a.Solution == sol && a.Name == name {
+			return a, true
+		}
+	}
+	return Application{}, false
+}
+
 // List is the applications sol may see, by solution and name, their specs' data left out.
 func (s *Store) List(sol string) []Application {
 	s.mu.RLock()

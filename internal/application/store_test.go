@@ -325,3 +325,19 @@ func TestFetchAndRefetch(t *testing.T) {
 		t.Fatalf("update to mode PACKAGE: %+v, %v; want kept id and a failed status", e, err)
 	}
 }
+
+func TestByName(t *testing.T) {
+	s := openStore(t, testBus(t), Options{})
+	a, err := s.Register(context.Background(), "shop", Application{Name: "commerce"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, ok := s.ByName("shop", "commerce"); !ok || got.ID != a.ID {
+		t.Errorf("ByName: %+v, %v", got, ok)
+	}
+	for _, c := range [][2]string{{"other", "commerce"}, {"shop", "marketing"}} {
+		if _, ok := s.ByName(c[0], c[1]); ok {
+			t.Errorf("ByName(%q, %q) found one", c[0], c[1])
+		}
+	}
+}

@@ -50,14 +50,7 @@ func newGatewayRegistry(apps *application.Store, log *slog.Logger) *gatewayRegis
 
 // Application implements gateway.Registry.
 func (r *gatewayRegistry) Application(sol, name string) (gateway.Application, bool) {
-	var app application.Application
-	found := false
-	for _, a := range r.apps.List(sol) {
-		if a.Name == name {
-			app, found = a, true
-			break
-		}
-	}
+	app, found := r.apps.ByName(sol, name)
 	if !found {
 		return gateway.Application{}, false
 	}
