@@ -35,6 +35,8 @@ type Application struct {
 // fetched, and the external buses its events live on.
 type EventAPI struct {
 	ID                    string         `json:"id"`
+	Name                  string         `json:"name,omitempty"`
+	Description           string         `json:"description,omitempty"`
 	Group                 string         `json:"group,omitempty"`
 	Spec                  Spec           `json:"spec"`
 	Auth                  *Auth          `json:"auth,omitempty"`
@@ -57,6 +59,9 @@ type Spec struct {
 	DataSize int    `json:"data_size,omitempty"`
 	Type     string `json:"type"`
 	Format   string `json:"format,omitempty"`
+	// StatedFormat is the format the caller said the document has ("" when not said): a
+	// document of another format is refused (JSON is also YAML), and Format is the stated one.
+	StatedFormat string `json:"stated_format,omitempty"`
 	// Topics are what the SpecParser found in Data (nil without a parser): the topics of the
 	// spec's channels below the application's, so that the event topic is
 	// {application}.{topic}.

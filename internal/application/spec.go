@@ -31,7 +31,7 @@ func (s *Store) prepare(ctx context.Context, field string, e EventAPI) (EventAPI
 		e.Spec = s.fetch(ctx, e.Spec)
 		return e, nil
 	}
-	format, topics, err := s.parse(e.Spec.Data)
+	format, topics, err := s.parse(e.Spec.Data, e.Spec.StatedFormat)
 	if err != nil {
 		return EventAPI{}, fieldErr(join(field, "spec.data"), "%v", err)
 	}
@@ -39,14 +39,21 @@ func (s *Store) prepare(ctx context.Context, field string, e EventAPI) (EventAPI
 	return e, nil
 }
 
-// parse is the format of a spec document and the topics the parser finds in it.
-func (s *Store) parse(data string) (format string, topics []string, err error) {
+// parse is the format of a spec document (stated, when the caller said it and the document
+// is of it) and the topics the parser finds in it.
+func (s *Store) parse(data, stated string) (format string, topics []string, err error) {
 	if !utf8.ValidString(data) {
 		return "", nil, fmt.Errorf("not UTF-8 text")
 	}
 	format, err = formatOf(data)
 	if err != nil {
 		return "", nil, err
+	}
+	switch {
+	case stated == FormatJSON && format != FormatJSON:
+		return "", nil, fmt.Errorf("not JSON, the format stated (spec.format)")
+	case stated != "":
+		format = stated // JSON is also YAML
 	}
 	if s.opt.Parser != nil {
 		if topics, err = s.opt.Parser.Parse([]byte(data)); err != nil {
@@ -81,7 +88,7 @@ func (s *Store) fetch(ctx context.Context, spec Spec) Spec {
 	if err != nil {
 		return fail("fetch %s: %v", fr.URL, err)
 	}
-	format, topics, err := s.parse(string(data))
+	format, topics, err := s.parse(string(data), spec.StatedFormat)
 	if err != nil {
 		return fail("fetched spec: %v", err)
 	}

@@ -77,6 +77,10 @@ func TestRegisterChecks(t *testing.T) {
 		{"fetch URL relative", Application{Name: "a", EventAPIs: []EventAPI{{Spec: Spec{Type: SpecTypeAsyncAPI, FetchRequest: &FetchRequest{URL: "/x", Mode: ModeSingle}}}}}, "eventAPIs[0].spec.fetchRequest.url"},
 		{"two credentials", Application{Name: "a", EventAPIs: []EventAPI{{Spec: inline(asyncJSON).Spec, Auth: &Auth{Basic: &Basic{}, OAuth: &OAuth{}}}}}, "eventAPIs[0].auth.credential"},
 		{"header injection", Application{Name: "a", EventAPIs: []EventAPI{{Spec: inline(asyncJSON).Spec, Auth: &Auth{Basic: &Basic{}, AdditionalHeaders: map[string][]string{"X": {"a\r\nEvil: 1"}}}}}}, "eventAPIs[0].auth.additionalHeaders"},
+		{"event API name too long", Application{Name: "a", EventAPIs: []EventAPI{{Name: strings.Repeat("n", MaxEventAPINameLen+1), Spec: inline(asyncJSON).Spec}}}, "eventAPIs[0].name"},
+		{"event API description too long", Application{Name: "a", EventAPIs: []EventAPI{{Description: strings.Repeat("d", MaxTextLen+1), Spec: inline(asyncJSON).Spec}}}, "eventAPIs[0].description"},
+		{"unknown format stated", Application{Name: "a", EventAPIs: []EventAPI{{Spec: Spec{Type: SpecTypeAsyncAPI, Data: asyncJSON, StatedFormat: "XML"}}}}, "eventAPIs[0].spec.format"},
+		{"YAML stated as JSON", Application{Name: "a", EventAPIs: []EventAPI{{Spec: Spec{Type: SpecTypeAsyncAPI, Data: "asyncapi: 2.0.0", StatedFormat: FormatJSON}}}}, "eventAPIs[0].spec.data"},
 		{"subscription without topic", Application{Name: "a", EventAPIs: []EventAPI{{Spec: inline(asyncJSON).Spec, ExternalSubscriptions: []Subscription{{URL: "nats://x:4222"}}}}}, "eventAPIs[0].externalSubscriptions[0].topic"},
 	}
 	for _, c := range cases {
@@ -86,6 +90,14 @@ func TestRegisterChecks(t *testing.T) {
 				t.Fatalf("Register: %v; want an error naming %q", err, c.field)
 			}
 		})
+	}
+	// A stated format the document is of wins: JSON is also YAML.
+	a, err := s.Register(ctx, "sol", Application{Name: "stated", EventAPIs: []EventAPI{{Name: "orders-v1", Spec: Spec{Type: SpecTypeAsyncAPI, Data: asyncJSON, StatedFormat: FormatYAML}}}})
+	if err != nil || a.EventAPIs[0].Spec.Format != FormatYAML || a.EventAPIs[0].Name != "orders-v1" {
+		t.Fatalf("JSON stated as YAML: %+v, %v", a, err)
+	}
+	if _, err := s.Unregister(ctx, "sol", a.ID); err != nil {
+		t.Fatal(err)
 	}
 	tooMany := Application{Name: "a"}
 	for range MaxEventAPIs + 1 {

@@ -25,7 +25,9 @@ var (
 	MaxHeaders       = 32
 	MaxTextLen       = 4096 // description, group, topic, version strings, credentials
 	MaxURLLen        = 2048
-	maxRecordBytes   = 6 << 20 // under the bus's 8 MiB message bound
+	// MaxEventAPINameLen bounds an event API's name, as Compass did.
+	MaxEventAPINameLen = 100
+	maxRecordBytes     = 6 << 20 // under the bus's 8 MiB message bound
 )
 
 // NamePattern is what an application name must match: one topic segment.
@@ -80,6 +82,17 @@ func checkLabels(l map[string]any) error {
 
 // checkEventAPI checks an event API as given; field prefixes the names in errors.
 func checkEventAPI(field string, e EventAPI) error {
+	if len(e.Name) > MaxEventAPINameLen {
+		return fieldErr(join(field, "name"), "longer than %d bytes", MaxEventAPINameLen)
+	}
+	if len(e.Description) > MaxTextLen {
+		return fieldErr(join(field, "description"), "longer than %d bytes", MaxTextLen)
+	}
+	switch e.Spec.StatedFormat {
+	case "", FormatJSON, FormatYAML:
+	default:
+		return fieldErr(join(field, "spec.format"), "%q: want JSON or YAML", e.Spec.StatedFormat)
+	}
 	if len(e.Group) > MaxTextLen {
 		return fieldErr(join(field, "group"), "longer than %d bytes", MaxTextLen)
 	}

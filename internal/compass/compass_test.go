@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/switchboardhq/switchboard/internal/application"
@@ -18,10 +20,33 @@ import (
 // tokens are the test server's bearer tokens and whom they authenticate.
 var tokens = map[string]Caller{"admin": {Admin: true}, "tok-a": {Solution: "sol-a"}, "tok-b": {Solution: "sol-b"}}
 
-type fakeIssuer struct{}
+// fakeIssuer issues made-up credentials and remembers them.
+type fakeIssuer struct {
+	mu     sync.Mutex
+	issued map[string][]ClientCredentials // by solution/application
+}
 
-func (fakeIssuer) IssueClientCredentials(_ context.Context, sol, app string) (ClientCredentials, error) {
-	return ClientCredentials{ID: "cred-" + sol, ClientID: "client-" + app, ClientSecret: "secret", TokenURL: "https://hub.example/oauth2/token"}, nil
+func (f *fakeIssuer) IssueClientCredentials(_ context.Context, sol, app string) (ClientCredentials, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	key := sol + "/" + app
+	c := ClientCredentials{ID: fmt.Sprintf("cred-%s-%d", sol, len(f.issued[key])), ClientID: "client-" + app, ClientSecret: "secret", TokenURL: "https://hub.example/oauth2/token"}
+	if f.issued == nil {
+		f.issued = map[string][]ClientCredentials{}
+	}
+	f.issued[key] = append(f.issued[key], c)
+	return c, nil
+}
+
+func (f *fakeIssuer) ClientCredentialsOf(sol, app string) []ClientCredentials {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []ClientCredentials
+	for _, c := range f.issued[sol+"/"+app] {
+		c.ClientSecret = ""
+		out = append(out, c)
+	}
+	return out
 }
 
 type fetcherFunc func(context.Context, application.FetchRequest, int) ([]byte, error)
@@ -207,7 +232,7 @@ func TestRegisterAndQuery(t *testing.T) {
 // TestIsolation: solution B's token neither sees nor changes A's applications; what it cannot
 // see is NOT_FOUND (or null), never FORBIDDEN, so as not to tell it exists.
 func TestIsolation(t *testing.T) {
-	srv := newServer(t, fakeIssuer{})
+	srv := newServer(t, &fakeIssuer{})
 	a := register(t, srv, "tok-a", "orders")
 	api := a.EventAPIs.Data[0].ID
 	var apps struct{ TotalCount int }
@@ -251,8 +276,20 @@ func TestIsolation(t *testing.T) {
 	}
 	gql(t, srv, "tok-a", `mutation($id: ID!) { requestClientCredentialsForApplication(id: $id) { id auth { credential { ... on OAuthCredentialData { clientId clientSecret url } } } } }`, id).
 		into(t, "requestClientCredentialsForApplication", &cred)
-	if cred.ID != "cred-sol-a" || cred.Auth.Credential["clientId"] != "client-"+a.ID || cred.Auth.Credential["url"] == "" {
+	if cred.ID != "cred-sol-a-0" || cred.Auth.Credential["clientId"] != "client-"+a.ID || cred.Auth.Credential["url"] == "" || cred.Auth.Credential["clientSecret"] != "secret" {
 		t.Fatalf("credentials %+v", cred)
+	}
+	// Listed afterwards among the application's auths, the secret not shown again.
+	var listed struct {
+		Auths []struct {
+			ID   string
+			Auth struct{ Credential map[string]string }
+		}
+	}
+	gql(t, srv, "tok-a", `query($id: ID!) { application(id: $id) { auths { id auth { credential { ... on OAuthCredentialData { clientId clientSecret url } } } } } }`, id).
+		into(t, "application", &listed)
+	if len(listed.Auths) != 1 || listed.Auths[0].ID != cred.ID || listed.Auths[0].Auth.Credential["clientId"] != "client-"+a.ID || listed.Auths[0].Auth.Credential["clientSecret"] != "" {
+		t.Fatalf("auths %+v", listed)
 	}
 }
 

@@ -25,8 +25,9 @@ func toApplication(a application.Application) *generated.Application {
 	return &generated.Application{ID: a.ID, Name: a.Name, Description: optional(a.Description), Labels: a.Labels, HealthCheckURL: optional(a.HealthCheckURL)}
 }
 
-func (sc *scope) toEventAPI(e application.EventAPI) *generated.EventAPIDefinition {
-	out := &generated.EventAPIDefinition{ID: e.ID, Group: optional(e.Group), Spec: sc.toSpec(e.ID, e.Spec), Auth: toAuth(e.Auth),
+func (sc *scope) toEventAPI(appID string, e application.EventAPI) *generated.EventAPIDefinition {
+	out := &generated.EventAPIDefinition{ID: e.ID, ApplicationID: appID, Name: eventAPIName(e), Description: optional(e.Description),
+		Group: optional(e.Group), Spec: sc.toSpec(e.ID, e.Spec), Auth: toAuth(e.Auth),
 		ExternalSubscriptions: []*generated.EventAPISubscription{}}
 	for _, s := range e.ExternalSubscriptions {
 		out.ExternalSubscriptions = append(out.ExternalSubscriptions, &generated.EventAPISubscription{URL: s.URL, Auth: toAuth(s.Auth), Topic: s.Topic, Attributes: s.Attributes})
@@ -35,6 +36,20 @@ func (sc *scope) toEventAPI(e application.EventAPI) *generated.EventAPIDefinitio
 		out.Version = &generated.Version{Value: v.Value, Deprecated: &v.Deprecated, DeprecatedSince: optional(v.DeprecatedSince), ForRemoval: &v.ForRemoval}
 	}
 	return out
+}
+
+// eventAPIName is an event API's name as given, else made of its group and version (Compass's
+// names were required; the seed's input has none), else its id.
+func eventAPIName(e application.EventAPI) string {
+	switch {
+	case e.Name != "":
+		return e.Name
+	case e.Group != "" && e.Version != nil:
+		return e.Group + "-" + e.Version.Value
+	case e.Group != "":
+		return e.Group
+	}
+	return e.ID
 }
 
 // toSpec converts a spec whose data is read only if the query asks for it.
@@ -73,9 +88,12 @@ func fromEventAPIInput(in *generated.EventAPIDefinitionInput) application.EventA
 	if in == nil {
 		return application.EventAPI{}
 	}
-	out := application.EventAPI{Group: value(in.Group), Auth: fromAuth(in.Auth)}
+	out := application.EventAPI{Name: value(in.Name), Description: value(in.Description), Group: value(in.Group), Auth: fromAuth(in.Auth)}
 	if in.Spec != nil {
 		out.Spec = application.Spec{Data: value(in.Spec.Data), Type: string(in.Spec.EventSpecType)}
+		if in.Spec.Format != nil {
+			out.Spec.StatedFormat = string(*in.Spec.Format)
+		}
 		if fr := in.Spec.FetchRequest; fr != nil {
 			mode := application.ModeSingle
 			if fr.Mode != nil {

@@ -100,21 +100,25 @@ func TestCompassExamples(t *testing.T) {
 		t.Fatal(err)
 	}
 	q, dropped := adapt(t, string(src))
-	want := []string{"Application.apis", "Application.auths", "Application.documents", "Application.status", "Application.webhooks",
-		"Auth.requestAuth", "EventAPIDefinition.applicationID", "EventAPIDefinition.description", "EventAPIDefinition.name",
-		"EventAPIDefinitionInput.description", "EventAPIDefinitionInput.name", "EventAPISpecInput.format"}
-	if !slices.Equal(dropped, want) {
-		t.Fatalf("dropped %v; SOURCE.md lists %v", dropped, want)
+	if len(dropped) != 0 {
+		t.Fatalf("dropped %v; SOURCE.md says only createApplication is renamed", dropped)
 	}
 	var app struct {
 		ID        string
 		Name      string
 		Labels    map[string][]string
+		Status    struct{ Condition string }
+		Webhooks  []any
+		Apis      struct{ TotalCount int }
+		Auths     []any
+		Docs      struct{ TotalCount int } `json:"documents"`
 		EventAPIs struct {
 			TotalCount int
 			Data       []struct {
-				Group   string
-				Version struct {
+				ApplicationID     string
+				Name, Description string
+				Group             string
+				Version           struct {
 					Value                  string
 					Deprecated, ForRemoval bool
 				}
@@ -134,7 +138,14 @@ func TestCompassExamples(t *testing.T) {
 	if app.ID == "" || app.Name != "create-application-with-event-apis" || app.Labels["scenarios"][0] != "DEFAULT" || app.EventAPIs.TotalCount != 2 {
 		t.Fatalf("registered %+v", app)
 	}
+	// A PACKAGE fetch is not supported: the reviews spec FAILED, and so the application.
+	if app.Status.Condition != "FAILED" || app.Webhooks == nil || len(app.Webhooks) != 0 || app.Apis.TotalCount != 0 || app.Docs.TotalCount != 0 || app.Auths == nil || len(app.Auths) != 0 {
+		t.Fatalf("registered %+v", app)
+	}
 	comments, reviews := app.EventAPIs.Data[0], app.EventAPIs.Data[1]
+	if comments.ApplicationID != app.ID || comments.Name != "comments-v1" || comments.Description != "comments events" || reviews.Name != "reviews-v1" {
+		t.Fatalf("event APIs %+v", app.EventAPIs.Data)
+	}
 	if comments.Group != "comments" || !comments.Version.Deprecated || !comments.Version.ForRemoval || *comments.Spec.Data != "asyncapi" || comments.Spec.Format != "YAML" {
 		t.Fatalf("comments-v1 %+v", comments)
 	}

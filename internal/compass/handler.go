@@ -57,6 +57,9 @@ type ClientCredentials struct {
 // publish to the event gateway; internal/oauth provides one.
 type CredentialIssuer interface {
 	IssueClientCredentials(ctx context.Context, solution, applicationID string) (ClientCredentials, error)
+	// ClientCredentialsOf lists those issued to an application, oldest first, without
+	// their secrets.
+	ClientCredentialsOf(solution, applicationID string) []ClientCredentials
 }
 
 // Options configure the GraphQL API.

@@ -61,11 +61,11 @@ func (q query) Application(ctx context.Context, id string) (*generated.Applicati
 
 func (q query) EventAPI(ctx context.Context, id string) (*generated.EventAPIDefinition, error) {
 	sc := scopeOf(ctx)
-	_, e, ok := q.opt.Store.EventAPI(sc.solution, id)
+	a, e, ok := q.opt.Store.EventAPI(sc.solution, id)
 	if !ok {
 		return nil, nil
 	}
-	return sc.toEventAPI(e), nil
+	return sc.toEventAPI(a.ID, e), nil
 }
 
 type appResolver struct{ *resolver }
@@ -98,7 +98,7 @@ func (r appResolver) EventAPIs(ctx context.Context, obj *generated.Application, 
 	}
 	out := &generated.EventAPIDefinitionPage{Data: []*generated.EventAPIDefinition{}, PageInfo: info, TotalCount: len(apis)}
 	for _, e := range page {
-		out.Data = append(out.Data, sc.toEventAPI(e))
+		out.Data = append(out.Data, sc.toEventAPI(a.ID, e))
 	}
 	return out, nil
 }
@@ -109,7 +109,7 @@ func (r appResolver) EventAPI(ctx context.Context, obj *generated.Application, i
 	if !ok || a.ID != obj.ID {
 		return nil, nil
 	}
-	return sc.toEventAPI(e), nil
+	return sc.toEventAPI(a.ID, e), nil
 }
 
 type specResolver struct{ *resolver }
@@ -178,26 +178,28 @@ func (m mutation) AddEventAPI(ctx context.Context, applicationID string, in gene
 	if err != nil {
 		return nil, err
 	}
-	return sc.toEventAPI(e), nil
+	return sc.toEventAPI(applicationID, e), nil
 }
 
 func (m mutation) UpdateEventAPI(ctx context.Context, id string, in generated.EventAPIDefinitionInput) (*generated.EventAPIDefinition, error) {
 	sc := scopeOf(ctx)
+	a, _, _ := m.opt.Store.EventAPI(sc.solution, id) // an event API stays with its application
 	e, err := m.opt.Store.UpdateEventAPI(ctx, sc.solution, id, fromEventAPIInput(&in))
 	if err != nil {
 		return nil, err
 	}
-	return sc.toEventAPI(e), nil
+	return sc.toEventAPI(a.ID, e), nil
 }
 
 func (m mutation) DeleteEventAPI(ctx context.Context, id string) (*generated.EventAPIDefinition, error) {
 	sc := scopeOf(ctx)
+	a, _, _ := m.opt.Store.EventAPI(sc.solution, id)
 	e, err := m.opt.Store.DeleteEventAPI(ctx, sc.solution, id)
 	if err != nil {
 		return nil, err
 	}
 	// Its spec's data is gone with it: show none rather than look for it.
-	out := sc.toEventAPI(e)
+	out := sc.toEventAPI(a.ID, e)
 	if out.Spec.Data == nil {
 		empty := ""
 		out.Spec.Data = &empty

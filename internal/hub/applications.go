@@ -25,6 +25,14 @@ func (c credentialIssuer) IssueClientCredentials(ctx context.Context, sol, appID
 	return compass.ClientCredentials{ID: cr.ID, ClientID: cr.ClientID, ClientSecret: cr.ClientSecret, TokenURL: c.tokenURL}, nil
 }
 
+func (c credentialIssuer) ClientCredentialsOf(sol, appID string) []compass.ClientCredentials {
+	var out []compass.ClientCredentials
+	for _, a := range c.auth.List(sol, appID) {
+		out = append(out, compass.ClientCredentials{ID: a.ID, ClientID: a.ClientID, TokenURL: c.tokenURL})
+	}
+	return out
+}
+
 // publicURL is where clients reach this server: --public-url, else http://<the address it
 // listens on>.
 func (h *Hub) publicURL() string {

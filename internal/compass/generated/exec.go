@@ -39,14 +39,45 @@ type DirectiveRoot struct {
 }
 
 type ComplexityRoot struct {
+	APIDefinition struct {
+		ApplicationID func(childComplexity int) int
+		Auths         func(childComplexity int) int
+		DefaultAuth   func(childComplexity int) int
+		Description   func(childComplexity int) int
+		Group         func(childComplexity int) int
+		ID            func(childComplexity int) int
+		Name          func(childComplexity int) int
+		Spec          func(childComplexity int) int
+		TargetURL     func(childComplexity int) int
+		Version       func(childComplexity int) int
+	}
+
+	APIDefinitionPage struct {
+		Data       func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
+	APISpec struct {
+		Data         func(childComplexity int) int
+		FetchRequest func(childComplexity int) int
+		Format       func(childComplexity int) int
+		Type         func(childComplexity int) int
+	}
+
 	Application struct {
+		Apis           func(childComplexity int, group *string, first *int, after *string) int
+		Auths          func(childComplexity int) int
 		Description    func(childComplexity int) int
+		Documents      func(childComplexity int, first *int, after *string) int
 		EventAPI       func(childComplexity int, id string) int
 		EventAPIs      func(childComplexity int, group *string, first *int, after *string) int
 		HealthCheckURL func(childComplexity int) int
 		ID             func(childComplexity int) int
 		Labels         func(childComplexity int, key *string) int
 		Name           func(childComplexity int) int
+		Status         func(childComplexity int) int
+		Webhooks       func(childComplexity int) int
 	}
 
 	ApplicationPage struct {
@@ -55,10 +86,24 @@ type ComplexityRoot struct {
 		TotalCount func(childComplexity int) int
 	}
 
+	ApplicationStatus struct {
+		Condition func(childComplexity int) int
+		Timestamp func(childComplexity int) int
+	}
+
+	ApplicationWebhook struct {
+		ApplicationID func(childComplexity int) int
+		Auth          func(childComplexity int) int
+		ID            func(childComplexity int) int
+		Type          func(childComplexity int) int
+		URL           func(childComplexity int) int
+	}
+
 	Auth struct {
 		AdditionalHeaders     func(childComplexity int) int
 		AdditionalQueryParams func(childComplexity int) int
 		Credential            func(childComplexity int) int
+		RequestAuth           func(childComplexity int) int
 	}
 
 	BasicCredentialData struct {
@@ -66,11 +111,43 @@ type ComplexityRoot struct {
 		Username func(childComplexity int) int
 	}
 
+	CSRFTokenCredentialRequestAuth struct {
+		AdditionalHeaders     func(childComplexity int) int
+		AdditionalQueryParams func(childComplexity int) int
+		Credential            func(childComplexity int) int
+		TokenEndpointURL      func(childComplexity int) int
+	}
+
+	CredentialRequestAuth struct {
+		Csrf func(childComplexity int) int
+	}
+
+	Document struct {
+		ApplicationID func(childComplexity int) int
+		Data          func(childComplexity int) int
+		Description   func(childComplexity int) int
+		DisplayName   func(childComplexity int) int
+		FetchRequest  func(childComplexity int) int
+		Format        func(childComplexity int) int
+		ID            func(childComplexity int) int
+		Kind          func(childComplexity int) int
+		Title         func(childComplexity int) int
+	}
+
+	DocumentPage struct {
+		Data       func(childComplexity int) int
+		PageInfo   func(childComplexity int) int
+		TotalCount func(childComplexity int) int
+	}
+
 	EventAPIDefinition struct {
+		ApplicationID         func(childComplexity int) int
 		Auth                  func(childComplexity int) int
+		Description           func(childComplexity int) int
 		ExternalSubscriptions func(childComplexity int) int
 		Group                 func(childComplexity int) int
 		ID                    func(childComplexity int) int
+		Name                  func(childComplexity int) int
 		Spec                  func(childComplexity int) int
 		Version               func(childComplexity int) int
 	}
@@ -138,6 +215,11 @@ type ComplexityRoot struct {
 		EventAPI     func(childComplexity int, id string) int
 	}
 
+	RuntimeAuth struct {
+		Auth      func(childComplexity int) int
+		RuntimeID func(childComplexity int) int
+	}
+
 	SystemAuth struct {
 		Auth func(childComplexity int) int
 		ID   func(childComplexity int) int
@@ -157,9 +239,14 @@ type ComplexityRoot struct {
 
 type ApplicationResolver interface {
 	Labels(ctx context.Context, obj *Application, key *string) (map[string]any, error)
+	Status(ctx context.Context, obj *Application) (*ApplicationStatus, error)
+	Webhooks(ctx context.Context, obj *Application) ([]*ApplicationWebhook, error)
 
+	Apis(ctx context.Context, obj *Application, group *string, first *int, after *string) (*APIDefinitionPage, error)
 	EventAPIs(ctx context.Context, obj *Application, group *string, first *int, after *string) (*EventAPIDefinitionPage, error)
 	EventAPI(ctx context.Context, obj *Application, id string) (*EventAPIDefinition, error)
+	Documents(ctx context.Context, obj *Application, first *int, after *string) (*DocumentPage, error)
+	Auths(ctx context.Context, obj *Application) ([]*SystemAuth, error)
 }
 type EventAPISpecResolver interface {
 	Data(ctx context.Context, obj *EventAPISpec) (*string, error)
@@ -198,12 +285,145 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 	_ = ec
 	switch typeName + "." + field {
 
+	case "APIDefinition.applicationID":
+		if e.ComplexityRoot.APIDefinition.ApplicationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.APIDefinition.ApplicationID(childComplexity), true
+	case "APIDefinition.auths":
+		if e.ComplexityRoot.APIDefinition.Auths == nil {
+			break
+		}
+
+		return e.ComplexityRoot.APIDefinition.Auths(childComplexity), true
+	case "APIDefinition.defaultAuth":
+		if e.ComplexityRoot.APIDefinition.DefaultAuth == nil {
+			break
+		}
+
+		return e.ComplexityRoot.APIDefinition.DefaultAuth(childComplexity), true
+	case "APIDefinition.description":
+		if e.ComplexityRoot.APIDefinition.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.APIDefinition.Description(childComplexity), true
+	case "APIDefinition.group":
+		if e.ComplexityRoot.APIDefinition.Group == nil {
+			break
+		}
+
+		return e.ComplexityRoot.APIDefinition.Group(childComplexity), true
+	case "APIDefinition.id":
+		if e.ComplexityRoot.APIDefinition.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.APIDefinition.ID(childComplexity), true
+	case "APIDefinition.name":
+		if e.ComplexityRoot.APIDefinition.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.APIDefinition.Name(childComplexity), true
+	case "APIDefinition.spec":
+		if e.ComplexityRoot.APIDefinition.Spec == nil {
+			break
+		}
+
+		return e.ComplexityRoot.APIDefinition.Spec(childComplexity), true
+	case "APIDefinition.targetURL":
+		if e.ComplexityRoot.APIDefinition.TargetURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.APIDefinition.TargetURL(childComplexity), true
+	case "APIDefinition.version":
+		if e.ComplexityRoot.APIDefinition.Version == nil {
+			break
+		}
+
+		return e.ComplexityRoot.APIDefinition.Version(childComplexity), true
+
+	case "APIDefinitionPage.data":
+		if e.ComplexityRoot.APIDefinitionPage.Data == nil {
+			break
+		}
+
+		return e.ComplexityRoot.APIDefinitionPage.Data(childComplexity), true
+	case "APIDefinitionPage.pageInfo":
+		if e.ComplexityRoot.APIDefinitionPage.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.APIDefinitionPage.PageInfo(childComplexity), true
+	case "APIDefinitionPage.totalCount":
+		if e.ComplexityRoot.APIDefinitionPage.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.APIDefinitionPage.TotalCount(childComplexity), true
+
+	case "APISpec.data":
+		if e.ComplexityRoot.APISpec.Data == nil {
+			break
+		}
+
+		return e.ComplexityRoot.APISpec.Data(childComplexity), true
+	case "APISpec.fetchRequest":
+		if e.ComplexityRoot.APISpec.FetchRequest == nil {
+			break
+		}
+
+		return e.ComplexityRoot.APISpec.FetchRequest(childComplexity), true
+	case "APISpec.format":
+		if e.ComplexityRoot.APISpec.Format == nil {
+			break
+		}
+
+		return e.ComplexityRoot.APISpec.Format(childComplexity), true
+	case "APISpec.type":
+		if e.ComplexityRoot.APISpec.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.APISpec.Type(childComplexity), true
+
+	case "Application.apis":
+		if e.ComplexityRoot.Application.Apis == nil {
+			break
+		}
+
+		args, err := ec.field_Application_apis_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Application.Apis(childComplexity, args["group"].(*string), args["first"].(*int), args["after"].(*string)), true
+	case "Application.auths":
+		if e.ComplexityRoot.Application.Auths == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Application.Auths(childComplexity), true
 	case "Application.description":
 		if e.ComplexityRoot.Application.Description == nil {
 			break
 		}
 
 		return e.ComplexityRoot.Application.Description(childComplexity), true
+	case "Application.documents":
+		if e.ComplexityRoot.Application.Documents == nil {
+			break
+		}
+
+		args, err := ec.field_Application_documents_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Application.Documents(childComplexity, args["first"].(*int), args["after"].(*string)), true
 	case "Application.eventAPI":
 		if e.ComplexityRoot.Application.EventAPI == nil {
 			break
@@ -255,6 +475,18 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Application.Name(childComplexity), true
+	case "Application.status":
+		if e.ComplexityRoot.Application.Status == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Application.Status(childComplexity), true
+	case "Application.webhooks":
+		if e.ComplexityRoot.Application.Webhooks == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Application.Webhooks(childComplexity), true
 
 	case "ApplicationPage.data":
 		if e.ComplexityRoot.ApplicationPage.Data == nil {
@@ -275,6 +507,50 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.ApplicationPage.TotalCount(childComplexity), true
 
+	case "ApplicationStatus.condition":
+		if e.ComplexityRoot.ApplicationStatus.Condition == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationStatus.Condition(childComplexity), true
+	case "ApplicationStatus.timestamp":
+		if e.ComplexityRoot.ApplicationStatus.Timestamp == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationStatus.Timestamp(childComplexity), true
+
+	case "ApplicationWebhook.applicationID":
+		if e.ComplexityRoot.ApplicationWebhook.ApplicationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationWebhook.ApplicationID(childComplexity), true
+	case "ApplicationWebhook.auth":
+		if e.ComplexityRoot.ApplicationWebhook.Auth == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationWebhook.Auth(childComplexity), true
+	case "ApplicationWebhook.id":
+		if e.ComplexityRoot.ApplicationWebhook.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationWebhook.ID(childComplexity), true
+	case "ApplicationWebhook.type":
+		if e.ComplexityRoot.ApplicationWebhook.Type == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationWebhook.Type(childComplexity), true
+	case "ApplicationWebhook.url":
+		if e.ComplexityRoot.ApplicationWebhook.URL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.ApplicationWebhook.URL(childComplexity), true
+
 	case "Auth.additionalHeaders":
 		if e.ComplexityRoot.Auth.AdditionalHeaders == nil {
 			break
@@ -293,6 +569,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Auth.Credential(childComplexity), true
+	case "Auth.requestAuth":
+		if e.ComplexityRoot.Auth.RequestAuth == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Auth.RequestAuth(childComplexity), true
 
 	case "BasicCredentialData.password":
 		if e.ComplexityRoot.BasicCredentialData.Password == nil {
@@ -307,12 +589,130 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.BasicCredentialData.Username(childComplexity), true
 
+	case "CSRFTokenCredentialRequestAuth.additionalHeaders":
+		if e.ComplexityRoot.CSRFTokenCredentialRequestAuth.AdditionalHeaders == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CSRFTokenCredentialRequestAuth.AdditionalHeaders(childComplexity), true
+	case "CSRFTokenCredentialRequestAuth.additionalQueryParams":
+		if e.ComplexityRoot.CSRFTokenCredentialRequestAuth.AdditionalQueryParams == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CSRFTokenCredentialRequestAuth.AdditionalQueryParams(childComplexity), true
+	case "CSRFTokenCredentialRequestAuth.credential":
+		if e.ComplexityRoot.CSRFTokenCredentialRequestAuth.Credential == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CSRFTokenCredentialRequestAuth.Credential(childComplexity), true
+	case "CSRFTokenCredentialRequestAuth.tokenEndpointURL":
+		if e.ComplexityRoot.CSRFTokenCredentialRequestAuth.TokenEndpointURL == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CSRFTokenCredentialRequestAuth.TokenEndpointURL(childComplexity), true
+
+	case "CredentialRequestAuth.csrf":
+		if e.ComplexityRoot.CredentialRequestAuth.Csrf == nil {
+			break
+		}
+
+		return e.ComplexityRoot.CredentialRequestAuth.Csrf(childComplexity), true
+
+	case "Document.applicationID":
+		if e.ComplexityRoot.Document.ApplicationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Document.ApplicationID(childComplexity), true
+	case "Document.data":
+		if e.ComplexityRoot.Document.Data == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Document.Data(childComplexity), true
+	case "Document.description":
+		if e.ComplexityRoot.Document.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Document.Description(childComplexity), true
+	case "Document.displayName":
+		if e.ComplexityRoot.Document.DisplayName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Document.DisplayName(childComplexity), true
+	case "Document.fetchRequest":
+		if e.ComplexityRoot.Document.FetchRequest == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Document.FetchRequest(childComplexity), true
+	case "Document.format":
+		if e.ComplexityRoot.Document.Format == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Document.Format(childComplexity), true
+	case "Document.id":
+		if e.ComplexityRoot.Document.ID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Document.ID(childComplexity), true
+	case "Document.kind":
+		if e.ComplexityRoot.Document.Kind == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Document.Kind(childComplexity), true
+	case "Document.title":
+		if e.ComplexityRoot.Document.Title == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Document.Title(childComplexity), true
+
+	case "DocumentPage.data":
+		if e.ComplexityRoot.DocumentPage.Data == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DocumentPage.Data(childComplexity), true
+	case "DocumentPage.pageInfo":
+		if e.ComplexityRoot.DocumentPage.PageInfo == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DocumentPage.PageInfo(childComplexity), true
+	case "DocumentPage.totalCount":
+		if e.ComplexityRoot.DocumentPage.TotalCount == nil {
+			break
+		}
+
+		return e.ComplexityRoot.DocumentPage.TotalCount(childComplexity), true
+
+	case "EventAPIDefinition.applicationID":
+		if e.ComplexityRoot.EventAPIDefinition.ApplicationID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EventAPIDefinition.ApplicationID(childComplexity), true
 	case "EventAPIDefinition.auth":
 		if e.ComplexityRoot.EventAPIDefinition.Auth == nil {
 			break
 		}
 
 		return e.ComplexityRoot.EventAPIDefinition.Auth(childComplexity), true
+	case "EventAPIDefinition.description":
+		if e.ComplexityRoot.EventAPIDefinition.Description == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EventAPIDefinition.Description(childComplexity), true
 	case "EventAPIDefinition.externalSubscriptions":
 		if e.ComplexityRoot.EventAPIDefinition.ExternalSubscriptions == nil {
 			break
@@ -331,6 +731,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.EventAPIDefinition.ID(childComplexity), true
+	case "EventAPIDefinition.name":
+		if e.ComplexityRoot.EventAPIDefinition.Name == nil {
+			break
+		}
+
+		return e.ComplexityRoot.EventAPIDefinition.Name(childComplexity), true
 	case "EventAPIDefinition.spec":
 		if e.ComplexityRoot.EventAPIDefinition.Spec == nil {
 			break
@@ -624,6 +1030,19 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.Query.EventAPI(childComplexity, args["id"].(string)), true
 
+	case "RuntimeAuth.auth":
+		if e.ComplexityRoot.RuntimeAuth.Auth == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuntimeAuth.Auth(childComplexity), true
+	case "RuntimeAuth.runtimeID":
+		if e.ComplexityRoot.RuntimeAuth.RuntimeID == nil {
+			break
+		}
+
+		return e.ComplexityRoot.RuntimeAuth.RuntimeID(childComplexity), true
+
 	case "SystemAuth.auth":
 		if e.ComplexityRoot.SystemAuth.Auth == nil {
 			break
@@ -770,12 +1189,16 @@ var sources = []*ast.Source{
 #   deleteApplication, later addApplication); updateApplication takes ApplicationUpdateInput
 #   (Compass first took ApplicationInput for both, later ApplicationUpdateInput without labels;
 #   here labels are kept, and event APIs change through addEventAPI/updateEventAPI).
-# - EventAPIDefinition, EventAPISpec and their inputs are the proposal's: no name,
-#   description or applicationID on EventAPIDefinition, no format on EventAPISpecInput (the
-#   format is found from the data: JSON when it parses as JSON, else YAML), the type enum is
-#   EventAPISpecType (Compass: EventSpecType), and externalSubscriptions is added.
-# - Application has no status, webhooks, apis, documents or auths: Switchboard serves only
-#   event APIs. Auth has no requestAuth (CSRF token fetching): no fetch here needs it.
+# - EventAPIDefinition, EventAPISpec and their inputs are the proposal's, verbatim; what
+#   Compass had on them besides (EventAPIDefinition.applicationID, name, description; the
+#   inputs' name, description and format) is added by ` + "`" + `extend` + "`" + ` below, so that Compass's own
+#   requests run. The type enum is EventAPISpecType (Compass: EventSpecType), and
+#   externalSubscriptions is added.
+# - Application.status, webhooks, apis, documents and Auth.requestAuth are Compass's, so that
+#   its clients' selections work, but Switchboard serves only event APIs: webhooks, apis and
+#   documents are always empty, requestAuth always null (no fetch here takes a CSRF token);
+#   status says whether every event API's spec is in hand. auths lists the application's
+#   client credentials of requestClientCredentialsForApplication, secrets never shown again.
 # - applications(filter): LabelFilter.query matches a label's value as a string equal to it
 #   (Compass: an SQL/JSON path subset); without query, every application with the key.
 # - A top-level eventAPI(id) sits beside Application.eventAPI(id), as Compass's eventAPI query.
@@ -897,6 +1320,19 @@ type Auth {
     credential: CredentialData!
     additionalHeaders: HttpHeaders
     additionalQueryParams: QueryParams
+    """Compass's CSRF token fetching before a request; always null here."""
+    requestAuth: CredentialRequestAuth
+}
+
+type CredentialRequestAuth {
+    csrf: CSRFTokenCredentialRequestAuth
+}
+
+type CSRFTokenCredentialRequestAuth {
+    tokenEndpointURL: String!
+    credential: CredentialData!
+    additionalHeaders: HttpHeaders
+    additionalQueryParams: QueryParams
 }
 
 input BasicCredentialDataInput {
@@ -966,10 +1402,121 @@ type Application {
     name: String!
     description: String
     labels(key: String): Labels!
+    """READY when every event API's spec is in hand, FAILED when one could not be fetched"""
+    status: ApplicationStatus!
+    """always empty: Switchboard calls no application webhooks"""
+    webhooks: [ApplicationWebhook!]!
     healthCheckURL: String
+    """always empty: Switchboard serves event APIs only"""
+    apis(group: String, first: Int = 100, after: PageCursor): APIDefinitionPage!
     """group allows to find different versions of the same event API"""
     eventAPIs(group: String, first: Int = 100, after: PageCursor): EventAPIDefinitionPage!
     eventAPI(id: ID!): EventAPIDefinition
+    """always empty: Switchboard serves event APIs only"""
+    documents(first: Int = 100, after: PageCursor): DocumentPage!
+    """the client credentials issued by requestClientCredentialsForApplication; secrets empty"""
+    auths: [SystemAuth!]!
+}
+
+extend type EventAPIDefinition {
+    applicationID: ID!
+    """as given at registration; else the group and version, else the id"""
+    name: String!
+    description: String
+}
+
+extend input EventAPIDefinitionInput {
+    """at most 100 bytes"""
+    name: String
+    """at most 4096 bytes"""
+    description: String
+}
+
+extend input EventAPISpecInput {
+    """the format of data (or of the fetched document); JSON data is also YAML"""
+    format: SpecFormat
+}
+
+enum ApplicationStatusCondition {
+    INITIAL
+    UNKNOWN
+    READY
+    FAILED
+}
+
+type ApplicationStatus {
+    condition: ApplicationStatusCondition!
+    timestamp: Timestamp!
+}
+
+enum ApplicationWebhookType {
+    CONFIGURATION_CHANGED
+}
+
+type ApplicationWebhook {
+    id: ID!
+    applicationID: ID!
+    type: ApplicationWebhookType!
+    url: String!
+    auth: Auth
+}
+
+enum APISpecType {
+    ODATA
+    OPEN_API
+}
+
+type APISpec {
+    data: CLOB
+    format: SpecFormat!
+    type: APISpecType!
+    fetchRequest: FetchRequest
+}
+
+type RuntimeAuth {
+    runtimeID: ID!
+    auth: Auth
+}
+
+type APIDefinition {
+    id: ID!
+    applicationID: ID!
+    name: String!
+    description: String
+    spec: APISpec
+    targetURL: String!
+    group: String
+    auths: [RuntimeAuth!]!
+    defaultAuth: Auth
+    version: Version
+}
+
+type APIDefinitionPage implements Pageable {
+    data: [APIDefinition!]!
+    pageInfo: PageInfo!
+    totalCount: Int!
+}
+
+enum DocumentFormat {
+    MARKDOWN
+}
+
+type Document {
+    id: ID!
+    applicationID: ID!
+    title: String!
+    displayName: String!
+    description: String!
+    format: DocumentFormat!
+    kind: String
+    data: CLOB
+    fetchRequest: FetchRequest
+}
+
+type DocumentPage implements Pageable {
+    data: [Document!]!
+    pageInfo: PageInfo!
+    totalCount: Int!
 }
 
 type ApplicationPage implements Pageable {
@@ -1036,6 +1583,58 @@ var parsedSchema = gqlparser.MustLoadSchema(sources...)
 // Each function is generated once per unique object type, deduplicating the
 // switch statements that were previously inlined in every fieldContext_* function.
 
+func (ec *executionContext) childFields_APIDefinition(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_APIDefinition_id(ctx, field)
+	case "applicationID":
+		return ec.fieldContext_APIDefinition_applicationID(ctx, field)
+	case "name":
+		return ec.fieldContext_APIDefinition_name(ctx, field)
+	case "description":
+		return ec.fieldContext_APIDefinition_description(ctx, field)
+	case "spec":
+		return ec.fieldContext_APIDefinition_spec(ctx, field)
+	case "targetURL":
+		return ec.fieldContext_APIDefinition_targetURL(ctx, field)
+	case "group":
+		return ec.fieldContext_APIDefinition_group(ctx, field)
+	case "auths":
+		return ec.fieldContext_APIDefinition_auths(ctx, field)
+	case "defaultAuth":
+		return ec.fieldContext_APIDefinition_defaultAuth(ctx, field)
+	case "version":
+		return ec.fieldContext_APIDefinition_version(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type APIDefinition", field.Name)
+}
+
+func (ec *executionContext) childFields_APIDefinitionPage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "data":
+		return ec.fieldContext_APIDefinitionPage_data(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_APIDefinitionPage_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_APIDefinitionPage_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type APIDefinitionPage", field.Name)
+}
+
+func (ec *executionContext) childFields_APISpec(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "data":
+		return ec.fieldContext_APISpec_data(ctx, field)
+	case "format":
+		return ec.fieldContext_APISpec_format(ctx, field)
+	case "type":
+		return ec.fieldContext_APISpec_type(ctx, field)
+	case "fetchRequest":
+		return ec.fieldContext_APISpec_fetchRequest(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type APISpec", field.Name)
+}
+
 func (ec *executionContext) childFields_Application(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "id":
@@ -1046,12 +1645,22 @@ func (ec *executionContext) childFields_Application(ctx context.Context, field g
 		return ec.fieldContext_Application_description(ctx, field)
 	case "labels":
 		return ec.fieldContext_Application_labels(ctx, field)
+	case "status":
+		return ec.fieldContext_Application_status(ctx, field)
+	case "webhooks":
+		return ec.fieldContext_Application_webhooks(ctx, field)
 	case "healthCheckURL":
 		return ec.fieldContext_Application_healthCheckURL(ctx, field)
+	case "apis":
+		return ec.fieldContext_Application_apis(ctx, field)
 	case "eventAPIs":
 		return ec.fieldContext_Application_eventAPIs(ctx, field)
 	case "eventAPI":
 		return ec.fieldContext_Application_eventAPI(ctx, field)
+	case "documents":
+		return ec.fieldContext_Application_documents(ctx, field)
+	case "auths":
+		return ec.fieldContext_Application_auths(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Application", field.Name)
 }
@@ -1068,6 +1677,32 @@ func (ec *executionContext) childFields_ApplicationPage(ctx context.Context, fie
 	return nil, fmt.Errorf("no field named %q was found under type ApplicationPage", field.Name)
 }
 
+func (ec *executionContext) childFields_ApplicationStatus(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "condition":
+		return ec.fieldContext_ApplicationStatus_condition(ctx, field)
+	case "timestamp":
+		return ec.fieldContext_ApplicationStatus_timestamp(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ApplicationStatus", field.Name)
+}
+
+func (ec *executionContext) childFields_ApplicationWebhook(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_ApplicationWebhook_id(ctx, field)
+	case "applicationID":
+		return ec.fieldContext_ApplicationWebhook_applicationID(ctx, field)
+	case "type":
+		return ec.fieldContext_ApplicationWebhook_type(ctx, field)
+	case "url":
+		return ec.fieldContext_ApplicationWebhook_url(ctx, field)
+	case "auth":
+		return ec.fieldContext_ApplicationWebhook_auth(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type ApplicationWebhook", field.Name)
+}
+
 func (ec *executionContext) childFields_Auth(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 	switch field.Name {
 	case "credential":
@@ -1076,8 +1711,68 @@ func (ec *executionContext) childFields_Auth(ctx context.Context, field graphql.
 		return ec.fieldContext_Auth_additionalHeaders(ctx, field)
 	case "additionalQueryParams":
 		return ec.fieldContext_Auth_additionalQueryParams(ctx, field)
+	case "requestAuth":
+		return ec.fieldContext_Auth_requestAuth(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Auth", field.Name)
+}
+
+func (ec *executionContext) childFields_CSRFTokenCredentialRequestAuth(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "tokenEndpointURL":
+		return ec.fieldContext_CSRFTokenCredentialRequestAuth_tokenEndpointURL(ctx, field)
+	case "credential":
+		return ec.fieldContext_CSRFTokenCredentialRequestAuth_credential(ctx, field)
+	case "additionalHeaders":
+		return ec.fieldContext_CSRFTokenCredentialRequestAuth_additionalHeaders(ctx, field)
+	case "additionalQueryParams":
+		return ec.fieldContext_CSRFTokenCredentialRequestAuth_additionalQueryParams(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CSRFTokenCredentialRequestAuth", field.Name)
+}
+
+func (ec *executionContext) childFields_CredentialRequestAuth(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "csrf":
+		return ec.fieldContext_CredentialRequestAuth_csrf(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type CredentialRequestAuth", field.Name)
+}
+
+func (ec *executionContext) childFields_Document(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "id":
+		return ec.fieldContext_Document_id(ctx, field)
+	case "applicationID":
+		return ec.fieldContext_Document_applicationID(ctx, field)
+	case "title":
+		return ec.fieldContext_Document_title(ctx, field)
+	case "displayName":
+		return ec.fieldContext_Document_displayName(ctx, field)
+	case "description":
+		return ec.fieldContext_Document_description(ctx, field)
+	case "format":
+		return ec.fieldContext_Document_format(ctx, field)
+	case "kind":
+		return ec.fieldContext_Document_kind(ctx, field)
+	case "data":
+		return ec.fieldContext_Document_data(ctx, field)
+	case "fetchRequest":
+		return ec.fieldContext_Document_fetchRequest(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type Document", field.Name)
+}
+
+func (ec *executionContext) childFields_DocumentPage(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "data":
+		return ec.fieldContext_DocumentPage_data(ctx, field)
+	case "pageInfo":
+		return ec.fieldContext_DocumentPage_pageInfo(ctx, field)
+	case "totalCount":
+		return ec.fieldContext_DocumentPage_totalCount(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type DocumentPage", field.Name)
 }
 
 func (ec *executionContext) childFields_EventAPIDefinition(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1094,6 +1789,12 @@ func (ec *executionContext) childFields_EventAPIDefinition(ctx context.Context, 
 		return ec.fieldContext_EventAPIDefinition_externalSubscriptions(ctx, field)
 	case "version":
 		return ec.fieldContext_EventAPIDefinition_version(ctx, field)
+	case "applicationID":
+		return ec.fieldContext_EventAPIDefinition_applicationID(ctx, field)
+	case "name":
+		return ec.fieldContext_EventAPIDefinition_name(ctx, field)
+	case "description":
+		return ec.fieldContext_EventAPIDefinition_description(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type EventAPIDefinition", field.Name)
 }
@@ -1176,6 +1877,16 @@ func (ec *executionContext) childFields_PageInfo(ctx context.Context, field grap
 		return ec.fieldContext_PageInfo_hasNextPage(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type PageInfo", field.Name)
+}
+
+func (ec *executionContext) childFields_RuntimeAuth(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "runtimeID":
+		return ec.fieldContext_RuntimeAuth_runtimeID(ctx, field)
+	case "auth":
+		return ec.fieldContext_RuntimeAuth_auth(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type RuntimeAuth", field.Name)
 }
 
 func (ec *executionContext) childFields_SystemAuth(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -1317,6 +2028,58 @@ func (ec *executionContext) childFields___Type(ctx context.Context, field graphq
 // endregion ************************** internal!.gotpl ***************************
 
 // region    ***************************** args.gotpl *****************************
+
+func (ec *executionContext) field_Application_apis_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "group",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOString2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["group"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg1
+	arg2, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOPageCursor2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg2
+	return args, nil
+}
+
+func (ec *executionContext) field_Application_documents_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "first",
+		func(ctx context.Context, v any) (*int, error) {
+			return ec.unmarshalOInt2ᚖint(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["first"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "after",
+		func(ctx context.Context, v any) (*string, error) {
+			return ec.unmarshalOPageCursor2ᚖstring(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["after"] = arg1
+	return args, nil
+}
 
 func (ec *executionContext) field_Application_eventAPI_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
 	var err error
@@ -1658,6 +2421,460 @@ func (ec *executionContext) field___Type_inputFields_args(ctx context.Context, r
 
 // region    **************************** field.gotpl *****************************
 
+func (ec *executionContext) _APIDefinition_id(ctx context.Context, field graphql.CollectedField, obj *APIDefinition) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_APIDefinition_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_APIDefinition_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("APIDefinition", field, false, false, "ID")
+}
+
+func (ec *executionContext) _APIDefinition_applicationID(ctx context.Context, field graphql.CollectedField, obj *APIDefinition) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_APIDefinition_applicationID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ApplicationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_APIDefinition_applicationID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("APIDefinition", field, false, false, "ID")
+}
+
+func (ec *executionContext) _APIDefinition_name(ctx context.Context, field graphql.CollectedField, obj *APIDefinition) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_APIDefinition_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_APIDefinition_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("APIDefinition", field, false, false, "String")
+}
+
+func (ec *executionContext) _APIDefinition_description(ctx context.Context, field graphql.CollectedField, obj *APIDefinition) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_APIDefinition_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_APIDefinition_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("APIDefinition", field, false, false, "String")
+}
+
+func (ec *executionContext) _APIDefinition_spec(ctx context.Context, field graphql.CollectedField, obj *APIDefinition) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_APIDefinition_spec(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Spec, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *APISpec) graphql.Marshaler {
+			return ec.marshalOAPISpec2ᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐAPISpec(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_APIDefinition_spec(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "APIDefinition",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_APISpec(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _APIDefinition_targetURL(ctx context.Context, field graphql.CollectedField, obj *APIDefinition) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_APIDefinition_targetURL(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TargetURL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_APIDefinition_targetURL(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("APIDefinition", field, false, false, "String")
+}
+
+func (ec *executionContext) _APIDefinition_group(ctx context.Context, field graphql.CollectedField, obj *APIDefinition) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_APIDefinition_group(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Group, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_APIDefinition_group(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("APIDefinition", field, false, false, "String")
+}
+
+func (ec *executionContext) _APIDefinition_auths(ctx context.Context, field graphql.CollectedField, obj *APIDefinition) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_APIDefinition_auths(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Auths, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*RuntimeAuth) graphql.Marshaler {
+			return ec.marshalNRuntimeAuth2ᚕᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐRuntimeAuthᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_APIDefinition_auths(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "APIDefinition",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_RuntimeAuth(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _APIDefinition_defaultAuth(ctx context.Context, field graphql.CollectedField, obj *APIDefinition) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_APIDefinition_defaultAuth(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DefaultAuth, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *Auth) graphql.Marshaler {
+			return ec.marshalOAuth2ᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐAuth(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_APIDefinition_defaultAuth(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "APIDefinition",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Auth(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _APIDefinition_version(ctx context.Context, field graphql.CollectedField, obj *APIDefinition) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_APIDefinition_version(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Version, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *Version) graphql.Marshaler {
+			return ec.marshalOVersion2ᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐVersion(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_APIDefinition_version(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "APIDefinition",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Version(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _APIDefinitionPage_data(ctx context.Context, field graphql.CollectedField, obj *APIDefinitionPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_APIDefinitionPage_data(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Data, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*APIDefinition) graphql.Marshaler {
+			return ec.marshalNAPIDefinition2ᚕᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐAPIDefinitionᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_APIDefinitionPage_data(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "APIDefinitionPage",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_APIDefinition(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _APIDefinitionPage_pageInfo(ctx context.Context, field graphql.CollectedField, obj *APIDefinitionPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_APIDefinitionPage_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_APIDefinitionPage_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "APIDefinitionPage",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _APIDefinitionPage_totalCount(ctx context.Context, field graphql.CollectedField, obj *APIDefinitionPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_APIDefinitionPage_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_APIDefinitionPage_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("APIDefinitionPage", field, false, false, "Int")
+}
+
+func (ec *executionContext) _APISpec_data(ctx context.Context, field graphql.CollectedField, obj *APISpec) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_APISpec_data(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Data, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOCLOB2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_APISpec_data(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("APISpec", field, false, false, "CLOB")
+}
+
+func (ec *executionContext) _APISpec_format(ctx context.Context, field graphql.CollectedField, obj *APISpec) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_APISpec_format(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Format, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v SpecFormat) graphql.Marshaler {
+			return ec.marshalNSpecFormat2githubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐSpecFormat(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_APISpec_format(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("APISpec", field, false, false, "SpecFormat")
+}
+
+func (ec *executionContext) _APISpec_type(ctx context.Context, field graphql.CollectedField, obj *APISpec) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_APISpec_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v APISpecType) graphql.Marshaler {
+			return ec.marshalNAPISpecType2githubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐAPISpecType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_APISpec_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("APISpec", field, false, false, "APISpecType")
+}
+
+func (ec *executionContext) _APISpec_fetchRequest(ctx context.Context, field graphql.CollectedField, obj *APISpec) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_APISpec_fetchRequest(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FetchRequest, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *FetchRequest) graphql.Marshaler {
+			return ec.marshalOFetchRequest2ᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐFetchRequest(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_APISpec_fetchRequest(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "APISpec",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FetchRequest(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Application_id(ctx context.Context, field graphql.CollectedField, obj *Application) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -1771,6 +2988,70 @@ func (ec *executionContext) fieldContext_Application_labels(ctx context.Context,
 	return fc, nil
 }
 
+func (ec *executionContext) _Application_status(ctx context.Context, field graphql.CollectedField, obj *Application) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Application_status(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Application().Status(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *ApplicationStatus) graphql.Marshaler {
+			return ec.marshalNApplicationStatus2ᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐApplicationStatus(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Application_status(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Application",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ApplicationStatus(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Application_webhooks(ctx context.Context, field graphql.CollectedField, obj *Application) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Application_webhooks(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Application().Webhooks(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*ApplicationWebhook) graphql.Marshaler {
+			return ec.marshalNApplicationWebhook2ᚕᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐApplicationWebhookᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Application_webhooks(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Application",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_ApplicationWebhook(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Application_healthCheckURL(ctx context.Context, field graphql.CollectedField, obj *Application) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -1792,6 +3073,50 @@ func (ec *executionContext) _Application_healthCheckURL(ctx context.Context, fie
 }
 func (ec *executionContext) fieldContext_Application_healthCheckURL(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("Application", field, false, false, "String")
+}
+
+func (ec *executionContext) _Application_apis(ctx context.Context, field graphql.CollectedField, obj *Application) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Application_apis(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Application().Apis(ctx, obj, fc.Args["group"].(*string), fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *APIDefinitionPage) graphql.Marshaler {
+			return ec.marshalNAPIDefinitionPage2ᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐAPIDefinitionPage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Application_apis(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Application",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_APIDefinitionPage(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Application_apis_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
 }
 
 func (ec *executionContext) _Application_eventAPIs(ctx context.Context, field graphql.CollectedField, obj *Application) (ret graphql.Marshaler) {
@@ -1878,6 +3203,82 @@ func (ec *executionContext) fieldContext_Application_eventAPI(ctx context.Contex
 	if fc.Args, err = ec.field_Application_eventAPI_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Application_documents(ctx context.Context, field graphql.CollectedField, obj *Application) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Application_documents(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Application().Documents(ctx, obj, fc.Args["first"].(*int), fc.Args["after"].(*string))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *DocumentPage) graphql.Marshaler {
+			return ec.marshalNDocumentPage2ᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐDocumentPage(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Application_documents(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Application",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_DocumentPage(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Application_documents_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Application_auths(ctx context.Context, field graphql.CollectedField, obj *Application) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Application_auths(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Application().Auths(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*SystemAuth) graphql.Marshaler {
+			return ec.marshalNSystemAuth2ᚕᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐSystemAuthᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Application_auths(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Application",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_SystemAuth(ctx, field)
+		},
 	}
 	return fc, nil
 }
@@ -1969,6 +3370,176 @@ func (ec *executionContext) fieldContext_ApplicationPage_totalCount(_ context.Co
 	return graphql.NewScalarFieldContext("ApplicationPage", field, false, false, "Int")
 }
 
+func (ec *executionContext) _ApplicationStatus_condition(ctx context.Context, field graphql.CollectedField, obj *ApplicationStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApplicationStatus_condition(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Condition, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v ApplicationStatusCondition) graphql.Marshaler {
+			return ec.marshalNApplicationStatusCondition2githubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐApplicationStatusCondition(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ApplicationStatus_condition(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ApplicationStatus", field, false, false, "ApplicationStatusCondition")
+}
+
+func (ec *executionContext) _ApplicationStatus_timestamp(ctx context.Context, field graphql.CollectedField, obj *ApplicationStatus) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApplicationStatus_timestamp(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Timestamp, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v time.Time) graphql.Marshaler {
+			return ec.marshalNTimestamp2timeᚐTime(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ApplicationStatus_timestamp(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ApplicationStatus", field, false, false, "Timestamp")
+}
+
+func (ec *executionContext) _ApplicationWebhook_id(ctx context.Context, field graphql.CollectedField, obj *ApplicationWebhook) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApplicationWebhook_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ApplicationWebhook_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ApplicationWebhook", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ApplicationWebhook_applicationID(ctx context.Context, field graphql.CollectedField, obj *ApplicationWebhook) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApplicationWebhook_applicationID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ApplicationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ApplicationWebhook_applicationID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ApplicationWebhook", field, false, false, "ID")
+}
+
+func (ec *executionContext) _ApplicationWebhook_type(ctx context.Context, field graphql.CollectedField, obj *ApplicationWebhook) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApplicationWebhook_type(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Type, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v ApplicationWebhookType) graphql.Marshaler {
+			return ec.marshalNApplicationWebhookType2githubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐApplicationWebhookType(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ApplicationWebhook_type(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ApplicationWebhook", field, false, false, "ApplicationWebhookType")
+}
+
+func (ec *executionContext) _ApplicationWebhook_url(ctx context.Context, field graphql.CollectedField, obj *ApplicationWebhook) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApplicationWebhook_url(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.URL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_ApplicationWebhook_url(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("ApplicationWebhook", field, false, false, "String")
+}
+
+func (ec *executionContext) _ApplicationWebhook_auth(ctx context.Context, field graphql.CollectedField, obj *ApplicationWebhook) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_ApplicationWebhook_auth(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Auth, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *Auth) graphql.Marshaler {
+			return ec.marshalOAuth2ᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐAuth(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_ApplicationWebhook_auth(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "ApplicationWebhook",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Auth(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _Auth_credential(ctx context.Context, field graphql.CollectedField, obj *Auth) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -2038,6 +3609,38 @@ func (ec *executionContext) fieldContext_Auth_additionalQueryParams(_ context.Co
 	return graphql.NewScalarFieldContext("Auth", field, false, false, "QueryParams")
 }
 
+func (ec *executionContext) _Auth_requestAuth(ctx context.Context, field graphql.CollectedField, obj *Auth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Auth_requestAuth(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RequestAuth, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *CredentialRequestAuth) graphql.Marshaler {
+			return ec.marshalOCredentialRequestAuth2ᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐCredentialRequestAuth(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Auth_requestAuth(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Auth",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CredentialRequestAuth(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
 func (ec *executionContext) _BasicCredentialData_username(ctx context.Context, field graphql.CollectedField, obj *BasicCredentialData) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -2082,6 +3685,433 @@ func (ec *executionContext) _BasicCredentialData_password(ctx context.Context, f
 }
 func (ec *executionContext) fieldContext_BasicCredentialData_password(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
 	return graphql.NewScalarFieldContext("BasicCredentialData", field, false, false, "String")
+}
+
+func (ec *executionContext) _CSRFTokenCredentialRequestAuth_tokenEndpointURL(ctx context.Context, field graphql.CollectedField, obj *CSRFTokenCredentialRequestAuth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CSRFTokenCredentialRequestAuth_tokenEndpointURL(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TokenEndpointURL, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CSRFTokenCredentialRequestAuth_tokenEndpointURL(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CSRFTokenCredentialRequestAuth", field, false, false, "String")
+}
+
+func (ec *executionContext) _CSRFTokenCredentialRequestAuth_credential(ctx context.Context, field graphql.CollectedField, obj *CSRFTokenCredentialRequestAuth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CSRFTokenCredentialRequestAuth_credential(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Credential, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v CredentialData) graphql.Marshaler {
+			return ec.marshalNCredentialData2githubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐCredentialData(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_CSRFTokenCredentialRequestAuth_credential(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CSRFTokenCredentialRequestAuth", field, false, false, "CredentialData")
+}
+
+func (ec *executionContext) _CSRFTokenCredentialRequestAuth_additionalHeaders(ctx context.Context, field graphql.CollectedField, obj *CSRFTokenCredentialRequestAuth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CSRFTokenCredentialRequestAuth_additionalHeaders(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AdditionalHeaders, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v map[string][]string) graphql.Marshaler {
+			return ec.marshalOHttpHeaders2map(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CSRFTokenCredentialRequestAuth_additionalHeaders(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CSRFTokenCredentialRequestAuth", field, false, false, "HttpHeaders")
+}
+
+func (ec *executionContext) _CSRFTokenCredentialRequestAuth_additionalQueryParams(ctx context.Context, field graphql.CollectedField, obj *CSRFTokenCredentialRequestAuth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CSRFTokenCredentialRequestAuth_additionalQueryParams(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.AdditionalQueryParams, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v map[string][]string) graphql.Marshaler {
+			return ec.marshalOQueryParams2map(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CSRFTokenCredentialRequestAuth_additionalQueryParams(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("CSRFTokenCredentialRequestAuth", field, false, false, "QueryParams")
+}
+
+func (ec *executionContext) _CredentialRequestAuth_csrf(ctx context.Context, field graphql.CollectedField, obj *CredentialRequestAuth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_CredentialRequestAuth_csrf(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Csrf, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *CSRFTokenCredentialRequestAuth) graphql.Marshaler {
+			return ec.marshalOCSRFTokenCredentialRequestAuth2ᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐCSRFTokenCredentialRequestAuth(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_CredentialRequestAuth_csrf(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "CredentialRequestAuth",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_CSRFTokenCredentialRequestAuth(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Document_id(ctx context.Context, field graphql.CollectedField, obj *Document) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Document_id(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Document_id(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Document", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Document_applicationID(ctx context.Context, field graphql.CollectedField, obj *Document) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Document_applicationID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ApplicationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Document_applicationID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Document", field, false, false, "ID")
+}
+
+func (ec *executionContext) _Document_title(ctx context.Context, field graphql.CollectedField, obj *Document) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Document_title(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Title, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Document_title(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Document", field, false, false, "String")
+}
+
+func (ec *executionContext) _Document_displayName(ctx context.Context, field graphql.CollectedField, obj *Document) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Document_displayName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DisplayName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Document_displayName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Document", field, false, false, "String")
+}
+
+func (ec *executionContext) _Document_description(ctx context.Context, field graphql.CollectedField, obj *Document) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Document_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Document_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Document", field, false, false, "String")
+}
+
+func (ec *executionContext) _Document_format(ctx context.Context, field graphql.CollectedField, obj *Document) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Document_format(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Format, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v DocumentFormat) graphql.Marshaler {
+			return ec.marshalNDocumentFormat2githubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐDocumentFormat(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Document_format(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Document", field, false, false, "DocumentFormat")
+}
+
+func (ec *executionContext) _Document_kind(ctx context.Context, field graphql.CollectedField, obj *Document) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Document_kind(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Kind, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Document_kind(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Document", field, false, false, "String")
+}
+
+func (ec *executionContext) _Document_data(ctx context.Context, field graphql.CollectedField, obj *Document) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Document_data(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Data, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOCLOB2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Document_data(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("Document", field, false, false, "CLOB")
+}
+
+func (ec *executionContext) _Document_fetchRequest(ctx context.Context, field graphql.CollectedField, obj *Document) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Document_fetchRequest(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.FetchRequest, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *FetchRequest) graphql.Marshaler {
+			return ec.marshalOFetchRequest2ᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐFetchRequest(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_Document_fetchRequest(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Document",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_FetchRequest(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DocumentPage_data(ctx context.Context, field graphql.CollectedField, obj *DocumentPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DocumentPage_data(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Data, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v []*Document) graphql.Marshaler {
+			return ec.marshalNDocument2ᚕᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐDocumentᚄ(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DocumentPage_data(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DocumentPage",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Document(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DocumentPage_pageInfo(ctx context.Context, field graphql.CollectedField, obj *DocumentPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DocumentPage_pageInfo(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.PageInfo, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *PageInfo) graphql.Marshaler {
+			return ec.marshalNPageInfo2ᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐPageInfo(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DocumentPage_pageInfo(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "DocumentPage",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_PageInfo(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _DocumentPage_totalCount(ctx context.Context, field graphql.CollectedField, obj *DocumentPage) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_DocumentPage_totalCount(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.TotalCount, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v int) graphql.Marshaler {
+			return ec.marshalNInt2int(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_DocumentPage_totalCount(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("DocumentPage", field, false, false, "Int")
 }
 
 func (ec *executionContext) _EventAPIDefinition_id(ctx context.Context, field graphql.CollectedField, obj *EventAPIDefinition) (ret graphql.Marshaler) {
@@ -2256,6 +4286,75 @@ func (ec *executionContext) fieldContext_EventAPIDefinition_version(_ context.Co
 		},
 	}
 	return fc, nil
+}
+
+func (ec *executionContext) _EventAPIDefinition_applicationID(ctx context.Context, field graphql.CollectedField, obj *EventAPIDefinition) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EventAPIDefinition_applicationID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ApplicationID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EventAPIDefinition_applicationID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EventAPIDefinition", field, false, false, "ID")
+}
+
+func (ec *executionContext) _EventAPIDefinition_name(ctx context.Context, field graphql.CollectedField, obj *EventAPIDefinition) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EventAPIDefinition_name(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Name, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_EventAPIDefinition_name(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EventAPIDefinition", field, false, false, "String")
+}
+
+func (ec *executionContext) _EventAPIDefinition_description(ctx context.Context, field graphql.CollectedField, obj *EventAPIDefinition) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_EventAPIDefinition_description(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Description, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_EventAPIDefinition_description(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("EventAPIDefinition", field, false, false, "String")
 }
 
 func (ec *executionContext) _EventAPIDefinitionPage_data(ctx context.Context, field graphql.CollectedField, obj *EventAPIDefinitionPage) (ret graphql.Marshaler) {
@@ -3442,6 +5541,61 @@ func (ec *executionContext) fieldContext_Query___schema(_ context.Context, field
 		IsResolver: false,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields___Schema(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _RuntimeAuth_runtimeID(ctx context.Context, field graphql.CollectedField, obj *RuntimeAuth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuntimeAuth_runtimeID(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.RuntimeID, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNID2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_RuntimeAuth_runtimeID(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("RuntimeAuth", field, false, false, "ID")
+}
+
+func (ec *executionContext) _RuntimeAuth_auth(ctx context.Context, field graphql.CollectedField, obj *RuntimeAuth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_RuntimeAuth_auth(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Auth, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *Auth) graphql.Marshaler {
+			return ec.marshalOAuth2ᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐAuth(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_RuntimeAuth_auth(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "RuntimeAuth",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Auth(ctx, field)
 		},
 	}
 	return fc, nil
@@ -4965,7 +7119,7 @@ func (ec *executionContext) unmarshalInputEventAPIDefinitionInput(ctx context.Co
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"spec", "group", "auth", "externalSubscriptions", "version"}
+	fieldsInOrder := [...]string{"spec", "group", "auth", "externalSubscriptions", "version", "name", "description"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -5007,6 +7161,20 @@ func (ec *executionContext) unmarshalInputEventAPIDefinitionInput(ctx context.Co
 				return it, err
 			}
 			it.Version = data
+		case "name":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("name"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Name = data
+		case "description":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("description"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Description = data
 		}
 	}
 	return it, nil
@@ -5035,7 +7203,7 @@ func (ec *executionContext) unmarshalInputEventAPISpecInput(ctx context.Context,
 		asMap[k] = v
 	}
 
-	fieldsInOrder := [...]string{"data", "eventSpecType", "fetchRequest"}
+	fieldsInOrder := [...]string{"data", "eventSpecType", "fetchRequest", "format"}
 	for _, k := range fieldsInOrder {
 		v, ok := asMap[k]
 		if !ok {
@@ -5063,6 +7231,13 @@ func (ec *executionContext) unmarshalInputEventAPISpecInput(ctx context.Context,
 				return it, err
 			}
 			it.FetchRequest = data
+		case "format":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("format"))
+			data, err := ec.unmarshalOSpecFormat2ᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐSpecFormat(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Format = data
 		}
 	}
 	return it, nil
@@ -5427,6 +7602,13 @@ func (ec *executionContext) _Pageable(ctx context.Context, sel ast.SelectionSet,
 			return graphql.Null
 		}
 		return ec._EventAPIDefinitionPage(ctx, sel, obj)
+	case DocumentPage:
+		return ec._DocumentPage(ctx, sel, &obj)
+	case *DocumentPage:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._DocumentPage(ctx, sel, obj)
 	case ApplicationPage:
 		return ec._ApplicationPage(ctx, sel, &obj)
 	case *ApplicationPage:
@@ -5434,6 +7616,13 @@ func (ec *executionContext) _Pageable(ctx context.Context, sel ast.SelectionSet,
 			return graphql.Null
 		}
 		return ec._ApplicationPage(ctx, sel, obj)
+	case APIDefinitionPage:
+		return ec._APIDefinitionPage(ctx, sel, &obj)
+	case *APIDefinitionPage:
+		if obj == nil {
+			return graphql.Null
+		}
+		return ec._APIDefinitionPage(ctx, sel, obj)
 	default:
 		if typedObj, ok := obj.(graphql.Marshaler); ok {
 			return typedObj
@@ -5446,6 +7635,175 @@ func (ec *executionContext) _Pageable(ctx context.Context, sel ast.SelectionSet,
 // endregion ************************** interface.gotpl ***************************
 
 // region    **************************** object.gotpl ****************************
+
+var aPIDefinitionImplementors = []string{"APIDefinition"}
+
+func (ec *executionContext) _APIDefinition(ctx context.Context, sel ast.SelectionSet, obj *APIDefinition) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, aPIDefinitionImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("APIDefinition")
+		case "id":
+			out.Values[i] = ec._APIDefinition_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "applicationID":
+			out.Values[i] = ec._APIDefinition_applicationID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._APIDefinition_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "description":
+			out.Values[i] = ec._APIDefinition_description(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "spec":
+			out.Values[i] = ec._APIDefinition_spec(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "targetURL":
+			out.Values[i] = ec._APIDefinition_targetURL(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "group":
+			out.Values[i] = ec._APIDefinition_group(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "auths":
+			out.Values[i] = ec._APIDefinition_auths(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "defaultAuth":
+			out.Values[i] = ec._APIDefinition_defaultAuth(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "version":
+			out.Values[i] = ec._APIDefinition_version(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var aPIDefinitionPageImplementors = []string{"APIDefinitionPage", "Pageable"}
+
+func (ec *executionContext) _APIDefinitionPage(ctx context.Context, sel ast.SelectionSet, obj *APIDefinitionPage) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, aPIDefinitionPageImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("APIDefinitionPage")
+		case "data":
+			out.Values[i] = ec._APIDefinitionPage_data(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._APIDefinitionPage_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._APIDefinitionPage_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var aPISpecImplementors = []string{"APISpec"}
+
+func (ec *executionContext) _APISpec(ctx context.Context, sel ast.SelectionSet, obj *APISpec) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, aPISpecImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("APISpec")
+		case "data":
+			out.Values[i] = ec._APISpec_data(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "format":
+			out.Values[i] = ec._APISpec_format(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "type":
+			out.Values[i] = ec._APISpec_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "fetchRequest":
+			out.Values[i] = ec._APISpec_fetchRequest(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
 
 var applicationImplementors = []string{"Application"}
 
@@ -5479,11 +7837,29 @@ func (ec *executionContext) _Application(ctx context.Context, sel ast.SelectionS
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Application_labels(ctx, field, obj)
 				})
+		case "status":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Application_status(ctx, field, obj)
+				})
+		case "webhooks":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Application_webhooks(ctx, field, obj)
+				})
 		case "healthCheckURL":
 			out.Values[i] = ec._Application_healthCheckURL(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				atomic.AddUint32(&out.Invalids, 1)
 			}
+		case "apis":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Application_apis(ctx, field, obj)
+				})
 		case "eventAPIs":
 			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
 				true, true,
@@ -5495,6 +7871,18 @@ func (ec *executionContext) _Application(ctx context.Context, sel ast.SelectionS
 				true, false,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Application_eventAPI(ctx, field, obj)
+				})
+		case "documents":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Application_documents(ctx, field, obj)
+				})
+		case "auths":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Application_auths(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -5556,6 +7944,97 @@ func (ec *executionContext) _ApplicationPage(ctx context.Context, sel ast.Select
 	return out
 }
 
+var applicationStatusImplementors = []string{"ApplicationStatus"}
+
+func (ec *executionContext) _ApplicationStatus(ctx context.Context, sel ast.SelectionSet, obj *ApplicationStatus) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, applicationStatusImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ApplicationStatus")
+		case "condition":
+			out.Values[i] = ec._ApplicationStatus_condition(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "timestamp":
+			out.Values[i] = ec._ApplicationStatus_timestamp(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var applicationWebhookImplementors = []string{"ApplicationWebhook"}
+
+func (ec *executionContext) _ApplicationWebhook(ctx context.Context, sel ast.SelectionSet, obj *ApplicationWebhook) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, applicationWebhookImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("ApplicationWebhook")
+		case "id":
+			out.Values[i] = ec._ApplicationWebhook_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "applicationID":
+			out.Values[i] = ec._ApplicationWebhook_applicationID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "type":
+			out.Values[i] = ec._ApplicationWebhook_type(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "url":
+			out.Values[i] = ec._ApplicationWebhook_url(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "auth":
+			out.Values[i] = ec._ApplicationWebhook_auth(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var authImplementors = []string{"Auth"}
 
 func (ec *executionContext) _Auth(ctx context.Context, sel ast.SelectionSet, obj *Auth) graphql.Marshaler {
@@ -5579,6 +8058,11 @@ func (ec *executionContext) _Auth(ctx context.Context, sel ast.SelectionSet, obj
 			}
 		case "additionalQueryParams":
 			out.Values[i] = ec._Auth_additionalQueryParams(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "requestAuth":
+			out.Values[i] = ec._Auth_requestAuth(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -5637,6 +8121,203 @@ func (ec *executionContext) _BasicCredentialData(ctx context.Context, sel ast.Se
 	return out
 }
 
+var cSRFTokenCredentialRequestAuthImplementors = []string{"CSRFTokenCredentialRequestAuth"}
+
+func (ec *executionContext) _CSRFTokenCredentialRequestAuth(ctx context.Context, sel ast.SelectionSet, obj *CSRFTokenCredentialRequestAuth) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, cSRFTokenCredentialRequestAuthImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CSRFTokenCredentialRequestAuth")
+		case "tokenEndpointURL":
+			out.Values[i] = ec._CSRFTokenCredentialRequestAuth_tokenEndpointURL(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "credential":
+			out.Values[i] = ec._CSRFTokenCredentialRequestAuth_credential(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "additionalHeaders":
+			out.Values[i] = ec._CSRFTokenCredentialRequestAuth_additionalHeaders(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "additionalQueryParams":
+			out.Values[i] = ec._CSRFTokenCredentialRequestAuth_additionalQueryParams(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var credentialRequestAuthImplementors = []string{"CredentialRequestAuth"}
+
+func (ec *executionContext) _CredentialRequestAuth(ctx context.Context, sel ast.SelectionSet, obj *CredentialRequestAuth) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, credentialRequestAuthImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("CredentialRequestAuth")
+		case "csrf":
+			out.Values[i] = ec._CredentialRequestAuth_csrf(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var documentImplementors = []string{"Document"}
+
+func (ec *executionContext) _Document(ctx context.Context, sel ast.SelectionSet, obj *Document) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, documentImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("Document")
+		case "id":
+			out.Values[i] = ec._Document_id(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "applicationID":
+			out.Values[i] = ec._Document_applicationID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "title":
+			out.Values[i] = ec._Document_title(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "displayName":
+			out.Values[i] = ec._Document_displayName(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "description":
+			out.Values[i] = ec._Document_description(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "format":
+			out.Values[i] = ec._Document_format(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "kind":
+			out.Values[i] = ec._Document_kind(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "data":
+			out.Values[i] = ec._Document_data(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "fetchRequest":
+			out.Values[i] = ec._Document_fetchRequest(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var documentPageImplementors = []string{"DocumentPage", "Pageable"}
+
+func (ec *executionContext) _DocumentPage(ctx context.Context, sel ast.SelectionSet, obj *DocumentPage) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, documentPageImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("DocumentPage")
+		case "data":
+			out.Values[i] = ec._DocumentPage_data(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "pageInfo":
+			out.Values[i] = ec._DocumentPage_pageInfo(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "totalCount":
+			out.Values[i] = ec._DocumentPage_totalCount(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var eventAPIDefinitionImplementors = []string{"EventAPIDefinition"}
 
 func (ec *executionContext) _EventAPIDefinition(ctx context.Context, sel ast.SelectionSet, obj *EventAPIDefinition) graphql.Marshaler {
@@ -5675,6 +8356,21 @@ func (ec *executionContext) _EventAPIDefinition(ctx context.Context, sel ast.Sel
 			}
 		case "version":
 			out.Values[i] = ec._EventAPIDefinition_version(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "applicationID":
+			out.Values[i] = ec._EventAPIDefinition_applicationID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "name":
+			out.Values[i] = ec._EventAPIDefinition_name(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "description":
+			out.Values[i] = ec._EventAPIDefinition_description(ctx, field, obj)
 			if out.Values[i] == graphql.RequiredNull {
 				out.Invalids++
 			}
@@ -6177,6 +8873,44 @@ func (ec *executionContext) _Query(ctx context.Context, sel ast.SelectionSet) gr
 	return out
 }
 
+var runtimeAuthImplementors = []string{"RuntimeAuth"}
+
+func (ec *executionContext) _RuntimeAuth(ctx context.Context, sel ast.SelectionSet, obj *RuntimeAuth) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, runtimeAuthImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("RuntimeAuth")
+		case "runtimeID":
+			out.Values[i] = ec._RuntimeAuth_runtimeID(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "auth":
+			out.Values[i] = ec._RuntimeAuth_auth(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var systemAuthImplementors = []string{"SystemAuth"}
 
 func (ec *executionContext) _SystemAuth(ctx context.Context, sel ast.SelectionSet, obj *SystemAuth) graphql.Marshaler {
@@ -6625,6 +9359,48 @@ func (ec *executionContext) ___Type(ctx context.Context, sel ast.SelectionSet, o
 
 // region    ***************************** type.gotpl *****************************
 
+func (ec *executionContext) marshalNAPIDefinition2ᚕᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐAPIDefinitionᚄ(ctx context.Context, sel ast.SelectionSet, v []*APIDefinition) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNAPIDefinition2ᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐAPIDefinition(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNAPIDefinition2ᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐAPIDefinition(ctx context.Context, sel ast.SelectionSet, v *APIDefinition) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "APIDefinition!")
+		return graphql.Null
+	}
+	return ec._APIDefinition(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalNAPIDefinitionPage2ᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐAPIDefinitionPage(ctx context.Context, sel ast.SelectionSet, v *APIDefinitionPage) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "APIDefinitionPage!")
+		return graphql.Null
+	}
+	return ec._APIDefinitionPage(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNAPISpecType2githubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐAPISpecType(ctx context.Context, v any) (APISpecType, error) {
+	var res APISpecType
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNAPISpecType2githubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐAPISpecType(ctx context.Context, sel ast.SelectionSet, v APISpecType) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) marshalNApplication2ᚕᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐApplicationᚄ(ctx context.Context, sel ast.SelectionSet, v []*Application) graphql.Marshaler {
 	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
 		fc := graphql.GetFieldContext(ctx)
@@ -6662,9 +9438,61 @@ func (ec *executionContext) marshalNApplicationPage2ᚖgithubᚗcomᚋswitchboar
 	return ec._ApplicationPage(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNApplicationStatus2ᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐApplicationStatus(ctx context.Context, sel ast.SelectionSet, v *ApplicationStatus) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ApplicationStatus!")
+		return graphql.Null
+	}
+	return ec._ApplicationStatus(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNApplicationStatusCondition2githubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐApplicationStatusCondition(ctx context.Context, v any) (ApplicationStatusCondition, error) {
+	var res ApplicationStatusCondition
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNApplicationStatusCondition2githubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐApplicationStatusCondition(ctx context.Context, sel ast.SelectionSet, v ApplicationStatusCondition) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalNApplicationUpdateInput2githubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐApplicationUpdateInput(ctx context.Context, v any) (ApplicationUpdateInput, error) {
 	res, err := ec.unmarshalInputApplicationUpdateInput(ctx, v)
 	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNApplicationWebhook2ᚕᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐApplicationWebhookᚄ(ctx context.Context, sel ast.SelectionSet, v []*ApplicationWebhook) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNApplicationWebhook2ᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐApplicationWebhook(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNApplicationWebhook2ᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐApplicationWebhook(ctx context.Context, sel ast.SelectionSet, v *ApplicationWebhook) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "ApplicationWebhook!")
+		return graphql.Null
+	}
+	return ec._ApplicationWebhook(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNApplicationWebhookType2githubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐApplicationWebhookType(ctx context.Context, v any) (ApplicationWebhookType, error) {
+	var res ApplicationWebhookType
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNApplicationWebhookType2githubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐApplicationWebhookType(ctx context.Context, sel ast.SelectionSet, v ApplicationWebhookType) graphql.Marshaler {
+	return v
 }
 
 func (ec *executionContext) unmarshalNBoolean2bool(ctx context.Context, v any) (bool, error) {
@@ -6692,6 +9520,48 @@ func (ec *executionContext) marshalNCredentialData2githubᚗcomᚋswitchboardhq�
 func (ec *executionContext) unmarshalNCredentialDataInput2ᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐCredentialDataInput(ctx context.Context, v any) (*CredentialDataInput, error) {
 	res, err := ec.unmarshalInputCredentialDataInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDocument2ᚕᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐDocumentᚄ(ctx context.Context, sel ast.SelectionSet, v []*Document) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNDocument2ᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐDocument(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNDocument2ᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐDocument(ctx context.Context, sel ast.SelectionSet, v *Document) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "Document!")
+		return graphql.Null
+	}
+	return ec._Document(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNDocumentFormat2githubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐDocumentFormat(ctx context.Context, v any) (DocumentFormat, error) {
+	var res DocumentFormat
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNDocumentFormat2githubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐDocumentFormat(ctx context.Context, sel ast.SelectionSet, v DocumentFormat) graphql.Marshaler {
+	return v
+}
+
+func (ec *executionContext) marshalNDocumentPage2ᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐDocumentPage(ctx context.Context, sel ast.SelectionSet, v *DocumentPage) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "DocumentPage!")
+		return graphql.Null
+	}
+	return ec._DocumentPage(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalNEventAPIDefinition2ᚕᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐEventAPIDefinitionᚄ(ctx context.Context, sel ast.SelectionSet, v []*EventAPIDefinition) graphql.Marshaler {
@@ -6889,6 +9759,40 @@ func (ec *executionContext) marshalNPageInfo2ᚖgithubᚗcomᚋswitchboardhqᚋs
 	return ec._PageInfo(ctx, sel, v)
 }
 
+func (ec *executionContext) marshalNRuntimeAuth2ᚕᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐRuntimeAuthᚄ(ctx context.Context, sel ast.SelectionSet, v []*RuntimeAuth) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNRuntimeAuth2ᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐRuntimeAuth(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
+}
+
+func (ec *executionContext) marshalNRuntimeAuth2ᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐRuntimeAuth(ctx context.Context, sel ast.SelectionSet, v *RuntimeAuth) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "RuntimeAuth!")
+		return graphql.Null
+	}
+	return ec._RuntimeAuth(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNSpecFormat2githubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐSpecFormat(ctx context.Context, v any) (SpecFormat, error) {
+	var res SpecFormat
+	err := res.UnmarshalGQL(v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalNSpecFormat2githubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐSpecFormat(ctx context.Context, sel ast.SelectionSet, v SpecFormat) graphql.Marshaler {
+	return v
+}
+
 func (ec *executionContext) unmarshalNString2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalString(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -6901,6 +9805,22 @@ func (ec *executionContext) marshalNString2string(ctx context.Context, sel ast.S
 		graphql.AddInvalidNullFromMarshaler(ctx, "String!")
 	}
 	return res
+}
+
+func (ec *executionContext) marshalNSystemAuth2ᚕᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐSystemAuthᚄ(ctx context.Context, sel ast.SelectionSet, v []*SystemAuth) graphql.Marshaler {
+	ret := graphql.MarshalSliceConcurrently(ctx, len(v), 0, false, func(ctx context.Context, i int) graphql.Marshaler {
+		fc := graphql.GetFieldContext(ctx)
+		fc.Result = &v[i]
+		return ec.marshalNSystemAuth2ᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐSystemAuth(ctx, sel, v[i])
+	})
+
+	for _, e := range ret {
+		if e == graphql.Null {
+			return graphql.Null
+		}
+	}
+
+	return ret
 }
 
 func (ec *executionContext) marshalNSystemAuth2ᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐSystemAuth(ctx context.Context, sel ast.SelectionSet, v *SystemAuth) graphql.Marshaler {
@@ -7067,6 +9987,13 @@ func (ec *executionContext) marshalN__TypeKind2string(ctx context.Context, sel a
 	return res
 }
 
+func (ec *executionContext) marshalOAPISpec2ᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐAPISpec(ctx context.Context, sel ast.SelectionSet, v *APISpec) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._APISpec(ctx, sel, v)
+}
+
 func (ec *executionContext) marshalOApplication2ᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐApplication(ctx context.Context, sel ast.SelectionSet, v *Application) graphql.Marshaler {
 	if v == nil {
 		return graphql.Null
@@ -7143,6 +10070,20 @@ func (ec *executionContext) marshalOCLOB2ᚖstring(ctx context.Context, sel ast.
 	_ = ctx
 	res := graphql.MarshalString(*v)
 	return res
+}
+
+func (ec *executionContext) marshalOCSRFTokenCredentialRequestAuth2ᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐCSRFTokenCredentialRequestAuth(ctx context.Context, sel ast.SelectionSet, v *CSRFTokenCredentialRequestAuth) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._CSRFTokenCredentialRequestAuth(ctx, sel, v)
+}
+
+func (ec *executionContext) marshalOCredentialRequestAuth2ᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐCredentialRequestAuth(ctx context.Context, sel ast.SelectionSet, v *CredentialRequestAuth) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._CredentialRequestAuth(ctx, sel, v)
 }
 
 func (ec *executionContext) marshalOEventAPIDefinition2ᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐEventAPIDefinition(ctx context.Context, sel ast.SelectionSet, v *EventAPIDefinition) graphql.Marshaler {

@@ -22,15 +22,55 @@ type Pageable interface {
 	GetTotalCount() int
 }
 
+type APIDefinition struct {
+	ID            string         `json:"id"`
+	ApplicationID string         `json:"applicationID"`
+	Name          string         `json:"name"`
+	Description   *string        `json:"description,omitempty"`
+	Spec          *APISpec       `json:"spec,omitempty"`
+	TargetURL     string         `json:"targetURL"`
+	Group         *string        `json:"group,omitempty"`
+	Auths         []*RuntimeAuth `json:"auths"`
+	DefaultAuth   *Auth          `json:"defaultAuth,omitempty"`
+	Version       *Version       `json:"version,omitempty"`
+}
+
+type APIDefinitionPage struct {
+	Data       []*APIDefinition `json:"data"`
+	PageInfo   *PageInfo        `json:"pageInfo"`
+	TotalCount int              `json:"totalCount"`
+}
+
+func (APIDefinitionPage) IsPageable()                 {}
+func (this APIDefinitionPage) GetPageInfo() *PageInfo { return this.PageInfo }
+func (this APIDefinitionPage) GetTotalCount() int     { return this.TotalCount }
+
+type APISpec struct {
+	Data         *string       `json:"data,omitempty"`
+	Format       SpecFormat    `json:"format"`
+	Type         APISpecType   `json:"type"`
+	FetchRequest *FetchRequest `json:"fetchRequest,omitempty"`
+}
+
 type Application struct {
-	ID             string         `json:"id"`
-	Name           string         `json:"name"`
-	Description    *string        `json:"description,omitempty"`
-	Labels         map[string]any `json:"labels"`
-	HealthCheckURL *string        `json:"healthCheckURL,omitempty"`
+	ID          string         `json:"id"`
+	Name        string         `json:"name"`
+	Description *string        `json:"description,omitempty"`
+	Labels      map[string]any `json:"labels"`
+	// READY when every event API's spec is in hand, FAILED when one could not be fetched
+	Status *ApplicationStatus `json:"status"`
+	// always empty: Switchboard calls no application webhooks
+	Webhooks       []*ApplicationWebhook `json:"webhooks"`
+	HealthCheckURL *string               `json:"healthCheckURL,omitempty"`
+	// always empty: Switchboard serves event APIs only
+	Apis *APIDefinitionPage `json:"apis"`
 	// group allows to find different versions of the same event API
 	EventAPIs *EventAPIDefinitionPage `json:"eventAPIs"`
 	EventAPI  *EventAPIDefinition     `json:"eventAPI,omitempty"`
+	// always empty: Switchboard serves event APIs only
+	Documents *DocumentPage `json:"documents"`
+	// the client credentials issued by requestClientCredentialsForApplication; secrets empty
+	Auths []*SystemAuth `json:"auths"`
 }
 
 type ApplicationInput struct {
@@ -51,6 +91,11 @@ func (ApplicationPage) IsPageable()                 {}
 func (this ApplicationPage) GetPageInfo() *PageInfo { return this.PageInfo }
 func (this ApplicationPage) GetTotalCount() int     { return this.TotalCount }
 
+type ApplicationStatus struct {
+	Condition ApplicationStatusCondition `json:"condition"`
+	Timestamp time.Time                  `json:"timestamp"`
+}
+
 type ApplicationUpdateInput struct {
 	Name           string         `json:"name"`
 	Description    *string        `json:"description,omitempty"`
@@ -58,10 +103,20 @@ type ApplicationUpdateInput struct {
 	HealthCheckURL *string        `json:"healthCheckURL,omitempty"`
 }
 
+type ApplicationWebhook struct {
+	ID            string                 `json:"id"`
+	ApplicationID string                 `json:"applicationID"`
+	Type          ApplicationWebhookType `json:"type"`
+	URL           string                 `json:"url"`
+	Auth          *Auth                  `json:"auth,omitempty"`
+}
+
 type Auth struct {
 	Credential            CredentialData      `json:"credential"`
 	AdditionalHeaders     map[string][]string `json:"additionalHeaders,omitempty"`
 	AdditionalQueryParams map[string][]string `json:"additionalQueryParams,omitempty"`
+	// Compass's CSRF token fetching before a request; always null here.
+	RequestAuth *CredentialRequestAuth `json:"requestAuth,omitempty"`
 }
 
 type AuthInput struct {
@@ -82,10 +137,43 @@ type BasicCredentialDataInput struct {
 	Password string `json:"password"`
 }
 
+type CSRFTokenCredentialRequestAuth struct {
+	TokenEndpointURL      string              `json:"tokenEndpointURL"`
+	Credential            CredentialData      `json:"credential"`
+	AdditionalHeaders     map[string][]string `json:"additionalHeaders,omitempty"`
+	AdditionalQueryParams map[string][]string `json:"additionalQueryParams,omitempty"`
+}
+
 type CredentialDataInput struct {
 	Basic *BasicCredentialDataInput `json:"basic,omitempty"`
 	Oauth *OAuthCredentialDataInput `json:"oauth,omitempty"`
 }
+
+type CredentialRequestAuth struct {
+	Csrf *CSRFTokenCredentialRequestAuth `json:"csrf,omitempty"`
+}
+
+type Document struct {
+	ID            string         `json:"id"`
+	ApplicationID string         `json:"applicationID"`
+	Title         string         `json:"title"`
+	DisplayName   string         `json:"displayName"`
+	Description   string         `json:"description"`
+	Format        DocumentFormat `json:"format"`
+	Kind          *string        `json:"kind,omitempty"`
+	Data          *string        `json:"data,omitempty"`
+	FetchRequest  *FetchRequest  `json:"fetchRequest,omitempty"`
+}
+
+type DocumentPage struct {
+	Data       []*Document `json:"data"`
+	PageInfo   *PageInfo   `json:"pageInfo"`
+	TotalCount int         `json:"totalCount"`
+}
+
+func (DocumentPage) IsPageable()                 {}
+func (this DocumentPage) GetPageInfo() *PageInfo { return this.PageInfo }
+func (this DocumentPage) GetTotalCount() int     { return this.TotalCount }
 
 type EventAPIDefinition struct {
 	ID string `json:"id"`
@@ -95,6 +183,10 @@ type EventAPIDefinition struct {
 	Auth                  *Auth                   `json:"auth,omitempty"`
 	ExternalSubscriptions []*EventAPISubscription `json:"externalSubscriptions"`
 	Version               *Version                `json:"version,omitempty"`
+	ApplicationID         string                  `json:"applicationID"`
+	// as given at registration; else the group and version, else the id
+	Name        string  `json:"name"`
+	Description *string `json:"description,omitempty"`
 }
 
 type EventAPIDefinitionInput struct {
@@ -103,6 +195,10 @@ type EventAPIDefinitionInput struct {
 	Auth                  *AuthInput                   `json:"auth,omitempty"`
 	ExternalSubscriptions []*EventAPISubscriptionInput `json:"externalSubscriptions,omitempty"`
 	Version               *VersionInput                `json:"version,omitempty"`
+	// at most 100 bytes
+	Name *string `json:"name,omitempty"`
+	// at most 4096 bytes
+	Description *string `json:"description,omitempty"`
 }
 
 type EventAPIDefinitionPage struct {
@@ -126,6 +222,8 @@ type EventAPISpecInput struct {
 	Data          *string            `json:"data,omitempty"`
 	EventSpecType EventAPISpecType   `json:"eventSpecType"`
 	FetchRequest  *FetchRequestInput `json:"fetchRequest,omitempty"`
+	// the format of data (or of the fetched document); JSON data is also YAML
+	Format *SpecFormat `json:"format,omitempty"`
 }
 
 type EventAPISubscription struct {
@@ -199,6 +297,11 @@ type PageInfo struct {
 type Query struct {
 }
 
+type RuntimeAuth struct {
+	RuntimeID string `json:"runtimeID"`
+	Auth      *Auth  `json:"auth,omitempty"`
+}
+
 type SystemAuth struct {
 	ID   string `json:"id"`
 	Auth *Auth  `json:"auth,omitempty"`
@@ -219,6 +322,226 @@ type VersionInput struct {
 	Deprecated      *bool   `json:"deprecated,omitempty"`
 	DeprecatedSince *string `json:"deprecatedSince,omitempty"`
 	ForRemoval      *bool   `json:"forRemoval,omitempty"`
+}
+
+type APISpecType string
+
+const (
+	APISpecTypeOdata   APISpecType = "ODATA"
+	APISpecTypeOpenAPI APISpecType = "OPEN_API"
+)
+
+var AllAPISpecType = []APISpecType{
+	APISpecTypeOdata,
+	APISpecTypeOpenAPI,
+}
+
+func (e APISpecType) IsValid() bool {
+	switch e {
+	case APISpecTypeOdata, APISpecTypeOpenAPI:
+		return true
+	}
+	return false
+}
+
+func (e APISpecType) String() string {
+	return string(e)
+}
+
+func (e *APISpecType) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = APISpecType(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid APISpecType", str)
+	}
+	return nil
+}
+
+func (e APISpecType) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *APISpecType) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e APISpecType) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type ApplicationStatusCondition string
+
+const (
+	ApplicationStatusConditionInitial ApplicationStatusCondition = "INITIAL"
+	ApplicationStatusConditionUnknown ApplicationStatusCondition = "UNKNOWN"
+	ApplicationStatusConditionReady   ApplicationStatusCondition = "READY"
+	ApplicationStatusConditionFailed  ApplicationStatusCondition = "FAILED"
+)
+
+var AllApplicationStatusCondition = []ApplicationStatusCondition{
+	ApplicationStatusConditionInitial,
+	ApplicationStatusConditionUnknown,
+	ApplicationStatusConditionReady,
+	ApplicationStatusConditionFailed,
+}
+
+func (e ApplicationStatusCondition) IsValid() bool {
+	switch e {
+	case ApplicationStatusConditionInitial, ApplicationStatusConditionUnknown, ApplicationStatusConditionReady, ApplicationStatusConditionFailed:
+		return true
+	}
+	return false
+}
+
+func (e ApplicationStatusCondition) String() string {
+	return string(e)
+}
+
+func (e *ApplicationStatusCondition) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ApplicationStatusCondition(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ApplicationStatusCondition", str)
+	}
+	return nil
+}
+
+func (e ApplicationStatusCondition) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ApplicationStatusCondition) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ApplicationStatusCondition) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type ApplicationWebhookType string
+
+const (
+	ApplicationWebhookTypeConfigurationChanged ApplicationWebhookType = "CONFIGURATION_CHANGED"
+)
+
+var AllApplicationWebhookType = []ApplicationWebhookType{
+	ApplicationWebhookTypeConfigurationChanged,
+}
+
+func (e ApplicationWebhookType) IsValid() bool {
+	switch e {
+	case ApplicationWebhookTypeConfigurationChanged:
+		return true
+	}
+	return false
+}
+
+func (e ApplicationWebhookType) String() string {
+	return string(e)
+}
+
+func (e *ApplicationWebhookType) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = ApplicationWebhookType(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid ApplicationWebhookType", str)
+	}
+	return nil
+}
+
+func (e ApplicationWebhookType) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *ApplicationWebhookType) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e ApplicationWebhookType) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
+}
+
+type DocumentFormat string
+
+const (
+	DocumentFormatMarkdown DocumentFormat = "MARKDOWN"
+)
+
+var AllDocumentFormat = []DocumentFormat{
+	DocumentFormatMarkdown,
+}
+
+func (e DocumentFormat) IsValid() bool {
+	switch e {
+	case DocumentFormatMarkdown:
+		return true
+	}
+	return false
+}
+
+func (e DocumentFormat) String() string {
+	return string(e)
+}
+
+func (e *DocumentFormat) UnmarshalGQL(v any) error {
+	str, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("enums must be strings")
+	}
+
+	*e = DocumentFormat(str)
+	if !e.IsValid() {
+		return fmt.Errorf("%s is not a valid DocumentFormat", str)
+	}
+	return nil
+}
+
+func (e DocumentFormat) MarshalGQL(w io.Writer) {
+	_, _ = fmt.Fprint(w, strconv.Quote(e.String()))
+}
+
+func (e *DocumentFormat) UnmarshalJSON(b []byte) error {
+	s, err := strconv.Unquote(string(b))
+	if err != nil {
+		return err
+	}
+	return e.UnmarshalGQL(s)
+}
+
+func (e DocumentFormat) MarshalJSON() ([]byte, error) {
+	var buf bytes.Buffer
+	e.MarshalGQL(&buf)
+	return buf.Bytes(), nil
 }
 
 type EventAPISpecType string
