@@ -286,11 +286,17 @@ type solutionView struct {
 	CreatedAt time.Time       `json:"created_at"`
 	Limits    solution.Limits `json:"limits"`
 	Debug     bool            `json:"debug"`
-	Token     string          `json:"token,omitempty"`
+	// InvalidPayload is the event gateway's choice for data not matching its schema.
+	InvalidPayload string `json:"invalid_payload"`
+	Token          string `json:"token,omitempty"`
 }
 
 func view(sol solution.Solution) solutionView {
-	return solutionView{ID: sol.ID, CreatedAt: sol.CreatedAt, Limits: sol.Limits, Debug: sol.Debug}
+	v := solutionView{ID: sol.ID, CreatedAt: sol.CreatedAt, Limits: sol.Limits, Debug: sol.Debug, InvalidPayload: solution.PayloadReject}
+	if sol.MarksInvalidPayload() {
+		v.InvalidPayload = solution.PayloadMark
+	}
+	return v
 }
 
 type list[T any] struct {
@@ -299,9 +305,10 @@ type list[T any] struct {
 
 func (s *Server) createSolution(w http.ResponseWriter, r *http.Request, _ principal) {
 	var body struct {
-		ID     *string         `json:"id"`
-		Limits solution.Limits `json:"limits"`
-		Debug  bool            `json:"debug"`
+		ID             *string         `json:"id"`
+		Limits         solution.Limits `json:"limits"`
+		Debug          bool            `json:"debug"`
+		InvalidPayload string          `json:"invalid_payload"`
 	}
 	release, err := s.decode(w, r, &body)
 	defer release()
@@ -313,7 +320,7 @@ func (s *Server) createSolution(w http.ResponseWriter, r *http.Request, _ princi
 		writeErr(w, errorf(http.StatusBadRequest, "id", "id: required"))
 		return
 	}
-	sol, token, err := s.opt.Store.CreateWith(r.Context(), *body.ID, solution.Settings{Limits: body.Limits, Debug: body.Debug})
+	sol, token, err := s.opt.Store.CreateWith(r.Context(), *body.ID, solution.Settings{Limits: body.Limits, Debug: body.Debug, InvalidPayload: body.InvalidPayload})
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -346,8 +353,9 @@ func (s *Server) updateSolution(w http.ResponseWriter, r *http.Request, _ princi
 		return
 	}
 	var body struct {
-		Limits *solution.Limits `json:"limits"`
-		Debug  *bool            `json:"debug"`
+		Limits         *solution.Limits `json:"limits"`
+		Debug          *bool            `json:"debug"`
+		InvalidPayload *string          `json:"invalid_payload"`
 	}
 	release, err := s.decode(w, r, &body)
 	defer release()
@@ -355,11 +363,11 @@ func (s *Server) updateSolution(w http.ResponseWriter, r *http.Request, _ princi
 		writeErr(w, err)
 		return
 	}
-	if body.Limits == nil && body.Debug == nil {
-		writeErr(w, errorf(http.StatusBadRequest, "limits", "limits or debug: required (the settings a solution has to update)"))
+	if body.Limits == nil && body.Debug == nil && body.InvalidPayload == nil {
+		writeErr(w, errorf(http.StatusBadRequest, "limits", "limits, debug or invalid_payload: required (the settings a solution has to update)"))
 		return
 	}
-	sol, err := s.opt.Store.Update(r.Context(), id, body.Limits, body.Debug)
+	sol, err := s.opt.Store.Update(r.Context(), id, solution.Change{Limits: body.Limits, Debug: body.Debug, InvalidPayload: body.InvalidPayload})
 	if err != nil {
 		writeErr(w, err)
 		return

@@ -31,14 +31,18 @@ type Solution struct {
 	Limits    Limits    `json:"limits"`
 	// Debug shows callers of a failed endpoint the error's message and line, besides its id.
 	Debug bool `json:"debug"`
+	// InvalidPayload is what the event gateway does with an application's event whose data
+	// does not match its payload schema: "reject" or "mark".
+	InvalidPayload string `json:"invalid_payload,omitempty"`
 }
 
 // SolutionCreate is the body of POST /api/v1/solutions.
 type SolutionCreate struct {
 	ID string `json:"id"`
 	// Limits may be left zero (or partly zero) for the server's defaults.
-	Limits Limits `json:"limits,omitzero"`
-	Debug  bool   `json:"debug,omitempty"`
+	Limits         Limits `json:"limits,omitzero"`
+	Debug          bool   `json:"debug,omitempty"`
+	InvalidPayload string `json:"invalid_payload,omitempty"`
 }
 
 // SolutionCreated is the answer to creating a solution: the solution and its token, which the
@@ -52,8 +56,9 @@ type SolutionCreated struct {
 // are. Limits replaces the solution's limits as a whole: a zero field goes back to the server's
 // default. To change one limit, start from the solution's current Limits (GetSolution).
 type SolutionUpdate struct {
-	Limits *Limits `json:"limits,omitempty"`
-	Debug  *bool   `json:"debug,omitempty"`
+	Limits         *Limits `json:"limits,omitempty"`
+	Debug          *bool   `json:"debug,omitempty"`
+	InvalidPayload *string `json:"invalid_payload,omitempty"`
 }
 
 // Endpoint is an HTTP endpoint of a solution: a method and path served by a Lua script.

@@ -72,5 +72,8 @@ func (a *app) printSolution(s apiclient.Solution) error {
 		debug = "on"
 	}
 	fmt.Fprintf(t, "debug:\t%s\n", debug)
+	if s.InvalidPayload != "" {
+		fmt.Fprintf(t, "invalid payload:\t%s\n", s.InvalidPayload)
+	}
 	return t.Flush()
 }

@@ -33,16 +33,20 @@ services.`)
 func (a *app) newSolutionCreateCmd() *cobra.Command {
 	var lf limitFlags
 	var debug bool
+	var invalidPayload string
 	cmd := &cobra.Command{
 		Use:   "create ID",
 		Short: "Create a solution and print its token",
 		Long: `Create a solution. Limits not given (or 0) take the server's defaults.
 With --debug, callers of a failed endpoint also get the error's message and line.
+--invalid-payload says what the event gateway does with an application's event whose data
+does not match its payload schema: reject it (the default) or mark it and take it.
 
 The solution's token is printed once and cannot be shown again: store it.`,
 		Example: `  switchboard solution create demo
   switchboard solution create demo --timeout 5s --memory 16MiB --call-depth 200 --steps 10000000
   switchboard solution create demo --debug
+  switchboard solution create demo --invalid-payload mark
   switchboard solution create demo -o json`,
 		Args: exactArgs("ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -54,7 +58,7 @@ The solution's token is printed once and cannot be shown again: store it.`,
 			if err != nil {
 				return err
 			}
-			out, err := c.CreateSolution(cmd.Context(), apiclient.SolutionCreate{ID: args[0], Limits: lim, Debug: debug})
+			out, err := c.CreateSolution(cmd.Context(), apiclient.SolutionCreate{ID: args[0], Limits: lim, Debug: debug, InvalidPayload: invalidPayload})
 			if err != nil {
 				return err
 			}
@@ -69,6 +73,7 @@ The solution's token is printed once and cannot be shown again: store it.`,
 	}
 	lf.register(cmd.Flags())
 	debugFlag(cmd, &debug)
+	invalidPayloadFlag(cmd, &invalidPayload)
 	return cmd
 }
 
@@ -130,17 +135,21 @@ func (a *app) newSolutionGetCmd() *cobra.Command {
 func (a *app) newSolutionUpdateCmd() *cobra.Command {
 	var lf limitFlags
 	var debug bool
+	var invalidPayload string
 	cmd := &cobra.Command{
 		Use:   "update ID",
-		Short: "Change a solution's limits or debug mode",
+		Short: "Change a solution's limits, debug mode or event gateway settings",
 		Long: `Change the limits given; the others stay as they are. At least one setting is required.
 A limit of 0 goes back to the server's default. --debug turns debug mode on (callers of
-a failed endpoint also get the error's message and line), --debug=false off.`,
+a failed endpoint also get the error's message and line), --debug=false off.
+--invalid-payload reject|mark: what the event gateway does with an application's event whose
+data does not match its payload schema.`,
 		Example: `  switchboard solution update demo --timeout 10s
   switchboard solution update demo --memory 32MiB --steps 50000000
   switchboard solution update demo --timeout 0
   switchboard solution update demo --debug
-  switchboard solution update demo --debug=false`,
+  switchboard solution update demo --debug=false
+  switchboard solution update demo --invalid-payload mark`,
 		Args: exactArgs("ID"),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			_, changed, err := lf.apply(cmd.Flags(), apiclient.Limits{})
@@ -148,8 +157,9 @@ a failed endpoint also get the error's message and line), --debug=false off.`,
 				return err
 			}
 			debugGiven := cmd.Flags().Changed("debug")
-			if !changed && !debugGiven {
-				return usagef("nothing to update: give at least one of --timeout, --memory, --call-depth, --steps, --debug")
+			payloadGiven := cmd.Flags().Changed("invalid-payload")
+			if !changed && !debugGiven && !payloadGiven {
+				return usagef("nothing to update: give at least one of --timeout, --memory, --call-depth, --steps, --debug, --invalid-payload")
 			}
 			c, err := a.client()
 			if err != nil {
@@ -158,6 +168,9 @@ a failed endpoint also get the error's message and line), --debug=false off.`,
 			var in apiclient.SolutionUpdate
 			if debugGiven {
 				in.Debug = &debug
+			}
+			if payloadGiven {
+				in.InvalidPayload = &invalidPayload
 			}
 			if changed {
 				// The API sets all limits at once: start from the current ones.
@@ -177,10 +190,15 @@ a failed endpoint also get the error's message and line), --debug=false off.`,
 	}
 	lf.register(cmd.Flags())
 	debugFlag(cmd, &debug)
+	invalidPayloadFlag(cmd, &invalidPayload)
 	return cmd
 }
 
 // debugFlag adds --debug, a solution's debug mode.
+func invalidPayloadFlag(cmd *cobra.Command, v *string) {
+	cmd.Flags().StringVar(v, "invalid-payload", "", "what the event gateway does with an application's event whose data does not match its payload schema: reject (the default) or mark (taken, with payloadvalid=false)")
+}
+
 func debugFlag(cmd *cobra.Command, v *bool) {
 	cmd.Flags().BoolVar(v, "debug", false, "debug mode: callers of a failed endpoint also get the error's message and line (--debug=false turns it off)")
 }

@@ -97,6 +97,10 @@ type Options struct {
 	Pace    admission.Pace
 	Metrics *Metrics // may be nil
 	Logger  *slog.Logger
+	// SolutionLog, when set, writes into a solution's own log (solutionlog.Log.Writer): an
+	// event nobody subscribes to is said there, at most once a minute for a topic, so that
+	// the solution's developers see where its events go.
+	SolutionLog func(solution string) func(level slog.Level, msg string, fields map[string]any)
 }
 
 // DefaultMaxBody bounds an event's request body when Options.MaxBody is 0.
@@ -104,7 +108,8 @@ const DefaultMaxBody = 1 << 20
 
 // Gateway serves the publisher paths.
 type Gateway struct {
-	o Options
+	o      Options
+	unread *everyMinute // topics told to have no handler
 }
 
 // New returns the gateway.
@@ -115,7 +120,7 @@ func New(o Options) *Gateway {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	return &Gateway{o: o}
+	return &Gateway{o: o, unread: newEveryMinute(maxNoticed)}
 }
 
 // Routes lists the patterns Register serves.
@@ -261,6 +266,7 @@ func (g *Gateway) store(ctx context.Context, app Application, in incoming, t Tar
 		// Declared, but nothing subscribes to it yet: taken, as Kyma's gateway takes an event
 		// nobody subscribed to, and counted.
 		g.o.Logger.Debug("gateway event has no handler", "solution", e.Solution, "application", app.Name, "topic", e.Topic, "id", e.ID)
+		g.noticeUnread(app, e)
 		return e, "no_handler", nil
 	case errors.As(err, &fe):
 		return events.Event{}, "", refuse(http.StatusBadRequest, fe.Field, "invalid", "%v", err)

@@ -77,7 +77,7 @@ func TestEventGateway(t *testing.T) {
 	s := hubtest.Start(t)
 	tok := s.CreateSolution(t, "shop")
 	h := map[string]any{"name": "orders", "topics": []string{"commerce.order.>"},
-		"script": `Keystore.set({key = event.id, value = event.topic .. "|" .. tostring(event.data.orderId) .. "|" .. tostring(event.extensions and event.extensions.eventtypeversion) .. "|" .. tostring(event.extensions and event.extensions.deprecated)})`}
+		"script": `Keystore.set({key = event.id, value = event.topic .. "|" .. tostring(event.data.orderId) .. "|" .. tostring(event.extensions and event.extensions.eventtypeversion) .. "|" .. tostring(event.extensions and event.extensions.deprecated) .. (event.extensions and event.extensions.payloadvalid and "|payloadvalid=" .. event.extensions.payloadvalid or "")})`}
 	if r := s.Do(t, "POST", "/api/v1/solutions/shop/handlers", s.AdminToken, h); r.Status != http.StatusCreated {
 		t.Fatalf("deploy handler: %d %s", r.Status, r.Body)
 	}
@@ -184,6 +184,23 @@ func TestEventGateway(t *testing.T) {
 			if r := s.Do(t, "GET", "/api/v1/solutions/shop/keystore/keys/"+id, s.AdminToken, nil); r.Status != http.StatusNotFound {
 				t.Errorf("refused event %s ran: %s", id, r.Body)
 			}
+		}
+	})
+	t.Run("invalid payload marked, the solution's setting", func(t *testing.T) {
+		r := s.Do(t, "PATCH", "/api/v1/solutions/shop", s.AdminToken, map[string]any{"invalid_payload": "mark"})
+		if r.Status != http.StatusOK || r.Map(t)["invalid_payload"] != "mark" {
+			t.Fatalf("set invalid_payload: %d %s", r.Status, r.Body)
+		}
+		if r := legacy(t, access, "commerce", event("marked", "order.created", "v1", `{"id":1}`)); r.Status != http.StatusOK {
+			t.Fatalf("publish: %d %s", r.Status, r.Body)
+		}
+		ran(t, "marked", "commerce.order.created.v1|nil|v1|nil|payloadvalid=false")
+		if r := s.Do(t, "PATCH", "/api/v1/solutions/shop", s.AdminToken, map[string]any{"invalid_payload": "keep"}); r.Status != http.StatusBadRequest || r.Map(t)["field"] != "invalid_payload" {
+			t.Fatalf("invalid_payload keep: %d %s; want 400 naming the field", r.Status, r.Body)
+		}
+		s.Do(t, "PATCH", "/api/v1/solutions/shop", s.AdminToken, map[string]any{"invalid_payload": "reject"})
+		if r := legacy(t, access, "commerce", event("rejected", "order.created", "v1", `{"id":1}`)); r.Status != http.StatusBadRequest {
+			t.Fatalf("publish after reject: %d %s", r.Status, r.Body)
 		}
 	})
 }

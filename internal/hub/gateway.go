@@ -15,21 +15,20 @@ import (
 	"github.com/switchboardhq/switchboard/internal/gateway"
 )
 
-// Application labels that set how the event gateway treats an application's events.
-const (
-	// labelUndeclared true lets through events of types no spec declares.
-	labelUndeclared = "allow_undeclared_events"
-	// labelInvalidPayload "mark" accepts events whose data does not match the payload
-	// schema, marked payloadvalid=false; anything else refuses them.
-	labelInvalidPayload = "invalid_payload"
-)
+// labelUndeclared, an application label, true lets through events of types no spec of the
+// application declares. (What is done with data not matching its schema is the solution's
+// setting invalid_payload.)
+const labelUndeclared = "allow_undeclared_events"
 
 // gatewayRegistry is the event gateway's view of the registered applications: the types each
 // declares are its event APIs' channels (topic {application}.{channel}), with the payload
 // schemas of the messages the application sends there.
 type gatewayRegistry struct {
 	apps *application.Store
-	log  *slog.Logger
+	// marksInvalid says whether a solution takes, marked, events whose data does not match
+	// their schema (its setting invalid_payload).
+	marksInvalid func(solution string) bool
+	log          *slog.Logger
 
 	mu    sync.Mutex
 	specs map[string]*compiledSpec // by event API id
@@ -44,8 +43,8 @@ type compiledSpec struct {
 	validators map[string][]*asyncapi.Validator
 }
 
-func newGatewayRegistry(apps *application.Store, log *slog.Logger) *gatewayRegistry {
-	return &gatewayRegistry{apps: apps, log: log, specs: map[string]*compiledSpec{}}
+func newGatewayRegistry(apps *application.Store, marksInvalid func(solution string) bool, log *slog.Logger) *gatewayRegistry {
+	return &gatewayRegistry{apps: apps, marksInvalid: marksInvalid, log: log, specs: map[string]*compiledSpec{}}
 }
 
 // Application implements gateway.Registry.
@@ -55,10 +54,9 @@ func (r *gatewayRegistry) Application(sol, name string) (gateway.Application, bo
 		return gateway.Application{}, false
 	}
 	undeclared, _ := app.Labels[labelUndeclared].(bool)
-	policy, _ := app.Labels[labelInvalidPayload].(string)
 	return gateway.Application{
 		Solution: app.Solution, ID: app.ID, Name: app.Name,
-		AllowUndeclared: undeclared, MarkInvalid: policy == "mark",
+		AllowUndeclared: undeclared, MarkInvalid: r.marksInvalid(app.Solution),
 		Resolve: func(typ, version string) (gateway.Target, bool) { return r.resolve(app, typ, version) },
 	}, true
 }

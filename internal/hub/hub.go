@@ -295,13 +295,19 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	registry := newGatewayRegistry(h.applications, h.log)
+	registry := newGatewayRegistry(h.applications, func(id string) bool {
+		sol, ok := h.store.Get(id)
+		return ok && sol.MarksInvalidPayload()
+	}, h.log)
 	// Applications publish their events to the gateway (Kyma's paths), with an access token
 	// of their client credentials; bodies are bounded as every caller's.
 	h.gateway = gateway.New(gateway.Options{Registry: registry, Store: h.dispatcher,
 		Auth:    gateway.OwnTokens{Verify: func(ctx context.Context, raw string) (oauth.Claims, error) { return h.oauth.Verify(ctx, raw) }},
 		MaxBody: h.cfg.MaxBodyBytes, Gate: h.gate, Pace: h.bodyPace(),
-		Metrics: gateway.NewMetrics(h.metrics.Registry), Logger: h.log})
+		Metrics: gateway.NewMetrics(h.metrics.Registry), Logger: h.log,
+		SolutionLog: func(sol string) func(slog.Level, string, map[string]any) {
+			return h.logs.Writer(sol, "gateway", "")
+		}})
 	// Applications authenticate to the event gateway with OAuth2 client credentials, each
 	// bound to an application's id; its tokens are signed with keys every instance shares.
 	h.oauth, err = oauth.Open(ctx, h.bus, oauth.Config{Issuer: h.publicURL(), Log: h.log})

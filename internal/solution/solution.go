@@ -71,12 +71,36 @@ type Solution struct {
 	Limits    Limits    `json:"limits"`
 	// Debug shows callers of a failed endpoint the error's message and line, besides its id.
 	Debug bool `json:"debug,omitempty"`
+	// InvalidPayload is what the event gateway does with an application's event whose data
+	// does not match its payload schema: PayloadReject ("" too) or PayloadMark.
+	InvalidPayload string `json:"invalid_payload,omitempty"`
 	// TokenHash is the SHA-256 of the solution's token; the token itself is never stored.
 	TokenHash string `json:"token_hash"`
 	// Deleting marks a solution whose deletion has begun: it no longer exists for anyone, and
 	// its id cannot be taken again until everything it owned is gone.
 	Deleting bool `json:"deleting,omitempty"`
 }
+
+// What the event gateway does with an event whose data does not match its payload schema.
+const (
+	// PayloadReject refuses the event (400 naming the data), the default.
+	PayloadReject = "reject"
+	// PayloadMark stores it with the extension payloadvalid=false.
+	PayloadMark = "mark"
+)
+
+// ValidateInvalidPayload checks a solution's invalid_payload setting.
+func ValidateInvalidPayload(v string) error {
+	switch v {
+	case "", PayloadReject, PayloadMark:
+		return nil
+	}
+	return &FieldError{"invalid_payload", fmt.Sprintf("%q: want %s or %s", v, PayloadReject, PayloadMark)}
+}
+
+// MarksInvalidPayload says whether the gateway accepts, marked, an event whose data does not
+// match its payload schema.
+func (s Solution) MarksInvalidPayload() bool { return s.InvalidPayload == PayloadMark }
 
 // ValidateID checks a solution id.
 func ValidateID(id string) error {

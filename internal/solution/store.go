@@ -173,8 +173,16 @@ func (s *Store) applyEndpoint(e jetstream.KeyValueEntry) {
 
 // Settings are what a solution's owner sets: its limits and whether it is in debug mode.
 type Settings struct {
-	Limits Limits
-	Debug  bool
+	Limits         Limits
+	Debug          bool
+	InvalidPayload string
+}
+
+// Change is the settings an update replaces; nil ones stay as they are.
+type Change struct {
+	Limits         *Limits
+	Debug          *bool
+	InvalidPayload *string
 }
 
 // Create stores a new solution and returns it with its token (the only time the token is known).
@@ -190,8 +198,11 @@ func (s *Store) CreateWith(ctx context.Context, id string, set Settings) (Soluti
 	if err := set.Limits.Validate(); err != nil {
 		return Solution{}, "", err
 	}
+	if err := ValidateInvalidPayload(set.InvalidPayload); err != nil {
+		return Solution{}, "", err
+	}
 	token, hash := NewToken()
-	sol := Solution{ID: id, CreatedAt: time.Now().UTC().Truncate(time.Second), Limits: set.Limits, Debug: set.Debug, TokenHash: hash}
+	sol := Solution{ID: id, CreatedAt: time.Now().UTC().Truncate(time.Second), Limits: set.Limits, Debug: set.Debug, InvalidPayload: set.InvalidPayload, TokenHash: hash}
 	data, _ := json.Marshal(sol)
 	rev, err := s.solutions.Create(ctx, id, data)
 	if errors.Is(err, jetstream.ErrKeyExists) {
@@ -240,13 +251,18 @@ func (s *Store) ByToken(token string) (string, bool) {
 
 // UpdateLimits replaces a solution's limits (compare-and-set on the record).
 func (s *Store) UpdateLimits(ctx context.Context, id string, limits Limits) (Solution, error) {
-	return s.Update(ctx, id, &limits, nil)
+	return s.Update(ctx, id, Change{Limits: &limits})
 }
 
 // Update replaces the settings given (nil ones stay as they are), compare-and-set on the record.
-func (s *Store) Update(ctx context.Context, id string, limits *Limits, debug *bool) (Solution, error) {
-	if limits != nil {
-		if err := limits.Validate(); err != nil {
+func (s *Store) Update(ctx context.Context, id string, c Change) (Solution, error) {
+	if c.Limits != nil {
+		if err := c.Limits.Validate(); err != nil {
+			return Solution{}, err
+		}
+	}
+	if c.InvalidPayload != nil {
+		if err := ValidateInvalidPayload(*c.InvalidPayload); err != nil {
 			return Solution{}, err
 		}
 	}
@@ -262,11 +278,14 @@ func (s *Store) Update(ctx context.Context, id string, limits *Limits, debug *bo
 		if err := json.Unmarshal(cur.Value(), &sol); err != nil {
 			return Solution{}, fmt.Errorf("read solution %s: %w", id, err)
 		}
-		if limits != nil {
-			sol.Limits = *limits
+		if c.Limits != nil {
+			sol.Limits = *c.Limits
 		}
-		if debug != nil {
-			sol.Debug = *debug
+		if c.Debug != nil {
+			sol.Debug = *c.Debug
+		}
+		if c.InvalidPayload != nil {
+			sol.InvalidPayload = *c.InvalidPayload
 		}
 		data, _ := json.Marshal(sol)
 		rev, err := s.solutions.Update(ctx, id, data, cur.Revision())

@@ -90,7 +90,7 @@ func TestStoreLifecycle(t *testing.T) {
 		t.Fatalf("update limits: %+v, %v", upd, err)
 	}
 	on := true
-	upd, err = s.Update(ctx, "demo", nil, &on)
+	upd, err = s.Update(ctx, "demo", Change{Debug: &on})
 	if err != nil || !upd.Debug || upd.Limits.MemoryBytes != 1<<20 {
 		t.Fatalf("debug on: %+v, %v", upd, err)
 	}
@@ -102,6 +102,17 @@ func TestStoreLifecycle(t *testing.T) {
 	}
 	if dbg, _, err := s.CreateWith(ctx, "debugged", Settings{Debug: true}); err != nil || !dbg.Debug {
 		t.Fatalf("create with debug: %+v, %v", dbg, err)
+	}
+	mark, bad := PayloadMark, "keep"
+	if upd, err = s.Update(ctx, "demo", Change{InvalidPayload: &mark}); err != nil || !upd.MarksInvalidPayload() || !upd.Debug {
+		t.Fatalf("invalid_payload mark: %+v, %v", upd, err)
+	}
+	var fe *FieldError
+	if _, err = s.Update(ctx, "demo", Change{InvalidPayload: &bad}); !errors.As(err, &fe) || fe.Field != "invalid_payload" {
+		t.Fatalf("invalid_payload %q: %v; want a field error", bad, err)
+	}
+	if _, _, err := s.CreateWith(ctx, "badpayload", Settings{InvalidPayload: bad}); !errors.As(err, &fe) || fe.Field != "invalid_payload" {
+		t.Fatalf("create with invalid_payload %q: %v", bad, err)
 	}
 
 	if err := s.Delete(ctx, "demo", nil); err != nil {
