@@ -12,18 +12,11 @@ import (
 	"time"
 
 	"github.com/switchboardhq/switchboard/internal/bus"
+	"github.com/switchboardhq/switchboard/internal/bus/bustest"
 	"github.com/switchboardhq/switchboard/internal/solution"
 )
 
-func testBus(t *testing.T) *bus.Bus {
-	t.Helper()
-	b, err := bus.Open(context.Background(), bus.Config{DataDir: t.TempDir(), Name: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return b
-}
+func testBus(t *testing.T) *bus.Bus { return bustest.Open(t) }
 
 func openStore(t *testing.T, b *bus.Bus, o Options) *Store {
 	t.Helper()

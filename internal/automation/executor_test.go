@@ -17,19 +17,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/switchboardhq/switchboard/internal/bus"
+	"github.com/switchboardhq/switchboard/internal/bus/bustest"
 	"github.com/switchboardhq/switchboard/internal/events"
 	"github.com/switchboardhq/switchboard/internal/kaa"
 )
 
-func openBus(t *testing.T) *bus.Bus {
-	t.Helper()
-	b, err := bus.Open(context.Background(), bus.Config{DataDir: t.TempDir(), Name: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return b
-}
+func openBus(t *testing.T) *bus.Bus { return bustest.Open(t) }
 
 // fakeStore records what the executor stores; a solution named "nohandler" has no handler
 // for any topic, "broken" fails to store. gate, when set, holds every store until closed.

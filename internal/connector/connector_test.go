@@ -18,21 +18,14 @@ import (
 	"time"
 
 	"github.com/switchboardhq/switchboard/internal/bus"
+	"github.com/switchboardhq/switchboard/internal/bus/bustest"
 	"github.com/switchboardhq/switchboard/internal/events"
 	"github.com/switchboardhq/switchboard/internal/solution"
 )
 
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-func openBus(t *testing.T) *bus.Bus {
-	t.Helper()
-	b, err := bus.Open(context.Background(), bus.Config{DataDir: t.TempDir(), Name: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return b
-}
+func openBus(t *testing.T) *bus.Bus { return bustest.Open(t) }
 
 func openStore(t *testing.T, b *bus.Bus) *Store {
 	t.Helper()
