@@ -16,6 +16,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/catalog"
 	"github.com/switchboardhq/switchboard/internal/compass"
 	"github.com/switchboardhq/switchboard/internal/events"
+	"github.com/switchboardhq/switchboard/internal/hosted"
 	"github.com/switchboardhq/switchboard/internal/metrics"
 	"github.com/switchboardhq/switchboard/internal/script"
 	"github.com/switchboardhq/switchboard/internal/service"
@@ -80,6 +81,8 @@ type Options struct {
 	Connectors Connectors
 	// Automations publishes Kaa automation invocations; nil serves no such route.
 	Automations Automations
+	// Hosted keeps the solutions' hosted services; nil serves no such routes.
+	Hosted *hosted.Store
 	// GraphQL serves the applications' GraphQL API (compass.Handler) at /api/v1/graphql,
 	// with its GraphiQL page on GET; nil serves no such route.
 	GraphQL http.Handler
@@ -161,6 +164,9 @@ func New(o Options) *Server {
 	}
 	if o.Automations != nil {
 		s.handle("POST /api/v1/solutions/{solution}/automations/{type}", s.owner(s.invokeAutomation))
+	}
+	if o.Hosted != nil {
+		s.handleHosted()
 	}
 	if o.GraphQL != nil {
 		s.handle("POST /api/v1/graphql", s.graphql)

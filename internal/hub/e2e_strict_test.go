@@ -59,6 +59,8 @@ func TestDuplicateKeys(t *testing.T) {
 		{"POST", "/api/v1/solutions/{solution}/connectors", "/api/v1/solutions/demo/connectors", "admin", `{"name":"c","type":"cron","topic":"a.b","config":{"schedule":"@every 1s","schedule":"@daily"}}`, "config.schedule"},
 		{"POST", "/api/v1/solutions/{solution}/automations/{type}", "/api/v1/solutions/demo/automations/x", "admin", `{"recipient":"a@example.com","recipient":"b@example.com"}`, "recipient"},
 		{"PUT", "/api/v1/solutions/{solution}/connectors/{name}", "/api/v1/solutions/demo/connectors/c", "admin", `{"type":"cron","topic":"a.b","topic":"c.d"}`, "topic"},
+		{"POST", "/api/v1/solutions/{solution}/hosted-services", "/api/v1/solutions/demo/hosted-services", "admin", `{"name":"A","kind":"lua","code":"return {}","code":"return 1"}`, "code"},
+		{"POST", "/api/v1/solutions/{solution}/hosted-services/{name}/versions", "/api/v1/solutions/demo/hosted-services/A/versions", "admin", `{"update":"minor","update":"major","code":"x"}`, "update"},
 	}
 	covered := map[string]bool{}
 	for _, tc := range tests {

@@ -34,6 +34,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/events"
 	"github.com/switchboardhq/switchboard/internal/faasgw"
 	"github.com/switchboardhq/switchboard/internal/gateway"
+	"github.com/switchboardhq/switchboard/internal/hosted"
 	"github.com/switchboardhq/switchboard/internal/metrics"
 	"github.com/switchboardhq/switchboard/internal/oauth"
 	"github.com/switchboardhq/switchboard/internal/script"
@@ -61,6 +62,7 @@ type Hub struct {
 	dispatcher                 *events.Dispatcher
 	connectors                 *connector.Store
 	applications               *application.Store // the GraphQL API's applications
+	hosted                     *hosted.Store      // the solutions' hosted services
 	oauth                      *oauth.Authority   // the event gateway's client credentials and tokens
 	gateway                    *gateway.Gateway   // where applications publish their events
 	connectorRuns              *connector.Manager
@@ -287,6 +289,11 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	if err := core.Register(service.Core{Spec: autoSvc.Spec(), Caller: autoSvc}); err != nil {
 		return err
 	}
+	// --- hosted services: a Lua service's code must compile ---
+	h.hosted, err = hosted.OpenStore(ctx, h.bus, hosted.Options{Logger: h.log, Check: checkHostedCode})
+	if err != nil {
+		return err
+	}
 	// --- applications (GraphQL management API) ---
 	// Specs are fetched through the connectors' guard: the URLs are the applications' side.
 	h.applications, err = application.OpenStore(ctx, h.bus, application.Options{Logger: h.log, Parser: asyncAPIParser{},
@@ -334,6 +341,9 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 			return err
 		}
 		if err := h.applications.DropSolution(ctx, id); err != nil {
+			return err
+		}
+		if err := h.hosted.DropSolution(ctx, id); err != nil {
 			return err
 		}
 		if err := h.oauth.DropSolution(ctx, id); err != nil {
@@ -410,6 +420,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		Connectors:        connectorsAPI{h.connectors, h.connectorRuns, h.outbound},
 		Automations:       h.automations,
 		GraphQL:           graphqlAPI,
+		Hosted:            h.hosted,
 	})
 	// OpenFaaS connectors invoke handlers through it; async results are POSTed through the
 	// guard, so a callback URL cannot reach the hub's own listeners.
@@ -711,6 +722,9 @@ func (h *Hub) Close(ctx context.Context) error {
 	}
 	if h.applications != nil {
 		h.applications.Close()
+	}
+	if h.hosted != nil {
+		h.hosted.Close()
 	}
 	if h.oauth != nil {
 		h.oauth.Close()
