@@ -25,13 +25,13 @@ func (c credentialIssuer) IssueClientCredentials(ctx context.Context, sol, appID
 	return compass.ClientCredentials{ID: cr.ID, ClientID: cr.ClientID, ClientSecret: cr.ClientSecret, TokenURL: c.tokenURL}, nil
 }
 
-// publicURL is where clients reach this server: --public-url, else http://<the address it
-// listens on>.
+// publicURL is where clients reach this server: --public-url, else http(s)://<the address
+// it listens on>.
 func (h *Hub) publicURL() string {
 	if h.cfg.PublicURL != "" {
 		return strings.TrimSuffix(h.cfg.PublicURL, "/")
 	}
-	return "http://" + h.listener.Addr().String()
+	return h.scheme() + "://" + h.listener.Addr().String()
 }
 
 // asyncAPIParser checks event API specs as AsyncAPI 2 documents; the topics it names are

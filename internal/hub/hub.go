@@ -4,6 +4,7 @@ package hub
 import (
 	"context"
 	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -76,6 +77,7 @@ type Hub struct {
 	metrics                    *metrics.Metrics
 	gate                       *admission.Gate
 	listener                   net.Listener
+	tlsConfig                  *tls.Config // --tls-cert/--tls-key; nil serves HTTP
 	server                     *http.Server
 	metricsListener            net.Listener // --metrics-addr; nil when /metrics is on --addr
 	metricsServer              *http.Server
@@ -156,6 +158,11 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	h.listener, err = net.Listen("tcp", h.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on --addr %s: %w", h.cfg.Addr, err)
+	}
+	if h.cfg.TLSCert != "" {
+		if h.tlsConfig, err = serverTLS(h.cfg.TLSCert, h.cfg.TLSKey); err != nil {
+			return err
+		}
 	}
 	if h.cfg.MetricsAddr != "" {
 		h.metricsListener, err = net.Listen("tcp", h.cfg.MetricsAddr)
@@ -295,11 +302,15 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	registry := newGatewayRegistry(h.applications, h.log)
+	// Outside issuers' discovery and keys are fetched through the connectors' guard too.
+	verifiers := gateway.NewOIDCVerifiers(gateway.OIDCVerifiersOptions{HTTPClient: cguard.HTTPClient(gateway.DefaultDiscoveryTimeout), Max: h.cfg.GatewayMaxIssuers})
+	registry := newGatewayRegistry(h.applications, verifiers, h.log)
 	// Applications publish their events to the gateway (Kyma's paths), with an access token
-	// of their client credentials; bodies are bounded as every caller's.
+	// of their client credentials, a token of the outside issuer they trust or a client
+	// certificate of their CA; bodies are bounded as every caller's.
 	h.gateway = gateway.New(gateway.Options{Registry: registry, Store: h.dispatcher,
-		Auth:    gateway.OwnTokens{Verify: func(ctx context.Context, raw string) (oauth.Claims, error) { return h.oauth.Verify(ctx, raw) }},
+		Auth:   gateway.OwnTokens{Verify: func(ctx context.Context, raw string) (oauth.Claims, error) { return h.oauth.Verify(ctx, raw) }},
+		Issuer: h.publicURL(), Outside: verifiers,
 		MaxBody: h.cfg.MaxBodyBytes, Gate: h.gate, Pace: h.bodyPace(),
 		Metrics: gateway.NewMetrics(h.metrics.Registry), Logger: h.log})
 	// Applications authenticate to the event gateway with OAuth2 client credentials, each
@@ -453,7 +464,14 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	h.server.RegisterOnShutdown(h.dispatcher.EndTails)
 	h.serveErr = make(chan error, 2)
 	go func() {
-		if err := h.server.Serve(h.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		var err error
+		if h.tlsConfig != nil {
+			h.server.TLSConfig = h.tlsConfig
+			err = h.server.ServeTLS(h.listener, "", "")
+		} else {
+			err = h.server.Serve(h.listener)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			h.serveErr <- err
 		}
 	}()
@@ -472,7 +490,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	h.mu.Lock()
 	h.ready = true
 	h.mu.Unlock()
-	attrs := []any{"addr", "http://" + h.listener.Addr().String(), "ready_in", time.Since(began).Round(time.Millisecond).String()}
+	attrs := []any{"addr", h.scheme() + "://" + h.listener.Addr().String(), "ready_in", time.Since(began).Round(time.Millisecond).String()}
 	if h.bus.Embedded() {
 		attrs = append(attrs, "nats", "embedded", "data", h.cfg.DataDir)
 		if u := h.bus.ClientURL(); u != "" {
