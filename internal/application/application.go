@@ -25,8 +25,11 @@ type Application struct {
 	Labels         map[string]any `json:"labels,omitempty"`
 	HealthCheckURL string         `json:"health_check_url,omitempty"`
 	EventAPIs      []EventAPI     `json:"event_apis,omitempty"`
-	CreatedAt      time.Time      `json:"created_at"`
-	UpdatedAt      time.Time      `json:"updated_at"`
+	// GatewayAuth is how the application authenticates to the event gateway (nil: with
+	// Switchboard's own client credentials only).
+	GatewayAuth *GatewayAuth `json:"gateway_auth,omitempty"`
+	CreatedAt   time.Time    `json:"created_at"`
+	UpdatedAt   time.Time    `json:"updated_at"`
 	// Revision is the KV revision the application was read at.
 	Revision uint64 `json:"-"`
 }

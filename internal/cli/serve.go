@@ -13,6 +13,7 @@ import (
 
 	"github.com/switchboardhq/switchboard/internal/admission"
 	"github.com/switchboardhq/switchboard/internal/connector"
+	"github.com/switchboardhq/switchboard/internal/gateway"
 	"github.com/switchboardhq/switchboard/internal/hub"
 	"github.com/switchboardhq/switchboard/internal/script"
 	"github.com/switchboardhq/switchboard/internal/solutionlog"
@@ -34,6 +35,8 @@ type serveOptions struct {
 	kaaTriggers, kaaTypes               string
 	appsDomain                          string
 	publicURL                           string
+	tlsCert, tlsKey                     string
+	gatewayMaxIssuers                   int
 	serviceNetworks                     string
 	connectorNetworks                   string
 	connectorMaxPending                 int
@@ -56,7 +59,7 @@ type serveOptions struct {
 // register adds the serve flags to fs, each with its SWITCHBOARD_* variable.
 func (o *serveOptions) register(fs *pflag.FlagSet) {
 	stringFlag(fs, &o.addr, "addr", "", "127.0.0.1:8080", "SWITCHBOARD_ADDR",
-		"HTTP listen address (host:port) for the API and the solutions' endpoints")
+		"HTTP listen address (host:port) for the API and the solutions' endpoints; HTTPS with --tls-cert")
 	stringFlag(fs, &o.natsURL, "nats-url", "", "", "SWITCHBOARD_NATS_URL",
 		"URL of an outside NATS with JetStream, e.g. nats://127.0.0.1:4222; empty runs an embedded NATS server")
 	stringFlag(fs, &o.natsListen, "nats-listen", "", "", "SWITCHBOARD_NATS_LISTEN",
@@ -86,7 +89,13 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 	stringFlag(fs, &o.kaaTypes, "kaa-types", "", "*", "SWITCHBOARD_KAA_TYPES",
 		"comma-separated automation types executed, e.g. email-notification; * any")
 	stringFlag(fs, &o.publicURL, "public-url", "", "", "SWITCHBOARD_PUBLIC_URL",
-		"the base URL clients reach this server at, e.g. https://switchboard.example.com: the issuer of the event gateway's access tokens; empty is http://<--addr>")
+		"the base URL clients reach this server at, e.g. https://switchboard.example.com: the issuer of the event gateway's access tokens; empty is http://<--addr>, or https://<--addr> with --tls-cert")
+	stringFlag(fs, &o.tlsCert, "tls-cert", "", "", "SWITCHBOARD_TLS_CERT",
+		"PEM file of the server certificate (its chain after it): --addr then serves HTTPS and asks clients for certificates, which the event gateway checks against each application's own CA; needs --tls-key")
+	stringFlag(fs, &o.tlsKey, "tls-key", "", "", "SWITCHBOARD_TLS_KEY",
+		"PEM file of the private key of --tls-cert")
+	intFlag(fs, &o.gatewayMaxIssuers, "gateway-max-issuers", gateway.DefaultMaxIssuers, "SWITCHBOARD_GATEWAY_MAX_ISSUERS",
+		"outside OpenID Connect issuers whose keys the event gateway keeps at once, for the applications that trust them; another takes the place of one only when that one was unused for a minute")
 	stringFlag(fs, &o.appsDomain, "apps-domain", "", "", "SWITCHBOARD_APPS_DOMAIN",
 		"serve each solution's endpoints at {solution}.<domain> by Host header, e.g. apps.example.com")
 	stringFlag(fs, &o.serviceNetworks, "service-networks", "", "", "SWITCHBOARD_SERVICE_NETWORKS",
@@ -159,6 +168,9 @@ func (o *serveOptions) config(dataDir string) hub.Config {
 		KaaTypes:                       o.kaaTypes,
 		AppsDomain:                     o.appsDomain,
 		PublicURL:                      o.publicURL,
+		TLSCert:                        o.tlsCert,
+		TLSKey:                         o.tlsKey,
+		GatewayMaxIssuers:              o.gatewayMaxIssuers,
 		ServiceNetworks:                o.serviceNetworks,
 		ConnectorNetworks:              o.connectorNetworks,
 		ConnectorMaxPending:            o.connectorMaxPending,

@@ -48,6 +48,7 @@ func TestServeConfig(t *testing.T) {
 		ConnectorMaxPending: 10_000, ConnectorMaxPendingPerSolution: 100_000,
 		MQTTMaxConnections: 1024, MQTTMaxConnectionsPerSolution: 64, MQTTStoragePerSolution: 64 << 20,
 		KaaInstanceName: "switchboard", KaaTriggers: "*", KaaTypes: "*",
+		GatewayMaxIssuers: 64,
 	}
 	with := func(f func(*hub.Config)) hub.Config {
 		c := defaults
@@ -75,7 +76,8 @@ func TestServeConfig(t *testing.T) {
 		LogsMaxAge: 24 * time.Hour, LogsMaxBytes: 1 << 30, LogsPerSolution: 500,
 		ConnectorMaxPending: 500, ConnectorMaxPendingPerSolution: 5000,
 		MQTTListen: "0.0.0.0:1883", MQTTMaxConnections: 5000, MQTTMaxConnectionsPerSolution: 50, MQTTStoragePerSolution: 32 << 20,
-		PublicURL:       "https://switchboard.example.com",
+		PublicURL: "https://switchboard.example.com",
+		TLSCert:   "/etc/switchboard/tls.crt", TLSKey: "/etc/switchboard/tls.key", GatewayMaxIssuers: 8,
 		KaaInstanceName: "plant-kaa", KaaExecutorOff: true, KaaTriggers: "kaa-rules,kaa-alerts", KaaTypes: "email-notification",
 	}
 	tests := []struct {
@@ -99,6 +101,7 @@ func TestServeConfig(t *testing.T) {
 				"--connector-max-pending", "500", "--connector-max-pending-per-solution", "5000",
 				"--mqtt-listen", "0.0.0.0:1883", "--mqtt-max-connections", "5000", "--mqtt-max-connections-per-solution", "50", "--mqtt-storage-per-solution", "32MiB",
 				"--public-url", "https://switchboard.example.com",
+				"--tls-cert", "/etc/switchboard/tls.crt", "--tls-key", "/etc/switchboard/tls.key", "--gateway-max-issuers", "8",
 				"--kaa-instance-name", "plant-kaa", "--kaa-executor=false", "--kaa-triggers", "kaa-rules,kaa-alerts", "--kaa-types", "email-notification",
 			},
 			want: full,
@@ -121,6 +124,7 @@ func TestServeConfig(t *testing.T) {
 				"SWITCHBOARD_MQTT_MAX_CONNECTIONS_PER_SOLUTION": "50", "SWITCHBOARD_MQTT_STORAGE_PER_SOLUTION": "32MiB",
 				"SWITCHBOARD_PUBLIC_URL": "https://switchboard.example.com", "SWITCHBOARD_KAA_INSTANCE_NAME": "plant-kaa", "SWITCHBOARD_KAA_EXECUTOR": "false",
 				"SWITCHBOARD_KAA_TRIGGERS": "kaa-rules,kaa-alerts", "SWITCHBOARD_KAA_TYPES": "email-notification",
+				"SWITCHBOARD_TLS_CERT": "/etc/switchboard/tls.crt", "SWITCHBOARD_TLS_KEY": "/etc/switchboard/tls.key", "SWITCHBOARD_GATEWAY_MAX_ISSUERS": "8",
 			},
 			want: full,
 		},

@@ -38,7 +38,8 @@ func TestGeneratedCodeFresh(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	for _, f := range []string{"gqlgen.yml", "schema.graphqls"} {
+	schemas, _ := filepath.Glob("*.graphqls")
+	for _, f := range append([]string{"gqlgen.yml"}, schemas...) {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)

@@ -16,9 +16,11 @@ import (
 	"log/slog"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/switchboardhq/switchboard/internal/admission"
 	"github.com/switchboardhq/switchboard/internal/events"
+	"github.com/switchboardhq/switchboard/internal/oauth"
 	"github.com/switchboardhq/switchboard/internal/solution"
 )
 
@@ -48,6 +50,18 @@ type Application struct {
 	MarkInvalid bool
 	// Resolve finds the declared type of an event (its type and version as sent).
 	Resolve func(eventType, version string) (Target, bool)
+	// OwnTokensOff refuses Switchboard's own access tokens for the application.
+	OwnTokensOff bool
+	// OIDC, when set, accepts the tokens of an outside issuer for one of its clients.
+	OIDC *OIDCTrust
+	// Cert, when set, accepts TLS client certificates issued under the application's CA.
+	Cert *oauth.CertIdentity
+}
+
+// OIDCTrust is the outside issuer an application trusts: its tokens for Audience whose
+// ClientClaim is Client are the application's.
+type OIDCTrust struct {
+	Issuer, Audience, ClientClaim, Client string
 }
 
 // Registry finds applications.
@@ -87,8 +101,16 @@ type Publisher interface {
 // Options configure the gateway.
 type Options struct {
 	Registry Registry
-	Auth     Authenticator
-	Store    Publisher
+	// Auth checks Switchboard's own tokens: bearer tokens whose iss is Issuer ("" sends
+	// every bearer token to it).
+	Auth   Authenticator
+	Issuer string
+	// Outside finds the verifier of an outside issuer an application trusts; nil accepts
+	// no outside tokens.
+	Outside OutsideIssuers
+	// Now is the clock of client certificate checks; nil is time.Now.
+	Now   func() time.Time
+	Store Publisher
 	// MaxBody bounds a request's body; 0 is DefaultMaxBody.
 	MaxBody int64
 	// Gate bounds the bodies held at once, per solution and in all, as for every other
@@ -119,6 +141,9 @@ func New(o Options) *Gateway {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	return &Gateway{o: o, unread: newEveryMinute(maxNoticed)}
 }
@@ -151,36 +176,13 @@ type refusal struct {
 	field, reason string
 	message       string
 	challenge     string // WWW-Authenticate of a 401
+	retryAfter    string // Retry-After of a 503, in seconds
 }
 
 func (r *refusal) Error() string { return r.message }
 
 func refuse(status int, field, reason, format string, args ...any) *refusal {
 	return &refusal{status: status, field: field, reason: reason, message: fmt.Sprintf(format, args...)}
-}
-
-// accept authenticates the request for the application in its path and finds it.
-func (g *Gateway) accept(r *http.Request) (Application, *refusal) {
-	name := r.PathValue("application")
-	caller, err := g.o.Auth.Authenticate(r)
-	if err != nil {
-		var ae *AuthError
-		if errors.As(err, &ae) {
-			rf := refuse(ae.Status, "", "unauthenticated", "%s", ae.Reason)
-			if ae.Status == http.StatusUnauthorized {
-				rf.challenge = cmpOr(ae.Challenge, `Bearer realm="`+Realm+`"`)
-			}
-			if ae.Status == http.StatusForbidden {
-				rf.reason = "forbidden"
-			}
-			g.countRefused(rf.reason)
-			return Application{}, rf
-		}
-		// The credentials could not be checked (the bus is away): nothing said of them.
-		g.o.Logger.Error("gateway authentication failed", "err", err)
-		return Application{}, refuse(http.StatusServiceUnavailable, "", "auth_unavailable", "the credentials could not be checked now; try again")
-	}
-	return g.applicationOf(caller, name)
 }
 
 // applicationOf is the application name of caller's solution, when the caller's credentials

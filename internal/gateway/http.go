@@ -213,6 +213,9 @@ func authenticateHeader(w http.ResponseWriter, rf *refusal) {
 	if rf.challenge != "" {
 		w.Header().Set("WWW-Authenticate", rf.challenge)
 	}
+	if rf.retryAfter != "" {
+		w.Header().Set("Retry-After", rf.retryAfter)
+	}
 }
 
 // writeRefusal answers as the rest of Switchboard's API does: {"error", "field"}.

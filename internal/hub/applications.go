@@ -33,13 +33,13 @@ func (c credentialIssuer) ClientCredentialsOf(sol, appID string) []compass.Clien
 	return out
 }
 
-// publicURL is where clients reach this server: --public-url, else http://<the address it
-// listens on>.
+// publicURL is where clients reach this server: --public-url, else http(s)://<the address
+// it listens on>.
 func (h *Hub) publicURL() string {
 	if h.cfg.PublicURL != "" {
 		return strings.TrimSuffix(h.cfg.PublicURL, "/")
 	}
-	return "http://" + h.listener.Addr().String()
+	return h.scheme() + "://" + h.listener.Addr().String()
 }
 
 // asyncAPIParser checks event API specs as AsyncAPI 2 documents; the topics it names are

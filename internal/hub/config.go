@@ -13,6 +13,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/admission"
 	"github.com/switchboardhq/switchboard/internal/automation"
 	"github.com/switchboardhq/switchboard/internal/connector"
+	"github.com/switchboardhq/switchboard/internal/gateway"
 	"github.com/switchboardhq/switchboard/internal/kaa"
 	"github.com/switchboardhq/switchboard/internal/script"
 	"github.com/switchboardhq/switchboard/internal/servicenet"
@@ -58,6 +59,13 @@ type Config struct {
 	// PublicURL is the base URL clients reach this server at: the issuer of the event
 	// gateway's access tokens and the origin of its token endpoint; default http://<Addr>.
 	PublicURL string
+	// TLSCert and TLSKey, PEM files, make Addr serve HTTPS; the listener asks clients for
+	// certificates (without requiring or verifying them: each application has its own CA,
+	// checked by the event gateway). Both or neither.
+	TLSCert, TLSKey string
+	// GatewayMaxIssuers bounds the outside issuers' verifiers the event gateway keeps
+	// (each is a discovery and a set of keys); default gateway.DefaultMaxIssuers.
+	GatewayMaxIssuers int
 	// ShutdownTimeout bounds how long in-flight requests may take to finish on SIGINT/SIGTERM.
 	ShutdownTimeout time.Duration
 	// MaxBodyBytes bounds management API and endpoint request bodies.
@@ -135,6 +143,9 @@ func (c Config) Defaults() Config {
 	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 4 << 20
+	}
+	if c.GatewayMaxIssuers == 0 {
+		c.GatewayMaxIssuers = gateway.DefaultMaxIssuers
 	}
 	lim := admission.Limits{Runs: c.MaxRuns, RunsPerSolution: c.MaxRunsPerSolution, Bytes: c.MaxBodyHeld, BytesPerSolution: c.MaxBodyHeldPerSolution}.Defaults()
 	c.MaxRuns, c.MaxRunsPerSolution, c.MaxBodyHeld, c.MaxBodyHeldPerSolution = lim.Runs, lim.RunsPerSolution, lim.Bytes, lim.BytesPerSolution
@@ -223,6 +234,12 @@ func (c Config) Validate() error {
 	}
 	if c.AppsDomain != "" && !domainPattern.MatchString(c.AppsDomain) {
 		return fmt.Errorf("--apps-domain %q: want a bare domain such as apps.example.com", c.AppsDomain)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return fmt.Errorf("--tls-cert and --tls-key: give both (HTTPS) or neither (HTTP)")
+	}
+	if c.GatewayMaxIssuers < 0 {
+		return fmt.Errorf("--gateway-max-issuers %d: want a positive number", c.GatewayMaxIssuers)
 	}
 	if c.PublicURL != "" {
 		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {

@@ -13,6 +13,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/application"
 	"github.com/switchboardhq/switchboard/internal/asyncapi"
 	"github.com/switchboardhq/switchboard/internal/gateway"
+	"github.com/switchboardhq/switchboard/internal/oauth"
 )
 
 // labelUndeclared, an application label, true lets through events of types no spec of the
@@ -24,14 +25,24 @@ const labelUndeclared = "allow_undeclared_events"
 // declares are its event APIs' channels (topic {application}.{channel}), with the payload
 // schemas of the messages the application sends there.
 type gatewayRegistry struct {
-	apps *application.Store
+	apps      *application.Store
+	verifiers *gateway.OIDCVerifiers
 	// marksInvalid says whether a solution takes, marked, events whose data does not match
 	// their schema (its setting invalid_payload).
 	marksInvalid func(solution string) bool
 	log          *slog.Logger
 
-	mu    sync.Mutex
-	specs map[string]*compiledSpec // by event API id
+	mu     sync.Mutex
+	specs  map[string]*compiledSpec // by event API id
+	trusts map[string]appTrust      // by application id
+}
+
+// appTrust is what an application's gateway authentication was made into, for the version
+// of the application it was made of.
+type appTrust struct {
+	updated time.Time
+	oidc    *gateway.OIDCTrust
+	cert    *oauth.CertIdentity
 }
 
 // compiledSpec is what an event API's spec declares, compiled once per version of the
@@ -43,8 +54,8 @@ type compiledSpec struct {
 	validators map[string][]*asyncapi.Validator
 }
 
-func newGatewayRegistry(apps *application.Store, marksInvalid func(solution string) bool, log *slog.Logger) *gatewayRegistry {
-	return &gatewayRegistry{apps: apps, marksInvalid: marksInvalid, log: log, specs: map[string]*compiledSpec{}}
+func newGatewayRegistry(apps *application.Store, verifiers *gateway.OIDCVerifiers, marksInvalid func(solution string) bool, log *slog.Logger) *gatewayRegistry {
+	return &gatewayRegistry{apps: apps, verifiers: verifiers, marksInvalid: marksInvalid, log: log, specs: map[string]*compiledSpec{}, trusts: map[string]appTrust{}}
 }
 
 // Application implements gateway.Registry.
@@ -54,11 +65,46 @@ func (r *gatewayRegistry) Application(sol, name string) (gateway.Application, bo
 		return gateway.Application{}, false
 	}
 	undeclared, _ := app.Labels[labelUndeclared].(bool)
+	trust := r.trust(app)
 	return gateway.Application{
 		Solution: app.Solution, ID: app.ID, Name: app.Name,
 		AllowUndeclared: undeclared, MarkInvalid: r.marksInvalid(app.Solution),
-		Resolve: func(typ, version string) (gateway.Target, bool) { return r.resolve(app, typ, version) },
+		Resolve:      func(typ, version string) (gateway.Target, bool) { return r.resolve(app, typ, version) },
+		OwnTokensOff: !app.GatewayAuthOf().ClientCredentials,
+		OIDC:         trust.oidc, Cert: trust.cert,
 	}, true
+}
+
+// trust is app's gateway authentication for the gateway, its CA parsed once per version of
+// the application. When the outside issuer it trusted changed, that issuer's verifier is
+// dropped: the next token of it is checked with keys discovered again.
+func (r *gatewayRegistry) trust(app application.Application) appTrust {
+	r.mu.Lock()
+	t, ok := r.trusts[app.ID]
+	r.mu.Unlock()
+	if ok && t.updated.Equal(app.UpdatedAt) {
+		return t
+	}
+	ga := app.GatewayAuthOf()
+	next := appTrust{updated: app.UpdatedAt}
+	if o := ga.OIDC; o != nil {
+		next.oidc = &gateway.OIDCTrust{Issuer: o.Issuer, Audience: o.Audience, ClientClaim: o.ClientClaim, Client: o.Client}
+	}
+	if m := ga.MTLS; m != nil {
+		// Checked when set; a CA that no longer parses takes no certificate.
+		if pool, err := application.ParseCAs(m.CAPEM); err != nil {
+			r.log.Error("application CA not read; its client certificates are refused", "solution", app.Solution, "application", app.Name, "err", err)
+		} else {
+			next.cert = &oauth.CertIdentity{Roots: pool, CommonName: m.CommonName, DNSName: m.DNSName, URI: m.URI}
+		}
+	}
+	if ok && t.oidc != nil && (next.oidc == nil || *t.oidc != *next.oidc) {
+		r.verifiers.Forget(*t.oidc)
+	}
+	r.mu.Lock()
+	r.trusts[app.ID] = next
+	r.mu.Unlock()
+	return next
 }
 
 // resolve finds the channel an event of type typ and version declares: one named
@@ -194,4 +240,8 @@ func (r *gatewayRegistry) forget(a application.Application) {
 	for _, e := range a.EventAPIs {
 		delete(r.specs, e.ID)
 	}
+	if t, ok := r.trusts[a.ID]; ok && t.oidc != nil {
+		r.verifiers.Forget(*t.oidc)
+	}
+	delete(r.trusts, a.ID)
 }

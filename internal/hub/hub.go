@@ -4,6 +4,7 @@ package hub
 import (
 	"context"
 	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -78,6 +79,7 @@ type Hub struct {
 	metrics                    *metrics.Metrics
 	gate                       *admission.Gate
 	listener                   net.Listener
+	tlsConfig                  *tls.Config // --tls-cert/--tls-key; nil serves HTTP
 	server                     *http.Server
 	metricsListener            net.Listener // --metrics-addr; nil when /metrics is on --addr
 	metricsServer              *http.Server
@@ -158,6 +160,11 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	h.listener, err = net.Listen("tcp", h.cfg.Addr)
 	if err != nil {
 		return fmt.Errorf("listen on --addr %s: %w", h.cfg.Addr, err)
+	}
+	if h.cfg.TLSCert != "" {
+		if h.tlsConfig, err = serverTLS(h.cfg.TLSCert, h.cfg.TLSKey); err != nil {
+			return err
+		}
 	}
 	if h.cfg.MetricsAddr != "" {
 		h.metricsListener, err = net.Listen("tcp", h.cfg.MetricsAddr)
@@ -302,14 +309,18 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	registry := newGatewayRegistry(h.applications, func(id string) bool {
+	// Outside issuers' discovery and keys are fetched through the connectors' guard too.
+	verifiers := gateway.NewOIDCVerifiers(gateway.OIDCVerifiersOptions{HTTPClient: cguard.HTTPClient(gateway.DefaultDiscoveryTimeout), Max: h.cfg.GatewayMaxIssuers})
+	registry := newGatewayRegistry(h.applications, verifiers, func(id string) bool {
 		sol, ok := h.store.Get(id)
 		return ok && sol.MarksInvalidPayload()
 	}, h.log)
 	// Applications publish their events to the gateway (Kyma's paths), with an access token
-	// of their client credentials; bodies are bounded as every caller's.
+	// of their client credentials, a token of the outside issuer they trust or a client
+	// certificate of their CA; bodies are bounded as every caller's.
 	h.gateway = gateway.New(gateway.Options{Registry: registry, Store: h.dispatcher,
-		Auth:    gateway.OwnTokens{Verify: func(ctx context.Context, raw string) (oauth.Claims, error) { return h.oauth.Verify(ctx, raw) }},
+		Auth:   gateway.OwnTokens{Verify: func(ctx context.Context, raw string) (oauth.Claims, error) { return h.oauth.Verify(ctx, raw) }},
+		Issuer: h.publicURL(), Outside: verifiers,
 		MaxBody: h.cfg.MaxBodyBytes, Gate: h.gate, Pace: h.bodyPace(),
 		Metrics: gateway.NewMetrics(h.metrics.Registry), Logger: h.log,
 		SolutionLog: func(sol string) func(slog.Level, string, map[string]any) {
@@ -470,7 +481,14 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	h.server.RegisterOnShutdown(h.dispatcher.EndTails)
 	h.serveErr = make(chan error, 2)
 	go func() {
-		if err := h.server.Serve(h.listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		var err error
+		if h.tlsConfig != nil {
+			h.server.TLSConfig = h.tlsConfig
+			err = h.server.ServeTLS(h.listener, "", "")
+		} else {
+			err = h.server.Serve(h.listener)
+		}
+		if err != nil && !errors.Is(err, http.ErrServerClosed) {
 			h.serveErr <- err
 		}
 	}()
@@ -489,7 +507,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	h.mu.Lock()
 	h.ready = true
 	h.mu.Unlock()
-	attrs := []any{"addr", "http://" + h.listener.Addr().String(), "ready_in", time.Since(began).Round(time.Millisecond).String()}
+	attrs := []any{"addr", h.scheme() + "://" + h.listener.Addr().String(), "ready_in", time.Since(began).Round(time.Millisecond).String()}
 	if h.bus.Embedded() {
 		attrs = append(attrs, "nats", "embedded", "data", h.cfg.DataDir)
 		if u := h.bus.ClientURL(); u != "" {

@@ -6,6 +6,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -27,6 +29,10 @@ type Server struct {
 	DataDir    string
 	Hub        *hub.Hub
 	Logs       *LogBuffer // what the hub logged (JSON lines), for tests that look for an error id
+
+	// Client sends Do's and Send's requests (nil: http.DefaultClient); it trusts the hub's
+	// certificate when it serves HTTPS (--tls-cert).
+	Client *http.Client
 
 	cfg    hub.Config
 	closed bool
@@ -77,7 +83,10 @@ func (s *Server) start(t testing.TB) {
 		t.Fatalf("start hub: %v", err)
 	}
 	s.Hub, s.closed = h, false
-	s.URL = "http://" + h.Addr()
+	s.URL, s.Client = "http://"+h.Addr(), nil
+	if s.cfg.TLSCert != "" {
+		s.URL, s.Client = "https://"+h.Addr(), trusting(t, s.cfg.TLSCert)
+	}
 	s.AdminToken = h.AdminToken()
 	// Later starts (Restart) reuse the port, so clients keep their URL.
 	s.cfg.Addr = h.Addr()
@@ -171,7 +180,11 @@ func (s *Server) Do(t testing.TB, method, path, token string, body any) Response
 // Send sends a prepared request and reads the answer.
 func (s *Server) Send(t testing.TB, req *http.Request) Response {
 	t.Helper()
-	resp, err := http.DefaultClient.Do(req)
+	client := s.Client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
 	}
@@ -251,3 +264,20 @@ func FreeAddr(t testing.TB) string {
 
 // Config is the hub's config as it was started (before the hub's defaults).
 func (s *Server) Config() hub.Config { return s.cfg }
+
+// trusting is a client that trusts the certificates of a PEM file.
+func trusting(t testing.TB, certFile string) *http.Client {
+	t.Helper()
+	pem, err := os.ReadFile(certFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pem) {
+		t.Fatalf("%s: no certificate", certFile)
+	}
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: roots}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
+}

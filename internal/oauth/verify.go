@@ -126,3 +126,26 @@ func (a *Authority) Verify(ctx context.Context, raw string) (Claims, error) {
 		IssuedAt: cl.IssuedAt.Time(), Expiry: cl.Expiry.Time(),
 	}, nil
 }
+
+// PeekIssuer is the iss claim of a compact JWS, read without checking the token: it only
+// chooses which verifier then checks it. A token that cannot be read is a *TokenError.
+func PeekIssuer(raw string) (string, error) {
+	if len(raw) > maxTokenBytes {
+		return "", refuse(ErrMalformed, "longer than %d bytes", maxTokenBytes)
+	}
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		return "", refuse(ErrMalformed, "want a compact JWS of three parts")
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[1])
+	var c struct {
+		Issuer string `json:"iss"`
+	}
+	if err != nil || json.Unmarshal(b, &c) != nil {
+		return "", refuse(ErrMalformed, "claims are not base64url JSON")
+	}
+	if c.Issuer == "" {
+		return "", refuse(ErrClaims, "iss missing")
+	}
+	return c.Issuer, nil
+}

@@ -296,3 +296,30 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// TestPeekIssuer: the issuer is read from a token's claims without checking it; what cannot
+// be read is refused with its reason, before anything large is decoded.
+func TestPeekIssuer(t *testing.T) {
+	enc := func(s string) string { return base64.RawURLEncoding.EncodeToString([]byte(s)) }
+	hdr := enc(`{"alg":"ES256"}`)
+	for _, tc := range []struct {
+		name, raw, want string
+		reason          error
+	}{
+		{"issuer", hdr + "." + enc(`{"iss":"https://login.example.com","sub":"x"}`) + ".sig", "https://login.example.com", nil},
+		{"two parts", hdr + "." + enc(`{"iss":"x"}`), "", ErrMalformed},
+		{"claims not base64", hdr + ".!!!.sig", "", ErrMalformed},
+		{"claims not JSON", hdr + "." + enc(`iss`) + ".sig", "", ErrMalformed},
+		{"iss not a string", hdr + "." + enc(`{"iss":1}`) + ".sig", "", ErrMalformed},
+		{"no iss", hdr + "." + enc(`{"sub":"x"}`) + ".sig", "", ErrClaims},
+		{"too long", hdr + "." + enc(`{"iss":"`+strings.Repeat("a", maxTokenBytes)+`"}`) + ".sig", "", ErrMalformed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := PeekIssuer(tc.raw)
+			wantReason(t, err, tc.reason)
+			if got != tc.want {
+				t.Errorf("issuer %q, want %q", got, tc.want)
+			}
+		})
+	}
+}

@@ -72,6 +72,7 @@ type ComplexityRoot struct {
 		Documents      func(childComplexity int, first *int, after *string) int
 		EventAPI       func(childComplexity int, id string) int
 		EventAPIs      func(childComplexity int, group *string, first *int, after *string) int
+		GatewayAuth    func(childComplexity int) int
 		HealthCheckURL func(childComplexity int) int
 		ID             func(childComplexity int) int
 		Labels         func(childComplexity int, key *string) int
@@ -186,12 +187,33 @@ type ComplexityRoot struct {
 		Timestamp func(childComplexity int) int
 	}
 
+	GatewayAuth struct {
+		ClientCredentials func(childComplexity int) int
+		Mtls              func(childComplexity int) int
+		Oidc              func(childComplexity int) int
+	}
+
+	GatewayMTLS struct {
+		CaPem      func(childComplexity int) int
+		CommonName func(childComplexity int) int
+		DNSName    func(childComplexity int) int
+		URI        func(childComplexity int) int
+	}
+
+	GatewayOIDC struct {
+		Audience    func(childComplexity int) int
+		Client      func(childComplexity int) int
+		ClientClaim func(childComplexity int) int
+		Issuer      func(childComplexity int) int
+	}
+
 	Mutation struct {
 		AddEventAPI                            func(childComplexity int, applicationID string, in EventAPIDefinitionInput) int
 		DeleteEventAPI                         func(childComplexity int, id string) int
 		RefetchEventAPISpec                    func(childComplexity int, eventID string) int
 		RegisterApplication                    func(childComplexity int, in ApplicationInput) int
 		RequestClientCredentialsForApplication func(childComplexity int, id string) int
+		SetApplicationGatewayAuth              func(childComplexity int, id string, in GatewayAuthInput) int
 		UnregisterApplication                  func(childComplexity int, id string) int
 		UpdateApplication                      func(childComplexity int, id string, in ApplicationUpdateInput) int
 		UpdateEventAPI                         func(childComplexity int, id string, in EventAPIDefinitionInput) int
@@ -247,6 +269,7 @@ type ApplicationResolver interface {
 	EventAPI(ctx context.Context, obj *Application, id string) (*EventAPIDefinition, error)
 	Documents(ctx context.Context, obj *Application, first *int, after *string) (*DocumentPage, error)
 	Auths(ctx context.Context, obj *Application) ([]*SystemAuth, error)
+	GatewayAuth(ctx context.Context, obj *Application) (*GatewayAuth, error)
 }
 type EventAPISpecResolver interface {
 	Data(ctx context.Context, obj *EventAPISpec) (*string, error)
@@ -260,6 +283,7 @@ type MutationResolver interface {
 	DeleteEventAPI(ctx context.Context, id string) (*EventAPIDefinition, error)
 	RefetchEventAPISpec(ctx context.Context, eventID string) (*EventAPISpec, error)
 	RequestClientCredentialsForApplication(ctx context.Context, id string) (*SystemAuth, error)
+	SetApplicationGatewayAuth(ctx context.Context, id string, in GatewayAuthInput) (*Application, error)
 }
 type QueryResolver interface {
 	Applications(ctx context.Context, filter []*LabelFilter, first *int, after *string) (*ApplicationPage, error)
@@ -446,6 +470,12 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Application.EventAPIs(childComplexity, args["group"].(*string), args["first"].(*int), args["after"].(*string)), true
+	case "Application.gatewayAuth":
+		if e.ComplexityRoot.Application.GatewayAuth == nil {
+			break
+		}
+
+		return e.ComplexityRoot.Application.GatewayAuth(childComplexity), true
 	case "Application.healthCheckURL":
 		if e.ComplexityRoot.Application.HealthCheckURL == nil {
 			break
@@ -869,6 +899,75 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 
 		return e.ComplexityRoot.FetchRequestStatus.Timestamp(childComplexity), true
 
+	case "GatewayAuth.clientCredentials":
+		if e.ComplexityRoot.GatewayAuth.ClientCredentials == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GatewayAuth.ClientCredentials(childComplexity), true
+	case "GatewayAuth.mtls":
+		if e.ComplexityRoot.GatewayAuth.Mtls == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GatewayAuth.Mtls(childComplexity), true
+	case "GatewayAuth.oidc":
+		if e.ComplexityRoot.GatewayAuth.Oidc == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GatewayAuth.Oidc(childComplexity), true
+
+	case "GatewayMTLS.caPEM":
+		if e.ComplexityRoot.GatewayMTLS.CaPem == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GatewayMTLS.CaPem(childComplexity), true
+	case "GatewayMTLS.commonName":
+		if e.ComplexityRoot.GatewayMTLS.CommonName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GatewayMTLS.CommonName(childComplexity), true
+	case "GatewayMTLS.dnsName":
+		if e.ComplexityRoot.GatewayMTLS.DNSName == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GatewayMTLS.DNSName(childComplexity), true
+	case "GatewayMTLS.uri":
+		if e.ComplexityRoot.GatewayMTLS.URI == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GatewayMTLS.URI(childComplexity), true
+
+	case "GatewayOIDC.audience":
+		if e.ComplexityRoot.GatewayOIDC.Audience == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GatewayOIDC.Audience(childComplexity), true
+	case "GatewayOIDC.client":
+		if e.ComplexityRoot.GatewayOIDC.Client == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GatewayOIDC.Client(childComplexity), true
+	case "GatewayOIDC.clientClaim":
+		if e.ComplexityRoot.GatewayOIDC.ClientClaim == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GatewayOIDC.ClientClaim(childComplexity), true
+	case "GatewayOIDC.issuer":
+		if e.ComplexityRoot.GatewayOIDC.Issuer == nil {
+			break
+		}
+
+		return e.ComplexityRoot.GatewayOIDC.Issuer(childComplexity), true
+
 	case "Mutation.addEventAPI":
 		if e.ComplexityRoot.Mutation.AddEventAPI == nil {
 			break
@@ -924,6 +1023,17 @@ func (e *executableSchema) Complexity(ctx context.Context, typeName, field strin
 		}
 
 		return e.ComplexityRoot.Mutation.RequestClientCredentialsForApplication(childComplexity, args["id"].(string)), true
+	case "Mutation.setApplicationGatewayAuth":
+		if e.ComplexityRoot.Mutation.SetApplicationGatewayAuth == nil {
+			break
+		}
+
+		args, err := ec.field_Mutation_setApplicationGatewayAuth_args(ctx, rawArgs)
+		if err != nil {
+			return 0, false
+		}
+
+		return e.ComplexityRoot.Mutation.SetApplicationGatewayAuth(childComplexity, args["id"].(string), args["in"].(GatewayAuthInput)), true
 	case "Mutation.unregisterApplication":
 		if e.ComplexityRoot.Mutation.UnregisterApplication == nil {
 			break
@@ -1099,6 +1209,9 @@ func (e *executableSchema) Exec(ctx context.Context) graphql.ResponseHandler {
 			graphql.NewInputUnmarshaler("EventAPISpecInput", ec.unmarshalInputEventAPISpecInput),
 			graphql.NewInputUnmarshaler("EventAPISubscriptionInput", ec.unmarshalInputEventAPISubscriptionInput),
 			graphql.NewInputUnmarshaler("FetchRequestInput", ec.unmarshalInputFetchRequestInput),
+			graphql.NewInputUnmarshaler("GatewayAuthInput", ec.unmarshalInputGatewayAuthInput),
+			graphql.NewInputUnmarshaler("GatewayMTLSInput", ec.unmarshalInputGatewayMTLSInput),
+			graphql.NewInputUnmarshaler("GatewayOIDCInput", ec.unmarshalInputGatewayOIDCInput),
 			graphql.NewInputUnmarshaler("LabelFilter", ec.unmarshalInputLabelFilter),
 			graphql.NewInputUnmarshaler("OAuthCredentialDataInput", ec.unmarshalInputOAuthCredentialDataInput),
 			graphql.NewInputUnmarshaler("VersionInput", ec.unmarshalInputVersionInput),
@@ -1576,6 +1689,69 @@ type Mutation {
     requestClientCredentialsForApplication(id: ID!): SystemAuth!
 }
 `, BuiltIn: false},
+	{Name: "../gateway_auth.graphqls", Input: `# Switchboard's addition (Compass has no such thing): how an application authenticates to the
+# event gateway (POST /gateway/{application}/publish and /v1/events). Without settings, an
+# application publishes with Switchboard's own client credentials only.
+
+"""How an application authenticates to the event gateway."""
+type GatewayAuth {
+    """Switchboard's own client credentials (requestClientCredentialsForApplication) are accepted"""
+    clientCredentials: Boolean!
+    """The tokens of this outside OpenID Connect issuer are accepted"""
+    oidc: GatewayOIDC
+    """TLS client certificates issued under this CA are accepted"""
+    mtls: GatewayMTLS
+}
+
+type GatewayOIDC {
+    """The issuer's URL, exactly as its tokens' iss (https; http only to a loopback address)"""
+    issuer: String!
+    """What the tokens' aud must hold"""
+    audience: String!
+    """The claim that names the client (azp, client_id, sub, ...)"""
+    clientClaim: String!
+    """The value clientClaim must have: the application's client at the issuer"""
+    client: String!
+}
+
+type GatewayMTLS {
+    """The CA certificates (PEM) the application's client certificate is issued under"""
+    caPEM: String!
+    """Names the certificate must carry: each one set must match"""
+    commonName: String
+    dnsName: String
+    uri: String
+}
+
+input GatewayAuthInput {
+    clientCredentials: Boolean = true
+    oidc: GatewayOIDCInput
+    mtls: GatewayMTLSInput
+}
+
+input GatewayOIDCInput {
+    issuer: String!
+    audience: String!
+    clientClaim: String = "azp"
+    client: String!
+}
+
+input GatewayMTLSInput {
+    caPEM: String!
+    commonName: String
+    dnsName: String
+    uri: String
+}
+
+extend type Application {
+    gatewayAuth: GatewayAuth!
+}
+
+extend type Mutation {
+    """Replaces how the application authenticates to the event gateway"""
+    setApplicationGatewayAuth(id: ID!, in: GatewayAuthInput!): Application!
+}
+`, BuiltIn: false},
 }
 var parsedSchema = gqlparser.MustLoadSchema(sources...)
 
@@ -1661,6 +1837,8 @@ func (ec *executionContext) childFields_Application(ctx context.Context, field g
 		return ec.fieldContext_Application_documents(ctx, field)
 	case "auths":
 		return ec.fieldContext_Application_auths(ctx, field)
+	case "gatewayAuth":
+		return ec.fieldContext_Application_gatewayAuth(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type Application", field.Name)
 }
@@ -1865,6 +2043,46 @@ func (ec *executionContext) childFields_FetchRequestStatus(ctx context.Context, 
 		return ec.fieldContext_FetchRequestStatus_message(ctx, field)
 	}
 	return nil, fmt.Errorf("no field named %q was found under type FetchRequestStatus", field.Name)
+}
+
+func (ec *executionContext) childFields_GatewayAuth(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "clientCredentials":
+		return ec.fieldContext_GatewayAuth_clientCredentials(ctx, field)
+	case "oidc":
+		return ec.fieldContext_GatewayAuth_oidc(ctx, field)
+	case "mtls":
+		return ec.fieldContext_GatewayAuth_mtls(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type GatewayAuth", field.Name)
+}
+
+func (ec *executionContext) childFields_GatewayMTLS(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "caPEM":
+		return ec.fieldContext_GatewayMTLS_caPEM(ctx, field)
+	case "commonName":
+		return ec.fieldContext_GatewayMTLS_commonName(ctx, field)
+	case "dnsName":
+		return ec.fieldContext_GatewayMTLS_dnsName(ctx, field)
+	case "uri":
+		return ec.fieldContext_GatewayMTLS_uri(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type GatewayMTLS", field.Name)
+}
+
+func (ec *executionContext) childFields_GatewayOIDC(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+	switch field.Name {
+	case "issuer":
+		return ec.fieldContext_GatewayOIDC_issuer(ctx, field)
+	case "audience":
+		return ec.fieldContext_GatewayOIDC_audience(ctx, field)
+	case "clientClaim":
+		return ec.fieldContext_GatewayOIDC_clientClaim(ctx, field)
+	case "client":
+		return ec.fieldContext_GatewayOIDC_client(ctx, field)
+	}
+	return nil, fmt.Errorf("no field named %q was found under type GatewayOIDC", field.Name)
 }
 
 func (ec *executionContext) childFields_PageInfo(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
@@ -2214,6 +2432,28 @@ func (ec *executionContext) field_Mutation_requestClientCredentialsForApplicatio
 		return nil, err
 	}
 	args["id"] = arg0
+	return args, nil
+}
+
+func (ec *executionContext) field_Mutation_setApplicationGatewayAuth_args(ctx context.Context, rawArgs map[string]any) (map[string]any, error) {
+	var err error
+	args := map[string]any{}
+	arg0, err := graphql.ProcessArgField(ctx, rawArgs, "id",
+		func(ctx context.Context, v any) (string, error) {
+			return ec.unmarshalNID2string(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["id"] = arg0
+	arg1, err := graphql.ProcessArgField(ctx, rawArgs, "in",
+		func(ctx context.Context, v any) (GatewayAuthInput, error) {
+			return ec.unmarshalNGatewayAuthInput2githubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐGatewayAuthInput(ctx, v)
+		})
+	if err != nil {
+		return nil, err
+	}
+	args["in"] = arg1
 	return args, nil
 }
 
@@ -3278,6 +3518,38 @@ func (ec *executionContext) fieldContext_Application_auths(_ context.Context, fi
 		IsResolver: true,
 		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
 			return ec.childFields_SystemAuth(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Application_gatewayAuth(ctx context.Context, field graphql.CollectedField, obj *Application) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Application_gatewayAuth(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return ec.Resolvers.Application().GatewayAuth(ctx, obj)
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *GatewayAuth) graphql.Marshaler {
+			return ec.marshalNGatewayAuth2ᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐGatewayAuth(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Application_gatewayAuth(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Application",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_GatewayAuth(ctx, field)
 		},
 	}
 	return fc, nil
@@ -4848,6 +5120,277 @@ func (ec *executionContext) fieldContext_FetchRequestStatus_message(_ context.Co
 	return graphql.NewScalarFieldContext("FetchRequestStatus", field, false, false, "String")
 }
 
+func (ec *executionContext) _GatewayAuth_clientCredentials(ctx context.Context, field graphql.CollectedField, obj *GatewayAuth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GatewayAuth_clientCredentials(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClientCredentials, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v bool) graphql.Marshaler {
+			return ec.marshalNBoolean2bool(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GatewayAuth_clientCredentials(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GatewayAuth", field, false, false, "Boolean")
+}
+
+func (ec *executionContext) _GatewayAuth_oidc(ctx context.Context, field graphql.CollectedField, obj *GatewayAuth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GatewayAuth_oidc(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Oidc, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *GatewayOidc) graphql.Marshaler {
+			return ec.marshalOGatewayOIDC2ᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐGatewayOidc(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_GatewayAuth_oidc(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "GatewayAuth",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_GatewayOIDC(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _GatewayAuth_mtls(ctx context.Context, field graphql.CollectedField, obj *GatewayAuth) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GatewayAuth_mtls(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Mtls, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *GatewayMtls) graphql.Marshaler {
+			return ec.marshalOGatewayMTLS2ᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐGatewayMtls(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_GatewayAuth_mtls(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "GatewayAuth",
+		Field:      field,
+		IsMethod:   false,
+		IsResolver: false,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_GatewayMTLS(ctx, field)
+		},
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _GatewayMTLS_caPEM(ctx context.Context, field graphql.CollectedField, obj *GatewayMtls) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GatewayMTLS_caPEM(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CaPem, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GatewayMTLS_caPEM(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GatewayMTLS", field, false, false, "String")
+}
+
+func (ec *executionContext) _GatewayMTLS_commonName(ctx context.Context, field graphql.CollectedField, obj *GatewayMtls) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GatewayMTLS_commonName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.CommonName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_GatewayMTLS_commonName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GatewayMTLS", field, false, false, "String")
+}
+
+func (ec *executionContext) _GatewayMTLS_dnsName(ctx context.Context, field graphql.CollectedField, obj *GatewayMtls) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GatewayMTLS_dnsName(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.DNSName, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_GatewayMTLS_dnsName(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GatewayMTLS", field, false, false, "String")
+}
+
+func (ec *executionContext) _GatewayMTLS_uri(ctx context.Context, field graphql.CollectedField, obj *GatewayMtls) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GatewayMTLS_uri(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.URI, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *string) graphql.Marshaler {
+			return ec.marshalOString2ᚖstring(ctx, selections, v)
+		},
+		true,
+		false,
+	)
+}
+func (ec *executionContext) fieldContext_GatewayMTLS_uri(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GatewayMTLS", field, false, false, "String")
+}
+
+func (ec *executionContext) _GatewayOIDC_issuer(ctx context.Context, field graphql.CollectedField, obj *GatewayOidc) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GatewayOIDC_issuer(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Issuer, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GatewayOIDC_issuer(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GatewayOIDC", field, false, false, "String")
+}
+
+func (ec *executionContext) _GatewayOIDC_audience(ctx context.Context, field graphql.CollectedField, obj *GatewayOidc) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GatewayOIDC_audience(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Audience, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GatewayOIDC_audience(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GatewayOIDC", field, false, false, "String")
+}
+
+func (ec *executionContext) _GatewayOIDC_clientClaim(ctx context.Context, field graphql.CollectedField, obj *GatewayOidc) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GatewayOIDC_clientClaim(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.ClientClaim, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GatewayOIDC_clientClaim(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GatewayOIDC", field, false, false, "String")
+}
+
+func (ec *executionContext) _GatewayOIDC_client(ctx context.Context, field graphql.CollectedField, obj *GatewayOidc) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_GatewayOIDC_client(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			return obj.Client, nil
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v string) graphql.Marshaler {
+			return ec.marshalNString2string(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_GatewayOIDC_client(_ context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	return graphql.NewScalarFieldContext("GatewayOIDC", field, false, false, "String")
+}
+
 func (ec *executionContext) _Mutation_registerApplication(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
 	return graphql.ResolveField(
 		ctx,
@@ -5194,6 +5737,50 @@ func (ec *executionContext) fieldContext_Mutation_requestClientCredentialsForApp
 	}()
 	ctx = graphql.WithFieldContext(ctx, fc)
 	if fc.Args, err = ec.field_Mutation_requestClientCredentialsForApplication_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
+		ec.Error(ctx, err)
+		return fc, err
+	}
+	return fc, nil
+}
+
+func (ec *executionContext) _Mutation_setApplicationGatewayAuth(ctx context.Context, field graphql.CollectedField) (ret graphql.Marshaler) {
+	return graphql.ResolveField(
+		ctx,
+		ec.OperationContext,
+		field,
+		func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.fieldContext_Mutation_setApplicationGatewayAuth(ctx, field)
+		},
+		func(ctx context.Context) (any, error) {
+			fc := graphql.GetFieldContext(ctx)
+			return ec.Resolvers.Mutation().SetApplicationGatewayAuth(ctx, fc.Args["id"].(string), fc.Args["in"].(GatewayAuthInput))
+		},
+		nil,
+		func(ctx context.Context, selections ast.SelectionSet, v *Application) graphql.Marshaler {
+			return ec.marshalNApplication2ᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐApplication(ctx, selections, v)
+		},
+		true,
+		true,
+	)
+}
+func (ec *executionContext) fieldContext_Mutation_setApplicationGatewayAuth(ctx context.Context, field graphql.CollectedField) (fc *graphql.FieldContext, err error) {
+	fc = &graphql.FieldContext{
+		Object:     "Mutation",
+		Field:      field,
+		IsMethod:   true,
+		IsResolver: true,
+		Child: func(ctx context.Context, field graphql.CollectedField) (*graphql.FieldContext, error) {
+			return ec.childFields_Application(ctx, field)
+		},
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = ec.Recover(ctx, r)
+			ec.Error(ctx, err)
+		}
+	}()
+	ctx = graphql.WithFieldContext(ctx, fc)
+	if fc.Args, err = ec.field_Mutation_setApplicationGatewayAuth_args(ctx, field.ArgumentMap(ec.Variables)); err != nil {
 		ec.Error(ctx, err)
 		return fc, err
 	}
@@ -7385,6 +7972,196 @@ func UnmarshalFetchRequestInput(ctx context.Context, raw any) (FetchRequestInput
 	return out, err
 }
 
+func (ec *executionContext) unmarshalInputGatewayAuthInput(ctx context.Context, obj any) (GatewayAuthInput, error) {
+	var it GatewayAuthInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["clientCredentials"]; !present {
+		asMap["clientCredentials"] = true
+	}
+
+	fieldsInOrder := [...]string{"clientCredentials", "oidc", "mtls"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "clientCredentials":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientCredentials"))
+			data, err := ec.unmarshalOBoolean2ᚖbool(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientCredentials = data
+		case "oidc":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("oidc"))
+			data, err := ec.unmarshalOGatewayOIDCInput2ᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐGatewayOIDCInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Oidc = data
+		case "mtls":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("mtls"))
+			data, err := ec.unmarshalOGatewayMTLSInput2ᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐGatewayMTLSInput(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Mtls = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalGatewayAuthInput unmarshals raw into the GatewayAuthInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalGatewayAuthInput(ctx context.Context, raw any) (GatewayAuthInput, error) {
+	var out GatewayAuthInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "GatewayAuthInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputGatewayMTLSInput(ctx context.Context, obj any) (GatewayMTLSInput, error) {
+	var it GatewayMTLSInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	fieldsInOrder := [...]string{"caPEM", "commonName", "dnsName", "uri"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "caPEM":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("caPEM"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CaPem = data
+		case "commonName":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("commonName"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.CommonName = data
+		case "dnsName":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("dnsName"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.DNSName = data
+		case "uri":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("uri"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.URI = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalGatewayMTLSInput unmarshals raw into the GatewayMTLSInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalGatewayMTLSInput(ctx context.Context, raw any) (GatewayMTLSInput, error) {
+	var out GatewayMTLSInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "GatewayMTLSInput", raw, &out)
+	return out, err
+}
+
+func (ec *executionContext) unmarshalInputGatewayOIDCInput(ctx context.Context, obj any) (GatewayOIDCInput, error) {
+	var it GatewayOIDCInput
+	if obj == nil {
+		return it, nil
+	}
+
+	asMap := map[string]any{}
+	for k, v := range obj.(map[string]any) {
+		asMap[k] = v
+	}
+
+	if _, present := asMap["clientClaim"]; !present {
+		asMap["clientClaim"] = "azp"
+	}
+
+	fieldsInOrder := [...]string{"issuer", "audience", "clientClaim", "client"}
+	for _, k := range fieldsInOrder {
+		v, ok := asMap[k]
+		if !ok {
+			continue
+		}
+		switch k {
+		case "issuer":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("issuer"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Issuer = data
+		case "audience":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("audience"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Audience = data
+		case "clientClaim":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("clientClaim"))
+			data, err := ec.unmarshalOString2ᚖstring(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.ClientClaim = data
+		case "client":
+			ctx := graphql.WithPathContext(ctx, graphql.NewPathWithField("client"))
+			data, err := ec.unmarshalNString2string(ctx, v)
+			if err != nil {
+				return it, err
+			}
+			it.Client = data
+		}
+	}
+	return it, nil
+}
+
+// UnmarshalGatewayOIDCInput unmarshals raw into the GatewayOIDCInput input type, using the
+// unmarshaler bound to ctx's request. Call it from a resolver to decode an input
+// object that was not passed as a field argument.
+//
+// ctx must come from a gqlgen request; outside one there is no unmarshaler to use
+// and the returned error says so.
+func UnmarshalGatewayOIDCInput(ctx context.Context, raw any) (GatewayOIDCInput, error) {
+	var out GatewayOIDCInput
+	err := graphql.UnmarshalNamedInputFromContext(ctx, "GatewayOIDCInput", raw, &out)
+	return out, err
+}
+
 func (ec *executionContext) unmarshalInputLabelFilter(ctx context.Context, obj any) (LabelFilter, error) {
 	var it LabelFilter
 	if obj == nil {
@@ -7883,6 +8660,12 @@ func (ec *executionContext) _Application(ctx context.Context, sel ast.SelectionS
 				true, true,
 				func(ctx context.Context) graphql.Marshaler {
 					return ec._Application_auths(ctx, field, obj)
+				})
+		case "gatewayAuth":
+			out.ResolveConcurrently(ec.OperationContext, &deferred, i,
+				true, true,
+				func(ctx context.Context) graphql.Marshaler {
+					return ec._Application_gatewayAuth(ctx, field, obj)
 				})
 		default:
 			panic("unknown field " + strconv.Quote(field.Name))
@@ -8627,6 +9410,145 @@ func (ec *executionContext) _FetchRequestStatus(ctx context.Context, sel ast.Sel
 	return out
 }
 
+var gatewayAuthImplementors = []string{"GatewayAuth"}
+
+func (ec *executionContext) _GatewayAuth(ctx context.Context, sel ast.SelectionSet, obj *GatewayAuth) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, gatewayAuthImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("GatewayAuth")
+		case "clientCredentials":
+			out.Values[i] = ec._GatewayAuth_clientCredentials(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "oidc":
+			out.Values[i] = ec._GatewayAuth_oidc(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "mtls":
+			out.Values[i] = ec._GatewayAuth_mtls(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var gatewayMTLSImplementors = []string{"GatewayMTLS"}
+
+func (ec *executionContext) _GatewayMTLS(ctx context.Context, sel ast.SelectionSet, obj *GatewayMtls) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, gatewayMTLSImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("GatewayMTLS")
+		case "caPEM":
+			out.Values[i] = ec._GatewayMTLS_caPEM(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "commonName":
+			out.Values[i] = ec._GatewayMTLS_commonName(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "dnsName":
+			out.Values[i] = ec._GatewayMTLS_dnsName(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		case "uri":
+			out.Values[i] = ec._GatewayMTLS_uri(ctx, field, obj)
+			if out.Values[i] == graphql.RequiredNull {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
+var gatewayOIDCImplementors = []string{"GatewayOIDC"}
+
+func (ec *executionContext) _GatewayOIDC(ctx context.Context, sel ast.SelectionSet, obj *GatewayOidc) graphql.Marshaler {
+	fields := graphql.CollectFields(ec.OperationContext, sel, gatewayOIDCImplementors)
+
+	out := graphql.NewFieldSet(fields)
+	deferred := graphql.NewDeferredGroup(ctx)
+	for i, field := range fields {
+		switch field.Name {
+		case "__typename":
+			out.Values[i] = graphql.MarshalString("GatewayOIDC")
+		case "issuer":
+			out.Values[i] = ec._GatewayOIDC_issuer(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "audience":
+			out.Values[i] = ec._GatewayOIDC_audience(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "clientClaim":
+			out.Values[i] = ec._GatewayOIDC_clientClaim(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "client":
+			out.Values[i] = ec._GatewayOIDC_client(ctx, field, obj)
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		default:
+			panic("unknown field " + strconv.Quote(field.Name))
+		}
+	}
+	out.Dispatch(ctx)
+	if out.Invalids > 0 {
+		return graphql.Null
+	}
+
+	if n := len(deferred.Defers); n > 0 {
+		atomic.AddInt32(&ec.Deferred, int32(min(n, math.MaxInt32)))
+		ec.ProcessDeferredGroup(deferred)
+	}
+
+	return out
+}
+
 var mutationImplementors = []string{"Mutation"}
 
 func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet) graphql.Marshaler {
@@ -8698,6 +9620,13 @@ func (ec *executionContext) _Mutation(ctx context.Context, sel ast.SelectionSet)
 		case "requestClientCredentialsForApplication":
 			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
 				return ec._Mutation_requestClientCredentialsForApplication(ctx, field)
+			})
+			if out.Values[i] == graphql.Null {
+				out.Invalids++
+			}
+		case "setApplicationGatewayAuth":
+			out.Values[i] = ec.OperationContext.RootResolverMiddleware(innerCtx, func(ctx context.Context) (res graphql.Marshaler) {
+				return ec._Mutation_setApplicationGatewayAuth(ctx, field)
 			})
 			if out.Values[i] == graphql.Null {
 				out.Invalids++
@@ -9686,6 +10615,19 @@ func (ec *executionContext) marshalNFetchRequestStatusCondition2githubᚗcomᚋs
 	return v
 }
 
+func (ec *executionContext) marshalNGatewayAuth2ᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐGatewayAuth(ctx context.Context, sel ast.SelectionSet, v *GatewayAuth) graphql.Marshaler {
+	if v == nil {
+		graphql.AddInvalidNullError(ctx, "GatewayAuth!")
+		return graphql.Null
+	}
+	return ec._GatewayAuth(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalNGatewayAuthInput2githubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐGatewayAuthInput(ctx context.Context, v any) (GatewayAuthInput, error) {
+	res, err := ec.unmarshalInputGatewayAuthInput(ctx, v)
+	return res, graphql.ErrorOnPath(ctx, err)
+}
+
 func (ec *executionContext) unmarshalNID2string(ctx context.Context, v any) (string, error) {
 	res, err := graphql.UnmarshalID(v)
 	return res, graphql.ErrorOnPath(ctx, err)
@@ -10173,6 +11115,36 @@ func (ec *executionContext) unmarshalOFetchRequestInput2ᚖgithubᚗcomᚋswitch
 		return nil, nil
 	}
 	res, err := ec.unmarshalInputFetchRequestInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOGatewayMTLS2ᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐGatewayMtls(ctx context.Context, sel ast.SelectionSet, v *GatewayMtls) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._GatewayMTLS(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOGatewayMTLSInput2ᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐGatewayMTLSInput(ctx context.Context, v any) (*GatewayMTLSInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputGatewayMTLSInput(ctx, v)
+	return &res, graphql.ErrorOnPath(ctx, err)
+}
+
+func (ec *executionContext) marshalOGatewayOIDC2ᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐGatewayOidc(ctx context.Context, sel ast.SelectionSet, v *GatewayOidc) graphql.Marshaler {
+	if v == nil {
+		return graphql.Null
+	}
+	return ec._GatewayOIDC(ctx, sel, v)
+}
+
+func (ec *executionContext) unmarshalOGatewayOIDCInput2ᚖgithubᚗcomᚋswitchboardhqᚋswitchboardᚋinternalᚋcompassᚋgeneratedᚐGatewayOIDCInput(ctx context.Context, v any) (*GatewayOIDCInput, error) {
+	if v == nil {
+		return nil, nil
+	}
+	res, err := ec.unmarshalInputGatewayOIDCInput(ctx, v)
 	return &res, graphql.ErrorOnPath(ctx, err)
 }
 

@@ -70,7 +70,8 @@ type Application struct {
 	// always empty: Switchboard serves event APIs only
 	Documents *DocumentPage `json:"documents"`
 	// the client credentials issued by requestClientCredentialsForApplication; secrets empty
-	Auths []*SystemAuth `json:"auths"`
+	Auths       []*SystemAuth `json:"auths"`
+	GatewayAuth *GatewayAuth  `json:"gatewayAuth"`
 }
 
 type ApplicationInput struct {
@@ -261,6 +262,56 @@ type FetchRequestStatus struct {
 	Timestamp time.Time                   `json:"timestamp"`
 	// why the last fetch failed (empty otherwise)
 	Message *string `json:"message,omitempty"`
+}
+
+// How an application authenticates to the event gateway.
+type GatewayAuth struct {
+	// Switchboard's own client credentials (requestClientCredentialsForApplication) are accepted
+	ClientCredentials bool `json:"clientCredentials"`
+	// The tokens of this outside OpenID Connect issuer are accepted
+	Oidc *GatewayOidc `json:"oidc,omitempty"`
+	// TLS client certificates issued under this CA are accepted
+	Mtls *GatewayMtls `json:"mtls,omitempty"`
+}
+
+type GatewayAuthInput struct {
+	ClientCredentials *bool             `json:"clientCredentials,omitempty"`
+	Oidc              *GatewayOIDCInput `json:"oidc,omitempty"`
+	Mtls              *GatewayMTLSInput `json:"mtls,omitempty"`
+}
+
+type GatewayMtls struct {
+	// The CA certificates (PEM) the application's client certificate is issued under
+	CaPem string `json:"caPEM"`
+	// Names the certificate must carry: each one set must match
+	CommonName *string `json:"commonName,omitempty"`
+	DNSName    *string `json:"dnsName,omitempty"`
+	URI        *string `json:"uri,omitempty"`
+}
+
+type GatewayMTLSInput struct {
+	CaPem      string  `json:"caPEM"`
+	CommonName *string `json:"commonName,omitempty"`
+	DNSName    *string `json:"dnsName,omitempty"`
+	URI        *string `json:"uri,omitempty"`
+}
+
+type GatewayOidc struct {
+	// The issuer's URL, exactly as its tokens' iss (https; http only to a loopback address)
+	Issuer string `json:"issuer"`
+	// What the tokens' aud must hold
+	Audience string `json:"audience"`
+	// The claim that names the client (azp, client_id, sub, ...)
+	ClientClaim string `json:"clientClaim"`
+	// The value clientClaim must have: the application's client at the issuer
+	Client string `json:"client"`
+}
+
+type GatewayOIDCInput struct {
+	Issuer      string  `json:"issuer"`
+	Audience    string  `json:"audience"`
+	ClientClaim *string `json:"clientClaim,omitempty"`
+	Client      string  `json:"client"`
 }
 
 type LabelFilter struct {
