@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"encoding/json"
 	"fmt"
 	"strings"
@@ -39,6 +40,16 @@ func ParseMQTTTopic(topic string) (application, eventType, version string, ok bo
 // the event id is fresh, its time now. As on the HTTP paths, the caller publishes for its own
 // application only, of types its specs declare, with data matching their schemas.
 func (g *Gateway) DeliverMQTT(ctx context.Context, caller Caller, topic string, payload []byte) (events.Event, error) {
+	e, err := g.deliverMQTT(ctx, caller, topic, payload)
+	var me *MQTTError
+	if errors.As(err, &me) && me.Reason != "store_failed" {
+		app, _, _, _ := ParseMQTTTopic(topic)
+		g.noticeMQTTRefusal(caller.Solution, app, topic, me)
+	}
+	return e, err
+}
+
+func (g *Gateway) deliverMQTT(ctx context.Context, caller Caller, topic string, payload []byte) (events.Event, error) {
 	name, typ, version, ok := ParseMQTTTopic(topic)
 	if !ok {
 		g.countRefused("bad_topic")

@@ -24,6 +24,19 @@ func (g *Gateway) noticeUnread(app Application, e events.Event) {
 	}
 }
 
+// noticeMQTTRefusal tells the solution's log why an event published over MQTT was refused:
+// MQTT 3.1.1 cannot answer a publish, so this is where its sender's developers find out. The
+// same refusal is said at most once a minute.
+func (g *Gateway) noticeMQTTRefusal(sol, app, topic string, me *MQTTError) {
+	if g.o.SolutionLog == nil || sol == "" || !g.unread.due(sol+"\x00"+app+"\x00"+me.Reason+"\x00"+me.Message, time.Now()) {
+		return
+	}
+	if log := g.o.SolutionLog(sol); log != nil {
+		log(slog.LevelWarn, "event gateway: an event published over MQTT was refused: "+me.Message,
+			map[string]any{"application": app, "mqtt_topic": clip(topic), "field": me.Field, "reason": me.Reason})
+	}
+}
+
 // everyMinute says whether a key is due to be told about again.
 type everyMinute struct {
 	max  int
