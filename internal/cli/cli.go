@@ -214,6 +214,7 @@ func (a *app) newRootCmd() *cobra.Command {
 		a.newAutomationCmd(),
 		a.newDeadLetterCmd(),
 		a.newConnectorCmd(),
+		a.newHostedCmd(),
 		a.newServiceCmd(),
 		a.newDeployCmd(),
 		a.newKeystoreCmd(),
