@@ -167,6 +167,7 @@ func New(o Options) *Server {
 	}
 	if o.Hosted != nil {
 		s.handleHosted()
+		s.handleFlows()
 	}
 	if o.GraphQL != nil {
 		s.handle("POST /api/v1/graphql", s.graphql)

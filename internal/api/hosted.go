@@ -38,14 +38,16 @@ func (b hostedBody) input() hosted.Input {
 }
 
 // hostedErr is err as the API answers it: code that does not compile names the field code
-// and its line.
+// and its line; what is missing is a 404, what a flow uses or what changed meanwhile a 409.
 func hostedErr(err error) error {
 	var ce *script.CompileError
 	switch {
 	case errors.As(err, &ce):
 		return &Error{Status: http.StatusBadRequest, Field: "code", Line: ce.Line, Message: "code: " + ce.Error()}
-	case errors.Is(err, hosted.ErrNotFound):
+	case errors.Is(err, hosted.ErrNotFound), errors.Is(err, hosted.ErrFlowNotFound), errors.Is(err, hosted.ErrNodeNotFound):
 		return errorf(http.StatusNotFound, "name", "%v", err)
+	case errors.Is(err, hosted.ErrInUse), errors.Is(err, hosted.ErrConflict):
+		return errorf(http.StatusConflict, "name", "%v", err)
 	}
 	return err
 }

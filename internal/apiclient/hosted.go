@@ -2,7 +2,6 @@ package apiclient
 
 import (
 	"context"
-	"errors"
 	"net/http"
 	"net/url"
 	"time"
@@ -64,10 +63,7 @@ type HostedUpdate struct {
 }
 
 func hostedPath(solution, name string, elems ...string) (string, error) {
-	if name == "" {
-		return "", errors.New("apiclient: empty hosted service name")
-	}
-	return solutionPath(solution, append([]string{"hosted-services", url.PathEscape(name)}, elems...)...)
+	return namedPath(solution, "hosted-services", name, elems...)
 }
 
 // CreateHosted creates a hosted service with its version 0.1. A Lua service's code that does

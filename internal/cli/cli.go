@@ -215,6 +215,8 @@ func (a *app) newRootCmd() *cobra.Command {
 		a.newDeadLetterCmd(),
 		a.newConnectorCmd(),
 		a.newHostedCmd(),
+		a.newFlowCmd(),
+		a.newNodeCmd(),
 		a.newServiceCmd(),
 		a.newDeployCmd(),
 		a.newKeystoreCmd(),

@@ -45,20 +45,26 @@ func readProperties(file string) (apiclient.HostedProperties, error) {
 	if file == "" {
 		return p, nil
 	}
+	return p, readStrict(file, "--properties", &p, "want static_properties and security_properties, lists of {name, type, description, required, default}")
+}
+
+// readStrict reads a JSON or YAML file into v, refusing fields v does not have; a refusal
+// names flag and file, and says what is wanted.
+func readStrict(file, flag string, v any, want string) error {
 	raw, err := os.ReadFile(file)
 	if err != nil {
-		return p, readError(file, err)
+		return readError(file, err)
 	}
 	js, err := yaml.YAMLToJSON(raw)
 	if err != nil {
-		return p, usagef("--properties %s: neither JSON nor YAML: %v", file, err)
+		return usagef("%s %s: neither JSON nor YAML: %v", flag, file, err)
 	}
 	dec := json.NewDecoder(bytes.NewReader(js))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&p); err != nil {
-		return p, usagef("--properties %s: %v (want static_properties and security_properties, lists of {name, type, description, required, default})", file, err)
+	if err := dec.Decode(v); err != nil {
+		return usagef("%s %s: %v (%s)", flag, file, err, want)
 	}
-	return p, nil
+	return nil
 }
 
 func (a *app) newHostedCreateCmd() *cobra.Command {

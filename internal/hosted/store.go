@@ -21,7 +21,9 @@ import (
 )
 
 // bucket holds services at <solution>.svc.<name> and each version's code, written once, at
-// <solution>.code.<name>.<major>_<minor>: a solution's keys share its prefix.
+// <solution>.code.<name>.<major>_<minor>; flows at <solution>.flow.<name>, nodes at
+// <solution>.node.<name> and what their runtime last reported at <solution>.state.<name>: a
+// solution's keys share its prefix.
 const bucket = "sb_hosted_services"
 
 // Errors a caller can test for.
@@ -43,6 +45,9 @@ type Options struct {
 	Check  CodeCheck
 	Logger *slog.Logger
 	Now    func() time.Time
+	// OnlineWindow is how recently a node must have reported its state to be online
+	// (DefaultOnlineWindow when 0).
+	OnlineWindow time.Duration
 }
 
 // Store keeps hosted services in KV, with a view of them (without code) that every instance
@@ -52,7 +57,16 @@ type Store struct {
 	opt Options
 
 	mu       sync.RWMutex
-	services map[string]Service // by <solution>.<name>
+	services map[string]Service   // by <solution>.<name>
+	flows    map[string]Flow      // by <solution>.<name>
+	nodes    map[string]Node      // by <solution>.<name>; the hub only once changed
+	states   map[string]NodeState // by <solution>.<name>
+	changed  []func(sol string)
+
+	// writeMu serializes this instance's flow writes, so the checks across a solution's flows
+	// (instance names, counts) see each other.
+	writeMu sync.Mutex
+	signIns failLimiter
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -70,7 +84,11 @@ func OpenStore(ctx context.Context, b *bus.Bus, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open hosted services: %w", err)
 	}
-	s := &Store{kv: kv, opt: o, services: map[string]Service{}}
+	if o.OnlineWindow <= 0 {
+		o.OnlineWindow = DefaultOnlineWindow
+	}
+	s := &Store{kv: kv, opt: o, services: map[string]Service{}, flows: map[string]Flow{}, nodes: map[string]Node{}, states: map[string]NodeState{}}
+	s.signIns.init()
 	wctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	if err := bus.Watch(ctx, wctx, &s.wg, kv, s.apply); err != nil {
@@ -93,28 +111,61 @@ func codeKey(sol, name string, v Number) string {
 	return fmt.Sprintf("%s.code.%s.%d_%d", sol, name, v.Major, v.Minor)
 }
 
+// OnChange calls fn, after the view changed, with the solution whose services, flows or nodes
+// changed: through this instance or another. A runtime reads the assignments again.
+func (s *Store) OnChange(fn func(sol string)) {
+	s.mu.Lock()
+	s.changed = append(s.changed, fn)
+	s.mu.Unlock()
+}
+
 func (s *Store) apply(e jetstream.KeyValueEntry) {
 	parts := strings.SplitN(e.Key(), ".", 3)
-	if len(parts) != 3 || parts[1] != "svc" {
+	if len(parts) != 3 {
 		return
 	}
 	id := parts[0] + "." + parts[2]
+	var changed bool
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if cur, had := s.services[id]; had && cur.Revision >= e.Revision() {
-		return
+	switch parts[1] {
+	case "svc":
+		changed = applyEntry(s, s.services, id, e, func(v *Service) *uint64 { return &v.Revision }, func(v Service) bool { return len(v.Versions) > 0 })
+	case "flow":
+		changed = applyEntry(s, s.flows, id, e, func(v *Flow) *uint64 { return &v.Revision }, func(v Flow) bool { return v.Name != "" })
+	case "node":
+		changed = applyEntry(s, s.nodes, id, e, func(v *Node) *uint64 { return &v.Revision }, func(v Node) bool { return v.Name != "" })
+	case "state":
+		// What a runtime reports changes no assignment.
+		applyEntry(s, s.states, id, e, func(v *NodeState) *uint64 { return &v.Revision }, func(NodeState) bool { return true })
+	}
+	fns := s.changed
+	s.mu.Unlock()
+	if changed {
+		for _, fn := range fns {
+			fn(parts[0])
+		}
+	}
+}
+
+// applyEntry applies e to m[id] (s.mu held), unless what m holds is as new; a record that does
+// not decode or is not valid is skipped. It says whether m changed.
+func applyEntry[T any](s *Store, m map[string]T, id string, e jetstream.KeyValueEntry, rev func(*T) *uint64, valid func(T) bool) bool {
+	if cur, had := m[id]; had && *rev(&cur) >= e.Revision() {
+		return false
 	}
 	if e.Operation() != jetstream.KeyValuePut {
-		delete(s.services, id)
-		return
+		_, had := m[id]
+		delete(m, id)
+		return had
 	}
-	var svc Service
-	if err := json.Unmarshal(e.Value(), &svc); err != nil || len(svc.Versions) == 0 {
-		s.opt.Logger.Error("skip unreadable hosted service record", "key", e.Key(), "err", err)
-		return
+	var v T
+	if err := json.Unmarshal(e.Value(), &v); err != nil || !valid(v) {
+		s.opt.Logger.Error("skip unreadable hosted services record", "key", e.Key(), "err", err)
+		return false
 	}
-	svc.Revision = e.Revision()
-	s.services[id] = svc
+	*rev(&v) = e.Revision()
+	m[id] = v
+	return true
 }
 
 // Get is the service of sol called name.
@@ -300,18 +351,16 @@ func (s *Store) Code(ctx context.Context, sol, name, version string) (string, er
 	return string(e.Value()), nil
 }
 
-// Delete removes sol's service name with every version's code.
+// Delete removes sol's service name with every version's code; a service a flow uses is
+// kept (an *InUseError naming the flows).
 func (s *Store) Delete(ctx context.Context, sol, name string) error {
 	svc, ok := s.Get(sol, name)
 	if !ok {
 		return fmt.Errorf("hosted service %s: %w", name, ErrNotFound)
 	}
-	if err := s.kv.Delete(ctx, serviceKey(sol, name), jetstream.LastRevision(svc.Revision)); err != nil {
-		return fmt.Errorf("delete hosted service %s: %w", name, err)
+	if err := s.deleteRecord(ctx, sol, "hosted service "+name, serviceKey(sol, name), svc.Revision, func(in Instance) bool { return in.Service == name }); err != nil {
+		return err
 	}
-	s.mu.Lock()
-	delete(s.services, sol+"."+name)
-	s.mu.Unlock()
 	return s.purge(ctx, sol+".code."+name+".")
 }
 
@@ -320,15 +369,60 @@ func (s *Store) DropSolution(ctx context.Context, sol string) error {
 	if err := s.purge(ctx, sol+"."); err != nil {
 		return err
 	}
+	prefix := sol + "."
 	s.mu.Lock()
-	for id, svc := range s.services {
-		if svc.Solution == sol {
-			delete(s.services, id)
-		}
-	}
+	dropPrefix(s.services, prefix)
+	dropPrefix(s.flows, prefix)
+	dropPrefix(s.nodes, prefix)
+	dropPrefix(s.states, prefix)
+	fns := s.changed
 	s.mu.Unlock()
+	for _, fn := range fns {
+		fn(sol)
+	}
 	return nil
 }
+
+// deleteRecord deletes key, read at rev, unless a flow of sol has an instance used says uses
+// (nil: none can), and applies the deletion to the view.
+func (s *Store) deleteRecord(ctx context.Context, sol, what, key string, rev uint64, used func(Instance) bool) error {
+	if used != nil {
+		// Held so that no flow written through this instance starts using it meanwhile.
+		s.writeMu.Lock()
+		defer s.writeMu.Unlock()
+		if flows := s.flowsUsing(sol, used); len(flows) > 0 {
+			return &InUseError{What: what, Flows: flows}
+		}
+	}
+	if err := s.kv.Delete(ctx, key, jetstream.LastRevision(rev)); err != nil {
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			return fmt.Errorf("%s: %w", what, ErrConflict)
+		}
+		return fmt.Errorf("delete %s: %w", what, err)
+	}
+	s.apply(deleted{k: key, rev: rev + 1})
+	return nil
+}
+
+func dropPrefix[T any](m map[string]T, prefix string) {
+	for id := range m {
+		if strings.HasPrefix(id, prefix) {
+			delete(m, id)
+		}
+	}
+}
+
+// deleted is a deletion applied to the view before the watch brings it: rev is past the
+// deleted record's.
+type deleted struct {
+	jetstream.KeyValueEntry
+	k   string
+	rev uint64
+}
+
+func (d deleted) Key() string                     { return d.k }
+func (d deleted) Revision() uint64                { return d.rev }
+func (d deleted) Operation() jetstream.KeyValueOp { return jetstream.KeyValueDelete }
 
 // purge removes the keys under prefix, history and all.
 func (s *Store) purge(ctx context.Context, prefix string) error {

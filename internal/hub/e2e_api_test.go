@@ -523,7 +523,7 @@ func TestAPIOpenAPI(t *testing.T) {
 	})
 
 	// Every documented operation exists: without a token it answers 401, or 200 when the
-	// document says it needs no security. Methods a documented path lacks must answer 405.
+	// document says it needs no security (400 when it needs a body, sent none here). Methods a documented path lacks must answer 405.
 	params := map[string]string{"solution": "demo", "method": "GET", "path": "hello"}
 	for _, template := range doc.Paths.InMatchingOrder() {
 		item := doc.Paths.Value(template)
@@ -535,6 +535,11 @@ func TestAPIOpenAPI(t *testing.T) {
 				case op == nil:
 					if r.Status != http.StatusMethodNotAllowed {
 						t.Errorf("undocumented %s answered %d %s, want 405", method, r.Status, r.Body)
+					}
+				case op.Security != nil && len(*op.Security) == 0 && op.RequestBody != nil && op.RequestBody.Value.Required:
+					// Public, and the body is what authenticates (a node's sign-in): none is bad input.
+					if r.Status != http.StatusBadRequest {
+						t.Errorf("public operation without its body answered %d %s, want 400", r.Status, r.Body)
 					}
 				case op.Security != nil && len(*op.Security) == 0:
 					if r.Status != http.StatusOK {

@@ -61,6 +61,11 @@ func TestDuplicateKeys(t *testing.T) {
 		{"PUT", "/api/v1/solutions/{solution}/connectors/{name}", "/api/v1/solutions/demo/connectors/c", "admin", `{"type":"cron","topic":"a.b","topic":"c.d"}`, "topic"},
 		{"POST", "/api/v1/solutions/{solution}/hosted-services", "/api/v1/solutions/demo/hosted-services", "admin", `{"name":"A","kind":"lua","code":"return {}","code":"return 1"}`, "code"},
 		{"POST", "/api/v1/solutions/{solution}/hosted-services/{name}/versions", "/api/v1/solutions/demo/hosted-services/A/versions", "admin", `{"update":"minor","update":"major","code":"x"}`, "update"},
+		{"POST", "/api/v1/solutions/{solution}/flows", "/api/v1/solutions/demo/flows", "admin", `{"name":"f","instances":[{"name":"a","name":"b"}]}`, "instances[0].name"},
+		{"PUT", "/api/v1/solutions/{solution}/flows/{name}", "/api/v1/solutions/demo/flows/f", "admin", `{"description":"a","description":"b"}`, "description"},
+		{"POST", "/api/v1/solutions/{solution}/nodes", "/api/v1/solutions/demo/nodes", "admin", `{"name":"n","name":"m"}`, "name"},
+		{"PATCH", "/api/v1/solutions/{solution}/nodes/{name}", "/api/v1/solutions/demo/nodes/n", "admin", `{"disabled":true,"disabled":false}`, "disabled"},
+		{"POST", "/api/v1/nodes/signin", "/api/v1/nodes/signin", "none", `{"solution":"demo","node":"n","token":"a","token":"b"}`, "token"},
 	}
 	covered := map[string]bool{}
 	for _, tc := range tests {
