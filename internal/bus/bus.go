@@ -38,7 +38,17 @@ type Config struct {
 	Replicas int
 	// MQTT, when set, opens the embedded server's MQTT listener (see MQTTConfig).
 	MQTT *MQTTConfig
+	// Domain is the embedded server's JetStream domain, by which servers joined as leaf nodes
+	// (edge nodes, each with a domain of its own) tell its JetStream from theirs; "" is "hub".
+	// It names the API ($JS.<domain>.API), not where streams are stored: a data dir made
+	// without a domain keeps its streams.
+	Domain string
+	// Leaf, when set, opens the embedded server's leaf node listener (see LeafConfig).
+	Leaf *LeafConfig
 }
+
+// DefaultDomain is the embedded server's JetStream domain unless Config.Domain says otherwise.
+const DefaultDomain = "hub"
 
 // Bus is a live connection to NATS with JetStream.
 type Bus struct {
@@ -46,6 +56,7 @@ type Bus struct {
 	server   *server.Server // nil when URL is set
 	mqtt     *mqttAuth      // nil without an MQTT listener
 	mqttAddr string         // where it is bound
+	leafAddr string         // where the leaf node listener is bound
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	closed   chan struct{} // closed when the connection is closed, after a drain finished
@@ -64,8 +75,8 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 		nats.ReconnectWait(250 * time.Millisecond),
 	}
 	if cfg.URL == "" {
-		if cfg.MQTT != nil && cfg.Token == "" {
-			// With devices logging in, every client authenticates, the hub's own in-process
+		if (cfg.MQTT != nil || cfg.Leaf != nil) && cfg.Token == "" {
+			// With devices or nodes logging in, every client authenticates, the hub's own in-process
 			// one too: with a token no one else ever sees.
 			raw := make([]byte, 24)
 			if _, err := rand.Read(raw); err != nil {
@@ -79,18 +90,20 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 			return nil, err
 		}
 		b.server, b.mqtt = ns, auth
-		if auth != nil {
-			if b.mqttAddr, err = boundMQTTAddr(ns); err != nil {
+		if cfg.MQTT != nil || cfg.Leaf != nil {
+			if b.mqttAddr, b.leafAddr, err = boundAddrs(ns, cfg); err != nil {
 				b.shutdownServer()
 				return nil, err
 			}
 		}
 		opts = append(opts, nats.InProcessServer(ns))
-		if cfg.Listen != "" || cfg.MQTT != nil {
+		if cfg.Listen != "" || auth != nil {
 			opts = append(opts, nats.Token(cfg.Token))
 		}
 	} else if cfg.MQTT != nil {
 		return nil, errors.New("an MQTT listener needs the embedded server: configure MQTT on the outside NATS server instead")
+	} else if cfg.Leaf != nil {
+		return nil, errors.New("a leaf node listener needs the embedded server: configure leaf nodes on the outside NATS server instead")
 	}
 	nc, err := nats.Connect(cfg.URL, opts...)
 	if err != nil {
@@ -123,13 +136,21 @@ func startEmbedded(cfg Config) (*server.Server, *mqttAuth, error) {
 	if err := os.MkdirAll(storeDir, 0o750); err != nil {
 		return nil, nil, fmt.Errorf("create data dir: %w", err)
 	}
+	domain := cfg.Domain
+	if domain == "" {
+		domain = DefaultDomain
+	}
 	o := &server.Options{
-		ServerName: cfg.Name,
-		JetStream:  true,
-		StoreDir:   storeDir,
-		NoSigs:     true,
-		NoLog:      true,
-		DontListen: true,
+		ServerName:      cfg.Name,
+		JetStream:       true,
+		JetStreamDomain: domain,
+		StoreDir:        storeDir,
+		// Replies to the server's own JetStream requests (a stream sourcing from a node's
+		// domain) name that domain, so that a node may be allowed to answer its own only.
+		FeatureFlags: map[string]bool{server.FeatureFlagJsAPIReplyFormatV2: true},
+		NoSigs:       true,
+		NoLog:        true,
+		DontListen:   true,
 		// The hub's KV values (scripts) can be up to a few MiB.
 		MaxPayload: 8 << 20,
 	}
@@ -150,19 +171,35 @@ func startEmbedded(cfg Config) (*server.Server, *mqttAuth, error) {
 		o.Authorization = cfg.Token
 	}
 	var auth *mqttAuth
-	if cfg.MQTT != nil {
-		host, port, err := mqttListen(cfg.MQTT.Listen)
+	if cfg.MQTT != nil || cfg.Leaf != nil {
+		var mc MQTTConfig
+		if cfg.MQTT != nil {
+			mc = *cfg.MQTT
+			host, port, err := listenAddr("mqtt-listen", mc.Listen)
+			if err != nil {
+				return nil, nil, err
+			}
+			// The MQTT listener accepts connections even with DontListen (which is about the
+			// NATS client port).
+			o.MQTT.Host, o.MQTT.Port = host, port
+			o.MQTT.AckWait = mc.AckWait
+		}
+		auth, err = newMQTTAuth(mc, cfg.Leaf, cfg.Token)
 		if err != nil {
 			return nil, nil, err
 		}
-		auth, err = newMQTTAuth(*cfg.MQTT, cfg.Token)
-		if err != nil {
-			return nil, nil, err
+		if cfg.Leaf != nil {
+			host, port, err := listenAddr("leaf-listen", cfg.Leaf.Listen)
+			if err != nil {
+				return nil, nil, err
+			}
+			if cfg.Leaf.Login == nil {
+				return nil, nil, errors.New("leaf-listen: no login to decide who connects")
+			}
+			// No leaf users configured: the server asks auth about leaf logins too.
+			o.LeafNode.Host, o.LeafNode.Port = host, port
 		}
-		// The MQTT listener accepts connections even with DontListen (which is about the
-		// NATS client port); every client, NATS or MQTT, goes through auth.
-		o.MQTT.Host, o.MQTT.Port = host, port
-		o.MQTT.AckWait = cfg.MQTT.AckWait
+		// Every client, NATS, MQTT or leaf node, goes through auth.
 		o.Authorization = ""
 		o.CustomClientAuthentication = auth
 	}
@@ -213,6 +250,23 @@ func (b *Bus) ListenAddr() string {
 		return a.String()
 	}
 	return ""
+}
+
+// Connect opens another connection like the bus's own (to the embedded server in process,
+// with its token): for a part that wants replies on an inbox prefix of its own.
+func (b *Bus) Connect(opts ...nats.Option) (*nats.Conn, error) {
+	var base []nats.Option
+	if b.server != nil {
+		base = append(base, nats.InProcessServer(b.server))
+		if b.cfg.Token != "" {
+			base = append(base, nats.Token(b.cfg.Token))
+		}
+	}
+	nc, err := nats.Connect(b.cfg.URL, append(append(base, nats.Name(b.cfg.Name)), opts...)...)
+	if err != nil {
+		return nil, fmt.Errorf("connect to nats %q: %w", b.describe(), err)
+	}
+	return nc, nil
 }
 
 // Conn is the NATS connection.

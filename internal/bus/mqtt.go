@@ -92,9 +92,11 @@ type mqttAuth struct {
 	mu       sync.Mutex
 	srv      *server.Server
 	accounts map[string]*server.Account // made by this process, by name
+
+	leaf *leafAuth // nil without a leaf node listener
 }
 
-func newMQTTAuth(cfg MQTTConfig, token string) (*mqttAuth, error) {
+func newMQTTAuth(cfg MQTTConfig, leaf *LeafConfig, token string) (*mqttAuth, error) {
 	secret := make([]byte, 32)
 	if _, err := rand.Read(secret); err != nil {
 		return nil, fmt.Errorf("mqtt secret: %w", err)
@@ -103,8 +105,12 @@ func newMQTTAuth(cfg MQTTConfig, token string) (*mqttAuth, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &mqttAuth{cfg: cfg, token: token, secret: secret, log: log, accounts: map[string]*server.Account{},
-		maxSubs: mqttMaxSubsPerAccount, maxConsumers: mqttMaxConsumersPerAccount}, nil
+	a := &mqttAuth{cfg: cfg, token: token, secret: secret, log: log, accounts: map[string]*server.Account{},
+		maxSubs: mqttMaxSubsPerAccount, maxConsumers: mqttMaxConsumersPerAccount}
+	if leaf != nil {
+		a.leaf = newLeafAuth(*leaf)
+	}
+	return a, nil
 }
 
 // ownPassword is the password of the hub's own MQTT client of tenant user.
@@ -117,6 +123,12 @@ func (a *mqttAuth) ownPassword(user string) string {
 // Check implements server.Authentication.
 func (a *mqttAuth) Check(c server.ClientAuthentication) bool {
 	o := c.GetOpts()
+	if c.Kind() == server.LEAF {
+		if a.leaf == nil {
+			return false
+		}
+		return a.leaf.check(c, a.srv)
+	}
 	if !isMQTT(c) {
 		// NATS: the hub itself (in process) and the programs given --nats-listen's token.
 		return a.token != "" && subtle.ConstantTimeCompare([]byte(o.Token), []byte(a.token)) == 1
@@ -264,23 +276,24 @@ func (a *mqttAuth) drop(prefix string) error {
 	return nil
 }
 
-// mqttListen checks the address and that it is free now, so that a taken port fails at
-// once rather than after the server's start timeout; port 0 is -1 to the server (any port).
-func mqttListen(addr string) (string, int, error) {
+// listenAddr checks the address of the listener named flag and that it is free now, so that a
+// taken port fails at once rather than after the server's start timeout; port 0 is -1 to the
+// server (any port).
+func listenAddr(flag, addr string) (string, int, error) {
 	host, portStr, err := net.SplitHostPort(addr)
 	if err != nil {
-		return "", 0, fmt.Errorf("mqtt-listen %q: %w", addr, err)
+		return "", 0, fmt.Errorf("%s %q: %w", flag, addr, err)
 	}
 	port, err := strconv.Atoi(portStr)
 	if err != nil || port < 0 || port > 65535 {
-		return "", 0, fmt.Errorf("mqtt-listen %q: want a port from 0 to 65535", addr)
+		return "", 0, fmt.Errorf("%s %q: want a port from 0 to 65535", flag, addr)
 	}
 	if port == 0 {
 		return host, -1, nil
 	}
 	l, err := net.Listen("tcp", addr)
 	if err != nil {
-		return "", 0, fmt.Errorf("mqtt-listen: %w", err)
+		return "", 0, fmt.Errorf("%s: %w", flag, err)
 	}
 	l.Close()
 	return host, port, nil
@@ -290,13 +303,20 @@ func mqttListen(addr string) (string, int, error) {
 // empty without one.
 func (b *Bus) MQTTAddr() string { return b.mqttAddr }
 
-// boundMQTTAddr asks the started server where its MQTT listener is.
-func boundMQTTAddr(ns *server.Server) (string, error) {
+// boundAddrs asks the started server where its MQTT and leaf node listeners are ("" for one
+// not configured).
+func boundAddrs(ns *server.Server, cfg Config) (mqttAddr, leafAddr string, err error) {
 	v, err := ns.Varz(nil)
 	if err != nil {
-		return "", fmt.Errorf("mqtt listener: %w", err)
+		return "", "", fmt.Errorf("listeners: %w", err)
 	}
-	return net.JoinHostPort(v.MQTT.Host, strconv.Itoa(v.MQTT.Port)), nil
+	if cfg.MQTT != nil {
+		mqttAddr = net.JoinHostPort(v.MQTT.Host, strconv.Itoa(v.MQTT.Port))
+	}
+	if cfg.Leaf != nil {
+		leafAddr = net.JoinHostPort(v.LeafNode.Host, strconv.Itoa(v.LeafNode.Port))
+	}
+	return mqttAddr, leafAddr, nil
 }
 
 // MQTTDialAddr is where a client on this host reaches the MQTT listener: its address, with a

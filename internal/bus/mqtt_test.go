@@ -444,9 +444,9 @@ func TestMQTTDrop(t *testing.T) {
 	}
 }
 
-// TestMQTTOpenErrors: a taken port fails before the server starts, naming the flag; the
-// listener needs the embedded server.
-func TestMQTTOpenErrors(t *testing.T) {
+// TestListenerOpenErrors: a taken port of the MQTT or leaf node listener fails before the
+// server starts, naming the flag; the listeners need the embedded server.
+func TestListenerOpenErrors(t *testing.T) {
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -461,6 +461,10 @@ func TestMQTTOpenErrors(t *testing.T) {
 		{"not an address", Config{DataDir: t.TempDir(), MQTT: mqttConfig(func(c *MQTTConfig) { c.Listen = "1883" })}, "mqtt-listen"},
 		{"bad port", Config{DataDir: t.TempDir(), MQTT: mqttConfig(func(c *MQTTConfig) { c.Listen = "127.0.0.1:99999" })}, "mqtt-listen"},
 		{"outside nats", Config{URL: "nats://127.0.0.1:1", MQTT: mqttConfig(nil)}, "embedded server"},
+		{"leaf port taken", Config{DataDir: t.TempDir(), Leaf: &LeafConfig{Listen: taken.Addr().String()}}, "leaf-listen"},
+		{"leaf not an address", Config{DataDir: t.TempDir(), Leaf: &LeafConfig{Listen: "7422"}}, "leaf-listen"},
+		{"leaf without login", Config{DataDir: t.TempDir(), Leaf: &LeafConfig{Listen: "127.0.0.1:0"}}, "no login"},
+		{"leaf outside nats", Config{URL: "nats://127.0.0.1:1", Leaf: &LeafConfig{Listen: "127.0.0.1:0"}}, "embedded server"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := Open(context.Background(), tc.cfg)

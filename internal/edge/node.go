@@ -1,0 +1,214 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// NodeConfig is what a node needs to run.
+type NodeConfig struct {
+	// HubURL is the hub's leaf node listener (nats-leaf://host:port or nats://host:port).
+	HubURL string
+	// User and Password log the node in to the hub.
+	User, Password string
+	// DataDir holds the node's JetStream files (under DataDir/jetstream).
+	DataDir string
+	// Domain is the node's JetStream domain (see Domain).
+	Domain string
+	// OutboxMaxMsgs and OutboxMaxBytes bound the outbox; when full, the oldest message is
+	// dropped (and counted, see Node.Dropped). 0 is the default.
+	OutboxMaxMsgs, OutboxMaxBytes int64
+	// ReconnectWait is how long the node waits between attempts to reach the hub; 0 is 1s.
+	ReconnectWait time.Duration
+}
+
+// Defaults and bounds of a node.
+const (
+	DefaultOutboxMaxMsgs  = 100_000
+	DefaultOutboxMaxBytes = 256 << 20
+	// MaxPayload bounds a message a node publishes.
+	MaxPayload = 1 << 20
+)
+
+// Node is a running edge node: its own server, its JetStream, a leaf connection to the hub
+// (kept up while the hub can be reached) and an in-process client.
+type Node struct {
+	cfg NodeConfig
+	srv *server.Server
+	nc  *nats.Conn
+	js  jetstream.JetStream
+	kv  jetstream.KeyValue
+}
+
+// StartNode starts the node's server and opens its outbox and assignment bucket. It does not
+// wait for the hub: the node works without it.
+func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
+	if err := checkDomain(cfg.Domain); err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	if cfg.OutboxMaxMsgs < 0 || cfg.OutboxMaxBytes < 0 {
+		return nil, errors.New("node: outbox bounds: want 0 (the default) or more")
+	}
+	if cfg.OutboxMaxMsgs == 0 {
+		cfg.OutboxMaxMsgs = DefaultOutboxMaxMsgs
+	}
+	if cfg.OutboxMaxBytes == 0 {
+		cfg.OutboxMaxBytes = DefaultOutboxMaxBytes
+	}
+	if cfg.ReconnectWait <= 0 {
+		cfg.ReconnectWait = time.Second
+	}
+	hub, err := url.Parse(cfg.HubURL)
+	if err != nil || hub.Host == "" || (hub.Scheme != "nats-leaf" && hub.Scheme != "nats") {
+		return nil, fmt.Errorf("node: hub url %q: want nats-leaf://host:port", cfg.HubURL)
+	}
+	hub.User = url.UserPassword(cfg.User, cfg.Password)
+	if cfg.DataDir == "" {
+		return nil, errors.New("node: data dir: empty")
+	}
+	storeDir, err := filepath.Abs(filepath.Join(cfg.DataDir, "jetstream"))
+	if err != nil {
+		return nil, fmt.Errorf("node: data dir: %w", err)
+	}
+	if err := os.MkdirAll(storeDir, 0o750); err != nil {
+		return nil, fmt.Errorf("node: create data dir: %w", err)
+	}
+	o := &server.Options{
+		ServerName:      cfg.Domain,
+		JetStream:       true,
+		JetStreamDomain: cfg.Domain,
+		StoreDir:        storeDir,
+		// No client port: the node's own programs connect in process.
+		DontListen: true,
+		NoSigs:     true,
+		NoLog:      true,
+		MaxPayload: MaxPayload,
+		// Flow control subjects of the node's consumers name its domain, so that the hub
+		// may be allowed to answer this node's only (see Grant).
+		FeatureFlags: map[string]bool{server.FeatureFlagJsAPIReplyFormatV2: true},
+		LeafNode: server.LeafNodeOpts{
+			ReconnectInterval: cfg.ReconnectWait,
+			Remotes:           []*server.RemoteLeafOpts{{URLs: []*url.URL{hub}}},
+		},
+	}
+	srv, err := server.NewServer(o)
+	if err != nil {
+		return nil, fmt.Errorf("node: server: %w", err)
+	}
+	go srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		srv.Shutdown()
+		return nil, errors.New("node: server did not become ready in 10s")
+	}
+	n := &Node{cfg: cfg, srv: srv}
+	if err := n.open(ctx); err != nil {
+		n.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+func (n *Node) open(ctx context.Context) error {
+	nc, err := nats.Connect("", nats.InProcessServer(n.srv), nats.Name(n.cfg.Domain))
+	if err != nil {
+		return fmt.Errorf("node: connect: %w", err)
+	}
+	n.nc = nc
+	if n.js, err = jetstream.New(nc); err != nil {
+		return fmt.Errorf("node: jetstream: %w", err)
+	}
+	_, err = n.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:       OutboxStream,
+		Subjects:   []string{outboxSubject(n.cfg.Domain, ">")},
+		Storage:    jetstream.FileStorage,
+		Retention:  jetstream.LimitsPolicy,
+		Discard:    jetstream.DiscardOld,
+		MaxMsgs:    n.cfg.OutboxMaxMsgs,
+		MaxBytes:   n.cfg.OutboxMaxBytes,
+		MaxMsgSize: MaxPayload,
+		// Publish's msgID: a message sent again (after a lost PubAck) is stored once.
+		Duplicates: 2 * time.Minute,
+	})
+	if err != nil {
+		return fmt.Errorf("node: outbox: %w", err)
+	}
+	n.kv, err = n.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:   AssignBucket,
+		Storage:  jetstream.FileStorage,
+		History:  1,
+		MaxBytes: 16 << 20,
+	})
+	if err != nil {
+		return fmt.Errorf("node: bucket %s: %w", AssignBucket, err)
+	}
+	return nil
+}
+
+// Publish stores data under the subject suffix in the outbox, durably, hub reachable or not;
+// msgID (optional) makes a second Publish of the same message within two minutes a no-op.
+// It returns the message's sequence in the outbox.
+func (n *Node) Publish(ctx context.Context, suffix string, data []byte, msgID string) (uint64, error) {
+	if err := checkSuffix(suffix); err != nil {
+		return 0, fmt.Errorf("publish: %w", err)
+	}
+	if len(msgID) > maxMsgIDLen {
+		return 0, fmt.Errorf("publish: msg id: %d bytes, at most %d", len(msgID), maxMsgIDLen)
+	}
+	if len(data) > MaxPayload-1024 {
+		return 0, fmt.Errorf("publish: %d bytes, at most %d", len(data), MaxPayload-1024)
+	}
+	var opts []jetstream.PublishOpt
+	if msgID != "" {
+		opts = append(opts, jetstream.WithMsgID(msgID))
+	}
+	ack, err := n.js.Publish(ctx, outboxSubject(n.cfg.Domain, suffix), data, opts...)
+	if err != nil {
+		return 0, fmt.Errorf("publish %s: %w", suffix, err)
+	}
+	return ack.Sequence, nil
+}
+
+// Dropped is how many messages the outbox's bound has dropped, oldest first, since it was
+// made: nothing else removes its messages, so they are those before its first one. Those the
+// hub had received are counted too; the hub counts what it never got (Link.Lost).
+func (n *Node) Dropped(ctx context.Context) (uint64, error) {
+	s, err := n.js.Stream(ctx, OutboxStream)
+	if err != nil {
+		return 0, fmt.Errorf("outbox: %w", err)
+	}
+	st := s.CachedInfo().State
+	if st.FirstSeq == 0 {
+		return 0, nil
+	}
+	return st.FirstSeq - 1, nil
+}
+
+// Assignment is the value the hub last put under key, read locally.
+func (n *Node) Assignment(ctx context.Context, key string) ([]byte, error) {
+	e, err := n.kv.Get(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("assignment %s: %w", key, err)
+	}
+	return e.Value(), nil
+}
+
+// Connected reports whether the node's leaf connection to the hub is up.
+func (n *Node) Connected() bool { return n.srv.NumLeafNodes() > 0 }
+
+// Close closes the client and stops the server.
+func (n *Node) Close() {
+	if n.nc != nil {
+		n.nc.Close()
+	}
+	n.srv.Shutdown()
+	n.srv.WaitForShutdown()
+}
