@@ -83,6 +83,9 @@ type Options struct {
 	Automations Automations
 	// Hosted keeps the solutions' hosted services; nil serves no such routes.
 	Hosted *hosted.Store
+	// NodeLink says where a signed-in node's agent connects (the hub's leaf listener's URL,
+	// "" without one), the user it logs in as, and its JetStream domain.
+	NodeLink func(solution, node string) (leafURL, user, domain string)
 	// GraphQL serves the applications' GraphQL API (compass.Handler) at /api/v1/graphql,
 	// with its GraphiQL page on GET; nil serves no such route.
 	GraphQL http.Handler

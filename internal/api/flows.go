@@ -256,7 +256,12 @@ func (s *Server) nodeSignIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.opt.Logger.Info("node signed in", "solution", sol, "node", node)
-	writeJSON(w, http.StatusOK, map[string]string{"credential": credential})
+	answer := map[string]string{"credential": credential}
+	if s.opt.NodeLink != nil {
+		// Where and as whom the agent connects: the hub's leaf listener ("" without one).
+		answer["leaf_url"], answer["leaf_user"], answer["domain"] = s.opt.NodeLink(sol, node)
+	}
+	writeJSON(w, http.StatusOK, answer)
 }
 
 // clip is at most 64 bytes of what an unauthenticated caller sent, for the log.

@@ -25,6 +25,7 @@ type serveOptions struct {
 	natsURL                             string
 	natsListen                          string
 	mqttListen                          string
+	leafListen                          string
 	mqttMaxConns, mqttMaxConnsPerSol    int
 	mqttStoragePerSolution              byteSize
 	adminToken                          string
@@ -64,6 +65,8 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 		"URL of an outside NATS with JetStream, e.g. nats://127.0.0.1:4222; empty runs an embedded NATS server")
 	stringFlag(fs, &o.natsListen, "nats-listen", "", "", "SWITCHBOARD_NATS_LISTEN",
 		"client address (host:port) on which the embedded NATS server accepts outside programs; empty keeps it in-process")
+	stringFlag(fs, &o.leafListen, "leaf-listen", "", "", "SWITCHBOARD_LEAF_LISTEN",
+		"address (host:port) of the embedded NATS server's leaf node listener, where the solutions' agents (switchboard agent) connect; empty opens none")
 	stringFlag(fs, &o.mqttListen, "mqtt-listen", "", "", "SWITCHBOARD_MQTT_LISTEN",
 		"address (host:port) of the embedded NATS server's MQTT 3.1.1 listener, where devices publish with their solution's id and token; empty opens none")
 	intFlag(fs, &o.mqttMaxConns, "mqtt-max-connections", hub.DefaultMQTTMaxConnections, "SWITCHBOARD_MQTT_MAX_CONNECTIONS",
@@ -193,6 +196,7 @@ func (o *serveOptions) config(dataDir string) hub.Config {
 		LogLevel:                       o.logLevel,
 		LogFormat:                      o.logFormat,
 		MQTTListen:                     o.mqttListen,
+		LeafListen:                     o.leafListen,
 		MQTTMaxConnections:             o.mqttMaxConns,
 		MQTTMaxConnectionsPerSolution:  o.mqttMaxConnsPerSol,
 		MQTTStoragePerSolution:         int64(o.mqttStoragePerSolution),

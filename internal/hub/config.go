@@ -33,6 +33,9 @@ type Config struct {
 	// MQTTListen is the embedded server's MQTT listener (host:port), where the solutions'
 	// devices publish to Switchboard itself; empty = none.
 	MQTTListen string
+	// LeafListen is the embedded server's leaf node listener (host:port), where the
+	// solutions' agents (switchboard agent) connect; empty opens none.
+	LeafListen string
 	// MQTTMaxConnections and MQTTMaxConnectionsPerSolution bound the devices connected to it
 	// at once, in all and per solution; MQTTStoragePerSolution bounds what the server keeps
 	// for one solution's devices (sessions, retained and unacknowledged messages).
@@ -210,6 +213,14 @@ func (c Config) Validate() error {
 			if addr == c.MQTTListen && port != "0" { // port 0: any free port, for each
 				return fmt.Errorf("--mqtt-listen %q: %s listens there", c.MQTTListen, flag)
 			}
+		}
+	}
+	if c.LeafListen != "" {
+		if c.NATSURL != "" {
+			return errors.New("--leaf-listen applies to the embedded server only; with --nats-url, agents are not served yet")
+		}
+		if _, _, err := net.SplitHostPort(c.LeafListen); err != nil {
+			return fmt.Errorf("--leaf-listen %q: %w", c.LeafListen, err)
 		}
 	}
 	if c.MQTTMaxConnections < 1 || c.MQTTMaxConnectionsPerSolution < 1 || c.MQTTMaxConnectionsPerSolution > c.MQTTMaxConnections {

@@ -32,6 +32,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/core/keystore"
 	"github.com/switchboardhq/switchboard/internal/core/outbound"
 	"github.com/switchboardhq/switchboard/internal/dynamic"
+	"github.com/switchboardhq/switchboard/internal/edge"
 	"github.com/switchboardhq/switchboard/internal/events"
 	"github.com/switchboardhq/switchboard/internal/faasgw"
 	"github.com/switchboardhq/switchboard/internal/gateway"
@@ -64,6 +65,7 @@ type Hub struct {
 	connectors                 *connector.Store
 	applications               *application.Store // the GraphQL API's applications
 	hosted                     *hosted.Store      // the solutions' hosted services
+	edges                      *edgeNodes         // the agents' nodes; nil without --leaf-listen
 	oauth                      *oauth.Authority   // the event gateway's client credentials and tokens
 	gateway                    *gateway.Gateway   // where applications publish their events
 	connectorRuns              *connector.Manager
@@ -174,7 +176,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	}
 	h.bus, err = bus.Open(ctx, bus.Config{
 		URL: h.cfg.NATSURL, DataDir: h.cfg.DataDir, Listen: h.cfg.NATSListen, Token: natsToken, Name: h.cfg.InstanceName,
-		MQTT: h.mqttBusConfig(),
+		MQTT: h.mqttBusConfig(), Leaf: h.leafBusConfig(),
 	})
 	if err != nil {
 		return err
@@ -300,6 +302,12 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	h.hosted, err = hosted.OpenStore(ctx, h.bus, hosted.Options{Logger: h.log, Check: checkHostedCode})
 	if err != nil {
 		return err
+	}
+	if h.edges != nil {
+		// Agents may log in from now on; their nodes' messages become events and log lines.
+		h.edges.bus, h.edges.events, h.edges.logs, h.edges.solution = h.bus, h.dispatcher, h.logs, h.store.List
+		h.edges.hosted.Store(h.hosted)
+		h.edges.start(h.hosted)
 	}
 	// --- applications (GraphQL management API) ---
 	// Specs are fetched through the connectors' guard: the URLs are the applications' side.
@@ -432,6 +440,9 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		Automations:       h.automations,
 		GraphQL:           graphqlAPI,
 		Hosted:            h.hosted,
+		NodeLink: func(sol, node string) (string, string, string) {
+			return leafURL(h.publicURL(), h.bus.LeafAddr()), leafUser(sol, node), edge.Domain(sol, node)
+		},
 	})
 	// OpenFaaS connectors invoke handlers through it; async results are POSTed through the
 	// guard, so a callback URL cannot reach the hub's own listeners.
@@ -740,6 +751,9 @@ func (h *Hub) Close(ctx context.Context) error {
 	}
 	if h.applications != nil {
 		h.applications.Close()
+	}
+	if h.edges != nil {
+		h.edges.close()
 	}
 	if h.hosted != nil {
 		h.hosted.Close()
