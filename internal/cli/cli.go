@@ -215,6 +215,7 @@ func (a *app) newRootCmd() *cobra.Command {
 		a.newDeadLetterCmd(),
 		a.newConnectorCmd(),
 		a.newHostedCmd(),
+		a.newAgentCmd(),
 		a.newFlowCmd(),
 		a.newNodeCmd(),
 		a.newServiceCmd(),

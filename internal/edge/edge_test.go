@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/switchboardhq/switchboard/internal/bus"
-	"github.com/switchboardhq/switchboard/internal/hubtest"
+	"github.com/switchboardhq/switchboard/internal/testkit"
 )
 
 // testNodes are the nodes the test hub lets in: user -> solution, node, password.
@@ -80,8 +80,8 @@ func startNode(t *testing.T, dir, leafAddr, user string, change func(*NodeConfig
 }
 
 var (
-	freeAddr   = hubtest.FreeAddr
-	eventually = hubtest.Eventually
+	freeAddr   = testkit.FreeAddr
+	eventually = testkit.Eventually
 )
 
 // received collects what a Link hands on.
@@ -107,7 +107,7 @@ func (r *received) count() int { return len(r.all()) }
 
 func openLink(t *testing.T, h *testHub, domain string, r *received) *Link {
 	t.Helper()
-	l, err := OpenLink(context.Background(), h.Connect, domain, LinkConfig{})
+	l, err := OpenLink(h.Connect, domain)
 	if err != nil {
 		t.Fatalf("link: %v", err)
 	}

@@ -2,8 +2,8 @@ package edge
 
 import (
 	"context"
+	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -15,15 +15,6 @@ import (
 
 // Dialer opens a connection to the hub's NATS with the given options (bus.Bus.Connect).
 type Dialer func(opts ...nats.Option) (*nats.Conn, error)
-
-// LinkConfig bounds the hub's copy of a node's outbox.
-type LinkConfig struct {
-	// MaxMsgs and MaxBytes bound the hub's stream of the node's messages; 0 is the node
-	// outbox's default.
-	MaxMsgs, MaxBytes int64
-	// Replicas of the hub's stream; 0 is 1.
-	Replicas int
-}
 
 // Delivery is one message of a node, as the hub hands it on.
 type Delivery struct {
@@ -39,47 +30,31 @@ type Delivery struct {
 	Lost uint64
 }
 
-// Link is the hub's side of one node: a stream in the hub's domain sourcing the node's
-// outbox, and the node's domain for writing its assignment. It has a connection of its own,
-// whose replies the node is allowed to send (see Grant).
+// Link is the hub's side of one node: the node's domain, where the hub takes the messages of
+// its outbox and writes its assignment. It has a connection of its own, whose replies the
+// node is allowed to send (see Grant).
 type Link struct {
 	domain string
 	nc     *nats.Conn
 	closed chan struct{}       // closed with the connection
-	hub    jetstream.JetStream // the hub's own domain
 	node   jetstream.JetStream // the node's domain, across the leaf connection
 
 	lost      atomic.Uint64
-	cfg       jetstream.StreamConfig // the hub stream's
-	stop      chan struct{}          // ends the watch
-	done      chan struct{}          // closed when the watch ended
+	stop      chan struct{} // ends the receiving
+	done      chan struct{} // closed when the receiving ended
 	closeOnce sync.Once
 	mu        sync.Mutex
-	consumer  jetstream.ConsumeContext
 	kv        jetstream.KeyValue
 }
 
-const (
-	// hubConsumer is the durable consumer handing the node's messages on.
-	hubConsumer = "hub"
-	// streamSourceHeader is where the server notes a sourced message's origin and sequence.
-	streamSourceHeader = "Nats-Stream-Source"
-)
+// hubConsumer is the durable consumer, on the node's outbox, through which the hub takes the
+// node's messages.
+const hubConsumer = "hub"
 
-// OpenLink makes (or updates) the hub's stream sourcing the outbox of the node of domain; the
-// node's messages flow into it whenever the node is connected, and resume where they stopped.
-func OpenLink(ctx context.Context, dial Dialer, domain string, cfg LinkConfig) (*Link, error) {
+// OpenLink opens the hub's side of the node of domain; nothing is asked of the node yet.
+func OpenLink(dial Dialer, domain string) (*Link, error) {
 	if err := checkDomain(domain); err != nil {
 		return nil, fmt.Errorf("link: %w", err)
-	}
-	if cfg.MaxMsgs <= 0 {
-		cfg.MaxMsgs = DefaultOutboxMaxMsgs
-	}
-	if cfg.MaxBytes <= 0 {
-		cfg.MaxBytes = DefaultOutboxMaxBytes
-	}
-	if cfg.Replicas <= 0 {
-		cfg.Replicas = 1
 	}
 	l := &Link{domain: domain, closed: make(chan struct{})}
 	nc, err := dial(nats.CustomInboxPrefix(linkPrefix(domain)+".reply"), nats.MaxReconnects(-1),
@@ -88,44 +63,46 @@ func OpenLink(ctx context.Context, dial Dialer, domain string, cfg LinkConfig) (
 		return nil, fmt.Errorf("link %s: %w", domain, err)
 	}
 	l.nc = nc
-	if l.hub, err = jetstream.New(nc); err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("link %s: %w", domain, err)
-	}
 	if l.node, err = jetstream.NewWithDomain(nc, domain); err != nil {
 		nc.Close()
 		return nil, fmt.Errorf("link %s: %w", domain, err)
 	}
-	l.cfg = jetstream.StreamConfig{
-		Name:      hubStream(domain),
-		Storage:   jetstream.FileStorage,
-		Retention: jetstream.LimitsPolicy,
-		Discard:   jetstream.DiscardOld,
-		MaxMsgs:   cfg.MaxMsgs,
-		MaxBytes:  cfg.MaxBytes,
-		Replicas:  cfg.Replicas,
-		// The hub stream remembers the last outbox sequence it stored; after any break it
-		// asks the node for the next one: in order, none twice.
-		Sources: []*jetstream.StreamSource{{
-			Name: OutboxStream,
-			External: &jetstream.ExternalStream{
-				APIPrefix:     apiPrefix(domain),
-				DeliverPrefix: linkPrefix(domain) + ".deliver",
-			},
-		}},
-	}
-	if _, err = l.hub.CreateOrUpdateStream(ctx, l.cfg); err != nil {
-		nc.Close()
-		return nil, fmt.Errorf("link %s: stream: %w", domain, err)
-	}
 	return l, nil
 }
 
-// Receive hands each of the node's messages to handle, in order, from where the last
-// Receive of this domain stopped; a message is acknowledged once handle returned nil and
-// offered again (after a pause) otherwise. It returns once consuming started.
+// Receive hands each of the node's messages to handle, in order, from where the last Receive
+// of this domain stopped; a message is acknowledged once handle returned nil and offered again
+// (after a pause) otherwise. The hub asks the node for them itself, through a durable consumer
+// on the node's outbox (its state kept by the node), once a second while the node is away: a
+// node coming back is served within a second, and no request lost on the way holds it up.
+// It returns at once.
 func (l *Link) Receive(ctx context.Context, handle func(context.Context, Delivery) error) error {
-	c, err := l.hub.CreateOrUpdateConsumer(ctx, hubStream(l.domain), jetstream.ConsumerConfig{
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.stop != nil {
+		return fmt.Errorf("link %s: already receiving", l.domain)
+	}
+	l.stop, l.done = make(chan struct{}), make(chan struct{})
+	go l.receive(ctx, handle)
+	return nil
+}
+
+// pause waits d, or until the link stops; it says whether to go on.
+func (l *Link) pause(d time.Duration) bool {
+	select {
+	case <-l.stop:
+		return false
+	case <-time.After(d):
+		return true
+	}
+}
+
+// consumer is the hub's consumer on the node's outbox, and the outbox sequence acknowledged
+// last through it.
+func (l *Link) consumer(ctx context.Context) (jetstream.Consumer, uint64, error) {
+	cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	c, err := l.node.CreateOrUpdateConsumer(cctx, OutboxStream, jetstream.ConsumerConfig{
 		Durable:   hubConsumer,
 		AckPolicy: jetstream.AckExplicitPolicy,
 		// One at a time: a message offered again does not overtake the next one.
@@ -133,38 +110,51 @@ func (l *Link) Receive(ctx context.Context, handle func(context.Context, Deliver
 		AckWait:       30 * time.Second,
 	})
 	if err != nil {
-		return fmt.Errorf("link %s: consumer: %w", l.domain, err)
+		return nil, 0, err
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.stop != nil {
-		return fmt.Errorf("link %s: already receiving", l.domain)
+	info, err := c.Info(cctx)
+	if err != nil {
+		return nil, 0, err
 	}
-	l.stop, l.done = make(chan struct{}), make(chan struct{})
-	go l.receive(ctx, c, handle)
-	return nil
+	if info.AckFloor.Consumer == 0 {
+		// Nothing taken yet: whatever the outbox dropped before its first message is lost.
+		return c, 0, nil
+	}
+	return c, info.AckFloor.Stream, nil
 }
 
 // receive fetches one message at a time until Close.
-func (l *Link) receive(ctx context.Context, c jetstream.Consumer, handle func(context.Context, Delivery) error) {
+func (l *Link) receive(ctx context.Context, handle func(context.Context, Delivery) error) {
 	defer close(l.done)
-	var last uint64 // the node sequence handed on last, for counting gaps
+	var c jetstream.Consumer
+	var last uint64 // the outbox sequence acknowledged last, for counting gaps
 	for {
 		select {
 		case <-l.stop:
 			return
 		default:
 		}
+		if c == nil {
+			var err error
+			if c, last, err = l.consumer(ctx); err != nil {
+				c = nil
+				if !l.pause(time.Second) { // the node is away
+					return
+				}
+				continue
+			}
+		}
 		batch, err := c.Fetch(1, jetstream.FetchMaxWait(time.Second))
 		if err != nil {
-			select {
-			case <-l.stop:
+			c = nil
+			if !l.pause(200 * time.Millisecond) {
 				return
-			case <-time.After(time.Second): // the hub's connection is down: try again
 			}
 			continue
 		}
+		got := false
 		for m := range batch.Messages() {
+			got = true
 			d, err := l.delivery(m, last)
 			if err != nil {
 				// Not a message of the outbox; nothing can handle it.
@@ -184,14 +174,19 @@ func (l *Link) receive(ctx context.Context, c jetstream.Consumer, handle func(co
 			}
 			last = d.NodeSeq
 		}
+		if !got && batch.Error() != nil && !errors.Is(batch.Error(), nats.ErrTimeout) {
+			c = nil // the node went away, or its consumer did: make it again
+			if !l.pause(200 * time.Millisecond) {
+				return
+			}
+		}
 	}
 }
 
-// delivery reads m as the hub's copy of an outbox message; last is the node sequence handed
-// on before it (0 at the start).
+// delivery reads m as a message of the outbox; last is the outbox sequence acknowledged
+// before it (0: none yet).
 func (l *Link) delivery(m jetstream.Msg, last uint64) (Delivery, error) {
-	src := m.Headers().Get(streamSourceHeader)
-	seq, err := sourceSeq(src)
+	md, err := m.Metadata()
 	if err != nil {
 		return Delivery{}, err
 	}
@@ -199,25 +194,12 @@ func (l *Link) delivery(m jetstream.Msg, last uint64) (Delivery, error) {
 	if !strings.HasPrefix(m.Subject(), pre) {
 		return Delivery{}, fmt.Errorf("subject %q is not of the node", m.Subject())
 	}
+	seq := md.Sequence.Stream
 	d := Delivery{Subject: strings.TrimPrefix(m.Subject(), pre), Data: m.Data(), MsgID: m.Headers().Get(jetstream.MsgIDHeader), NodeSeq: seq}
-	if last == 0 {
-		// At the start, the hub stream's first message tells what came before it.
-		if md, err := m.Metadata(); err == nil && md.Sequence.Stream == 1 && seq > 1 {
-			d.Lost = seq - 1
-		}
-	} else if seq > last+1 {
-		d.Lost = seq - last - 1
+	if seq > last+1 {
+		d.Lost = seq - last - 1 // the outbox's bound dropped them before the hub had them
 	}
 	return d, nil
-}
-
-// sourceSeq is the origin sequence in a Nats-Stream-Source header ("<stream id> <seq> …").
-func sourceSeq(h string) (uint64, error) {
-	f := strings.Fields(h)
-	if len(f) < 2 {
-		return 0, fmt.Errorf("source header %q", h)
-	}
-	return strconv.ParseUint(f[1], 10, 64)
 }
 
 // Lost is how many of the node's messages the hub never got, as far as this Link has seen.

@@ -49,9 +49,6 @@ func apiPrefix(d string) string { return "$JS." + d + ".API" }
 // outboxSubject is the subject the node of domain d stores suffix under.
 func outboxSubject(d, suffix string) string { return "edge." + d + "." + suffix }
 
-// hubStream is the hub's stream that sources the outbox of the node of domain d.
-func hubStream(d string) string { return "EDGE_" + d }
-
 // linkPrefix starts the subjects the node of domain d sends to the hub: deliveries of its
 // outbox to the hub's stream and replies to the hub's requests.
 func linkPrefix(d string) string { return "$SB.edge." + d }
@@ -68,8 +65,8 @@ func Grant(d string) (publish, subscribe []string, err error) {
 		"$JSC.R." + d + ".>", // replies to the hub stream's requests to its domain
 	}
 	subscribe = []string{
-		apiPrefix(d) + ".>",  // the hub's requests to its JetStream (sourcing, KV puts)
-		"$JS.FC." + d + ".>", // the hub stream's flow control answers
+		apiPrefix(d) + ".>",   // the hub's requests to its JetStream (taking its outbox, KV puts)
+		"$JS.ACK." + d + ".>", // the hub's acknowledgements of its outbox's messages
 	}
 	return publish, subscribe, nil
 }

@@ -94,7 +94,9 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 		MaxPayload: MaxPayload,
 		// Flow control subjects of the node's consumers name its domain, so that the hub
 		// may be allowed to answer this node's only (see Grant).
-		FeatureFlags: map[string]bool{server.FeatureFlagJsAPIReplyFormatV2: true},
+		// Acknowledgement subjects name it too (v2 format), so that the hub may be allowed to
+		// acknowledge this node's messages only.
+		FeatureFlags: map[string]bool{server.FeatureFlagJsAPIReplyFormatV2: true, server.FeatureFlagJsAckFormatV2: true},
 		LeafNode: server.LeafNodeOpts{
 			ReconnectInterval: cfg.ReconnectWait,
 			Remotes:           []*server.RemoteLeafOpts{{URLs: []*url.URL{hub}}},
@@ -199,6 +201,16 @@ func (n *Node) Assignment(ctx context.Context, key string) ([]byte, error) {
 		return nil, fmt.Errorf("assignment %s: %w", key, err)
 	}
 	return e.Value(), nil
+}
+
+// WatchAssignment follows key of the assignment bucket: its value now (once the watch has
+// caught up) and each new one, until ctx ends.
+func (n *Node) WatchAssignment(ctx context.Context, key string) (jetstream.KeyWatcher, error) {
+	w, err := n.kv.Watch(ctx, key)
+	if err != nil {
+		return nil, fmt.Errorf("watch assignment %s: %w", key, err)
+	}
+	return w, nil
 }
 
 // Connected reports whether the node's leaf connection to the hub is up.

@@ -163,9 +163,7 @@ func (e *edgeNodes) sync(sol string) {
 // open links node of sol: the hub's copy of its outbox, handed to deliver.
 func (e *edgeNodes) open(sol, node string) error {
 	domain := edge.Domain(sol, node)
-	ctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)
-	defer cancel()
-	link, err := edge.OpenLink(ctx, e.bus.Connect, domain, edge.LinkConfig{Replicas: e.bus.Replicas()})
+	link, err := edge.OpenLink(e.bus.Connect, domain)
 	if err != nil {
 		return err
 	}

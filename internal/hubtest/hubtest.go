@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/switchboardhq/switchboard/internal/hub"
+	"github.com/switchboardhq/switchboard/internal/testkit"
 )
 
 // Server is a running hub.
@@ -237,29 +237,16 @@ func (l *LogBuffer) String() string {
 	return l.buf.String()
 }
 
-// Eventually waits up to 10s for cond, polling; for what arrives asynchronously (a KV watch
-// feeding another instance), never as a stand-in for a synchronisation the code should give.
+// Eventually waits up to 10s for cond (testkit.Eventually).
 func Eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after 10s waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testkit.Eventually(t, what, cond)
 }
 
-// FreeAddr is a loopback address (127.0.0.1:port) nothing listens on at the moment, for a
-// listener a test must know before it starts, or start again on the same address.
+// FreeAddr is a loopback address nothing listens on at the moment (testkit.FreeAddr).
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+	return testkit.FreeAddr(t)
 }
 
 // Config is the hub's config as it was started (before the hub's defaults).

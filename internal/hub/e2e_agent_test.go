@@ -1,0 +1,118 @@
+package hub_test
+
+import (
+	"context"
+	"net/http"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/switchboardhq/switchboard/internal/edge"
+	"github.com/switchboardhq/switchboard/internal/hosted/agent"
+	"github.com/switchboardhq/switchboard/internal/hub"
+	"github.com/switchboardhq/switchboard/internal/hubtest"
+)
+
+// gpioService reads a made-up pin every 100 ms and sends each reading upstream, numbered.
+const gpioService = `import asyncio
+import json
+from base_service import CustomService
+
+
+class ReadGPIO(CustomService):
+    def __init__(self, id, queue, config):
+        super(ReadGPIO, self).__init__(id, queue, config)
+        self.n = 0
+
+    async def Start(self):
+        self.pin = self.GetPropertyValue("static", "gpio_pin")
+        await self.Debug(f"Started on {self.get_settings()['nodeName']}")
+        self.task = asyncio.create_task(self.read())
+
+    async def read(self):
+        while self.n < self.GetPropertyValue("static", "count"):
+            self.n += 1
+            await self.SubmitMessage(json.dumps({"pin": self.pin, "n": self.n}))
+            await asyncio.sleep(0.1)
+
+    async def Stop(self):
+        await self.Debug("Stopped")
+`
+
+// TestAgentRunsPython: an agent signs in with its node's provisioning token, runs the Python
+// service its flow assigns it, and the readings the service submits reach the solution's
+// handler in order, each once; a changed property restarts the instance.
+func TestAgentRunsPython(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("python3 is not on PATH: python services cannot run here")
+	}
+	s := hubtest.Start(t, func(c *hub.Config) { c.LeafListen = "127.0.0.1:0" })
+	tok := s.CreateSolution(t, "plant")
+	base := "/api/v1/solutions/plant"
+	must := func(r hubtest.Response, status int) map[string]any {
+		t.Helper()
+		if r.Status != status {
+			t.Fatalf("%d %s; want %d", r.Status, r.Body, status)
+		}
+		return r.Map(t)
+	}
+	must(s.Do(t, "POST", base+"/handlers", tok, map[string]any{"name": "readings", "topics": []string{"readings.pi"},
+		"script": `Keystore.set({key = "r-" .. event.data.n, value = event.id})`}), http.StatusCreated)
+	must(s.Do(t, "POST", base+"/hosted-services", tok, map[string]any{"name": "ReadGPIO", "kind": "python", "code": gpioService,
+		"static_properties": []any{map[string]any{"name": "gpio_pin", "type": "number", "default": 4}, map[string]any{"name": "count", "type": "number", "default": 5}}}), http.StatusCreated)
+	node := must(s.Do(t, "POST", base+"/nodes", tok, map[string]any{"name": "pi-1"}), http.StatusCreated)
+	must(s.Do(t, "POST", base+"/flows", tok, map[string]any{"name": "readings", "instances": []any{map[string]any{
+		"name": "readgpio_py", "service": "ReadGPIO", "node": "pi-1", "upstream": "readings.pi"}}}), http.StatusCreated)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- agent.Run(ctx, agent.Config{Hub: s.URL, Solution: "plant", Node: "pi-1", Token: node["token"].(string), DataDir: t.TempDir(),
+			StopDeadline: 5 * time.Second, StateEvery: 200 * time.Millisecond, Version: "test"})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("agent: %v", err)
+		}
+	})
+	keystore := func(key string) string {
+		r := s.Do(t, "GET", base+"/keystore/keys/"+key, tok, nil)
+		if r.Status != http.StatusOK {
+			return ""
+		}
+		v, _ := r.Map(t)["value"].(string)
+		return v
+	}
+	hubtest.Eventually(t, "the fifth reading to reach the handler", func() bool { return keystore("r-5") != "" })
+	prefix := edge.Domain("plant", "pi-1") + "-"
+	last := uint64(0)
+	for n := 1; n <= 5; n++ {
+		id := keystore("r-" + strconv.Itoa(n))
+		seq, err := strconv.ParseUint(strings.TrimPrefix(id, prefix), 10, 64)
+		if !strings.HasPrefix(id, prefix) || err != nil || seq <= last {
+			t.Fatalf("reading %d has event id %q after sequence %d: not in order", n, id, last)
+		}
+		last = seq
+	}
+	logs := string(s.Do(t, "GET", base+"/logs?source=node%20pi-1%20service%20readgpio_py", tok, nil).Body)
+	if !strings.Contains(logs, "Started on pi-1") || !strings.Contains(logs, "started ReadGPIO 0.1") {
+		t.Fatalf("solution log: %s", logs)
+	}
+	hubtest.Eventually(t, "the node to show its running instance", func() bool {
+		m := s.Do(t, "GET", base+"/nodes/pi-1", tok, nil).Map(t)
+		inst, _ := m["instances"].([]any)
+		return m["online"] == true && len(inst) == 1
+	})
+
+	// A changed property restarts the instance: Stop, then a new Start that counts again.
+	must(s.Do(t, "PUT", base+"/flows/readings", tok, map[string]any{"instances": []any{map[string]any{
+		"name": "readgpio_py", "service": "ReadGPIO", "node": "pi-1", "upstream": "readings.pi", "static": map[string]any{"count": 6}}}}), http.StatusOK)
+	hubtest.Eventually(t, "the restarted instance's sixth reading", func() bool { return keystore("r-6") != "" })
+	logs = string(s.Do(t, "GET", base+"/logs?source=node%20pi-1%20service%20readgpio_py", tok, nil).Body)
+	if strings.Count(logs, "Started on pi-1") != 2 || !strings.Contains(logs, "Stopped") {
+		t.Fatalf("solution log after the change: %s", logs)
+	}
+}
