@@ -120,6 +120,11 @@ func (r *run) reconcile(L *lua.LState, pending int64) {
 	if r.topUp(pending) {
 		return
 	}
+	r.walk(L, pending)
+}
+
+// walk measures what the run holds and admits pending more bytes, or fails the run.
+func (r *run) walk(L *lua.LState, pending int64) {
 	measured, items := r.st.w.measure(r)
 	if r.st.w.stopped {
 		r.fail(L, r.st.sig.Err())

@@ -58,6 +58,8 @@ type Engine struct {
 	allocs atomic.Uint64 // bytes the process has allocated, as the watchdog last read it
 	pool   memPool       // what all runs together may hold (mempool.go)
 
+	sessions atomic.Int64 // sessions open (session.go)
+
 	stop      chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once

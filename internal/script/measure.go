@@ -100,6 +100,9 @@ func (w *walker) measure(r *run) (bytes, items int64) {
 		w.seen[unsafe.Pointer(uv.Value().(*lua.LFunction))] = struct{}{}
 	}
 	w.push(r.env)
+	if r.roots != nil {
+		w.push(r.roots)
+	}
 	w.stack(st.L, false) // the pooled state's own stack capacity is not the run's
 	r.pruneCoroutines()  // a finished coroutine is the script's only if it still refers to it
 	for _, c := range r.coroutines {

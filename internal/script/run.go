@@ -56,6 +56,12 @@ type run struct {
 	svcCtx    context.Context
 	svcCancel context.CancelFunc
 	answer    *AnswerBudget // the service answer being read, drawn from the pool (services.go)
+
+	// session is set for the calls of a Session (session.go): what the run holds, its pool
+	// share, its coroutines and loaded code outlive each call. roots holds the values Go
+	// keeps in the session; the walk counts them with the globals.
+	session bool
+	roots   *lua.LTable
 }
 
 type coroutineRec struct {
@@ -68,19 +74,8 @@ func (st *state) exec(ctx context.Context, p *Program, in *Run, lim Limits) (res
 	L := st.L
 	r := &st.rd
 	st.mu.Lock()
-	r.gen++
-	r.ctx = ctx
-	r.done = ctx.Done()
-	r.solution = in.Solution
-	r.log = in.Log
-	r.services = in.Services
+	r.reset(ctx, in.Solution, in.Log, in.Services, lim)
 	r.indexed = p.indexed
-	r.limits = lim
-	r.deadline = time.Now().Add(lim.Timeout)
-	r.steps = 0
-	r.checkIn = checkEvery
-	r.err = nil
-	r.stop.Store(nil)
 	r.resetBudget()
 	st.rearm()
 	st.mu.Unlock()
@@ -113,7 +108,7 @@ func (st *state) exec(ctx context.Context, p *Program, in *Run, lim Limits) (res
 		return Result{}, r.err
 	}
 	if perr != nil {
-		return Result{}, st.runtimeError(p, perr)
+		return Result{}, st.runtimeError(p.Name, perr)
 	}
 	if err := r.finalCheck(); err != nil {
 		st.broken = true
@@ -149,6 +144,23 @@ func (st *state) exec(ctx context.Context, p *Program, in *Run, lim Limits) (res
 	return res, nil
 }
 
+// reset readies r for a new run on its state (what every run starts from but its memory);
+// st.mu is held.
+func (r *run) reset(ctx context.Context, solution string, log RunLog, services Services, lim Limits) {
+	r.gen++
+	r.ctx = ctx
+	r.done = ctx.Done()
+	r.solution = solution
+	r.log = log
+	r.services = services
+	r.limits = lim
+	r.deadline = time.Now().Add(lim.Timeout)
+	r.steps = 0
+	r.checkIn = checkEvery
+	r.err = nil
+	r.stop.Store(nil)
+}
+
 // keepResult moves n bytes of the run's pool share (drawing more when it has less) to res, so
 // the result stays counted after the run until res.Release.
 func (r *run) keepResult(res *Result, n int64) error {
@@ -174,16 +186,19 @@ func (st *state) finish(r *run) {
 	r.answer.giveBack()
 	r.answer = nil
 	st.mu.Unlock()
-	r.returnShare()
 	st.L.SetTop(0)
 	st.L.G.CurrentThread = st.L
 	r.ctx, r.done, r.services, r.env, r.indexed = nil, nil, nil, nil, nil
-	clear(r.coroutines)
-	r.coroutines = r.coroutines[:0]
 	clear(r.lazy)
 	r.fields = nil
-	r.loaded = nil
 	st.w.reset()
+	if r.session {
+		return // the session keeps its share, coroutines and loaded code until it is closed
+	}
+	r.returnShare()
+	clear(r.coroutines)
+	r.coroutines = r.coroutines[:0]
+	r.loaded = nil
 }
 
 // setVars converts the run's variables into its globals.
@@ -265,30 +280,33 @@ func (r *run) ended() bool {
 	return r.err != nil
 }
 
-// runtimeError turns the error of the main call into a *RuntimeError or a limit.
-func (st *state) runtimeError(p *Program, err error) error {
+// runtimeError turns the error of the main call (of the chunk name) into a *RuntimeError or a
+// limit.
+func (st *state) runtimeError(name string, err error) error {
 	r := &st.rd
 	ae, ok := err.(*lua.ApiError)
 	if !ok {
 		st.broken = true
-		return &RuntimeError{Message: p.Name + ": " + err.Error()}
+		return &RuntimeError{Message: name + ": " + err.Error()}
 	}
 	if ae.Type == lua.ApiErrorPanic {
 		st.broken = true
-		st.e.log.Error("script run ended by a panic", "solution", r.solution, "script", p.Name, "panic", ae.Object.String())
-		return &RuntimeError{Message: p.Name + ": internal error"}
+		st.e.log.Error("script run ended by a panic", "solution", r.solution, "script", name, "panic", ae.Object.String())
+		return &RuntimeError{Message: name + ": internal error"}
 	}
 	if isStackOverflow(ae.Object) {
-		st.broken = true
+		// gopher-lua unwinds its call stack on the error (PCall restores it): a session's state
+		// stays usable, a pooled one is dropped all the same.
+		st.broken = !r.session
 		return newLimitError(r.limits, LimitCallDepth, "")
 	}
 	msg := ae.Object.String()
 	if len(msg) > maxErrorBytes {
 		msg = msg[:maxErrorBytes] + "…"
 	}
-	re := &RuntimeError{Message: msg, Line: errorLine(msg, p.Name), Trace: truncate(ae.StackTrace, maxTraceBytes)}
+	re := &RuntimeError{Message: msg, Line: errorLine(msg, name), Trace: truncate(ae.StackTrace, maxTraceBytes)}
 	if re.Line > 0 {
-		re.File = p.Name
+		re.File = name
 	}
 	return re
 }
