@@ -51,13 +51,7 @@ func TestAgentRunsPython(t *testing.T) {
 	s := hubtest.Start(t, func(c *hub.Config) { c.LeafListen = "127.0.0.1:0" })
 	tok := s.CreateSolution(t, "plant")
 	base := "/api/v1/solutions/plant"
-	must := func(r hubtest.Response, status int) map[string]any {
-		t.Helper()
-		if r.Status != status {
-			t.Fatalf("%d %s; want %d", r.Status, r.Body, status)
-		}
-		return r.Map(t)
-	}
+	must := func(r hubtest.Response, status int) map[string]any { t.Helper(); return wantStatus(t, r, status) }
 	must(s.Do(t, "POST", base+"/handlers", tok, map[string]any{"name": "readings", "topics": []string{"readings.pi"},
 		"script": `Keystore.set({key = "r-" .. event.data.n, value = event.id})`}), http.StatusCreated)
 	must(s.Do(t, "POST", base+"/hosted-services", tok, map[string]any{"name": "ReadGPIO", "kind": "python", "code": gpioService,
@@ -78,14 +72,7 @@ func TestAgentRunsPython(t *testing.T) {
 			t.Errorf("agent: %v", err)
 		}
 	})
-	keystore := func(key string) string {
-		r := s.Do(t, "GET", base+"/keystore/keys/"+key, tok, nil)
-		if r.Status != http.StatusOK {
-			return ""
-		}
-		v, _ := r.Map(t)["value"].(string)
-		return v
-	}
+	keystore := func(key string) string { return keystoreValue(t, s, "plant", tok, key) }
 	hubtest.Eventually(t, "the fifth reading to reach the handler", func() bool { return keystore("r-5") != "" })
 	prefix := edge.Domain("plant", "pi-1") + "-"
 	last := uint64(0)

@@ -636,3 +636,23 @@ func TestAPIOpenAPI(t *testing.T) {
 		})
 	}
 }
+
+// wantStatus fails the test unless r has status; it answers r's JSON object.
+func wantStatus(t *testing.T, r hubtest.Response, status int) map[string]any {
+	t.Helper()
+	if r.Status != status {
+		t.Fatalf("%d %s; want %d", r.Status, r.Body, status)
+	}
+	return r.Map(t)
+}
+
+// keystoreValue is the string value of a key in sol's Keystore, "" when it has none.
+func keystoreValue(t *testing.T, s *hubtest.Server, sol, tok, key string) string {
+	t.Helper()
+	r := s.Do(t, "GET", "/api/v1/solutions/"+sol+"/keystore/keys/"+key, tok, nil)
+	if r.Status != http.StatusOK {
+		return ""
+	}
+	v, _ := r.Map(t)["value"].(string)
+	return v
+}

@@ -22,13 +22,7 @@ func TestEdgeNodeLink(t *testing.T) {
 	s := hubtest.Start(t, func(c *hub.Config) { c.LeafListen = "127.0.0.1:0" })
 	tok := s.CreateSolution(t, "plant")
 	base := "/api/v1/solutions/plant"
-	must := func(r hubtest.Response, status int) map[string]any {
-		t.Helper()
-		if r.Status != status {
-			t.Fatalf("%d %s; want %d", r.Status, r.Body, status)
-		}
-		return r.Map(t)
-	}
+	must := func(r hubtest.Response, status int) map[string]any { t.Helper(); return wantStatus(t, r, status) }
 	must(s.Do(t, "POST", base+"/handlers", tok, map[string]any{"name": "readings", "topics": []string{"readings.pi"},
 		"script": `Keystore.set({key = "reading-" .. event.data.n, value = event.id})`}), http.StatusCreated)
 	must(s.Do(t, "POST", base+"/handlers", tok, map[string]any{"name": "alerts", "topics": []string{"alerts.>"},
@@ -80,14 +74,7 @@ func TestEdgeNodeLink(t *testing.T) {
 	send(hosted.UpAlert, hosted.Up{Message: "Unable to read GPIO", FaultCode: "666", FaultDescription: "bus error"})
 	send(hosted.UpState, hosted.Up{State: &hosted.NodeState{AgentVersion: "test", Instances: []hosted.ReportedInstance{{Name: "readgpio_py", Service: "ReadGPIO", Version: "0.1", State: "running"}}}})
 
-	keystore := func(key string) string {
-		r := s.Do(t, "GET", base+"/keystore/keys/"+key, tok, nil)
-		if r.Status != http.StatusOK {
-			return ""
-		}
-		v, _ := r.Map(t)["value"].(string)
-		return v
-	}
+	keystore := func(key string) string { return keystoreValue(t, s, "plant", tok, key) }
 	hubtest.Eventually(t, "the alert's handler to run", func() bool { return keystore("alert") != "" })
 	if a := keystore("alert"); a != "alerts.pi-1.readgpio|Unable to read GPIO|666" {
 		t.Fatalf("alert handled as %q", a)

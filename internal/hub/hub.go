@@ -66,6 +66,7 @@ type Hub struct {
 	applications               *application.Store // the GraphQL API's applications
 	hosted                     *hosted.Store      // the solutions' hosted services
 	edges                      *edgeNodes         // the agents' nodes; nil without --leaf-listen
+	hubNode                    *hubNodes          // the Lua instances flows assign the node hub
 	oauth                      *oauth.Authority   // the event gateway's client credentials and tokens
 	gateway                    *gateway.Gateway   // where applications publish their events
 	connectorRuns              *connector.Manager
@@ -303,6 +304,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	h.hubNode = newHubNodes(h.log, h.hosted, h.engine, h.dispatcher, h.logs)
 	if h.edges != nil {
 		// Agents may log in from now on; their nodes' messages become events and log lines.
 		h.edges.bus, h.edges.events, h.edges.logs, h.edges.solution = h.bus, h.dispatcher, h.logs, h.store.List
@@ -412,6 +414,12 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		AddedServices: h.addedMarket,
 		Logs:          h.logs,
 	})
+	// The Lua services flows assign the hub itself run from now on.
+	var sols []string
+	for _, sol := range h.store.List() {
+		sols = append(sols, sol.ID)
+	}
+	h.hubNode.start(sols)
 	h.store.OnEndpointsChange(apps.Rebuild)
 	for _, sol := range h.store.List() {
 		apps.Rebuild(sol.ID)
@@ -751,6 +759,9 @@ func (h *Hub) Close(ctx context.Context) error {
 	}
 	if h.applications != nil {
 		h.applications.Close()
+	}
+	if h.hubNode != nil {
+		h.hubNode.close(ctx)
 	}
 	if h.edges != nil {
 		h.edges.close()

@@ -1,0 +1,98 @@
+package hub_test
+
+import (
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/switchboardhq/switchboard/internal/hubtest"
+)
+
+// blinker counts on a timer, sends each count upstream, tells the other instance, and raises
+// an alert on its third tick.
+const blinker = `local Blink = {}
+
+function Blink:Start()
+  self.n = 0
+  self:Debug("Started " .. self:get_settings().nodeName .. " every " .. self:GetPropertyValue("static", "every"))
+  self.timer = Timer.every(self:GetPropertyValue("static", "every"), function()
+    if self.n >= 3 then return end
+    self.n = self.n + 1
+    self:SubmitMessage({n = self.n, key = #self:GetPropertyValue("security", "key")})
+    self:SubmitAction("counter", "count", {n = self.n})
+    if self.n == 3 then self:ThrowError("third tick", "3", "as planned") end
+  end)
+end
+
+function Blink:Stop()
+  self:Debug("Stopped at " .. self.n)
+end
+
+return Blink
+`
+
+// counter keeps what the blinker tells it.
+const counter = `local Counter = {}
+function Counter:Start() self.seen = 0 end
+function Counter:count(message)
+  self.seen = self.seen + 1
+  self:Debug("counted " .. message.n .. " (" .. self.seen .. " seen)")
+end
+return Counter
+`
+
+// TestHubNodeRunsLua: Lua services a flow assigns to the node hub run in the hub: a timer's
+// ticks go upstream to a handler in order, an action reaches the other instance, ThrowError
+// is an alerts.hub.{service} event; a changed property restarts only that instance, and a
+// disabled hub node stops them all. The security value is in no answer or log.
+func TestHubNodeRunsLua(t *testing.T) {
+	s := hubtest.Start(t)
+	tok := s.CreateSolution(t, "plant")
+	base := "/api/v1/solutions/plant"
+	must := func(r hubtest.Response, status int) map[string]any { t.Helper(); return wantStatus(t, r, status) }
+	must(s.Do(t, "POST", base+"/handlers", tok, map[string]any{"name": "ticks", "topics": []string{"ticks", "alerts.>"},
+		"script": `Keystore.set({key = event.topic .. "-" .. tostring(event.data.n or event.data.fault_code), value = event.topic .. "|" .. tostring(event.data.key or event.data.message)})`}), http.StatusCreated)
+	must(s.Do(t, "POST", base+"/hosted-services", tok, map[string]any{"name": "Blink", "kind": "lua", "code": blinker,
+		"static_properties": []any{map[string]any{"name": "every", "type": "number", "default": 20}}, "security_properties": []any{map[string]any{"name": "key"}}}), http.StatusCreated)
+	must(s.Do(t, "POST", base+"/hosted-services", tok, map[string]any{"name": "Counter", "kind": "lua", "code": counter}), http.StatusCreated)
+	flow := func(every int) map[string]any {
+		return map[string]any{"name": "lights", "instances": []any{
+			map[string]any{"name": "blink", "service": "Blink", "node": "hub", "upstream": "ticks", "static": map[string]any{"every": every}, "security": map[string]any{"key": "k-secret-9"}},
+			map[string]any{"name": "counter", "service": "Counter", "node": "hub"},
+		}}
+	}
+	must(s.Do(t, "POST", base+"/flows", tok, flow(20)), http.StatusCreated)
+
+	keystore := func(key string) string { return keystoreValue(t, s, "plant", tok, key) }
+	hubtest.Eventually(t, "the third tick and the alert", func() bool { return keystore("ticks-3") != "" && keystore("alerts.hub.blink-3") != "" })
+	if v := keystore("ticks-1"); v != "ticks|10" {
+		t.Fatalf("first tick: %q", v)
+	}
+	if v := keystore("alerts.hub.blink-3"); v != "alerts.hub.blink|third tick" {
+		t.Fatalf("alert: %q", v)
+	}
+	logOf := func(instance string) string {
+		return string(s.Do(t, "GET", base+"/logs?source=node%20hub%20service%20"+instance, tok, nil).Body)
+	}
+	hubtest.Eventually(t, "the counter to count three", func() bool { return strings.Contains(logOf("counter"), "counted 3 (3 seen)") })
+	if l := logOf("blink"); !strings.Contains(l, "Started hub every 20") || !strings.Contains(l, "third tick") {
+		t.Fatalf("blink's log: %s", l)
+	}
+
+	// A changed property restarts only blink: it stops, starts again; counter goes on counting.
+	must(s.Do(t, "PUT", base+"/flows/lights", tok, flow(30)), http.StatusOK)
+	hubtest.Eventually(t, "blink to start again", func() bool { return strings.Contains(logOf("blink"), "Started hub every 30") })
+	if l := logOf("blink"); !strings.Contains(l, "Stopped at 3") {
+		t.Fatalf("blink's log after the change: %s", l)
+	}
+	hubtest.Eventually(t, "the counter to count the new ticks", func() bool { return strings.Contains(logOf("counter"), "(6 seen)") })
+
+	// The hub node disabled: both stop.
+	must(s.Do(t, "PATCH", base+"/nodes/hub", tok, map[string]any{"disabled": true}), http.StatusOK)
+	hubtest.Eventually(t, "blink to stop", func() bool { return strings.Count(logOf("blink"), "Stopped at 3") == 2 })
+	for _, body := range []string{logOf("blink"), logOf("counter"), string(s.Do(t, "GET", base+"/flows/lights", tok, nil).Body)} {
+		if strings.Contains(body, "k-secret-9") {
+			t.Fatalf("the security value shows: %s", body)
+		}
+	}
+}
