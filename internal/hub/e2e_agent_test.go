@@ -56,9 +56,18 @@ func TestAgentRunsPython(t *testing.T) {
 		"script": `Keystore.set({key = "r-" .. event.data.n, value = event.id})`}), http.StatusCreated)
 	must(s.Do(t, "POST", base+"/hosted-services", tok, map[string]any{"name": "ReadGPIO", "kind": "python", "code": gpioService,
 		"static_properties": []any{map[string]any{"name": "gpio_pin", "type": "number", "default": 4}, map[string]any{"name": "count", "type": "number", "default": 5}}}), http.StatusCreated)
+	// Lua services on the agent too: the blinker of TestHubNodeRunsLua and its counter.
+	must(s.Do(t, "POST", base+"/handlers", tok, map[string]any{"name": "ticks", "topics": []string{"ticks", "alerts.>"},
+		"script": `Keystore.set({key = event.topic .. "-" .. tostring(event.data.n or event.data.fault_code), value = event.source})`}), http.StatusCreated)
+	must(s.Do(t, "POST", base+"/hosted-services", tok, map[string]any{"name": "Blink", "kind": "lua", "code": blinker,
+		"static_properties": []any{map[string]any{"name": "every", "type": "number", "default": 20}}, "security_properties": []any{map[string]any{"name": "key"}}}), http.StatusCreated)
+	must(s.Do(t, "POST", base+"/hosted-services", tok, map[string]any{"name": "Counter", "kind": "lua", "code": counter}), http.StatusCreated)
 	node := must(s.Do(t, "POST", base+"/nodes", tok, map[string]any{"name": "pi-1"}), http.StatusCreated)
 	must(s.Do(t, "POST", base+"/flows", tok, map[string]any{"name": "readings", "instances": []any{map[string]any{
 		"name": "readgpio_py", "service": "ReadGPIO", "node": "pi-1", "upstream": "readings.pi"}}}), http.StatusCreated)
+	must(s.Do(t, "POST", base+"/flows", tok, map[string]any{"name": "lights", "instances": []any{
+		map[string]any{"name": "blink", "service": "Blink", "node": "pi-1", "upstream": "ticks", "security": map[string]any{"key": "k-secret-9"}},
+		map[string]any{"name": "counter", "service": "Counter", "node": "pi-1"}}}), http.StatusCreated)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -84,6 +93,12 @@ func TestAgentRunsPython(t *testing.T) {
 		}
 		last = seq
 	}
+	hubtest.Eventually(t, "the agent's lua instances to tick and alert", func() bool {
+		return keystore("ticks-3") == "/nodes/pi-1/blink" && keystore("alerts.pi-1.blink-3") == "/nodes/pi-1/blink"
+	})
+	hubtest.Eventually(t, "the agent's counter to count three", func() bool {
+		return strings.Contains(string(s.Do(t, "GET", base+"/logs?source=node%20pi-1%20service%20counter", tok, nil).Body), "counted 3 (3 seen)")
+	})
 	logs := string(s.Do(t, "GET", base+"/logs?source=node%20pi-1%20service%20readgpio_py", tok, nil).Body)
 	if !strings.Contains(logs, "Started on pi-1") || !strings.Contains(logs, "started ReadGPIO 0.1") {
 		t.Fatalf("solution log: %s", logs)
@@ -91,7 +106,7 @@ func TestAgentRunsPython(t *testing.T) {
 	hubtest.Eventually(t, "the node to show its running instance", func() bool {
 		m := s.Do(t, "GET", base+"/nodes/pi-1", tok, nil).Map(t)
 		inst, _ := m["instances"].([]any)
-		return m["online"] == true && len(inst) == 1
+		return m["online"] == true && len(inst) == 3
 	})
 
 	// A changed property restarts the instance: Stop, then a new Start that counts again.

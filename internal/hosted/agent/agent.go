@@ -25,6 +25,7 @@ import (
 
 	"github.com/switchboardhq/switchboard/internal/edge"
 	"github.com/switchboardhq/switchboard/internal/hosted"
+	"github.com/switchboardhq/switchboard/internal/script"
 )
 
 // Config is what switchboard agent is given.
@@ -48,8 +49,10 @@ type Config struct {
 	// OutboxMaxMsgs and OutboxMaxBytes bound what the node keeps for the hub.
 	OutboxMaxMsgs, OutboxMaxBytes int64
 	HTTPClient                    *http.Client
-	Logger                        *slog.Logger
-	Version                       string
+	// Engine runs lua services; nil makes one.
+	Engine  *script.Engine
+	Logger  *slog.Logger
+	Version string
 }
 
 // identity is what signing in gave, kept in <data>/agent.json.
@@ -74,6 +77,10 @@ func Run(ctx context.Context, cfg Config) error {
 	}
 	if cfg.StateEvery <= 0 {
 		cfg.StateEvery = 30 * time.Second
+	}
+	if cfg.Engine == nil {
+		cfg.Engine = script.NewEngine(script.Options{Logger: cfg.Logger})
+		defer cfg.Engine.Close()
 	}
 	if cfg.HTTPClient == nil {
 		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}

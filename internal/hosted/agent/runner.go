@@ -14,17 +14,20 @@ import (
 
 	"github.com/switchboardhq/switchboard/internal/edge"
 	"github.com/switchboardhq/switchboard/internal/hosted"
+	"github.com/switchboardhq/switchboard/internal/hosted/orchestrator"
 	"github.com/switchboardhq/switchboard/internal/hosted/proc"
 )
 
 // inboxSize bounds the actions waiting for one instance: SubmitAction waits while it is full.
 const inboxSize = 64
 
-// runner runs the node's instances, each as the kind of service says.
+// runner runs the node's instances, each as the kind of service says: lua ones in the
+// orchestrator's sandbox, python and process ones as child processes.
 type runner struct {
 	node *edge.Node
 	cfg  Config
 	id   identity
+	lua  *orchestrator.Orchestrator
 
 	mu    sync.Mutex
 	insts map[string]*instance // by instance name
@@ -45,7 +48,9 @@ type action struct {
 }
 
 func newRunner(node *edge.Node, cfg Config, id identity) *runner {
-	return &runner{node: node, cfg: cfg, id: id, insts: map[string]*instance{}}
+	r := &runner{node: node, cfg: cfg, id: id, insts: map[string]*instance{}}
+	r.lua = orchestrator.New(orchestrator.Options{Engine: cfg.Engine, Host: luaHost{r}, StopDeadline: cfg.StopDeadline})
+	return r
 }
 
 // apply makes the running instances those of a: an instance whose hash changed is stopped
@@ -53,10 +58,25 @@ func newRunner(node *edge.Node, cfg Config, id identity) *runner {
 // alone.
 func (r *runner) apply(ctx context.Context, a hosted.NodeAssignment) {
 	want := map[string]hosted.NodeInstance{}
+	var lua []orchestrator.Spec
 	if !a.Disabled {
 		for _, in := range a.Instances {
-			want[in.Instance] = in
+			if in.Kind != hosted.KindLua {
+				want[in.Instance] = in
+				continue
+			}
+			code, err := r.node.Assignment(ctx, hosted.CodeKeyPrefix+in.CodeSHA256)
+			if err != nil {
+				r.up(hosted.UpLog, in, hosted.Up{Level: "error", Message: "not started: " + err.Error()})
+				continue
+			}
+			lua = append(lua, orchestrator.Spec{Name: in.Instance, Service: in.Service, Kind: in.Kind, Version: in.Version, Code: string(code),
+				Static: in.Static, Security: in.Security, Upstream: in.Upstream, Hash: in.Hash,
+				Settings: orchestrator.Settings{NodeName: a.Node, Tags: a.Tags, Solution: a.Solution, Flow: in.Flow}})
 		}
+	}
+	if err := r.lua.Apply(ctx, lua); err != nil {
+		r.cfg.Logger.Error("lua instances not all applied", "err", err)
 	}
 	r.mu.Lock()
 	var stop []*instance
@@ -90,9 +110,6 @@ func (r *runner) apply(ctx context.Context, a hosted.NodeAssignment) {
 
 // start launches an instance and calls its Start.
 func (r *runner) start(ctx context.Context, a hosted.NodeAssignment, spec hosted.NodeInstance) (*instance, error) {
-	if spec.Kind == hosted.KindLua {
-		return nil, errors.New("lua services run on the hub's node (hub) for now; assign this one there")
-	}
 	code, err := r.node.Assignment(ctx, hosted.CodeKeyPrefix+spec.CodeSHA256)
 	if err != nil {
 		return nil, err
@@ -131,6 +148,9 @@ func (r *runner) stop(in *instance) {
 }
 
 func (r *runner) stopAll() {
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.StopDeadline+5*time.Second)
+	r.lua.Close(ctx)
+	cancel()
 	r.mu.Lock()
 	all := make([]*instance, 0, len(r.insts))
 	for name, in := range r.insts {
@@ -171,8 +191,12 @@ func (in *instance) deliver() {
 
 // report sends what the node runs.
 func (r *runner) report(ctx context.Context) {
+	lua := r.lua.Running()
 	r.mu.Lock()
 	st := hosted.NodeState{AgentVersion: r.cfg.Version, Instances: []hosted.ReportedInstance{}}
+	for name := range lua {
+		st.Instances = append(st.Instances, hosted.ReportedInstance{Name: name, State: "running"})
+	}
 	for _, in := range r.insts {
 		state := "running"
 		select {
@@ -211,16 +235,7 @@ func (r *runner) publish(ctx context.Context, kind string, u hosted.Up) error {
 // The instance is its process's proc.Handler.
 
 func (in *instance) Log(level slog.Level, msg string) {
-	name := "debug"
-	switch {
-	case level >= slog.LevelError:
-		name = "error"
-	case level >= slog.LevelWarn:
-		name = "warn"
-	case level >= slog.LevelInfo:
-		name = "info"
-	}
-	in.r.up(hosted.UpLog, in.spec, hosted.Up{Level: name, Message: msg})
+	in.r.up(hosted.UpLog, in.spec, hosted.Up{Level: solutionLevel(level), Message: msg})
 }
 
 func (in *instance) Alert(message, faultCode, faultDescription string) {
@@ -260,4 +275,39 @@ func (in *instance) SubmitAction(ctx context.Context, destination, act string, m
 		}
 	}
 	return nil
+}
+
+// luaHost is where the node's Lua instances write: its outbox, for the hub.
+type luaHost struct{ r *runner }
+
+func (h luaHost) spec(s orchestrator.Spec) hosted.NodeInstance {
+	return hosted.NodeInstance{Instance: s.Name, Service: s.Service, Version: s.Version, Upstream: s.Upstream}
+}
+
+func (h luaHost) Log(s orchestrator.Spec, level slog.Level, msg string, fields map[string]any) {
+	h.r.up(hosted.UpLog, h.spec(s), hosted.Up{Level: solutionLevel(level), Message: msg})
+}
+
+func (h luaHost) Alert(s orchestrator.Spec, message, faultCode, faultDescription string) {
+	h.r.up(hosted.UpAlert, h.spec(s), hosted.Up{Message: message, FaultCode: faultCode, FaultDescription: faultDescription})
+}
+
+func (h luaHost) Submit(ctx context.Context, s orchestrator.Spec, message any) error {
+	if s.Upstream == "" {
+		return fmt.Errorf("instance %s has no upstream topic: its flow gives it none", s.Name)
+	}
+	return h.r.publish(ctx, hosted.UpMessage, hosted.Up{Time: time.Now().UTC(), Instance: s.Name, Service: s.Service, Version: s.Version, Topic: s.Upstream, Message: message})
+}
+
+// solutionLevel is the name a solution's log gives level.
+func solutionLevel(level slog.Level) string {
+	switch {
+	case level >= slog.LevelError:
+		return "error"
+	case level >= slog.LevelWarn:
+		return "warn"
+	case level >= slog.LevelInfo:
+		return "info"
+	}
+	return "debug"
 }
