@@ -2,6 +2,7 @@ package hub_test
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"os/exec"
 	"strconv"
@@ -116,5 +117,71 @@ func TestAgentRunsPython(t *testing.T) {
 	logs = string(s.Do(t, "GET", base+"/logs?source=node%20pi-1%20service%20readgpio_py", tok, nil).Body)
 	if strings.Count(logs, "Started on pi-1") != 2 || !strings.Contains(logs, "Stopped") {
 		t.Fatalf("solution log after the change: %s", logs)
+	}
+}
+
+// TestAgentThroughOutage: a service sends a reading every 100 ms while the hub is stopped for
+// 5 s and started again: every reading reaches the handler, in order, none twice.
+func TestAgentThroughOutage(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("python3 is not on PATH: python services cannot run here")
+	}
+	leaf := hubtest.FreeAddr(t) // the same after the restart: the agent keeps its address
+	s := hubtest.Start(t, func(c *hub.Config) { c.LeafListen = leaf })
+	tok := s.CreateSolution(t, "plant")
+	base := "/api/v1/solutions/plant"
+	must := func(r hubtest.Response, status int) map[string]any { t.Helper(); return wantStatus(t, r, status) }
+	const readings = 80
+	must(s.Do(t, "POST", base+"/handlers", tok, map[string]any{"name": "readings", "topics": []string{"readings.pi"},
+		"script": `Keystore.sadd({key = "ids-" .. event.data.n, args = {event.id}}); Keystore.set({key = "id-" .. event.data.n, value = event.id})`}), http.StatusCreated)
+	must(s.Do(t, "POST", base+"/hosted-services", tok, map[string]any{"name": "ReadGPIO", "kind": "python", "code": gpioService,
+		"static_properties": []any{map[string]any{"name": "gpio_pin", "type": "number", "default": 4}, map[string]any{"name": "count", "type": "number", "default": readings}}}), http.StatusCreated)
+	node := must(s.Do(t, "POST", base+"/nodes", tok, map[string]any{"name": "pi-1"}), http.StatusCreated)
+	must(s.Do(t, "POST", base+"/flows", tok, map[string]any{"name": "readings", "instances": []any{map[string]any{
+		"name": "readgpio_py", "service": "ReadGPIO", "node": "pi-1", "upstream": "readings.pi"}}}), http.StatusCreated)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- agent.Run(ctx, agent.Config{Hub: s.URL, Solution: "plant", Node: "pi-1", Token: node["token"].(string), DataDir: t.TempDir(), StopDeadline: 5 * time.Second})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("agent: %v", err)
+		}
+	})
+	value := func(key string) string {
+		r := s.Do(t, "GET", base+"/keystore/keys/"+key, tok, nil)
+		if r.Status != http.StatusOK {
+			return ""
+		}
+		return fmt.Sprint(r.Map(t)["value"])
+	}
+	hubtest.Eventually(t, "the fifth reading", func() bool { return value("id-5") != "" })
+	s.Close(t)
+	time.Sleep(5 * time.Second) // the outage itself: the service goes on reading meanwhile
+	s.Restart(t)
+	deadline := time.Now().Add(30 * time.Second)
+	for value(fmt.Sprintf("id-%d", readings)) == "" {
+		if time.Now().After(deadline) {
+			t.Fatalf("reading %d did not arrive within 30s of the restart", readings)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	prefix := edge.Domain("plant", "pi-1") + "-"
+	last := uint64(0)
+	for n := 1; n <= readings; n++ {
+		// Stored once: one event for each reading. (A handler runs at least once: one in
+		// flight when the hub stops runs again after, for the same event.)
+		if ids := value(fmt.Sprintf("ids-%d", n)); strings.Count(ids, prefix) != 1 {
+			t.Fatalf("reading %d arrived as events %s, want one", n, ids)
+		}
+		id := value(fmt.Sprintf("id-%d", n))
+		seq, err := strconv.ParseUint(strings.TrimPrefix(id, prefix), 10, 64)
+		if err != nil || seq <= last {
+			t.Fatalf("reading %d: event id %q after outbox sequence %d: not in order", n, id, last)
+		}
+		last = seq
 	}
 }
