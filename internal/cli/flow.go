@@ -97,7 +97,11 @@ sent back.`
 			if a.jsonOutput() {
 				return a.printJSON(f)
 			}
-			fmt.Fprintf(a.stdout, "%s flow %s (%d instances)\n", done, f.Name, len(f.Instances))
+			noun := "instances"
+			if len(f.Instances) == 1 {
+				noun = "instance"
+			}
+			fmt.Fprintf(a.stdout, "%s flow %s (%d %s)\n", done, f.Name, len(f.Instances), noun)
 			return nil
 		},
 	}
