@@ -100,6 +100,18 @@ func TestRegisterRefusesTheMetricsListener(t *testing.T) {
 	}
 }
 
+// TestRegisterRefusesTheLeafListener: --leaf-listen, where agents connect, is one of the hub's
+// own listeners too.
+func TestRegisterRefusesTheLeafListener(t *testing.T) {
+	t.Parallel()
+	leaf := hubtest.FreeAddr(t)
+	s := hubtest.Start(t, func(c *hub.Config) { c.LeafListen = leaf })
+	r := register(t, s, "", map[string]any{"name": "svc", "swagger_url": "http://" + leaf + "/swagger.json"})
+	if msg, _ := r.Map(t)["error"].(string); r.Status != http.StatusUnprocessableEntity || !strings.Contains(msg, "hub's own listeners") {
+		t.Errorf("registering at the leaf listener: %d %s; want 422 naming the hub's own listeners", r.Status, r.Body)
+	}
+}
+
 // TestRegisterErrorsEchoNothing: a registration pointed at a service that is not HTTP (here
 // one that greets like NATS) says what failed without repeating what the other side sent.
 func TestRegisterErrorsEchoNothing(t *testing.T) {

@@ -535,6 +535,9 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		if a := h.bus.MQTTAddr(); a != "" {
 			attrs = append(attrs, "mqtt_listen", "mqtt://"+a)
 		}
+		if a := h.bus.LeafAddr(); a != "" {
+			attrs = append(attrs, "leaf_listen", "nats-leaf://"+a)
+		}
 	} else {
 		attrs = append(attrs, "nats", h.cfg.NATSURL)
 	}
@@ -570,6 +573,9 @@ func (h *Hub) guard(ctx context.Context, flag, networks string) (*servicenet.Gua
 		own = append(own, a)
 	}
 	if a := h.bus.MQTTAddr(); a != "" {
+		own = append(own, a)
+	}
+	if a := h.bus.LeafAddr(); a != "" {
 		own = append(own, a)
 	}
 	if h.metricsListener != nil {
