@@ -36,10 +36,25 @@ class ReadGPIO(CustomService):
         while self.n < self.GetPropertyValue("static", "count"):
             self.n += 1
             await self.SubmitMessage(json.dumps({"pin": self.pin, "n": self.n}))
+            if self.GetPropertyValue("static", "tell"):
+                await self.SubmitAction("counter", "count", {"n": self.n})
             await asyncio.sleep(0.1)
+
+    async def ping(self, message):
+        await self.Debug(f"pinged by {message['from']}")
 
     async def Stop(self):
         await self.Debug("Stopped")
+`
+
+// pinger pings the Python service until it is there.
+const pinger = `local Pinger = {}
+function Pinger:Start()
+  self.timer = Timer.every(50, function()
+    if pcall(function() self:SubmitAction("readgpio_py", "ping", {from = "lua"}) end) then Timer.cancel(self.timer) end
+  end)
+end
+return Pinger
 `
 
 // TestAgentRunsPython: an agent signs in with its node's provisioning token, runs the Python
@@ -56,19 +71,22 @@ func TestAgentRunsPython(t *testing.T) {
 	must(s.Do(t, "POST", base+"/handlers", tok, map[string]any{"name": "readings", "topics": []string{"readings.pi"},
 		"script": `Keystore.set({key = "r-" .. event.data.n, value = event.id})`}), http.StatusCreated)
 	must(s.Do(t, "POST", base+"/hosted-services", tok, map[string]any{"name": "ReadGPIO", "kind": "python", "code": gpioService,
-		"static_properties": []any{map[string]any{"name": "gpio_pin", "type": "number", "default": 4}, map[string]any{"name": "count", "type": "number", "default": 5}}}), http.StatusCreated)
+		"static_properties": []any{map[string]any{"name": "gpio_pin", "type": "number", "default": 4}, map[string]any{"name": "count", "type": "number", "default": 5},
+			map[string]any{"name": "tell", "type": "boolean", "default": true}}}), http.StatusCreated)
 	// Lua services on the agent too: the blinker of TestHubNodeRunsLua and its counter.
 	must(s.Do(t, "POST", base+"/handlers", tok, map[string]any{"name": "ticks", "topics": []string{"ticks", "alerts.>"},
 		"script": `Keystore.set({key = event.topic .. "-" .. tostring(event.data.n or event.data.fault_code), value = event.source})`}), http.StatusCreated)
 	must(s.Do(t, "POST", base+"/hosted-services", tok, map[string]any{"name": "Blink", "kind": "lua", "code": blinker,
 		"static_properties": []any{map[string]any{"name": "every", "type": "number", "default": 20}}, "security_properties": []any{map[string]any{"name": "key"}}}), http.StatusCreated)
 	must(s.Do(t, "POST", base+"/hosted-services", tok, map[string]any{"name": "Counter", "kind": "lua", "code": counter}), http.StatusCreated)
+	must(s.Do(t, "POST", base+"/hosted-services", tok, map[string]any{"name": "Pinger", "kind": "lua", "code": pinger}), http.StatusCreated)
 	node := must(s.Do(t, "POST", base+"/nodes", tok, map[string]any{"name": "pi-1"}), http.StatusCreated)
 	must(s.Do(t, "POST", base+"/flows", tok, map[string]any{"name": "readings", "instances": []any{map[string]any{
 		"name": "readgpio_py", "service": "ReadGPIO", "node": "pi-1", "upstream": "readings.pi"}}}), http.StatusCreated)
 	must(s.Do(t, "POST", base+"/flows", tok, map[string]any{"name": "lights", "instances": []any{
 		map[string]any{"name": "blink", "service": "Blink", "node": "pi-1", "upstream": "ticks", "security": map[string]any{"key": "k-secret-9"}},
-		map[string]any{"name": "counter", "service": "Counter", "node": "pi-1"}}}), http.StatusCreated)
+		map[string]any{"name": "counter", "service": "Counter", "node": "pi-1"},
+		map[string]any{"name": "pinger", "service": "Pinger", "node": "pi-1"}}}), http.StatusCreated)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -100,6 +118,13 @@ func TestAgentRunsPython(t *testing.T) {
 	hubtest.Eventually(t, "the agent's counter to count three", func() bool {
 		return strings.Contains(string(s.Do(t, "GET", base+"/logs?source=node%20pi-1%20service%20counter", tok, nil).Body), "counted 3 (3 seen)")
 	})
+	// Actions cross kinds: the Python service tells the Lua counter, the Lua pinger the Python service.
+	hubtest.Eventually(t, "the Lua counter to count the Python service's fifth reading", func() bool {
+		return strings.Contains(string(s.Do(t, "GET", base+"/logs?source=node%20pi-1%20service%20counter", tok, nil).Body), "counted 5 (")
+	})
+	hubtest.Eventually(t, "the Python service to be pinged by Lua", func() bool {
+		return strings.Contains(string(s.Do(t, "GET", base+"/logs?source=node%20pi-1%20service%20readgpio_py", tok, nil).Body), "pinged by lua")
+	})
 	logs := string(s.Do(t, "GET", base+"/logs?source=node%20pi-1%20service%20readgpio_py", tok, nil).Body)
 	if !strings.Contains(logs, "Started on pi-1") || !strings.Contains(logs, "started ReadGPIO 0.1") {
 		t.Fatalf("solution log: %s", logs)
@@ -107,7 +132,7 @@ func TestAgentRunsPython(t *testing.T) {
 	hubtest.Eventually(t, "the node to show its running instance", func() bool {
 		m := s.Do(t, "GET", base+"/nodes/pi-1", tok, nil).Map(t)
 		inst, _ := m["instances"].([]any)
-		return m["online"] == true && len(inst) == 3
+		return m["online"] == true && len(inst) == 4
 	})
 
 	// A changed property restarts the instance: Stop, then a new Start that counts again.

@@ -49,7 +49,7 @@ type action struct {
 
 func newRunner(node *edge.Node, cfg Config, id identity) *runner {
 	r := &runner{node: node, cfg: cfg, id: id, insts: map[string]*instance{}}
-	r.lua = orchestrator.New(orchestrator.Options{Engine: cfg.Engine, Host: luaHost{r}, StopDeadline: cfg.StopDeadline})
+	r.lua = orchestrator.New(orchestrator.Options{Engine: cfg.Engine, Host: luaHost{r}, StopDeadline: cfg.StopDeadline, Forward: r.toProcesses})
 	return r
 }
 
@@ -252,29 +252,50 @@ func (in *instance) SubmitMessage(ctx context.Context, message any) error {
 }
 
 // SubmitAction queues message for the method action of instance destination on this node
-// ("*": every other instance), waiting while a queue is full.
+// ("*": every other instance), Lua or not, waiting while a queue is full.
 func (in *instance) SubmitAction(ctx context.Context, destination, act string, message any) error {
-	in.r.mu.Lock()
+	known, err := in.r.queue(ctx, in, destination, act, message)
+	if destination == "*" {
+		return errors.Join(err, in.r.lua.Deliver(ctx, "*", act, message))
+	}
+	if known {
+		return err
+	}
+	if err := in.r.lua.Deliver(ctx, destination, act, message); !errors.Is(err, orchestrator.ErrUnknownDestination) {
+		return err
+	}
+	in.Log(slog.LevelWarn, fmt.Sprintf("SubmitAction: no service instance %q on this node; the action %s is not delivered", destination, act))
+	return fmt.Errorf("no service instance %q on this node", destination)
+}
+
+// toProcesses takes a Lua instance's SubmitAction to the process instances (Options.Forward).
+func (r *runner) toProcesses(ctx context.Context, destination, act string, message any, broadcast bool) (bool, error) {
+	if broadcast {
+		destination = "*"
+	}
+	return r.queue(ctx, nil, destination, act, message)
+}
+
+// queue puts an action into the queue of the process instance destination ("*": every one but
+// from); known says whether there was such an instance.
+func (r *runner) queue(ctx context.Context, from *instance, destination, act string, message any) (bool, error) {
+	r.mu.Lock()
 	var to []*instance
-	for name, other := range in.r.insts {
-		if name == destination || (destination == "*" && other != in) {
+	for name, other := range r.insts {
+		if name == destination || (destination == "*" && other != from) {
 			to = append(to, other)
 		}
 	}
-	in.r.mu.Unlock()
-	if len(to) == 0 && destination != "*" {
-		in.Log(slog.LevelWarn, fmt.Sprintf("SubmitAction: no service instance %q on this node; the action %s is not delivered", destination, act))
-		return fmt.Errorf("no service instance %q on this node", destination)
-	}
+	r.mu.Unlock()
 	for _, other := range to {
 		select {
 		case other.inbox <- action{name: act, message: message}:
 		case <-other.done:
 		case <-ctx.Done():
-			return fmt.Errorf("the queue of %s stayed full: %w", other.spec.Instance, ctx.Err())
+			return true, fmt.Errorf("the queue of %s stayed full: %w", other.spec.Instance, ctx.Err())
 		}
 	}
-	return nil
+	return len(to) > 0, nil
 }
 
 // luaHost is where the node's Lua instances write: its outbox, for the hub.

@@ -102,12 +102,26 @@ func (in *instance) submitAction(ctx context.Context, args []any) (any, error) {
 				errs = append(errs, err.Error())
 			}
 		}
+		if fwd := in.o.opt.Forward; fwd != nil {
+			if _, err := fwd(ctx, dest, name, body, true); err != nil {
+				errs = append(errs, in.red.text(err.Error()))
+			}
+		}
 		if len(errs) > 0 {
 			return nil, fmt.Errorf("SubmitAction to *: not delivered to all: %s", strings.Join(errs, "; "))
 		}
 		return nil, nil
 	}
 	to := in.o.lookup(dest)
+	if to == nil && in.o.opt.Forward != nil {
+		known, err := in.o.opt.Forward(ctx, dest, name, body, false)
+		if known {
+			if err != nil {
+				return nil, fmt.Errorf("SubmitAction to %s: %s", dest, in.red.text(err.Error()))
+			}
+			return nil, nil
+		}
+	}
 	if to == nil {
 		msg := fmt.Sprintf("SubmitAction to an unknown destination %q (action %s)", in.red.text(truncate(dest, 80)), name)
 		in.log(slog.LevelWarn, msg, nil)

@@ -48,6 +48,10 @@ type Options struct {
 	MaxInstances int           // specs one Apply may have
 	// MaxMessageBytes bounds one SubmitAction or SubmitMessage message (its Go size).
 	MaxMessageBytes int64
+	// Forward, when set, takes a SubmitAction to instances the orchestrator does not run
+	// (others of the node, run otherwise): called for a destination it does not know (known
+	// false: none such either), and for "*" (broadcast) after its own instances got it.
+	Forward func(ctx context.Context, destination, action string, message any, broadcast bool) (known bool, err error)
 }
 
 func (o Options) withDefaults() Options {
@@ -192,6 +196,31 @@ func (o *Orchestrator) stopAll(ctx context.Context, ins []*instance) {
 		wg.Go(func() { in.stop(ctx) })
 	}
 	wg.Wait()
+}
+
+// ErrUnknownDestination is a Deliver to an instance the orchestrator does not run.
+var ErrUnknownDestination = errors.New("no such instance")
+
+// Deliver puts an action from outside the orchestrator (an instance run otherwise on the node)
+// into the inbox of instance destination, or of every instance for "*", waiting while an inbox
+// is full as a SubmitAction does.
+func (o *Orchestrator) Deliver(ctx context.Context, destination, name string, message any) error {
+	if !actionPattern.MatchString(name) || reserved[name] {
+		return fmt.Errorf("%q is not an action", truncate(name, 80))
+	}
+	a := action{name: name, body: message, broadcast: destination == "*"}
+	if a.broadcast {
+		var errs []error
+		for _, to := range o.others(nil) {
+			errs = append(errs, to.send(ctx, a))
+		}
+		return errors.Join(errs...)
+	}
+	to := o.lookup(destination)
+	if to == nil {
+		return fmt.Errorf("%s: %w", truncate(destination, 80), ErrUnknownDestination)
+	}
+	return to.send(ctx, a)
 }
 
 // lookup is the instance named name, or nil.
