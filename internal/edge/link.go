@@ -208,23 +208,55 @@ func (l *Link) Lost() uint64 { return l.lost.Load() }
 // Assign puts value under key in the node's assignment bucket, in the node's domain: it
 // fails when the node is not connected.
 func (l *Link) Assign(ctx context.Context, key string, value []byte) (uint64, error) {
-	l.mu.Lock()
-	kv := l.kv
-	l.mu.Unlock()
-	if kv == nil {
-		var err error
-		if kv, err = l.node.KeyValue(ctx, AssignBucket); err != nil {
-			return 0, fmt.Errorf("assign %s on %s: %w", key, l.domain, err)
-		}
-		l.mu.Lock()
-		l.kv = kv
-		l.mu.Unlock()
+	kv, err := l.bucket(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("assign %s on %s: %w", key, l.domain, err)
 	}
 	rev, err := kv.Put(ctx, key, value)
 	if err != nil {
 		return 0, fmt.Errorf("assign %s on %s: %w", key, l.domain, err)
 	}
 	return rev, nil
+}
+
+// Prune deletes the keys of the node's assignment bucket under prefix that keep refuses: what
+// the node no longer needs (the code of versions it no longer runs).
+func (l *Link) Prune(ctx context.Context, prefix string, keep func(key string) bool) error {
+	kv, err := l.bucket(ctx)
+	if err != nil {
+		return fmt.Errorf("prune %s: %w", l.domain, err)
+	}
+	keys, err := kv.ListKeysFiltered(ctx, prefix+">")
+	if err != nil {
+		return fmt.Errorf("prune %s: %w", l.domain, err)
+	}
+	var failed error
+	for k := range keys.Keys() {
+		if !keep(k) {
+			if err := kv.Purge(ctx, k); err != nil && failed == nil {
+				failed = fmt.Errorf("prune %s on %s: %w", k, l.domain, err)
+			}
+		}
+	}
+	return failed
+}
+
+// bucket is the node's assignment bucket, across the leaf connection.
+func (l *Link) bucket(ctx context.Context) (jetstream.KeyValue, error) {
+	l.mu.Lock()
+	kv := l.kv
+	l.mu.Unlock()
+	if kv != nil {
+		return kv, nil
+	}
+	kv, err := l.node.KeyValue(ctx, AssignBucket)
+	if err != nil {
+		return nil, err
+	}
+	l.mu.Lock()
+	l.kv = kv
+	l.mu.Unlock()
+	return kv, nil
 }
 
 // Close stops receiving and closes the link's connection; the hub's stream stays.

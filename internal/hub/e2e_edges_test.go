@@ -110,4 +110,20 @@ func TestEdgeNodeLink(t *testing.T) {
 		t.Fatalf("the kept security value did not reach the node: %+v", got.Instances[0])
 	}
 
+	// A new version replaces the code on the node; the old code goes from its bucket.
+	oldCode := hosted.CodeKeyPrefix + got.Instances[0].CodeSHA256
+	must(s.Do(t, "POST", base+"/hosted-services/ReadGPIO/versions", tok, map[string]any{"update": "minor", "code": "class ReadGPIO: v = 2\n",
+		"security_properties": []any{map[string]any{"name": "api_key"}}}), http.StatusCreated)
+	hubtest.Eventually(t, "version 0.2 to reach the node and its old code to go", func() bool {
+		raw, err := n.Assignment(ctx, hosted.AssignmentKey)
+		if err != nil || json.Unmarshal(raw, &got) != nil || len(got.Instances) != 1 || got.Instances[0].Version != "0.2" {
+			return false
+		}
+		_, err = n.Assignment(ctx, oldCode)
+		return err != nil
+	})
+	if code, err := n.Assignment(ctx, hosted.CodeKeyPrefix+got.Instances[0].CodeSHA256); err != nil || string(code) != "class ReadGPIO: v = 2\n" {
+		t.Fatalf("the new code on the node: %q, %v", code, err)
+	}
+
 }

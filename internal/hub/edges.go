@@ -271,6 +271,10 @@ func (e *edgeNodes) push(l *edgeLink) (string, error) {
 	if _, err := l.link.Assign(ctx, hosted.AssignmentKey, raw); err != nil {
 		return "", err
 	}
+	// The code of versions the node no longer runs goes: its bucket is bounded.
+	if err := l.link.Prune(ctx, hosted.CodeKeyPrefix, func(k string) bool { return codes[strings.TrimPrefix(k, hosted.CodeKeyPrefix)] }); err != nil {
+		e.log.Warn("old code not removed from the node", "solution", l.sol, "node", l.node, "err", err)
+	}
 	return hex.EncodeToString(sum[:]), nil
 }
 
