@@ -96,6 +96,12 @@ func Launch(ctx context.Context, cfg Config) (*Process, error) {
 	if cfg.MaxLine <= 0 {
 		cfg.MaxLine = DefaultMaxLine
 	}
+	// The child runs in Dir: the paths it is given must not be relative to where we are.
+	dir, err := filepath.Abs(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("launch %s: %w", cfg.ID, err)
+	}
+	cfg.Dir = dir
 	var argv []string
 	file := ""
 	switch cfg.Kind {

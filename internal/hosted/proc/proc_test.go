@@ -220,3 +220,29 @@ func TestBadService(t *testing.T) {
 		}
 	}
 }
+
+// TestRelativeDir: an instance folder given relative to the working directory (an agent's
+// --data ./agent) works: the child runs there and is given absolute paths.
+func TestRelativeDir(t *testing.T) {
+	needPython(t)
+	code, err := os.ReadFile("testdata/YOUR_SERVICE_NAME.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(t.TempDir())
+	if err := os.MkdirAll("agent/instances/x", 0o700); err != nil {
+		t.Fatal(err)
+	}
+	r := newRecorder()
+	p, err := Launch(context.Background(), Config{Dir: "agent/instances/x", Kind: KindPython, Class: "YOUR_SERVICE_NAME", Code: string(code), ID: "x", Handler: r})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Start(); err != nil {
+		t.Fatal(err)
+	}
+	r.waitFor(t, "log DEBUG Started")
+	if err := p.Stop(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+}
