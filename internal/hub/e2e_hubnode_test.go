@@ -1,10 +1,16 @@
 package hub_test
 
 import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/switchboardhq/switchboard/internal/hub"
 	"github.com/switchboardhq/switchboard/internal/hubtest"
 )
 
@@ -94,5 +100,61 @@ func TestHubNodeRunsLua(t *testing.T) {
 		if strings.Contains(body, "k-secret-9") {
 			t.Fatalf("the security value shows: %s", body)
 		}
+	}
+}
+
+// TestHubNodeOnOneInstance: with two hub instances on one NATS, a solution's hub node runs its
+// services on one of them only; when that one stops, the other takes them over.
+func TestHubNodeOnOneInstance(t *testing.T) {
+	url := os.Getenv("SWITCHBOARD_TEST_NATS_URL")
+	if url == "" {
+		t.Skip("SWITCHBOARD_TEST_NATS_URL is not set (e.g. nats://127.0.0.1:4222 with JetStream); .ci/run sets it")
+	}
+	a := hubtest.Start(t, func(c *hub.Config) { c.NATSURL, c.InstanceName = url, "hub-a" })
+	b := hubtest.Start(t, func(c *hub.Config) { c.NATSURL, c.InstanceName = url, "hub-b" })
+	raw := make([]byte, 4)
+	rand.Read(raw) //nolint:errcheck // never fails
+	sol := "hubnode-" + hex.EncodeToString(raw)
+	tok := a.CreateSolution(t, sol)
+	alive := b // the instance left running at the end
+	t.Cleanup(func() { alive.Do(t, "DELETE", "/api/v1/solutions/"+sol, alive.AdminToken, nil) })
+	base := "/api/v1/solutions/" + sol
+	must := func(r hubtest.Response, status int) map[string]any { t.Helper(); return wantStatus(t, r, status) }
+	must(a.Do(t, "POST", base+"/hosted-services", tok, map[string]any{"name": "Counter", "kind": "lua", "code": counter}), http.StatusCreated)
+	must(a.Do(t, "POST", base+"/flows", tok, map[string]any{"name": "one", "instances": []any{map[string]any{"name": "counter", "service": "Counter", "node": "hub"}}}), http.StatusCreated)
+	starts := func() int {
+		// Counter logs nothing at Start: an action makes each running instance say it is there.
+		return strings.Count(string(a.Do(t, "GET", base+"/logs?source=node%20hub%20service%20counter", tok, nil).Body), "counted 1 (1 seen)")
+	}
+	must(a.Do(t, "POST", base+"/hosted-services", tok, map[string]any{"name": "Poke", "kind": "lua",
+		"code": `local P = {} function P:Start() self:SubmitAction("counter", "count", {n = 1}) end return P`}), http.StatusCreated)
+	must(a.Do(t, "PUT", base+"/flows/one", tok, map[string]any{"instances": []any{
+		map[string]any{"name": "counter", "service": "Counter", "node": "hub"},
+		map[string]any{"name": "poke", "service": "Poke", "node": "hub"}}}), http.StatusOK)
+	hubtest.Eventually(t, "the counter to be poked", func() bool { return starts() >= 1 })
+	if n := starts(); n != 1 {
+		t.Fatalf("the hub node's instances run %d times, want once", n)
+	}
+	// The instance running them stops; the other takes over once the lease lapses.
+	leases, err := outsideJetStream(t, url).KeyValue(context.Background(), "sb_hub_node_leases")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := leases.Get(context.Background(), sol)
+	if err != nil {
+		t.Fatalf("the solution's hub node lease: %v", err)
+	}
+	holder, other := a, b
+	if string(e.Value()) == "hub-b" {
+		holder, other = b, a
+	}
+	alive = other
+	holder.Close(t)
+	deadline := time.Now().Add(40 * time.Second)
+	for strings.Count(string(other.Do(t, "GET", base+"/logs?source=node%20hub%20service%20counter", tok, nil).Body), "counted 1 (1 seen)") < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the other instance did not take the hub node over")
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

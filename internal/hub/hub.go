@@ -304,7 +304,10 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	h.hubNode = newHubNodes(h.log, h.hosted, h.engine, h.dispatcher, h.logs)
+	h.hubNode, err = newHubNodes(ctx, h.bus, h.cfg.InstanceName, h.log, h.hosted, h.engine, h.dispatcher, h.logs)
+	if err != nil {
+		return err
+	}
 	if h.edges != nil {
 		// Agents may log in from now on; their nodes' messages become events and log lines.
 		h.edges.bus, h.edges.events, h.edges.logs, h.edges.solution = h.bus, h.dispatcher, h.logs, h.store.List
@@ -415,11 +418,13 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		Logs:          h.logs,
 	})
 	// The Lua services flows assign the hub itself run from now on.
-	var sols []string
-	for _, sol := range h.store.List() {
-		sols = append(sols, sol.ID)
-	}
-	h.hubNode.start(sols)
+	h.hubNode.start(func() []string {
+		var sols []string
+		for _, sol := range h.store.List() {
+			sols = append(sols, sol.ID)
+		}
+		return sols
+	})
 	h.store.OnEndpointsChange(apps.Rebuild)
 	for _, sol := range h.store.List() {
 		apps.Rebuild(sol.ID)

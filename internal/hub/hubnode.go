@@ -6,10 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/switchboardhq/switchboard/internal/bus"
 	"github.com/switchboardhq/switchboard/internal/events"
 	"github.com/switchboardhq/switchboard/internal/hosted"
 	"github.com/switchboardhq/switchboard/internal/hosted/orchestrator"
@@ -18,7 +23,9 @@ import (
 )
 
 // hubNodes runs, for each solution, the Lua instances its flows assign to the node hub: an
-// orchestrator per solution, following its flows, services and nodes.
+// orchestrator per solution, following its flows, services and nodes. With several hub
+// instances on one NATS, one runs a solution's: the one holding its lease, which another takes
+// over when it lapses.
 type hubNodes struct {
 	log    *slog.Logger
 	st     *hosted.Store
@@ -26,29 +33,97 @@ type hubNodes struct {
 	events interface {
 		Enqueue(context.Context, events.Event) error
 	}
-	logs *solutionlog.Log
+	logs     *solutionlog.Log
+	leases   jetstream.KeyValue
+	instance string
 
-	mu     sync.Mutex
-	closed bool
-	orch   map[string]*orchestrator.Orchestrator // by solution
+	syncMu  sync.Mutex // one sync at a time
+	mu      sync.Mutex
+	started bool // the beat runs
+	closed  bool
+	held    map[string]*hubLease // by solution: what runs here
+	stop    chan struct{}
+	done    chan struct{}
 }
 
-func newHubNodes(log *slog.Logger, st *hosted.Store, engine *script.Engine, ev interface {
+// hubLease is a solution's lease held here, and its orchestrator.
+type hubLease struct {
+	rev  uint64
+	orch *orchestrator.Orchestrator
+}
+
+// Leases of the hub node's instances: an instance holds a solution's while it beats; another
+// takes it over hubLeaseTTL after the last beat.
+const (
+	hubLeaseBucket = "sb_hub_node_leases"
+	hubLeaseTTL    = 15 * time.Second
+	hubLeaseBeat   = hubLeaseTTL / 3
+)
+
+func newHubNodes(ctx context.Context, b *bus.Bus, instance string, log *slog.Logger, st *hosted.Store, engine *script.Engine, ev interface {
 	Enqueue(context.Context, events.Event) error
-}, logs *solutionlog.Log) *hubNodes {
-	return &hubNodes{log: log, st: st, engine: engine, events: ev, logs: logs, orch: map[string]*orchestrator.Orchestrator{}}
+}, logs *solutionlog.Log) (*hubNodes, error) {
+	leases, err := b.KeyValue(ctx, jetstream.KeyValueConfig{Bucket: hubLeaseBucket, Description: "Switchboard: which instance runs each solution's hub node", TTL: hubLeaseTTL, History: 1})
+	if err != nil {
+		return nil, fmt.Errorf("hub node leases: %w", err)
+	}
+	return &hubNodes{log: log, st: st, engine: engine, events: ev, logs: logs, leases: leases, instance: instance,
+		held: map[string]*hubLease{}, stop: make(chan struct{}), done: make(chan struct{})}, nil
 }
 
-// start runs what every solution assigns the hub, and follows the changes.
-func (n *hubNodes) start(solutions []string) {
+// start runs what every solution assigns the hub (where this instance gets the lease), and
+// follows the changes.
+func (n *hubNodes) start(solutions func() []string) {
 	n.st.OnChange(func(sol string) { go n.sync(sol) })
-	for _, sol := range solutions {
+	for _, sol := range solutions() {
 		n.sync(sol)
+	}
+	n.mu.Lock()
+	n.started = true
+	n.mu.Unlock()
+	go n.beat(solutions)
+}
+
+// beat renews the leases held here, drops those lost, and takes those nobody holds.
+func (n *hubNodes) beat(solutions func() []string) {
+	defer close(n.done)
+	t := time.NewTicker(hubLeaseBeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), hubLeaseBeat)
+		n.mu.Lock()
+		held := maps.Clone(n.held)
+		n.mu.Unlock()
+		for sol, l := range held {
+			rev, err := n.leases.Update(ctx, sol, []byte(n.instance), l.rev)
+			if err != nil {
+				n.log.Warn("hub node lease lost; another instance may run its services", "solution", sol, "err", err)
+				n.drop(ctx, sol, false)
+				continue
+			}
+			n.mu.Lock()
+			l.rev = rev
+			n.mu.Unlock()
+		}
+		cancel()
+		for _, sol := range solutions() {
+			if _, ok := held[sol]; !ok {
+				n.sync(sol) // takes the lease if it lapsed
+			}
+		}
 	}
 }
 
-// sync applies what sol assigns the hub node now.
+// sync applies what sol assigns the hub node now, here if this instance holds (or can take)
+// the solution's lease.
 func (n *hubNodes) sync(sol string) {
+	n.syncMu.Lock()
+	defer n.syncMu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	assigned, err := n.st.Assignment(sol, hosted.HubNode)
@@ -71,31 +146,63 @@ func (n *hubNodes) sync(sol string) {
 		n.mu.Unlock()
 		return
 	}
-	o, ok := n.orch[sol]
-	if !ok {
-		if len(specs) == 0 {
-			n.mu.Unlock()
-			return
-		}
-		o = orchestrator.New(orchestrator.Options{Engine: n.engine, Host: hubHost{n}})
-		n.orch[sol] = o
-	}
+	l, ok := n.held[sol]
 	n.mu.Unlock()
-	if err := o.Apply(ctx, specs); err != nil && !errors.Is(err, orchestrator.ErrClosed) {
+	if len(specs) == 0 {
+		if ok {
+			n.drop(ctx, sol, true) // nothing to run: another instance need not wait for the lease
+		}
+		return
+	}
+	if !ok {
+		rev, err := n.leases.Create(ctx, sol, []byte(n.instance))
+		if err != nil {
+			return // another instance runs them (or the bus is away: the next beat tries again)
+		}
+		l = &hubLease{rev: rev, orch: orchestrator.New(orchestrator.Options{Engine: n.engine, Host: hubHost{n}})}
+		n.mu.Lock()
+		n.held[sol] = l
+		n.mu.Unlock()
+	}
+	if err := l.orch.Apply(ctx, specs); err != nil && !errors.Is(err, orchestrator.ErrClosed) {
 		n.log.Error("hub node instances not all applied", "solution", sol, "err", err)
 	}
 }
 
-// close stops every solution's instances, each within its stop deadline.
+// drop stops sol's instances here; release gives the lease up too.
+func (n *hubNodes) drop(ctx context.Context, sol string, release bool) {
+	n.mu.Lock()
+	l, ok := n.held[sol]
+	delete(n.held, sol)
+	n.mu.Unlock()
+	if !ok {
+		return
+	}
+	l.orch.Close(ctx)
+	if release {
+		_ = n.leases.Delete(ctx, sol, jetstream.LastRevision(l.rev))
+	}
+}
+
+// close stops every solution's instances, each within its stop deadline, and gives their
+// leases up.
 func (n *hubNodes) close(ctx context.Context) {
 	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return
+	}
 	n.closed = true
-	all := n.orch
-	n.orch = map[string]*orchestrator.Orchestrator{}
+	sols := slices.Collect(maps.Keys(n.held))
+	started := n.started
 	n.mu.Unlock()
+	close(n.stop)
+	if started {
+		<-n.done
+	}
 	var wg sync.WaitGroup
-	for _, o := range all {
-		wg.Go(func() { o.Close(ctx) })
+	for _, sol := range sols {
+		wg.Go(func() { n.drop(ctx, sol, true) })
 	}
 	wg.Wait()
 }
