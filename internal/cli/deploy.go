@@ -24,9 +24,9 @@ type syncer struct {
 	same func(remote, local item) bool
 	// put creates an item, or replaces the server's when update.
 	put func(ctx context.Context, it item, update bool) error
-	// next, when set, is the folder's item as updating remote to it makes it (a hosted
-	// service's next version).
-	next func(remote, local item) item
+	// settle, when set, is the folder's item as deploying it over remote leaves it, updated
+	// or not (a hosted service's next version, or its newest unchanged).
+	settle func(remote, local item, update bool) item
 	// del removes an item; nil for a kind deploy never removes (hosted services, flows).
 	del func(ctx context.Context, it item) error
 	// check fails as put would, changing nothing (deploy --dry-run).
@@ -135,14 +135,15 @@ func plan(local []item, remote map[itemKind][]item, syncs []syncer, keep bool) [
 		inFolder[it.key()] = true
 		r, exists := remoteByKey[it.key()]
 		sync := byKind[it.Kind]
+		update := exists && (sync.same != nil && !sync.same(r, it) ||
+			sync.same == nil && (r.Script != it.Script || !slices.Equal(r.Topics, it.Topics)))
+		if exists && sync.settle != nil {
+			it = sync.settle(r, it, update)
+		}
 		switch {
 		case !exists:
 			steps = append(steps, step{actAdd, it, sync})
-		case sync.same != nil && !sync.same(r, it),
-			sync.same == nil && (r.Script != it.Script || !slices.Equal(r.Topics, it.Topics)):
-			if sync.next != nil {
-				it = sync.next(r, it)
-			}
+		case update:
 			steps = append(steps, step{actUpdate, it, sync})
 		default:
 			steps = append(steps, step{actUnchanged, it, sync})

@@ -235,8 +235,11 @@ func hostedSyncer(c *apiclient.Client, sol string) syncer {
 		same: func(remote, local item) bool {
 			return remote.Hosted.CodeSHA256 == local.Hosted.CodeSHA256 && sameProperties(remote.Hosted.Props, local.Hosted.Props)
 		},
-		next: func(remote, local item) item {
-			local.Version = nextVersion(remote.Version, local.Hosted.Major)
+		settle: func(remote, local item, update bool) item {
+			local.Version = remote.Version
+			if update {
+				local.Version = nextVersion(remote.Version, local.Hosted.Major)
+			}
 			return local
 		},
 		put: func(ctx context.Context, it item, update bool) error {

@@ -1,7 +1,9 @@
 package cli
 
 import (
+	"encoding/json"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 )
@@ -62,6 +64,20 @@ func TestDeployHostedAndFlows(t *testing.T) {
 		t.Fatalf("deploy of a changed service: exit %d\n%s%s\nwant:\n%s", r.code, r.stdout, r.stderr, want)
 	}
 	runCLI(t, env, "", "hosted", "show", "Blink", "--code").check(t, 0, []string{`print("bye")`}, nil)
+	r = runCLI(t, env, "", "deploy", app, "-o", "json")
+	var res deployResult
+	if err := json.Unmarshal([]byte(r.stdout), &res); err != nil || r.code != 0 {
+		t.Fatalf("deploy -o json: exit %d, %v\n%s", r.code, err, r.stdout)
+	}
+	wantActions := []deployAction{
+		{Action: actUnchanged, Kind: "endpoint", Method: "GET", Path: "/hello", File: filepath.Join(app, "api.lua"), Line: 1},
+		{Action: actUnchanged, Kind: "hosted", Name: "Blink", Version: "0.2", File: blink},
+		{Action: actUnchanged, Kind: "hosted", Name: "Read", Version: "0.1", File: filepath.Join(app, "hosted", "Read.py")},
+		{Action: actUnchanged, Kind: "flow", Name: "lights", File: filepath.Join(app, "flows", "lights.yaml")},
+	}
+	if !reflect.DeepEqual(res.Actions, wantActions) || res.Unchanged != 4 {
+		t.Errorf("deploy -o json: %+v, want actions %+v", res, wantActions)
+	}
 	runCLI(t, env, "", "node", "assignment", "hub").check(t, 0, []string{"Blinker", "0.2"}, nil)
 
 	// Changed property definitions with --major: 1.0. A changed flow is replaced.
