@@ -24,7 +24,10 @@ type syncer struct {
 	same func(remote, local item) bool
 	// put creates an item, or replaces the server's when update.
 	put func(ctx context.Context, it item, update bool) error
-	// del removes an item.
+	// settle, when set, is the folder's item as deploying it over remote leaves it, updated
+	// or not (a hosted service's next version, or its newest unchanged).
+	settle func(remote, local item, update bool) item
+	// del removes an item; nil for a kind deploy never removes (hosted services, flows).
 	del func(ctx context.Context, it item) error
 	// check fails as put would, changing nothing (deploy --dry-run).
 	check func(ctx context.Context, it item) error
@@ -84,7 +87,7 @@ func syncers(c *apiclient.Client, sol string) []syncer {
 			_, err := c.CheckHandler(ctx, sol, apiclient.Handler{Name: it.Name, Topics: it.Topics, Script: it.Script})
 			return err
 		},
-	}, connectorSyncer(c, sol)}
+	}, connectorSyncer(c, sol), hostedSyncer(c, sol), flowSyncer(c, sol)}
 }
 
 // Deploy actions.
@@ -107,12 +110,14 @@ type step struct {
 }
 
 // plan compares the folder's items with the server's and returns the steps: the folder's items
-// in folder order, connectors last (so that the handlers of their topics are there first),
-// then the server's items missing from the folder, connectors first, sorted.
+// in folder order, connectors after endpoints and handlers (so that the handlers of their
+// topics are there first), then hosted services, then flows (which pin them), then the
+// server's items missing from the folder, connectors first, sorted; hosted services and
+// flows missing from the folder are left alone.
 func plan(local []item, remote map[itemKind][]item, syncs []syncer, keep bool) []step {
 	local = slices.Clone(local)
 	slices.SortStableFunc(local, func(a, b item) int {
-		return boolRank(a.Kind == kindConnector) - boolRank(b.Kind == kindConnector)
+		return kindRank(a.Kind) - kindRank(b.Kind)
 	})
 	byKind := map[itemKind]*syncer{}
 	for i := range syncs {
@@ -130,11 +135,15 @@ func plan(local []item, remote map[itemKind][]item, syncs []syncer, keep bool) [
 		inFolder[it.key()] = true
 		r, exists := remoteByKey[it.key()]
 		sync := byKind[it.Kind]
+		update := exists && (sync.same != nil && !sync.same(r, it) ||
+			sync.same == nil && (r.Script != it.Script || !slices.Equal(r.Topics, it.Topics)))
+		if exists && sync.settle != nil {
+			it = sync.settle(r, it, update)
+		}
 		switch {
 		case !exists:
 			steps = append(steps, step{actAdd, it, sync})
-		case sync.same != nil && !sync.same(r, it),
-			sync.same == nil && (r.Script != it.Script || !slices.Equal(r.Topics, it.Topics)):
+		case update:
 			steps = append(steps, step{actUpdate, it, sync})
 		default:
 			steps = append(steps, step{actUnchanged, it, sync})
@@ -142,7 +151,7 @@ func plan(local []item, remote map[itemKind][]item, syncs []syncer, keep bool) [
 	}
 	var gone []item
 	for key, it := range remoteByKey {
-		if !inFolder[key] {
+		if !inFolder[key] && byKind[it.Kind].del != nil {
 			gone = append(gone, it)
 		}
 	}
@@ -172,6 +181,19 @@ func plan(local []item, remote map[itemKind][]item, syncs []syncer, keep bool) [
 	return steps
 }
 
+// kindRank orders the folder's items by kind for deploying.
+func kindRank(k itemKind) int {
+	switch k {
+	case kindConnector:
+		return 1
+	case kindHosted:
+		return 2
+	case kindFlow:
+		return 3
+	}
+	return 0
+}
+
 // boolRank is 1 for true, 0 for false: a sort key.
 func boolRank(b bool) int {
 	if b {
@@ -194,6 +216,8 @@ type deployAction struct {
 	Event   string `json:"event,omitempty"`
 	Type    string `json:"type,omitempty"`
 	Topic   string `json:"topic,omitempty"`
+	// Version is the version a hosted service's add or update makes.
+	Version string `json:"version,omitempty"`
 	File    string `json:"file,omitempty"`
 	Line    int    `json:"line,omitempty"`
 }
@@ -295,7 +319,17 @@ the server refuses is reported at its FILE:LINE; when a change fails, the others
 still tried but nothing is removed. With --dry-run nothing changes: the server checks
 each add and update of an endpoint or handler as it would deploy it, a connector's type
 and config are checked against the server's connector types, and every problem is
-reported at its FILE:LINE.`
+reported at its FILE:LINE.
+
+The folder DIR/hosted holds hosted services: hosted/NAME.lua, hosted/NAME.py or
+hosted/NAME (kind: process), each with an optional hosted/NAME.yaml giving description,
+kind, static_properties and security_properties (as "hosted create --properties"); its
+files are not read as annotated files. DIR/flows holds flows, flows/NAME.yaml as "flow
+create --file" reads them. After the rest, deploy creates the hosted services missing
+(version 0.1: "+ HOSTED Blink 0.1"), stores the next minor version of those whose code or
+properties differ from their newest version ("~ HOSTED Blink 0.2"; --major: the next
+major), then creates or replaces the flows that differ ("+ FLOW lights"). It never
+deletes a hosted service or a flow, even with --prune.`
 
 const deployExample = `  # Preview, then deploy the folder ./api to the solution demo
   switchboard deploy ./api -s demo --dry-run
@@ -333,7 +367,7 @@ const deployExample = `  # Preview, then deploy the folder ./api to the solution
   #   Keystore.incr({key = "ticks"})`
 
 func (a *app) newDeployCmd() *cobra.Command {
-	var dryRun, keep, prune bool
+	var dryRun, keep, prune, major bool
 	cmd := &cobra.Command{
 		Use:     "deploy DIR",
 		Short:   "Sync a folder of annotated Lua files to a solution's endpoints, event handlers and connectors",
@@ -349,12 +383,13 @@ func (a *app) newDeployCmd() *cobra.Command {
 				return usagef("--keep and --prune: give one or the other")
 			}
 			if dryRun {
-				return a.dryRun(cmd.Context(), sol, args[0], keep, prune)
+				return a.dryRun(cmd.Context(), sol, args[0], keep, prune, major)
 			}
 			local, err := loadDir(args[0])
 			if err != nil {
 				return err
 			}
+			setMajor(local, major)
 			if local, err = resolveConfigs(local, a.getenv); err != nil {
 				return err
 			}
@@ -381,8 +416,18 @@ func (a *app) newDeployCmd() *cobra.Command {
 	a.solutionFlag(cmd)
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "print what would change and have the server check every change, changing nothing")
 	cmd.Flags().BoolVar(&keep, "keep", false, "keep the server's endpoints, handlers and connectors that are not in the folder")
+	cmd.Flags().BoolVar(&major, "major", false, "store a changed hosted service as its next major version (1.0) rather than minor (0.2)")
 	cmd.Flags().BoolVar(&prune, "prune", false, "allow a deploy that removes every endpoint, handler and connector of the solution (an empty folder), or every connector")
 	return cmd
+}
+
+// setMajor makes the folder's changed hosted services their next major version.
+func setMajor(items []item, major bool) {
+	for _, it := range items {
+		if it.Hosted != nil {
+			it.Hosted.Major = major
+		}
+	}
 }
 
 // prepareDeploy runs the syncers' prepare on the folder's items.
@@ -405,6 +450,9 @@ func prepareDeploy(ctx context.Context, syncs []syncer, local []item) error {
 func planDeploy(ctx context.Context, syncs []syncer, local []item, keep bool) ([]step, error) {
 	remote := map[itemKind][]item{}
 	for _, s := range syncs {
+		if s.del == nil && !slices.ContainsFunc(local, func(it item) bool { return it.Kind == s.kind }) {
+			continue // never removed: what the folder does not hold is not asked for
+		}
 		items, err := s.list(ctx)
 		if err != nil {
 			return nil, err
@@ -423,6 +471,9 @@ func refuseEmptying(steps []step, sol, dir string) error {
 	counts := map[itemKind]int{}
 	stays, connectorStays := false, false
 	for _, st := range steps {
+		if st.sync.del == nil {
+			continue // never removed, so no sign of what the folder is
+		}
 		switch st.action {
 		case actRemove:
 			gone = append(gone, "  - "+st.item.label())
@@ -481,7 +532,7 @@ func (a *app) deploy(ctx context.Context, sol string, steps []step, dryRun bool)
 		res.count(action)
 		res.Actions = append(res.Actions, deployAction{
 			Action: action, Kind: it.Kind.String(), Method: it.Method, Path: it.Path,
-			Name: it.Name, Service: it.Service, Event: it.Event, Type: it.Type, Topic: it.Topic,
+			Name: it.Name, Service: it.Service, Event: it.Event, Type: it.Type, Topic: it.Topic, Version: it.Version,
 			File: it.File, Line: it.Line,
 		})
 		if sym := actionSymbols[action]; sym != "" && !a.jsonOutput() {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/switchboardhq/switchboard/internal/apiclient"
 	"github.com/switchboardhq/switchboard/internal/catalog"
 	"github.com/switchboardhq/switchboard/internal/service"
 )
@@ -44,6 +45,10 @@ const (
 	// kindConnector is a connector: --#CONNECTOR name type topic, its config as JSON on the
 	// comment lines below.
 	kindConnector
+	// kindHosted is a hosted service of the folder's hosted/ folder (deployhosted.go).
+	kindHosted
+	// kindFlow is a flow of the folder's flows/ folder.
+	kindFlow
 )
 
 func (k itemKind) String() string {
@@ -54,6 +59,10 @@ func (k itemKind) String() string {
 		return "handler"
 	case kindConnector:
 		return "connector"
+	case kindHosted:
+		return "hosted"
+	case kindFlow:
+		return "flow"
 	}
 	return fmt.Sprintf("itemKind(%d)", int(k))
 }
@@ -84,11 +93,16 @@ type item struct {
 	ConfigLine  int
 	Config      json.RawMessage
 	EnvFields   []envFieldLine
+	// Hosted is a kindHosted item's service; Version is the version deploying it makes (the
+	// server's newest for one listed). Flow is a kindFlow item's flow.
+	Hosted  *hostedSpec
+	Version string
+	Flow    *apiclient.Flow
 }
 
 // key identifies the item among all items of a deploy.
 func (it item) key() string {
-	if it.Kind == kindHandler || it.Kind == kindConnector {
+	if it.Kind != kindEndpoint {
 		return it.Kind.String() + " " + it.Name
 	}
 	return it.Kind.String() + " " + it.label()
@@ -107,6 +121,10 @@ func (it item) label() string {
 		return "HANDLER " + it.Name
 	case kindConnector:
 		return "CONNECTOR " + it.Name
+	case kindHosted:
+		return strings.TrimSpace("HOSTED " + it.Name + " " + it.Version)
+	case kindFlow:
+		return "FLOW " + it.Name
 	}
 	return it.Kind.String()
 }
@@ -220,7 +238,12 @@ type sourceError struct {
 	Msg  string
 }
 
-func (e *sourceError) Error() string { return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg) }
+func (e *sourceError) Error() string {
+	if e.Line == 0 { // a whole file
+		return fmt.Sprintf("%s: %s", e.File, e.Msg)
+	}
+	return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+}
 
 // annotationLine reports whether line is an annotation and returns its words after "--#".
 func annotationLine(line string) ([]string, bool) {
@@ -417,6 +440,9 @@ func scanDir(dir string) (items []item, problems, err error) {
 		if err != nil {
 			return err
 		}
+		if d.IsDir() && filepath.Dir(path) == filepath.Clean(dir) && d.Name() == hostedDir {
+			return filepath.SkipDir // hosted services' code, not annotated files (loadHosted)
+		}
 		if path != dir && strings.HasPrefix(d.Name(), ".") {
 			if d.IsDir() {
 				return filepath.SkipDir
@@ -447,6 +473,13 @@ func scanDir(dir string) (items []item, problems, err error) {
 	items, dups := checkDuplicates(items)
 	if dups != nil {
 		errs = append(errs, dups)
+	}
+	for _, load := range []func(string) ([]item, error){loadHosted, loadFlows} {
+		got, err := load(dir)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		items = append(items, got...)
 	}
 	return items, errors.Join(errs...), nil
 }

@@ -11,11 +11,12 @@ import (
 // it (compiled, and held to its limits; a connector against the server's connector types);
 // with problems in the files, the items that have none are still checked, so one run reports
 // everything.
-func (a *app) dryRun(ctx context.Context, sol, dir string, keep, prune bool) error {
+func (a *app) dryRun(ctx context.Context, sol, dir string, keep, prune, major bool) error {
 	local, problems, err := scanDir(dir)
 	if err != nil {
 		return err
 	}
+	setMajor(local, major)
 	local, unresolved := resolveConfigs(local, a.getenv)
 	problems = errors.Join(problems, unresolved)
 	c, err := a.client()
@@ -43,7 +44,7 @@ func (a *app) dryRun(ctx context.Context, sol, dir string, keep, prune bool) err
 	errs := []error{problems}
 	for _, it := range local {
 		for _, s := range syncs {
-			if s.kind != it.Kind {
+			if s.kind != it.Kind || s.check == nil {
 				continue
 			}
 			err := locateItemError(s.check(ctx, it), it)

@@ -69,6 +69,9 @@ type locatedError struct {
 }
 
 func (e *locatedError) Error() string {
+	if e.Line == 0 { // a whole file: a flow, a hosted service's code the server names no line of
+		return fmt.Sprintf("%s: %s: %v", e.File, e.Label, e.Err)
+	}
 	if msg, ok := compilerMessage(e.Err); ok {
 		return fmt.Sprintf("%s:%d: %s: %s", e.File, e.Line, e.Label, msg)
 	}

@@ -34,6 +34,9 @@ Security values are stored and never shown: answers show "(set)". The solution c
 	return cmd
 }
 
+// flowFileWant says what a flow file holds, in messages.
+const flowFileWant = "want description and instances, a list of {name, service, version, node or tag, static, security, upstream, disabled}"
+
 // flowFile is a flow as a file holds it; what "flow show -o json" adds is read and ignored,
 // so its output can be edited and sent back.
 type flowFile struct {
@@ -72,7 +75,7 @@ sent back.`
 				return usagef("--file: required (a YAML or JSON file of the flow's description and instances)")
 			}
 			var ff flowFile
-			if err := readStrict(file, "--file", &ff, "want description and instances, a list of {name, service, version, node or tag, static, security, upstream, disabled}"); err != nil {
+			if err := readStrict(file, "--file", &ff, flowFileWant); err != nil {
 				return err
 			}
 			if ff.Name != "" && ff.Name != args[0] {

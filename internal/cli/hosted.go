@@ -55,16 +55,21 @@ func readStrict(file, flag string, v any, want string) error {
 	if err != nil {
 		return readError(file, err)
 	}
-	js, err := yaml.YAMLToJSON(raw)
-	if err != nil {
-		return usagef("%s %s: neither JSON nor YAML: %v", flag, file, err)
-	}
-	dec := json.NewDecoder(bytes.NewReader(js))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	if err := decodeStrict(raw, v); err != nil {
 		return usagef("%s %s: %v (%s)", flag, file, err, want)
 	}
 	return nil
+}
+
+// decodeStrict decodes JSON or YAML into v, refusing fields v does not have.
+func decodeStrict(raw []byte, v any) error {
+	js, err := yaml.YAMLToJSON(raw)
+	if err != nil {
+		return fmt.Errorf("neither JSON nor YAML: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	return dec.Decode(v)
 }
 
 func (a *app) newHostedCreateCmd() *cobra.Command {
