@@ -129,10 +129,19 @@ func TestAgentRunsPython(t *testing.T) {
 	if !strings.Contains(logs, "Started on pi-1") || !strings.Contains(logs, "started ReadGPIO 0.1") {
 		t.Fatalf("solution log: %s", logs)
 	}
-	hubtest.Eventually(t, "the node to show its running instance", func() bool {
+	hubtest.Eventually(t, "the node to show its running instances with their service and version", func() bool {
 		m := s.Do(t, "GET", base+"/nodes/pi-1", tok, nil).Map(t)
 		inst, _ := m["instances"].([]any)
-		return m["online"] == true && len(inst) == 4
+		if m["online"] != true || len(inst) != 4 {
+			return false
+		}
+		for _, i := range inst {
+			in, _ := i.(map[string]any)
+			if in["state"] != "running" || in["version"] != "0.1" || in["service"] == "" || in["service"] == nil {
+				return false
+			}
+		}
+		return true
 	})
 
 	// A changed property restarts the instance: Stop, then a new Start that counts again.

@@ -118,6 +118,9 @@ func Run(ctx context.Context, cfg Config) error {
 			return nil
 		case e, ok := <-w.Updates():
 			if !ok {
+				if ctx.Err() != nil {
+					return nil // stopping: the watch ends with ctx
+				}
 				return errors.New("agent: the assignment's watch ended")
 			}
 			if e == nil {

@@ -29,8 +29,9 @@ type runner struct {
 	id   identity
 	lua  *orchestrator.Orchestrator
 
-	mu    sync.Mutex
-	insts map[string]*instance // by instance name
+	mu       sync.Mutex
+	insts    map[string]*instance         // by instance name
+	luaSpecs map[string]orchestrator.Spec // the lua instances last applied, by name
 }
 
 // instance is one running instance and the actions queued for it.
@@ -78,6 +79,12 @@ func (r *runner) apply(ctx context.Context, a hosted.NodeAssignment) {
 	if err := r.lua.Apply(ctx, lua); err != nil {
 		r.cfg.Logger.Error("lua instances not all applied", "err", err)
 	}
+	r.mu.Lock()
+	r.luaSpecs = map[string]orchestrator.Spec{}
+	for _, s := range lua {
+		r.luaSpecs[s.Name] = s
+	}
+	r.mu.Unlock()
 	r.mu.Lock()
 	var stop []*instance
 	for name, cur := range r.insts {
@@ -194,8 +201,12 @@ func (r *runner) report(ctx context.Context) {
 	lua := r.lua.Running()
 	r.mu.Lock()
 	st := hosted.NodeState{AgentVersion: r.cfg.Version, Instances: []hosted.ReportedInstance{}}
-	for name := range lua {
-		st.Instances = append(st.Instances, hosted.ReportedInstance{Name: name, State: "running"})
+	for name, s := range r.luaSpecs {
+		state := "stopped" // killed, or not started (its log says why)
+		if _, ok := lua[name]; ok {
+			state = "running"
+		}
+		st.Instances = append(st.Instances, hosted.ReportedInstance{Name: name, Service: s.Service, Version: s.Version, State: state})
 	}
 	for _, in := range r.insts {
 		state := "running"
