@@ -198,6 +198,9 @@ func startEmbedded(cfg Config) (*server.Server, *mqttAuth, error) {
 			}
 			// No leaf users configured: the server asks auth about leaf logins too.
 			o.LeafNode.Host, o.LeafNode.Port = host, port
+			if cfg.Leaf.TLS != nil {
+				o.LeafNode.TLSConfig, o.LeafNode.TLSTimeout = cfg.Leaf.TLS, 5
+			}
 		}
 		// Every client, NATS, MQTT or leaf node, goes through auth.
 		o.Authorization = ""

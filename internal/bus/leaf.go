@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -26,6 +27,8 @@ type LeafConfig struct {
 	MaxConnections, MaxConnectionsPerSolution int
 	// Logger gets refusals; nil discards them.
 	Logger *slog.Logger
+	// TLS, when set, makes the listener take TLS connections only.
+	TLS *tls.Config
 }
 
 // LeafGrant is what a node's leaf connection may carry. Directions are the node's: Publish is

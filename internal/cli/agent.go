@@ -15,7 +15,7 @@ import (
 )
 
 func (a *app) newAgentCmd() *cobra.Command {
-	var hubURL, node, python string
+	var hubURL, node, python, hubCA string
 	var stopDeadline time.Duration
 	cmd := &cobra.Command{
 		Use:   "agent --hub URL --node NAME --token T --data DIR -s SOLUTION",
@@ -48,7 +48,7 @@ process services are executables speaking the same protocol (docs/hosted-service
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			err := agent.Run(ctx, agent.Config{Hub: hubURL, Solution: a.solution, Node: node, Token: token, DataDir: a.dataDir,
-				Python: python, StopDeadline: stopDeadline, Logger: hub.NewLogger("info", "text"), Version: currentVersion()})
+				HubCA: hubCA, Python: python, StopDeadline: stopDeadline, Logger: hub.NewLogger("info", "text"), Version: currentVersion()})
 			if err != nil && ctx.Err() == nil {
 				return err
 			}
@@ -61,6 +61,7 @@ process services are executables speaking the same protocol (docs/hosted-service
 	cmd.Flags().StringVar(&hubURL, "hub", "", "base URL of the hub, where the node signs in (default: --server)")
 	cmd.Flags().StringVar(&node, "node", "", "the node's name, as created with switchboard node create")
 	cmd.Flags().StringVar(&python, "python", "python3", "the interpreter of python services")
+	cmd.Flags().StringVar(&hubCA, "hub-ca", "", "PEM file of the certificates to trust the hub's HTTPS and leaf TLS under (default: the system's)")
 	cmd.Flags().DurationVar(&stopDeadline, "stop-deadline", 10*time.Second, "how long a service's Stop may take before it is killed")
 	a.solutionFlag(cmd)
 	return cmd

@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net/url"
@@ -29,6 +30,8 @@ type NodeConfig struct {
 	OutboxMaxMsgs, OutboxMaxBytes int64
 	// ReconnectWait is how long the node waits between attempts to reach the hub; 0 is 1s.
 	ReconnectWait time.Duration
+	// TLS, for a hub URL tls://host:port, says whom the node trusts (nil: the system's roots).
+	TLS *tls.Config
 }
 
 // Defaults and bounds of a node.
@@ -68,8 +71,16 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 		cfg.ReconnectWait = time.Second
 	}
 	hub, err := url.Parse(cfg.HubURL)
-	if err != nil || hub.Host == "" || (hub.Scheme != "nats-leaf" && hub.Scheme != "nats") {
-		return nil, fmt.Errorf("node: hub url %q: want nats-leaf://host:port", cfg.HubURL)
+	if err != nil || hub.Host == "" || (hub.Scheme != "nats-leaf" && hub.Scheme != "nats" && hub.Scheme != "tls") {
+		return nil, fmt.Errorf("node: hub url %q: want nats-leaf://host:port or tls://host:port", cfg.HubURL)
+	}
+	remote := &server.RemoteLeafOpts{URLs: []*url.URL{hub}}
+	if hub.Scheme == "tls" {
+		remote.TLS, remote.TLSTimeout = true, 5
+		remote.TLSConfig = cfg.TLS
+		if remote.TLSConfig == nil {
+			remote.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
 	}
 	hub.User = url.UserPassword(cfg.User, cfg.Password)
 	if cfg.DataDir == "" {
@@ -99,7 +110,7 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 		FeatureFlags: map[string]bool{server.FeatureFlagJsAPIReplyFormatV2: true, server.FeatureFlagJsAckFormatV2: true},
 		LeafNode: server.LeafNodeOpts{
 			ReconnectInterval: cfg.ReconnectWait,
-			Remotes:           []*server.RemoteLeafOpts{{URLs: []*url.URL{hub}}},
+			Remotes:           []*server.RemoteLeafOpts{remote},
 		},
 	}
 	srv, err := server.NewServer(o)

@@ -69,8 +69,9 @@ func (h *Hub) leafBusConfig() *bus.LeafConfig {
 		return nil
 	}
 	h.edges = newEdgeNodes(h.log)
+	// With --tls-cert, agents connect over TLS too, to the same certificate.
 	return &bus.LeafConfig{Listen: h.cfg.LeafListen, Login: h.edges.login, MaxConnections: maxEdgeConnections,
-		MaxConnectionsPerSolution: hosted.MaxNodes, Logger: h.log}
+		MaxConnectionsPerSolution: hosted.MaxNodes, Logger: h.log, TLS: h.tlsConfig}
 }
 
 func newEdgeNodes(log *slog.Logger) *edgeNodes {
@@ -98,7 +99,7 @@ func (e *edgeNodes) login(user, password string) bus.LeafGrant {
 
 // LeafURL is where agents connect: the leaf listener's port on the host clients reach the hub
 // at (--public-url).
-func leafURL(public, leafAddr string) string {
+func leafURL(public, leafAddr string, secure bool) string {
 	_, port, err := net.SplitHostPort(leafAddr)
 	if err != nil || leafAddr == "" {
 		return ""
@@ -106,6 +107,9 @@ func leafURL(public, leafAddr string) string {
 	host := "127.0.0.1"
 	if u, err := url.Parse(public); err == nil && u.Hostname() != "" {
 		host = u.Hostname()
+	}
+	if secure {
+		return "tls://" + net.JoinHostPort(host, port)
 	}
 	return "nats-leaf://" + net.JoinHostPort(host, port)
 }

@@ -11,6 +11,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -40,6 +42,9 @@ type Config struct {
 	// DataDir keeps the credential, the node's JetStream (its assignment and outbox) and its
 	// instances' files.
 	DataDir string
+	// HubCA is a PEM file of the certificates the hub's is trusted under (its HTTPS and, with
+	// it, its leaf listener's TLS); "" trusts the system's roots.
+	HubCA string
 	// Python runs python services; "" is python3.
 	Python string
 	// StopDeadline is how long an instance's Stop may take before it is killed.
@@ -82,8 +87,22 @@ func Run(ctx context.Context, cfg Config) error {
 		cfg.Engine = script.NewEngine(script.Options{Logger: cfg.Logger})
 		defer cfg.Engine.Close()
 	}
+	var trust *tls.Config
+	if cfg.HubCA != "" {
+		pem, err := os.ReadFile(cfg.HubCA)
+		if err != nil {
+			return fmt.Errorf("agent: --hub-ca: %w", err)
+		}
+		roots := x509.NewCertPool()
+		if !roots.AppendCertsFromPEM(pem) {
+			return fmt.Errorf("agent: --hub-ca %s: no PEM certificate in it", cfg.HubCA)
+		}
+		trust = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = trust
+		cfg.HTTPClient = &http.Client{Timeout: 30 * time.Second, Transport: tr}
 	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("agent: data folder: %w", err)
@@ -96,7 +115,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return errors.New("agent: the hub has no leaf listener for agents: start it with --leaf-listen")
 	}
 	node, err := edge.StartNode(ctx, edge.NodeConfig{HubURL: id.LeafURL, User: id.LeafUser, Password: id.Credential,
-		DataDir: filepath.Join(cfg.DataDir, "node"), Domain: id.Domain, OutboxMaxMsgs: cfg.OutboxMaxMsgs, OutboxMaxBytes: cfg.OutboxMaxBytes})
+		DataDir: filepath.Join(cfg.DataDir, "node"), Domain: id.Domain, OutboxMaxMsgs: cfg.OutboxMaxMsgs, OutboxMaxBytes: cfg.OutboxMaxBytes, TLS: trust})
 	if err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
