@@ -131,6 +131,30 @@ func (n *hubNodes) sync(sol string) {
 		n.log.Error("hub node assignment not read", "solution", sol, "err", err)
 		return
 	}
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return
+	}
+	l, ok := n.held[sol]
+	n.mu.Unlock()
+	if len(assigned) == 0 {
+		if ok {
+			n.drop(ctx, sol, true) // nothing to run: another instance need not wait for the lease
+		}
+		return
+	}
+	if !ok {
+		// The lease first: an instance that does not run them reads no code.
+		rev, err := n.leases.Create(ctx, sol, []byte(n.instance))
+		if err != nil {
+			return // another instance runs them (or the bus is away: the next beat tries again)
+		}
+		l = &hubLease{rev: rev, orch: orchestrator.New(orchestrator.Options{Engine: n.engine, Host: hubHost{n}})}
+		n.mu.Lock()
+		n.held[sol] = l
+		n.mu.Unlock()
+	}
 	node, _ := n.st.GetNode(sol, hosted.HubNode)
 	var specs []orchestrator.Spec
 	for _, a := range assigned {
@@ -140,29 +164,6 @@ func (n *hubNodes) sync(sol string) {
 			continue
 		}
 		specs = append(specs, orchestrator.SpecOf(a, code, orchestrator.Settings{NodeName: hosted.HubNode, Tags: node.Tags, Solution: sol}))
-	}
-	n.mu.Lock()
-	if n.closed {
-		n.mu.Unlock()
-		return
-	}
-	l, ok := n.held[sol]
-	n.mu.Unlock()
-	if len(specs) == 0 {
-		if ok {
-			n.drop(ctx, sol, true) // nothing to run: another instance need not wait for the lease
-		}
-		return
-	}
-	if !ok {
-		rev, err := n.leases.Create(ctx, sol, []byte(n.instance))
-		if err != nil {
-			return // another instance runs them (or the bus is away: the next beat tries again)
-		}
-		l = &hubLease{rev: rev, orch: orchestrator.New(orchestrator.Options{Engine: n.engine, Host: hubHost{n}})}
-		n.mu.Lock()
-		n.held[sol] = l
-		n.mu.Unlock()
 	}
 	if err := l.orch.Apply(ctx, specs); err != nil && !errors.Is(err, orchestrator.ErrClosed) {
 		n.log.Error("hub node instances not all applied", "solution", sol, "err", err)
