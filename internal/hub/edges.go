@@ -50,7 +50,9 @@ type edgeNodes struct {
 type edgeLink struct {
 	sol, node, domain string
 	link              *edge.Link
-	pushed            string // digest of the assignment last written; "" to write again
+	// wanted counts the times the node's assignment may have changed; written is the count
+	// its last written assignment was read at: written < wanted is due.
+	wanted, written uint64
 }
 
 // Bounds of the agents' leaf logins.
@@ -146,7 +148,7 @@ func (e *edgeNodes) sync(sol string) {
 	var fresh []string
 	for key := range want {
 		if l, ok := e.links[key]; ok {
-			l.pushed = "" // the solution changed: its assignment may have
+			l.wanted++ // the solution changed: its assignment may have
 			continue
 		}
 		fresh = append(fresh, key)
@@ -181,7 +183,7 @@ func (e *edgeNodes) open(sol, node string) error {
 		link.Close()
 		return nil
 	}
-	e.links[sol+"."+node] = &edgeLink{sol: sol, node: node, domain: domain, link: link}
+	e.links[sol+"."+node] = &edgeLink{sol: sol, node: node, domain: domain, link: link, wanted: 1}
 	e.mu.Unlock()
 	return nil
 }
@@ -189,7 +191,7 @@ func (e *edgeNodes) open(sol, node string) error {
 func (e *edgeNodes) markUnpushed(sol, node string) {
 	e.mu.Lock()
 	if l, ok := e.links[sol+"."+node]; ok {
-		l.pushed = ""
+		l.wanted++
 	}
 	e.mu.Unlock()
 	e.kickRetry()
@@ -217,20 +219,22 @@ func (e *edgeNodes) retry() {
 		}
 		e.mu.Lock()
 		var due []*edgeLink
+		var at []uint64
 		for _, l := range e.links {
-			if l.pushed == "" {
+			if l.written < l.wanted {
 				due = append(due, l)
+				at = append(at, l.wanted)
 			}
 		}
 		e.mu.Unlock()
-		for _, l := range due {
-			digest, err := e.push(l)
-			if err != nil {
+		for i, l := range due {
+			// Read at count at[i]: a change meanwhile leaves it due, to be written again.
+			if _, err := e.push(l); err != nil {
 				e.log.Debug("node assignment not written; tried again later", "solution", l.sol, "node", l.node, "err", err)
 				continue
 			}
 			e.mu.Lock()
-			l.pushed = digest
+			l.written = max(l.written, at[i])
 			e.mu.Unlock()
 		}
 	}
