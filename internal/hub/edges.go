@@ -2,8 +2,6 @@ package hub
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -229,7 +227,7 @@ func (e *edgeNodes) retry() {
 		e.mu.Unlock()
 		for i, l := range due {
 			// Read at count at[i]: a change meanwhile leaves it due, to be written again.
-			if _, err := e.push(l); err != nil {
+			if err := e.push(l); err != nil {
 				e.log.Debug("node assignment not written; tried again later", "solution", l.sol, "node", l.node, "err", err)
 				continue
 			}
@@ -241,15 +239,15 @@ func (e *edgeNodes) retry() {
 }
 
 // push writes l's node's assignment, and the code of each instance, into the node.
-func (e *edgeNodes) push(l *edgeLink) (string, error) {
+func (e *edgeNodes) push(l *edgeLink) error {
 	st := e.hosted.Load()
 	n, ok := st.GetNode(l.sol, l.node)
 	if !ok {
-		return "", fmt.Errorf("node %s: %w", l.node, hosted.ErrNodeNotFound)
+		return fmt.Errorf("node %s: %w", l.node, hosted.ErrNodeNotFound)
 	}
 	assigned, err := st.Assignment(l.sol, l.node)
 	if err != nil {
-		return "", err
+		return err
 	}
 	ctx, cancel := context.WithTimeout(e.ctx, 10*time.Second)
 	defer cancel()
@@ -263,27 +261,26 @@ func (e *edgeNodes) push(l *edgeLink) (string, error) {
 		}
 		code, err := st.Code(ctx, l.sol, a.Service, a.Version)
 		if err != nil {
-			return "", err
+			return err
 		}
 		// The code first: a node reading the assignment finds every code it names.
 		if _, err := l.link.Assign(ctx, hosted.CodeKeyPrefix+a.CodeSHA256, []byte(code)); err != nil {
-			return "", err
+			return err
 		}
 		codes[a.CodeSHA256] = true
 	}
 	raw, err := json.Marshal(doc)
 	if err != nil {
-		return "", err
+		return err
 	}
-	sum := sha256.Sum256(raw)
 	if _, err := l.link.Assign(ctx, hosted.AssignmentKey, raw); err != nil {
-		return "", err
+		return err
 	}
 	// The code of versions the node no longer runs goes: its bucket is bounded.
 	if err := l.link.Prune(ctx, hosted.CodeKeyPrefix, func(k string) bool { return codes[strings.TrimPrefix(k, hosted.CodeKeyPrefix)] }); err != nil {
 		e.log.Warn("old code not removed from the node", "solution", l.sol, "node", l.node, "err", err)
 	}
-	return hex.EncodeToString(sum[:]), nil
+	return nil
 }
 
 // deliver handles one message of node of sol, in the order the node sent them. An error has
@@ -344,16 +341,22 @@ func (e *edgeNodes) stored(sol, node string, up hosted.Up, err error) error {
 
 // write puts a node's line into its solution's log.
 func (e *edgeNodes) write(sol, node, instance, level, msg string, fields map[string]any) {
-	src := "node " + node
-	if instance != "" {
-		src += " service " + instance
-	}
 	switch level {
 	case "debug", "info", "warn", "error":
 	case "warning":
 		level = "warn"
 	default:
 		level = "info"
+	}
+	writeNodeLog(e.logs, sol, node, instance, level, msg, fields)
+}
+
+// writeNodeLog puts a line of a node's (or of one of its instances) into its solution's log,
+// from source "node <node>[ service <instance>]", the message bounded.
+func writeNodeLog(logs *solutionlog.Log, sol, node, instance, level, msg string, fields map[string]any) {
+	src := "node " + node
+	if instance != "" {
+		src += " service " + instance
 	}
 	if len(msg) > maxNodeLine {
 		msg = msg[:maxNodeLine] + "…"
@@ -362,7 +365,7 @@ func (e *edgeNodes) write(sol, node, instance, level, msg string, fields map[str
 	if len(fields) > 0 {
 		raw, _ = json.Marshal(fields)
 	}
-	e.logs.Write(solutionlog.Entry{Time: time.Now().UTC(), Level: level, Solution: sol, Source: src, Message: msg, Fields: raw})
+	logs.Write(solutionlog.Entry{Time: time.Now().UTC(), Level: level, Solution: sol, Source: src, Message: msg, Fields: raw})
 }
 
 func text(v any) string {

@@ -2,7 +2,6 @@ package hub
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -236,13 +235,5 @@ func (h hubHost) Submit(ctx context.Context, spec orchestrator.Spec, message any
 }
 
 func (n *hubNodes) write(spec orchestrator.Spec, level, msg string, fields map[string]any) {
-	if len(msg) > maxNodeLine {
-		msg = msg[:maxNodeLine] + "…"
-	}
-	var raw json.RawMessage
-	if len(fields) > 0 {
-		raw, _ = json.Marshal(fields)
-	}
-	n.logs.Write(solutionlog.Entry{Time: time.Now().UTC(), Level: level, Solution: spec.Settings.Solution,
-		Source: "node " + hosted.HubNode + " service " + spec.Name, Message: msg, Fields: raw})
+	writeNodeLog(n.logs, spec.Settings.Solution, hosted.HubNode, spec.Name, level, msg, fields)
 }
