@@ -26,6 +26,7 @@ type serveOptions struct {
 	natsListen                          string
 	mqttListen                          string
 	leafListen                          string
+	leafAdvertise                       string
 	mqttMaxConns, mqttMaxConnsPerSol    int
 	mqttStoragePerSolution              byteSize
 	adminToken                          string
@@ -67,6 +68,8 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 		"client address (host:port) on which the embedded NATS server accepts outside programs; empty keeps it in-process")
 	stringFlag(fs, &o.leafListen, "leaf-listen", "", "", "SWITCHBOARD_LEAF_LISTEN",
 		"address (host:port) of the embedded NATS server's leaf node listener, where the solutions' agents (switchboard agent) connect; empty opens none")
+	stringFlag(fs, &o.leafAdvertise, "leaf-advertise", "", "", "SWITCHBOARD_LEAF_ADVERTISE",
+		"host:port agents are told to connect to for --leaf-listen, where that is not the listener's port on the host of --public-url (a port forward, a proxy)")
 	stringFlag(fs, &o.mqttListen, "mqtt-listen", "", "", "SWITCHBOARD_MQTT_LISTEN",
 		"address (host:port) of the embedded NATS server's MQTT 3.1.1 listener, where devices publish with their solution's id and token; empty opens none")
 	intFlag(fs, &o.mqttMaxConns, "mqtt-max-connections", hub.DefaultMQTTMaxConnections, "SWITCHBOARD_MQTT_MAX_CONNECTIONS",
@@ -197,6 +200,7 @@ func (o *serveOptions) config(dataDir string) hub.Config {
 		LogFormat:                      o.logFormat,
 		MQTTListen:                     o.mqttListen,
 		LeafListen:                     o.leafListen,
+		LeafAdvertise:                  o.leafAdvertise,
 		MQTTMaxConnections:             o.mqttMaxConns,
 		MQTTMaxConnectionsPerSolution:  o.mqttMaxConnsPerSol,
 		MQTTStoragePerSolution:         int64(o.mqttStoragePerSolution),

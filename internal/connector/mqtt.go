@@ -342,7 +342,10 @@ func (s *mqttSource) Run(ctx context.Context, sink Sink, cp Checkpoint) error {
 			return fmt.Errorf("mqtt %s: %w", s.url, err)
 		}
 		for _, d := range batch {
-			if err := d.ack(); err != nil {
+			// Not found: the client no longer tracks the packet, because it came twice (a
+			// resend before the first was acknowledged, which one acknowledgement covers) or the
+			// connection is going down (the broker sends it again to the session, at least once).
+			if err := d.ack(); err != nil && !errors.Is(err, paho.ErrPacketNotFound) {
 				return fmt.Errorf("mqtt %s: acknowledge: %w", s.url, err)
 			}
 		}

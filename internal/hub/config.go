@@ -36,6 +36,9 @@ type Config struct {
 	// LeafListen is the embedded server's leaf node listener (host:port), where the
 	// solutions' agents (switchboard agent) connect; empty opens none.
 	LeafListen string
+	// LeafAdvertise is the host:port agents are told to connect to, where it is not the
+	// --leaf-listen port on the host of --public-url (a port forward, a proxy, a NAT).
+	LeafAdvertise string
 	// MQTTMaxConnections and MQTTMaxConnectionsPerSolution bound the devices connected to it
 	// at once, in all and per solution; MQTTStoragePerSolution bounds what the server keeps
 	// for one solution's devices (sessions, retained and unacknowledged messages).
@@ -221,6 +224,14 @@ func (c Config) Validate() error {
 		}
 		if _, _, err := net.SplitHostPort(c.LeafListen); err != nil {
 			return fmt.Errorf("--leaf-listen %q: %w", c.LeafListen, err)
+		}
+	}
+	if c.LeafAdvertise != "" {
+		if c.LeafListen == "" {
+			return errors.New("--leaf-advertise needs --leaf-listen: it says where agents reach that listener")
+		}
+		if host, port, err := net.SplitHostPort(c.LeafAdvertise); err != nil || host == "" || port == "" || port == "0" {
+			return fmt.Errorf("--leaf-advertise %q: want host:port, such as edge.example.com:7422", c.LeafAdvertise)
 		}
 	}
 	if c.MQTTMaxConnections < 1 || c.MQTTMaxConnectionsPerSolution < 1 || c.MQTTMaxConnectionsPerSolution > c.MQTTMaxConnections {

@@ -1,13 +1,11 @@
 package hub_test
 
 import (
-	"context"
 	"net/http"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/switchboardhq/switchboard/internal/hosted/agent"
 	"github.com/switchboardhq/switchboard/internal/hub"
@@ -55,27 +53,9 @@ func TestAgentsShareATag(t *testing.T) {
 		map[string]any{"name": "your_service_name_py", "service": "YOUR_SERVICE_NAME", "tag": "gpio"},
 		map[string]any{"name": "seed_lua", "service": "SeedLua", "tag": "gpio"}}}), http.StatusCreated)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 2)
 	for _, n := range []string{"pi-1", "pi-2"} {
-		go func() {
-			done <- agent.Run(ctx, agent.Config{Hub: s.URL, Solution: "plant", Node: n, Token: tokens[n], DataDir: t.TempDir(), StopDeadline: 5 * time.Second})
-		}()
+		startAgent(t, agent.Config{Hub: s.URL, Solution: "plant", Node: n, Token: tokens[n]})
 	}
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		for range 2 {
-			if err := <-done; err != nil {
-				t.Errorf("agent: %v", err)
-			}
-		}
-	}
-	t.Cleanup(stop)
 	logOf := func(node, instance string) string {
 		return string(s.Do(t, "GET", base+"/logs?source=node%20"+node+"%20service%20"+instance, tok, nil).Body)
 	}

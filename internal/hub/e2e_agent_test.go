@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -88,18 +89,8 @@ func TestAgentRunsPython(t *testing.T) {
 		map[string]any{"name": "counter", "service": "Counter", "node": "pi-1"},
 		map[string]any{"name": "pinger", "service": "Pinger", "node": "pi-1"}}}), http.StatusCreated)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- agent.Run(ctx, agent.Config{Hub: s.URL, Solution: "plant", Node: "pi-1", Token: node["token"].(string), DataDir: t.TempDir(),
-			StopDeadline: 5 * time.Second, StateEvery: 200 * time.Millisecond, Version: "test"})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("agent: %v", err)
-		}
-	})
+	startAgent(t, agent.Config{Hub: s.URL, Solution: "plant", Node: "pi-1", Token: node["token"].(string),
+		StopDeadline: 5 * time.Second, StateEvery: 200 * time.Millisecond, Version: "test"})
 	keystore := func(key string) string { return keystoreValue(t, s, "plant", tok, key) }
 	hubtest.Eventually(t, "the fifth reading to reach the handler", func() bool { return keystore("r-5") != "" })
 	prefix := edge.Domain("plant", "pi-1") + "-"
@@ -174,17 +165,7 @@ func TestAgentThroughOutage(t *testing.T) {
 	must(s.Do(t, "POST", base+"/flows", tok, map[string]any{"name": "readings", "instances": []any{map[string]any{
 		"name": "readgpio_py", "service": "ReadGPIO", "node": "pi-1", "upstream": "readings.pi"}}}), http.StatusCreated)
 
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- agent.Run(ctx, agent.Config{Hub: s.URL, Solution: "plant", Node: "pi-1", Token: node["token"].(string), DataDir: t.TempDir(), StopDeadline: 5 * time.Second})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("agent: %v", err)
-		}
-	})
+	startAgent(t, agent.Config{Hub: s.URL, Solution: "plant", Node: "pi-1", Token: node["token"].(string)})
 	value := func(key string) string {
 		r := s.Do(t, "GET", base+"/keystore/keys/"+key, tok, nil)
 		if r.Status != http.StatusOK {
@@ -196,18 +177,25 @@ func TestAgentThroughOutage(t *testing.T) {
 	s.Close(t)
 	time.Sleep(5 * time.Second) // the outage itself: the service goes on reading meanwhile
 	s.Restart(t)
-	deadline := time.Now().Add(30 * time.Second)
-	for value(fmt.Sprintf("id-%d", readings)) == "" {
+	wantEachReadingOnce(t, value, readings, 30*time.Second)
+}
+
+// wantEachReadingOnce waits up to within for the last of readings 1..count of node pi-1 of
+// solution plant, then checks that each arrived as one event (ids-<n>: the set of its event
+// ids, id-<n>: the last), in the order of the node's outbox. (A handler runs at least once: one
+// in flight when the hub stops runs again after, for the same event.)
+func wantEachReadingOnce(t *testing.T, value func(key string) string, count int, within time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for value(fmt.Sprintf("id-%d", count)) == "" {
 		if time.Now().After(deadline) {
-			t.Fatalf("reading %d did not arrive within 30s of the restart", readings)
+			t.Fatalf("reading %d did not arrive within %s", count, within)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 	prefix := edge.Domain("plant", "pi-1") + "-"
 	last := uint64(0)
-	for n := 1; n <= readings; n++ {
-		// Stored once: one event for each reading. (A handler runs at least once: one in
-		// flight when the hub stops runs again after, for the same event.)
+	for n := 1; n <= count; n++ {
 		if ids := value(fmt.Sprintf("ids-%d", n)); strings.Count(ids, prefix) != 1 {
 			t.Fatalf("reading %d arrived as events %s, want one", n, ids)
 		}
@@ -218,4 +206,30 @@ func TestAgentThroughOutage(t *testing.T) {
 		}
 		last = seq
 	}
+}
+
+// startAgent runs an agent until the test ends (or stop, which waits for it); an error it
+// ends with fails the test. DataDir defaults to a new temporary folder, StopDeadline to 5s.
+func startAgent(t *testing.T, cfg agent.Config) (stop func()) {
+	t.Helper()
+	if cfg.DataDir == "" {
+		cfg.DataDir = t.TempDir()
+	}
+	if cfg.StopDeadline == 0 {
+		cfg.StopDeadline = 5 * time.Second
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- agent.Run(ctx, cfg) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("agent %s: %v", cfg.Node, err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }

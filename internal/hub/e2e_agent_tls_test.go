@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/switchboardhq/switchboard/internal/hosted/agent"
 	"github.com/switchboardhq/switchboard/internal/hub"
@@ -29,17 +28,7 @@ func TestAgentOverTLS(t *testing.T) {
 	if err := agent.Run(context.Background(), agent.Config{Hub: s.URL, Solution: "plant", Node: "pi-1", Token: node["token"].(string), DataDir: t.TempDir()}); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Fatalf("an agent not trusting the hub's certificate: %v", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- agent.Run(ctx, agent.Config{Hub: s.URL, HubCA: certFile, Solution: "plant", Node: "pi-1", Token: node["token"].(string), DataDir: t.TempDir(), StopDeadline: 5 * time.Second})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("agent: %v", err)
-		}
-	})
+	startAgent(t, agent.Config{Hub: s.URL, HubCA: certFile, Solution: "plant", Node: "pi-1", Token: node["token"].(string)})
 	hubtest.Eventually(t, "the Lua service to start on the agent", func() bool {
 		return strings.Contains(string(s.Do(t, "GET", base+"/logs?source=node%20pi-1%20service%20seed_lua", tok, nil).Body), `"Started"`)
 	})

@@ -97,9 +97,9 @@ func (e *edgeNodes) login(user, password string) bus.LeafGrant {
 	return bus.LeafGrant{Solution: sol, Publish: pub, Subscribe: sub}
 }
 
-// LeafURL is where agents connect: the leaf listener's port on the host clients reach the hub
-// at (--public-url).
-func leafURL(public, leafAddr string, secure bool) string {
+// LeafURL is where agents connect: advertise (--leaf-advertise) where it is set, else the
+// leaf listener's port on the host clients reach the hub at (--public-url).
+func leafURL(public, leafAddr, advertise string, secure bool) string {
 	_, port, err := net.SplitHostPort(leafAddr)
 	if err != nil || leafAddr == "" {
 		return ""
@@ -108,10 +108,14 @@ func leafURL(public, leafAddr string, secure bool) string {
 	if u, err := url.Parse(public); err == nil && u.Hostname() != "" {
 		host = u.Hostname()
 	}
-	if secure {
-		return "tls://" + net.JoinHostPort(host, port)
+	addr := net.JoinHostPort(host, port)
+	if advertise != "" {
+		addr = advertise
 	}
-	return "nats-leaf://" + net.JoinHostPort(host, port)
+	if secure {
+		return "tls://" + addr
+	}
+	return "nats-leaf://" + addr
 }
 
 // start links every node there is and follows the changes.

@@ -454,7 +454,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		GraphQL:           graphqlAPI,
 		Hosted:            h.hosted,
 		NodeLink: func(sol, node string) (string, string, string) {
-			return leafURL(h.publicURL(), h.bus.LeafAddr(), h.tlsConfig != nil), leafUser(sol, node), edge.Domain(sol, node)
+			return leafURL(h.publicURL(), h.bus.LeafAddr(), h.cfg.LeafAdvertise, h.tlsConfig != nil), leafUser(sol, node), edge.Domain(sol, node)
 		},
 	})
 	// OpenFaaS connectors invoke handlers through it; async results are POSTed through the
