@@ -1,10 +1,10 @@
 package hub_test
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os/exec"
-	"strings"
 	"testing"
 	"time"
 
@@ -82,12 +82,33 @@ func TestAgentThroughNetworkLoss(t *testing.T) {
 	if v := value("id-300"); v != "" {
 		t.Fatalf("reading 300 reached the hub while the network was down (as %s): the link was not cut", v)
 	}
+	restored := time.Now()
 	link.Restore()
 	wantEachReadingOnce(t, value, readings, 60*time.Second)
-	logs := string(s.Do(t, "GET", base+"/logs?source=node%20pi-1%20service%20count&limit=1000", tok, nil).Body)
+	var page struct {
+		Items []struct {
+			Time    time.Time      `json:"time"`
+			Message string         `json:"message"`
+			Fields  map[string]any `json:"fields"`
+		} `json:"items"`
+	}
+	r := s.Do(t, "GET", base+"/logs?source=node%20pi-1%20service%20count&limit=1000", tok, nil)
+	if err := json.Unmarshal(r.Body, &page); r.Status != http.StatusOK || err != nil {
+		t.Fatalf("logs: %d %v %s", r.Status, err, r.Body)
+	}
+	lines := map[string]int{}
+	for i, e := range page.Items {
+		lines[e.Message] = i
+	}
 	for n := 100; n <= readings; n += 100 {
-		if !strings.Contains(logs, fmt.Sprintf("read %d\"", n)) {
-			t.Fatalf("the log line of reading %d is missing from the solution log: %s", n, logs)
+		if _, ok := lines[fmt.Sprintf("read %d", n)]; !ok {
+			t.Fatalf("the log line of reading %d is missing from the solution log: %+v", n, page.Items)
 		}
+	}
+	// A line kept on the node through the outage is at the time it was written, and says when
+	// it was received.
+	e := page.Items[lines["read 300"]]
+	if !e.Time.Before(restored) || e.Fields["received"] == nil {
+		t.Fatalf("the line of reading 300, written during the outage that ended at %s: %+v", restored.Format(time.RFC3339Nano), e)
 	}
 }

@@ -305,10 +305,10 @@ func (e *edgeNodes) deliver(ctx context.Context, sol, node, domain string, d edg
 			Source: "/nodes/" + node + "/" + up.Instance})
 		return e.stored(sol, node, up, err)
 	case hosted.UpLog:
-		e.write(sol, node, up.Instance, up.Level, text(up.Message), nil)
+		e.writeAt(up.Time, sol, node, up.Instance, up.Level, text(up.Message), nil)
 	case hosted.UpAlert:
 		msg := text(up.Message)
-		e.write(sol, node, up.Instance, "error", msg, map[string]any{"fault_code": up.FaultCode, "fault_description": up.FaultDescription})
+		e.writeAt(up.Time, sol, node, up.Instance, "error", msg, map[string]any{"fault_code": up.FaultCode, "fault_description": up.FaultDescription})
 		topic := "alerts." + node + "." + strings.ToLower(up.Service)
 		err := e.events.Enqueue(ctx, events.Event{ID: id, Solution: sol, Topic: topic, Time: up.Time, Source: "/nodes/" + node + "/" + up.Instance,
 			Data: map[string]any{"node": node, "service": up.Service, "instance": up.Instance, "message": msg, "fault_code": up.FaultCode, "fault_description": up.FaultDescription}})
@@ -343,8 +343,14 @@ func (e *edgeNodes) stored(sol, node string, up hosted.Up, err error) error {
 	return err
 }
 
-// write puts a node's line into its solution's log.
+// write puts a line about a node into its solution's log, at the hub's time.
 func (e *edgeNodes) write(sol, node, instance, level, msg string, fields map[string]any) {
+	e.writeAt(time.Time{}, sol, node, instance, level, msg, fields)
+}
+
+// writeAt puts a node's line into its solution's log at the time the node wrote it (what
+// was kept on the node while the hub was away says when it happened, not when it arrived).
+func (e *edgeNodes) writeAt(at time.Time, sol, node, instance, level, msg string, fields map[string]any) {
 	switch level {
 	case "debug", "info", "warn", "error":
 	case "warning":
@@ -352,12 +358,13 @@ func (e *edgeNodes) write(sol, node, instance, level, msg string, fields map[str
 	default:
 		level = "info"
 	}
-	writeNodeLog(e.logs, sol, node, instance, level, msg, fields)
+	writeNodeLog(e.logs, at, sol, node, instance, level, msg, fields)
 }
 
-// writeNodeLog puts a line of a node's (or of one of its instances) into its solution's log,
-// from source "node <node>[ service <instance>]", the message bounded.
-func writeNodeLog(logs *solutionlog.Log, sol, node, instance, level, msg string, fields map[string]any) {
+// writeNodeLog puts a line of a node's (or of one of its instances) into its solution's log.
+// at is when the node wrote it; zero, or a node clock ahead of the hub's, is now. A line
+// that arrives late says when it was received.
+func writeNodeLog(logs *solutionlog.Log, at time.Time, sol, node, instance, level, msg string, fields map[string]any) {
 	src := "node " + node
 	if instance != "" {
 		src += " service " + instance
@@ -365,12 +372,26 @@ func writeNodeLog(logs *solutionlog.Log, sol, node, instance, level, msg string,
 	if len(msg) > maxNodeLine {
 		msg = msg[:maxNodeLine] + "…"
 	}
+	now := time.Now().UTC()
+	switch {
+	case at.IsZero() || at.After(now):
+		at = now
+	case now.Sub(at) > lateNodeLine:
+		if fields == nil {
+			fields = map[string]any{}
+		}
+		fields["received"] = now.Format(time.RFC3339Nano)
+	}
 	var raw json.RawMessage
 	if len(fields) > 0 {
 		raw, _ = json.Marshal(fields)
 	}
-	logs.Write(solutionlog.Entry{Time: time.Now().UTC(), Level: level, Solution: sol, Source: src, Message: msg, Fields: raw})
+	logs.Write(solutionlog.Entry{Time: at.UTC(), Level: level, Solution: sol, Source: src, Message: msg, Fields: raw})
 }
+
+// lateNodeLine is how much later than written a node's line may arrive before its entry says
+// when it was received.
+const lateNodeLine = 5 * time.Second
 
 func text(v any) string {
 	if s, ok := v.(string); ok {

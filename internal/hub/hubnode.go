@@ -235,5 +235,5 @@ func (h hubHost) Submit(ctx context.Context, spec orchestrator.Spec, message any
 }
 
 func (n *hubNodes) write(spec orchestrator.Spec, level, msg string, fields map[string]any) {
-	writeNodeLog(n.logs, spec.Settings.Solution, hosted.HubNode, spec.Name, level, msg, fields)
+	writeNodeLog(n.logs, time.Time{}, spec.Settings.Solution, hosted.HubNode, spec.Name, level, msg, fields)
 }
