@@ -8,15 +8,15 @@
 // $JS.API.>, $KV.> and $OBJ.> from crossing a leaf connection between two domains.
 //
 // Node to hub. The node stores what it produces (Node.Publish) in its stream OUTBOX, subjects
-// edge.<domain>.>, on disk, bounded (oldest dropped first, counted by Node.Dropped). The hub
-// keeps a stream EDGE_<domain> that sources OUTBOX through $JS.<domain>.API (Link): the hub's
-// server asks the node's for a consumer delivering to $SB.edge.<domain>.deliver.…, notes each
-// message's outbox sequence, and after any break (hub or node restarted, connection lost)
-// asks again from the next sequence: in order, none twice, nothing lost that the outbox
-// still had. Link.Receive hands the hub stream's messages to a callback through a durable
-// consumer, one at a time, acknowledged once the callback succeeded; gaps in the outbox
-// sequence (messages the bound dropped before the hub had them) are counted (Delivery.Lost,
-// Link.Lost).
+// edge.<domain>.>, on disk: a work queue, from which what the hub acknowledged goes. It is
+// bounded in what the hub has not taken; when full it keeps what it has (the oldest) and
+// refuses the newest, counting them (Node.Dropped, kept across restarts), and the count goes
+// to the hub as a message of subject LostSubject before the next message it takes: what the
+// hub gets has no hole in it but the one it is told of. The hub takes the outbox through a
+// durable pull consumer of its own, "hub", on the node's domain ($JS.<domain>.API, Link),
+// one message at a time, acknowledged once the hub's callback succeeded (Link.Receive): in
+// order, none twice, after any break (hub or node restarted, connection lost) from where it
+// stopped. Counts and gaps in the outbox sequence are counted (Delivery.Lost, Link.Lost).
 //
 // Hub to node. The hub writes the node's assignment into the node's KV bucket ASSIGN through
 // $JS.<domain>.API.$KV.ASSIGN.<key> (Link.Assign), while the node is connected; the node

@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"sync"
@@ -181,8 +182,8 @@ func TestOutboxAcrossOutages(t *testing.T) {
 		t.Fatalf("the node's assignment after its restart: %q, %v", v, err)
 	}
 	publishN(t, node, 76, 25)
-	if d, err := node.Dropped(ctx); err != nil || d != 0 {
-		t.Fatalf("dropped %d, %v; want none", d, err)
+	if d := node.Dropped(); d != 0 {
+		t.Fatalf("dropped %d; want none", d)
 	}
 
 	// The hub comes back (same data dir, same listener): the 50 it had are not handed on
@@ -206,26 +207,51 @@ func TestOutboxAcrossOutages(t *testing.T) {
 	checkInOrder(t, all, 100)
 }
 
-// TestOutboxBound: a full outbox drops its oldest messages and counts them; the hub gets the
-// rest and counts what it never got.
+// TestOutboxBound: a full outbox keeps its oldest messages and refuses the newest, counting
+// them; the hub gets what it kept, in order, then the count, before the next message; the
+// count outlives a restart of the node.
 func TestOutboxBound(t *testing.T) {
-	ctx := context.Background()
-	leafAddr := freeAddr(t) // nobody there yet
-	node := startNode(t, t.TempDir(), leafAddr, "s1.a", func(c *NodeConfig) { c.OutboxMaxMsgs = 10 })
-	publishN(t, node, 1, 30)
-	if d, err := node.Dropped(ctx); err != nil || d != 20 {
-		t.Fatalf("dropped %d, %v; want 20", d, err)
+	leafAddr, dir := freeAddr(t), t.TempDir() // nobody at leafAddr yet
+	node := startNode(t, dir, leafAddr, "s1.a", func(c *NodeConfig) { c.OutboxMaxMsgs = 10 })
+	publishN(t, node, 1, 10)
+	for i := 11; i <= 30; i++ {
+		if _, err := node.Publish(context.Background(), "m", []byte(strconv.Itoa(i)), ""); !errors.Is(err, ErrOutboxFull) {
+			t.Fatalf("message %d into a full outbox: %v, want ErrOutboxFull", i, err)
+		}
+	}
+	if d := node.Dropped(); d != 20 {
+		t.Fatalf("dropped %d; want 20", d)
+	}
+	node.Close()
+	node = startNode(t, dir, leafAddr, "s1.a", func(c *NodeConfig) { c.OutboxMaxMsgs = 10 })
+	if d := node.Dropped(); d != 20 {
+		t.Fatalf("dropped %d after a restart; want 20", d)
 	}
 	hub := startHub(t, t.TempDir(), leafAddr, 2)
 	r := &received{}
 	link := openLink(t, hub, nodeDomain("s1.a"), r)
 	eventually(t, "the 10 kept messages at the hub", func() bool { return r.count() >= 10 })
+	// Taken by the hub, they leave the outbox: the next message goes in, after the count.
+	eventually(t, "the outbox to be empty", func() bool {
+		st, err := node.js.Stream(context.Background(), OutboxStream)
+		return err == nil && st.CachedInfo().State.Msgs == 0
+	})
+	if _, err := node.Publish(context.Background(), "m", []byte("31"), ""); err != nil {
+		t.Fatalf("message 31 into the emptied outbox: %v", err)
+	}
+	eventually(t, "the count and the next message at the hub", func() bool { return r.count() >= 12 })
 	ds := r.all()
-	if len(ds) != 10 || ds[0].NodeSeq != 21 || ds[0].Lost != 20 || ds[9].NodeSeq != 30 || string(ds[9].Data) != "30" {
+	if len(ds) != 12 || ds[0].NodeSeq != 1 || ds[0].Lost != 0 || ds[9].NodeSeq != 10 || string(ds[9].Data) != "10" {
 		t.Fatalf("deliveries %+v", ds)
 	}
-	if link.Lost() != 20 {
-		t.Fatalf("the hub counts %d lost, want 20", link.Lost())
+	if ds[10].Subject != LostSubject || ds[10].Lost != 20 || ds[11].Lost != 0 || string(ds[11].Data) != "31" {
+		t.Fatalf("after the kept ones: %+v, %+v; want the count of 20, then message 31", ds[10], ds[11])
+	}
+	if link.Lost() != 20 || node.Dropped() != 0 {
+		t.Fatalf("the hub counts %d lost, want 20; the node has %d to tell, want 0", link.Lost(), node.Dropped())
+	}
+	if _, err := node.Publish(context.Background(), LostSubject, []byte("5"), ""); err == nil {
+		t.Fatal("a caller published under the node's own subject")
 	}
 }
 

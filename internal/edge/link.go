@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -25,8 +26,9 @@ type Delivery struct {
 	MsgID string
 	// NodeSeq is the message's sequence in the node's outbox.
 	NodeSeq uint64
-	// Lost is how many of the node's messages before this one the hub never got (the
-	// outbox's bound dropped them first).
+	// Lost is how many of the node's messages before this one the hub never got: the count a
+	// message of subject LostSubject carries (its full outbox refused them), or a gap in
+	// the outbox's sequence.
 	Lost uint64
 }
 
@@ -107,7 +109,10 @@ func (l *Link) consumer(ctx context.Context) (jetstream.Consumer, uint64, error)
 		AckPolicy: jetstream.AckExplicitPolicy,
 		// One at a time: a message offered again does not overtake the next one.
 		MaxAckPending: 1,
-		AckWait:       30 * time.Second,
+		// A message on its way when the link broke (its fetch gone, or its acknowledgement
+		// lost) holds up the rest until then: short. One handled longer is offered again, and
+		// stored once all the same (the hub's events are deduplicated by id).
+		AckWait: 5 * time.Second,
 	})
 	if err != nil {
 		return nil, 0, err
@@ -196,8 +201,15 @@ func (l *Link) delivery(m jetstream.Msg, last uint64) (Delivery, error) {
 	}
 	seq := md.Sequence.Stream
 	d := Delivery{Subject: strings.TrimPrefix(m.Subject(), pre), Data: m.Data(), MsgID: m.Headers().Get(jetstream.MsgIDHeader), NodeSeq: seq}
-	if seq > last+1 {
-		d.Lost = seq - last - 1 // the outbox's bound dropped them before the hub had them
+	if last > 0 && seq > last+1 {
+		d.Lost = seq - last - 1 // removed from the outbox before the hub had them
+	}
+	if d.Subject == LostSubject {
+		n, err := strconv.ParseUint(string(d.Data), 10, 64)
+		if err != nil {
+			return Delivery{}, fmt.Errorf("count of dropped messages %q: %w", d.Data, err)
+		}
+		d.Lost += n
 	}
 	return d, nil
 }

@@ -46,6 +46,10 @@ func checkDomain(d string) error {
 // apiPrefix is the prefix of the JetStream API of domain d, as another domain reaches it.
 func apiPrefix(d string) string { return "$JS." + d + ".API" }
 
+// LostSubject is the suffix of the node's own message saying how many messages its full
+// outbox refused before it (a Delivery of it has Lost set and nothing else to handle).
+const LostSubject = "lost"
+
 // outboxSubject is the subject the node of domain d stores suffix under.
 func outboxSubject(d, suffix string) string { return "edge." + d + "." + suffix }
 

@@ -8,6 +8,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -25,8 +28,9 @@ type NodeConfig struct {
 	DataDir string
 	// Domain is the node's JetStream domain (see Domain).
 	Domain string
-	// OutboxMaxMsgs and OutboxMaxBytes bound the outbox; when full, the oldest message is
-	// dropped (and counted, see Node.Dropped). 0 is the default.
+	// OutboxMaxMsgs and OutboxMaxBytes bound what the outbox holds that the hub has not
+	// taken; when full, it keeps what it has (the oldest) and refuses the newest, counting them
+	// (see Node.Publish). 0 is the default.
 	OutboxMaxMsgs, OutboxMaxBytes int64
 	// ReconnectWait is how long the node waits between attempts to reach the hub; 0 is 1s.
 	ReconnectWait time.Duration
@@ -50,7 +54,17 @@ type Node struct {
 	nc  *nats.Conn
 	js  jetstream.JetStream
 	kv  jetstream.KeyValue
+
+	mu      sync.Mutex // serialises Publish: the count of refused messages goes before the next one
+	dropped uint64     // refused by the full outbox, not yet told to the hub; kept in droppedFile
 }
+
+// droppedFile keeps Node.dropped across restarts, in the data dir.
+const droppedFile = "outbox-dropped"
+
+// ErrOutboxFull is Publish's error when the outbox holds as much as it may of what the hub
+// has not taken: the message is dropped, and counted.
+var ErrOutboxFull = errors.New("the outbox is full: the message was dropped (and counted for the hub)")
 
 // StartNode starts the node's server and opens its outbox and assignment bucket. It does not
 // wait for the hub: the node works without it.
@@ -123,6 +137,10 @@ func StartNode(ctx context.Context, cfg NodeConfig) (*Node, error) {
 		return nil, errors.New("node: server did not become ready in 10s")
 	}
 	n := &Node{cfg: cfg, srv: srv}
+	if err := n.loadDropped(); err != nil {
+		n.Close()
+		return nil, err
+	}
 	if err := n.open(ctx); err != nil {
 		n.Close()
 		return nil, err
@@ -140,11 +158,13 @@ func (n *Node) open(ctx context.Context) error {
 		return fmt.Errorf("node: jetstream: %w", err)
 	}
 	_, err = n.js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:       OutboxStream,
-		Subjects:   []string{outboxSubject(n.cfg.Domain, ">")},
-		Storage:    jetstream.FileStorage,
-		Retention:  jetstream.LimitsPolicy,
-		Discard:    jetstream.DiscardOld,
+		Name:     OutboxStream,
+		Subjects: []string{outboxSubject(n.cfg.Domain, ">")},
+		Storage:  jetstream.FileStorage,
+		// What the hub took (acknowledged) goes; the bounds hold only what it has not, and a
+		// full outbox keeps its oldest, so that what the hub gets has no hole in it.
+		Retention:  jetstream.WorkQueuePolicy,
+		Discard:    jetstream.DiscardNew,
 		MaxMsgs:    n.cfg.OutboxMaxMsgs,
 		MaxBytes:   n.cfg.OutboxMaxBytes,
 		MaxMsgSize: MaxPayload,
@@ -168,10 +188,15 @@ func (n *Node) open(ctx context.Context) error {
 
 // Publish stores data under the subject suffix in the outbox, durably, hub reachable or not;
 // msgID (optional) makes a second Publish of the same message within two minutes a no-op.
-// It returns the message's sequence in the outbox.
+// It returns the message's sequence in the outbox. When the outbox is full the message is
+// dropped, counted and ErrOutboxFull returned; the count goes to the hub, as a message of
+// subject LostSubject, before the next message the outbox takes.
 func (n *Node) Publish(ctx context.Context, suffix string, data []byte, msgID string) (uint64, error) {
 	if err := checkSuffix(suffix); err != nil {
 		return 0, fmt.Errorf("publish: %w", err)
+	}
+	if suffix == LostSubject {
+		return 0, fmt.Errorf("publish: subject %q is the node's own", suffix)
 	}
 	if len(msgID) > maxMsgIDLen {
 		return 0, fmt.Errorf("publish: msg id: %d bytes, at most %d", len(msgID), maxMsgIDLen)
@@ -179,30 +204,83 @@ func (n *Node) Publish(ctx context.Context, suffix string, data []byte, msgID st
 	if len(data) > MaxPayload-1024 {
 		return 0, fmt.Errorf("publish: %d bytes, at most %d", len(data), MaxPayload-1024)
 	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.dropped > 0 {
+		_, err := n.js.Publish(ctx, outboxSubject(n.cfg.Domain, LostSubject), []byte(strconv.FormatUint(n.dropped, 10)))
+		switch {
+		case outboxFull(err):
+			return 0, n.drop(suffix)
+		case err != nil:
+			return 0, fmt.Errorf("publish %s: the count of dropped messages: %w", suffix, err)
+		}
+		n.dropped = 0
+		if err := n.saveDropped(); err != nil {
+			return 0, err
+		}
+	}
 	var opts []jetstream.PublishOpt
 	if msgID != "" {
 		opts = append(opts, jetstream.WithMsgID(msgID))
 	}
 	ack, err := n.js.Publish(ctx, outboxSubject(n.cfg.Domain, suffix), data, opts...)
-	if err != nil {
+	switch {
+	case outboxFull(err):
+		return 0, n.drop(suffix)
+	case err != nil:
 		return 0, fmt.Errorf("publish %s: %w", suffix, err)
 	}
 	return ack.Sequence, nil
 }
 
-// Dropped is how many messages the outbox's bound has dropped, oldest first, since it was
-// made: nothing else removes its messages, so they are those before its first one. Those the
-// hub had received are counted too; the hub counts what it never got (Link.Lost).
-func (n *Node) Dropped(ctx context.Context) (uint64, error) {
-	s, err := n.js.Stream(ctx, OutboxStream)
+// drop counts a message the full outbox refused; n.mu is held.
+func (n *Node) drop(suffix string) error {
+	n.dropped++
+	if err := n.saveDropped(); err != nil {
+		return err
+	}
+	return fmt.Errorf("publish %s: %w", suffix, ErrOutboxFull)
+}
+
+// outboxFull says whether err is the outbox refusing a message for its bounds.
+func outboxFull(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (strings.Contains(apiErr.Description, "maximum messages exceeded") ||
+		strings.Contains(apiErr.Description, "maximum bytes exceeded"))
+}
+
+func (n *Node) saveDropped() error {
+	path := filepath.Join(n.cfg.DataDir, droppedFile)
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(strconv.FormatUint(n.dropped, 10)), 0o600); err != nil {
+		return fmt.Errorf("node: keep the count of dropped messages: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("node: keep the count of dropped messages: %w", err)
+	}
+	return nil
+}
+
+func (n *Node) loadDropped() error {
+	raw, err := os.ReadFile(filepath.Join(n.cfg.DataDir, droppedFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
 	if err != nil {
-		return 0, fmt.Errorf("outbox: %w", err)
+		return fmt.Errorf("node: read the count of dropped messages: %w", err)
 	}
-	st := s.CachedInfo().State
-	if st.FirstSeq == 0 {
-		return 0, nil
+	if n.dropped, err = strconv.ParseUint(strings.TrimSpace(string(raw)), 10, 64); err != nil {
+		return fmt.Errorf("node: %s: %w", droppedFile, err)
 	}
-	return st.FirstSeq - 1, nil
+	return nil
+}
+
+// Dropped is how many messages the full outbox has refused that the hub has not yet been
+// told of.
+func (n *Node) Dropped() uint64 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.dropped
 }
 
 // Assignment is the value the hub last put under key, read locally.

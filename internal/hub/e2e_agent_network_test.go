@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
@@ -49,24 +50,10 @@ func TestAgentThroughNetworkLoss(t *testing.T) {
 		outage   = time.Minute
 		readings = 750 // 75 s of readings: before, during and after the outage
 	)
-	leaf := hubtest.FreeAddr(t)
-	link := testkit.StartProxy(t, leaf)
-	s := hubtest.Start(t, func(c *hub.Config) { c.LeafListen, c.LeafAdvertise = leaf, link.Addr })
-	tok := s.CreateSolution(t, "plant")
+	s, tok, link, token := countingNode(t, readings, `Keystore.sadd({key = "ids-" .. event.data.n, args = {event.id}}); Keystore.set({key = "id-" .. event.data.n, value = event.id})`)
 	base := "/api/v1/solutions/plant"
-	must := func(r hubtest.Response, status int) map[string]any { t.Helper(); return wantStatus(t, r, status) }
-	must(s.Do(t, "POST", base+"/handlers", tok, map[string]any{"name": "readings", "topics": []string{"readings.pi"},
-		"script": `Keystore.sadd({key = "ids-" .. event.data.n, args = {event.id}}); Keystore.set({key = "id-" .. event.data.n, value = event.id})`}), http.StatusCreated)
-	must(s.Do(t, "POST", base+"/hosted-services", tok, map[string]any{"name": "Count", "kind": "python", "code": countingService,
-		"static_properties": []any{map[string]any{"name": "count", "type": "number", "default": readings}}}), http.StatusCreated)
-	node := must(s.Do(t, "POST", base+"/nodes", tok, map[string]any{"name": "pi-1"}), http.StatusCreated)
-	if got := node["leaf_url"]; got != nil && got != "nats-leaf://"+link.Addr {
-		t.Fatalf("node's leaf_url %v, want the advertised nats-leaf://%s", got, link.Addr)
-	}
-	must(s.Do(t, "POST", base+"/flows", tok, map[string]any{"name": "readings", "instances": []any{map[string]any{
-		"name": "count", "service": "Count", "node": "pi-1", "upstream": "readings.pi"}}}), http.StatusCreated)
 
-	startAgent(t, agent.Config{Hub: s.URL, Solution: "plant", Node: "pi-1", Token: node["token"].(string)})
+	startAgent(t, agent.Config{Hub: s.URL, Solution: "plant", Node: "pi-1", Token: token})
 	value := func(key string) string { // a string, or a set's members
 		r := s.Do(t, "GET", base+"/keystore/keys/"+key, tok, nil)
 		if r.Status != http.StatusOK {
@@ -111,4 +98,84 @@ func TestAgentThroughNetworkLoss(t *testing.T) {
 	if !e.Time.Before(restored) || e.Fields["received"] == nil {
 		t.Fatalf("the line of reading 300, written during the outage that ended at %s: %+v", restored.Format(time.RFC3339Nano), e)
 	}
+}
+
+// TestAgentOutboxFull: while the network is down a small outbox fills; it keeps the oldest
+// readings and drops the newest, and when the network is back the hub gets the kept ones, in
+// order with no hole, then says in the solution's log how many were dropped, then gets the
+// readings made since.
+func TestAgentOutboxFull(t *testing.T) {
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skip("python3 is not on PATH: python services cannot run here")
+	}
+	t.Parallel()
+	const readings = 100
+	s, tok, link, token := countingNode(t, readings, `Keystore.set({key = "id-" .. event.data.n, value = event.id})`)
+	base := "/api/v1/solutions/plant"
+	startAgent(t, agent.Config{Hub: s.URL, Solution: "plant", Node: "pi-1", Token: token, OutboxMaxMsgs: 20})
+	value := func(key string) string { return keystoreValue(t, s, "plant", tok, key) }
+	hubtest.Eventually(t, "the fifth reading", func() bool { return value("id-5") != "" })
+	link.Cut()
+	time.Sleep(5 * time.Second) // 50 readings: more than the outbox holds
+	link.Restore()
+	deadline := time.Now().Add(20 * time.Second)
+	for value(fmt.Sprintf("id-%d", readings)) == "" {
+		if time.Now().After(deadline) {
+			got := []int{}
+			for n := 1; n <= readings; n++ {
+				if value(fmt.Sprintf("id-%d", n)) != "" {
+					got = append(got, n)
+				}
+			}
+			t.Fatalf("reading %d did not arrive; got %v; log: %s", readings, got, s.Do(t, "GET", base+"/logs", tok, nil).Body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Kept: every reading up to the first one dropped; then a hole the log tells of.
+	first := 0
+	for n := 1; n <= readings; n++ {
+		if value(fmt.Sprintf("id-%d", n)) == "" {
+			first = n
+			break
+		}
+	}
+	// The outbox had room for the first dozen readings of the outage (20 messages, a few of
+	// them the agent's own), and none for most of the rest.
+	if first < 15 || first > 40 {
+		t.Fatalf("the first reading missing is %d; want the outage's first dozen kept, and the rest dropped", first)
+	}
+	// After the hole, every reading made since the network's return.
+	resumed := first
+	for value(fmt.Sprintf("id-%d", resumed)) == "" {
+		resumed++
+	}
+	for n := resumed; n <= readings; n++ {
+		if value(fmt.Sprintf("id-%d", n)) == "" {
+			t.Fatalf("readings %d to %d were dropped, %d arrived, and %d is missing: a second hole", first, resumed-1, resumed, n)
+		}
+	}
+	logs := string(s.Do(t, "GET", base+"/logs?source=node%20pi-1", tok, nil).Body)
+	if !strings.Contains(logs, "were dropped on the node before the hub got them: its outbox was full") {
+		t.Fatalf("the solution's log does not tell of the dropped messages: %s", logs)
+	}
+}
+
+// countingNode starts a hub whose leaf listener agents reach through link, with solution plant
+// (its token tok), a handler of readings.pi running script, the Count service counting to
+// readings, and node pi-1 (its provisioning token) running it.
+func countingNode(t *testing.T, readings int, script string) (s *hubtest.Server, tok string, link *testkit.Proxy, token string) {
+	t.Helper()
+	leaf := hubtest.FreeAddr(t)
+	link = testkit.StartProxy(t, leaf)
+	s = hubtest.Start(t, func(c *hub.Config) { c.LeafListen, c.LeafAdvertise = leaf, link.Addr })
+	tok = s.CreateSolution(t, "plant")
+	base := "/api/v1/solutions/plant"
+	must := func(r hubtest.Response, status int) map[string]any { t.Helper(); return wantStatus(t, r, status) }
+	must(s.Do(t, "POST", base+"/handlers", tok, map[string]any{"name": "readings", "topics": []string{"readings.pi"}, "script": script}), http.StatusCreated)
+	must(s.Do(t, "POST", base+"/hosted-services", tok, map[string]any{"name": "Count", "kind": "python", "code": countingService,
+		"static_properties": []any{map[string]any{"name": "count", "type": "number", "default": readings}}}), http.StatusCreated)
+	node := must(s.Do(t, "POST", base+"/nodes", tok, map[string]any{"name": "pi-1"}), http.StatusCreated)
+	must(s.Do(t, "POST", base+"/flows", tok, map[string]any{"name": "readings", "instances": []any{map[string]any{
+		"name": "count", "service": "Count", "node": "pi-1", "upstream": "readings.pi"}}}), http.StatusCreated)
+	return s, tok, link, node["token"].(string)
 }

@@ -293,6 +293,9 @@ func (e *edgeNodes) deliver(ctx context.Context, sol, node, domain string, d edg
 	if d.Lost > 0 {
 		e.write(sol, node, "", "warn", fmt.Sprintf("%d messages of node %s were dropped on the node before the hub got them: its outbox was full", d.Lost, node), nil)
 	}
+	if d.Subject == edge.LostSubject {
+		return nil
+	}
 	var up hosted.Up
 	if err := json.Unmarshal(d.Data, &up); err != nil {
 		e.log.Warn("node message not readable; let go", "solution", sol, "node", node, "seq", d.NodeSeq, "err", err)

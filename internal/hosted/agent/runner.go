@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/switchboardhq/switchboard/internal/edge"
@@ -32,6 +33,8 @@ type runner struct {
 	mu       sync.Mutex
 	insts    map[string]*instance         // by instance name
 	luaSpecs map[string]orchestrator.Spec // the lua instances last applied, by name
+
+	fullSaid atomic.Int64 // when the agent's log last said the outbox was full (unix seconds)
 }
 
 // instance is one running instance and the actions queued for it.
@@ -240,6 +243,15 @@ func (r *runner) publish(ctx context.Context, kind string, u hosted.Up) error {
 		return err
 	}
 	_, err = r.node.Publish(ctx, kind, raw, "")
+	if errors.Is(err, edge.ErrOutboxFull) {
+		// Dropped and counted; the hub is told how many with the next message the outbox
+		// takes. The service goes on: what it sends later is what the hub would miss.
+		if now := time.Now().Unix(); now-r.fullSaid.Load() >= 60 {
+			r.fullSaid.Store(now)
+			r.cfg.Logger.Warn("the outbox is full (the hub has not taken what it holds): new messages are dropped and counted", "dropped", r.node.Dropped())
+		}
+		return nil
+	}
 	return err
 }
 
