@@ -256,3 +256,34 @@ func TestMetricsAcrossInstances(t *testing.T) {
 		t.Fatalf("instances %v, want both", got.Instances)
 	}
 }
+
+// TestMetricsConnectorLag: a Redis stream connector's lag, read by the instance running it,
+// is in the solution's series.
+func TestMetricsConnectorLag(t *testing.T) {
+	t.Parallel()
+	u := brokerURL(t, "SWITCHBOARD_TEST_REDIS_URL")
+	rdb, stream := redisClient(t, u), randomName("sbtest-lag-")
+	t.Cleanup(func() { rdb.Del(context.Background(), stream) })
+	s := hubtest.Start(t, fastMetrics)
+	token := createSolution(t, s, "feeds", nil)
+	if r := s.Do(t, "POST", "/api/v1/solutions/feeds/handlers", token, map[string]any{"name": "take", "topics": []string{"orders"}, "script": `return true`}); r.Status != http.StatusCreated {
+		t.Fatalf("deploy handler: %d %s", r.Status, r.Body)
+	}
+	if r := s.Do(t, "POST", "/api/v1/solutions/feeds/connectors", token, map[string]any{"name": "orders", "type": "redis", "topic": "orders",
+		"config": map[string]any{"url": u, "stream": stream, "group": "sb", "start": "0", "field": "body"}}); r.Status != http.StatusCreated {
+		t.Fatalf("create connector: %d %s", r.Status, r.Body)
+	}
+	await(t, "the connector's lag in the series", 20*time.Second, func() bool {
+		for _, c := range readMetrics(t, s, "feeds", token, "?window=1m&step=1s").Connectors {
+			if c.Connector != "orders" {
+				t.Fatalf("connector %q in the series", c.Connector)
+			}
+			for _, p := range c.Lag {
+				if p != nil {
+					return true
+				}
+			}
+		}
+		return false
+	})
+}
