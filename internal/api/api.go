@@ -73,6 +73,8 @@ type Options struct {
 	// follow sends a comment line (DefaultLogsHeartbeat when 0).
 	Logs          *solutionlog.Log
 	LogsHeartbeat time.Duration
+	// History serves the solutions' metrics of the last hour; nil serves no such route.
+	History History
 	// Tails follows a solution's events live (GET …/events?follow=1); nil serves no such
 	// route. Its quiet streams send a comment line every LogsHeartbeat too.
 	Tails EventTails
@@ -145,6 +147,9 @@ func New(o Options) *Server {
 	}
 	if o.Logs != nil {
 		s.handle("GET /api/v1/solutions/{solution}/logs", s.owner(s.solutionLogs))
+	}
+	if o.History != nil {
+		s.handle("GET /api/v1/solutions/{solution}/metrics", s.owner(s.solutionMetrics))
 	}
 	if o.Handlers != nil {
 		s.handle("POST /api/v1/solutions/{solution}/handlers", s.owner(s.deployHandler))

@@ -12,6 +12,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/automation"
 	"github.com/switchboardhq/switchboard/internal/catalog"
 	"github.com/switchboardhq/switchboard/internal/events"
+	"github.com/switchboardhq/switchboard/internal/history"
 	"github.com/switchboardhq/switchboard/internal/hosted"
 	"github.com/switchboardhq/switchboard/internal/service"
 	"github.com/switchboardhq/switchboard/internal/solutionlog"
@@ -29,7 +30,7 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 		t.Fatalf("openapi.json does not validate: %v", err)
 	}
 	// Every optional part on, so every route is registered.
-	s := New(Options{Catalog: &catalog.Catalog{}, Handlers: &events.Store{}, Keystore: service.CallerFunc(nil), Runs: &webapp.Handler{}, Logs: &solutionlog.Log{}, DeadLetters: &events.Dispatcher{}, Tails: &events.Dispatcher{}, Connectors: newFakeConnectors(), Automations: &automation.Trigger{}, GraphQL: http.NotFoundHandler(), Hosted: &hosted.Store{}})
+	s := New(Options{Catalog: &catalog.Catalog{}, Handlers: &events.Store{}, Keystore: service.CallerFunc(nil), Runs: &webapp.Handler{}, Logs: &solutionlog.Log{}, DeadLetters: &events.Dispatcher{}, Tails: &events.Dispatcher{}, Connectors: newFakeConnectors(), Automations: &automation.Trigger{}, GraphQL: http.NotFoundHandler(), Hosted: &hosted.Store{}, History: &history.History{}})
 	rest := regexp.MustCompile(`\{([a-z]+)\.\.\.\}`)
 	served := map[string]bool{}
 	if len(s.Routes()) < 20 {

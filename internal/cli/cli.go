@@ -223,6 +223,7 @@ func (a *app) newRootCmd() *cobra.Command {
 		a.newKeystoreCmd(),
 		a.newRunCmd(),
 		a.newLogsCmd(),
+		a.newMetricsCmd(),
 		a.newVersionCmd(),
 	)
 	prepareGroups(root)

@@ -192,6 +192,32 @@ func (m *Manager) Status(ctx context.Context, c Connector) Status {
 	return st
 }
 
+// RunningLag is the lag of a connector running on this instance.
+type RunningLag struct {
+	Solution, Name string
+	Lag            uint64
+}
+
+// Lags are the lags of the connectors running on this instance whose source told one, as
+// last asked for.
+func (m *Manager) Lags() []RunningLag {
+	m.mu.Lock()
+	rs := make([]*runner, 0, len(m.running))
+	for _, r := range m.running {
+		rs = append(rs, r)
+	}
+	m.mu.Unlock()
+	var out []RunningLag
+	for _, r := range rs {
+		r.mu.Lock()
+		if r.status.State == StateRunning && r.status.Lag != nil {
+			out = append(out, RunningLag{Solution: r.c.Solution, Name: r.c.Name, Lag: *r.status.Lag})
+		}
+		r.mu.Unlock()
+	}
+	return out
+}
+
 // reconcile stops what should not run here and takes the leases of what nobody runs.
 func (m *Manager) reconcile(ctx context.Context) {
 	want := map[string]Connector{}

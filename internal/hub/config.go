@@ -14,6 +14,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/automation"
 	"github.com/switchboardhq/switchboard/internal/connector"
 	"github.com/switchboardhq/switchboard/internal/gateway"
+	"github.com/switchboardhq/switchboard/internal/history"
 	"github.com/switchboardhq/switchboard/internal/kaa"
 	"github.com/switchboardhq/switchboard/internal/script"
 	"github.com/switchboardhq/switchboard/internal/servicenet"
@@ -115,6 +116,10 @@ type Config struct {
 	// Not serve flags: tests shorten them.
 	EventMaxDeliver int
 	EventRetryWait  time.Duration
+	// MetricsInterval is how often this instance samples its figures into the solutions'
+	// metrics history (history.DefaultInterval when 0); every instance sharing a NATS should
+	// have the same. Not a serve flag: tests shorten it.
+	MetricsInterval time.Duration
 }
 
 // Defaults returns c with every empty field set to its default.
@@ -181,6 +186,9 @@ func (c Config) Defaults() Config {
 	}
 	if c.LogsPerSolution == 0 {
 		c.LogsPerSolution = solutionlog.DefaultPerSolution
+	}
+	if c.MetricsInterval == 0 {
+		c.MetricsInterval = history.DefaultInterval
 	}
 	if c.LogLevel == "" {
 		c.LogLevel = "info"
@@ -328,6 +336,9 @@ func (c Config) Validate() error {
 	}
 	if c.ShutdownTimeout < 0 {
 		return fmt.Errorf("--shutdown-timeout %s: must not be negative", c.ShutdownTimeout)
+	}
+	if c.MetricsInterval < 100*time.Millisecond || c.MetricsInterval > time.Minute {
+		return fmt.Errorf("metrics interval %s: must be 100ms to 1m", c.MetricsInterval)
 	}
 	return nil
 }

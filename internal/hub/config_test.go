@@ -67,6 +67,8 @@ func TestConfigValidate(t *testing.T) {
 		{"logs kept less than a minute", func(c *Config) { c.LogsMaxAge = time.Second }, "--logs-max-age"},
 		{"logs smaller than 1MiB", func(c *Config) { c.LogsMaxBytes = 1 << 10 }, "--logs-max-bytes"},
 		{"negative logs per solution", func(c *Config) { c.LogsPerSolution = -1 }, "--logs-per-solution"},
+		{"metrics sampled too often", func(c *Config) { c.MetricsInterval = time.Millisecond }, "metrics interval"},
+		{"metrics sampled too rarely", func(c *Config) { c.MetricsInterval = time.Hour }, "metrics interval"},
 		{"negative connector max pending", func(c *Config) { c.ConnectorMaxPending = -1 }, "--connector-max-pending"},
 		{"connector max pending over a million", func(c *Config) { c.ConnectorMaxPending = 1_000_001 }, "--connector-max-pending"},
 		{"connector max pending per solution below a connector's", func(c *Config) { c.ConnectorMaxPending, c.ConnectorMaxPendingPerSolution = 500, 499 },

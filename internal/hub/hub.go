@@ -36,6 +36,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/events"
 	"github.com/switchboardhq/switchboard/internal/faasgw"
 	"github.com/switchboardhq/switchboard/internal/gateway"
+	"github.com/switchboardhq/switchboard/internal/history"
 	"github.com/switchboardhq/switchboard/internal/hosted"
 	"github.com/switchboardhq/switchboard/internal/metrics"
 	"github.com/switchboardhq/switchboard/internal/oauth"
@@ -80,6 +81,8 @@ type Hub struct {
 	logs                       *solutionlog.Log
 	engine                     *script.Engine
 	metrics                    *metrics.Metrics
+	history                    *history.History // the solutions' metrics of the last hour
+	sampler                    *history.Sampler
 	gate                       *admission.Gate
 	listener                   net.Listener
 	tlsConfig                  *tls.Config // --tls-cert/--tls-key; nil serves HTTP
@@ -198,6 +201,10 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		MaxAge: h.cfg.LogsMaxAge, MaxBytes: h.cfg.LogsMaxBytes, PerSolution: h.cfg.LogsPerSolution,
 		Logger: h.log, Metrics: h.metrics,
 	})
+	if err != nil {
+		return err
+	}
+	h.history, err = history.Open(ctx, h.bus, history.Options{Interval: h.cfg.MetricsInterval, Logger: h.log})
 	if err != nil {
 		return err
 	}
@@ -389,6 +396,9 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		if err := h.logs.Drop(ctx, id); err != nil {
 			return err
 		}
+		if err := h.history.Drop(ctx, id); err != nil {
+			return err
+		}
 		// The services it had are told, as when a service is removed; their answer does not
 		// hold the deletion up.
 		for _, cfg := range h.catalog.Added(id) {
@@ -448,6 +458,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		BodyPace:          h.bodyPace(),
 		Runs:              apps,
 		Logs:              h.logs,
+		History:           h.history,
 		Tails:             h.dispatcher,
 		Connectors:        connectorsAPI{h.connectors, h.connectorRuns, h.outbound},
 		Automations:       h.automations,
@@ -477,6 +488,19 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	}
 	// Connectors publish through delivery, so they start after it.
 	h.connectorRuns.Start()
+	h.sampler = h.history.StartSampler(history.SamplerOptions{
+		Gatherer: h.metrics.History(),
+		Lags: func() []history.Lag {
+			var out []history.Lag
+			for _, l := range h.connectorRuns.Lags() {
+				out = append(out, history.Lag{Solution: l.Solution, Connector: l.Name, N: l.Lag})
+			}
+			return out
+		},
+		Exists:   func(id string) bool { _, ok := h.store.Get(id); return ok },
+		Instance: h.cfg.InstanceName,
+		Logger:   h.log,
+	})
 	if h.cfg.MQTTListen != "" {
 		h.listenerSessions = connector.StartListenerSessions(h.connectorRuns, mqttListener{h}, h.log)
 	}
@@ -743,6 +767,10 @@ func (h *Hub) Close(ctx context.Context) error {
 		}
 	} else if h.metricsListener != nil {
 		h.metricsListener.Close()
+	}
+	if h.sampler != nil {
+		// Its last sample, what was counted since the one before, goes out while the bus is up.
+		h.sampler.Close()
 	}
 	if h.faas != nil {
 		// Async function calls still running need the parts closed below.

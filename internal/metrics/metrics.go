@@ -49,6 +49,9 @@ type Metrics struct {
 	HandlerLatency *prometheus.HistogramVec
 	// HandlerInFlight is the handler runs in progress on this instance.
 	HandlerInFlight *prometheus.GaugeVec
+
+	// history has the collectors the solutions' metrics history samples.
+	history *prometheus.Registry
 }
 
 // handlerLabels are the labels of event handler series.
@@ -117,8 +120,15 @@ func New() *Metrics {
 		m.ServiceCalls, m.ServiceLatency, m.AdmissionRejected, m.LogsDropped,
 		m.HandlerRuns, m.HandlerFailures, m.HandlerRetries, m.HandlerDeadLetters, m.HandlerLatency, m.HandlerInFlight,
 	)
+	// A collector may be in two registries: sampling these does not gather the whole process.
+	m.history = prometheus.NewRegistry()
+	m.history.MustRegister(m.AppRequests, m.AppLatency, m.HandlerRuns, m.HandlerFailures, m.HandlerRetries, m.HandlerDeadLetters)
 	return m
 }
+
+// History gathers only the collectors the solutions' metrics history is made of: endpoint
+// requests and latency, and event handler runs, failures, retries and dead letters.
+func (m *Metrics) History() prometheus.Gatherer { return m.history }
 
 // ForgetSolution drops a deleted solution's series so they do not linger.
 func (m *Metrics) ForgetSolution(id string) {
