@@ -4,6 +4,7 @@ package console
 
 import (
 	"bytes"
+	"crypto/rand"
 	"crypto/sha256"
 	"embed"
 	"encoding/hex"
@@ -22,6 +23,16 @@ const Prefix = "/console/"
 // code, no frames, and requests to its own origin alone (the management API).
 const CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; " +
 	"connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+
+// pageCSP is the CSP of the app's page: CSP, with style elements that carry the page's nonce
+// allowed besides. CodeMirror writes its theme into a <style> element (given the nonce by
+// EditorView.cspNonce); no inline style attribute and no inline script is allowed.
+func pageCSP(nonce string) string {
+	return strings.Replace(CSP, "style-src 'self'", "style-src 'self' 'nonce-"+nonce+"'", 1)
+}
+
+// noncePlaceholder is replaced in index.html by each answer's nonce.
+const noncePlaceholder = "{{nonce}}"
 
 //go:embed assets
 var embedded embed.FS
@@ -96,12 +107,19 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	name := strings.TrimPrefix(path.Clean("/"+rel), "/")
 	a, found := h.files[name]
-	if !found {
-		if appExts[path.Ext(name)] {
-			http.NotFound(w, r)
-			return
-		}
-		a = h.files["index.html"]
+	if !found && appExts[path.Ext(name)] {
+		http.NotFound(w, r)
+		return
+	}
+	if !found || name == "index.html" {
+		// The page: a new nonce each time, so never cached.
+		nonce := rand.Text()
+		hd.Set("Content-Security-Policy", pageCSP(nonce))
+		hd.Set("Cache-Control", "no-store")
+		hd.Set("Content-Type", "text/html; charset=utf-8")
+		page := h.files["index.html"].body
+		w.Write(bytes.ReplaceAll(page, []byte(noncePlaceholder), []byte(nonce))) //nolint:errcheck // client gone
+		return
 	}
 	// Revalidated on every load, so a new binary's console is never mixed with an old one's.
 	hd.Set("Cache-Control", "no-cache")

@@ -7,6 +7,9 @@ import {
   defaultKeymap, history, historyKeymap, indentWithTab, lintGutter, setDiagnostics, lua,
 } from './vendor/codemirror.js';
 
+// nonce lets CodeMirror's style element past the page's CSP (see internal/console).
+const nonce = document.querySelector('meta[name=style-nonce]')?.content || '';
+
 export function ScriptEditor({ value, onChange, diagnostics = [], label = 'Script' }) {
   const host = useRef(null);
   const view = useRef(null);
@@ -19,6 +22,7 @@ export function ScriptEditor({ value, onChange, diagnostics = [], label = 'Scrip
       state: EditorState.create({
         doc: value,
         extensions: [
+          EditorView.cspNonce.of(nonce),
           lineNumbers(),
           highlightActiveLineGutter(),
           history(),
