@@ -112,8 +112,7 @@ function LogsPage({ params, query }) {
     </form>
     <${ErrorBox} error=${jump.error || state.error} />
     <p class=${'state ' + state.state} role="status">
-      ${state.state === 'open' ? 'Following live' : state.state === 'closed' ? 'Stopped' : state.state === 'reconnecting' ? 'Reconnecting…' : 'Connecting…'}
-      · ${shown.length} of ${entries.length} entries shown${entries.length >= keep ? ` (the latest ${keep})` : ''}
+      ${(state.state === 'open' ? 'Following live' : state.state === 'closed' ? 'Stopped' : state.state === 'reconnecting' ? 'Reconnecting…' : 'Connecting…') + ' · '}${shown.length} of ${entries.length} entries shown${entries.length >= keep ? ` (the latest ${keep})` : ''}
     </p>
     ${selected ? html`<${EntryDetail} e=${selected} />` : null}
     <div class="logs" ref=${box} tabindex="0" aria-label="Log entries" onScroll=${(e) => {
