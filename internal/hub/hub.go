@@ -26,6 +26,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/catalog"
 	"github.com/switchboardhq/switchboard/internal/compass"
 	"github.com/switchboardhq/switchboard/internal/connector"
+	"github.com/switchboardhq/switchboard/internal/console"
 	"github.com/switchboardhq/switchboard/internal/core/automationsvc"
 	"github.com/switchboardhq/switchboard/internal/core/config"
 	"github.com/switchboardhq/switchboard/internal/core/eventsvc"
@@ -656,6 +657,11 @@ func (h *Hub) routes(apps *webapp.Handler, mgmt *api.Server) http.Handler {
 		mux.Handle("GET /metrics", h.metricsHandler(true))
 	}
 	mux.Handle("/api/v1/", mgmt)
+	// The console, on the management origin only: a solution's own host ({solution}.{apps-domain})
+	// is the solution's, whatever its path (below).
+	con := console.New()
+	mux.Handle("/console/", con)
+	mux.Handle("/console", con)
 	mux.Handle("POST "+oauth.TokenPath, h.oauth.TokenHandler())
 	mux.Handle("GET /.well-known/jwks.json", h.oauth.JWKSHandler())
 	h.gateway.Register(mux)

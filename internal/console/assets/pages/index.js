@@ -1,0 +1,6 @@
+// Every page module, imported once so that it registers its pages. A new page is a new file
+// in this folder and one line here.
+import './solutions.js';
+import './endpoints.js';
+import './handlers.js';
+import './logs.js';
