@@ -159,7 +159,7 @@ function EndpointsPage({ params, query, navigate }) {
   }));
   return html`<section>
     <h1>Endpoints</h1>
-    <p class="muted">Each answers at <code>/apps/${sol}/…</code>; updated ${list.data?.items.length ? fmtTime(Math.max(...list.data.items.map((e) => Date.parse(e.updated_at)))) : 'never'}.</p>
+    <p class="muted">Each answers at <code>/apps/${sol}/…</code>${list.data?.items.length ? `; last deployed ${fmtTime(Math.max(...list.data.items.map((e) => Date.parse(e.updated_at))))}` : ''}.</p>
     <${ErrorBox} error=${list.error} />
     ${notice ? html`<p class="ok" role="status">${notice}</p>` : null}
     <div class="split">
