@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -143,16 +144,69 @@ func TestConsoleWalkthrough(t *testing.T) {
 	b.axe(t, "dashboard")
 	b.screenshot(t, "dashboard")
 
-	// Hosted services, flows and nodes: the hub's own node is listed online.
+	// Hosted services, flows and nodes: a service's code as text, a flow's security value
+	// never shown, a node disabled only after a confirmation.
+	const secret = "s3cret-value-never-shown"
+	base := "/api/v1/solutions/shop"
+	for _, c := range []struct {
+		path string
+		body map[string]any
+	}{
+		{base + "/hosted-services", map[string]any{"name": "Blink", "kind": "lua", "code": "local S = {}\nfunction S:Start() print('<b>blink</b>') end\nfunction S:Stop() end\nreturn S\n",
+			"security_properties": []any{map[string]any{"name": "key", "required": true}}}},
+		{base + "/nodes", map[string]any{"name": "edge-1", "tags": []string{"gpio"}}},
+		{base + "/flows", map[string]any{"name": "lights", "instances": []any{map[string]any{"name": "OnHub", "service": "Blink", "node": "hub", "security": map[string]any{"key": secret}}}}},
+	} {
+		if r := s.Do(t, "POST", c.path, s.AdminToken, c.body); r.Status != http.StatusCreated {
+			t.Fatalf("POST %s: %d %s", c.path, r.Status, r.Body)
+		}
+	}
 	b.open(t, s.URL+"/console/#/solutions/shop/hosted-services", "main h1")
-	b.waitText(t, "None yet.")
+	b.clickText(t, "Blink lua")
+	b.waitJS(t, "the service's code as text", `!!document.querySelector('pre.hosted-code') && document.querySelector('pre.hosted-code').textContent.includes("print('<b>blink</b>')") && !document.querySelector('pre.hosted-code b')`)
+	b.waitText(t, "Security properties (values never shown)")
 	b.axe(t, "hosted services")
-	b.open(t, s.URL+"/console/#/solutions/shop/flows", "main h1")
-	b.waitText(t, "None yet.")
+	b.screenshot(t, "hosted-services")
+	b.open(t, s.URL+"/console/#/solutions/shop/flows?name=lights", "table.flow-instances")
+	b.waitJS(t, "the security value as (set)", `document.querySelector('table.flow-instances').textContent.includes('key (set)')`)
+	if text := b.text(t, "main"); strings.Contains(text, secret) {
+		t.Errorf("a security property's value shown: %q", text)
+	}
 	b.axe(t, "flows")
-	b.open(t, s.URL+"/console/#/solutions/shop/nodes", "main h1")
-	b.waitSel(t, "table.nodes tbody tr")
+	b.open(t, s.URL+"/console/#/solutions/shop/nodes", "table.nodes")
+	b.waitJS(t, "the hub online, edge-1 offline", `(() => {
+		const rows = [...document.querySelectorAll('table.nodes tr.node')];
+		const state = (n) => { const r = rows.find(r => r.cells[0].textContent.startsWith(n)); return r && r.querySelector('.node-state').textContent; };
+		return state('hub') === 'online' && state('edge-1') === 'offline';
+	})()`)
+	disabled := func() bool {
+		r := s.Do(t, "GET", base+"/nodes/edge-1", s.AdminToken, nil)
+		return r.Map(t)["disabled"] == true
+	}
+	clickLabel := func(label string) {
+		evalJS[bool](t, b, "click "+label, fmt.Sprintf(`document.querySelector('button[aria-label=%s]').click(), true`, js(label)))
+	}
+	clickLabel("Disable edge-1")
+	b.waitSel(t, "dialog.confirm[open]")
+	b.clickText(t, "Cancel")
+	if disabled() {
+		t.Fatal("a cancelled disable disabled the node")
+	}
+	clickLabel("Disable edge-1")
+	b.waitSel(t, "dialog.confirm[open]")
+	b.axe(t, "nodes (confirm)")
+	evalJS[bool](t, b, "confirm", `document.querySelector('dialog.confirm[open] button.danger').click(), true`)
+	b.waitJS(t, "edge-1 disabled", `!!document.querySelector('button[aria-label="Enable edge-1"]')`)
+	if !disabled() {
+		t.Fatal("edge-1 not disabled")
+	}
 	b.axe(t, "nodes")
+	b.screenshot(t, "nodes")
+	clickLabel("Enable edge-1")
+	b.waitJS(t, "edge-1 enabled", `!!document.querySelector('button[aria-label="Disable edge-1"]')`)
+	if disabled() {
+		t.Fatal("edge-1 still disabled")
+	}
 	b.checkClean(t)
 }
 
