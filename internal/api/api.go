@@ -119,6 +119,7 @@ func New(o Options) *Server {
 	}
 	s := &Server{opt: o, mux: http.NewServeMux()}
 	s.handle("GET /api/v1/openapi.json", s.openapi)
+	s.handle("GET /api/v1/whoami", s.authed(s.whoami))
 	s.handle("POST /api/v1/solutions", s.admin(s.createSolution))
 	s.handle("GET /api/v1/solutions", s.authed(s.listSolutions))
 	s.handle("GET /api/v1/solutions/{solution}", s.owner(s.getSolution))

@@ -224,6 +224,7 @@ func (a *app) newRootCmd() *cobra.Command {
 		a.newRunCmd(),
 		a.newLogsCmd(),
 		a.newMetricsCmd(),
+		a.newWhoAmICmd(),
 		a.newVersionCmd(),
 	)
 	prepareGroups(root)

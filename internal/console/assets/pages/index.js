@@ -4,3 +4,7 @@ import './solutions.js';
 import './endpoints.js';
 import './handlers.js';
 import './logs.js';
+import './events.js';
+import './deadletters.js';
+import './dashboard.js';
+import './hosted.js';
