@@ -4,3 +4,4 @@ import './solutions.js';
 import './endpoints.js';
 import './handlers.js';
 import './logs.js';
+import './services.js';
