@@ -21,6 +21,14 @@ func signIn(t *testing.T, b *browser, s *hubtest.Server, token string) {
 	b.waitSel(t, "header .who")
 }
 
+// confirm clicks the button of the open confirmation dialog whose text is text.
+func (b *browser) confirm(t *testing.T, text string) {
+	t.Helper()
+	find := fmt.Sprintf(`[...document.querySelectorAll('dialog.confirm[open] button')].find(e => e.textContent.trim() === %s)`, js(text))
+	b.waitJS(t, "the dialog's "+text, "!!"+find)
+	evalJS[bool](t, b, "confirm "+text, "("+find+").click(), true")
+}
+
 // pageHolds says whether the page's markup or any control's value holds text.
 func pageHolds(t *testing.T, b *browser, text string) bool {
 	t.Helper()
@@ -167,10 +175,105 @@ func TestConsoleServices(t *testing.T) {
 		t.Fatalf("a cancelled removal removed: %d", r.Status)
 	}
 	b.clickText(t, "Remove from shop")
-	b.clickText(t, "Remove service")
+	b.confirm(t, "Remove service")
 	b.waitText(t, "No service added yet")
 	if r := s.Do(t, "GET", "/api/v1/solutions/shop/services/sms", s.AdminToken, nil); r.Status != http.StatusNotFound {
 		t.Errorf("after removal: %d %s", r.Status, r.Body)
+	}
+	b.checkClean(t)
+}
+
+// The Keystore page: keys listed a page at a time across every page, found by pattern; a key
+// set with a TTL shows its value as text (markup in it stays text) and its expiry; deleting asks.
+func TestConsoleKeystore(t *testing.T) {
+	b := newBrowser(t)
+	s := hubtest.Start(t)
+	s.CreateSolution(t, "shop")
+	s.CreateSolution(t, "other")
+	put := func(sol, key string, body map[string]any) {
+		t.Helper()
+		if r := s.Do(t, "PUT", "/api/v1/solutions/"+sol+"/keystore/keys/"+key, s.AdminToken, body); r.Status != http.StatusOK {
+			t.Fatalf("put %s/%s: %d %s", sol, key, r.Status, r.Body)
+		}
+	}
+	put("other", "user:99", map[string]any{"value": "other's value"})
+	const users = 30
+	for i := range users {
+		put("shop", fmt.Sprintf("user:%02d", i), map[string]any{"value": fmt.Sprintf("user %d", i)})
+	}
+
+	signIn(t, b, s, s.AdminToken)
+	b.open(t, s.URL+"/console/#/solutions/shop/keystore", "table.keys")
+	b.waitText(t, fmt.Sprintf("%d of ", users))
+	// Every key, once, a page at a time.
+	seen := map[string]bool{}
+	for page := 0; ; page++ {
+		if page > users {
+			t.Fatalf("more pages than keys: %v", seen)
+		}
+		b.waitJS(t, "a page of keys", `document.querySelectorAll('table.keys tbody tr a').length > 0 && !document.body.innerText.includes('Loading…')`)
+		for _, k := range evalJS[[]string](t, b, "the keys listed", `[...document.querySelectorAll('table.keys tbody tr a')].map(a => a.textContent)`) {
+			if seen[k] {
+				t.Errorf("key %s listed twice", k)
+			}
+			seen[k] = true
+		}
+		if evalJS[bool](t, b, "is there a next page", `[...document.querySelectorAll('button')].find(e => e.textContent.trim() === 'Next page').disabled`) {
+			break
+		}
+		first := evalJS[string](t, b, "the first key", `document.querySelector('table.keys tbody tr a').textContent`)
+		b.clickText(t, "Next page")
+		b.waitJS(t, "the next page", `document.querySelector('table.keys tbody tr a') && document.querySelector('table.keys tbody tr a').textContent !== `+js(first))
+	}
+	if len(seen) != users || seen["user:99"] {
+		t.Errorf("keys listed over the pages: %d %v", len(seen), seen)
+	}
+	b.axe(t, "keystore")
+
+	// A key set with a TTL: its value is text, its expiry shown.
+	b.fill(t, `input[name=set-key]`, "session:1")
+	b.fill(t, `textarea[name=set-value]`, "<b id=injected>hello</b>")
+	b.fill(t, `input[name=set-ttl]`, "600")
+	b.clickText(t, "Save value")
+	b.waitSel(t, "pre.key-value")
+	if got := b.text(t, "pre.key-value"); got != "<b id=injected>hello</b>" {
+		t.Errorf("value shown %q", got)
+	}
+	if evalJS[bool](t, b, "look for markup made of the value", `!!document.getElementById('injected')`) {
+		t.Errorf("the value was rendered as HTML")
+	}
+	if ttl := b.text(t, ".key-ttl"); !strings.HasPrefix(ttl, "expires in 9m") && ttl != "expires in 10m" {
+		t.Errorf("expiry shown %q", ttl)
+	}
+	got := s.Do(t, "GET", "/api/v1/solutions/shop/keystore/keys/session:1", s.AdminToken, nil).Map(t)
+	if ttl, _ := got["ttl"].(float64); got["value"] != "<b id=injected>hello</b>" || ttl < 1 || ttl > 600 {
+		t.Errorf("stored: %v", got)
+	}
+	b.axe(t, "keystore key")
+	b.screenshot(t, "keystore")
+
+	// Found by pattern.
+	b.fill(t, `input[name=match]`, "session:*")
+	b.clickText(t, "Find keys")
+	b.waitJS(t, "the pattern's one key", `(() => { const a = [...document.querySelectorAll('table.keys tbody tr a')]; return a.length === 1 && a[0].textContent === 'session:1'; })()`)
+
+	// Edited without a TTL: the expiry is cleared, as Keystore.set does.
+	b.fill(t, `.key-view textarea[name=set-value]`, "hello again")
+	b.clickText(t, "Save value")
+	b.waitJS(t, "the new value", `document.querySelector('pre.key-value').textContent === 'hello again' && document.querySelector('.key-ttl').textContent === 'no expiry'`)
+
+	// Deleting asks first.
+	b.clickText(t, "Delete key")
+	b.waitSel(t, "dialog.confirm[open]")
+	b.clickText(t, "Cancel")
+	if r := s.Do(t, "GET", "/api/v1/solutions/shop/keystore/keys/session:1", s.AdminToken, nil); r.Status != http.StatusOK {
+		t.Fatalf("a cancelled delete deleted: %d", r.Status)
+	}
+	b.clickText(t, "Delete key")
+	b.confirm(t, "Delete key")
+	b.waitText(t, "No keys match session:*")
+	if r := s.Do(t, "GET", "/api/v1/solutions/shop/keystore/keys/session:1", s.AdminToken, nil); r.Status != http.StatusNotFound {
+		t.Errorf("after delete: %d %s", r.Status, r.Body)
 	}
 	b.checkClean(t)
 }

@@ -5,3 +5,4 @@ import './endpoints.js';
 import './handlers.js';
 import './logs.js';
 import './services.js';
+import './keystore.js';
