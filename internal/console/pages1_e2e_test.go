@@ -277,3 +277,84 @@ func TestConsoleKeystore(t *testing.T) {
 	}
 	b.checkClean(t)
 }
+
+// choose picks value in the select labelled label, as a user would.
+func (b *browser) choose(t *testing.T, label, value string) {
+	t.Helper()
+	find := fmt.Sprintf(`[...document.querySelectorAll('label')].find(l => l.textContent.trim() === %s)`, js(label))
+	b.waitJS(t, "the select "+label, "!!"+find)
+	evalJS[bool](t, b, "choose "+value, fmt.Sprintf(`(() => {
+		const el = document.getElementById((%s).htmlFor);
+		el.value = %s;
+		el.dispatchEvent(new Event('change', {bubbles: true}));
+		return el.value === %[2]s;
+	})()`, find, js(value)))
+}
+
+// The connectors page: a cron connector created through the form runs, is paused and resumed
+// (the API agrees each time), shows its detail, and is deleted after a confirmation.
+func TestConsoleConnectors(t *testing.T) {
+	b := newBrowser(t)
+	s := hubtest.Start(t)
+	s.CreateSolution(t, "shop")
+	s.CreateSolution(t, "other")
+	if r := s.Do(t, "POST", "/api/v1/solutions/other/connectors", s.AdminToken, map[string]any{"name": "other-tick", "type": "cron",
+		"topic": "ticks", "config": map[string]any{"schedule": "@hourly"}}); r.Status != http.StatusCreated {
+		t.Fatalf("create other's connector: %d %s", r.Status, r.Body)
+	}
+	paused := func() bool {
+		t.Helper()
+		r := s.Do(t, "GET", "/api/v1/solutions/shop/connectors/tick", s.AdminToken, nil)
+		if r.Status != http.StatusOK {
+			t.Fatalf("get tick: %d %s", r.Status, r.Body)
+		}
+		return r.Map(t)["paused"] == true
+	}
+
+	signIn(t, b, s, s.AdminToken)
+	b.open(t, s.URL+"/console/#/solutions/shop/connectors", "table.connectors")
+	b.waitText(t, "No connectors yet.")
+	b.fill(t, `input[name=conn-name]`, "tick")
+	b.choose(t, "Type", "cron")
+	b.fill(t, `input[name=conn-topic]`, "ticks.second")
+	b.fill(t, `textarea[name=conn-config]`, `{"schedule": "@every 1s"`)
+	b.clickText(t, "Create connector")
+	b.waitText(t, "config: want a JSON object")
+	b.fill(t, `textarea[name=conn-config]`, `{"schedule": "@every 1s"}`)
+	b.clickText(t, "Create connector")
+	b.waitSel(t, ".connector-detail .conn-config")
+	b.waitJS(t, "tick running", `(() => { const r = document.querySelector('tr[data-name=tick]'); return !!r && r.textContent.includes('running'); })()`)
+	if paused() {
+		t.Fatalf("a new connector is paused")
+	}
+	b.axe(t, "connectors")
+	b.screenshot(t, "connectors")
+
+	b.clickText(t, "Pause")
+	b.waitJS(t, "tick paused", `document.querySelector('tr[data-name=tick]').textContent.includes('paused') && document.querySelector('.connector-detail').textContent.includes('paused')`)
+	if !paused() {
+		t.Errorf("the API says tick is not paused")
+	}
+	b.clickText(t, "Resume")
+	b.waitJS(t, "tick running again", `document.querySelector('tr[data-name=tick]').textContent.includes('running') && !document.querySelector('.connector-detail').textContent.includes('paused')`)
+	if paused() {
+		t.Errorf("the API says tick is still paused")
+	}
+	if pageHolds(t, b, "other-tick") {
+		t.Errorf("another solution's connector shows")
+	}
+
+	b.clickText(t, "Delete connector")
+	b.waitSel(t, "dialog.confirm[open]")
+	b.clickText(t, "Cancel")
+	if r := s.Do(t, "GET", "/api/v1/solutions/shop/connectors/tick", s.AdminToken, nil); r.Status != http.StatusOK {
+		t.Fatalf("a cancelled delete deleted: %d", r.Status)
+	}
+	b.clickText(t, "Delete connector")
+	b.confirm(t, "Delete connector")
+	b.waitText(t, "No connectors yet.")
+	if r := s.Do(t, "GET", "/api/v1/solutions/shop/connectors/tick", s.AdminToken, nil); r.Status != http.StatusNotFound {
+		t.Errorf("after delete: %d %s", r.Status, r.Body)
+	}
+	b.checkClean(t)
+}

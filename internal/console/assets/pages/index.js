@@ -6,3 +6,4 @@ import './handlers.js';
 import './logs.js';
 import './services.js';
 import './keystore.js';
+import './connectors.js';
