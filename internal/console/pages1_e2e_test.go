@@ -1,9 +1,12 @@
 package console_test
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
@@ -29,11 +32,16 @@ func (b *browser) confirm(t *testing.T, text string) {
 	evalJS[bool](t, b, "confirm "+text, "("+find+").click(), true")
 }
 
+// holdsJS is a script saying whether the page's markup or any control's value holds text.
+func holdsJS(text string) string {
+	return fmt.Sprintf(`document.documentElement.outerHTML.includes(%[1]s) ||
+		[...document.querySelectorAll('input, textarea, select')].some(e => String(e.value).includes(%[1]s))`, js(text))
+}
+
 // pageHolds says whether the page's markup or any control's value holds text.
 func pageHolds(t *testing.T, b *browser, text string) bool {
 	t.Helper()
-	return evalJS[bool](t, b, "look for "+text, fmt.Sprintf(`document.documentElement.outerHTML.includes(%[1]s) ||
-		[...document.querySelectorAll('input, textarea, select')].some(e => String(e.value).includes(%[1]s))`, js(text)))
+	return evalJS[bool](t, b, "look for "+text, holdsJS(text))
 }
 
 // smsDoc is a service with a configuration form: a plain field, a secret one (format password)
@@ -355,6 +363,176 @@ func TestConsoleConnectors(t *testing.T) {
 	b.waitText(t, "No connectors yet.")
 	if r := s.Do(t, "GET", "/api/v1/solutions/shop/connectors/tick", s.AdminToken, nil); r.Status != http.StatusNotFound {
 		t.Errorf("after delete: %d %s", r.Status, r.Body)
+	}
+	b.checkClean(t)
+}
+
+// gql posts a GraphQL request as token in solution sol and returns its data, failing on errors.
+func gql(t *testing.T, s *hubtest.Server, token, sol, query string, vars map[string]any) map[string]any {
+	t.Helper()
+	body, _ := json.Marshal(map[string]any{"query": query, "variables": vars})
+	req, _ := http.NewRequest(http.MethodPost, s.URL+"/api/v1/graphql", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("X-Switchboard-Solution", sol)
+	r := s.Send(t, req)
+	var a struct {
+		Data   map[string]any
+		Errors []any
+	}
+	if err := json.Unmarshal(r.Body, &a); err != nil || r.Status != http.StatusOK || len(a.Errors) > 0 {
+		t.Fatalf("graphql: %d %s", r.Status, r.Body)
+	}
+	return a.Data
+}
+
+// registerApp registers application name in sol with a YAML and a JSON event API.
+func registerApp(t *testing.T, s *hubtest.Server, sol, name string) string {
+	t.Helper()
+	yamlSpec := "asyncapi: 2.0.0\ninfo: {title: Commerce events, version: '1.0'}\nchannels:\n  order/created/v1:\n    subscribe:\n      message:\n        name: OrderCreated\n        payload:\n          type: object\n          required: [orderId]\n          properties:\n            orderId: {type: string}\n"
+	jsonSpec := `{"asyncapi":"2.0.0","info":{"title":"Shipping","version":"1"},"channels":{"order/shipped/v1":{"subscribe":{"message":{"name":"OrderShipped","payload":{"type":"object","required":["trackingId"]}}}}}}`
+	in := map[string]any{"name": name, "description": "The shop's orders", "eventAPIs": []any{
+		map[string]any{"name": "orders", "group": "orders", "spec": map[string]any{"eventSpecType": "ASYNC_API", "data": yamlSpec}, "version": map[string]any{"value": "v1"}},
+		map[string]any{"name": "shipping", "group": "shipping", "spec": map[string]any{"eventSpecType": "ASYNC_API", "data": jsonSpec}},
+	}}
+	d := gql(t, s, s.AdminToken, sol, `mutation($in: ApplicationInput!) { registerApplication(in: $in) { id } }`, map[string]any{"in": in})
+	return d["registerApplication"].(map[string]any)["id"].(string)
+}
+
+// The Kyma applications page: an application's event APIs with their specs as text and their
+// channels as a table; client credentials requested once, shown once, and working.
+func TestConsoleApplications(t *testing.T) {
+	b := newBrowser(t)
+	s := hubtest.Start(t)
+	s.CreateSolution(t, "shop")
+	s.CreateSolution(t, "other")
+	registerApp(t, s, "other", "othersapp")
+	id := registerApp(t, s, "shop", "commerce")
+
+	signIn(t, b, s, s.AdminToken)
+	b.open(t, s.URL+"/console/#/solutions/shop/applications", "table.apps")
+	b.waitText(t, "commerce")
+	if pageHolds(t, b, "othersapp") {
+		t.Errorf("another solution's application is listed")
+	}
+	b.clickText(t, "commerce")
+	b.waitSel(t, "table.channels")
+	b.waitJS(t, "the YAML spec's channel", `[...document.querySelectorAll('table.channels tr')].some(r => r.textContent.includes('order/created/v1') && r.textContent.includes('commerce.order.created.v1') && r.textContent.includes('OrderCreated') && r.textContent.includes('required: orderId'))`)
+	b.waitJS(t, "the JSON spec's channel", `[...document.querySelectorAll('table.channels tr')].some(r => r.textContent.includes('commerce.order.shipped.v1') && r.textContent.includes('required: trackingId'))`)
+	specs := evalJS[[]string](t, b, "the specs shown", `[...document.querySelectorAll('pre.spec')].map(p => p.textContent)`)
+	if len(specs) != 2 || !strings.Contains(specs[0], "order/created/v1:\n    subscribe:") || !strings.Contains(specs[1], "{\n  \"asyncapi\": \"2.0.0\",") {
+		t.Errorf("specs shown: %q", specs)
+	}
+	b.waitText(t, "None issued yet.")
+	b.axe(t, "applications")
+
+	b.clickText(t, "Request client credentials")
+	b.waitSel(t, ".client-secret")
+	clientID, secret := b.text(t, ".client-id"), b.text(t, ".client-secret")
+	if !strings.HasPrefix(clientID, "sbc_") || !strings.HasPrefix(secret, "sbcs_") {
+		t.Fatalf("credentials shown: %q %q", clientID, secret)
+	}
+	b.waitJS(t, "the credential listed", `document.body.innerText.includes('Credentials issued: `+clientID+`')`)
+	b.axe(t, "applications (credentials)")
+	b.screenshot(t, "applications")
+	// They work at the token endpoint.
+	req, _ := http.NewRequest("POST", s.URL+"/oauth2/token", strings.NewReader(url.Values{"grant_type": {"client_credentials"}}.Encode()))
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(url.QueryEscape(clientID), url.QueryEscape(secret))
+	if r := s.Send(t, req); r.Status != http.StatusOK {
+		t.Errorf("the credentials shown were refused: %d %s", r.Status, r.Body)
+	}
+	// Kept nowhere: not in storage, and gone once the page is loaded again.
+	stored := evalJS[string](t, b, "the tab's storage", `JSON.stringify({...sessionStorage}) + JSON.stringify({...localStorage}) + document.cookie`)
+	if strings.Contains(stored, secret) {
+		t.Errorf("the secret is kept in the tab: %s", stored)
+	}
+	b.clickText(t, "Hide the credentials")
+	b.waitJS(t, "the secret gone", `!document.querySelector('.client-secret')`)
+	if pageHolds(t, b, secret) {
+		t.Errorf("the secret is still in the page once hidden")
+	}
+	b.open(t, s.URL+"/console/#/solutions/shop/applications?app="+url.QueryEscape(id), ".app-detail h2")
+	b.waitText(t, "Credentials issued: "+clientID)
+	if pageHolds(t, b, secret) {
+		t.Errorf("the secret shows again")
+	}
+
+	// The reader of YAML specs, on what AsyncAPI documents hold.
+	type yamlCase struct {
+		Src  string `json:"src"`
+		Want string `json:"want"`
+	}
+	for _, tc := range []yamlCase{
+		{"a: 1\nb: [x, 'y z', \"q\"]\n", `{"a":1,"b":["x","y z","q"]}`},
+		{"# c\nm:\n  k: {t: string, r: [a]}  # note\n  s: |\n    one\n    two\n", `{"m":{"k":{"t":"string","r":["a"]},"s":"one\ntwo\n"}}`},
+		{"l:\n- a\n- n: b\n  o: c\n", `{"l":["a",{"n":"b","o":"c"}]}`},
+		{"\"x/y\": ~\n'a''b': true\n", `{"x/y":null,"a'b":true}`},
+		{"__proto__: {polluted: 1}\n", `{"__proto__":{"polluted":1}}`},
+		{"a: &x 1\n", "error"},
+		{"a: 1\n   b: 2\n", "error"},
+	} {
+		got := evalJS[string](t, b, "parse "+tc.Src, `import('/console/pages/applications.js').then(m => { try { return JSON.stringify(m.parseYAML(`+js(tc.Src)+`)) } catch (e) { return 'error' } })`)
+		if got != tc.Want {
+			t.Errorf("parseYAML(%q) = %s, want %s", tc.Src, got, tc.Want)
+		}
+	}
+	if evalJS[bool](t, b, "look for pollution", `({}).polluted !== undefined`) {
+		t.Errorf("a __proto__ key polluted Object.prototype")
+	}
+	b.checkClean(t)
+}
+
+// A solution's token on these pages: its own data only, and another solution's pages refused.
+func TestConsolePages1Isolation(t *testing.T) {
+	b := newBrowser(t)
+	s := hubtest.Start(t)
+	tok := s.CreateSolution(t, "shop")
+	s.CreateSolution(t, "other")
+	startSMS(t, s)
+	for _, sol := range []string{"shop", "other"} {
+		if r := s.Do(t, "POST", "/api/v1/solutions/"+sol+"/services", s.AdminToken, map[string]any{"service": "sms",
+			"parameters": map[string]any{"AccountSid": "AC-" + sol, "AuthToken": sol + "-secret"}}); r.Status != http.StatusCreated {
+			t.Fatalf("add sms to %s: %d %s", sol, r.Status, r.Body)
+		}
+		if r := s.Do(t, "PUT", "/api/v1/solutions/"+sol+"/keystore/keys/key-"+sol, s.AdminToken, map[string]any{"value": "value-" + sol}); r.Status != http.StatusOK {
+			t.Fatalf("put a key in %s: %d %s", sol, r.Status, r.Body)
+		}
+		if r := s.Do(t, "POST", "/api/v1/solutions/"+sol+"/connectors", s.AdminToken, map[string]any{"name": "conn-" + sol, "type": "cron",
+			"topic": "ticks", "config": map[string]any{"schedule": "@hourly"}}); r.Status != http.StatusCreated {
+			t.Fatalf("create a connector in %s: %d %s", sol, r.Status, r.Body)
+		}
+		registerApp(t, s, sol, "app-"+sol)
+	}
+
+	signIn(t, b, s, tok)
+	for _, p := range []struct{ page, sel, own string }{
+		{"services/sms", "form", "AC-shop"},
+		{"keystore", "table.keys", "key-shop"},
+		{"connectors", "table.connectors", "conn-shop"},
+		{"applications", "table.apps", "app-shop"},
+	} {
+		b.open(t, s.URL+"/console/#/solutions/shop/"+p.page, p.sel)
+		b.waitJS(t, p.own, holdsJS(p.own))
+		for _, leak := range []string{"AC-other", "other-secret", "shop-secret", "key-other", "conn-other", "app-other"} {
+			if pageHolds(t, b, leak) {
+				t.Errorf("%s shows %q", p.page, leak)
+			}
+		}
+		b.open(t, s.URL+"/console/#/solutions/other/"+p.page, "main h1")
+		b.waitText(t, "Not your solution")
+		for _, leak := range []string{"AC-other", "key-other", "conn-other", "app-other"} {
+			if pageHolds(t, b, leak) {
+				t.Errorf("other's %s shows %q", p.page, leak)
+			}
+		}
+	}
+	// The GraphQL API the page uses refuses the other solution too.
+	status := evalJS[int](t, b, "ask for another solution's applications", `fetch('/api/v1/graphql', {method: 'POST', headers: {'Content-Type': 'application/json',
+		'X-Switchboard-Solution': 'other', Authorization: 'Bearer ' + sessionStorage.getItem('switchboard.console.token')},
+		body: JSON.stringify({query: '{ applications { data { name } } }'})}).then(r => r.status)`)
+	if status != http.StatusForbidden {
+		t.Errorf("another solution's applications with the console's token: %d, want 403", status)
 	}
 	b.checkClean(t)
 }

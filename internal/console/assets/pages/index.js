@@ -7,3 +7,4 @@ import './logs.js';
 import './services.js';
 import './keystore.js';
 import './connectors.js';
+import './applications.js';

@@ -4,7 +4,7 @@
 import { html, useState } from '../vendor/preact.js';
 import { register, href } from '../registry.js';
 import { api, solutionPath } from '../api.js';
-import { confirmAction, ErrorBox, Field, fmtBytes, useAction, useAsync } from '../ui.js';
+import { confirmAction, ErrorBox, Field, Pager, fmtBytes, useAction, useAsync, usePages } from '../ui.js';
 
 const route = '/solutions/:solution/keystore';
 // pageSize is how many keys one page lists; each listed key's type and TTL is read too.
@@ -141,9 +141,8 @@ function KeystorePage({ params, query, navigate }) {
   const sol = params.solution;
   const [match, setMatch] = useState(query.match || '');
   const [applied, setApplied] = useState(query.match || '');
-  // cursors are the cursors of the pages before this one: "Previous" goes back one.
-  const [cursors, setCursors] = useState([]);
-  const [cursor, setCursor] = useState('');
+  const pages = usePages('');
+  const cursor = pages.cursor;
   const [tick, setTick] = useState(0);
   const selected = query.key;
   const page = useAsync(
@@ -159,8 +158,7 @@ function KeystorePage({ params, query, navigate }) {
   const link = (key) => href(route, { solution: sol }, applied ? { match: applied, key } : { key });
   const search = (e) => {
     e.preventDefault();
-    setCursors([]);
-    setCursor('');
+    pages.reset();
     setApplied(match.trim());
   };
   const reload = () => setTick((t) => t + 1);
@@ -186,17 +184,8 @@ function KeystorePage({ params, query, navigate }) {
               )}
             </tbody>
           </table>
-          <div class="toolbar">
-            <button type="button" disabled=${cursors.length === 0} onClick=${() => {
-              setCursor(cursors[cursors.length - 1]);
-              setCursors(cursors.slice(0, -1));
-            }}>Previous page</button>
-            <button type="button" disabled=${!page.data.cursor} onClick=${() => {
-              setCursors([...cursors, cursor]);
-              setCursor(page.data.cursor);
-            }}>Next page</button>
-            <button type="button" onClick=${reload}>Reload</button>
-          </div>`
+          <${Pager} pages=${pages} nextCursor=${page.data.cursor || ''} />
+          <div class="toolbar"><button type="button" onClick=${reload}>Reload</button></div>`
       : page.loading
         ? html`<p>Loading…</p>`
         : null}
