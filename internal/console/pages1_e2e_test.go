@@ -471,6 +471,7 @@ func TestConsoleApplications(t *testing.T) {
 		{"__proto__: {polluted: 1}\n", `{"__proto__":{"polluted":1}}`},
 		{"a: &x 1\n", "error"},
 		{"a: 1\n   b: 2\n", "error"},
+		{"a: [" + strings.Repeat("\n", 5000) + "b: 1\n", "error"},
 	} {
 		got := evalJS[string](t, b, "parse "+tc.Src, `import('/console/pages/applications.js').then(m => { try { return JSON.stringify(m.parseYAML(`+js(tc.Src)+`)) } catch (e) { return 'error' } })`)
 		if got != tc.Want {

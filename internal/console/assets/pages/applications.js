@@ -78,6 +78,9 @@ const credentialsMutation = `mutation($id: ID!) {
 // collections, quoted and plain scalars, block scalars (| and >) and comments. Anchors, aliases
 // and tags are refused. Only the channels table uses it: the spec itself is shown as written.
 
+// maxFlowLines bounds the lines one flow collection may span.
+const maxFlowLines = 100;
+
 const keyRe = /^("(?:[^"\\]|\\.)*"|'(?:[^']|'')*'|[^\s#'"[\]{},&*!|>%@`-][^#]*?|-[^\s#][^#]*?)\s*:(?=\s|$)/;
 
 function scalar(v) {
@@ -193,12 +196,14 @@ export function parseYAML(text) {
     }
     if (/^[|>][+-]?\d?$/.test(v)) return blockScalar(v[0], parent);
     if (v[0] === '[' || v[0] === '{') {
+      // A flow collection may go on over the next lines; each try parses it anew, so how many
+      // lines it may take is bounded (a spec of one unclosed "[" would otherwise take n² time).
       let s = v;
-      for (;;) {
+      for (let joined = 0; ; joined++) {
         try {
           return parseFlow(s);
         } catch (err) {
-          if (i >= lines.length) throw err;
+          if (i >= lines.length || joined >= maxFlowLines) throw err;
           s += ' ' + strip(lines[i++]).trim();
         }
       }
