@@ -147,3 +147,35 @@ export function useAction(action) {
   };
   return { busy, error, run, setError };
 }
+
+// usePages keeps where a list read a page at a time is: cursor is this page's (first for the
+// first page); next(c) goes on to the page at cursor c, prev() back one, reset() to the first.
+export function usePages(first = '') {
+  const [stack, setStack] = useState([]);
+  const [cursor, setCursor] = useState(first);
+  return {
+    cursor,
+    hasPrev: stack.length > 0,
+    next: (c) => {
+      setStack([...stack, cursor]);
+      setCursor(c);
+    },
+    prev: () => {
+      setCursor(stack[stack.length - 1]);
+      setStack(stack.slice(0, -1));
+    },
+    reset: () => {
+      setStack([]);
+      setCursor(first);
+    },
+  };
+}
+
+// Pager is the previous and next page buttons of usePages; nextCursor is the next page's
+// cursor, empty on the last page.
+export function Pager({ pages, nextCursor }) {
+  return html`<div class="toolbar">
+    <button type="button" disabled=${!pages.hasPrev} onClick=${pages.prev}>Previous page</button>
+    <button type="button" disabled=${!nextCursor} onClick=${() => pages.next(nextCursor)}>Next page</button>
+  </div>`;
+}

@@ -8,3 +8,7 @@ import './events.js';
 import './deadletters.js';
 import './dashboard.js';
 import './hosted.js';
+import './services.js';
+import './keystore.js';
+import './connectors.js';
+import './applications.js';
