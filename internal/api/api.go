@@ -125,6 +125,7 @@ func New(o Options) *Server {
 	s.handle("GET /api/v1/solutions/{solution}", s.owner(s.getSolution))
 	s.handle("PATCH /api/v1/solutions/{solution}", s.admin(s.updateSolution))
 	s.handle("DELETE /api/v1/solutions/{solution}", s.admin(s.deleteSolution))
+	s.handle("POST /api/v1/solutions/{solution}/token", s.owner(s.newSolutionToken))
 	s.handle("POST /api/v1/solutions/{solution}/endpoints", s.owner(s.deployEndpoint))
 	s.handle("POST /api/v1/solutions/{solution}/check/endpoint", s.owner(s.checkEndpointDeploy))
 	s.handle("GET /api/v1/solutions/{solution}/endpoints", s.owner(s.listEndpoints))
@@ -389,6 +390,24 @@ func (s *Server) updateSolution(w http.ResponseWriter, r *http.Request, _ princi
 		return
 	}
 	writeJSON(w, http.StatusOK, view(sol))
+}
+
+// newSolutionToken answers POST /api/v1/solutions/{solution}/token: the solution gets a new
+// token, shown this once, and the old one stops working (a leaked token is revoked so).
+func (s *Server) newSolutionToken(w http.ResponseWriter, r *http.Request, _ principal) {
+	id := r.PathValue("solution")
+	if _, ok := s.opt.Store.Get(id); !ok {
+		writeErr(w, errorf(http.StatusNotFound, "solution", "no solution %q", id))
+		return
+	}
+	sol, token, err := s.opt.Store.NewToken(r.Context(), id)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	v := view(sol)
+	v.Token = token
+	writeJSON(w, http.StatusOK, v)
 }
 
 func (s *Server) deleteSolution(w http.ResponseWriter, r *http.Request, _ principal) {

@@ -50,3 +50,15 @@ func (c *Client) DeleteSolution(ctx context.Context, id string) error {
 	_, err = c.do(ctx, http.MethodDelete, p, nil, nil)
 	return err
 }
+
+// NewSolutionToken gives a solution a new token (POST /api/v1/solutions/{id}/token): the
+// answer holds it, this once, and the old token stops working.
+func (c *Client) NewSolutionToken(ctx context.Context, id string) (SolutionCreated, error) {
+	var out SolutionCreated
+	p, err := solutionPath(id)
+	if err != nil {
+		return out, err
+	}
+	_, err = c.do(ctx, http.MethodPost, p+"/token", nil, &out)
+	return out, err
+}

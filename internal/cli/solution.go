@@ -22,6 +22,7 @@ services.`)
 		a.newSolutionGetCmd(),
 		a.newSolutionUpdateCmd(),
 		a.newSolutionDeleteCmd(),
+		a.newSolutionTokenCmd(),
 		a.newSolutionAddServiceCmd(),
 		a.newSolutionServicesCmd(),
 		a.newSolutionUpdateServiceCmd(),
@@ -201,6 +202,35 @@ func invalidPayloadFlag(cmd *cobra.Command, v *string) {
 
 func debugFlag(cmd *cobra.Command, v *bool) {
 	cmd.Flags().BoolVar(v, "debug", false, "debug mode: callers of a failed endpoint also get the error's message and line (--debug=false turns it off)")
+}
+
+func (a *app) newSolutionTokenCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "token ID",
+		Short: "Give a solution a new token, and print it",
+		Long: `Give a solution a new token. The old one stops working at once (on every instance as
+soon as it sees the change): this is how a leaked token is revoked. The admin token, or the
+solution's own token, may do it. The new token is printed once and cannot be shown again.`,
+		Example: `  switchboard solution token demo
+  switchboard solution token demo -o json`,
+		Args: exactArgs("ID"),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := a.client()
+			if err != nil {
+				return err
+			}
+			out, err := c.NewSolutionToken(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			if a.jsonOutput() {
+				return a.printJSON(out)
+			}
+			fmt.Fprintf(a.stdout, "id:     %s\ntoken:  %s\n\n", out.ID, out.Token)
+			fmt.Fprintf(a.stdout, "The old token no longer works; this one is shown only this once.\n")
+			return nil
+		},
+	}
 }
 
 func (a *app) newSolutionDeleteCmd() *cobra.Command {

@@ -167,6 +167,26 @@ func TestConsoleInBrowser(t *testing.T) {
 	}
 	b.axe(t, "not your solution")
 	b.checkClean(t)
+
+	// A new token for the solution, asked for with its own: after a confirmation, shown once;
+	// the old one is refused from then on, and the console goes on with the new one.
+	b.open(t, s.URL+"/console/#/solutions/demo", "main h1")
+	b.clickText(t, "New token")
+	b.waitSel(t, "dialog.confirm[open]")
+	evalJS[bool](t, b, "confirm the new token", `document.querySelector('dialog.confirm[open] button.danger').click(), true`)
+	rotated := b.text(t, "#rotated-token")
+	if !strings.HasPrefix(rotated, "sbs_") || rotated == token {
+		t.Fatalf("new token %q (old %q)", rotated, token)
+	}
+	if r := s.Do(t, "GET", "/api/v1/solutions/demo", token, nil); r.Status != http.StatusUnauthorized {
+		t.Errorf("the old token after a new one: %d", r.Status)
+	}
+	b.open(t, s.URL+"/console/#/solutions/demo/endpoints", "main h1")
+	b.waitText(t, "/hello")
+	if stored := evalJS[string](t, b, "the kept token", `sessionStorage.getItem('switchboard.console.token')`); stored != rotated {
+		t.Errorf("the console keeps %q, want the new token", stored)
+	}
+	b.checkClean(t)
 }
 
 // The console is the management origin's: with --apps-domain it is served there, and a

@@ -56,13 +56,23 @@ func TestConsoleWalkthrough(t *testing.T) {
 	}
 	b.waitJS(t, "the request's log line, live", `[...document.querySelectorAll('.logs .entry')].some(e => e.textContent.includes('listing orders') && e.textContent.includes('endpoint GET /orders'))`)
 
-	// A handler that fails while the warehouse is closed, tried twice before it gives up.
+	// A handler that fails while the warehouse is closed, tried twice before it gives up:
+	// written and deployed on the handlers page, its retry policy with it.
 	failing := "local open = Keystore.get({key = \"warehouse\"})\nif open.value ~= \"open\" then\n  error(\"warehouse closed\")\nend\nKeystore.set({key = \"shipped\", value = event.id})\n"
-	if r := s.Do(t, "POST", "/api/v1/solutions/shop/handlers", s.AdminToken, map[string]any{
-		"name": "ship", "topics": []string{"orders.created"}, "script": failing,
-		"retry": map[string]any{"attempts": 2, "min_wait": "10ms", "max_wait": "20ms"},
-	}); r.Status != http.StatusCreated {
-		t.Fatalf("deploy handler ship: %d %s", r.Status, r.Body)
+	b.open(t, s.URL+"/console/#/solutions/shop/handlers?new=1", ".cm-editor")
+	b.fill(t, `input[name=name]`, "ship")
+	b.fill(t, `input[name=topics]`, "orders.created")
+	b.fill(t, `input[name=retry_attempts]`, "101")
+	b.setEditor(t, failing)
+	b.waitText(t, "retry.attempts") // refused by the check, naming the field
+	b.fill(t, `input[name=retry_attempts]`, "2")
+	b.fill(t, `input[name=retry_min_wait]`, "10ms")
+	b.fill(t, `input[name=retry_max_wait]`, "20ms")
+	b.waitJS(t, "the check passing", `!!document.querySelector('.check-ok')`)
+	b.clickText(t, "Deploy")
+	b.waitText(t, "Deployed handler ship")
+	if h := s.Do(t, "GET", "/api/v1/solutions/shop/handlers/ship", s.AdminToken, nil).Map(t); fmt.Sprint(h["retry"]) != "map[attempts:2 max_wait:20ms min_wait:10ms]" {
+		t.Fatalf("handler ship deployed with retry %v", h["retry"])
 	}
 
 	// Published on the events page: seen in the live tail, its report ends dead-lettered.
@@ -109,6 +119,9 @@ func TestConsoleWalkthrough(t *testing.T) {
 	b.waitJS(t, "the check passing", `!!document.querySelector('.check-ok')`)
 	b.clickText(t, "Deploy")
 	b.waitText(t, "Deployed handler ship")
+	if h := s.Do(t, "GET", "/api/v1/solutions/shop/handlers/ship", s.AdminToken, nil).Map(t); fmt.Sprint(h["retry"]) != "map[attempts:2 max_wait:20ms min_wait:10ms]" {
+		t.Fatalf("handler ship, fixed in the console, lost its retry policy: %v", h["retry"])
+	}
 
 	b.open(t, s.URL+"/console/#/solutions/shop/deadletters?seq="+seq, ".dl-detail")
 	b.clickText(t, "Replay")

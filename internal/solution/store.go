@@ -183,6 +183,19 @@ type Change struct {
 	Limits         *Limits
 	Debug          *bool
 	InvalidPayload *string
+	// tokenHash replaces the token (NewToken); only NewToken sets it.
+	tokenHash *string
+}
+
+// NewToken gives solution id a new token, returned (the only time it is known); the old one
+// stops working at once on this instance, and on the others as soon as they see the change.
+func (s *Store) NewToken(ctx context.Context, id string) (Solution, string, error) {
+	token, hash := NewToken()
+	sol, err := s.Update(ctx, id, Change{tokenHash: &hash})
+	if err != nil {
+		return Solution{}, "", err
+	}
+	return sol, token, nil
 }
 
 // Create stores a new solution and returns it with its token (the only time the token is known).
@@ -286,6 +299,9 @@ func (s *Store) Update(ctx context.Context, id string, c Change) (Solution, erro
 		}
 		if c.InvalidPayload != nil {
 			sol.InvalidPayload = *c.InvalidPayload
+		}
+		if c.tokenHash != nil {
+			sol.TokenHash = *c.tokenHash
 		}
 		data, _ := json.Marshal(sol)
 		rev, err := s.solutions.Update(ctx, id, data, cur.Revision())

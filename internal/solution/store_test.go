@@ -97,6 +97,28 @@ func TestStoreLifecycle(t *testing.T) {
 	if got, _ := s.Get("demo"); !got.Debug {
 		t.Fatal("the view does not show debug on")
 	}
+
+	// A new token: the old one stops working here at once and on the other instance once it
+	// sees the change; the settings stay.
+	upd, newToken, err := s.NewToken(ctx, "demo")
+	if err != nil || newToken == token || upd.TokenHash != HashToken(newToken) || !upd.Debug {
+		t.Fatalf("new token: %+v, %q, %v", upd, newToken, err)
+	}
+	if _, ok := s.ByToken(token); ok {
+		t.Fatal("the old token still works after a new one was made")
+	}
+	if id, ok := s.ByToken(newToken); !ok || id != "demo" {
+		t.Fatalf("ByToken(new) = %q, %v", id, ok)
+	}
+	eventually(t, "the other instance to take the new token only", func() bool {
+		_, oldOK := other.ByToken(token)
+		id, newOK := other.ByToken(newToken)
+		return !oldOK && newOK && id == "demo"
+	})
+	if _, _, err := s.NewToken(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("new token of an unknown solution: %v", err)
+	}
+	token = newToken
 	if upd, err = s.UpdateLimits(ctx, "demo", Limits{}); err != nil || !upd.Debug {
 		t.Fatalf("updating limits turned debug off: %+v, %v", upd, err)
 	}

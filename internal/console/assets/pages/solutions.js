@@ -2,6 +2,7 @@
 import { html, useState } from '../vendor/preact.js';
 import { register, href } from '../registry.js';
 import { api, solutionPath } from '../api.js';
+import { storeToken } from '../session.js';
 import { confirmAction, Copy, ErrorBox, Field, Select, fmtBytes, fmtTime, useAction, useAsync } from '../ui.js';
 
 const MiB = 1 << 20;
@@ -139,6 +140,33 @@ function SolutionSettings({ sol, admin, onSaved }) {
   </form>`;
 }
 
+// NewToken gives the solution a new token, after a confirmation: the old one stops working.
+// Signed in with that very token, the console keeps working with the new one.
+function NewToken({ id, session }) {
+  const [token, setToken] = useState('');
+  const { busy, error, run } = useAction(async () => {
+    const yes = await confirmAction({
+      title: `Give solution ${id} a new token?`,
+      message: `Its current token stops working at once, for every program that uses it.`,
+      confirmLabel: 'New token',
+    });
+    if (!yes) return;
+    const out = await api.post(solutionPath(id, 'token'));
+    if (!session.admin && session.solution === id) storeToken(out.token);
+    setToken(out.token);
+  });
+  return html`<h2>Token</h2>
+    <p>The solution's token was shown once, when it was created; the server keeps only its hash. A solution token may manage this solution's contents, and sees no other solution.</p>
+    ${token
+      ? html`<div class="token" role="status">
+          <p>The new token, shown only this once; the old one no longer works:</p>
+          <p><code class="mono" id="rotated-token">${token}</code> <${Copy} text=${token} label="Copy token" /></p>
+          <p><button type="button" class="link" onClick=${() => setToken('')}>Hide the token</button></p>
+        </div>`
+      : html`<p><button type="button" onClick=${run} disabled=${busy}>New token</button></p>`}
+    <${ErrorBox} error=${error} />`;
+}
+
 function SolutionPage({ params, session, navigate }) {
   const id = params.solution;
   const sol = useAsync((signal) => api.get(solutionPath(id), { signal }), [id]);
@@ -162,8 +190,7 @@ function SolutionPage({ params, session, navigate }) {
     <${ErrorBox} error=${sol.error || error} />
     ${sol.data
       ? html`<p class="muted">Created ${fmtTime(sol.data.created_at)}. Its endpoints answer at <code>/apps/${id}/…</code>.</p>
-          <h2>Token</h2>
-          <p>The solution's token was shown once, when it was created; the server keeps only its hash. A solution token may manage this solution's contents, and sees no other solution.</p>
+          <${NewToken} id=${id} session=${session} />
           <${SolutionSettings} key=${sol.data.id + JSON.stringify(sol.data.limits) + sol.data.debug + sol.data.invalid_payload} sol=${sol.data} admin=${session.admin} onSaved=${sol.reload} />
           ${session.admin
             ? html`<h2>Danger zone</h2><button type="button" class="danger" onClick=${remove}>Delete solution</button>`
