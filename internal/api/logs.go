@@ -13,17 +13,17 @@ import (
 const DefaultLogsHeartbeat = 15 * time.Second
 
 // logsParams are the query parameters GET .../logs takes.
-var logsParams = map[string]bool{"level": true, "since": true, "request_id": true, "source": true, "cursor": true, "limit": true, "follow": true}
+var logsParams = map[string]bool{"level": true, "since": true, "request_id": true, "error_id": true, "source": true, "cursor": true, "limit": true, "follow": true}
 
 // logsQuery reads the filters and paging of a logs request.
 func logsQuery(r *http.Request) (q solutionlog.Query, follow bool, aerr *Error) {
 	v := r.URL.Query()
 	for k := range v {
 		if !logsParams[k] {
-			return q, false, errorf(http.StatusBadRequest, k, "unknown query parameter %q; want level, since, request_id, source, cursor, limit or follow", k)
+			return q, false, errorf(http.StatusBadRequest, k, "unknown query parameter %q; want level, since, request_id, error_id, source, cursor, limit or follow", k)
 		}
 	}
-	q.Level, q.RequestID, q.Source = v.Get("level"), v.Get("request_id"), v.Get("source")
+	q.Level, q.RequestID, q.ErrorID, q.Source = v.Get("level"), v.Get("request_id"), v.Get("error_id"), v.Get("source")
 	var err error
 	if q.Since, err = solutionlog.ParseSince(v.Get("since"), time.Now()); err != nil {
 		return q, false, errorf(http.StatusBadRequest, "since", "since %v", err)

@@ -46,6 +46,7 @@ type LogQuery struct {
 	Level     string // the lowest level shown: debug, info, warn or error
 	Since     string // an RFC 3339 time or a duration back from now ("10m")
 	RequestID string
+	ErrorID   string // the entry of the failed run whose caller got this error id
 	Source    string // "endpoint GET /users/{id}", "handler <name>" or "run"
 	Cursor    string // the NextCursor of the previous page
 	Limit     int    // entries in a page; 0 = the server's default (100)
@@ -53,7 +54,7 @@ type LogQuery struct {
 
 func (q LogQuery) values() url.Values {
 	v := url.Values{}
-	for k, s := range map[string]string{"level": q.Level, "since": q.Since, "request_id": q.RequestID, "source": q.Source, "cursor": q.Cursor} {
+	for k, s := range map[string]string{"level": q.Level, "since": q.Since, "request_id": q.RequestID, "error_id": q.ErrorID, "source": q.Source, "cursor": q.Cursor} {
 		if s != "" {
 			v.Set(k, s)
 		}

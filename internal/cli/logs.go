@@ -32,6 +32,7 @@ const logsExample = `  switchboard logs -s demo
   switchboard logs -s demo -f
   switchboard logs -s demo --level warn --since 10m
   switchboard logs -s demo --request-id 5f2c0a9e41d7b3a86c0e1f27
+  switchboard logs -s demo --error-id 3b9e51c07a2d4f86
   switchboard logs -s demo --source "endpoint GET /users/{id}" -o json`
 
 func (a *app) newLogsCmd() *cobra.Command {
@@ -91,6 +92,7 @@ func (a *app) newLogsCmd() *cobra.Command {
 	f.StringVar(&q.Level, "level", "", "the lowest level shown: debug, info, warn or error")
 	f.StringVar(&q.Since, "since", "", "entries from this time on: a duration back from now (10m, 2h) or an RFC 3339 time")
 	f.StringVar(&q.RequestID, "request-id", "", "only the entries of this request")
+	f.StringVar(&q.ErrorID, "error-id", "", "only the entry of the failed run whose caller got this error id")
 	f.StringVar(&q.Source, "source", "", `only the entries of this endpoint or handler: "endpoint GET /users/{id}" or "handler <name>"`)
 	return cmd
 }

@@ -111,6 +111,13 @@ func TestSolutionLogs(t *testing.T) {
 	if failed.Level != "error" || !strings.Contains(failed.Message, "boom: no user 42") || failed.Line != 4 || failed.ErrorID != errID || failed.RequestID != "req-fail-1" {
 		t.Errorf("failure entry %+v", failed)
 	}
+	// The error id its caller got finds the failure's entry alone.
+	if byID := readLogs(t, s, "logs", token, "error_id="+errID); len(byID) != 1 || byID[0].Seq != failed.Seq {
+		t.Errorf("entries of error id %s: %+v, want the failure's alone", errID, byID)
+	}
+	if none := readLogs(t, s, "logs", token, "error_id=0000000000000000"); len(none) != 0 {
+		t.Errorf("entries of an unknown error id: %+v", none)
+	}
 	for _, want := range []string{"stack traceback:", ":4: in function 'check'", ":6: in main chunk"} {
 		if !strings.Contains(failed.Trace, want) {
 			t.Errorf("trace lacks %q:\n%s", want, failed.Trace)

@@ -19,6 +19,7 @@ type Query struct {
 	Level     string    // minimum level; "" = all
 	Since     time.Time // entries at or after; zero = all
 	RequestID string    // "" = any
+	ErrorID   string    // the entry of a failed run with this error id (what its caller got); "" = any
 	Source    string    // exact source ("endpoint GET /users/{id}", "handler name", "run"); "" = any
 	After     uint64    // only entries after this stream sequence (the cursor)
 	Limit     int       // entries in a page; 0 = DefaultLimit, at most MaxLimit
@@ -77,6 +78,7 @@ func (q Query) Match(e *Entry) bool {
 	return (q.Level == "" || LevelRank(e.Level) >= LevelRank(q.Level)) &&
 		(q.Since.IsZero() || !e.Time.Before(q.Since)) &&
 		(q.RequestID == "" || e.RequestID == q.RequestID) &&
+		(q.ErrorID == "" || e.ErrorID == q.ErrorID) &&
 		(q.Source == "" || e.Source == q.Source)
 }
 

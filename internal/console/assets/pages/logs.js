@@ -9,7 +9,8 @@ import { ErrorBox, Field, Select, fmtTime, useAction } from '../ui.js';
 const route = '/solutions/:solution/logs';
 // keep bounds what a long follow holds in the tab.
 const keep = 2000;
-// searchPages bounds how far back a jump to an error id reads (pages of 1000 error entries).
+// searchPages bounds how far back a jump to an error id reads (the API scans a bounded part of
+// the log a page, and says where to go on).
 const searchPages = 20;
 
 const matches = (e, text) =>
@@ -82,8 +83,9 @@ function LogsPage({ params, query }) {
     setSelected(null);
     let found = entries.find((e) => e.error_id === id);
     let cursor = '';
+    // The API finds it (error_id), a bounded scan a page; a long log may take a few pages.
     for (let i = 0; !found && i < searchPages; i++) {
-      const q = new URLSearchParams({ level: 'error', limit: '1000' });
+      const q = new URLSearchParams({ error_id: id, limit: '1' });
       if (cursor) q.set('cursor', cursor);
       const page = await api.get(solutionPath(sol, 'logs') + '?' + q);
       found = page.items.find((e) => e.error_id === id);
