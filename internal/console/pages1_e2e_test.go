@@ -164,6 +164,15 @@ func TestConsoleServices(t *testing.T) {
 	b.axe(t, "service detail")
 	b.screenshot(t, "service")
 
+	// Called from an endpoint written in the console, run once there: the service answers.
+	b.open(t, s.URL+"/console/#/solutions/shop/endpoints?new=1", ".cm-editor")
+	b.fill(t, `input[name=path]`, "/text")
+	b.setEditor(t, "return Sms.send({})\n")
+	b.waitJS(t, "the check passing", `!!document.querySelector('.check-ok')`)
+	b.clickText(t, "Run")
+	b.waitJS(t, "the service's answer", `!!document.querySelector('.run-body') && document.querySelector('.run-body').textContent.includes('"ok"') && document.querySelector('.run-status').textContent === '200'`)
+	b.open(t, s.URL+"/console/#/solutions/shop/services/sms", `input[name=param-AccountSid]`)
+
 	// An update leaves the secret empty: kept.
 	b.fill(t, `input[name=param-AccountSid]`, "AC-shop-2")
 	b.clickText(t, "Save")
