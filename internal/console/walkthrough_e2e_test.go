@@ -186,11 +186,18 @@ func TestConsoleWalkthrough(t *testing.T) {
 		t.Errorf("a security property's value shown: %q", text)
 	}
 	b.axe(t, "flows")
+	b.screenshot(t, "flows")
+	hubtest.Eventually(t, "the hub node to run OnHub", func() bool {
+		ins, _ := s.Do(t, "GET", base+"/nodes/hub", s.AdminToken, nil).Map(t)["instances"].([]any)
+		return len(ins) == 1 && ins[0].(map[string]any)["state"] == "running"
+	})
 	b.open(t, s.URL+"/console/#/solutions/shop/nodes", "table.nodes")
-	b.waitJS(t, "the hub online, edge-1 offline", `(() => {
+	b.waitJS(t, "the hub online running OnHub, edge-1 offline and never seen", `(() => {
 		const rows = [...document.querySelectorAll('table.nodes tr.node')];
-		const state = (n) => { const r = rows.find(r => r.cells[0].textContent.startsWith(n)); return r && r.querySelector('.node-state').textContent; };
-		return state('hub') === 'online' && state('edge-1') === 'offline';
+		const row = (n) => rows.find(r => r.cells[0].textContent.startsWith(n));
+		const state = (n) => { const r = row(n); return r && r.querySelector('.node-state').textContent; };
+		return state('hub') === 'online' && row('hub').textContent.includes('OnHub: Blink 0.1 running') &&
+			state('edge-1') === 'offline' && row('edge-1').textContent.includes('never');
 	})()`)
 	disabled := func() bool {
 		r := s.Do(t, "GET", base+"/nodes/edge-1", s.AdminToken, nil)

@@ -114,7 +114,7 @@ type ReportedInstance struct {
 
 // NodeState is what a node's runtime last reported.
 type NodeState struct {
-	LastSeen     time.Time          `json:"last_seen"`
+	LastSeen     time.Time          `json:"last_seen,omitzero"` // absent: never
 	AgentVersion string             `json:"agent_version,omitempty"`
 	Instances    []ReportedInstance `json:"instances"`
 

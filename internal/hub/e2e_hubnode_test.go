@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"net/http"
 	"os"
 	"strings"
@@ -93,9 +94,24 @@ func TestHubNodeRunsLua(t *testing.T) {
 	}
 	hubtest.Eventually(t, "the counter to count the new ticks", func() bool { return strings.Contains(logOf("counter"), "(6 seen)") })
 
-	// The hub node disabled: both stop.
+	// The hub node shows what it runs, as an agent's node does.
+	instances := func() string {
+		m := s.Do(t, "GET", base+"/nodes/hub", tok, nil).Map(t)
+		var out []string
+		for _, i := range m["instances"].([]any) {
+			in := i.(map[string]any)
+			out = append(out, fmt.Sprintf("%v %v %v %v", in["name"], in["service"], in["version"], in["state"]))
+		}
+		return strings.Join(out, ", ")
+	}
+	hubtest.Eventually(t, "the hub node to show its instances", func() bool {
+		return instances() == "blink Blink 0.1 running, counter Counter 0.1 running"
+	})
+
+	// The hub node disabled: both stop, and it runs nothing.
 	must(s.Do(t, "PATCH", base+"/nodes/hub", tok, map[string]any{"disabled": true}), http.StatusOK)
 	hubtest.Eventually(t, "blink to stop", func() bool { return strings.Count(logOf("blink"), "Stopped at 3") == 2 })
+	hubtest.Eventually(t, "the hub node to show no instances", func() bool { return instances() == "" })
 	for _, body := range []string{logOf("blink"), logOf("counter"), string(s.Do(t, "GET", base+"/flows/lights", tok, nil).Body)} {
 		if strings.Contains(body, "k-secret-9") {
 			t.Fatalf("the security value shows: %s", body)

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sort"
 	"sync"
 	"time"
 
@@ -49,6 +50,9 @@ type hubNodes struct {
 type hubLease struct {
 	rev  uint64
 	orch *orchestrator.Orchestrator
+
+	mu    sync.Mutex
+	specs []orchestrator.Spec // applied last, for the node's state
 }
 
 // Leases of the hub node's instances: an instance holds a solution's while it beats; another
@@ -108,6 +112,7 @@ func (n *hubNodes) beat(solutions func() []string) {
 			n.mu.Lock()
 			l.rev = rev
 			n.mu.Unlock()
+			n.report(ctx, sol, l) // what stopped since, stopped; and the hub node seen by all
 		}
 		cancel()
 		for _, sol := range solutions() {
@@ -167,6 +172,33 @@ func (n *hubNodes) sync(sol string) {
 	if err := l.orch.Apply(ctx, specs); err != nil && !errors.Is(err, orchestrator.ErrClosed) {
 		n.log.Error("hub node instances not all applied", "solution", sol, "err", err)
 	}
+	l.mu.Lock()
+	l.specs = specs
+	l.mu.Unlock()
+	n.report(ctx, sol, l)
+}
+
+// report keeps what the hub node runs for sol as its state, as an agent reports its node's:
+// each instance applied, starting, running or stopped (see Orchestrator.States). l nil is
+// nothing.
+func (n *hubNodes) report(ctx context.Context, sol string, l *hubLease) {
+	st := hosted.NodeState{Instances: []hosted.ReportedInstance{}}
+	if l != nil {
+		states := l.orch.States()
+		l.mu.Lock()
+		for _, s := range l.specs {
+			state := states[s.Name]
+			if state == "" {
+				state = "stopped" // not run: its log says why
+			}
+			st.Instances = append(st.Instances, hosted.ReportedInstance{Name: s.Name, Service: s.Service, Version: s.Version, State: state})
+		}
+		l.mu.Unlock()
+	}
+	sort.Slice(st.Instances, func(i, j int) bool { return st.Instances[i].Name < st.Instances[j].Name })
+	if err := n.st.ReportState(ctx, sol, hosted.HubNode, st); err != nil {
+		n.log.Warn("hub node state not kept", "solution", sol, "err", err)
+	}
 }
 
 // drop stops sol's instances here; release gives the lease up too.
@@ -180,6 +212,7 @@ func (n *hubNodes) drop(ctx context.Context, sol string, release bool) {
 	}
 	l.orch.Close(ctx)
 	if release {
+		n.report(ctx, sol, nil) // runs nothing now
 		_ = n.leases.Delete(ctx, sol, jetstream.LastRevision(l.rev))
 	}
 }

@@ -201,13 +201,13 @@ func (in *instance) deliver() {
 
 // report sends what the node runs.
 func (r *runner) report(ctx context.Context) {
-	lua := r.lua.Running()
+	lua := r.lua.States()
 	r.mu.Lock()
 	st := hosted.NodeState{AgentVersion: r.cfg.Version, Instances: []hosted.ReportedInstance{}}
 	for name, s := range r.luaSpecs {
-		state := "stopped" // killed, or not started (its log says why)
-		if _, ok := lua[name]; ok {
-			state = "running"
+		state := lua[name]
+		if state == "" {
+			state = "stopped" // not run (its log says why)
 		}
 		st.Instances = append(st.Instances, hosted.ReportedInstance{Name: name, Service: s.Service, Version: s.Version, State: state})
 	}

@@ -190,6 +190,25 @@ func (o *Orchestrator) Running() map[string]string {
 	return out
 }
 
+// States gives each instance's state by name: starting (being set up), running, or stopped
+// (ended: by its Stop, killed, or its setup failed; its log says which).
+func (o *Orchestrator) States() map[string]string {
+	o.mu.RLock()
+	defer o.mu.RUnlock()
+	out := make(map[string]string, len(o.insts))
+	for name, in := range o.insts {
+		switch {
+		case in.running():
+			out[name] = "running"
+		case in.ended():
+			out[name] = "stopped"
+		default:
+			out[name] = "starting"
+		}
+	}
+	return out
+}
+
 func (o *Orchestrator) stopAll(ctx context.Context, ins []*instance) {
 	var wg sync.WaitGroup
 	for _, in := range ins {

@@ -37,6 +37,9 @@ func TestSeedExample(t *testing.T) {
 	if r := orc.Running(); len(r) != 1 || r["hello"] == "" {
 		t.Fatalf("running %v", r)
 	}
+	if st := orc.States(); len(st) != 1 || st["hello"] != "running" {
+		t.Fatalf("states %v", st)
+	}
 	orc.Close(context.Background())
 	if n := len(h.matching("log", "hello", "Stopped")); n != 1 {
 		t.Fatalf("%d Stopped after Close:\n%s", n, dump(h.all()))
@@ -430,6 +433,9 @@ return D`)
 	}
 	if _, ok := orc.Running()["svc"]; ok {
 		t.Fatal("a killed instance is still running")
+	}
+	if st := orc.States()["svc"]; st != "stopped" {
+		t.Fatalf("a killed instance's state is %q, want stopped", st)
 	}
 	send("inc")
 	h.waitCount(t, 1, "log", "driver", "go failed: Svc_driver:4: SubmitAction to svc: svc is not running")

@@ -40,6 +40,17 @@ function fmtValue(v, unit) {
   }
 }
 
+// isolated are the indexes of a series' points with no value on either side: no line reaches
+// them, so they are drawn as dots (a step with figures after a quiet hour).
+function isolated(u, si) {
+  const d = u.data[si];
+  const out = [];
+  for (let i = 0; i < d.length; i++) {
+    if (d[i] !== null && (i === 0 || d[i - 1] === null) && (i === d.length - 1 || d[i + 1] === null)) out.push(i);
+  }
+  return out.length ? out : null;
+}
+
 // Chart draws series ([{label, points}]) against times (seconds since the epoch) with uPlot;
 // scale turns a point into what the axis shows (a share into %, seconds into ms).
 function Chart({ title, times, series, unit }) {
@@ -58,7 +69,7 @@ function Chart({ title, times, series, unit }) {
         legend: { live: false },
         cursor: { show: false },
         axes: [{}, { label: unit === '%' ? 'percent' : unit === 'ms' ? 'milliseconds' : unit === '/s' ? 'per second' : 'per step', size: 60 }],
-        series: [{}, ...series.map((s, i) => ({ label: s.label, width: 2, ...looks[i % looks.length], spanGaps: false }))],
+        series: [{}, ...series.map((s, i) => ({ label: s.label, width: 2, ...looks[i % looks.length], spanGaps: false, points: { show: false, size: 6, filter: isolated } }))],
         scales: { y: { range: (_u, min, max) => [0, Math.max(max || 0, unit === '%' ? 1 : 0.001) * 1.1] } },
       },
       data,

@@ -153,7 +153,7 @@ function NodeRow({ sol, n, onChanged }) {
   return html`<tr key=${n.name} class="node">
     <td>${n.name}${n.hub ? html` <span class="muted">(the hub)</span>` : null}</td>
     <td class="node-state">${n.disabled ? 'disabled' : n.online ? 'online' : 'offline'}</td>
-    <td>${fmtTime(n.last_seen)}</td>
+    <td>${n.last_seen ? fmtTime(n.last_seen) : "never"}</td>
     <td>${n.agent_version || ''}</td>
     <td>${(n.tags || []).join(', ')}</td>
     <td>
