@@ -467,7 +467,11 @@ func TestConsoleApplications(t *testing.T) {
 		t.Errorf("the secret shows again")
 	}
 
-	// The reader of YAML specs, on what AsyncAPI documents hold.
+	// The reader of YAML specs (the yaml library), on what AsyncAPI documents hold.
+	laughs := "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n"
+	for i := 1; i < 10; i++ {
+		laughs += fmt.Sprintf("a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n", i, i, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1, i-1)
+	}
 	type yamlCase struct {
 		Src  string `json:"src"`
 		Want string `json:"want"`
@@ -478,9 +482,10 @@ func TestConsoleApplications(t *testing.T) {
 		{"l:\n- a\n- n: b\n  o: c\n", `{"l":["a",{"n":"b","o":"c"}]}`},
 		{"\"x/y\": ~\n'a''b': true\n", `{"x/y":null,"a'b":true}`},
 		{"__proto__: {polluted: 1}\n", `{"__proto__":{"polluted":1}}`},
-		{"a: &x 1\n", "error"},
-		{"a: 1\n   b: 2\n", "error"},
+		{"a: &x 1\nb: *x\n", `{"a":1,"b":1}`},
+		{"a: 1\na: 2\n", "error"}, // a key twice
 		{"a: [" + strings.Repeat("\n", 5000) + "b: 1\n", "error"},
+		{laughs, "error"}, // aliases expanding without end
 	} {
 		got := evalJS[string](t, b, "parse "+tc.Src, `import('/console/pages/applications.js').then(m => { try { return JSON.stringify(m.parseYAML(`+js(tc.Src)+`)) } catch (e) { return 'error' } })`)
 		if got != tc.Want {

@@ -22,7 +22,7 @@ const pkgOf = (path) => {
   const m = path.match(/node_modules\/((?:@[^/]+\/)?[^/]+)\//);
   return m && m[1];
 };
-for (const name of ['preact', 'codemirror']) {
+for (const name of ['preact', 'codemirror', 'yaml']) {
   const result = await build({
     entryPoints: [join(here, 'src', name + '.js')],
     bundle: true,
