@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -645,9 +646,9 @@ func (h *Hub) routes(apps *webapp.Handler, mgmt *api.Server) http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		if !h.Ready() {
+		if err := h.readiness(); err != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			w.Write([]byte(`{"status":"not ready"}` + "\n")) //nolint:errcheck // client gone
+			json.NewEncoder(w).Encode(map[string]string{"status": "not ready", "reason": err.Error()}) //nolint:errcheck // client gone
 			return
 		}
 		w.Write([]byte(`{"status":"ready"}` + "\n")) //nolint:errcheck // client gone
@@ -688,7 +689,7 @@ func (h *Hub) routes(apps *webapp.Handler, mgmt *api.Server) http.Handler {
 // metricsHandler serves the Prometheus metrics; with needToken, only to a bearer of the admin
 // token or --metrics-token (Prometheus' authorization / bearer_token scrape settings).
 func (h *Hub) metricsHandler(needToken bool) http.Handler {
-	prom := promhttp.HandlerFor(h.metrics.Registry, promhttp.HandlerOpts{})
+	prom := promhttp.HandlerFor(metrics.WithInstance(h.metrics.Registry, h.cfg.InstanceName), promhttp.HandlerOpts{})
 	if !needToken {
 		return prom
 	}
@@ -725,6 +726,18 @@ func (h *Hub) Ready() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.ready && h.bus != nil && h.bus.Ready()
+}
+
+// readiness is why the hub should get no traffic, or nil: not started (or stopping), or its
+// NATS not reachable or without a JetStream quorum (bus.Health, cached).
+func (h *Hub) readiness() error {
+	h.mu.Lock()
+	ready, b := h.ready, h.bus
+	h.mu.Unlock()
+	if !ready || b == nil {
+		return errors.New("starting or stopping")
+	}
+	return b.Health()
 }
 
 // Addr is the address the HTTP server listens on (useful with port 0).
