@@ -47,6 +47,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/servicenet"
 	"github.com/switchboardhq/switchboard/internal/solution"
 	"github.com/switchboardhq/switchboard/internal/solutionlog"
+	"github.com/switchboardhq/switchboard/internal/tracing"
 	"github.com/switchboardhq/switchboard/internal/webapp"
 )
 
@@ -83,6 +84,7 @@ type Hub struct {
 	logs                       *solutionlog.Log
 	engine                     *script.Engine
 	metrics                    *metrics.Metrics
+	tracer                     *tracing.Tracer  // nil without --otlp-endpoint
 	history                    *history.History // the solutions' metrics of the last hour
 	sampler                    *history.Sampler
 	gate                       *admission.Gate
@@ -199,6 +201,14 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 
 	h.engine = script.NewEngine(script.Options{Logger: h.log, RunsMemory: h.cfg.RunsMemory})
 	h.metrics = metrics.New()
+	ratio := 1.0
+	if h.cfg.OTLPSampleRatio != nil {
+		ratio = *h.cfg.OTLPSampleRatio
+	}
+	h.tracer, err = tracing.New(tracing.Config{Endpoint: h.cfg.OTLPEndpoint, SampleRatio: ratio, Instance: h.cfg.InstanceName})
+	if err != nil {
+		return err
+	}
 	h.logs, err = solutionlog.Open(ctx, h.bus, solutionlog.Options{
 		MaxAge: h.cfg.LogsMaxAge, MaxBytes: h.cfg.LogsMaxBytes, PerSolution: h.cfg.LogsPerSolution,
 		Logger: h.log, Metrics: h.metrics,
@@ -230,7 +240,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("open catalog: %w", err)
 	}
-	svc := &router{core: core, catalog: h.catalog, metrics: h.metrics,
+	svc := &router{core: core, catalog: h.catalog, metrics: h.metrics, tracer: h.tracer,
 		invoker: dynamic.New(dynamic.Options{Dial: guard.Dialer(dynamic.DefaultDialTimeout).DialContext, AppsDomain: h.cfg.AppsDomain})}
 	cfgSvc := config.New(svc, solutionInfo{store: h.store})
 	for _, c := range []service.Core{
@@ -248,6 +258,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	}
 	autoMetrics := automation.NewMetrics(h.metrics.Registry)
 	h.dispatcher = events.NewDispatcher(events.DispatcherOptions{
+		Tracer:   h.tracer,
 		Store:    h.handlers,
 		Runner:   h.engine,
 		Services: svc.forSolution,
@@ -416,6 +427,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("finish interrupted deletions: %w", err)
 	}
 	apps := webapp.New(webapp.Options{
+		Tracer:     h.tracer,
 		Store:      h.store,
 		Runner:     h.engine,
 		Services:   svc.forSolution,
@@ -862,6 +874,10 @@ func (h *Hub) Close(ctx context.Context) error {
 	}
 	if len(errs) == 0 && !h.quiet {
 		h.log.Info("switchboard stopped")
+	}
+	// Last, so the spans of everything closed above are exported.
+	if err := h.tracer.Close(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("export traces: %w", err))
 	}
 	return errors.Join(errs...)
 }
