@@ -199,7 +199,7 @@ func (o *serveOptions) config(dataDir string) hub.Config {
 		BodyMinRate:                    int64(o.bodyMinRate),
 		MetricsAddr:                    o.metricsAddr,
 		OTLPEndpoint:                   o.otlpEndpoint,
-		OTLPSampleRatio:                &o.otlpSampleRatio,
+		OTLPSampleRatio:                o.sampleRatio(),
 		MetricsToken:                   o.metricsToken,
 		LogsMaxAge:                     o.logsMaxAge,
 		LogsMaxBytes:                   int64(o.logsMaxBytes),
@@ -286,4 +286,13 @@ func runHub(ctx context.Context, cfg hub.Config) error {
 		return err
 	}
 	return h.Run(ctx)
+}
+
+// sampleRatio is --otlp-sample-ratio for the config: nil when it is the default, 1.
+func (o *serveOptions) sampleRatio() *float64 {
+	if o.otlpSampleRatio == 1 {
+		return nil
+	}
+	r := o.otlpSampleRatio
+	return &r
 }
