@@ -60,6 +60,7 @@ type Bus struct {
 	nc       *nats.Conn
 	js       jetstream.JetStream
 	closed   chan struct{} // closed when the connection is closed, after a drain finished
+	health   health        // the last JetStream check (Health)
 }
 
 // Open starts the embedded server (unless cfg.URL is set), connects and checks JetStream answers.

@@ -51,6 +51,8 @@ type serveOptions struct {
 	bodyReadTimeout, bodyGrace          time.Duration
 	bodyMinRate                         byteSize
 	metricsAddr, metricsToken           string
+	otlpEndpoint                        string
+	otlpSampleRatio                     float64
 	logsMaxAge                          time.Duration
 	logsMaxBytes                        byteSize
 	logsPerSolution                     int64
@@ -140,6 +142,10 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 		"serve /metrics on this address (host:port) only, instead of on --addr")
 	stringFlag(fs, &o.metricsToken, "metrics-token", "", "", "SWITCHBOARD_METRICS_TOKEN",
 		"bearer token that may read /metrics (besides the admin token; at least 16 characters); on --metrics-addr, /metrics needs it when set")
+	stringFlag(fs, &o.otlpEndpoint, "otlp-endpoint", "", "", "SWITCHBOARD_OTLP_ENDPOINT",
+		"export OpenTelemetry traces to this OTLP/HTTP collector, e.g. http://collector:4318 (empty: no tracing)")
+	fs.Float64Var(&o.otlpSampleRatio, "otlp-sample-ratio", 1, "share of new traces recorded, 0..1 (a trace continued from a caller follows its sampled flag)"+envSuffix("SWITCHBOARD_OTLP_SAMPLE_RATIO"))
+	bindEnv(fs, "otlp-sample-ratio", "SWITCHBOARD_OTLP_SAMPLE_RATIO")
 	o.runsMemory = script.DefaultRunsMemory
 	varFlag(fs, &o.runsMemory, "runs-memory", "SWITCHBOARD_RUNS_MEMORY",
 		"memory all script runs together may hold (their values and raw bodies); a run beyond it gets 503")
@@ -192,6 +198,8 @@ func (o *serveOptions) config(dataDir string) hub.Config {
 		BodyGrace:                      o.bodyGrace,
 		BodyMinRate:                    int64(o.bodyMinRate),
 		MetricsAddr:                    o.metricsAddr,
+		OTLPEndpoint:                   o.otlpEndpoint,
+		OTLPSampleRatio:                o.sampleRatio(),
 		MetricsToken:                   o.metricsToken,
 		LogsMaxAge:                     o.logsMaxAge,
 		LogsMaxBytes:                   int64(o.logsMaxBytes),
@@ -278,4 +286,13 @@ func runHub(ctx context.Context, cfg hub.Config) error {
 		return err
 	}
 	return h.Run(ctx)
+}
+
+// sampleRatio is --otlp-sample-ratio for the config: nil when it is the default, 1.
+func (o *serveOptions) sampleRatio() *float64 {
+	if o.otlpSampleRatio == 1 {
+		return nil
+	}
+	r := o.otlpSampleRatio
+	return &r
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/switchboardhq/switchboard/internal/traceparent"
+	"github.com/switchboardhq/switchboard/internal/tracing"
 )
 
 // traceKey is the context key of an incoming traceparent.
@@ -19,6 +20,9 @@ func WithTraceparent(ctx context.Context, tp string) context.Context {
 // outgoingTraceparent returns the traceparent of an outgoing call: the context's trace
 // continued, or a new one.
 func outgoingTraceparent(ctx context.Context) string {
+	if tp := tracing.Current(ctx); tp != "" {
+		return tp // with tracing on, the call's span is the service's parent
+	}
 	in, _ := ctx.Value(traceKey{}).(string)
 	return traceparent.Child(in)
 }

@@ -50,7 +50,7 @@ func TestEventCloudEventRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("from CloudEvent: %v", err)
 			}
-			got, err = prepare(context.Background(), got)
+			got, err = prepare(context.Background(), nil, got)
 			if err != nil {
 				t.Fatalf("prepare: %v", err)
 			}

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/switchboardhq/switchboard/internal/bus"
 	"github.com/switchboardhq/switchboard/internal/followers"
@@ -22,6 +24,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/solution"
 	"github.com/switchboardhq/switchboard/internal/solutionlog"
 	"github.com/switchboardhq/switchboard/internal/traceparent"
+	"github.com/switchboardhq/switchboard/internal/tracing"
 	"github.com/switchboardhq/switchboard/internal/webapp"
 )
 
@@ -101,6 +104,7 @@ func (e *HandlerError) Kind() string {
 
 // DispatcherOptions configure a Dispatcher.
 type DispatcherOptions struct {
+	Tracer   *tracing.Tracer // nil: no spans
 	Store    *Store
 	Runner   Runner
 	Services func(solution string) script.Services // may be nil: runs see no services
@@ -239,7 +243,7 @@ func (d *Dispatcher) Dispatch(ctx context.Context, e Event, slots func(handlers 
 // begin checks e, fills its defaults (its trace from ctx's origin) and returns its solution's
 // run limits; a solution that does not exist is ErrNoHandler (wrapped).
 func (d *Dispatcher) begin(ctx context.Context, e Event) (Event, script.Limits, error) {
-	e, err := prepare(ctx, e)
+	e, err := prepare(ctx, d.o.Tracer, e)
 	if err != nil {
 		return Event{}, script.Limits{}, err
 	}
@@ -251,13 +255,20 @@ func (d *Dispatcher) begin(ctx context.Context, e Event) (Event, script.Limits, 
 }
 
 // run runs one handler for e; a failure is a *HandlerError.
-func (d *Dispatcher) run(ctx context.Context, e Event, b binding, lim script.Limits) (any, error) {
+func (d *Dispatcher) run(ctx context.Context, e Event, b binding, lim script.Limits) (_ any, err error) {
 	reqID := service.OriginOf(ctx).RequestID
 	if reqID == "" {
 		reqID = e.ID
 	}
 	// The run's service calls continue the event's trace, however long after it came.
 	ctx = service.WithOrigin(ctx, service.Origin{RequestID: reqID, Traceparent: e.Extensions[TraceparentExtension]})
+	if d.o.Tracer.Enabled() {
+		var span trace.Span
+		ctx, span = d.o.Tracer.Start(ctx, "handler "+b.h.Name, trace.SpanKindConsumer,
+			attribute.String("switchboard.solution", e.Solution), attribute.String("switchboard.handler", b.h.Name),
+			attribute.String("messaging.destination.name", e.Topic), attribute.String("messaging.message.id", e.ID))
+		defer func() { tracing.End(span, err) }()
+	}
 	source := solutionlog.SourceHandler(b.h.Name)
 	p, err := b.prog.program()
 	if err != nil {
@@ -365,7 +376,7 @@ func eventVar(e Event) map[string]any {
 
 // prepare checks an event and fills its defaults: id, time, service, type and its trace (see
 // withTrace). Invalid input is a *solution.FieldError.
-func prepare(ctx context.Context, e Event) (Event, error) {
+func prepare(ctx context.Context, t *tracing.Tracer, e Event) (Event, error) {
 	if err := solution.ValidateID(e.Solution); err != nil {
 		return Event{}, renamed(err, "solution")
 	}
@@ -391,7 +402,7 @@ func prepare(ctx context.Context, e Event) (Event, error) {
 	if e.Type == "" {
 		e.Type = typ
 	}
-	return withTrace(ctx, e), nil
+	return withTrace(ctx, t, e), nil
 }
 
 // TraceparentExtension is the CloudEvents extension (Distributed Tracing) carrying an event's
@@ -399,8 +410,26 @@ func prepare(ctx context.Context, e Event) (Event, error) {
 const TraceparentExtension = "traceparent"
 
 // withTrace gives e a traceparent extension unless it has one: the traceparent of the request
-// (or run) publishing it, from ctx's origin, else a new trace.
-func withTrace(ctx context.Context, e Event) Event {
+// (or run) publishing it, from ctx's origin, else a new trace. With tracing on, the extension
+// is that of a producer span made under it (or under the event's own), so handler runs are
+// the span's children.
+func withTrace(ctx context.Context, t *tracing.Tracer, e Event) Event {
+	if t.Enabled() {
+		if own := e.Extensions[TraceparentExtension]; own != "" {
+			o := service.OriginOf(ctx)
+			o.Traceparent = own
+			ctx = service.WithOrigin(ctx, o)
+		}
+		ctx, span := t.Start(ctx, "publish "+e.Topic, trace.SpanKindProducer,
+			attribute.String("switchboard.solution", e.Solution), attribute.String("messaging.destination.name", e.Topic),
+			attribute.String("messaging.message.id", e.ID))
+		span.End()
+		ext := make(map[string]string, len(e.Extensions)+1)
+		maps.Copy(ext, e.Extensions)
+		ext[TraceparentExtension] = service.OriginOf(ctx).Traceparent
+		e.Extensions = ext
+		return e
+	}
 	if e.Extensions[TraceparentExtension] != "" {
 		return e
 	}

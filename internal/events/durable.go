@@ -76,7 +76,7 @@ func (d *Dispatcher) EnqueueBatch(ctx context.Context, es []Event) []error {
 	pubs := make([]pending, 0, 2*len(es))
 	refused := false
 	for i, e := range es {
-		e, err := prepare(ctx, e)
+		e, err := prepare(ctx, d.o.Tracer, e)
 		if err == nil {
 			var p []pending
 			p, err = d.toStore(e)
@@ -105,7 +105,7 @@ func (d *Dispatcher) EnqueueBatch(ctx context.Context, es []Event) []error {
 // OpenFaaS gateway's async call names a function, not a topic. A missing solution or handler
 // is ErrNoHandler (wrapped).
 func (d *Dispatcher) EnqueueTo(ctx context.Context, e Event, handler string) error {
-	e, err := prepare(ctx, e)
+	e, err := prepare(ctx, d.o.Tracer, e)
 	if err != nil {
 		return err
 	}

@@ -19,6 +19,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/script"
 	"github.com/switchboardhq/switchboard/internal/servicenet"
 	"github.com/switchboardhq/switchboard/internal/solutionlog"
+	"github.com/switchboardhq/switchboard/internal/tracing"
 )
 
 // Config is everything `switchboard serve` takes. Zero values are filled by Defaults.
@@ -95,6 +96,10 @@ type Config struct {
 	// MetricsAddr, when set, serves /metrics on its own listener only. MetricsToken is a bearer
 	// token that may read /metrics besides the admin token (required on MetricsAddr when set).
 	MetricsAddr, MetricsToken string
+	// OTLPEndpoint is the OTLP/HTTP collector traces are exported to; empty: no tracing.
+	OTLPEndpoint string
+	// OTLPSampleRatio is the share of new traces recorded (0..1); nil is 1.
+	OTLPSampleRatio *float64
 	// BodyReadTimeout bounds how long a request body (endpoint, trigger, call) may take to
 	// arrive; within it, the body must start within BodyGrace and then arrive at BodyMinRate
 	// bytes a second or more on average (0 = no rate bound).
@@ -256,6 +261,14 @@ func (c Config) Validate() error {
 		if tok != "" && len(tok) < 16 {
 			return fmt.Errorf("%s: must be at least 16 characters", flag)
 		}
+	}
+	if c.OTLPEndpoint != "" {
+		if _, err := tracing.ParseEndpoint(c.OTLPEndpoint); err != nil {
+			return fmt.Errorf("--otlp-endpoint %q: %w", c.OTLPEndpoint, err)
+		}
+	}
+	if r := c.OTLPSampleRatio; r != nil && !(*r >= 0 && *r <= 1) {
+		return fmt.Errorf("--otlp-sample-ratio %v: must be from 0 to 1", *r)
 	}
 	if c.MetricsAddr != "" {
 		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {

@@ -25,16 +25,10 @@ func TestEventTrace(t *testing.T) {
 			return
 		}
 		seen <- r.Header.Get("traceparent")
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"ok":true}`) //nolint:errcheck // the hub may be gone
+		answerOK(w)
 	}))
 	t.Cleanup(srv.Close)
-	if r := s.Do(t, "POST", "/api/v1/register/", s.Hub.RegistrationToken(), map[string]any{"name": "tracer", "swagger": swagger(strings.TrimPrefix(srv.URL, "http://"), "")}); r.Status != http.StatusCreated {
-		t.Fatalf("register: %d %s", r.Status, r.Body)
-	}
-	if r := s.Do(t, "POST", "/api/v1/solutions/shop/services", s.AdminToken, map[string]any{"service": "tracer"}); r.Status != http.StatusCreated {
-		t.Fatalf("add tracer: %d %s", r.Status, r.Body)
-	}
+	registerAndAdd(t, s, "shop", "tracer", srv.URL)
 	deployHandler(t, s, "shop", "traced", []string{"orders.*"}, `Tracer.op{} return {traceparent = event.extensions.traceparent}`)
 
 	publish := func(query, tp string) hubtest.Response {
@@ -109,4 +103,21 @@ func TestEventTrace(t *testing.T) {
 		}
 		sameTrace(t, called(t), own)
 	})
+}
+
+// registerAndAdd registers a dynamic service name at url (one operation, op) and adds it to sol.
+func registerAndAdd(t *testing.T, s *hubtest.Server, sol, name, url string) {
+	t.Helper()
+	if r := s.Do(t, "POST", "/api/v1/register/", s.Hub.RegistrationToken(), map[string]any{"name": name, "swagger": swagger(strings.TrimPrefix(url, "http://"), "")}); r.Status != http.StatusCreated {
+		t.Fatalf("register %s: %d %s", name, r.Status, r.Body)
+	}
+	if r := s.Do(t, "POST", "/api/v1/solutions/"+sol+"/services", s.AdminToken, map[string]any{"service": name}); r.Status != http.StatusCreated {
+		t.Fatalf("add %s: %d %s", name, r.Status, r.Body)
+	}
+}
+
+// answerOK answers a service call with {"ok":true}.
+func answerOK(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "application/json")
+	io.WriteString(w, `{"ok":true}`) //nolint:errcheck // the hub may be gone
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -46,6 +47,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/servicenet"
 	"github.com/switchboardhq/switchboard/internal/solution"
 	"github.com/switchboardhq/switchboard/internal/solutionlog"
+	"github.com/switchboardhq/switchboard/internal/tracing"
 	"github.com/switchboardhq/switchboard/internal/webapp"
 )
 
@@ -82,6 +84,7 @@ type Hub struct {
 	logs                       *solutionlog.Log
 	engine                     *script.Engine
 	metrics                    *metrics.Metrics
+	tracer                     *tracing.Tracer  // nil without --otlp-endpoint
 	history                    *history.History // the solutions' metrics of the last hour
 	sampler                    *history.Sampler
 	gate                       *admission.Gate
@@ -198,6 +201,14 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 
 	h.engine = script.NewEngine(script.Options{Logger: h.log, RunsMemory: h.cfg.RunsMemory})
 	h.metrics = metrics.New()
+	ratio := 1.0
+	if h.cfg.OTLPSampleRatio != nil {
+		ratio = *h.cfg.OTLPSampleRatio
+	}
+	h.tracer, err = tracing.New(tracing.Config{Endpoint: h.cfg.OTLPEndpoint, SampleRatio: ratio, Instance: h.cfg.InstanceName})
+	if err != nil {
+		return err
+	}
 	h.logs, err = solutionlog.Open(ctx, h.bus, solutionlog.Options{
 		MaxAge: h.cfg.LogsMaxAge, MaxBytes: h.cfg.LogsMaxBytes, PerSolution: h.cfg.LogsPerSolution,
 		Logger: h.log, Metrics: h.metrics,
@@ -229,7 +240,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return fmt.Errorf("open catalog: %w", err)
 	}
-	svc := &router{core: core, catalog: h.catalog, metrics: h.metrics,
+	svc := &router{core: core, catalog: h.catalog, metrics: h.metrics, tracer: h.tracer,
 		invoker: dynamic.New(dynamic.Options{Dial: guard.Dialer(dynamic.DefaultDialTimeout).DialContext, AppsDomain: h.cfg.AppsDomain})}
 	cfgSvc := config.New(svc, solutionInfo{store: h.store})
 	for _, c := range []service.Core{
@@ -247,6 +258,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	}
 	autoMetrics := automation.NewMetrics(h.metrics.Registry)
 	h.dispatcher = events.NewDispatcher(events.DispatcherOptions{
+		Tracer:   h.tracer,
 		Store:    h.handlers,
 		Runner:   h.engine,
 		Services: svc.forSolution,
@@ -415,6 +427,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		return fmt.Errorf("finish interrupted deletions: %w", err)
 	}
 	apps := webapp.New(webapp.Options{
+		Tracer:     h.tracer,
 		Store:      h.store,
 		Runner:     h.engine,
 		Services:   svc.forSolution,
@@ -645,9 +658,9 @@ func (h *Hub) routes(apps *webapp.Handler, mgmt *api.Server) http.Handler {
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		if !h.Ready() {
+		if err := h.readiness(); err != nil {
 			w.WriteHeader(http.StatusServiceUnavailable)
-			w.Write([]byte(`{"status":"not ready"}` + "\n")) //nolint:errcheck // client gone
+			json.NewEncoder(w).Encode(map[string]string{"status": "not ready", "reason": err.Error()}) //nolint:errcheck // client gone
 			return
 		}
 		w.Write([]byte(`{"status":"ready"}` + "\n")) //nolint:errcheck // client gone
@@ -688,7 +701,7 @@ func (h *Hub) routes(apps *webapp.Handler, mgmt *api.Server) http.Handler {
 // metricsHandler serves the Prometheus metrics; with needToken, only to a bearer of the admin
 // token or --metrics-token (Prometheus' authorization / bearer_token scrape settings).
 func (h *Hub) metricsHandler(needToken bool) http.Handler {
-	prom := promhttp.HandlerFor(h.metrics.Registry, promhttp.HandlerOpts{})
+	prom := promhttp.HandlerFor(metrics.WithInstance(h.metrics.Registry, h.cfg.InstanceName), promhttp.HandlerOpts{})
 	if !needToken {
 		return prom
 	}
@@ -725,6 +738,18 @@ func (h *Hub) Ready() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.ready && h.bus != nil && h.bus.Ready()
+}
+
+// readiness is why the hub should get no traffic, or nil: not started (or stopping), or its
+// NATS not reachable or without a JetStream quorum (bus.Health, cached).
+func (h *Hub) readiness() error {
+	h.mu.Lock()
+	ready, b := h.ready, h.bus
+	h.mu.Unlock()
+	if !ready || b == nil {
+		return errors.New("starting or stopping")
+	}
+	return b.Health()
 }
 
 // Addr is the address the HTTP server listens on (useful with port 0).
@@ -849,6 +874,10 @@ func (h *Hub) Close(ctx context.Context) error {
 	}
 	if len(errs) == 0 && !h.quiet {
 		h.log.Info("switchboard stopped")
+	}
+	// Last, so the spans of everything closed above are exported.
+	if err := h.tracer.Close(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("export traces: %w", err))
 	}
 	return errors.Join(errs...)
 }

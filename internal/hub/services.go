@@ -8,6 +8,9 @@ import (
 	"strconv"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/switchboardhq/switchboard/internal/catalog"
 	"github.com/switchboardhq/switchboard/internal/core/config"
 	"github.com/switchboardhq/switchboard/internal/dynamic"
@@ -15,6 +18,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/script"
 	"github.com/switchboardhq/switchboard/internal/service"
 	"github.com/switchboardhq/switchboard/internal/solution"
+	"github.com/switchboardhq/switchboard/internal/tracing"
 	"github.com/switchboardhq/switchboard/internal/webapp"
 )
 
@@ -25,6 +29,7 @@ type router struct {
 	catalog *catalog.Catalog
 	invoker *dynamic.Invoker
 	metrics *metrics.Metrics
+	tracer  *tracing.Tracer // nil: no spans
 }
 
 // dynamicFor returns a dynamic service the solution added, with its parameters there.
@@ -38,7 +43,14 @@ func (r *router) dynamicFor(solution, name string) (*catalog.Entry, catalog.Conf
 }
 
 // Call runs name.operation for solution.
-func (r *router) Call(ctx context.Context, solution, name, operation string, args any) (any, error) {
+func (r *router) Call(ctx context.Context, solution, name, operation string, args any) (res any, err error) {
+	if r.tracer.Enabled() {
+		var span trace.Span
+		ctx, span = r.tracer.Start(ctx, service.Alias(name)+"."+operation, trace.SpanKindClient,
+			attribute.String("switchboard.solution", solution), attribute.String("switchboard.service", name),
+			attribute.String("switchboard.operation", operation))
+		defer func() { tracing.End(span, err) }()
+	}
 	if c, ok := r.core.Lookup(name); ok {
 		res, err := c.Caller.Call(ctx, solution, operation, args)
 		if err == nil {
@@ -53,7 +65,7 @@ func (r *router) Call(ctx context.Context, solution, name, operation string, arg
 	o := service.OriginOf(ctx)
 	ctx = dynamic.WithTraceparent(ctx, o.Traceparent)
 	start := time.Now()
-	res, err := r.invoker.Call(ctx, solution, e.Desc, r.catalog.Token(name), operation, args, cfg.Parameters, o.RequestID)
+	res, err = r.invoker.Call(ctx, solution, e.Desc, r.catalog.Token(name), operation, args, cfg.Parameters, o.RequestID)
 	code := http.StatusOK
 	var se *service.Error
 	switch {

@@ -22,6 +22,9 @@ import (
 	"time"
 	"unsafe"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/switchboardhq/switchboard/internal/admission"
 	"github.com/switchboardhq/switchboard/internal/catalog"
 	"github.com/switchboardhq/switchboard/internal/metrics"
@@ -29,6 +32,7 @@ import (
 	"github.com/switchboardhq/switchboard/internal/service"
 	"github.com/switchboardhq/switchboard/internal/solution"
 	"github.com/switchboardhq/switchboard/internal/solutionlog"
+	"github.com/switchboardhq/switchboard/internal/tracing"
 )
 
 // Runner runs a compiled script.
@@ -49,6 +53,7 @@ type Options struct {
 	Services   func(solution string) script.Services
 	Metrics    *metrics.Metrics
 	Logger     *slog.Logger
+	Tracer     *tracing.Tracer // nil: no spans
 	AppsDomain string
 	MaxBody    int64
 	// Gate bounds runs in flight and body bytes held, per solution and in all; nil bounds nothing.
@@ -259,6 +264,16 @@ func (h *Handler) ServeApp(w http.ResponseWriter, r *http.Request, sol, path, ba
 	runStart := time.Now()
 	// Service calls the script makes carry this request's id and trace.
 	ctx := service.WithOrigin(r.Context(), service.Origin{RequestID: reqID, Traceparent: r.Header.Get("traceparent")})
+	var reqSpan, runSpan trace.Span
+	if h.opt.Tracer.Enabled() {
+		endpoint := route.method + " " + route.template
+		ctx, reqSpan = h.opt.Tracer.Start(ctx, endpoint, trace.SpanKindServer,
+			attribute.String("switchboard.solution", sol), attribute.String("switchboard.endpoint", endpoint),
+			attribute.String("http.request.method", r.Method), attribute.String("http.route", route.template))
+		defer reqSpan.End()
+		ctx, runSpan = h.opt.Tracer.Start(ctx, "script "+endpoint, trace.SpanKindInternal,
+			attribute.String("switchboard.solution", sol), attribute.String("switchboard.endpoint", endpoint))
+	}
 	res, err := h.opt.Runner.Run(ctx, route.program, script.Run{
 		Solution: sol,
 		Limits:   Limits(s.Limits),
@@ -277,6 +292,10 @@ func (h *Handler) ServeApp(w http.ResponseWriter, r *http.Request, sol, path, ba
 		KeepResult: true,
 	})
 	h.observeRun(sol, time.Since(runStart), err)
+	if runSpan != nil {
+		tracing.End(runSpan, err)
+		tracing.Fail(reqSpan, err) // ended once the response is written
+	}
 	if err != nil {
 		h.scriptFailed(w, r, s, reqID, route, err)
 		return
