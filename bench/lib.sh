@@ -21,13 +21,18 @@ build_switchboard() {
   (cd "$root" && go build -o "$work/switchboard" ./cmd/switchboard) && echo "$work/switchboard"
 }
 
-# start_switchboard ADDR: serves on ADDR with a fresh data dir; sets $admin.
+# start_switchboard ADDR [BIN [ARGS...]]: serves on ADDR with a fresh data dir (BIN defaults to
+# $work/switchboard; ARGS are added to serve's); sets $admin and $sb_pid.
 start_switchboard() {
+  local addr=$1 bin=${2:-$work/switchboard}
+  shift; shift || true
   admin=bench-admin-token-0123456789
-  "$work/switchboard" serve --addr "$1" --data "$work/data" --admin-token "$admin" --log-level warn >"$work/switchboard.log" 2>&1 &
+  rm -rf "$work/data"
+  "$bin" serve --addr "$addr" --data "$work/data" --admin-token "$admin" --log-level warn "$@" >>"$work/switchboard.log" 2>&1 &
+  sb_pid=$!
   pids+=($!)
   pin $!
-  wait_http "http://$1/readyz"
+  wait_http "http://$addr/readyz"
 }
 
 # api METHOD PATH BODY: a management call as admin; fails the bench on a 4xx/5xx.

@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -61,6 +62,9 @@ type Bus struct {
 	js       jetstream.JetStream
 	closed   chan struct{} // closed when the connection is closed, after a drain finished
 	health   health        // the last JetStream check (Health)
+	// disconnects counts the connection's losses, so caches fed by subscriptions can tell that
+	// they may have missed messages.
+	disconnects atomic.Uint64
 }
 
 // Open starts the embedded server (unless cfg.URL is set), connects and checks JetStream answers.
@@ -72,6 +76,7 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 	opts := []nats.Option{
 		nats.Name(cfg.Name),
 		nats.ClosedHandler(func(*nats.Conn) { close(b.closed) }),
+		nats.DisconnectErrHandler(func(*nats.Conn, error) { b.disconnects.Add(1) }),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250 * time.Millisecond),
 	}
@@ -306,6 +311,9 @@ func (b *Bus) KeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetst
 	}
 	return kv, nil
 }
+
+// Disconnects is how many times the connection to NATS was lost since Open.
+func (b *Bus) Disconnects() uint64 { return b.disconnects.Load() }
 
 // Ready reports whether the connection is up.
 func (b *Bus) Ready() bool { return b.nc != nil && b.nc.IsConnected() }

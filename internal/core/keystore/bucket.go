@@ -54,13 +54,23 @@ type bucket struct {
 
 	idxMu      sync.Mutex // guards starting and stopping the index watcher
 	idxStarted bool
+	loadedAt   atomic.Uint64 // the bus's disconnect count when the index started loading
 	cc         jetstream.ConsumeContext
 	cons       jetstream.Consumer
 	ready      chan struct{} // closed once the watcher delivered every key that existed at start
 	readyOnce  sync.Once
 
-	mu sync.Mutex // guards the index below
+	// Following other writers (see follow.go).
+	synced      atomic.Bool   // the index followed the bucket without gaps as of syncedAt
+	syncedAt    atomic.Uint64 // the bus's disconnect count when synced was last established
+	syncMu      sync.Mutex    // guards the two rounds below
+	syncRunning *syncRound    // the catch-up round out, nil when none
+	syncNext    *syncRound    // the round to run after it, joined by calls arriving meanwhile
+
+	mu sync.Mutex // guards the index below and the two fields after it
 	index
+	seenWant uint64        // the sequence seenCh waits for
+	seenCh   chan struct{} // closed once index.seen reaches seenWant; nil when no one waits
 }
 
 func newBucket(s *Store, solution string, stream jetstream.Stream) *bucket {
@@ -97,11 +107,16 @@ type stored struct {
 // live reports whether the key holds a value at time now (unix ms).
 func (st *stored) live(now int64) bool { return st.present && (st.exp == 0 || st.exp > now) }
 
-// load reads a key's current message.
+// load reads a key's current message, from the cache where it may (see cache.go).
 func (b *bucket) load(ctx context.Context, key string) (stored, error) {
 	if st, ok := b.cached(key); ok {
 		return st, nil
 	}
+	return b.fetch(ctx, key)
+}
+
+// fetch reads a key's current message from the stream.
+func (b *bucket) fetch(ctx context.Context, key string) (stored, error) {
 	b.s.streamReads.Add(1)
 	seq, h, data, err := b.last(ctx, key)
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
@@ -128,11 +143,9 @@ func (b *bucket) load(ctx context.Context, key string) (stored, error) {
 			return stored{}, errCorrupt
 		}
 	}
-	if !b.s.follow {
-		b.mu.Lock()
-		b.remember(key, seq, st.exp, data)
-		b.mu.Unlock()
-	}
+	b.mu.Lock()
+	b.remember(key, seq, st.exp, data)
+	b.mu.Unlock()
 	return st, nil
 }
 

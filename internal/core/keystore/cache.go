@@ -1,9 +1,18 @@
 package keystore
 
-// When this process is the bucket's only writer (the embedded server in-process only, see
-// Store.follow), its index knows every key's current revision, so values this process wrote or
-// read at that revision can answer reads without asking the stream. With other writers the
-// index lags them, and every read goes to the stream.
+// The index knows every key's revision: exactly when this process is the bucket's only writer
+// (the embedded server in-process only, see Store.follow), and with other writers as of its
+// consumer's lag (see follow.go). Values this process wrote or read at the revision the index
+// holds answer reads without asking the stream.
+//
+// Which reads use the cache: get, mget and the read-only commands (strlen, getrange, lrange,
+// llen, lindex, smembers, sismember, scard, exists, ttl, type and the like), and the first read
+// of a read-modify-write. A read-modify-write (incr, setnx, append, the list and set edits,
+// delete, expire, ...) writes with the revision it read as a compare-and-set: a revision the
+// cache had stale makes the write fail, and it retries after reading the stream, so a stale
+// cache costs a retry and never loses an update. A SET needs no read, except to skip storing a
+// value the key already holds, which with other writers waits until the index caught up
+// (bucket.unchanged).
 
 const (
 	// maxCachedValue is the largest value (type byte + payload) kept in memory.
@@ -33,7 +42,7 @@ func (b *bucket) isLoaded() bool {
 // hold does not exist, a tombstone is a deleted key, and a live key is served if its value at
 // the index's revision is cached. ok is false when the stream must be asked.
 func (b *bucket) cached(key string) (st stored, ok bool) {
-	if b.s.follow || !b.isLoaded() {
+	if !b.isLoaded() || (b.s.follow && !b.following()) {
 		return stored{}, false
 	}
 	b.mu.Lock()
@@ -58,9 +67,6 @@ func (b *bucket) cached(key string) (st stored, ok bool) {
 // current revision of the key; a cached value of an older revision is dropped. A late
 // acknowledgement of an older write leaves a newer cached value alone. Callers hold b.mu.
 func (b *bucket) remember(key string, rev uint64, exp int64, value []byte) {
-	if b.s.follow {
-		return
-	}
 	e, known := b.keys[key]
 	old, had := b.vals[key]
 	if had && (!known || old.rev != e.rev || rev == e.rev) {
@@ -88,11 +94,10 @@ func (b *bucket) forgetValue(key string) {
 	b.mu.Unlock()
 }
 
-// holds reports whether key is known, from the cache, to hold exactly value (type byte +
-// payload) with no expiry, so a SET of it would change nothing anyone can observe. Only the
-// sole writer can know this.
+// holds reports whether the cache says key holds exactly value (type byte + payload) with no
+// expiry. Only the sole writer can take that as the truth; others see bucket.unchanged.
 func (b *bucket) holds(key string, value []byte) bool {
-	if b.s.follow || !b.isLoaded() {
+	if !b.isLoaded() {
 		return false
 	}
 	b.mu.Lock()

@@ -137,3 +137,10 @@ func eventually(t testing.TB, what string, d time.Duration, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// keyRev is the revision b's index holds for key.
+func keyRev(b *bucket, key string) uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.keys[key].rev
+}

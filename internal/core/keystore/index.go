@@ -170,6 +170,9 @@ func (b *bucket) ensureIndex(ctx context.Context) error {
 }
 
 func (b *bucket) startIndex(ctx context.Context) error {
+	// The index will hold every message stored before it loaded, if the connection is not
+	// lost meanwhile.
+	b.loadedAt.Store(b.s.bus.Disconnects())
 	cons, err := b.s.js.OrderedConsumer(ctx, b.streamName, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{b.prefix + ">"},
 		DeliverPolicy:  jetstream.DeliverLastPerSubjectPolicy,
@@ -196,7 +199,12 @@ func (b *bucket) startIndex(ctx context.Context) error {
 	return nil
 }
 
-func (b *bucket) markReady() { b.readyOnce.Do(func() { close(b.ready) }) }
+func (b *bucket) markReady() {
+	b.readyOnce.Do(func() {
+		b.markSynced(b.loadedAt.Load())
+		close(b.ready)
+	})
+}
 
 func (b *bucket) stopIndex() {
 	b.idxMu.Lock()
@@ -226,6 +234,9 @@ func (b *bucket) finishLoad() {
 }
 
 func (b *bucket) onIndexMsg(msg jetstream.Msg) {
+	if b.s.indexHook != nil {
+		b.s.indexHook()
+	}
 	md, err := msg.Metadata()
 	if err != nil {
 		return
@@ -250,6 +261,7 @@ func (b *bucket) onIndexMsg(msg jetstream.Msg) {
 		// Not a key this package wrote (another tool used the bucket); skip it.
 		b.seen = md.Sequence.Stream
 	}
+	b.notifySeen()
 	b.mu.Unlock()
 	if md.NumPending == 0 {
 		b.markReady()
@@ -266,6 +278,9 @@ func (b *bucket) onIndexErr(_ jetstream.ConsumeContext, err error) {
 		go b.s.forget(b)
 		return
 	}
+	// It may have missed messages (it starts over from the last one it delivered): the cache
+	// answers again once a catch-up round saw the index current.
+	b.synced.Store(false)
 	b.s.log.Debug("keystore index consumer", "solution", b.solution, "err", err)
 }
 

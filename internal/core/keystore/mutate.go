@@ -161,7 +161,13 @@ func (s *Store) apply(b *bucket, key string, batch []*mutation) []mutationResult
 			// Back off a little against writers in other processes.
 			time.Sleep(time.Duration(rand.Int64N(int64(attempt) * int64(time.Millisecond))))
 		}
-		st, err := b.load(ctx, key)
+		// The first attempt may read the cache; after a conflict it was stale (another
+		// instance wrote the key), so read the stream.
+		load := b.load
+		if attempt > 0 {
+			load = b.fetch
+		}
+		st, err := load(ctx, key)
 		if err != nil {
 			return fail(err)
 		}
@@ -253,7 +259,7 @@ func (s *Store) writeString(ctx context.Context, op string, b *bucket, key, valu
 	if err := s.checkSize(op, len(v)); err != nil {
 		return err
 	}
-	if exp == 0 && b.holds(key, v) {
+	if exp == 0 && b.unchanged(ctx, key, v) {
 		return nil // the key already holds exactly this, with no expiry: nothing would change
 	}
 	now := s.nowMs()

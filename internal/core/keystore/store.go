@@ -89,6 +89,11 @@ type Store struct {
 	// embedded server that listens in-process only, this Store is the sole writer and its own
 	// writes are applied directly, which saves a consumer delivery per write.
 	follow bool
+	// indexHook, when set (by tests, before the first call), runs before the index applies
+	// each message of its consumer, to hold the index back.
+	indexHook func()
+	// syncRounds counts catch-up rounds (see follow.go).
+	syncRounds atomic.Int64
 	// streamReads counts reads that went to the stream rather than the cache (see cache.go).
 	streamReads atomic.Int64
 	// bucketLookups counts the times a solution's bucket was looked up in JetStream.

@@ -1,0 +1,181 @@
+package keystore
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// With other writers (Store.follow), the index learns their writes from its consumer, a little
+// after they are stored. The cache (cache.go) then serves a value while the index still holds
+// the revision it was cached at, so a read is at most the consumer's lag old, as a read from a
+// replica would be; writes of this instance update index and cache when acknowledged, so an
+// instance reads its own writes. That only holds while the consumer delivers every message: it
+// stops holding when the consumer reports an error or the connection drops, and holds again
+// once a catch-up round (below) saw the index apply everything the consumer had pending.
+//
+// A catch-up round asks the server how far the index's consumer got and waits until the index
+// applied that far. A call that needs the index to hold every write stored before the call
+// began (a SET that would change nothing, see bucket.unchanged) waits for a round that started
+// after it did; the callers that arrive while a round is out share the next one, so many calls
+// cost one request.
+
+// syncTimeout bounds one catch-up round.
+const syncTimeout = 2 * time.Second
+
+// syncAttempts is how many times a round asks again while the consumer has messages pending.
+const syncAttempts = 3
+
+var errIndexBehind = errors.New("keystore index: the consumer is behind the bucket")
+
+// syncRound is one catch-up round; err is set before done is closed.
+type syncRound struct {
+	done chan struct{}
+	err  error
+}
+
+// following reports whether the index is known to follow the bucket without gaps. When not,
+// it starts a catch-up round in the background.
+func (b *bucket) following() bool {
+	if b.synced.Load() && b.s.bus.Disconnects() == b.syncedAt.Load() {
+		return true
+	}
+	b.kick()
+	return false
+}
+
+// markSynced records that the index held every message of the bucket as of the connection's
+// disconnects-th loss.
+func (b *bucket) markSynced(disconnects uint64) {
+	b.syncedAt.Store(disconnects)
+	b.synced.Store(true)
+}
+
+// kick starts a catch-up round unless one is out.
+func (b *bucket) kick() {
+	b.syncMu.Lock()
+	if b.syncRunning == nil {
+		r := &syncRound{done: make(chan struct{})}
+		b.syncRunning = r
+		go b.runRounds(r)
+	}
+	b.syncMu.Unlock()
+}
+
+// catchUp returns once the index applied every message the bucket held when catchUp was
+// called, or the error that prevented knowing it.
+func (b *bucket) catchUp(ctx context.Context) error {
+	b.syncMu.Lock()
+	var r *syncRound
+	switch {
+	case b.syncRunning == nil:
+		r = &syncRound{done: make(chan struct{})}
+		b.syncRunning = r
+		go b.runRounds(r)
+	case b.syncNext != nil:
+		r = b.syncNext
+	default:
+		// The round out may have asked before this call began: wait for the next one.
+		r = &syncRound{done: make(chan struct{})}
+		b.syncNext = r
+	}
+	b.syncMu.Unlock()
+	select {
+	case <-r.done:
+		return r.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// runRounds runs r, then the rounds queued meanwhile, one at a time.
+func (b *bucket) runRounds(r *syncRound) {
+	for r != nil {
+		r.err = b.syncOnce()
+		close(r.done)
+		b.syncMu.Lock()
+		r = b.syncNext
+		b.syncNext = nil
+		b.syncRunning = r
+		b.syncMu.Unlock()
+	}
+}
+
+// syncOnce asks the server which stream sequence the index's consumer delivered last and
+// whether any message is pending, and waits until the index applied that far.
+func (b *bucket) syncOnce() error {
+	b.s.syncRounds.Add(1)
+	ctx, cancel := context.WithTimeout(context.Background(), syncTimeout)
+	defer cancel()
+	b.idxMu.Lock()
+	cons := b.cons
+	b.idxMu.Unlock()
+	if cons == nil || !b.isLoaded() {
+		return errIndexBehind
+	}
+	// Read before asking: a loss after this makes the result stale again.
+	disconnects := b.s.bus.Disconnects()
+	for range syncAttempts {
+		info, err := cons.Info(ctx)
+		if err != nil {
+			return err
+		}
+		if err := b.waitSeen(ctx, info.Delivered.Stream); err != nil {
+			return err
+		}
+		if info.NumPending == 0 {
+			b.markSynced(disconnects)
+			return nil
+		}
+	}
+	return errIndexBehind
+}
+
+// waitSeen waits until the index applied stream sequence seq. Rounds run one at a time, so
+// there is at most one waiter.
+func (b *bucket) waitSeen(ctx context.Context, seq uint64) error {
+	b.mu.Lock()
+	if b.seen >= seq {
+		b.mu.Unlock()
+		return nil
+	}
+	ch := make(chan struct{})
+	b.seenWant, b.seenCh = seq, ch
+	b.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		b.mu.Lock()
+		if b.seenCh == ch {
+			b.seenCh = nil
+		}
+		b.mu.Unlock()
+		return errIndexBehind
+	}
+}
+
+// notifySeen wakes the round waiting for the index to reach b.seen. Callers hold b.mu.
+func (b *bucket) notifySeen() {
+	if b.seenCh != nil && b.seen >= b.seenWant {
+		close(b.seenCh)
+		b.seenCh = nil
+	}
+}
+
+// unchanged reports whether key holds exactly value (type byte + payload) with no expiry, so
+// a SET of it would change nothing anyone can observe. With other writers the cache may not
+// know yet of a write they made, which the SET must then replace: only once the index applied
+// every write stored before this call began does the cache answer as the stream would.
+func (b *bucket) unchanged(ctx context.Context, key string, value []byte) bool {
+	if !b.holds(key, value) {
+		return false
+	}
+	if !b.s.follow {
+		return true
+	}
+	if err := b.catchUp(ctx); err != nil {
+		return false // write it: correct, only slower
+	}
+	return b.holds(key, value)
+}
