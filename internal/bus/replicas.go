@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -80,6 +81,7 @@ func (b *Bus) settleReplicas(ctx context.Context) error {
 // them, and deletes it. Placement is the server's own answer: members of the cluster count
 // while they are down (they catch up when back), servers excluded by tags do not.
 func placeableReplicas(ctx context.Context, js jetstream.JetStream, upTo int) (int, error) {
+	dropStaleProbes(ctx, js)
 	prefix := "SWITCHBOARD_REPLICAS_" + rand.Text()[:16] + "_"
 	var last error
 	for n := upTo; n >= 1; n-- {
@@ -88,7 +90,7 @@ func placeableReplicas(ctx context.Context, js jetstream.JetStream, upTo int) (i
 		name := prefix + strconv.Itoa(n)
 		cfg := jetstream.StreamConfig{
 			Name: name, Description: "Switchboard asking how many replicas the cluster places; deleted at once",
-			Subjects: []string{"_sb.replicas." + name}, Storage: jetstream.FileStorage,
+			Subjects: []string{probeSubjects[:len(probeSubjects)-1] + name}, Storage: jetstream.FileStorage,
 			Replicas: n, MaxMsgs: 1, MaxBytes: 1 << 10,
 		}
 		err := retryUnanswered(ctx, func(ctx context.Context) error {
@@ -120,6 +122,27 @@ func placeableReplicas(ctx context.Context, js jetstream.JetStream, upTo int) (i
 		}
 	}
 	return 0, fmt.Errorf("not even a stream of 1 replica is placed: %w", last)
+}
+
+// probeSubjects holds every probe stream's subject, so that leftovers are listed without
+// listing every stream (each solution's keystore is one).
+const probeSubjects = "_sb.replicas.>"
+
+// staleProbeAge is how old a probe stream must be to be another instance's leftover (it was
+// killed between creating and deleting it) rather than a probe at work.
+var staleProbeAge = time.Minute
+
+// dropStaleProbes deletes leftover probe streams, best effort: they hold nothing, and the
+// next instance to start tries again.
+func dropStaleProbes(ctx context.Context, js jetstream.JetStream) {
+	ctx, cancel := context.WithTimeout(ctx, attemptTimeout)
+	defer cancel()
+	list := js.ListStreams(ctx, jetstream.WithStreamListSubject(probeSubjects))
+	for info := range list.Info() {
+		if strings.HasPrefix(info.Config.Name, "SWITCHBOARD_REPLICAS_") && time.Since(info.Created) >= staleProbeAge {
+			js.DeleteStream(ctx, info.Config.Name) //nolint:errcheck // best effort, see above
+		}
+	}
 }
 
 // attemptTimeout bounds one JetStream API request that retryUnanswered makes.

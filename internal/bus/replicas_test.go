@@ -126,3 +126,44 @@ func TestReplicasEmbedded(t *testing.T) {
 		t.Fatalf("replicas 3 on the embedded server: %v", err)
 	}
 }
+
+// TestReplicasDropsLeftoverProbes: a probe stream an instance left behind (killed between
+// creating and deleting it) is deleted by the next instance's probe once it is old enough;
+// other streams are left alone.
+func TestReplicasDropsLeftoverProbes(t *testing.T) {
+	c := clustertest.Start(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	b, err := Open(ctx, Config{URL: c.URLs(), Name: "replicas-test"})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	defer b.Close()
+	js := b.JetStream()
+	for _, cfg := range []jetstream.StreamConfig{
+		{Name: "SWITCHBOARD_REPLICAS_LEFTOVER_3", Subjects: []string{"_sb.replicas.SWITCHBOARD_REPLICAS_LEFTOVER_3"}},
+		{Name: "OTHER", Subjects: []string{"other.>"}},
+	} {
+		if _, err := js.CreateStream(ctx, cfg); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A young probe may be another instance's at work: kept.
+	if _, err := placeableReplicas(ctx, js, 3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Stream(ctx, "SWITCHBOARD_REPLICAS_LEFTOVER_3"); err != nil {
+		t.Fatalf("a probe younger than %v was deleted: %v", staleProbeAge, err)
+	}
+	defer func(age time.Duration) { staleProbeAge = age }(staleProbeAge)
+	staleProbeAge = 0
+	if _, err := placeableReplicas(ctx, js, 3); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Stream(ctx, "SWITCHBOARD_REPLICAS_LEFTOVER_3"); !errors.Is(err, jetstream.ErrStreamNotFound) {
+		t.Fatalf("leftover probe: %v, want it deleted", err)
+	}
+	if _, err := js.Stream(ctx, "OTHER"); err != nil {
+		t.Fatalf("another stream: %v", err)
+	}
+}
