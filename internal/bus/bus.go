@@ -35,7 +35,9 @@ type Config struct {
 	// Token is required of every client of the embedded server when Listen is set; without it
 	// anyone reaching the port could read every solution's state.
 	Token string
-	// Replicas for streams and buckets this instance creates; 0 means 1.
+	// Replicas for streams and buckets this instance creates (1 to MaxReplicas); 0 means as
+	// many as the NATS cluster places, up to DefaultMaxReplicas (1 on the embedded server).
+	// Open refuses more than the servers can place.
 	Replicas int
 	// MQTT, when set, opens the embedded server's MQTT listener (see MQTTConfig).
 	MQTT *MQTTConfig
@@ -69,9 +71,6 @@ type Bus struct {
 
 // Open starts the embedded server (unless cfg.URL is set), connects and checks JetStream answers.
 func Open(ctx context.Context, cfg Config) (*Bus, error) {
-	if cfg.Replicas <= 0 {
-		cfg.Replicas = 1
-	}
 	b := &Bus{cfg: cfg, closed: make(chan struct{})}
 	opts := []nats.Option{
 		nats.Name(cfg.Name),
@@ -123,9 +122,16 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	b.js = js
-	if _, err := js.AccountInfo(ctx); err != nil {
+	if err := retryUnanswered(ctx, func(ctx context.Context) error {
+		_, err := js.AccountInfo(ctx)
+		return err
+	}); err != nil {
 		b.Close()
 		return nil, fmt.Errorf("jetstream on %s is not available (run nats-server with -js): %w", b.describe(), err)
+	}
+	if err := b.settleReplicas(ctx); err != nil {
+		b.Close()
+		return nil, err
 	}
 	return b, nil
 }

@@ -24,6 +24,7 @@ type serveOptions struct {
 	addr                                string
 	natsURL                             string
 	natsListen                          string
+	replicas                            int
 	mqttListen                          string
 	leafListen                          string
 	leafAdvertise                       string
@@ -66,6 +67,8 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 		"HTTP listen address (host:port) for the API and the solutions' endpoints; HTTPS with --tls-cert")
 	stringFlag(fs, &o.natsURL, "nats-url", "", "", "SWITCHBOARD_NATS_URL",
 		"URL of an outside NATS with JetStream, e.g. nats://127.0.0.1:4222; empty runs an embedded NATS server")
+	intFlag(fs, &o.replicas, "replicas", 0, "SWITCHBOARD_REPLICAS",
+		"copies the NATS cluster of --nats-url keeps of each stream and bucket Switchboard creates, 1 to 5; 0 is as many as the cluster places, up to 3 (1 on the embedded server)")
 	stringFlag(fs, &o.natsListen, "nats-listen", "", "", "SWITCHBOARD_NATS_LISTEN",
 		"client address (host:port) on which the embedded NATS server accepts outside programs; empty keeps it in-process")
 	stringFlag(fs, &o.leafListen, "leaf-listen", "", "", "SWITCHBOARD_LEAF_LISTEN",
@@ -171,6 +174,7 @@ func (o *serveOptions) config(dataDir string) hub.Config {
 		DataDir:                        dataDir,
 		NATSURL:                        o.natsURL,
 		NATSListen:                     o.natsListen,
+		Replicas:                       o.replicas,
 		AdminToken:                     o.adminToken,
 		RegistrationToken:              o.registrationToken,
 		InstanceName:                   o.instanceName,
@@ -236,6 +240,9 @@ const serveExample = `  # Local server with state in ./data
 
   # Use an outside NATS, JSON logs, configured from the environment
   SWITCHBOARD_NATS_URL=nats://nats:4222 SWITCHBOARD_LOG_FORMAT=json switchboard serve
+
+  # On a 3-node NATS cluster, keeping 3 copies of every stream and bucket
+  switchboard serve --nats-url nats://n1:4222,nats://n2:4222,nats://n3:4222 --replicas 3
 
   # Let devices publish over MQTT to Switchboard itself (user: solution id, password: its token)
   switchboard serve --mqtt-listen :1883`

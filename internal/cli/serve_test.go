@@ -134,6 +134,16 @@ func TestServeConfig(t *testing.T) {
 			want: with(func(c *hub.Config) { c.NATSURL = "nats://nats:4222" }),
 		},
 		{
+			name: "replicas on an outside cluster",
+			env:  map[string]string{"SWITCHBOARD_NATS_URL": "nats://n1:4222,nats://n2:4222", "SWITCHBOARD_REPLICAS": "2"},
+			want: with(func(c *hub.Config) { c.NATSURL, c.Replicas = "nats://n1:4222,nats://n2:4222", 2 }),
+		},
+		{
+			name: "replicas flag",
+			args: []string{"--nats-url", "nats://n1:4222", "--replicas", "3"},
+			want: with(func(c *hub.Config) { c.NATSURL, c.Replicas = "nats://n1:4222", 3 }),
+		},
+		{
 			name: "a flag wins over its variable",
 			env:  map[string]string{"SWITCHBOARD_ADDR": "0.0.0.0:1", "SWITCHBOARD_SHUTDOWN_TIMEOUT": "abc", "SWITCHBOARD_LOG_LEVEL": "warn"},
 			args: []string{"--addr=127.0.0.1:2", "--shutdown-timeout", "1m"},
@@ -191,6 +201,22 @@ func TestServeErrors(t *testing.T) {
 		{
 			name: "nats-listen with nats-url", args: []string{"--nats-url", "nats://x:4222", "--nats-listen", "127.0.0.1:4222"},
 			code: ExitUsage, wantErr: "--nats-listen applies to the embedded server only",
+		},
+		{
+			name: "replicas beyond JetStream's bound", args: []string{"--nats-url", "nats://x:4222", "--replicas", "6"},
+			code: ExitUsage, wantErr: "--replicas 6: want 1 to 5, or 0 for as many as the NATS cluster places up to 3",
+		},
+		{
+			name: "negative replicas", env: map[string]string{"SWITCHBOARD_REPLICAS": "-1"},
+			code: ExitUsage, wantErr: "--replicas -1: want 1 to 5",
+		},
+		{
+			name: "replicas on the embedded server", args: []string{"--replicas", "3"},
+			code: ExitUsage, wantErr: "--replicas 3 needs --nats-url: the embedded NATS server is a single node",
+		},
+		{
+			name: "replicas not a number", env: map[string]string{"SWITCHBOARD_REPLICAS": "three"},
+			code: ExitUsage, wantErr: `SWITCHBOARD_REPLICAS="three"`,
 		},
 		{
 			name: "mqtt-listen with nats-url", args: []string{"--nats-url", "nats://x:4222", "--mqtt-listen", "127.0.0.1:1883"},

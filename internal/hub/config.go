@@ -12,6 +12,7 @@ import (
 
 	"github.com/switchboardhq/switchboard/internal/admission"
 	"github.com/switchboardhq/switchboard/internal/automation"
+	"github.com/switchboardhq/switchboard/internal/bus"
 	"github.com/switchboardhq/switchboard/internal/connector"
 	"github.com/switchboardhq/switchboard/internal/gateway"
 	"github.com/switchboardhq/switchboard/internal/history"
@@ -30,6 +31,10 @@ type Config struct {
 	DataDir string
 	// NATSURL points at an outside NATS with JetStream; empty runs the embedded server.
 	NATSURL string
+	// Replicas is how many copies the NATS cluster keeps of each stream and bucket Switchboard
+	// creates (1 to 5); 0 = as many as the cluster places, up to 3 (1 on the embedded server).
+	// Streams and buckets that exist keep theirs.
+	Replicas int
 	// NATSListen is the embedded server's client address for outside programs; empty = in-process only.
 	NATSListen string
 	// MQTTListen is the embedded server's MQTT listener (host:port), where the solutions'
@@ -253,6 +258,12 @@ func (c Config) Validate() error {
 	}
 	if c.MQTTStoragePerSolution < minMQTTStorage {
 		return fmt.Errorf("--mqtt-storage-per-solution %d: must be at least 4MiB", c.MQTTStoragePerSolution)
+	}
+	if c.Replicas < 0 || c.Replicas > bus.MaxReplicas {
+		return fmt.Errorf("--replicas %d: want 1 to %d, or 0 for as many as the NATS cluster places up to %d", c.Replicas, bus.MaxReplicas, bus.DefaultMaxReplicas)
+	}
+	if c.Replicas > 1 && c.NATSURL == "" {
+		return fmt.Errorf("--replicas %d needs --nats-url: the embedded NATS server is a single node and keeps 1 copy", c.Replicas)
 	}
 	if c.NATSURL != "" && !strings.Contains(c.NATSURL, "://") {
 		return fmt.Errorf("--nats-url %q: want a URL such as nats://127.0.0.1:4222", c.NATSURL)

@@ -184,8 +184,11 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	}
 	h.bus, err = bus.Open(ctx, bus.Config{
 		URL: h.cfg.NATSURL, DataDir: h.cfg.DataDir, Listen: h.cfg.NATSListen, Token: natsToken, Name: h.cfg.InstanceName,
-		MQTT: h.mqttBusConfig(), Leaf: h.leafBusConfig(),
+		Replicas: h.cfg.Replicas, MQTT: h.mqttBusConfig(), Leaf: h.leafBusConfig(),
 	})
+	if re := (*bus.ReplicasError)(nil); errors.As(err, &re) {
+		return fmt.Errorf("--replicas %d: %w", re.Want, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -582,7 +585,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 			attrs = append(attrs, "leaf_listen", "nats-leaf://"+a)
 		}
 	} else {
-		attrs = append(attrs, "nats", h.cfg.NATSURL)
+		attrs = append(attrs, "nats", h.cfg.NATSURL, "replicas", h.bus.Replicas())
 	}
 	if h.metricsListener != nil {
 		attrs = append(attrs, "metrics", "http://"+h.metricsListener.Addr().String()+"/metrics")

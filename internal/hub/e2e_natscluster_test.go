@@ -1,0 +1,216 @@
+package hub_test
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/switchboardhq/switchboard/internal/clustertest"
+	"github.com/switchboardhq/switchboard/internal/hub"
+	"github.com/switchboardhq/switchboard/internal/hubtest"
+)
+
+// TestNATSCluster runs three instances on a 3-node NATS cluster: the streams and buckets they
+// create have 3 replicas, and a deploy, a service registration, a handler and a connector made
+// on one instance are served by all three. It then measures how long an endpoint deploy takes
+// to reach the other two (see deployPropagation).
+func TestNATSCluster(t *testing.T) {
+	c := clustertest.Start(t)
+	onCluster := func(cfg *hub.Config) { cfg.NATSURL = c.URLs() }
+	a, b, cc := hubtest.Start(t, onCluster), hubtest.Start(t, onCluster), hubtest.Start(t, onCluster)
+	all := []*hubtest.Server{a, b, cc}
+	const sol = "demo"
+	tok := a.CreateSolution(t, sol)
+
+	t.Run("deploy", func(t *testing.T) {
+		a.Deploy(t, sol, "GET", "/hello", `return {hello = "cluster"}`)
+		for i, s := range all {
+			hubtest.Eventually(t, fmt.Sprintf("instance %d to serve the endpoint", i), func() bool {
+				r := s.Do(t, "GET", "/apps/"+sol+"/hello", "", nil)
+				return r.Status == http.StatusOK && string(r.Body) == `{"hello":"cluster"}`
+			})
+		}
+	})
+
+	t.Run("service", func(t *testing.T) {
+		svc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == "/op" {
+				w.Header().Set("Content-Type", "application/json")
+				w.Write([]byte(`{"served":true}`)) //nolint:errcheck // test
+			}
+		}))
+		t.Cleanup(svc.Close)
+		doc := swagger(strings.TrimPrefix(svc.URL, "http://"), "")
+		wantStatus(t, a.Do(t, "POST", "/api/v1/register/", a.Hub.RegistrationToken(), map[string]any{"name": "svc", "swagger": doc}), http.StatusCreated)
+		wantStatus(t, a.Do(t, "POST", "/api/v1/solutions/"+sol+"/services", tok, map[string]any{"service": "svc"}), http.StatusCreated)
+		a.Deploy(t, sol, "GET", "/call", `return Svc.op({})`)
+		for i, s := range all {
+			hubtest.Eventually(t, fmt.Sprintf("instance %d to call the service", i), func() bool {
+				r := s.Do(t, "GET", "/apps/"+sol+"/call", "", nil)
+				return r.Status == http.StatusOK && string(r.Body) == `{"served":true}`
+			})
+		}
+	})
+
+	t.Run("handler", func(t *testing.T) {
+		wantStatus(t, a.Do(t, "POST", "/api/v1/solutions/"+sol+"/handlers", tok, map[string]any{
+			"name": "count", "topics": []string{"hits.in"}, "script": `Keystore.set({key = "ran-" .. event.id, value = "yes"})`,
+		}), http.StatusCreated)
+		for i, s := range all {
+			hubtest.Eventually(t, fmt.Sprintf("instance %d to know the handler", i), func() bool {
+				return s.Do(t, "GET", "/api/v1/solutions/"+sol+"/handlers/count", tok, nil).Status == http.StatusOK
+			})
+		}
+		// One event through each instance: each is handled once, wherever it runs.
+		for i, s := range all {
+			status, body, err := publishTo(s, sol, fmt.Sprintf(`{"id":"hit-%d","topic":"hits.in","data":{}}`, i))
+			if err != nil || status >= 300 {
+				t.Fatalf("publish through instance %d: %d %s %v", i, status, body, err)
+			}
+		}
+		for i := range all {
+			key := fmt.Sprintf("ran-hit-%d", i)
+			hubtest.Eventually(t, "event hit-"+strconv.Itoa(i)+" handled", func() bool { return keystoreValue(t, cc, sol, tok, key) == "yes" })
+		}
+	})
+
+	t.Run("connector", func(t *testing.T) {
+		wantStatus(t, a.Do(t, "POST", "/api/v1/solutions/"+sol+"/handlers", tok, map[string]any{
+			"name": "ticks", "topics": []string{"ticks.second"}, "script": `Keystore.incr({key = "ticks"})`,
+		}), http.StatusCreated)
+		wantStatus(t, a.Do(t, "POST", "/api/v1/solutions/"+sol+"/connectors", tok, map[string]any{
+			"name": "tick", "type": "cron", "topic": "ticks.second", "config": map[string]any{"schedule": "@every 1s"},
+		}), http.StatusCreated)
+		// Every instance reports the one instance that runs it.
+		var runner string
+		for i, s := range all {
+			hubtest.Eventually(t, fmt.Sprintf("instance %d to see the connector running", i), func() bool {
+				r := s.Do(t, "GET", "/api/v1/solutions/"+sol+"/connectors/tick", tok, nil)
+				if r.Status != http.StatusOK {
+					return false
+				}
+				var got connectorAnswer
+				r.JSON(t, &got)
+				if got.Status.State != "running" || got.Status.Instance == "" {
+					return false
+				}
+				if runner == "" {
+					runner = got.Status.Instance
+				}
+				return got.Status.Instance == runner
+			})
+		}
+		hubtest.Eventually(t, "two ticks handled", func() bool {
+			n, _ := strconv.Atoi(keystoreValue(t, b, sol, tok, "ticks"))
+			return n >= 2
+		})
+	})
+
+	t.Run("replicas", func(t *testing.T) {
+		js := outsideJetStream(t, c.URLs())
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		for _, name := range []string{"KV_sb_solutions", "KV_sb_endpoints", "KV_sb_ks_" + sol, "SB_EVENTS", "SB_DLQ"} {
+			st, err := js.Stream(ctx, name)
+			if err != nil {
+				t.Fatalf("stream %s: %v", name, err)
+			}
+			info := st.CachedInfo()
+			if info.Config.Replicas != 3 || info.Cluster == nil || len(info.Cluster.Replicas)+1 != 3 {
+				t.Errorf("stream %s: %d replicas configured, cluster %+v; want 3 nodes", name, info.Config.Replicas, info.Cluster)
+			}
+		}
+	})
+
+	t.Run("propagation", func(t *testing.T) {
+		n := 50
+		if v, err := strconv.Atoi(os.Getenv("SWITCHBOARD_PROPAGATION_DEPLOYS")); err == nil && v > 0 {
+			n = v
+		}
+		ms := deployPropagation(t, a, []*hubtest.Server{b, cc}, sol, n)
+		p50, p99 := percentile(ms, 0.50), percentile(ms, 0.99)
+		t.Logf("deploy propagation to 2 other instances over %d deploys: p50 %.1f ms, p99 %.1f ms, max %.1f ms", n, p50, p99, ms[len(ms)-1])
+		// The figure to hold is 100 ms (BENCHMARKS.md); a loaded CI machine gets ten times that
+		// before the test calls it broken.
+		if p99 > 1000 {
+			t.Errorf("p99 deploy propagation %.1f ms; want well under 100 ms", p99)
+		}
+	})
+}
+
+// TestNATSClusterReplicasRefused: --replicas beyond what the 3-node cluster places stops the
+// instance at start, naming the flag and what the cluster allows; nothing is created.
+func TestNATSClusterReplicasRefused(t *testing.T) {
+	c := clustertest.Start(t)
+	h, err := hub.New(hub.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir(), NATSURL: c.URLs(), Replicas: 5}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatalf("config: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err = h.Start(ctx)
+	want := "--replicas 5: the NATS servers at " + c.URLs() + " place at most 3 replicas"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("start with --replicas 5 on 3 nodes: %v; want %q", err, want)
+	}
+	js := outsideJetStream(t, c.URLs())
+	names := js.StreamNames(ctx)
+	for name := range names.Name() {
+		t.Errorf("stream %s created by an instance that did not start", name)
+	}
+}
+
+// deployPropagation deploys n versions of one endpoint on from and measures, for each, the
+// time from the deploy's answer until every instance of to answers the new version. It
+// returns the times in milliseconds, sorted.
+func deployPropagation(t *testing.T, from *hubtest.Server, to []*hubtest.Server, sol string, n int) []float64 {
+	t.Helper()
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+	defer client.CloseIdleConnections()
+	answers := func(s *hubtest.Server, want string) bool {
+		resp, err := client.Get(s.URL + "/apps/" + sol + "/version")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
+		return err == nil && resp.StatusCode == http.StatusOK && string(body) == want
+	}
+	var times []float64
+	for i := range n {
+		want := fmt.Sprintf(`{"version":%d}`, i)
+		from.Deploy(t, sol, "GET", "/version", fmt.Sprintf(`return {version = %d}`, i))
+		deployed := time.Now()
+		var wg sync.WaitGroup
+		late := make([]time.Duration, len(to))
+		for j, s := range to {
+			wg.Go(func() {
+				for !answers(s, want) {
+					if time.Since(deployed) > 10*time.Second {
+						late[j] = -1
+						return
+					}
+					time.Sleep(time.Millisecond) // the poll's resolution
+				}
+				late[j] = time.Since(deployed)
+			})
+		}
+		wg.Wait()
+		if slices.Contains(late, -1) {
+			t.Fatalf("deploy %d not served by every instance after 10s", i)
+		}
+		times = append(times, float64(slices.Max(late))/float64(time.Millisecond))
+	}
+	slices.Sort(times)
+	return times
+}
