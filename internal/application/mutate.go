@@ -154,6 +154,7 @@ func (s *Store) Unregister(ctx context.Context, sol, id string) (Application, er
 			delete(s.apis, e.ID)
 		}
 		delete(s.apps, id)
+		s.gone[id] = cur.Revision
 	}
 	s.mu.Unlock()
 	s.releaseName(ctx, a.Solution, a.Name, id)

@@ -64,6 +64,10 @@ type Store struct {
 	mu   sync.RWMutex
 	apps map[string]Application // by id
 	apis map[string]string      // event API id -> application id
+	// gone are the applications unregistered, by id, with the last revision known of them:
+	// the watch may bring a put of theirs after this instance removed them, which must not
+	// bring them back. Ids are never used again; an entry is a few dozen bytes.
+	gone map[string]uint64
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -81,7 +85,7 @@ func OpenStore(ctx context.Context, b *bus.Bus, o Options) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open applications: %w", err)
 	}
-	s := &Store{kv: kv, opt: o, apps: map[string]Application{}, apis: map[string]string{}}
+	s := &Store{kv: kv, opt: o, apps: map[string]Application{}, apis: map[string]string{}, gone: map[string]uint64{}}
 	wctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	if err := bus.Watch(ctx, wctx, &s.wg, kv, s.apply); err != nil {
@@ -113,6 +117,9 @@ func (s *Store) apply(e jetstream.KeyValueEntry) {
 	if had && cur.Revision >= e.Revision() {
 		return
 	}
+	if rev, ok := s.gone[id]; ok && e.Revision() <= rev {
+		return // from before it was unregistered
+	}
 	if had {
 		for _, api := range cur.EventAPIs {
 			delete(s.apis, api.ID)
@@ -120,6 +127,7 @@ func (s *Store) apply(e jetstream.KeyValueEntry) {
 	}
 	if e.Operation() != jetstream.KeyValuePut {
 		delete(s.apps, id)
+		s.gone[id] = max(s.gone[id], e.Revision())
 		return
 	}
 	var a Application

@@ -2,6 +2,7 @@ package application
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/switchboardhq/switchboard/internal/bus"
 	"github.com/switchboardhq/switchboard/internal/bus/bustest"
@@ -344,5 +347,36 @@ func TestByName(t *testing.T) {
 		if _, ok := s.ByName(c[0], c[1]); ok {
 			t.Errorf("ByName(%q, %q) found one", c[0], c[1])
 		}
+	}
+}
+
+// purged is the watch's entry of a purge of key at rev.
+type purged struct{ bus.Put }
+
+func (purged) Operation() jetstream.KeyValueOp { return jetstream.KeyValuePurge }
+
+// TestUnregisteredStaysGone: the watch may bring an application's last revision after it was
+// unregistered here (it saw the put late); that does not bring it back, before or after the
+// purge comes.
+func TestUnregisteredStaysGone(t *testing.T) {
+	ctx := context.Background()
+	s := openStore(t, testBus(t), Options{})
+	a, err := s.Register(ctx, "sol-a", Application{Name: "orders"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ := s.Get("", a.ID)
+	data, _ := json.Marshal(got)
+	if _, err := s.Unregister(ctx, "sol-a", a.ID); err != nil {
+		t.Fatal(err)
+	}
+	s.apply(bus.Put{K: appKey("sol-a", a.ID), V: data, Rev: got.Revision}) // the put, late
+	if l := s.List("sol-a"); len(l) != 0 {
+		t.Fatalf("a late put brought the unregistered application back: %+v", l)
+	}
+	s.apply(purged{bus.Put{K: appKey("sol-a", a.ID), Rev: got.Revision + 1}})
+	s.apply(bus.Put{K: appKey("sol-a", a.ID), V: data, Rev: got.Revision})
+	if l := s.List("sol-a"); len(l) != 0 {
+		t.Fatalf("after the purge, a late put brought it back: %+v", l)
 	}
 }
