@@ -165,8 +165,9 @@ func TestAgentOutboxFull(t *testing.T) {
 // readings, and node pi-1 (its provisioning token) running it.
 func countingNode(t *testing.T, readings int, script string) (s *hubtest.Server, tok string, link *testkit.Proxy, token string) {
 	t.Helper()
+	link = testkit.StartProxy(t, "") // first: its port is taken before the leaf's is chosen
 	leaf := hubtest.FreeAddr(t)
-	link = testkit.StartProxy(t, leaf)
+	link.SetTarget(leaf)
 	s = hubtest.Start(t, func(c *hub.Config) { c.LeafListen, c.LeafAdvertise = leaf, link.Addr })
 	tok = s.CreateSolution(t, "plant")
 	base := "/api/v1/solutions/plant"

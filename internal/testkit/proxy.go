@@ -37,6 +37,15 @@ func StartProxy(t testing.TB, target string) *Proxy {
 	return p
 }
 
+// SetTarget sets where new connections go: a test that must know the proxy's address before
+// its target's (to advertise it) starts the proxy first, with target "", and so never picks a
+// free port for the target that the proxy's own listener then takes.
+func (p *Proxy) SetTarget(target string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.target = target
+}
+
 // Cut stops the bytes both ways.
 func (p *Proxy) Cut() {
 	p.mu.Lock()
@@ -96,7 +105,10 @@ func (p *Proxy) track(c net.Conn) bool {
 func (p *Proxy) serve(c net.Conn) {
 	defer p.wg.Done()
 	<-p.gate() // a connection made while the link is down gets through once it is back
-	up, err := net.Dial("tcp", p.target)
+	p.mu.Lock()
+	target := p.target
+	p.mu.Unlock()
+	up, err := net.Dial("tcp", target)
 	if err != nil || !p.track(up) {
 		c.Close()
 		if up != nil {
