@@ -32,6 +32,24 @@ func (b *browser) confirm(t *testing.T, text string) {
 	evalJS[bool](t, b, "confirm "+text, "("+find+").click(), true")
 }
 
+// destroyAfterConfirm clicks button, cancels the confirmation (what path names is still
+// there), clicks it again and confirms with confirmLabel: the page says after, and path is gone.
+func (b *browser) destroyAfterConfirm(t *testing.T, s *hubtest.Server, button, confirmLabel, after, path string) {
+	t.Helper()
+	b.clickText(t, button)
+	b.waitSel(t, "dialog.confirm[open]")
+	b.clickText(t, "Cancel")
+	if r := s.Do(t, "GET", path, s.AdminToken, nil); r.Status != http.StatusOK {
+		t.Fatalf("%s, cancelled, destroyed %s anyway: %d", button, path, r.Status)
+	}
+	b.clickText(t, button)
+	b.confirm(t, confirmLabel)
+	b.waitText(t, after)
+	if r := s.Do(t, "GET", path, s.AdminToken, nil); r.Status != http.StatusNotFound {
+		t.Errorf("%s after %s confirmed: %d %s", path, button, r.Status, r.Body)
+	}
+}
+
 // holdsJS is a script saying whether the page's markup or any control's value holds text.
 func holdsJS(text string) string {
 	return fmt.Sprintf(`document.documentElement.outerHTML.includes(%[1]s) ||
@@ -185,18 +203,7 @@ func TestConsoleServices(t *testing.T) {
 	}
 
 	// Removing asks first; cancelled, the service stays.
-	b.clickText(t, "Remove from shop")
-	b.waitSel(t, "dialog.confirm[open]")
-	b.clickText(t, "Cancel")
-	if r := s.Do(t, "GET", "/api/v1/solutions/shop/services/sms", s.AdminToken, nil); r.Status != http.StatusOK {
-		t.Fatalf("a cancelled removal removed: %d", r.Status)
-	}
-	b.clickText(t, "Remove from shop")
-	b.confirm(t, "Remove service")
-	b.waitText(t, "No service added yet")
-	if r := s.Do(t, "GET", "/api/v1/solutions/shop/services/sms", s.AdminToken, nil); r.Status != http.StatusNotFound {
-		t.Errorf("after removal: %d %s", r.Status, r.Body)
-	}
+	b.destroyAfterConfirm(t, s, "Remove from shop", "Remove service", "No service added yet", "/api/v1/solutions/shop/services/sms")
 	b.checkClean(t)
 }
 
@@ -361,18 +368,7 @@ func TestConsoleConnectors(t *testing.T) {
 		t.Errorf("another solution's connector shows")
 	}
 
-	b.clickText(t, "Delete connector")
-	b.waitSel(t, "dialog.confirm[open]")
-	b.clickText(t, "Cancel")
-	if r := s.Do(t, "GET", "/api/v1/solutions/shop/connectors/tick", s.AdminToken, nil); r.Status != http.StatusOK {
-		t.Fatalf("a cancelled delete deleted: %d", r.Status)
-	}
-	b.clickText(t, "Delete connector")
-	b.confirm(t, "Delete connector")
-	b.waitText(t, "No connectors yet.")
-	if r := s.Do(t, "GET", "/api/v1/solutions/shop/connectors/tick", s.AdminToken, nil); r.Status != http.StatusNotFound {
-		t.Errorf("after delete: %d %s", r.Status, r.Body)
-	}
+	b.destroyAfterConfirm(t, s, "Delete connector", "Delete connector", "No connectors yet.", "/api/v1/solutions/shop/connectors/tick")
 	b.checkClean(t)
 }
 

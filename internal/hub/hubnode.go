@@ -51,8 +51,9 @@ type hubLease struct {
 	rev  uint64
 	orch *orchestrator.Orchestrator
 
-	mu    sync.Mutex
-	specs []orchestrator.Spec // applied last, for the node's state
+	mu       sync.Mutex
+	specs    []orchestrator.Spec // applied last, for the node's state
+	reported string              // the instances' states written last: a beat that changes nothing writes nothing
 }
 
 // Leases of the hub node's instances: an instance holds a solution's while it beats; another
@@ -179,8 +180,8 @@ func (n *hubNodes) sync(sol string) {
 }
 
 // report keeps what the hub node runs for sol as its state, as an agent reports its node's:
-// each instance applied, starting, running or stopped (see Orchestrator.States). l nil is
-// nothing.
+// each instance applied, starting, running or stopped (see Orchestrator.States); only when it
+// changed since this instance last wrote it. l nil is nothing.
 func (n *hubNodes) report(ctx context.Context, sol string, l *hubLease) {
 	st := hosted.NodeState{Instances: []hosted.ReportedInstance{}}
 	if l != nil {
@@ -196,8 +197,23 @@ func (n *hubNodes) report(ctx context.Context, sol string, l *hubLease) {
 		l.mu.Unlock()
 	}
 	sort.Slice(st.Instances, func(i, j int) bool { return st.Instances[i].Name < st.Instances[j].Name })
+	key := fmt.Sprint(st.Instances)
+	if l != nil {
+		l.mu.Lock()
+		same := l.reported == key
+		l.mu.Unlock()
+		if same {
+			return
+		}
+	}
 	if err := n.st.ReportState(ctx, sol, hosted.HubNode, st); err != nil {
 		n.log.Warn("hub node state not kept", "solution", sol, "err", err)
+		return
+	}
+	if l != nil {
+		l.mu.Lock()
+		l.reported = key
+		l.mu.Unlock()
 	}
 }
 
