@@ -293,9 +293,16 @@ func (b *Bus) JetStream() jetstream.JetStream { return b.js }
 // Replicas is the replica count for streams and buckets created by this instance.
 func (b *Bus) Replicas() int { return b.cfg.Replicas }
 
-// KeyValue opens the bucket, creating it with cfg when it does not exist yet.
+// KeyValue opens the bucket, creating it with cfg when it does not exist yet. Several
+// instances may do this at once on a cluster: whichever creates it, the others wait for it to
+// settle (see askTimeout) instead of failing or stalling.
 func (b *Bus) KeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetstream.KeyValue, error) {
-	kv, err := b.js.KeyValue(ctx, cfg.Bucket)
+	open := func(exists bool) (jetstream.KeyValue, error) {
+		return retrySettling(ctx, exists, func(ctx context.Context) (jetstream.KeyValue, error) {
+			return b.js.KeyValue(ctx, cfg.Bucket)
+		})
+	}
+	kv, err := open(false)
 	if err == nil {
 		return kv, nil
 	}
@@ -310,7 +317,7 @@ func (b *Bus) KeyValue(ctx context.Context, cfg jetstream.KeyValueConfig) (jetst
 	}
 	kv, err = b.js.CreateKeyValue(ctx, cfg)
 	if errors.Is(err, jetstream.ErrBucketExists) {
-		kv, err = b.js.KeyValue(ctx, cfg.Bucket)
+		kv, err = open(true)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("create bucket %s: %w", cfg.Bucket, err)

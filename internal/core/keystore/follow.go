@@ -2,8 +2,12 @@ package keystore
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // With other writers (Store.follow), the index learns their writes from its consumer, a little
@@ -14,17 +18,16 @@ import (
 // stops holding when the consumer reports an error or the connection drops, and holds again
 // once a catch-up round (below) saw the index apply everything the consumer had pending.
 //
-// A catch-up round asks the server how far the index's consumer got and waits until the index
-// applied that far. A call that needs the index to hold every write stored before the call
+// A catch-up round asks the stream's leader for the sequence of the bucket's newest message and
+// waits until the index applied that far. It asks the stream, not the index's consumer: the
+// consumer learns of a stored message a moment after the write is acknowledged (and may live
+// on a replica that is behind), so its "nothing pending" can predate a write already stored. A call that needs the index to hold every write stored before the call
 // began (a SET that would change nothing, see bucket.unchanged) waits for a round that started
 // after it did; the callers that arrive while a round is out share the next one, so many calls
 // cost one request.
 
 // syncTimeout bounds one catch-up round.
 const syncTimeout = 2 * time.Second
-
-// syncAttempts is how many times a round asks again while the consumer has messages pending.
-const syncAttempts = 3
 
 var errIndexBehind = errors.New("keystore index: the consumer is behind the bucket")
 
@@ -101,8 +104,8 @@ func (b *bucket) runRounds(r *syncRound) {
 	}
 }
 
-// syncOnce asks the server which stream sequence the index's consumer delivered last and
-// whether any message is pending, and waits until the index applied that far.
+// syncOnce asks the stream's leader for the bucket's newest message and waits until the index
+// applied it.
 func (b *bucket) syncOnce() error {
 	b.s.syncRounds.Add(1)
 	ctx, cancel := context.WithTimeout(context.Background(), syncTimeout)
@@ -115,20 +118,43 @@ func (b *bucket) syncOnce() error {
 	}
 	// Read before asking: a loss after this makes the result stale again.
 	disconnects := b.s.bus.Disconnects()
-	for range syncAttempts {
-		info, err := cons.Info(ctx)
-		if err != nil {
-			return err
-		}
-		if err := b.waitSeen(ctx, info.Delivered.Stream); err != nil {
-			return err
-		}
-		if info.NumPending == 0 {
-			b.markSynced(disconnects)
-			return nil
-		}
+	newest, err := b.newest(ctx)
+	if err != nil {
+		return err
 	}
-	return errIndexBehind
+	if err := b.waitSeen(ctx, newest); err != nil {
+		return err
+	}
+	b.markSynced(disconnects)
+	return nil
+}
+
+// newest is the stream sequence of the bucket's newest message, 0 when it holds none. It
+// asks through the JetStream API, which only the stream's leader answers (a direct get may be
+// answered by a replica that is behind); every write acknowledged before the request has a
+// sequence at most this.
+func (b *bucket) newest(ctx context.Context) (uint64, error) {
+	req := `{"last_by_subj":"` + b.prefix + `>"}`
+	m, err := b.s.bus.Conn().RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+b.streamName, []byte(req))
+	if err != nil {
+		return 0, fmt.Errorf("newest message of %s: %w", b.streamName, err)
+	}
+	var resp struct {
+		Error   *jetstream.APIError `json:"error"`
+		Message struct {
+			Seq uint64 `json:"seq"`
+		} `json:"message"`
+	}
+	if err := json.Unmarshal(m.Data, &resp); err != nil {
+		return 0, fmt.Errorf("newest message of %s: %w", b.streamName, err)
+	}
+	if resp.Error != nil {
+		if resp.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound {
+			return 0, nil
+		}
+		return 0, fmt.Errorf("newest message of %s: %w", b.streamName, resp.Error)
+	}
+	return resp.Message.Seq, nil
 }
 
 // waitSeen waits until the index applied stream sequence seq. Rounds run one at a time, so

@@ -100,6 +100,7 @@ func TestFollowStaleCAS(t *testing.T) {
 // index had not applied yet is replaced, not hidden.
 func TestFollowSetUnchanged(t *testing.T) {
 	a, b, hold, release := twins(t)
+	t.Cleanup(release) // a failure below must not leave b's index held while the test closes
 	call(t, b, "f", "set", args("key", "k", "value", "v1"))
 	equal(t, "b reads k", cmd(t, b, "f", "k", "get"), "v1")
 	bk, err := b.readable(tctx(t), "get", "f")

@@ -257,7 +257,7 @@ func (s *Store) openBucket(ctx context.Context, solution string, create bool) (*
 	name := bucketPrefix + solution
 	streamName := "KV_" + name
 	s.bucketLookups.Add(1)
-	stream, err := s.js.Stream(ctx, streamName)
+	stream, err := s.bus.Stream(ctx, streamName, false)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
 		if !create {
 			return nil, nil
@@ -271,7 +271,7 @@ func (s *Store) openBucket(ctx context.Context, solution string, create bool) (*
 		if err != nil {
 			return nil, err
 		}
-		stream, err = s.js.Stream(ctx, streamName)
+		stream, err = s.bus.Stream(ctx, streamName, true)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("open bucket %s: %w", name, err)
