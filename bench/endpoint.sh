@@ -9,7 +9,8 @@
 # PIN=1 runs each server on CPU 1 and wrk (one thread) on CPU 0 (needs 2 CPUs and taskset).
 # NATS=listen exposes the embedded NATS server to outside programs (--nats-listen), NATS=url runs
 # on the outside NATS at $NATS_URL (default nats://127.0.0.1:4222): in both the Keystore is not
-# its buckets' only writer. BEFORE=REV also measures the seed's endpoint on git revision REV
+# its buckets' only writer. NATS=cluster starts a 3-node NATS cluster on loopback (bench/cluster
+# with no instances) and runs on it, its buckets with 3 replicas. BEFORE=REV also measures the seed's endpoint on git revision REV
 # (built from the repository), one build after the other, in the same run. NODERED=0 leaves
 # Node-RED out.
 set -euo pipefail
@@ -34,7 +35,16 @@ case ${NATS:-} in
     # The outside server keeps state between runs and may serve others: solutions of our own.
     unique=yes
     ;;
-  *) echo "NATS=$NATS: want listen or url" >&2; exit 2 ;;
+  cluster)
+    (cd "$root" && go build -o "$work/cluster" ./bench/cluster)
+    "$work/cluster" -addrs "" -dir "$work/nats-cluster" >"$work/cluster.out" 2>&1 &
+    pids+=($!)
+    for _ in $(seq 100); do grep -q '^nats:' "$work/cluster.out" && break; sleep 0.1; done
+    cluster_urls=$(awk '/^nats:/ { print $2 }' "$work/cluster.out")
+    [[ -n $cluster_urls ]] || { echo "the NATS cluster did not start:" >&2; cat "$work/cluster.out" >&2; exit 1; }
+    nats_args=(--nats-url "$cluster_urls")
+    ;;
+  *) echo "NATS=$NATS: want listen, url or cluster" >&2; exit 2 ;;
 esac
 
 # setup_seed: the solution and its two endpoints on the running switchboard.

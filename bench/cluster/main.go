@@ -40,12 +40,14 @@ func main() {
 	flag.StringVar(&c.bin, "switchboard", "switchboard", "the switchboard binary to run")
 	flag.StringVar(&c.dir, "dir", "", "where the NATS stores and the instances' data and logs go; empty: a temporary directory, removed at the end")
 	flag.StringVar(&c.proxy, "proxy", "127.0.0.1:8080", "the round-robin proxy's address")
-	flag.StringVar(&addrs, "addrs", "127.0.0.1:8081,127.0.0.1:8082,127.0.0.1:8083", "the instances' --addr, comma-separated (one instance each)")
+	flag.StringVar(&addrs, "addrs", "127.0.0.1:8081,127.0.0.1:8082,127.0.0.1:8083", "the instances' --addr, comma-separated (one instance each); empty: the NATS cluster alone")
 	flag.StringVar(&c.adminToken, "admin-token", "bench-admin-token-0123456789", "the admin token every instance shares")
 	flag.StringVar(&c.logLevel, "log-level", "warn", "the instances' --log-level")
 	flag.IntVar(&c.replicas, "replicas", 0, "the instances' --replicas (0: as many as the cluster places, here 3)")
 	flag.Parse()
-	c.addrs = strings.Split(addrs, ",")
+	if addrs != "" {
+		c.addrs = strings.Split(addrs, ",")
+	}
 	log.SetFlags(0)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -69,6 +71,11 @@ func run(ctx context.Context, c config) error {
 	}
 	defer nats.Close()
 	fmt.Printf("nats:     %s\n", nats.URLs())
+	if len(c.addrs) == 0 {
+		fmt.Println("Ctrl-C stops it.")
+		<-ctx.Done()
+		return nil
+	}
 
 	var instances []*instance
 	defer func() {

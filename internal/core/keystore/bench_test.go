@@ -92,3 +92,30 @@ func BenchmarkGetFromStream(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSetGetFollowing is the seed's script (set of the value the key holds, then get) as an
+// instance that shares its buckets with other writers runs it, from 32 callers at once as the
+// endpoint benchmark's connections do: each set waits for a catch-up round (follow.go).
+func BenchmarkSetGetFollowing(b *testing.B) {
+	s := newStore(b, Options{})
+	s.follow = true
+	ctx := context.Background()
+	call(b, s, "bench", "set", args("key", "my-key", "value", "my-key-value-updated"))
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	b.RunParallel(func(pb *testing.PB) {
+		set := args("key", "my-key", "value", "my-key-value-updated")
+		get := args("key", "my-key")
+		for pb.Next() {
+			if _, err := s.Call(ctx, "bench", "set", set); err != nil {
+				b.Error(err)
+				return
+			}
+			if _, err := s.Call(ctx, "bench", "get", get); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(s.syncRounds.Load())/float64(b.N), "rounds/op")
+}

@@ -22,7 +22,7 @@ func (s *Store) Call(ctx context.Context, solution, operation string, args any) 
 	if s.closed.Load() {
 		return nil, service.Errorf(statusUnavailable, "keystore: closed")
 	}
-	if !SolutionPattern.MatchString(solution) {
+	if !validSolution(solution) {
 		return nil, service.Errorf(statusBadRequest, "keystore: invalid solution id %q", solution)
 	}
 	op := strings.ToLower(operation)

@@ -71,3 +71,37 @@ func TestFreshBucketOnCluster(t *testing.T) {
 		}
 	}
 }
+
+// TestSameValueSetOnCluster: a set of the value an instance's cache holds is not skipped while
+// another instance's write, acknowledged before the set began, has not reached that cache: on
+// replicated buckets the catch-up round asks the stream's leader (follow.go).
+func TestSameValueSetOnCluster(t *testing.T) {
+	c := clustertest.Start(t)
+	var stores []*Store
+	for i, name := range c.Names()[:2] {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		b, err := bus.Open(ctx, bus.Config{URL: c.URL(name), Name: fmt.Sprint("instance-", i)})
+		cancel()
+		if err != nil {
+			t.Fatalf("connect to %s: %v", name, err)
+		}
+		s := New(b, Options{})
+		t.Cleanup(func() {
+			s.Close()
+			b.Close()
+		})
+		stores = append(stores, s)
+	}
+	a, b := stores[0], stores[1]
+	for i := range 30 {
+		key := fmt.Sprint("k", i)
+		call(t, a, "same", "set", args("key", key, "value", "mine"))
+		equal(t, "a reads its own write", cmd(t, a, "same", key, "get"), "mine")
+		call(t, b, "same", "set", args("key", key, "value", "theirs"))
+		// a's cache may still say "mine": the set must be stored all the same.
+		call(t, a, "same", "set", args("key", key, "value", "mine"))
+		eventually(t, "b to read a's last set of "+key, 5*time.Second, func() bool {
+			return cmd(t, b, "same", key, "get") == "mine"
+		})
+	}
+}

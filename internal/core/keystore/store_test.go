@@ -181,9 +181,16 @@ func TestBadArguments(t *testing.T) {
 		})
 	}
 	t.Run("invalid solution", func(t *testing.T) {
-		for _, sol := range []string{"", "Upper", "-x", "a.b", "a*", strings.Repeat("a", 64)} {
+		for _, sol := range []string{"", "Upper", "-x", "a.b", "a*", "a b", "é", "a\x00", strings.Repeat("a", 64)} {
 			e := callErr(t, s, sol, "get", args("key", "k"))
 			equal(t, "status", e.Status, 400)
+		}
+	})
+	t.Run("valid solution", func(t *testing.T) {
+		for _, sol := range []string{"a", "0", "x-", "a-b-9", strings.Repeat("a", 63)} {
+			if _, err := s.Call(tctx(t), sol, "get", args("key", "k")); err != nil {
+				t.Errorf("get for solution %q: %v", sol, err)
+			}
 		}
 	})
 }
