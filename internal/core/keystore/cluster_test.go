@@ -16,22 +16,7 @@ import (
 // the replicated bucket, none of the three fails or waits out its deadline while the new
 // stream elects a leader, and each then reads what all three wrote.
 func TestFreshBucketOnCluster(t *testing.T) {
-	c := clustertest.Start(t)
-	var stores []*Store
-	for i, name := range c.Names() {
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		b, err := bus.Open(ctx, bus.Config{URL: c.URL(name), Name: fmt.Sprint("instance-", i)})
-		cancel()
-		if err != nil {
-			t.Fatalf("connect to %s: %v", name, err)
-		}
-		s := New(b, Options{})
-		t.Cleanup(func() {
-			s.Close()
-			b.Close()
-		})
-		stores = append(stores, s)
-	}
+	stores := storesOnCluster(t, 3)
 	// A stalled request waits out the JetStream API's 5 s; the calls get less than that.
 	const deadline = 4 * time.Second
 	for round := range 10 {
@@ -76,9 +61,28 @@ func TestFreshBucketOnCluster(t *testing.T) {
 // another instance's write, acknowledged before the set began, has not reached that cache: on
 // replicated buckets the catch-up round asks the stream's leader (follow.go).
 func TestSameValueSetOnCluster(t *testing.T) {
+	stores := storesOnCluster(t, 2)
+	a, b := stores[0], stores[1]
+	for i := range 30 {
+		key := fmt.Sprint("k", i)
+		call(t, a, "same", "set", args("key", key, "value", "mine"))
+		equal(t, "a reads its own write", cmd(t, a, "same", key, "get"), "mine")
+		call(t, b, "same", "set", args("key", key, "value", "theirs"))
+		// a's cache may still say "mine": the set must be stored all the same.
+		call(t, a, "same", "set", args("key", key, "value", "mine"))
+		eventually(t, "b to read a's last set of "+key, 5*time.Second, func() bool {
+			return cmd(t, b, "same", key, "get") == "mine"
+		})
+	}
+}
+
+// storesOnCluster starts a 3-node cluster and n Stores, each on its own node as an instance
+// of its own would be.
+func storesOnCluster(t *testing.T, n int) []*Store {
+	t.Helper()
 	c := clustertest.Start(t)
 	var stores []*Store
-	for i, name := range c.Names()[:2] {
+	for i, name := range c.Names()[:n] {
 		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 		b, err := bus.Open(ctx, bus.Config{URL: c.URL(name), Name: fmt.Sprint("instance-", i)})
 		cancel()
@@ -92,16 +96,5 @@ func TestSameValueSetOnCluster(t *testing.T) {
 		})
 		stores = append(stores, s)
 	}
-	a, b := stores[0], stores[1]
-	for i := range 30 {
-		key := fmt.Sprint("k", i)
-		call(t, a, "same", "set", args("key", key, "value", "mine"))
-		equal(t, "a reads its own write", cmd(t, a, "same", key, "get"), "mine")
-		call(t, b, "same", "set", args("key", key, "value", "theirs"))
-		// a's cache may still say "mine": the set must be stored all the same.
-		call(t, a, "same", "set", args("key", key, "value", "mine"))
-		eventually(t, "b to read a's last set of "+key, 5*time.Second, func() bool {
-			return cmd(t, b, "same", key, "get") == "mine"
-		})
-	}
+	return stores
 }
