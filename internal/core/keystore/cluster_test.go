@@ -78,7 +78,7 @@ func TestSameValueSetOnCluster(t *testing.T) {
 
 // storesOnCluster starts a 3-node cluster and n Stores, each on its own node as an instance
 // of its own would be.
-func storesOnCluster(t *testing.T, n int) []*Store {
+func storesOnCluster(t testing.TB, n int) []*Store {
 	t.Helper()
 	c := clustertest.Start(t)
 	var stores []*Store
@@ -97,4 +97,29 @@ func storesOnCluster(t *testing.T, n int) []*Store {
 		stores = append(stores, s)
 	}
 	return stores
+}
+
+// BenchmarkSetGetFollowingCluster is BenchmarkSetGetFollowing with the bucket on a 3-node
+// cluster (3 replicas): each catch-up round asks the stream's leader through the API.
+func BenchmarkSetGetFollowingCluster(b *testing.B) {
+	s := storesOnCluster(b, 1)[0]
+	ctx := context.Background()
+	call(b, s, "bench", "set", args("key", "my-key", "value", "my-key-value-updated"))
+	b.ReportAllocs()
+	b.SetParallelism(16)
+	b.RunParallel(func(pb *testing.PB) {
+		set := args("key", "my-key", "value", "my-key-value-updated")
+		get := args("key", "my-key")
+		for pb.Next() {
+			if _, err := s.Call(ctx, "bench", "set", set); err != nil {
+				b.Error(err)
+				return
+			}
+			if _, err := s.Call(ctx, "bench", "get", get); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(s.syncRounds.Load())/float64(b.N), "rounds/op")
 }
