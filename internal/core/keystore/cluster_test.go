@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/switchboardhq/switchboard/internal/bus"
 	"github.com/switchboardhq/switchboard/internal/clustertest"
 )
@@ -122,4 +124,55 @@ func BenchmarkSetGetFollowingCluster(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(s.syncRounds.Load())/float64(b.N), "rounds/op")
+}
+
+// TestCatchUpAfterPurgeOnCluster: on a replicated bucket a catch-up round first asks the
+// leader for its last sequence by a refused publish (probeLast). When that message is gone
+// before the index saw it (the sweeper purged an expired key that was the newest message),
+// the round does not wait for it: it asks for the newest message that exists and holds.
+func TestCatchUpAfterPurgeOnCluster(t *testing.T) {
+	s := storesOnCluster(t, 1)[0]
+	s.follow = true
+	call(t, s, "purged", "set", args("key", "kept", "value", "v"))
+	call(t, s, "purged", "set", args("key", "gone", "value", "v"))
+	bk, err := s.readable(tctx(t), "get", "purged")
+	if err != nil || bk == nil {
+		t.Fatalf("bucket: %v", err)
+	}
+	last, err := bk.probeLast(tctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "probed last sequence", last, uint64(2))
+	eventually(t, "the index to apply both writes", 5*time.Second, func() bool {
+		bk.mu.Lock()
+		defer bk.mu.Unlock()
+		return bk.seen >= 2
+	})
+	if err := bk.stream.Purge(tctx(t), jetstream.WithPurgeSubject(bk.subject("gone"))); err != nil {
+		t.Fatal(err)
+	}
+	// As if the index had never seen the purged message.
+	bk.mu.Lock()
+	bk.seen = 1
+	bk.mu.Unlock()
+	last, err = bk.probeLast(tctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "probed last sequence after the purge", last, uint64(2))
+	newest, err := bk.newest(tctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "newest message that exists", newest, uint64(1))
+	if err := bk.catchUp(tctx(t)); err != nil {
+		t.Fatalf("catch-up round with the newest message purged: %v", err)
+	}
+	// A probe stores nothing.
+	info, err := bk.stream.Info(tctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, "messages in the bucket", info.State.Msgs, uint64(1))
 }

@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -119,6 +121,20 @@ func (b *bucket) syncOnce() error {
 	}
 	// Read before asking: a loss after this makes the result stale again.
 	disconnects := b.s.bus.Disconnects()
+	if b.replicas > 1 {
+		// The cheap question first (see probeLast); its answer may name a message that will
+		// never reach the index (the sweeper purged the newest message), so it gets a short
+		// wait, after which the leader is asked for the newest message that exists.
+		if last, err := b.probeLast(ctx); err == nil {
+			wctx, cancel := context.WithTimeout(ctx, probeWait)
+			err = b.waitSeen(wctx, last)
+			cancel()
+			if err == nil {
+				b.markSynced(disconnects)
+				return nil
+			}
+		}
+	}
 	newest, err := b.newest(ctx)
 	if err != nil {
 		return err
@@ -128,6 +144,47 @@ func (b *bucket) syncOnce() error {
 	}
 	b.markSynced(disconnects)
 	return nil
+}
+
+// probeWait is how long a round waits for the index to reach the sequence probeLast named
+// before asking for the newest message that exists.
+const probeWait = 50 * time.Millisecond
+
+// probeSubject is where probeLast publishes: a subject of the bucket no key encodes to (a key
+// token is base64url of at least one byte, never 5 characters long), so it could not show as
+// a key even if it were stored, which its expectation prevents.
+const probeSubject = "_sync"
+
+// impossibleSeq is an expected last sequence no stream reaches.
+const impossibleSeq = "9223372036854775807"
+
+// probeLast learns the last sequence the stream's leader has stored or is storing, by a
+// publish that expects an impossible last sequence: the leader refuses it, naming its own,
+// and stores nothing. On a replicated stream this is far cheaper than the JetStream API,
+// whose requests every server of the cluster receives and decodes: a publish goes to the
+// leader alone, and is answered in order after every write it took before, so every write
+// acknowledged before the probe was sent has a sequence at most the one named.
+func (b *bucket) probeLast(ctx context.Context) (uint64, error) {
+	m := &nats.Msg{Subject: b.prefix + probeSubject, Header: nats.Header{jetstream.ExpectedLastSeqHeader: []string{impossibleSeq}}}
+	resp, err := b.s.bus.Conn().RequestMsgWithContext(ctx, m)
+	if err != nil {
+		return 0, fmt.Errorf("probe %s: %w", b.streamName, err)
+	}
+	var ack struct {
+		Error *jetstream.APIError `json:"error"`
+	}
+	if err := json.Unmarshal(resp.Data, &ack); err != nil || ack.Error == nil {
+		return 0, fmt.Errorf("probe %s: unexpected answer %.200q", b.streamName, resp.Data)
+	}
+	const prefix = "wrong last sequence: "
+	if ack.Error.ErrorCode != jetstream.JSErrCodeStreamWrongLastSequence || !strings.HasPrefix(ack.Error.Description, prefix) {
+		return 0, fmt.Errorf("probe %s: %w", b.streamName, ack.Error)
+	}
+	seq, err := strconv.ParseUint(ack.Error.Description[len(prefix):], 10, 64)
+	if err != nil {
+		return 0, fmt.Errorf("probe %s: %q: %w", b.streamName, ack.Error.Description, err)
+	}
+	return seq, nil
 }
 
 // newest is the stream sequence of the bucket's newest message, 0 when it holds none. Every
