@@ -1,12 +1,16 @@
 package hub_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/switchboardhq/switchboard/internal/clustertest"
@@ -38,9 +42,9 @@ const hubLeaseTime = 15 * time.Second
 // and checks that the work they share is done once, not once per instance: endpoint requests
 // sent round-robin are all answered; automation invocations triggered through every instance
 // (by the API and by an endpoint's script, one of them sent twice) each run their handler
-// once; a Lua service on the hub node starts on one instance only and its ticks are handled
-// once each; and when the instance running it is closed, another starts it within the
-// lease time.
+// once; a connector runs on one instance, each message it takes stored once; a Lua service on
+// the hub node starts on one instance only and its ticks are handled once each; and when the
+// instance running it is closed, another starts it within the lease time.
 func TestNATSClusterSharesWork(t *testing.T) {
 	c := clustertest.Start(t)
 	var all []*hubtest.Server
@@ -169,6 +173,66 @@ return {id = sent.correlation_id}`)
 		if int(published) != invoked || int(received) != invoked || int(executed) != n {
 			t.Errorf("over the three instances: %v published, %v received, %v executed; want %d, %d and %d",
 				published, received, executed, invoked, invoked, n)
+		}
+	})
+
+	t.Run("connectors", func(t *testing.T) {
+		// A core NATS subscription on a broker of the test's own: were the connector running on
+		// more than one instance, each would take every message and store it as an event.
+		src, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		src.Start()
+		t.Cleanup(src.Shutdown)
+		if !src.ReadyForConnections(10 * time.Second) {
+			t.Fatal("nats-server not ready within 10s")
+		}
+		handler(t, "relay", "relayed", `Keystore.incr({key = "relayed-" .. event.data.kind})`)
+		wantStatus(t, a.Do(t, "POST", base+"/connectors", tok, map[string]any{"name": "feed", "type": "nats", "topic": "relayed",
+			"config": map[string]any{"url": src.ClientURL(), "subjects": []string{"feed.>"}}}), http.StatusCreated)
+		var runner string
+		for i, s := range all {
+			hubtest.Eventually(t, fmt.Sprintf("instance %d to report the connector running", i), func() bool {
+				var got connectorAnswer
+				if r := s.Do(t, "GET", base+"/connectors/feed", tok, nil); r.Status == http.StatusOK {
+					r.JSON(t, &got)
+				}
+				if got.Status.State != "running" || !strings.HasPrefix(got.Status.Instance, "share-") {
+					return false
+				}
+				runner = cmp.Or(runner, got.Status.Instance)
+				return got.Status.Instance == runner
+			})
+		}
+		nc, err := nats.Connect(src.ClientURL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(nc.Close)
+		publish := func(kind string) {
+			t.Helper()
+			if err := nc.Publish("feed.in", []byte(`{"kind":"`+kind+`"}`)); err != nil {
+				t.Fatal(err)
+			}
+			if err := nc.Flush(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Core NATS keeps nothing for a subscription not yet in place: probes until one comes
+		// through, then the messages counted.
+		hubtest.Eventually(t, "a probe to be relayed", func() bool {
+			publish("probe")
+			return counts(t, a, "relayed-probe")["relayed-probe"] > 0
+		})
+		const n = 20
+		for range n {
+			publish("counted")
+		}
+		hubtest.Eventually(t, fmt.Sprintf("%d messages to be relayed", n), func() bool { return counts(t, a, "relayed-counted")["relayed-counted"] >= n })
+		waitHandlersDrained(t, js, sol, []string{"relay"}, 30*time.Second)
+		if got := counts(t, a, "relayed-counted")["relayed-counted"]; got != n {
+			t.Errorf("%d messages published to the connector's subject became %d events; want each once (the connector runs on %s)", n, got, runner)
 		}
 	})
 
