@@ -242,9 +242,15 @@ func outsideJetStream(t *testing.T, url string) jetstream.JetStream {
 	return js
 }
 
-// waitSolutionDrained waits until no handler of sol has an event left: each one's consumer
-// keeps an event until it is acknowledged, done or parked.
+// waitSolutionDrained waits until no handler of sol (clusterHandlers) has an event left.
 func waitSolutionDrained(t *testing.T, js jetstream.JetStream, sol string, within time.Duration) {
+	t.Helper()
+	waitHandlersDrained(t, js, sol, clusterHandlers, within)
+}
+
+// waitHandlersDrained waits until none of sol's handlers has an event left, and fails on any
+// dead-lettered: each one's consumer keeps an event until it is acknowledged, done or parked.
+func waitHandlersDrained(t *testing.T, js jetstream.JetStream, sol string, handlers []string, within time.Duration) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
@@ -254,7 +260,7 @@ func waitSolutionDrained(t *testing.T, js jetstream.JetStream, sol string, withi
 	for {
 		var err error
 		left = 0
-		for _, h := range clusterHandlers {
+		for _, h := range handlers {
 			var c jetstream.Consumer
 			if c, err = js.Consumer(ctx, events.EventsStream, events.ConsumerName(sol, h)); err != nil {
 				break

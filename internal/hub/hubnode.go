@@ -157,6 +157,14 @@ func (n *hubNodes) sync(sol string) {
 		}
 		l = &hubLease{rev: rev, orch: orchestrator.New(orchestrator.Options{Engine: n.engine, Host: hubHost{n}})}
 		n.mu.Lock()
+		if n.closed {
+			// close began while the lease was being taken and will not stop what this
+			// would start: give the lease back, so that another instance need not wait for
+			// it to lapse.
+			n.mu.Unlock()
+			_ = n.leases.Delete(ctx, sol, jetstream.LastRevision(rev))
+			return
+		}
 		n.held[sol] = l
 		n.mu.Unlock()
 	}

@@ -174,6 +174,20 @@ func (b *bucket) last(ctx context.Context, key string) (uint64, nats.Header, []b
 		defer cancel()
 	}
 	m, err := b.s.bus.Conn().RequestWithContext(ctx, b.direct+encodeKey(key), nil)
+	for wait := 5 * time.Millisecond; errors.Is(err, nats.ErrNoResponders); wait = min(2*wait, 250*time.Millisecond) {
+		// Nobody serves the stream's direct gets on this node. On a cluster that is a stream
+		// just made, found by this call's lookup before it has a leader (or before this node
+		// learnt of its responders); unless the stream is gone, the read waits for it.
+		if _, serr := b.s.bus.Stream(ctx, b.streamName, false); serr != nil {
+			return 0, nil, nil, serr
+		}
+		select {
+		case <-ctx.Done():
+			return 0, nil, nil, fmt.Errorf("%w (the stream had no direct-get responder: %v)", ctx.Err(), err)
+		case <-time.After(wait):
+		}
+		m, err = b.s.bus.Conn().RequestWithContext(ctx, b.direct+encodeKey(key), nil)
+	}
 	if err != nil {
 		return 0, nil, nil, err
 	}

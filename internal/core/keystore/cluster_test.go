@@ -78,6 +78,58 @@ func TestSameValueSetOnCluster(t *testing.T) {
 	}
 }
 
+// TestReadFreshBucketOnCluster: two instances, on two nodes of a 3-node cluster, poll a key of
+// a solution whose bucket does not exist yet, while an instance on the third node writes it,
+// making the replicated bucket. The readers find the new stream the moment it exists, before
+// anything answers its direct gets on their nodes (without a leader yet, or before their node
+// learnt of its responders): their reads answer nothing, then the value, and never fail.
+func TestReadFreshBucketOnCluster(t *testing.T) {
+	stores := storesOnCluster(t, 3)
+	const deadline = 4 * time.Second
+	for round := range 20 {
+		sol := fmt.Sprint("read", round)
+		writer := round % len(stores)
+		var wg sync.WaitGroup
+		polling := make(chan struct{}, len(stores))
+		for i, s := range stores {
+			if i == writer {
+				continue
+			}
+			wg.Go(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), deadline)
+				defer cancel()
+				for n := 0; ; n++ {
+					got, err := s.Call(ctx, sol, "mget", args("keys", []any{"k"}))
+					if n == 0 {
+						polling <- struct{}{}
+					}
+					if err != nil {
+						t.Errorf("solution %s: mget through instance %d: %v", sol, i, err)
+						return
+					}
+					if v, _ := got.(map[string]any)["values"].(map[string]any); v["k"] == "v" {
+						return
+					}
+					if ctx.Err() != nil {
+						t.Errorf("solution %s: instance %d never read the value", sol, i)
+						return
+					}
+					time.Sleep(time.Millisecond) // polling for the write
+				}
+			})
+		}
+		for range len(stores) - 1 {
+			<-polling
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), deadline)
+		if _, err := stores[writer].Call(ctx, sol, "set", args("key", "k", "value", "v")); err != nil {
+			t.Errorf("solution %s: set: %v", sol, err)
+		}
+		cancel()
+		wg.Wait()
+	}
+}
+
 // storesOnCluster starts a 3-node cluster and n Stores, each on its own node as an instance
 // of its own would be.
 func storesOnCluster(t testing.TB, n int) []*Store {
