@@ -48,8 +48,9 @@ type hubNodes struct {
 
 // hubLease is a solution's lease held here, and its orchestrator.
 type hubLease struct {
-	rev  uint64
-	orch *orchestrator.Orchestrator
+	rev     uint64
+	renewed time.Time // when the request that took or last renewed the lease was sent
+	orch    *orchestrator.Orchestrator
 
 	mu       sync.Mutex
 	specs    []orchestrator.Spec // applied last, for the node's state
@@ -104,14 +105,22 @@ func (n *hubNodes) beat(solutions func() []string) {
 		held := maps.Clone(n.held)
 		n.mu.Unlock()
 		for sol, l := range held {
-			rev, err := n.leases.Update(ctx, sol, []byte(n.instance), l.rev)
+			n.mu.Lock()
+			prev, renewed := l.rev, l.renewed
+			n.mu.Unlock()
+			asked := time.Now()
+			rev, err := n.leases.Update(ctx, sol, []byte(n.instance), prev)
 			if err != nil {
+				if stillHeld(err, time.Since(renewed)) {
+					n.log.Warn("hub node lease not renewed; its services keep running while it cannot lapse", "solution", sol, "err", err)
+					continue
+				}
 				n.log.Warn("hub node lease lost; another instance may run its services", "solution", sol, "err", err)
 				n.drop(ctx, sol, false)
 				continue
 			}
 			n.mu.Lock()
-			l.rev = rev
+			l.rev, l.renewed = rev, asked
 			n.mu.Unlock()
 			n.report(ctx, sol, l) // what stopped since, stopped; and the hub node seen by all
 		}
@@ -122,6 +131,15 @@ func (n *hubNodes) beat(solutions func() []string) {
 			}
 		}
 	}
+}
+
+// stillHeld reports whether a lease whose renewal failed with err, since renewed ago its last
+// renewal, is still this instance's. Only a revision mismatch says it is gone (lapsed, or
+// taken by another). Any other failure (NATS electing a leader, a node lost, a timeout) leaves
+// it held for as long as no one else can take it: until it would lapse, less a beat in which
+// to stop its services.
+func stillHeld(err error, renewed time.Duration) bool {
+	return !errors.Is(err, jetstream.ErrKeyRevisionMismatch) && renewed < hubLeaseTTL-hubLeaseBeat
 }
 
 // sync applies what sol assigns the hub node now, here if this instance holds (or can take)
@@ -151,11 +169,12 @@ func (n *hubNodes) sync(sol string) {
 	}
 	if !ok {
 		// The lease first: an instance that does not run them reads no code.
+		asked := time.Now()
 		rev, err := n.leases.Create(ctx, sol, []byte(n.instance))
 		if err != nil {
 			return // another instance runs them (or the bus is away: the next beat tries again)
 		}
-		l = &hubLease{rev: rev, orch: orchestrator.New(orchestrator.Options{Engine: n.engine, Host: hubHost{n}})}
+		l = &hubLease{rev: rev, renewed: asked, orch: orchestrator.New(orchestrator.Options{Engine: n.engine, Host: hubHost{n}})}
 		n.mu.Lock()
 		if n.closed {
 			// close began while the lease was being taken and will not stop what this
