@@ -26,8 +26,11 @@ import (
 // to reach the other two (see deployPropagation).
 func TestNATSCluster(t *testing.T) {
 	c := clustertest.Start(t)
-	onCluster := func(cfg *hub.Config) { cfg.NATSURL = c.URLs() }
-	a, b, cc := hubtest.Start(t, onCluster), hubtest.Start(t, onCluster), hubtest.Start(t, onCluster)
+	// Each instance named: the connector's check that one instance runs it tells them apart.
+	onCluster := func(name string) func(*hub.Config) {
+		return func(cfg *hub.Config) { cfg.NATSURL, cfg.InstanceName = c.URLs(), name }
+	}
+	a, b, cc := hubtest.Start(t, onCluster("a")), hubtest.Start(t, onCluster("b")), hubtest.Start(t, onCluster("c"))
 	all := []*hubtest.Server{a, b, cc}
 	const sol = "demo"
 	tok := a.CreateSolution(t, sol)
