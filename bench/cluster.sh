@@ -3,6 +3,7 @@
 # process, --replicas as given, default: as many as the cluster places, here 3) and a
 # round-robin proxy in front; prints the URLs and runs until Ctrl-C, which stops everything.
 # Usage: bench/cluster.sh [-proxy 127.0.0.1:8080] [-addrs a1,a2,a3] [-replicas N] [-dir DIR]
+#        [-health-interval 500ms]   (how often the proxy asks each instance's /readyz)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 need go "to build switchboard and run bench/cluster"

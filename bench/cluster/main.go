@@ -1,8 +1,9 @@
 // Command cluster runs Switchboard at cluster scale on one machine: a 3-node NATS cluster with
 // JetStream on loopback (internal/clustertest, the harness the end-to-end tests use), three
 // switchboard instances on it, each a process of its own on its own --addr, and a round-robin
-// HTTP proxy in front of them. It prints the URLs and runs until SIGINT or SIGTERM, then stops
-// everything. bench/cluster.sh builds switchboard and runs it.
+// HTTP proxy in front of them (internal/lbproxy: an instance failing /readyz is taken out). It
+// prints the URLs and runs until SIGINT or SIGTERM, then stops everything. bench/cluster.sh
+// builds switchboard and runs it.
 package main
 
 import (
@@ -13,18 +14,17 @@ import (
 	"log"
 	"net"
 	"net/http"
-	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/switchboardhq/switchboard/internal/clustertest"
+	"github.com/switchboardhq/switchboard/internal/lbproxy"
 )
 
 type config struct {
@@ -32,6 +32,7 @@ type config struct {
 	addrs                                 []string
 	replicas                              int
 	keep                                  bool
+	healthInterval                        time.Duration
 }
 
 func main() {
@@ -43,6 +44,7 @@ func main() {
 	flag.StringVar(&addrs, "addrs", "127.0.0.1:8081,127.0.0.1:8082,127.0.0.1:8083", "the instances' --addr, comma-separated (one instance each); empty: the NATS cluster alone")
 	flag.StringVar(&c.adminToken, "admin-token", "bench-admin-token-0123456789", "the admin token every instance shares")
 	flag.StringVar(&c.logLevel, "log-level", "warn", "the instances' --log-level")
+	flag.DurationVar(&c.healthInterval, "health-interval", 500*time.Millisecond, "how often the proxy asks each instance's /readyz")
 	flag.IntVar(&c.replicas, "replicas", 0, "the instances' --replicas (0: as many as the cluster places, here 3)")
 	flag.Parse()
 	if addrs != "" {
@@ -107,9 +109,11 @@ func run(ctx context.Context, c config) error {
 	if err != nil {
 		return fmt.Errorf("proxy: %w", err)
 	}
-	srv := &http.Server{Handler: roundRobin(backends), ReadHeaderTimeout: 10 * time.Second}
+	front := lbproxy.New(lbproxy.Options{Backends: backends, Interval: c.healthInterval})
+	defer front.Start()()
+	srv := &http.Server{Handler: front, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln) //nolint:errcheck // ends with Shutdown
-	fmt.Printf("proxy:    http://%s (round robin over the %d instances)\n", ln.Addr(), len(backends))
+	fmt.Printf("proxy:    http://%s (round robin over the %d instances; one not ready on /readyz is out within %v)\n", ln.Addr(), len(backends), front.DetectionTime())
 	fmt.Printf("admin token: %s\n", c.adminToken)
 	fmt.Println("Ctrl-C stops everything.")
 	<-ctx.Done()
@@ -169,37 +173,3 @@ func waitReady(ctx context.Context, url string, in *instance) error {
 		}
 	}
 }
-
-// roundRobin sends each request to the next backend in turn. A backend that cannot be reached
-// is skipped for a second, as a load balancer's health check would, so one instance going away
-// costs the requests that were on their way to it, not every third request from then on.
-func roundRobin(backends []*url.URL) http.Handler {
-	var next atomic.Uint64
-	down := make([]atomic.Int64, len(backends)) // unix nanos until which a backend is skipped
-	pick := func() int {
-		for range backends {
-			i := int(next.Add(1) % uint64(len(backends)))
-			if time.Now().UnixNano() >= down[i].Load() {
-				return i
-			}
-		}
-		return int(next.Add(1) % uint64(len(backends)))
-	}
-	proxy := &httputil.ReverseProxy{
-		Rewrite: func(r *httputil.ProxyRequest) {
-			r.SetURL(backends[r.In.Context().Value(backendKey{}).(int)])
-			r.Out.Host = r.In.Host
-		},
-		ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
-			i := r.Context().Value(backendKey{}).(int)
-			down[i].Store(time.Now().Add(time.Second).UnixNano())
-			http.Error(w, "backend unreachable: "+err.Error(), http.StatusBadGateway)
-		},
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		proxy.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), backendKey{}, pick())))
-	})
-}
-
-// backendKey is the request context key of the backend's index.
-type backendKey struct{}

@@ -268,14 +268,21 @@ func eventID(r *http.Request) string {
 	return events.NewID()
 }
 
-// writeEventErr answers a trigger whose handlers could not run or failed. A failed handler's
-// answer names its error id and request id (the whole error is in the solution's log); with
-// the solution in debug mode, its message and line too.
+// writeEventErr answers a trigger whose handlers could not run or failed, or whose event could
+// not be stored (503: send it again). A failed handler's answer names its error id and request
+// id (the whole error is in the solution's log); with the solution in debug mode, its message
+// and line too.
 func (s *Server) writeEventErr(w http.ResponseWriter, sol string, err error) {
 	var he *events.HandlerError
 	switch {
 	case errors.Is(err, events.ErrNoHandler):
 		writeErr(w, errorf(http.StatusNotFound, "event", "%v", err))
+	case errors.Is(err, events.ErrNotStored):
+		// NATS not reachable or without quorum for a moment (a node lost): nothing is wrong
+		// with the event, and sending it again with its id stores it once.
+		s.opt.Logger.Warn("event not stored", "solution", sol, "err", err)
+		w.Header().Set("Retry-After", "1")
+		writeErr(w, errorf(http.StatusServiceUnavailable, "", "%v; send the event again with the same id (an id is stored once)", err))
 	case errors.As(err, &he):
 		ae := errorf(http.StatusInternalServerError, "", "handler %s failed: %s", he.Handler, he.Kind())
 		if he.Kind() == script.LimitServerMemory {

@@ -53,6 +53,12 @@ type Config struct {
 // DefaultDomain is the embedded server's JetStream domain unless Config.Domain says otherwise.
 const DefaultDomain = "hub"
 
+// PublishAckTimeout bounds the wait for JetStream to acknowledge an asynchronous publish. A
+// stream whose cluster lost its quorum never answers, and the client would keep each such
+// publish pending for good: its caller waiting (an event's sender with no answer) and, once
+// enough are pending, every later asynchronous publish of the connection stalled.
+const PublishAckTimeout = 10 * time.Second
+
 // Bus is a live connection to NATS with JetStream.
 type Bus struct {
 	cfg      Config
@@ -116,7 +122,7 @@ func Open(ctx context.Context, cfg Config) (*Bus, error) {
 		return nil, fmt.Errorf("connect to nats %q: %w", b.describe(), err)
 	}
 	b.nc = nc
-	js, err := jetstream.New(nc)
+	js, err := jetstream.New(nc, jetstream.WithPublishAsyncTimeout(PublishAckTimeout))
 	if err != nil {
 		b.Close()
 		return nil, fmt.Errorf("jetstream: %w", err)

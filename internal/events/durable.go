@@ -59,6 +59,18 @@ type DeadLetter struct {
 	Replays  int             `json:"replays,omitempty"` // times it came back from here before
 }
 
+// ErrNotStored is matched (errors.Is) by the error of an event JetStream did not store: no
+// answer in time, no quorum, the connection lost. Nothing was refused: the event may be sent
+// again with the same id, and is stored once.
+var ErrNotStored = errors.New("event not stored")
+
+// notStored is a storage failure, reading as "store event: <cause>" and matching both its
+// cause and ErrNotStored.
+type notStored struct{ err error }
+
+func (e notStored) Error() string   { return "store event: " + e.err.Error() }
+func (e notStored) Unwrap() []error { return []error{e.err, ErrNotStored} }
+
 // Enqueue stores e durably and returns once it is stored; every handler subscribed to its
 // topic runs it later, on whichever instance has started. No handler is ErrNoHandler
 // (wrapped), and nothing is stored. Sending the same event id again within DedupWindow
@@ -93,7 +105,7 @@ func (d *Dispatcher) EnqueueBatch(ctx context.Context, es []Event) []error {
 	}
 	if err := d.setup(ctx); err != nil {
 		for _, p := range pubs {
-			errs[p.event] = err
+			errs[p.event] = notStored{err}
 		}
 		return errs
 	}
@@ -120,7 +132,7 @@ func (d *Dispatcher) EnqueueTo(ctx context.Context, e Event, handler string) err
 		return fmt.Errorf("event %s: data is not JSON: %w", e.ID, err)
 	}
 	if err := d.setup(ctx); err != nil {
-		return err
+		return notStored{err}
 	}
 	// Only into a consumer that exists: with interest retention, an event nobody reads is let
 	// go of at once.
@@ -181,7 +193,7 @@ func (d *Dispatcher) store(ctx context.Context, pubs []pending, errs []error) {
 		}
 		f, err := js.PublishMsgAsync(msg, opts...)
 		if err != nil {
-			errs[p.event] = cmp.Or(errs[p.event], fmt.Errorf("store event: %w", err))
+			errs[p.event] = cmp.Or(errs[p.event], error(notStored{err}))
 			continue
 		}
 		futures[i] = f
@@ -193,9 +205,9 @@ func (d *Dispatcher) store(ctx context.Context, pubs []pending, errs []error) {
 		select {
 		case <-f.Ok():
 		case err := <-f.Err():
-			errs[pubs[i].event] = cmp.Or(errs[pubs[i].event], fmt.Errorf("store event: %w", err))
+			errs[pubs[i].event] = cmp.Or(errs[pubs[i].event], error(notStored{err}))
 		case <-ctx.Done():
-			errs[pubs[i].event] = cmp.Or(errs[pubs[i].event], fmt.Errorf("store event: %w", ctx.Err()))
+			errs[pubs[i].event] = cmp.Or(errs[pubs[i].event], error(notStored{ctx.Err()}))
 		}
 	}
 }

@@ -280,17 +280,25 @@ func waitHandlersDrained(t *testing.T, js jetstream.JetStream, sol string, handl
 		case <-tick.C:
 		}
 	}
+	for subj, c := range deadLettered(t, js, sol) {
+		t.Errorf("%d work items dead-lettered on %s", c, subj)
+	}
+}
+
+// deadLettered is how many of sol's work items are parked as dead letters, per subject.
+func deadLettered(t *testing.T, js jetstream.JetStream, sol string) map[string]uint64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
 	dlq, err := js.Stream(ctx, events.DLQStream)
 	if err != nil {
-		return // no dead letter was ever parked
+		return nil // no dead letter was ever parked
 	}
 	info, err := dlq.Info(ctx, jetstream.WithSubjectFilter("sb.dlq."+sol+".>"))
 	if err != nil {
 		t.Fatalf("dead letters of %s: %v", sol, err)
 	}
-	for subj, c := range info.State.Subjects {
-		t.Errorf("%d work items dead-lettered on %s", c, subj)
-	}
+	return info.State.Subjects
 }
 
 // clusterSeen reads the ids each handler recorded, with how often each was recorded.

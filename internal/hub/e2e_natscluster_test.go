@@ -1,7 +1,9 @@
 package hub_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
@@ -216,4 +218,73 @@ func deployPropagation(t *testing.T, from *hubtest.Server, to []*hubtest.Server,
 	}
 	slices.Sort(times)
 	return times
+}
+
+// TestNATSClusterNoQuorum: with two of the cluster's three nodes stopped, JetStream has no
+// quorum and stores nothing. A publish then answers 503 with Retry-After, one event or a
+// batch, since sending it again is all a sender needs to do; once the nodes are back, the same
+// id is taken and handled.
+func TestNATSClusterNoQuorum(t *testing.T) {
+	c := clustertest.Start(t)
+	s := hubtest.Start(t, func(cfg *hub.Config) { cfg.NATSURL = c.URLs() })
+	const sol = "quorum"
+	tok := s.CreateSolution(t, sol)
+	wantStatus(t, s.Do(t, "POST", "/api/v1/solutions/"+sol+"/handlers", tok, map[string]any{
+		"name": "mark", "topics": []string{"q.in"}, "script": `local r = Keystore.set({key = event.id, value = "handled"})
+if type(r) == "table" and r.error then error(r.error) end`,
+	}), http.StatusCreated)
+	publish := func(body any) hubtest.Response {
+		return s.Do(t, "POST", "/api/v1/solutions/"+sol+"/events", tok, body)
+	}
+	// The streams exist before the quorum goes.
+	wantStatus(t, publish(map[string]any{"id": "before", "topic": "q.in"}), http.StatusAccepted)
+
+	for _, n := range []string{"n2", "n3"} {
+		if err := c.Stop(n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Both at once: each may wait for JetStream's answer until bus.PublishAckTimeout.
+	event := map[string]any{"id": "during", "topic": "q.in"}
+	var wg sync.WaitGroup
+	for name, body := range map[string]any{"one event": event, "a batch": []any{event}} {
+		raw, err := json.Marshal(body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			req, _ := http.NewRequest("POST", s.URL+"/api/v1/solutions/"+sol+"/events", bytes.NewReader(raw))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Authorization", "Bearer "+tok)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Errorf("%s without quorum: %v", name, err)
+				return
+			}
+			defer resp.Body.Close()
+			answer, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+				t.Errorf("%s without quorum: %d (Retry-After %q) %s; want 503 with Retry-After", name, resp.StatusCode, resp.Header.Get("Retry-After"), answer)
+			}
+		})
+	}
+	wg.Wait()
+
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	for _, n := range []string{"n2", "n3"} {
+		if err := c.Restart(ctx, n); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hubtest.Eventually(t, "the event taken when sent again", func() bool { return publish(event).Status == http.StatusAccepted })
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("report of the event: %s", s.Do(t, "GET", "/api/v1/solutions/"+sol+"/events/during", tok, nil).Body)
+			t.Logf("the hub's log:\n%s", tail(s.Logs.String(), 60))
+		}
+	})
+	// The Keystore may fail the first runs while its stream settles; the retries wait 1s,
+	// then 5s, then 30s.
+	waitFor(t, "the event handled", 45*time.Second, func() bool { return keystoreValue(t, s, sol, tok, "during") == "handled" })
 }
