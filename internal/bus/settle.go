@@ -12,13 +12,15 @@ import (
 
 // askTimeout bounds the first attempt of a JetStream API request about a stream that may have
 // just been created; each further attempt gets twice as long, up to maxAskTimeout, so a server
-// that is merely slow still answers. On a cluster a new replicated stream answers nothing at all until its
-// replicas have elected a leader (the request is dropped, and the caller would wait out its
-// whole deadline), and for a moment after that servers that have not applied the assignment
-// yet say it does not exist. Short attempts, repeated, turn that window into a short wait.
+// that is merely slow still answers. On a cluster a new replicated stream answers nothing at
+// all until its replicas have elected a leader (the request is dropped, and the caller would
+// wait out its whole deadline), and for a moment after that servers that have not applied the
+// assignment yet say it does not exist. Short attempts, repeated, turn that window into a
+// short wait. A caller without a deadline gets settleLimit.
 const (
 	askTimeout    = 200 * time.Millisecond
 	maxAskTimeout = 3 * time.Second
+	settleLimit   = 30 * time.Second
 )
 
 // settling reports whether err is one of the answers a stream gives while it settles.
@@ -34,6 +36,11 @@ func settling(ctx context.Context, err error) bool {
 // when exists is set, other than "not found": the stream was just created, so not found only
 // means this server has not heard yet), or ctx ends.
 func retrySettling[T any](ctx context.Context, exists bool, ask func(context.Context) (T, error)) (T, error) {
+	if _, ok := ctx.Deadline(); !ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, settleLimit)
+		defer cancel()
+	}
 	wait, limit := 20*time.Millisecond, askTimeout
 	for {
 		actx, cancel := context.WithTimeout(ctx, limit)
