@@ -222,8 +222,9 @@ func deployPropagation(t *testing.T, from *hubtest.Server, to []*hubtest.Server,
 
 // TestNATSClusterNoQuorum: with two of the cluster's three nodes stopped, JetStream has no
 // quorum and stores nothing. A publish then answers 503 with Retry-After, one event or a
-// batch, since sending it again is all a sender needs to do; once the nodes are back, the same
-// id is taken and handled.
+// batch, since sending it again is all a sender needs to do; /readyz says not ready (JetStream
+// not answering, though the connection is up) while /healthz stays 200; once the nodes are
+// back, /readyz is 200 again and the same id is taken and handled.
 func TestNATSClusterNoQuorum(t *testing.T) {
 	c := clustertest.Start(t)
 	s := hubtest.Start(t, func(cfg *hub.Config) { cfg.NATSURL = c.URLs() })
@@ -239,6 +240,7 @@ if type(r) == "table" and r.error then error(r.error) end`,
 	// The streams exist before the quorum goes.
 	wantStatus(t, publish(map[string]any{"id": "before", "topic": "q.in"}), http.StatusAccepted)
 
+	lost := time.Now()
 	for _, n := range []string{"n2", "n3"} {
 		if err := c.Stop(n); err != nil {
 			t.Fatal(err)
@@ -269,6 +271,23 @@ if type(r) == "table" and r.error then error(r.error) end`,
 		})
 	}
 	wg.Wait()
+	// The connection to n1 is up, but JetStream has no quorum: not ready, though alive.
+	readyz := func() (int, map[string]string) {
+		r := s.Do(t, "GET", "/readyz", "", nil)
+		var body map[string]string
+		if err := json.Unmarshal(r.Body, &body); err != nil {
+			t.Fatalf("/readyz body %q: %v", r.Body, err)
+		}
+		return r.Status, body
+	}
+	waitFor(t, "/readyz to say JetStream is not answering", 45*time.Second, func() bool {
+		code, body := readyz()
+		return code == http.StatusServiceUnavailable && body["status"] == "not ready" && strings.Contains(body["reason"], "JetStream")
+	})
+	t.Logf("/readyz not ready %v after two nodes stopped", time.Since(lost).Round(time.Millisecond))
+	if r := s.Do(t, "GET", "/healthz", "", nil); r.Status != http.StatusOK {
+		t.Fatalf("/healthz without a quorum: %d, want 200 (alive, only not ready)", r.Status)
+	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -277,6 +296,10 @@ if type(r) == "table" and r.error then error(r.error) end`,
 			t.Fatal(err)
 		}
 	}
+	hubtest.Eventually(t, "/readyz to be ready again", func() bool {
+		code, _ := readyz()
+		return code == http.StatusOK
+	})
 	hubtest.Eventually(t, "the event taken when sent again", func() bool { return publish(event).Status == http.StatusAccepted })
 	t.Cleanup(func() {
 		if t.Failed() {
