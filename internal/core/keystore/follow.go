@@ -24,10 +24,10 @@ import (
 // A catch-up round asks the stream's leader for the sequence of the bucket's newest message and
 // waits until the index applied that far. It asks the stream, not the index's consumer: the
 // consumer learns of a stored message a moment after the write is acknowledged (and may live
-// on a replica that is behind), so its "nothing pending" can predate a write already stored. A call that needs the index to hold every write stored before the call
-// began (a SET that would change nothing, see bucket.unchanged) waits for a round that started
-// after it did; the callers that arrive while a round is out share the next one, so many calls
-// cost one request.
+// on a replica that is behind), so its "nothing pending" can predate a write already stored.
+// A call that needs the index to hold every write stored before the call began (a SET that
+// would change nothing, see bucket.unchanged) waits for a round that started after it did; the
+// callers that arrive while a round is out share the next one, so many calls cost one request.
 
 // syncTimeout bounds one catch-up round.
 const syncTimeout = 2 * time.Second
