@@ -49,7 +49,6 @@ type bucket struct {
 	streamName string
 	prefix     string // "$KV.<bucket>."
 	direct     string // direct-get subject prefix, "" when the stream does not allow direct gets
-	replicas   int    // the stream's replicas
 
 	lastUsed atomic.Int64 // unix nanoseconds of the last call, for idle eviction
 
@@ -84,11 +83,8 @@ func newBucket(s *Store, solution string, stream jetstream.Stream) *bucket {
 		prefix:     "$KV." + name + ".",
 		ready:      make(chan struct{}),
 	}
-	if info := stream.CachedInfo(); info != nil {
-		if info.Config.AllowDirect {
-			b.direct = "$JS.API.DIRECT.GET." + b.streamName + "." + b.prefix
-		}
-		b.replicas = info.Config.Replicas
+	if info := stream.CachedInfo(); info != nil && info.Config.AllowDirect {
+		b.direct = "$JS.API.DIRECT.GET." + b.streamName + "." + b.prefix
 	}
 	b.index.init()
 	b.touch()

@@ -154,36 +154,26 @@ func storesOnCluster(t testing.TB, n int) []*Store {
 }
 
 // BenchmarkSetGetFollowingCluster is BenchmarkSetGetFollowing with the bucket on a 3-node
-// cluster (3 replicas): each catch-up round asks the stream's leader through the API.
+// cluster (3 replicas).
 func BenchmarkSetGetFollowingCluster(b *testing.B) {
-	s := storesOnCluster(b, 1)[0]
-	ctx := context.Background()
-	call(b, s, "bench", "set", args("key", "my-key", "value", "my-key-value-updated"))
-	b.ReportAllocs()
-	b.SetParallelism(16)
-	b.RunParallel(func(pb *testing.PB) {
-		set := args("key", "my-key", "value", "my-key-value-updated")
-		get := args("key", "my-key")
-		for pb.Next() {
-			if _, err := s.Call(ctx, "bench", "set", set); err != nil {
-				b.Error(err)
-				return
-			}
-			if _, err := s.Call(ctx, "bench", "get", get); err != nil {
-				b.Error(err)
-				return
-			}
-		}
-	})
-	b.ReportMetric(float64(s.syncRounds.Load())/float64(b.N), "rounds/op")
+	benchSetGetFollowing(b, storesOnCluster(b, 1)[0])
 }
 
-// TestCatchUpAfterPurgeOnCluster: on a replicated bucket a catch-up round first asks the
-// leader for its last sequence by a refused publish (probeLast). When that message is gone
-// before the index saw it (the sweeper purged an expired key that was the newest message),
-// the round does not wait for it: it asks for the newest message that exists and holds.
-func TestCatchUpAfterPurgeOnCluster(t *testing.T) {
-	s := storesOnCluster(t, 1)[0]
+// TestCatchUpAfterPurge: a catch-up round first asks the stream's leader for its last sequence
+// by a refused publish (probeLast), on one replica and on three. When that message is gone
+// before the index saw it (the sweeper purged an expired key that was the newest message), the
+// round does not wait for it: it asks whether any message exists beyond what the index
+// applied, and holds when none does.
+func TestCatchUpAfterPurge(t *testing.T) {
+	for name, open := range map[string]func(*testing.T) *Store{
+		"one replica":    func(t *testing.T) *Store { return newStore(t, Options{}) },
+		"three replicas": func(t *testing.T) *Store { return storesOnCluster(t, 1)[0] },
+	} {
+		t.Run(name, func(t *testing.T) { catchUpAfterPurge(t, open(t)) })
+	}
+}
+
+func catchUpAfterPurge(t *testing.T, s *Store) {
 	s.follow = true
 	call(t, s, "purged", "set", args("key", "kept", "value", "v"))
 	call(t, s, "purged", "set", args("key", "gone", "value", "v"))
@@ -213,11 +203,13 @@ func TestCatchUpAfterPurgeOnCluster(t *testing.T) {
 		t.Fatal(err)
 	}
 	equal(t, "probed last sequence after the purge", last, uint64(2))
-	newest, err := bk.newest(tctx(t))
-	if err != nil {
-		t.Fatal(err)
+	for _, tc := range []struct{ seen, want uint64 }{{0, 1}, {1, 0}} {
+		next, err := bk.after(tctx(t), tc.seen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		equal(t, fmt.Sprintf("first message after %d", tc.seen), next, tc.want)
 	}
-	equal(t, "newest message that exists", newest, uint64(1))
 	if err := bk.catchUp(tctx(t)); err != nil {
 		t.Fatalf("catch-up round with the newest message purged: %v", err)
 	}

@@ -21,8 +21,8 @@ import (
 // stops holding when the consumer reports an error or the connection drops, and holds again
 // once a catch-up round (below) saw the index apply everything the consumer had pending.
 //
-// A catch-up round asks the stream's leader for the sequence of the bucket's newest message and
-// waits until the index applied that far. It asks the stream, not the index's consumer: the
+// A catch-up round asks the stream's leader for the bucket's last sequence and waits until the
+// index applied that far. It asks the stream, not the index's consumer: the
 // consumer learns of a stored message a moment after the write is acknowledged (and may live
 // on a replica that is behind), so its "nothing pending" can predate a write already stored.
 // A call that needs the index to hold every write stored before the call began (a SET that
@@ -107,8 +107,10 @@ func (b *bucket) runRounds(r *syncRound) {
 	}
 }
 
-// syncOnce asks the stream's leader for the bucket's newest message and waits until the index
-// applied it.
+// syncOnce asks the stream's leader for the bucket's last sequence (probeLast) and waits until
+// the index applied it. That sequence may name a message that never reaches the index (the
+// sweeper purged it, or the write it belonged to failed), so the wait is short; after it, the
+// round asks whether any message exists beyond what the index applied, until none does.
 func (b *bucket) syncOnce() error {
 	b.s.syncRounds.Add(1)
 	ctx, cancel := context.WithTimeout(context.Background(), syncTimeout)
@@ -121,33 +123,35 @@ func (b *bucket) syncOnce() error {
 	}
 	// Read before asking: a loss after this makes the result stale again.
 	disconnects := b.s.bus.Disconnects()
-	if b.replicas > 1 {
-		// The cheap question first (see probeLast); its answer may name a message that will
-		// never reach the index (the sweeper purged the newest message), so it gets a short
-		// wait, after which the leader is asked for the newest message that exists.
-		if last, err := b.probeLast(ctx); err == nil {
-			wctx, cancel := context.WithTimeout(ctx, probeWait)
-			err = b.waitSeen(wctx, last)
-			cancel()
-			if err == nil {
-				b.markSynced(disconnects)
-				return nil
-			}
+	if last, err := b.probeLast(ctx); err == nil {
+		wctx, cancel := context.WithTimeout(ctx, probeWait)
+		err = b.waitSeen(wctx, last)
+		cancel()
+		if err == nil {
+			b.markSynced(disconnects)
+			return nil
 		}
 	}
-	newest, err := b.newest(ctx)
-	if err != nil {
-		return err
+	for {
+		b.mu.Lock()
+		seen := b.seen
+		b.mu.Unlock()
+		next, err := b.after(ctx, seen)
+		if err != nil {
+			return err
+		}
+		if next == 0 {
+			b.markSynced(disconnects)
+			return nil
+		}
+		if err := b.waitSeen(ctx, next); err != nil {
+			return err
+		}
 	}
-	if err := b.waitSeen(ctx, newest); err != nil {
-		return err
-	}
-	b.markSynced(disconnects)
-	return nil
 }
 
 // probeWait is how long a round waits for the index to reach the sequence probeLast named
-// before asking for the newest message that exists.
+// before asking which messages exist beyond what it applied.
 const probeWait = 50 * time.Millisecond
 
 // probeSubject is where probeLast publishes: a subject of the bucket no key encodes to (a key
@@ -160,10 +164,11 @@ const impossibleSeq = "9223372036854775807"
 
 // probeLast learns the last sequence the stream's leader has stored or is storing, by a
 // publish that expects an impossible last sequence: the leader refuses it, naming its own,
-// and stores nothing. On a replicated stream this is far cheaper than the JetStream API,
-// whose requests every server of the cluster receives and decodes: a publish goes to the
-// leader alone, and is answered in order after every write it took before, so every write
-// acknowledged before the probe was sent has a sequence at most the one named.
+// and stores nothing. A publish goes to the leader alone and is answered in order after every
+// write it took before, so every write acknowledged before the probe was sent has a sequence
+// at most the one named; and the answer carries no message, whatever the size of the values.
+// (A JetStream API request, on a cluster, is received and decoded by every server; a direct
+// get may be answered by a replica that is behind, and returns the message whole.)
 func (b *bucket) probeLast(ctx context.Context) (uint64, error) {
 	m := &nats.Msg{Subject: b.prefix + probeSubject, Header: nats.Header{jetstream.ExpectedLastSeqHeader: []string{impossibleSeq}}}
 	resp, err := b.s.bus.Conn().RequestMsgWithContext(ctx, m)
@@ -187,35 +192,13 @@ func (b *bucket) probeLast(ctx context.Context) (uint64, error) {
 	return seq, nil
 }
 
-// newest is the stream sequence of the bucket's newest message, 0 when it holds none. Every
-// write acknowledged before the request has a sequence at most this, provided the one asked is
-// the stream's leader: with one replica the direct-get endpoint is the leader (and cheaper: no
-// JSON answer, no queue for the JetStream API); with more, a direct get may be answered by a
-// replica that is behind, so the request goes through the JetStream API, which only the leader
-// answers.
-func (b *bucket) newest(ctx context.Context) (uint64, error) {
-	req := []byte(`{"last_by_subj":"` + b.prefix + `>"}`)
-	if b.direct != "" && b.replicas == 1 {
-		m, err := b.s.bus.Conn().RequestWithContext(ctx, "$JS.API.DIRECT.GET."+b.streamName, req)
-		if err != nil {
-			return 0, fmt.Errorf("newest message of %s: %w", b.streamName, err)
-		}
-		switch m.Header.Get("Status") {
-		case "":
-		case "404":
-			return 0, nil
-		default:
-			return 0, fmt.Errorf("newest message of %s: direct get: %s %s", b.streamName, m.Header.Get("Status"), m.Header.Get("Description"))
-		}
-		seq, err := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("newest message of %s: bad sequence header: %w", b.streamName, err)
-		}
-		return seq, nil
-	}
+// after is the sequence of the bucket's first message beyond seq, 0 when there is none. It asks
+// through the JetStream API, which only the stream's leader answers.
+func (b *bucket) after(ctx context.Context, seq uint64) (uint64, error) {
+	req := []byte(`{"seq":` + strconv.FormatUint(seq+1, 10) + `,"next_by_subj":"` + b.prefix + `>"}`)
 	m, err := b.s.bus.Conn().RequestWithContext(ctx, "$JS.API.STREAM.MSG.GET."+b.streamName, req)
 	if err != nil {
-		return 0, fmt.Errorf("newest message of %s: %w", b.streamName, err)
+		return 0, fmt.Errorf("messages of %s after %d: %w", b.streamName, seq, err)
 	}
 	var resp struct {
 		Error   *jetstream.APIError `json:"error"`
@@ -224,13 +207,13 @@ func (b *bucket) newest(ctx context.Context) (uint64, error) {
 		} `json:"message"`
 	}
 	if err := json.Unmarshal(m.Data, &resp); err != nil {
-		return 0, fmt.Errorf("newest message of %s: %w", b.streamName, err)
+		return 0, fmt.Errorf("messages of %s after %d: %w", b.streamName, seq, err)
 	}
 	if resp.Error != nil {
 		if resp.Error.ErrorCode == jetstream.JSErrCodeMessageNotFound {
 			return 0, nil
 		}
-		return 0, fmt.Errorf("newest message of %s: %w", b.streamName, resp.Error)
+		return 0, fmt.Errorf("messages of %s after %d: %w", b.streamName, seq, resp.Error)
 	}
 	return resp.Message.Seq, nil
 }
