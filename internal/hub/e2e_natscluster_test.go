@@ -137,6 +137,56 @@ func TestNATSCluster(t *testing.T) {
 		}
 	})
 
+	// The seed's endpoint, busy on one instance, has that instance fence the solution's bucket
+	// and answer its same-value sets from memory; a write through another instance makes it give
+	// the fence up first, so the busy instance's next set is stored over that write.
+	t.Run("keystore fence", func(t *testing.T) {
+		a.Deploy(t, sol, "GET", "/seed", `Keystore.set({key="my-key", value="my-key-value-updated"})
+return Keystore.get({key="my-key"})`)
+		a.Deploy(t, sol, "POST", "/put", `Keystore.set({key="my-key", value=request.body.value})
+return Keystore.get({key="my-key"})`)
+		a.Deploy(t, sol, "GET", "/read", `return Keystore.get({key="my-key"})`)
+		metric := func(s *hubtest.Server, name string) float64 {
+			v, _ := metricValue(string(s.Do(t, "GET", "/metrics", s.AdminToken, nil).Body), name, nil)
+			return v
+		}
+		const seed = `{"value":"my-key-value-updated"}`
+		hubtest.Eventually(t, "instance a to fence the bucket", func() bool {
+			for range 100 {
+				if r := a.Do(t, "GET", "/apps/"+sol+"/seed", "", nil); r.Status != http.StatusOK || string(r.Body) != seed {
+					t.Fatalf("seed endpoint on a: %d %s", r.Status, r.Body)
+				}
+			}
+			return metric(a, "switchboard_keystore_fences_held") == 1
+		})
+		rounds := metric(a, "switchboard_keystore_catchup_rounds_total")
+		for range 100 {
+			a.Do(t, "GET", "/apps/"+sol+"/seed", "", nil)
+		}
+		if n := metric(a, "switchboard_keystore_catchup_rounds_total") - rounds; n != 0 {
+			t.Errorf("%v catch-up rounds for 100 requests on the fenced bucket, want none", n)
+		}
+
+		hubtest.Eventually(t, "instance b to serve /put", func() bool {
+			return b.Do(t, "POST", "/apps/"+sol+"/put", "", map[string]any{"value": "from-b"}).Status == http.StatusOK
+		})
+		if v := metric(a, "switchboard_keystore_fence_releases_given_total"); v != 1 {
+			t.Errorf("a gave its fence up %v times, want 1", v)
+		}
+		if v := metric(a, "switchboard_keystore_fences_held"); v != 0 {
+			t.Errorf("a still holds %v fences", v)
+		}
+		hubtest.Eventually(t, "instance c to read b's write", func() bool {
+			return string(cc.Do(t, "GET", "/apps/"+sol+"/read", "", nil).Body) == `{"value":"from-b"}`
+		})
+		if r := a.Do(t, "GET", "/apps/"+sol+"/seed", "", nil); string(r.Body) != seed {
+			t.Fatalf("seed endpoint on a after b's write: %d %s", r.Status, r.Body)
+		}
+		hubtest.Eventually(t, "instance c to read a's set over b's write", func() bool {
+			return string(cc.Do(t, "GET", "/apps/"+sol+"/read", "", nil).Body) == seed
+		})
+	})
+
 	t.Run("propagation", func(t *testing.T) {
 		n := 50
 		if v, err := strconv.Atoi(os.Getenv("SWITCHBOARD_PROPAGATION_DEPLOYS")); err == nil && v > 0 {

@@ -52,6 +52,19 @@ type bucket struct {
 
 	lastUsed atomic.Int64 // unix nanoseconds of the last call, for idle eviction
 
+	// Fencing (see fence.go).
+	fenceMu     sync.RWMutex           // guards holding and heldAt; held by answers from memory
+	holding     bool                   // this instance holds the fence and its index caught up
+	heldAt      uint64                 // the bus's disconnect count when the fence was taken
+	aliveUntil  atomic.Int64           // mono() until which the holder answers from memory
+	ownPrefix   atomic.Pointer[string] // this instance's fence prefix, while it has one
+	otherPrefix atomic.Pointer[string] // another holder's prefix, as last seen
+	hotSince    atomic.Int64           // mono() when the current one-second count began
+	hotCount    atomic.Int64           // same-value SETs that waited for a round since then
+	fenceAfter  atomic.Int64           // mono() before which this instance does not fence
+	fenceBusy   atomic.Bool            // a fence is being taken
+	unfenceMu   sync.Mutex             // one release request at a time
+
 	idxMu      sync.Mutex // guards starting and stopping the index watcher
 	idxStarted bool
 	loadedAt   atomic.Uint64 // the bus's disconnect count when the index started loading
@@ -214,7 +227,7 @@ const anyRev = ^uint64(0)
 // the write only succeeds if the key's last message is still revision expect (0: no message at
 // all); otherwise isConflict(err) holds.
 func (b *bucket) write(ctx context.Context, key string, value []byte, exp int64, expect uint64) (uint64, error) {
-	m := &nats.Msg{Subject: b.subject(key), Data: value}
+	m := &nats.Msg{Subject: b.keySubject(key), Data: value}
 	if exp > 0 || expect != anyRev {
 		m.Header = make(nats.Header, 2)
 		if exp > 0 {
@@ -229,7 +242,7 @@ func (b *bucket) write(ctx context.Context, key string, value []byte, exp int64,
 
 // remove writes a delete marker for key, only if its last message is still revision expect.
 func (b *bucket) remove(ctx context.Context, key string, expect uint64) (uint64, error) {
-	m := &nats.Msg{Subject: b.subject(key), Header: nats.Header{
+	m := &nats.Msg{Subject: b.keySubject(key), Header: nats.Header{
 		hdrKVOperation:                      []string{"DEL"},
 		jetstream.ExpectedLastSubjSeqHeader: []string{strconv.FormatUint(expect, 10)},
 	}}
@@ -250,6 +263,9 @@ func (b *bucket) publish(ctx context.Context, m *nats.Msg) (uint64, error) {
 	for attempt := 0; ; attempt++ {
 		resp, err := nc.RequestMsgWithContext(ctx, m)
 		if errors.Is(err, nats.ErrNoResponders) {
+			if attempt < fenceRetries && b.redirect(ctx, m) {
+				continue
+			}
 			if attempt < jetstream.DefaultPubRetryAttempts {
 				select {
 				case <-ctx.Done():
@@ -266,6 +282,15 @@ func (b *bucket) publish(ctx context.Context, m *nats.Msg) (uint64, error) {
 		}
 		return parseAck(resp.Data)
 	}
+}
+
+// publishOnce sends m to the bucket's stream once, without following fences.
+func (b *bucket) publishOnce(ctx context.Context, m *nats.Msg) (uint64, error) {
+	resp, err := b.s.bus.Conn().RequestMsgWithContext(ctx, m)
+	if err != nil {
+		return 0, err
+	}
+	return parseAck(resp.Data)
 }
 
 // parseAck reads a JetStream publish acknowledgement.

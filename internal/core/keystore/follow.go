@@ -170,8 +170,13 @@ const impossibleSeq = "9223372036854775807"
 // (A JetStream API request, on a cluster, is received and decoded by every server; a direct
 // get may be answered by a replica that is behind, and returns the message whole.)
 func (b *bucket) probeLast(ctx context.Context) (uint64, error) {
-	m := &nats.Msg{Subject: b.prefix + probeSubject, Header: nats.Header{jetstream.ExpectedLastSeqHeader: []string{impossibleSeq}}}
+	m := &nats.Msg{Subject: b.probeSubjectNow(), Header: nats.Header{jetstream.ExpectedLastSeqHeader: []string{impossibleSeq}}}
 	resp, err := b.s.bus.Conn().RequestMsgWithContext(ctx, m)
+	if errors.Is(err, nats.ErrNoResponders) && b.s.fence && b.ownPrefix.Load() == nil && b.learnFence(ctx) {
+		// Another instance fenced the bucket, or gave its fence up: probe where it stores now.
+		m.Subject = b.probeSubjectNow()
+		resp, err = b.s.bus.Conn().RequestMsgWithContext(ctx, m)
+	}
 	if err != nil {
 		return 0, fmt.Errorf("probe %s: %w", b.streamName, err)
 	}
@@ -261,6 +266,10 @@ func (b *bucket) unchanged(ctx context.Context, key string, value []byte) bool {
 	if !b.s.follow {
 		return true
 	}
+	if same, ok := b.fastUnchanged(key, value); ok {
+		return same
+	}
+	b.noteRound()
 	if err := b.catchUp(ctx); err != nil {
 		return false // write it: correct, only slower
 	}

@@ -203,7 +203,7 @@ func (s *Store) opClear(ctx context.Context, solution string) (any, error) {
 		keys = keys[len(batch):]
 		futures := make([]jetstream.PubAckFuture, 0, len(batch))
 		for _, k := range batch {
-			m := &nats.Msg{Subject: b.subject(k), Header: nats.Header{hdrKVOperation: []string{"DEL"}}}
+			m := &nats.Msg{Subject: b.keySubject(k), Header: nats.Header{hdrKVOperation: []string{"DEL"}}}
 			f, err := s.js.PublishMsgAsync(m)
 			if err != nil {
 				return nil, storageErr(ctx, op, err)

@@ -18,6 +18,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/switchboardhq/switchboard/internal/bus"
@@ -81,6 +82,9 @@ type Options struct {
 	// know fails with status 404 and leaves nothing behind, so a run still going when its
 	// solution is deleted cannot bring the deleted keystore back. nil allows every solution.
 	Exists func(solution string) bool
+	// NoFence keeps every bucket open to other writers (see fence.go): a busy bucket's only
+	// writer then waits for a catch-up round on each SET of the value a key holds.
+	NoFence bool
 }
 
 // Store is the Keystore service. It is safe for concurrent use.
@@ -106,6 +110,14 @@ type Store struct {
 	indexHook func()
 	// syncRounds counts catch-up rounds (see follow.go).
 	syncRounds atomic.Int64
+	// fence lets a busy bucket's only writer fence it (see fence.go); fenceID names this
+	// instance in lock records and subjects.
+	fence      bool
+	fenceID    string
+	releaseSub *nats.Subscription
+	// fencesTaken, releasesAsked and releasesGiven count fences taken by this instance, release
+	// requests it made, and those it answered.
+	fencesTaken, releasesAsked, releasesGiven atomic.Int64
 	// streamReads counts reads that went to the stream rather than the cache (see cache.go).
 	streamReads atomic.Int64
 	// bucketLookups counts the times a solution's bucket was looked up in JetStream.
@@ -172,6 +184,15 @@ func New(b *bus.Bus, o Options) *Store {
 	}
 	s.markerAge.Store(int64(10 * time.Minute))
 	s.idleAfter.Store(int64(10 * time.Minute))
+	if nc := b.Conn(); s.follow && !o.NoFence && nc != nil && supportsFence(nc.ConnectedServerVersion()) {
+		s.fenceID = nats.NewInbox()[len(nats.InboxPrefix):]
+		sub, err := nc.Subscribe(s.releaseSubject(), s.onRelease)
+		if err != nil {
+			s.log.Warn("keystore: no fencing", "err", err)
+		} else {
+			s.fence, s.releaseSub = true, sub
+		}
+	}
 	go s.sweepLoop(ctx)
 	return s
 }
@@ -183,6 +204,10 @@ func (s *Store) Options() Options { return s.opts }
 func (s *Store) Close() error {
 	if s.closed.Swap(true) {
 		return nil
+	}
+	if s.fence {
+		s.giveUpAll()
+		_ = s.releaseSub.Unsubscribe()
 	}
 	s.stop()
 	<-s.done
@@ -296,6 +321,13 @@ func (s *Store) openBucket(ctx context.Context, solution string, create bool) (*
 func (s *Store) forget(b *bucket) {
 	if s.buckets.CompareAndDelete(b.solution, b) {
 		b.stopIndex()
+		if b.ownPrefix.Load() != nil {
+			go func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				_ = b.giveUp(ctx)
+			}()
+		}
 	}
 }
 

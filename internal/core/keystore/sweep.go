@@ -67,6 +67,9 @@ func (s *Store) sweep(ctx context.Context, b *bucket) {
 
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
+	if b.otherPrefix.Load() != nil {
+		expired = nil // another instance holds the bucket and sweeps it
+	}
 	for _, t := range expired {
 		// Compare-and-set on the revision read: a key rewritten since is left alone.
 		rev, err := b.remove(ctx, t.key, t.rev)
