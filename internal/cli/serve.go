@@ -35,6 +35,7 @@ type serveOptions struct {
 	instanceName                        string
 	kaaInstanceName                     string
 	kaaExecutor                         bool
+	keystoreFence                       bool
 	kaaTriggers, kaaTypes               string
 	appsDomain                          string
 	publicURL                           string
@@ -95,6 +96,9 @@ func (o *serveOptions) register(fs *pflag.FlagSet) {
 	fs.BoolVar(&o.kaaExecutor, "kaa-executor", true,
 		"execute Kaa automation invocations from kaa.v1.events.*.service.automation.* on the bus"+envSuffix("SWITCHBOARD_KAA_EXECUTOR"))
 	bindEnv(fs, "kaa-executor", "SWITCHBOARD_KAA_EXECUTOR")
+	fs.BoolVar(&o.keystoreFence, "keystore-fence", true,
+		"with other instances on the NATS, let the only writer of a busy Keystore bucket fence it, answering a set of the value a key holds from memory; false keeps every bucket open to writers outside Switchboard"+envSuffix("SWITCHBOARD_KEYSTORE_FENCE"))
+	bindEnv(fs, "keystore-fence", "SWITCHBOARD_KEYSTORE_FENCE")
 	stringFlag(fs, &o.kaaTriggers, "kaa-triggers", "", "*", "SWITCHBOARD_KAA_TRIGGERS",
 		"comma-separated trigger service instance names whose automation invocations are executed; * any")
 	stringFlag(fs, &o.kaaTypes, "kaa-types", "", "*", "SWITCHBOARD_KAA_TYPES",
@@ -180,6 +184,7 @@ func (o *serveOptions) config(dataDir string) hub.Config {
 		InstanceName:                   o.instanceName,
 		KaaInstanceName:                o.kaaInstanceName,
 		KaaExecutorOff:                 !o.kaaExecutor,
+		KeystoreFenceOff:               !o.keystoreFence,
 		KaaTriggers:                    o.kaaTriggers,
 		KaaTypes:                       o.kaaTypes,
 		AppsDomain:                     o.appsDomain,

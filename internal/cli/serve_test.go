@@ -139,6 +139,16 @@ func TestServeConfig(t *testing.T) {
 			want: with(func(c *hub.Config) { c.NATSURL, c.Replicas = "nats://n1:4222,nats://n2:4222", 2 }),
 		},
 		{
+			name: "keystore fencing off",
+			env:  map[string]string{"SWITCHBOARD_NATS_URL": "nats://nats:4222", "SWITCHBOARD_KEYSTORE_FENCE": "false"},
+			want: with(func(c *hub.Config) { c.NATSURL, c.KeystoreFenceOff = "nats://nats:4222", true }),
+		},
+		{
+			name: "keystore fencing flag",
+			args: []string{"--keystore-fence=false"},
+			want: with(func(c *hub.Config) { c.KeystoreFenceOff = true }),
+		},
+		{
 			name: "replicas flag",
 			args: []string{"--nats-url", "nats://n1:4222", "--replicas", "3"},
 			want: with(func(c *hub.Config) { c.NATSURL, c.Replicas = "nats://n1:4222", 3 }),

@@ -65,7 +65,10 @@ type Config struct {
 	// KaaExecutorOff stops this instance from executing Kaa automations; KaaTriggers and
 	// KaaTypes, comma-separated, are the trigger instance names and automation types it
 	// accepts (empty or "*": any).
-	KaaExecutorOff        bool
+	KaaExecutorOff bool
+	// KeystoreFenceOff keeps every Keystore bucket open to other writers (--keystore-fence=false):
+	// no instance fences a busy bucket it alone writes (see internal/core/keystore/fence.go).
+	KeystoreFenceOff      bool
 	KaaTriggers, KaaTypes string
 	// AppsDomain, when set, serves solution endpoints at {solution}.{AppsDomain} by Host header.
 	AppsDomain string

@@ -141,6 +141,9 @@ func TestNATSCluster(t *testing.T) {
 	// and answer its same-value sets from memory; a write through another instance makes it give
 	// the fence up first, so the busy instance's next set is stored over that write.
 	t.Run("keystore fence", func(t *testing.T) {
+		// A solution of its own: the handler above may still write the other's bucket.
+		const sol = "fence"
+		a.CreateSolution(t, sol)
 		a.Deploy(t, sol, "GET", "/seed", `Keystore.set({key="my-key", value="my-key-value-updated"})
 return Keystore.get({key="my-key"})`)
 		a.Deploy(t, sol, "POST", "/put", `Keystore.set({key="my-key", value=request.body.value})

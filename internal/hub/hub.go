@@ -199,7 +199,8 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 	h.mqtt.store.Store(h.store) // devices may log in from now on
 	h.keystore = keystore.New(h.bus, keystore.Options{
 		// A run still going when its solution is deleted must not bring its keystore back.
-		Exists: func(id string) bool { _, ok := h.store.Get(id); return ok },
+		Exists:  func(id string) bool { _, ok := h.store.Get(id); return ok },
+		NoFence: h.cfg.KeystoreFenceOff,
 	})
 
 	h.engine = script.NewEngine(script.Options{Logger: h.log, RunsMemory: h.cfg.RunsMemory})

@@ -63,7 +63,14 @@ type bucket struct {
 	hotCount    atomic.Int64           // same-value SETs that waited for a round since then
 	fenceAfter  atomic.Int64           // mono() before which this instance does not fence
 	fenceBusy   atomic.Bool            // a fence is being taken
-	unfenceMu   sync.Mutex             // one release request at a time
+	fenceOpMu   sync.Mutex             // one takeFence or giveUp at a time
+	pubMu       sync.RWMutex           // held by publishes; locked while the subjects move
+	lastForeign atomic.Int64           // mono() when the index last applied another's write
+	ownInFlight atomic.Int64           // this instance's publishes not answered yet
+	ownMu       sync.Mutex             // guards ownSeqs and ownNext
+	ownSeqs     [64]uint64             // the sequences of this instance's last stored messages
+	ownNext     int
+	unfenceMu   sync.Mutex // one release request at a time
 
 	idxMu      sync.Mutex // guards starting and stopping the index watcher
 	idxStarted bool
@@ -254,6 +261,14 @@ func (b *bucket) remove(ctx context.Context, key string, expect uint64) (uint64,
 // acknowledgement parse: a successful ack is scanned for its sequence instead of decoded
 // through reflection, and only errors go through encoding/json.
 func (b *bucket) publish(ctx context.Context, m *nats.Msg) (uint64, error) {
+	if b.s.fence {
+		// A publish in flight while the stream's subjects move may be dropped by a server that
+		// has not yet learnt of the move, and never answered: none is in flight then.
+		b.pubMu.RLock()
+		defer b.pubMu.RUnlock()
+		b.ownInFlight.Add(1)
+		defer b.ownInFlight.Add(-1)
+	}
 	if _, ok := ctx.Deadline(); !ok {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, directTimeout)
@@ -280,7 +295,14 @@ func (b *bucket) publish(ctx context.Context, m *nats.Msg) (uint64, error) {
 			b.checkGone(err)
 			return 0, err
 		}
-		return parseAck(resp.Data)
+		seq, err := parseAck(resp.Data)
+		if err == nil {
+			b.ownMu.Lock()
+			b.ownSeqs[b.ownNext] = seq
+			b.ownNext = (b.ownNext + 1) % len(b.ownSeqs)
+			b.ownMu.Unlock()
+		}
+		return seq, err
 	}
 }
 

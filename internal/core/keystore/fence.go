@@ -51,6 +51,9 @@ const (
 	fencePause = 30 * time.Second
 	// releaseTimeout bounds a release request before the fence is taken down by force.
 	releaseTimeout = 2 * time.Second
+	// fenceQuiet is how long the index must have applied no other instance's write before this
+	// instance fences the bucket.
+	fenceQuiet = 3 * time.Second
 	// fenceRetries bounds how often one write follows a fence (taken, moved or given up).
 	fenceRetries = 4
 )
@@ -68,6 +71,22 @@ type lockRecord struct {
 var monoStart = time.Now()
 
 func mono() int64 { return int64(time.Since(monoStart)) }
+
+// isOwn reports whether seq may be a message this instance stored: one it was acknowledged, or
+// any while one of its publishes awaits its acknowledgement (the echo can come first).
+func (b *bucket) isOwn(seq uint64) bool {
+	if b.ownInFlight.Load() > 0 {
+		return true
+	}
+	b.ownMu.Lock()
+	defer b.ownMu.Unlock()
+	for _, s := range b.ownSeqs {
+		if s == seq {
+			return true
+		}
+	}
+	return false
+}
 
 // supportsFence reports whether a server of this version has stream subject transforms (2.10+).
 func supportsFence(version string) bool {
@@ -102,8 +121,11 @@ func (b *bucket) noteRound() {
 		b.hotSince.Store(now)
 		b.hotCount.Store(0)
 	}
-	if b.hotCount.Add(1) < fenceHot || now < b.fenceAfter.Load() {
-		return
+	if b.hotCount.Add(1) < fenceHot || now < b.fenceAfter.Load() || b.ownPrefix.Load() != nil {
+		return // not busy enough, paused, or held already (its lease waits for a keep-alive)
+	}
+	if last := b.lastForeign.Load(); last != 0 && now-last < int64(fenceQuiet) {
+		return // another instance writes the bucket: its writes would each ask for a release
 	}
 	if !b.fenceBusy.CompareAndSwap(false, true) {
 		return
@@ -146,6 +168,12 @@ const pingPrefix = "ping "
 // takeFence claims the lock record, moves the stream's subjects to this instance's prefix, and
 // once a catch-up round through that prefix saw the index current, answers from memory.
 func (b *bucket) takeFence() error {
+	// One at a time with giveUp: a release must not be overtaken by a fence still being taken.
+	b.fenceOpMu.Lock()
+	defer b.fenceOpMu.Unlock()
+	if b.ownPrefix.Load() != nil || mono() < b.fenceAfter.Load() {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	rec, rev, err := b.readLock(ctx)
@@ -175,22 +203,42 @@ func (b *bucket) takeFence() error {
 	}
 	cfg.Subjects = []string{pfx + ">"}
 	cfg.SubjectTransform = &jetstream.SubjectTransformConfig{Source: pfx + ">", Destination: b.prefix + ">"}
+	b.pubMu.Lock()
 	if _, err := b.s.js.UpdateStream(ctx, cfg); err != nil {
+		b.pubMu.Unlock()
 		b.freeLock(ctx, b.s.fenceID)
 		return fmt.Errorf("move subjects: %w", err)
 	}
 	b.ownPrefix.Store(&pfx)
 	disconnects := b.s.bus.Disconnects()
+	// On a cluster the other servers learn that the stream takes the new subjects a moment
+	// after the update is answered: until then a probe through them finds no stream.
+	for {
+		pctx, pcancel := context.WithTimeout(ctx, 250*time.Millisecond)
+		_, err := b.probeLast(pctx)
+		pcancel()
+		if err == nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+			b.pubMu.Unlock()
+			_ = b.giveUpLocked(context.Background())
+			return fmt.Errorf("probe the fence: %w", err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	b.pubMu.Unlock()
 	// A write stored before the subjects moved is applied by this round; none can be after.
 	if err := b.catchUp(ctx); err != nil {
-		_ = b.giveUp(ctx)
+		_ = b.giveUpLocked(ctx)
 		return fmt.Errorf("catch up: %w", err)
 	}
 	// The round may have learnt the last sequence another way: the lease starts from a probe
 	// the stream took through the fence, which therefore stood after sent.
 	sent := mono()
 	if _, err := b.probeLast(ctx); err != nil {
-		_ = b.giveUp(ctx)
+		_ = b.giveUpLocked(ctx)
 		return fmt.Errorf("probe the fence: %w", err)
 	}
 	b.fenceMu.Lock()
@@ -213,8 +261,16 @@ func (b *bucket) keepFence(pfx string) {
 			return
 		}
 		sent := mono()
+		disconnects := b.s.bus.Disconnects()
 		ctx, cancel := context.WithTimeout(context.Background(), fenceLease)
 		_, err := b.probeLast(ctx)
+		if err == nil && disconnects != b.heldDisconnects() && b.catchUp(ctx) == nil {
+			// The connection was lost and is back: answer from memory again once a round saw
+			// the index current.
+			b.fenceMu.Lock()
+			b.heldAt = disconnects
+			b.fenceMu.Unlock()
+		}
 		cancel()
 		switch {
 		case err == nil:
@@ -227,6 +283,12 @@ func (b *bucket) keepFence(pfx string) {
 			return
 		}
 	}
+}
+
+func (b *bucket) heldDisconnects() uint64 {
+	b.fenceMu.RLock()
+	defer b.fenceMu.RUnlock()
+	return b.heldAt
 }
 
 // dropFence stops answering from memory and publishing through the fence.
@@ -242,11 +304,24 @@ func (b *bucket) dropFence() {
 // restores the subjects and frees the lock record.
 func (b *bucket) giveUp(ctx context.Context) error {
 	b.fenceMu.Lock()
+	b.holding = false // at once: the fence being taken meanwhile is given up right after
+	b.fenceMu.Unlock()
+	b.fenceAfter.Store(mono() + int64(fencePause))
+	b.fenceOpMu.Lock()
+	defer b.fenceOpMu.Unlock()
+	return b.giveUpLocked(ctx)
+}
+
+// giveUpLocked is giveUp for callers holding fenceOpMu.
+func (b *bucket) giveUpLocked(ctx context.Context) error {
+	b.fenceMu.Lock()
 	b.holding = false
 	b.fenceMu.Unlock()
 	b.fenceAfter.Store(mono() + int64(fencePause))
+	b.pubMu.Lock()
 	err := b.restoreSubjects(ctx, b.s.fenceID)
 	b.ownPrefix.Store(nil)
+	b.pubMu.Unlock()
 	if err == nil {
 		b.freeLock(ctx, b.s.fenceID)
 	}

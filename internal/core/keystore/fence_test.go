@@ -85,8 +85,11 @@ func TestSupportsFence(t *testing.T) {
 // reads and sets the same value through the fence without taking it down.
 func TestFenceTakenWhenBusy(t *testing.T) {
 	a, b := fencePair(t)
-	// b writes first: its index loads, so its same-value sets below can be answered unchanged.
-	call(t, b, "busy", "set", args("key", "k", "value", "v"))
+	// b loads its index and caches the value, so its same-value sets below can be answered
+	// unchanged; it writes nothing, which would keep a from fencing for fenceQuiet.
+	call(t, a, "busy", "set", args("key", "k", "value", "v"))
+	call(t, b, "busy", "info", nil)
+	equal(t, "b reads k", cmd(t, b, "busy", "k", "get"), "v")
 	for range fenceHot + 1 {
 		call(t, a, "busy", "set", args("key", "k", "value", "v"))
 	}
@@ -297,4 +300,37 @@ func TestNoFenceOnOldServer(t *testing.T) {
 	if s.fence != supportsFence(v) {
 		t.Fatalf("server %s: fence %v", v, s.fence)
 	}
+}
+
+// TestNoFenceOption: with NoFence an instance that follows other writers never fences, however
+// busy, and every same-value set takes its round.
+func TestNoFenceOption(t *testing.T) {
+	a, _ := fencePair(t)
+	s := New(a.bus, Options{NoFence: true})
+	t.Cleanup(func() { s.Close() })
+	if s.fence {
+		t.Fatal("fencing on with NoFence")
+	}
+	call(t, s, "off", "set", args("key", "k", "value", "v"))
+	rounds := s.syncRounds.Load()
+	for range 2 * fenceHot {
+		call(t, s, "off", "set", args("key", "k", "value", "v"))
+	}
+	equal(t, "fences taken", s.fencesTaken.Load(), int64(0))
+	if n := s.syncRounds.Load() - rounds; n == 0 {
+		t.Fatal("no round for the same-value sets")
+	}
+}
+
+// TestNoFenceWhileOthersWrite: an instance busy with same-value sets does not fence a bucket
+// another instance writes: each of that instance's writes would have to ask for a release.
+func TestNoFenceWhileOthersWrite(t *testing.T) {
+	a, b := fencePair(t)
+	call(t, a, "shared", "set", args("key", "k", "value", "v"))
+	for i := range 3 * fenceHot {
+		call(t, b, "shared", "set", args("key", "other", "value", fmt.Sprint(i)))
+		call(t, a, "shared", "set", args("key", "k", "value", "v"))
+	}
+	equal(t, "fences taken by a", a.fencesTaken.Load(), int64(0))
+	equal(t, "releases asked by b", b.releasesAsked.Load(), int64(0))
 }

@@ -154,6 +154,9 @@ func (b *bucket) syncOnce() error {
 // before asking which messages exist beyond what it applied.
 const probeWait = 50 * time.Millisecond
 
+// probeAttemptTimeout bounds one probe before it is sent again (see probeLast).
+const probeAttemptTimeout = 500 * time.Millisecond
+
 // probeSubject is where probeLast publishes: a subject of the bucket no key encodes to (a key
 // token is base64url of at least one byte, never 5 characters long), so it could not show as
 // a key even if it were stored, which its expectation prevents.
@@ -170,15 +173,30 @@ const impossibleSeq = "9223372036854775807"
 // (A JetStream API request, on a cluster, is received and decoded by every server; a direct
 // get may be answered by a replica that is behind, and returns the message whole.)
 func (b *bucket) probeLast(ctx context.Context) (uint64, error) {
-	m := &nats.Msg{Subject: b.probeSubjectNow(), Header: nats.Header{jetstream.ExpectedLastSeqHeader: []string{impossibleSeq}}}
-	resp, err := b.s.bus.Conn().RequestMsgWithContext(ctx, m)
-	if errors.Is(err, nats.ErrNoResponders) && b.s.fence && b.ownPrefix.Load() == nil && b.learnFence(ctx) {
-		// Another instance fenced the bucket, or gave its fence up: probe where it stores now.
-		m.Subject = b.probeSubjectNow()
-		resp, err = b.s.bus.Conn().RequestMsgWithContext(ctx, m)
-	}
-	if err != nil {
-		return 0, fmt.Errorf("probe %s: %w", b.streamName, err)
+	var resp *nats.Msg
+	for attempt := 0; ; attempt++ {
+		m := &nats.Msg{Subject: b.probeSubjectNow(), Header: nats.Header{jetstream.ExpectedLastSeqHeader: []string{impossibleSeq}}}
+		actx, cancel := context.WithTimeout(ctx, probeAttemptTimeout)
+		var err error
+		resp, err = b.s.bus.Conn().RequestMsgWithContext(actx, m)
+		cancel()
+		if err == nil {
+			break
+		}
+		retry := false
+		switch {
+		case ctx.Err() != nil || attempt >= 3:
+		case errors.Is(err, nats.ErrNoResponders):
+			// Another instance fenced the bucket, or gave its fence up: probe where it stores now.
+			retry = b.s.fence && b.ownPrefix.Load() == nil && b.learnFence(ctx)
+		case errors.Is(err, context.DeadlineExceeded) && b.s.fence:
+			// Sent while the stream's subjects were moving, it may have gone where the stream
+			// no longer listens, and will never be answered.
+			retry = true
+		}
+		if !retry {
+			return 0, fmt.Errorf("probe %s: %w", b.streamName, err)
+		}
 	}
 	var ack struct {
 		Error *jetstream.APIError `json:"error"`

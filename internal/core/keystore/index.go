@@ -256,6 +256,11 @@ func (b *bucket) onIndexMsg(msg jetstream.Msg) {
 	}
 	b.mu.Lock()
 	if ok {
+		if e, known := b.keys[key]; (!known || e.rev < md.Sequence.Stream) && time.Since(md.Timestamp) < fenceQuiet &&
+			!b.isOwn(md.Sequence.Stream) {
+			// A recent write, not this instance's own: another instance writes the bucket.
+			b.lastForeign.Store(mono())
+		}
 		b.apply(key, md.Sequence.Stream, dead, exp, size, md.Timestamp.UnixNano(), true)
 	} else if md.Sequence.Stream > b.seen {
 		// Not a key this package wrote (another tool used the bucket); skip it.
