@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -241,7 +242,7 @@ func startEmbedded(cfg Config) (*server.Server, *mqttAuth, error) {
 
 func (b *Bus) describe() string {
 	if b.cfg.URL != "" {
-		return b.cfg.URL
+		return Redacted(b.cfg.URL)
 	}
 	return "embedded"
 }
@@ -379,4 +380,21 @@ func (b *Bus) ServerAtLeast(major, minor int) bool {
 		return false
 	}
 	return x > major || (x == major && y >= minor)
+}
+
+// Redacted is urls (NATS URLs, comma-separated) with any credentials in them (a token, a user
+// and password) replaced by "redacted", for logs and error messages.
+func Redacted(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		u, err := url.Parse(strings.TrimSpace(p))
+		switch {
+		case err != nil && strings.Contains(p, "@"):
+			parts[i] = "(a URL that does not parse)"
+		case err == nil && u.User != nil:
+			u.User = url.User("redacted")
+			parts[i] = u.String()
+		}
+	}
+	return strings.Join(parts, ",")
 }

@@ -114,3 +114,19 @@ func TestOutside(t *testing.T) {
 		t.Fatalf("embedded=%v url=%q", b.Embedded(), b.ClientURL())
 	}
 }
+
+// TestRedacted: credentials in NATS URLs never reach a log line or an error message.
+func TestRedacted(t *testing.T) {
+	for in, want := range map[string]string{
+		"nats://127.0.0.1:4222":                   "nats://127.0.0.1:4222",
+		"nats://s3cr3t-token@127.0.0.1:4222":      "nats://redacted@127.0.0.1:4222",
+		"nats://user:pass@n1:4222,nats://n2:4222": "nats://redacted@n1:4222,nats://n2:4222",
+		"nats://a@n1:4222, tls://b:c@n2:4222":     "nats://redacted@n1:4222,tls://redacted@n2:4222",
+		"nats://tok%zz@n1:4222":                   "(a URL that does not parse)",
+		"":                                        "",
+	} {
+		if got := Redacted(in); got != want {
+			t.Errorf("Redacted(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -269,7 +269,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--replicas %d needs --nats-url: the embedded NATS server is a single node and keeps 1 copy", c.Replicas)
 	}
 	if c.NATSURL != "" && !strings.Contains(c.NATSURL, "://") {
-		return fmt.Errorf("--nats-url %q: want a URL such as nats://127.0.0.1:4222", c.NATSURL)
+		return fmt.Errorf("--nats-url %q: want a URL such as nats://127.0.0.1:4222", bus.Redacted(c.NATSURL))
 	}
 	for flag, tok := range map[string]string{"--admin-token": c.AdminToken, "--registration-token": c.RegistrationToken, "--metrics-token": c.MetricsToken} {
 		if tok != "" && len(tok) < 16 {

@@ -201,6 +201,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 		// A run still going when its solution is deleted must not bring its keystore back.
 		Exists:  func(id string) bool { _, ok := h.store.Get(id); return ok },
 		NoFence: h.cfg.KeystoreFenceOff,
+		Logger:  h.log,
 	})
 
 	h.engine = script.NewEngine(script.Options{Logger: h.log, RunsMemory: h.cfg.RunsMemory})
@@ -587,7 +588,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 			attrs = append(attrs, "leaf_listen", "nats-leaf://"+a)
 		}
 	} else {
-		attrs = append(attrs, "nats", h.cfg.NATSURL, "replicas", h.bus.Replicas())
+		attrs = append(attrs, "nats", bus.Redacted(h.cfg.NATSURL), "replicas", h.bus.Replicas())
 	}
 	if h.metricsListener != nil {
 		attrs = append(attrs, "metrics", "http://"+h.metricsListener.Addr().String()+"/metrics")
