@@ -154,7 +154,8 @@ func (b *bucket) syncOnce() error {
 // before asking which messages exist beyond what it applied.
 const probeWait = 50 * time.Millisecond
 
-// probeAttemptTimeout bounds one probe before it is sent again (see probeLast).
+// probeAttemptTimeout bounds one probe before it is sent again, when buckets may be fenced
+// (see probeLast).
 const probeAttemptTimeout = 500 * time.Millisecond
 
 // probeSubject is where probeLast publishes: a subject of the bucket no key encodes to (a key
@@ -176,7 +177,10 @@ func (b *bucket) probeLast(ctx context.Context) (uint64, error) {
 	var resp *nats.Msg
 	for attempt := 0; ; attempt++ {
 		m := &nats.Msg{Subject: b.probeSubjectNow(), Header: nats.Header{jetstream.ExpectedLastSeqHeader: []string{impossibleSeq}}}
-		actx, cancel := context.WithTimeout(ctx, probeAttemptTimeout)
+		actx, cancel := ctx, context.CancelFunc(func() {})
+		if b.s.fence {
+			actx, cancel = context.WithTimeout(ctx, probeAttemptTimeout)
+		}
 		var err error
 		resp, err = b.s.bus.Conn().RequestMsgWithContext(actx, m)
 		cancel()
