@@ -70,7 +70,8 @@ type bucket struct {
 	ownMu       sync.Mutex             // guards ownSeqs and ownNext
 	ownSeqs     [64]uint64             // the sequences of this instance's last stored messages
 	ownNext     int
-	unfenceMu   sync.Mutex // one release request at a time
+	unfenceMu   sync.Mutex    // one release request at a time
+	lockRev     atomic.Uint64 // the revision of the lock record this instance last stored
 
 	idxMu      sync.Mutex // guards starting and stopping the index watcher
 	idxStarted bool

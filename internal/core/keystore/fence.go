@@ -26,8 +26,8 @@ import (
 // the holder to give the fence up (a request to the release subject in the record); the holder
 // stops answering from memory, restores the subjects and replies, then the write goes ahead.
 // A holder that does not answer (it died, or lost the cluster) has the fence taken down by force:
-// the holder answers from memory only until fenceLease after sending the last keep-alive probe
-// that reached the stream through its prefix, so once the subjects are restored and fenceLease
+// the holder answers from memory only until fenceLease after sending the last renewal of its lock
+// record that was stored through its prefix, so once the subjects are restored and fenceLease
 // has passed, nothing it answers can miss the write that follows.
 
 const (
@@ -39,9 +39,10 @@ const (
 	// releaseSubjects prefixes the subject each instance answers release requests on.
 	releaseSubjects = "sb.keystore.release."
 
-	// fenceLease is how long after a keep-alive probe the holder answers from memory.
+	// fenceLease is how long after sending a renewal that was stored the holder answers from
+	// memory.
 	fenceLease = 2 * time.Second
-	// fenceKeepalive is how often the holder probes its fence.
+	// fenceKeepalive is how often the holder renews its fence.
 	fenceKeepalive = 400 * time.Millisecond
 	// fenceHot is how many same-value SETs within a second, each waiting for a round, make an
 	// instance fence the bucket.
@@ -122,7 +123,7 @@ func (b *bucket) noteRound() {
 		b.hotCount.Store(0)
 	}
 	if b.hotCount.Add(1) < fenceHot || now < b.fenceAfter.Load() || b.ownPrefix.Load() != nil {
-		return // not busy enough, paused, or held already (its lease waits for a keep-alive)
+		return // not busy enough, paused, or held already (its lease waits for a renewal)
 	}
 	if last := b.lastForeign.Load(); last != 0 && now-last < int64(fenceQuiet) {
 		return // another instance writes the bucket: its writes would each ask for a release
@@ -198,9 +199,11 @@ func (b *bucket) takeFence() error {
 	claim := &nats.Msg{Subject: b.prefix + lockToken, Data: data, Header: nats.Header{
 		jetstream.ExpectedLastSubjSeqHeader: []string{strconv.FormatUint(rev, 10)},
 	}}
-	if _, err := b.publishOnce(ctx, claim); err != nil {
+	lockRev, err := b.publishOnce(ctx, claim)
+	if err != nil {
 		return fmt.Errorf("claim: %w", err)
 	}
+	b.lockRev.Store(lockRev)
 	cfg.Subjects = []string{pfx + ">"}
 	cfg.SubjectTransform = &jetstream.SubjectTransformConfig{Source: pfx + ">", Destination: b.prefix + ">"}
 	b.pubMu.Lock()
@@ -234,12 +237,11 @@ func (b *bucket) takeFence() error {
 		_ = b.giveUpLocked(ctx)
 		return fmt.Errorf("catch up: %w", err)
 	}
-	// The round may have learnt the last sequence another way: the lease starts from a probe
-	// the stream took through the fence, which therefore stood after sent.
+	// The lease starts from a renewal stored through the fence, which therefore stood after sent.
 	sent := mono()
-	if _, err := b.probeLast(ctx); err != nil {
+	if err := b.renew(ctx); err != nil {
 		_ = b.giveUpLocked(ctx)
-		return fmt.Errorf("probe the fence: %w", err)
+		return fmt.Errorf("renew the fence: %w", err)
 	}
 	b.fenceMu.Lock()
 	b.holding, b.heldAt = true, disconnects
@@ -251,8 +253,30 @@ func (b *bucket) takeFence() error {
 	return nil
 }
 
-// keepFence probes the fence every fenceKeepalive while this instance holds it, extending the
-// time it answers from memory; a probe finding no stream means the fence was taken down.
+// renew stores the lock record again through the fence, as a compare-and-set on the revision
+// this instance last stored. A write, not a probe: a stream leader cut off from the others' quorum
+// may still refuse a probe, as if current, until it steps down, but cannot store anything; so a
+// renewal succeeds only while the fence stands for the cluster.
+func (b *bucket) renew(ctx context.Context) error {
+	p := b.ownPrefix.Load()
+	if p == nil {
+		return errNotFenced
+	}
+	data, _ := json.Marshal(lockRecord{Holder: b.s.fenceID, Release: b.s.releaseSubject(), Prefix: *p})
+	m := &nats.Msg{Subject: *p + lockToken, Data: data, Header: nats.Header{
+		jetstream.ExpectedLastSubjSeqHeader: []string{strconv.FormatUint(b.lockRev.Load(), 10)},
+	}}
+	rev, err := b.publishOnce(ctx, m)
+	if err != nil {
+		return err
+	}
+	b.lockRev.Store(rev)
+	return nil
+}
+
+// keepFence renews the fence every fenceKeepalive while this instance holds it, extending the
+// time it answers from memory; a renewal finding no stream, or another lock record, means the
+// fence was taken down.
 func (b *bucket) keepFence(pfx string) {
 	t := time.NewTicker(fenceKeepalive)
 	defer t.Stop()
@@ -263,7 +287,7 @@ func (b *bucket) keepFence(pfx string) {
 		sent := mono()
 		disconnects := b.s.bus.Disconnects()
 		ctx, cancel := context.WithTimeout(context.Background(), fenceLease)
-		_, err := b.probeLast(ctx)
+		err := b.renew(ctx)
 		if err == nil && disconnects != b.heldDisconnects() && b.catchUp(ctx) == nil {
 			// The connection was lost and is back: answer from memory again once a round saw
 			// the index current.
@@ -275,7 +299,8 @@ func (b *bucket) keepFence(pfx string) {
 		switch {
 		case err == nil:
 			b.aliveUntil.Store(sent + int64(fenceLease))
-		case errors.Is(err, nats.ErrNoResponders):
+		case errors.Is(err, nats.ErrNoResponders) || isConflict(err):
+			// The subjects were restored, or the lock record was freed or claimed.
 			b.dropFence()
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			b.freeLock(ctx, b.s.fenceID)
@@ -427,7 +452,7 @@ func (b *bucket) freeLock(ctx context.Context, holder string) {
 	_, _ = b.publishOnce(ctx, m)
 }
 
-// probeSubjectNow is where a catch-up round or keep-alive publishes its probe: through this
+// probeSubjectNow is where a catch-up round publishes its probe: through this
 // instance's fence, else through another holder's, else the bucket's own subjects. The probe is
 // refused and stores nothing whichever way it goes.
 func (b *bucket) probeSubjectNow() string {
