@@ -206,7 +206,7 @@ func (h *Hub) Start(ctx context.Context) (err error) {
 
 	h.engine = script.NewEngine(script.Options{Logger: h.log, RunsMemory: h.cfg.RunsMemory})
 	h.metrics = metrics.New()
-	registerKeystoreMetrics(h.metrics.Registry, h.keystore)
+	h.metrics.Registry.MustRegister(newKeystoreCollector(h.keystore))
 	ratio := 1.0
 	if h.cfg.OTLPSampleRatio != nil {
 		ratio = *h.cfg.OTLPSampleRatio

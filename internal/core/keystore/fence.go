@@ -369,7 +369,9 @@ func (b *bucket) unfence(ctx context.Context) error {
 	}
 	rec, _, err := b.readLock(ctx)
 	if err != nil {
-		return err
+		// Unreadable: no holder to ask, so the fence comes down by force below.
+		b.s.log.Warn("keystore: lock record", "solution", b.solution, "err", err)
+		rec = lockRecord{}
 	}
 	b.s.releasesAsked.Add(1)
 	if rec.Release != "" && rec.Holder != b.s.fenceID {
@@ -534,12 +536,17 @@ func (s *Store) onRelease(m *nats.Msg) {
 	} else if !validSolution(solution) || !ok {
 		answer = "not held here"
 	} else {
+		b := v.(*bucket)
+		held := b.ownPrefix.Load() != nil
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		if err := v.(*bucket).giveUp(ctx); err != nil {
-			answer = err.Error()
+		if err := b.giveUp(ctx); err != nil {
+			// The asker takes the fence down itself; the reason stays in this instance's log.
+			s.log.Warn("keystore: give up fence", "solution", solution, "err", err)
+			answer = "could not give it up"
+		} else if held {
+			s.releasesGiven.Add(1)
 		}
 		cancel()
-		s.releasesGiven.Add(1)
 	}
 	_ = m.Respond([]byte(answer))
 }

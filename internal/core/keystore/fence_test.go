@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -333,4 +335,75 @@ func TestNoFenceWhileOthersWrite(t *testing.T) {
 	}
 	equal(t, "fences taken by a", a.fencesTaken.Load(), int64(0))
 	equal(t, "releases asked by b", b.releasesAsked.Load(), int64(0))
+}
+
+// TestReleaseRequestAbuse: whatever reaches an instance's release subject (any client of the
+// NATS may send there), only a release of a bucket it holds gives a fence up: large, empty,
+// malformed and unknown requests, and a thousand at once, are each answered "not held here",
+// and the fence stays.
+func TestReleaseRequestAbuse(t *testing.T) {
+	a, b := fencePair(t)
+	bk := fenced(t, a, "abuse", "k", "v")
+	call(t, a, "loaded", "set", args("key", "k", "value", "v")) // loaded, not fenced
+	nc := b.bus.Conn()
+	big := strings.Repeat("x", 1<<20)
+	for _, tc := range []struct{ name, data, want string }{
+		{"1 MiB", big, "not held here"},
+		{"empty", "", "not held here"},
+		{"a path", "../abuse", "not held here"},
+		{"a NUL", "abuse\x00", "not held here"},
+		{"unknown solution", "nobody", "not held here"},
+		{"ping, 1 MiB", pingPrefix + big, "here"},
+		{"a loaded bucket not fenced", "loaded", "ok"},
+	} {
+		r, err := nc.Request(a.releaseSubject(), []byte(tc.data), 5*time.Second)
+		if err != nil || string(r.Data) != tc.want {
+			t.Errorf("%s: %v %q, want %q", tc.name, err, msgData(r), tc.want)
+		}
+	}
+	var wg sync.WaitGroup
+	var failed atomic.Int64
+	for range 1000 {
+		wg.Go(func() {
+			r, err := nc.Request(a.releaseSubject(), []byte("nobody"), 10*time.Second)
+			if err != nil || string(r.Data) != "not held here" {
+				failed.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	equal(t, "requests of the thousand not answered \"not held here\"", failed.Load(), int64(0))
+	equal(t, "releases given", a.releasesGiven.Load(), int64(0))
+	if _, ok := bk.fastUnchanged("k", encodeString("v")); !ok {
+		t.Fatal("the fence went with the requests")
+	}
+}
+
+func msgData(m *nats.Msg) string {
+	if m == nil {
+		return ""
+	}
+	return string(m.Data)
+}
+
+// TestFenceGarbageLockRecord: a lock record that does not parse (written by another program
+// through the fence) names no holder to ask: the writer takes the fence down by force, waiting
+// out the lease, and the holder, whose renewal no longer matches, stops answering from memory.
+func TestFenceGarbageLockRecord(t *testing.T) {
+	a, b := fencePair(t)
+	bk := fenced(t, a, "garbage", "k", "v1")
+	js, err := jetstream.New(b.bus.Conn())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := js.Publish(tctx(t), *bk.ownPrefix.Load()+lockToken, []byte("{not json")); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	call(t, b, "garbage", "set", args("key", "k", "value", "v2"))
+	if took := time.Since(start); took < fenceLease {
+		t.Fatalf("b's write took %v, less than the holder's lease %v", took, fenceLease)
+	}
+	equal(t, "k", streamValue(t, a, "garbage", "k"), "v2")
+	eventually(t, "a to drop its fence", 5*time.Second, func() bool { return bk.ownPrefix.Load() == nil })
 }

@@ -256,8 +256,8 @@ func (b *bucket) onIndexMsg(msg jetstream.Msg) {
 	}
 	b.mu.Lock()
 	if ok {
-		if e, known := b.keys[key]; (!known || e.rev < md.Sequence.Stream) && time.Since(md.Timestamp) < fenceQuiet &&
-			!b.isOwn(md.Sequence.Stream) {
+		if e, known := b.keys[key]; b.s.fence && (!known || e.rev < md.Sequence.Stream) &&
+			time.Since(md.Timestamp) < fenceQuiet && !b.isOwn(md.Sequence.Stream) {
 			// A recent write, not this instance's own: another instance writes the bucket.
 			b.lastForeign.Store(mono())
 		}

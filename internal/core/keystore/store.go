@@ -325,7 +325,9 @@ func (s *Store) forget(b *bucket) {
 			go func() {
 				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 				defer cancel()
-				_ = b.giveUp(ctx)
+				if err := b.giveUp(ctx); err != nil {
+					s.log.Warn("keystore: give up fence", "solution", b.solution, "err", err)
+				}
 			}()
 		}
 	}
